@@ -1,0 +1,25 @@
+# Two commands do all the set-up on a fresh machine:
+#   make app    create .venv, install what is missing, start the app on http://127.0.0.1:7860
+#   make test   the same, plus the test packages, then the whole test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: app test
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-test: requirements-test.txt $(VENV)/.installed
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-test.txt
+	touch $@
+
+app: $(VENV)/.installed
+	$(BIN)/python app.py
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q

@@ -1,0 +1,173 @@
+"""Command line: python -m diffusion {train,sample,evaluate}."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from .config import BACKBONES, PARAMETERISATIONS, PRESETS, SCHEDULES, preset
+from .families import FAMILIES
+
+
+def _positive_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+def _positive_float(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {v}")
+    return v
+
+
+def _add_sampler_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sampler", choices=("ddpm", "ddim"), default="ddpm", help="continuous families: reverse update")
+    p.add_argument("--no-clamp", action="store_true", help="continuous families: turn the clamping trick off")
+    p.add_argument("--clamp-from", type=float, default=1.0,
+                   help="continuous families: clamp at steps starting at t <= this (1.0 = every step)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m diffusion", description="Train, sample and evaluate text diffusion models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model (resumes when --out already holds a checkpoint)")
+    t.add_argument("--family", required=True, choices=sorted(FAMILIES))
+    t.add_argument("--corpus", default="builtin", help="builtin, a .txt (one sequence per line) or .csv file, or hf:NAME")
+    t.add_argument("--out", required=True, help="run folder: the checkpoint and TensorBoard logs go here")
+    t.add_argument("--minutes", type=_positive_float, help="wall-clock budget")
+    t.add_argument("--steps", type=_positive_int, help="optimiser-step budget (total, across resumes)")
+    t.add_argument("--preset", default="small", choices=sorted(PRESETS))
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--level", choices=("word", "char"), default="word", help="tokenise into words or characters")
+    t.add_argument("--seq-len", type=_positive_int, help="model length (default: the longest training sequence)")
+    t.add_argument("--text-column", help="CSV / dataset column holding the text (default: text)")
+    t.add_argument("--source-column", help="CSV column holding the source (source/target corpora)")
+    t.add_argument("--target-column", help="CSV column holding the target (source/target corpora)")
+    t.add_argument("--batch-size", type=_positive_int)
+    t.add_argument("--lr", type=_positive_float)
+    t.add_argument("--backbone", choices=BACKBONES)
+    t.add_argument("--schedule", choices=SCHEDULES)
+    t.add_argument("--parameterisation", choices=PARAMETERISATIONS)
+    t.add_argument("--embed-dim", type=_positive_int)
+    t.add_argument("--timesteps", type=_positive_int, help="T of the training chain")
+    t.add_argument("--no-projection", action="store_true", help="skip the cached 2-D embedding map")
+
+    s = sub.add_parser("sample", help="print samples from a checkpoint")
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--num", type=_positive_int, default=8)
+    s.add_argument("--steps", type=_positive_int, default=200)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--json", action="store_true", help="print one JSON object instead of lines of text")
+    _add_sampler_options(s)
+
+    e = sub.add_parser("evaluate", help="sample and score a checkpoint; the last line is JSON with --json")
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--num-samples", type=_positive_int, default=100)
+    e.add_argument("--steps", type=_positive_int, default=200)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--nll-sequences", type=_positive_int, default=256, help="held-out sequences for the NLL bound")
+    e.add_argument("--json", action="store_true")
+    _add_sampler_options(e)
+    return parser
+
+
+def _configure(ck, args):
+    if ck.config.family == "continuous":
+        ck.process = ck.process.configure(sampler=args.sampler, clamp=not args.no_clamp, clamp_from=args.clamp_from)
+    return ck
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from .corpus.loaders import load_corpus
+    from .training import train
+
+    if args.minutes is None and args.steps is None:
+        raise ValueError("give a budget: --minutes, --steps, or both")
+    overrides = {k: v for k, v in dict(
+        family=args.family, level=args.level, seq_len=args.seq_len, backbone=args.backbone, schedule=args.schedule,
+        parameterisation=args.parameterisation, embed_dim=args.embed_dim, num_timesteps=args.timesteps).items()
+        if v is not None}
+    model_config, train_config = preset(args.preset, **overrides)
+    train_config = replace(train_config, seed=args.seed, minutes=args.minutes, steps=args.steps,
+                           **{k: v for k, v in dict(batch_size=args.batch_size, lr=args.lr).items() if v is not None})
+    corpus = load_corpus(args.corpus, args.text_column, args.source_column, args.target_column)
+    command = "python -m diffusion " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    bar = tqdm(total=args.steps, unit="step", dynamic_ncols=True, file=sys.stderr)
+    last = None
+    for log in train(model_config, train_config, corpus, args.out, command, seq_len_given=args.seq_len is not None):
+        bar.update(log.step - bar.n)
+        bar.set_postfix(loss=f"{log.loss:.3f}", min=f"{log.seconds / 60:.1f}")
+        last = log
+    bar.close()
+    if args.family == "continuous" and not args.no_projection:
+        from . import checkpoint
+        from .projection import save_projection
+
+        ck = checkpoint.load(args.out)
+        save_projection(args.out, ck.model.embedding.weight.detach(), seed=args.seed)
+    print(f"trained {last.step} steps in {last.seconds / 60:.1f} min; checkpoint in {args.out}")
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    from . import checkpoint
+    from .sampling import sample
+
+    ck = _configure(checkpoint.load(args.checkpoint), args)
+    gen = torch.Generator().manual_seed(args.seed)
+    traj = sample(ck.process, ck.model, args.num, args.steps, generator=gen, every=args.steps)
+    texts = [ck.tokenizer.decode(row) for row in traj.final.tokens]
+    if args.json:
+        print(json.dumps({"family": ck.config.family, "steps": args.steps, "seed": args.seed, "samples": texts}))
+    else:
+        print("\n".join(texts))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from . import checkpoint
+    from .metrics import evaluate
+
+    ck = _configure(checkpoint.load(args.checkpoint), args)
+    result = evaluate(ck, args.num_samples, args.steps, seed=args.seed, nll_sequences=args.nll_sequences)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k}: {v}")
+
+
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: the last checkpoint written is complete", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""One transformer for every family: (B, L, d_model) hidden states plus a (B, d_model) conditioning vector.
+
+It knows nothing about diffusion: the conditioning vector (a time or noise-level embedding) is added to
+every position. `lean` is a pre-LN encoder on `scaled_dot_product_attention` with few Python calls
+per layer; `bert` is transformers' BertModel built from a BertConfig (no weights), as Diffusion-LM used.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import ModelConfig
+
+
+def timestep_embedding(t: Tensor, dim: int, max_period: float = 10_000.0) -> Tensor:
+    """(B,) times in [0, 1] -> (B, dim) sinusoidal features (Vaswani et al. 2017; t scaled by 1000 as DDPM)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    args = 1000.0 * t.float()[:, None] * freqs[None]  # (B, half)
+    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+class TimeEmbedding(nn.Module):
+    """Sinusoidal features of t through a small MLP, as DDPM's time embedding."""
+
+    def __init__(self, d_model: int):
+        super().__init__()
+        self.d_model = d_model
+        self.mlp = nn.Sequential(nn.Linear(d_model, d_model), nn.SiLU(), nn.Linear(d_model, d_model))
+
+    def forward(self, t: Tensor) -> Tensor:
+        return self.mlp(timestep_embedding(t, self.d_model))  # (B, d_model)
+
+
+class Block(nn.Module):
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float):
+        super().__init__()
+        self.n_heads = n_heads
+        self.ln1 = nn.LayerNorm(d_model)
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.proj = nn.Linear(d_model, d_model)
+        self.ln2 = nn.LayerNorm(d_model)
+        self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(approximate="tanh"), nn.Linear(d_ff, d_model))
+        self.dropout = dropout
+
+    def forward(self, h: Tensor, causal: bool) -> Tensor:
+        B, L, D = h.shape
+        q, k, v = self.qkv(self.ln1(h)).view(B, L, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)
+        p = self.dropout if self.training else 0.0
+        a = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=causal)  # (B, H, L, D/H)
+        h = h + F.dropout(self.proj(a.transpose(1, 2).reshape(B, L, D)), p, self.training)
+        return h + F.dropout(self.ff(self.ln2(h)), p, self.training)
+
+
+class LeanBackbone(nn.Module):
+    def __init__(self, config: ModelConfig, causal: bool = False):
+        super().__init__()
+        self.causal = causal
+        self.pos = nn.Parameter(torch.zeros(config.seq_len, config.d_model))
+        nn.init.normal_(self.pos, std=0.02)
+        self.blocks = nn.ModuleList(Block(config.d_model, config.n_heads, config.d_ff, config.dropout)
+                                    for _ in range(config.n_layers))
+        self.ln_f = nn.LayerNorm(config.d_model)
+
+    def forward(self, h: Tensor, cond: Tensor | None = None) -> Tensor:
+        assert h.dim() == 3 and h.shape[1] <= self.pos.shape[0], f"expected (B, L<={self.pos.shape[0]}, D), got {tuple(h.shape)}"
+        h = h + self.pos[: h.shape[1]]  # (B, L, D)
+        if cond is not None:
+            h = h + cond[:, None, :]
+        for block in self.blocks:
+            h = block(h, self.causal)
+        return self.ln_f(h)
+
+
+class BertBackbone(nn.Module):
+    """transformers' BertModel from config only (random init, nothing downloaded)."""
+
+    def __init__(self, config: ModelConfig, causal: bool = False):
+        super().__init__()
+        from transformers import BertConfig, BertModel  # heavy: imported only when this backbone is chosen
+
+        bert_config = BertConfig(
+            vocab_size=1, hidden_size=config.d_model, num_hidden_layers=config.n_layers,
+            num_attention_heads=config.n_heads, intermediate_size=config.d_ff,
+            hidden_dropout_prob=config.dropout, attention_probs_dropout_prob=config.dropout,
+            max_position_embeddings=config.seq_len, is_decoder=causal, attn_implementation="sdpa",
+        )
+        self.bert = BertModel(bert_config, add_pooling_layer=False)
+
+    def forward(self, h: Tensor, cond: Tensor | None = None) -> Tensor:
+        if cond is not None:
+            h = h + cond[:, None, :]
+        return self.bert(inputs_embeds=h).last_hidden_state
+
+
+BACKBONES = {"lean": LeanBackbone, "bert": BertBackbone}
+
+
+def build_backbone(config: ModelConfig, causal: bool = False) -> nn.Module:
+    if config.backbone not in BACKBONES:
+        raise ValueError(f"unknown backbone {config.backbone!r}; choose one of {', '.join(BACKBONES)}")
+    return BACKBONES[config.backbone](config, causal)

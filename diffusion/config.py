@@ -1,0 +1,105 @@
+"""Dataclass configs and named presets. A ModelConfig holds every field needed to rebuild a model."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Literal
+
+BACKBONES = ("lean", "bert")
+SCHEDULES = ("linear", "cosine", "sqrt")
+PARAMETERISATIONS = ("x0", "eps")
+
+
+def _check(name: str, value: Any, choices: tuple) -> None:
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(map(str, choices))}")
+
+
+@dataclass
+class ModelConfig:
+    family: str = "continuous"
+    vocab_size: int = 0  # set from the tokenizer when a run starts
+    seq_len: int = 40
+    level: Literal["word", "char"] = "word"
+    # backbone
+    backbone: Literal["lean", "bert"] = "lean"
+    d_model: int = 128
+    n_layers: int = 4
+    n_heads: int = 4
+    d_ff: int = 512
+    dropout: float = 0.0
+    # continuous (Diffusion-LM)
+    embed_dim: int = 16
+    num_timesteps: int = 2000  # T of the training chain; sampling may use fewer, respaced steps
+    schedule: Literal["linear", "cosine", "sqrt"] = "sqrt"
+    parameterisation: Literal["x0", "eps"] = "x0"
+    x0_rounding_weight: float = 1.0  # weight of the rounding loss on the predicted x0 (0 = paper's loss)
+
+    def __post_init__(self) -> None:
+        _check("backbone", self.backbone, BACKBONES)
+        _check("schedule", self.schedule, SCHEDULES)
+        _check("parameterisation", self.parameterisation, PARAMETERISATIONS)
+        _check("level", self.level, ("word", "char"))
+        for name in ("seq_len", "d_model", "n_layers", "n_heads", "d_ff", "embed_dim", "num_timesteps"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown model config field(s) {', '.join(unknown)}; accepted: {', '.join(sorted(known))}")
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_steps: int = 200
+    steps: int | None = None  # stop after this many optimiser steps...
+    minutes: float | None = None  # ...or after this much wall-clock time, whichever comes first
+    seed: int = 0
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999  # sampling uses the EMA weights, as DDPM does
+    log_every: int = 50
+    checkpoint_every_seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {self.batch_size}")
+        if self.steps is not None and self.steps <= 0:
+            raise ValueError(f"steps must be a positive integer, got {self.steps}")
+        if self.minutes is not None and self.minutes <= 0:
+            raise ValueError(f"minutes must be positive, got {self.minutes}")
+
+
+@dataclass(frozen=True)
+class Preset:
+    model: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+
+
+PRESETS: dict[str, Preset] = {
+    # seconds on a laptop: tests and the app's Train tab
+    "tiny": Preset(model=dict(d_model=64, n_layers=2, n_heads=2, d_ff=128, num_timesteps=200),
+                   train=dict(batch_size=32, warmup_steps=20, log_every=10)),
+    # minutes on a 2-core CPU: the shipped checkpoints
+    "small": Preset(model=dict(d_model=128, n_layers=4, n_heads=4, d_ff=512)),
+    # the size Diffusion-LM's ablations call small; wants a GPU
+    "base": Preset(model=dict(d_model=256, n_layers=8, n_heads=8, d_ff=1024), train=dict(batch_size=128)),
+}
+
+
+def preset(name: str, **model_overrides: Any) -> tuple[ModelConfig, TrainConfig]:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    p = PRESETS[name]
+    return replace(ModelConfig(**p.model), **model_overrides), TrainConfig(**p.train)

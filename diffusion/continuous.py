@@ -1,0 +1,269 @@
+"""Diffusion-LM (Li et al. 2022): Gaussian diffusion on trainable word embeddings, on DDPM (Ho et al. 2020).
+
+Time is the grid t_i = i / T. x_0 ~ q(x_0 | w) = N(EMB(w), sigma0^2 I) with sigma0^2 = 1 - alpha_bar_1 (as
+Diffusion-LM's code), x_i ~ N(sqrt(alpha_bar_i) x_0, (1 - alpha_bar_i) I), and rounding p(w | x_0) is a
+softmax over negative squared distances to the embeddings (tied, so rounding and clamping agree).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from huggingface_hub import PyTorchModelHubMixin
+from torch import Tensor, nn
+
+from . import schedules
+from .backbone import TimeEmbedding, build_backbone
+from .config import ModelConfig
+from .corpus.tokenizer import SPECIAL_TOKENS
+from .trajectory import StepOutput
+
+SAMPLERS = ("ddpm", "ddim")
+NON_ROUNDING_IDS = tuple(range(1, len(SPECIAL_TOKENS)))  # unk, mask, sep, bos, eos: never a rounding target
+
+
+# ---- pure math (tested with hand-built inputs) --------------------------------------------------------------
+
+def q_sample(x0: Tensor, ab: Tensor, noise: Tensor) -> Tensor:
+    """x_t = sqrt(alpha_bar) x0 + sqrt(1 - alpha_bar) eps (Eq. 4 of Ho et al. 2020); ab is (B,)."""
+    ab = ab.to(x0.dtype).view(-1, *([1] * (x0.dim() - 1)))
+    return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+
+
+def posterior(x0: Tensor, xt: Tensor, ab_t: Tensor, ab_s: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean and variance of q(x_s | x_t, x0) for s < t (Eq. 6-7 of Ho et al. 2020, for any pair of levels)."""
+    shape = (-1, *([1] * (x0.dim() - 1)))
+    ab_t, ab_s = ab_t.to(x0.dtype).view(shape), ab_s.to(x0.dtype).view(shape)
+    alpha_ts = ab_t / ab_s
+    beta_ts = 1 - alpha_ts
+    mean = (ab_s.sqrt() * beta_ts / (1 - ab_t)) * x0 + (alpha_ts.sqrt() * (1 - ab_s) / (1 - ab_t)) * xt
+    var = beta_ts * (1 - ab_s) / (1 - ab_t)
+    return mean, var
+
+
+def ddim_update(x0: Tensor, xt: Tensor, ab_t: Tensor, ab_s: Tensor) -> Tensor:
+    """Deterministic DDIM step (eta = 0, Eq. 12 of Song et al. 2021) from the predicted x0."""
+    shape = (-1, *([1] * (x0.dim() - 1)))
+    ab_t, ab_s = ab_t.to(x0.dtype).view(shape), ab_s.to(x0.dtype).view(shape)
+    eps = (xt - ab_t.sqrt() * x0) / (1 - ab_t).sqrt()
+    return ab_s.sqrt() * x0 + (1 - ab_s).sqrt() * eps
+
+
+def rounding_logits(x: Tensor, emb: Tensor) -> Tensor:
+    """(B, L, D), (V, D) -> (B, L, V) logits -||x - EMB(w)||^2 (the -||x||^2 term is constant over w)."""
+    return 2 * x @ emb.T - (emb * emb).sum(-1)
+
+
+def nearest(x: Tensor, emb: Tensor, logits: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Ids of the nearest embedding (the clamping trick, Sec. 4.2 of Li et al. 2022) and the distance to it."""
+    logits = rounding_logits(x, emb) if logits is None else logits
+    ids = logits.argmax(-1)  # (B, L)
+    dist = (x - emb[ids]).norm(dim=-1)  # (B, L)
+    return ids, dist
+
+
+# ---- the network ----------------------------------------------------------------------------------------------
+
+class ContinuousModel(nn.Module, PyTorchModelHubMixin, library_name="text-diffusion-lab", tags=["diffusion-lm"]):
+    """Embeddings EMB (V, d), a transformer denoiser on (B, L, d) latents, and the tied rounding."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        if isinstance(config, dict):  # from_pretrained hands the JSON back as a dict
+            config = ModelConfig.from_dict(config)
+        self.config = config
+        self.embedding = nn.Embedding(config.vocab_size, config.embed_dim)
+        nn.init.normal_(self.embedding.weight)  # Diffusion-LM's init: unit variance per dimension
+        self.in_proj = nn.Linear(config.embed_dim, config.d_model)
+        self.time = TimeEmbedding(config.d_model)
+        self.backbone = build_backbone(config)
+        self.out_proj = nn.Linear(config.d_model, config.embed_dim)
+        mask = torch.zeros(config.vocab_size, dtype=torch.bool)
+        mask[[i for i in NON_ROUNDING_IDS if i < config.vocab_size]] = True
+        self.register_buffer("non_rounding", mask, persistent=False)
+
+    def forward(self, xt: Tensor, t: Tensor) -> Tensor:
+        """(B, L, d) latent and (B,) time -> (B, L, d): x0 or eps by the config's parameterisation."""
+        h = self.in_proj(xt)  # (B, L, d_model)
+        return self.out_proj(self.backbone(h, self.time(t)))
+
+    def round_logits(self, x: Tensor) -> Tensor:
+        return rounding_logits(x, self.embedding.weight).masked_fill(self.non_rounding, -math.inf)
+
+
+# ---- the process ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Loss:
+    total: Tensor
+    parts: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ContinuousProcess:
+    """Forward noising, the training loss, and the reverse step of Diffusion-LM. Sampling settings are fields."""
+
+    config: ModelConfig
+    sampler: Literal["ddpm", "ddim"] = "ddpm"
+    clamp: bool = True
+    clamp_from: float = 1.0  # clamp at every step whose starting time t <= clamp_from (1.0: every step)
+    name: str = "continuous"
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")
+        if not 0.0 <= self.clamp_from <= 1.0:
+            raise ValueError(f"clamp_from must be a time in [0, 1], got {self.clamp_from}")
+        ab = schedules.alpha_bar(self.config.schedule, self.config.num_timesteps)
+        object.__setattr__(self, "alpha_bar", ab.float())  # (T + 1,)
+
+    def configure(self, **settings) -> ContinuousProcess:
+        """A copy with other sampling settings (sampler, clamp, clamp_from)."""
+        return replace(self, **settings)
+
+    @property
+    def T(self) -> int:
+        return self.config.num_timesteps
+
+    @property
+    def sigma0(self) -> float:
+        return float((1 - self.alpha_bar[1]).sqrt())
+
+    def index(self, t: Tensor | float) -> Tensor:
+        """Times in [0, 1] -> integer levels on the grid."""
+        return (torch.as_tensor(t, dtype=torch.float64) * self.T).round().long().clamp(0, self.T)
+
+    # forward
+    def add_noise(self, x0: Tensor, t: Tensor | float, generator: torch.Generator | None = None) -> Tensor:
+        """A sample of q(x_t | x_0) for latents x0 (B, L, d) at times t (B,) or a float."""
+        i = self.index(t).expand(x0.shape[0]) if self.index(t).dim() == 0 else self.index(t)
+        noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype)
+        return q_sample(x0, self.alpha_bar[i], noise)
+
+    def embed(self, model: ContinuousModel, ids: Tensor, generator: torch.Generator | None = None,
+              noisy: bool = True) -> Tensor:
+        """EMB(w), or a sample of q(x_0 | w) = N(EMB(w), sigma0^2 I) when `noisy`."""
+        mean = model.embedding(ids)  # (B, L, d)
+        if not noisy:
+            return mean
+        return mean + self.sigma0 * torch.randn(mean.shape, generator=generator, device=mean.device)
+
+    def predict_x0(self, model: ContinuousModel, xt: Tensor, i: Tensor) -> Tensor:
+        out = model(xt, i.float() / self.T)
+        if self.config.parameterisation == "x0":
+            return out
+        ab = self.alpha_bar[i].view(-1, 1, 1)
+        return (xt - (1 - ab).sqrt() * out) / ab.sqrt()
+
+    # training
+    def loss(self, model: ContinuousModel, batch: Tensor, generator: torch.Generator | None = None) -> Loss:
+        """The end-to-end objective of Li et al. 2022 (Eq. 2, simplified as in their code): MSE + rounding + prior."""
+        ids = batch  # (B, L)
+        B = ids.shape[0]
+        i = torch.randint(1, self.T + 1, (B,), generator=generator)
+        x0_mean = self.embed(model, ids, noisy=False)  # (B, L, d)
+        x0 = x0_mean + self.sigma0 * torch.randn(x0_mean.shape, generator=generator)
+        noise = torch.randn(x0.shape, generator=generator)
+        xt = q_sample(x0, self.alpha_bar[i], noise)
+        out = model(xt, i.float() / self.T)
+        if self.config.parameterisation == "x0":
+            mse = ((out - x0) ** 2).mean()
+            x0_hat = out
+        else:
+            mse = ((out - noise) ** 2).mean()
+            ab = self.alpha_bar[i].view(-1, 1, 1)
+            x0_hat = (xt - (1 - ab).sqrt() * out) / ab.sqrt()
+        rounding = F.cross_entropy(model.round_logits(x0).flatten(0, 1), ids.flatten())
+        prior = (self.alpha_bar[-1] * x0_mean**2).mean()  # ||mu_T||^2: keeps embeddings from growing
+        total = mse + rounding + prior
+        parts = {"mse": mse.item(), "rounding": rounding.item(), "prior": prior.item()}
+        if self.config.x0_rounding_weight > 0:
+            # Rounding the *predicted* x0 (as Difformer and CDCD do) ties the denoiser to the words it must
+            # land on; with eps-prediction the division by sqrt(alpha_bar) makes it explode, so it is skipped.
+            if self.config.parameterisation == "x0":
+                x0_round = F.cross_entropy(model.round_logits(x0_hat).flatten(0, 1), ids.flatten())
+                total = total + self.config.x0_rounding_weight * x0_round
+                parts["x0_rounding"] = x0_round.item()
+        parts["total"] = total.item()
+        return Loss(total, parts)
+
+    # sampling
+    def prior(self, batch_size: int, length: int, generator: torch.Generator | None = None) -> Tensor:
+        return torch.randn(batch_size, length, self.config.embed_dim, generator=generator)  # (B, L, d)
+
+    def timesteps(self, num_steps: int) -> Tensor:
+        """num_steps + 1 times from 1 to 0 on the training grid (respaced when num_steps < T)."""
+        if not isinstance(num_steps, int) or num_steps <= 0:
+            raise ValueError(f"steps must be a positive integer, got {num_steps!r}")
+        if num_steps > self.T:
+            raise ValueError(f"steps must be at most the model's {self.T} training timesteps, got {num_steps}")
+        i = torch.linspace(self.T, 0, num_steps + 1).round().long()
+        return i.double() / self.T
+
+    def readable(self, model: ContinuousModel, x: Tensor, t: float) -> Tensor:
+        """Words a latent at time t rounds to, after undoing the sqrt(alpha_bar) shrinkage."""
+        ab = self.alpha_bar[self.index(t)]
+        return model.round_logits(x / ab.sqrt()).argmax(-1)
+
+    def step(self, model: ContinuousModel, x: Tensor, t: float, t_next: float,
+             generator: torch.Generator | None = None) -> StepOutput:
+        """One reverse update x_t -> x_s: predict x0, clamp it to the nearest word, then DDPM or DDIM."""
+        B = x.shape[0]
+        i, s = self.index(t), self.index(t_next)
+        x0_hat = self.predict_x0(model, x, i.expand(B))  # (B, L, d)
+        logits = model.round_logits(x0_hat)  # (B, L, V)
+        pred, dist = nearest(x0_hat, model.embedding.weight, logits)
+        confidence = logits.softmax(-1).gather(-1, pred[..., None])[..., 0]  # (B, L)
+        clamped = self.clamp and t <= self.clamp_from + 1e-9
+        if clamped:
+            x0_hat = model.embedding.weight[pred]
+        ab_t, ab_s = self.alpha_bar[i].expand(B), self.alpha_bar[s].expand(B)
+        if self.sampler == "ddim" or s == 0:  # s == 0: no noise at the last step
+            x_next = ddim_update(x0_hat, x, ab_t, ab_s) if s > 0 else x0_hat
+        else:
+            mean, var = posterior(x0_hat, x, ab_t, ab_s)
+            x_next = mean + var.sqrt() * torch.randn(x.shape, generator=generator)
+        tokens = self.readable(model, x_next, float(t_next))
+        return StepOutput(x=x_next, tokens=tokens, pred_tokens=pred, confidence=confidence, latent=x_next,
+                          extras={"clamp_distance": dist, "clamped": clamped})
+
+    # likelihood
+    @torch.no_grad()
+    def nll_bound(self, model: ContinuousModel, ids: Tensor, generator: torch.Generator | None = None,
+                  num_levels: int = 64) -> Tensor:
+        """(B,) upper bound on -log p(w) in nats: the variational bound with rounding (Li et al. 2022, Eq. 2).
+
+        L_T (closed form) + sum_{i>=2} KL(q(x_{i-1}|x_i,x0) || p(x_{i-1}|x_i)) estimated on `num_levels`
+        stratified levels + the x_1 -> x_0 decoder N(x0_hat, sigma0^2) against q(x0|w) + rounding -log p(w|x0).
+        """
+        B = ids.shape[0]
+        ab = self.alpha_bar.double()
+        x0_mean = self.embed(model, ids, noisy=False).double()
+        x0 = x0_mean + self.sigma0 * torch.randn(x0_mean.shape, generator=generator, dtype=torch.float64)
+        # prior: KL(N(sqrt(ab_T) x0, 1 - ab_T) || N(0, 1)) per dimension
+        abT = ab[-1]
+        total = 0.5 * (abT * x0**2 + (1 - abT) - 1 - torch.log(1 - abT)).sum((1, 2))
+        # reverse KLs on stratified levels i in 2..T
+        K = min(num_levels, self.T - 1)
+        for k in range(K):
+            u = torch.rand(B, generator=generator, dtype=torch.float64)
+            i = (2 + ((k + u) * (self.T - 1) / K).floor().long()).clamp(max=self.T)
+            xt = q_sample(x0, ab[i], torch.randn(x0.shape, generator=generator, dtype=torch.float64))
+            x0_hat = self.predict_x0(model, xt.float(), i).double()
+            mean_q, var = posterior(x0, xt, ab[i], ab[i - 1])
+            mean_p, _ = posterior(x0_hat, xt, ab[i], ab[i - 1])
+            total = total + (self.T - 1) / K * ((mean_q - mean_p) ** 2 / (2 * var)).sum((1, 2))
+        # decoder x_1 -> x_0 against q(x_0 | w), both Gaussians with variance sigma0^2
+        one = torch.ones(B, dtype=torch.long)
+        x1 = q_sample(x0, ab[one], torch.randn(x0.shape, generator=generator, dtype=torch.float64))
+        x0_hat = self.predict_x0(model, x1.float(), one).double()
+        s2 = self.sigma0**2
+        total = total + (((x0 - x0_hat) ** 2).sum((1, 2)) - ((x0 - x0_mean) ** 2).sum((1, 2))) / (2 * s2)
+        # rounding
+        logp = model.round_logits(x0.float()).log_softmax(-1).double()
+        total = total - logp.gather(-1, ids[..., None])[..., 0].sum(1)
+        return total

@@ -1,0 +1,32 @@
+"""The registry of families: a name maps to its model class and its process class."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .config import ModelConfig
+from .continuous import ContinuousModel, ContinuousProcess
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    model_cls: type
+    process_cls: type
+    description: str
+
+    def build(self, config: ModelConfig) -> tuple[Any, Any]:
+        return self.model_cls(config), self.process_cls(config)
+
+
+FAMILIES: dict[str, Family] = {
+    "continuous": Family("continuous", ContinuousModel, ContinuousProcess,
+                         "Diffusion-LM: Gaussian diffusion on trainable word embeddings"),
+}
+
+
+def get_family(name: str) -> Family:
+    if name not in FAMILIES:
+        raise ValueError(f"unknown family {name!r}; choose one of {', '.join(FAMILIES)}")
+    return FAMILIES[name]

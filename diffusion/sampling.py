@@ -1,0 +1,61 @@
+"""The generic reverse loop, the same for every family: sample_steps yields Steps; sample collects them."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import nn
+
+from .trajectory import Step, Trajectory
+
+TARGET_FRAMES = 50  # the UI redraws about this many times whatever the step count
+
+
+def default_every(num_steps: int) -> int:
+    return max(1, math.ceil(num_steps / TARGET_FRAMES))
+
+
+@torch.inference_mode()
+def sample_steps(process: Any, model: nn.Module, num_samples: int, num_steps: int, length: int | None = None,
+                 generator: torch.Generator | None = None, every: int | None = None) -> Iterator[Step]:
+    """Run the reverse chain from the prior; yield the prior, every `every`-th step, and the last, on the CPU."""
+    if not isinstance(num_samples, int) or num_samples <= 0:
+        raise ValueError(f"number of samples must be a positive integer, got {num_samples!r}")
+    length = model.config.seq_len if length is None else length
+    if not 0 < length <= model.config.seq_len:
+        raise ValueError(f"length must be between 1 and the model's length {model.config.seq_len}, got {length}")
+    every = default_every(num_steps) if every is None else every
+    if every <= 0:
+        raise ValueError(f"every must be a positive integer, got {every}")
+    ts = process.timesteps(num_steps).tolist()  # 1 -> 0, num_steps + 1 values
+    model.eval()
+    x = process.prior(num_samples, length, generator)
+    tokens = process.readable(model, x, ts[0])
+    yield Step(index=0, t=ts[0], tokens=tokens, pred_tokens=tokens, confidence=torch.zeros(tokens.shape),
+               changed=torch.zeros(tokens.shape, dtype=torch.bool),
+               latent=x.detach().cpu() if x.is_floating_point() else None, extras={})
+    previous = tokens
+    for k in range(1, num_steps + 1):
+        out = process.step(model, x, ts[k - 1], ts[k], generator)
+        x = out.x
+        if k % every and k != num_steps:
+            continue
+        yield Step(index=k, t=ts[k], tokens=out.tokens.cpu(), pred_tokens=out.pred_tokens.cpu(),
+                   confidence=out.confidence.cpu(), changed=(out.tokens != previous).cpu(),
+                   latent=_cpu(out.latent), extras={k_: _cpu(v) for k_, v in out.extras.items()})
+        previous = out.tokens
+
+
+def _cpu(v: Any) -> Any:
+    return v.detach().cpu() if isinstance(v, torch.Tensor) else v
+
+
+def sample(process: Any, model: nn.Module, num_samples: int, num_steps: int, length: int | None = None,
+           generator: torch.Generator | None = None, every: int | None = None,
+           settings: dict[str, Any] | None = None) -> Trajectory:
+    """The whole trajectory at once: a thin wrapper that consumes `sample_steps`."""
+    steps = list(sample_steps(process, model, num_samples, num_steps, length, generator, every))
+    return Trajectory(steps, dict(settings or {}, num_steps=num_steps, num_samples=num_samples))

@@ -1,0 +1,51 @@
+"""Noise schedules: pure math. Gaussian schedules give alpha_bar on the grid t_i = i / T, i = 0..T."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+SCHEDULES = ("linear", "cosine", "sqrt")
+MAX_BETA = 0.999  # clip, as DDPM / Diffusion-LM do, so alpha_bar stays positive at t = 1
+
+
+def _betas_from_alpha_bar(fn, T: int) -> Tensor:
+    t = torch.arange(T + 1, dtype=torch.float64) / T
+    ab = fn(t)
+    return (1 - ab[1:] / ab[:-1]).clamp(max=MAX_BETA)
+
+
+def betas(name: str, T: int) -> Tensor:
+    """(T,) float64 betas of the discrete chain x_0 -> x_1 -> ... -> x_T."""
+    if T <= 0:
+        raise ValueError(f"number of timesteps must be positive, got {T}")
+    if name == "linear":  # Ho et al. 2020, rescaled so any T spans the same total noise as T = 1000
+        scale = 1000 / T
+        return torch.linspace(scale * 1e-4, min(scale * 0.02, MAX_BETA), T, dtype=torch.float64)
+    if name == "cosine":  # Nichol & Dhariwal 2021, Eq. 17
+        s = 0.008
+        return _betas_from_alpha_bar(lambda t: torch.cos((t + s) / (1 + s) * math.pi / 2) ** 2, T)
+    if name == "sqrt":  # Li et al. 2022, Sec. 4.2: alpha_bar(t) = 1 - sqrt(t + s)
+        s = 1e-4
+        return _betas_from_alpha_bar(lambda t: (1 - torch.sqrt(t + s)).clamp(min=1e-12) / (1 - math.sqrt(s)), T)
+    raise ValueError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
+
+
+def alpha_bar(name: str, T: int) -> Tensor:
+    """(T + 1,) float64 alpha_bar_i = prod_{j <= i} (1 - beta_j); alpha_bar_0 = 1 (the clean latent)."""
+    return torch.cat([torch.ones(1, dtype=torch.float64), torch.cumprod(1 - betas(name, T), 0)])
+
+
+def snr(ab: Tensor) -> Tensor:
+    """Signal-to-noise ratio alpha_bar / (1 - alpha_bar)."""
+    return ab / (1 - ab)
+
+
+def curves(name: str, T: int = 1000) -> dict[str, list[float]]:
+    """t, alpha_bar and log10 SNR for plotting (t = 0 excluded from the SNR: it is infinite)."""
+    ab = alpha_bar(name, T)
+    t = torch.arange(T + 1, dtype=torch.float64) / T
+    return {"t": t.tolist(), "alpha_bar": ab.tolist(),
+            "log10_snr": [math.inf] + torch.log10(snr(ab[1:])).tolist()}

@@ -1,0 +1,173 @@
+"""The training loop, one for every family: a generator of TrainLog that the CLI and the app both consume."""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.optim.swa_utils import AveragedModel
+
+from . import checkpoint
+from .config import ModelConfig, TrainConfig
+from .corpus.loaders import Corpus
+from .corpus.tokenizer import TextTokenizer
+from .families import get_family
+
+
+@dataclass(frozen=True)
+class TrainLog:
+    step: int
+    loss: float
+    seconds: float  # wall-clock seconds of training so far (across resumes)
+    lr: float
+    parts: dict[str, float] = field(default_factory=dict)
+    done: bool = False
+
+
+def _lr(step: int, progress: float, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to a tenth over the budget (`progress` in [0, 1], steps or time)."""
+    warm = min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+    return cfg.lr * warm * (0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def _ema(decay: float):
+    """EMA with the usual warm-up (decay (1 + n) / (10 + n) early on), so short runs are not stuck at init."""
+
+    def update(ema_params: list[torch.Tensor], params: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
+        n = float(num_averaged)
+        torch._foreach_lerp_(ema_params, params, 1 - min(decay, (1 + n) / (10 + n)))
+
+    return update
+
+
+def _flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Optimizer state as flat tensors (for safetensors) plus JSON (param groups, scalar fields)."""
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for pid, state in sd["state"].items():
+        for k, v in state.items():
+            if isinstance(v, torch.Tensor):
+                tensors[f"optimizer.{pid}.{k}"] = v
+            else:
+                scalars[f"{pid}.{k}"] = v
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], js: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    for key, v in tensors.items():
+        if key.startswith("optimizer."):
+            _, pid, k = key.split(".", 2)
+            state.setdefault(int(pid), {})[k] = v
+    for key, v in js.get("scalars", {}).items():
+        pid, k = key.split(".", 1)
+        state.setdefault(int(pid), {})[k] = v
+    return {"state": state, "param_groups": js["param_groups"]}
+
+
+def prepare(model_config: ModelConfig, corpus: Corpus, seq_len_given: bool = False) -> tuple[ModelConfig, TextTokenizer]:
+    """Train the tokenizer on the corpus and fit the config to it (vocabulary; length unless given)."""
+    tokenizer = TextTokenizer.train(corpus.train, model_config.level)
+    longest = max(len(ids) for ids in (tokenizer.encode(t) for t in corpus.train))
+    if seq_len_given and longest > model_config.seq_len:
+        raise ValueError(f"the corpus has a sequence of {longest} tokens, longer than the model's length "
+                         f"{model_config.seq_len}; raise --seq-len to at least {longest}")
+    seq_len = model_config.seq_len if seq_len_given else longest
+    return replace(model_config, vocab_size=tokenizer.vocab_size, seq_len=seq_len), tokenizer
+
+
+def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, out_dir: str | Path,
+          command: str = "", seq_len_given: bool = False) -> Iterator[TrainLog]:
+    """Train (or resume, when out_dir holds a checkpoint) until `steps` or `minutes` runs out."""
+    cfg = train_config
+    if cfg.steps is None and cfg.minutes is None:
+        raise ValueError("give a budget: steps, minutes, or both")
+    out_dir = Path(out_dir)
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    step, seconds_before = 0, 0.0
+    if checkpoint.has_checkpoint(out_dir):
+        ck = checkpoint.load(out_dir)
+        if ck.config.family != model_config.family:
+            raise ValueError(f"{out_dir} holds a {ck.config.family!r} checkpoint; cannot resume it as "
+                             f"{model_config.family!r} (use another --out)")
+        model_config, tokenizer, model, process = ck.config, ck.tokenizer, ck.model, ck.process
+        meta = ck.meta
+    else:
+        model_config, tokenizer = prepare(model_config, corpus, seq_len_given)
+        model, process = get_family(model_config.family).build(model_config)
+        meta = {}
+    ema = AveragedModel(model, multi_avg_fn=_ema(cfg.ema_decay))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if meta:
+        tensors, js = checkpoint.load_training_state(out_dir)
+        model.load_state_dict({k[len("raw."):]: v for k, v in tensors.items() if k.startswith("raw.")})
+        opt.load_state_dict(_unflatten_optimizer(tensors, js))
+        ema.module.load_state_dict(ck.model.state_dict())
+        step, seconds_before = js["step"], js["seconds"]
+        gen.manual_seed(cfg.seed + step)  # a resumed run draws fresh batches
+    data = process.collate(tokenizer, list(corpus.train), model_config.seq_len) if hasattr(process, "collate") \
+        else tokenizer.batch(list(corpus.train), model_config.seq_len)  # (N, L)
+    writer = _summary_writer(out_dir / "logs")
+
+    def save(seconds: float) -> None:
+        ema_model = ema.module
+        tensors, js = _flatten_optimizer(opt)
+        tensors.update({f"raw.{k}": v for k, v in model.state_dict().items()})
+        js.update(step=step, seconds=seconds)
+        info = dict(meta, family=model_config.family, command=command or meta.get("command", ""),
+                    steps=step, seconds=round(seconds, 1), corpus=corpus.name,
+                    train_config=asdict(cfg), torch=torch.__version__, machine=_machine())
+        checkpoint.save(out_dir, ema_model, tokenizer, info, tensors, js)
+        meta.update(info)
+
+    model.train()
+    last_loss, lr = float("nan"), cfg.lr
+    start = time.perf_counter()
+    last_save = start
+    budget_s = cfg.minutes * 60 if cfg.minutes is not None else float("inf")
+    budget_steps = cfg.steps if cfg.steps is not None else float("inf")
+    while True:
+        elapsed = time.perf_counter() - start
+        if step >= budget_steps or elapsed >= budget_s:
+            break
+        idx = torch.randint(0, data.shape[0], (cfg.batch_size,), generator=gen)
+        lr = _lr(step, max(step / budget_steps, elapsed / budget_s), cfg)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        loss = process.loss(model, data[idx], gen)
+        opt.zero_grad(set_to_none=True)
+        loss.total.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        ema.update_parameters(model)
+        step += 1
+        last_loss = loss.parts.get("total", loss.total.item())
+        if step % cfg.log_every == 0 or step == 1:
+            for k, v in loss.parts.items():
+                writer.add_scalar(f"loss/{k}", v, step)
+            writer.add_scalar("lr", lr, step)
+            yield TrainLog(step, last_loss, seconds_before + elapsed, lr, loss.parts)
+        if time.perf_counter() - last_save > cfg.checkpoint_every_seconds:
+            save(seconds_before + time.perf_counter() - start)
+            last_save = time.perf_counter()
+    total = seconds_before + time.perf_counter() - start
+    save(total)
+    writer.close()
+    yield TrainLog(step, last_loss, total, lr, done=True)
+
+
+def _summary_writer(path: Path):
+    from torch.utils.tensorboard import SummaryWriter  # imported late: tensorboard is slow to import
+
+    return SummaryWriter(str(path))
+
+
+def _machine() -> str:
+    return f"{platform.machine()} {platform.processor() or ''} {torch.get_num_threads()} threads".strip()
