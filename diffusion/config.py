@@ -34,6 +34,8 @@ class ModelConfig:
     schedule: Literal["linear", "cosine", "sqrt"] = "sqrt"
     parameterisation: Literal["x0", "eps"] = "x0"
     x0_rounding_weight: float = 1.0  # weight of the rounding loss on the predicted x0 (0 = paper's loss)
+    preconditioning: bool = True  # EDM-style skip connection around the network (Karras et al. 2022)
+    self_condition: bool = True  # feed the previous x0 estimate back in (Chen et al. 2022)
 
     def __post_init__(self) -> None:
         _check("backbone", self.backbone, BACKBONES)

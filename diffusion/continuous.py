@@ -78,7 +78,7 @@ class ContinuousModel(nn.Module, PyTorchModelHubMixin, library_name="text-diffus
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.embed_dim)
         nn.init.normal_(self.embedding.weight)  # Diffusion-LM's init: unit variance per dimension
-        self.in_proj = nn.Linear(config.embed_dim, config.d_model)
+        self.in_proj = nn.Linear(config.embed_dim * (2 if config.self_condition else 1), config.d_model)
         self.time = TimeEmbedding(config.d_model)
         self.backbone = build_backbone(config)
         self.out_proj = nn.Linear(config.d_model, config.embed_dim)
@@ -86,13 +86,23 @@ class ContinuousModel(nn.Module, PyTorchModelHubMixin, library_name="text-diffus
         mask[[i for i in NON_ROUNDING_IDS if i < config.vocab_size]] = True
         self.register_buffer("non_rounding", mask, persistent=False)
 
-    def forward(self, xt: Tensor, t: Tensor) -> Tensor:
-        """(B, L, d) latent and (B,) time -> (B, L, d): x0 or eps by the config's parameterisation."""
+    def forward(self, xt: Tensor, t: Tensor, x0_prev: Tensor | None = None) -> Tensor:
+        """(B, L, d) latent, (B,) time, optional previous x0 estimate -> (B, L, d) network output."""
+        if self.config.self_condition:
+            xt = torch.cat([xt, torch.zeros_like(xt) if x0_prev is None else x0_prev], dim=-1)  # (B, L, 2d)
         h = self.in_proj(xt)  # (B, L, d_model)
         return self.out_proj(self.backbone(h, self.time(t)))
 
     def round_logits(self, x: Tensor) -> Tensor:
         return rounding_logits(x, self.embedding.weight).masked_fill(self.non_rounding, -math.inf)
+
+
+@dataclass(frozen=True)
+class LatentState:
+    """The reverse chain's state with self-conditioning: the latent and the last x0 estimate."""
+
+    latent: Tensor  # (B, L, d)
+    x0_hat: Tensor  # (B, L, d)
 
 
 # ---- the process ----------------------------------------------------------------------------------------------
@@ -152,12 +162,28 @@ class ContinuousProcess:
             return mean
         return mean + self.sigma0 * torch.randn(mean.shape, generator=generator, device=mean.device)
 
-    def predict_x0(self, model: ContinuousModel, xt: Tensor, i: Tensor) -> Tensor:
-        out = model(xt, i.float() / self.T)
-        if self.config.parameterisation == "x0":
-            return out
-        ab = self.alpha_bar[i].view(-1, 1, 1)
-        return (xt - (1 - ab).sqrt() * out) / ab.sqrt()
+    def predict_x0(self, model: ContinuousModel, xt: Tensor, i: Tensor, x0_prev: Tensor | None = None) -> Tensor:
+        """x0_hat from the network: directly (x0), through eps, or around the linear estimate (preconditioned)."""
+        x0_hat, _ = self._predict(model, xt, i, x0_prev)
+        return x0_hat
+
+    def _predict(self, model: ContinuousModel, xt: Tensor, i: Tensor, x0_prev: Tensor | None) -> tuple[Tensor, Tensor]:
+        """(x0_hat, raw network output)."""
+        ab = self.alpha_bar[i].view(-1, 1, 1).to(xt.dtype)
+        t = i.float() / self.T
+        if self.config.parameterisation == "eps":
+            out = model(xt, t, x0_prev)
+            return (xt - (1 - ab).sqrt() * out) / ab.sqrt(), out
+        if not self.config.preconditioning:
+            out = model(xt, t, x0_prev)
+            return out, out
+        # EDM preconditioning in VP form: x0_hat = c_skip x_t + c_out F(c_in x_t). c_skip x_t is the best
+        # linear estimate of x0 for data of variance sd2, so at low noise the network starts near the answer.
+        sd2 = model.embedding.weight.detach().var()
+        var_t = ab * sd2 + (1 - ab)  # variance of x_t
+        c_skip, c_out, c_in = ab.sqrt() * sd2 / var_t, (sd2 * (1 - ab) / var_t).sqrt(), var_t.rsqrt()
+        out = model(c_in * xt, t, x0_prev)
+        return c_skip * xt + c_out * out, out
 
     # training
     def loss(self, model: ContinuousModel, batch: Tensor, generator: torch.Generator | None = None) -> Loss:
@@ -169,14 +195,17 @@ class ContinuousProcess:
         x0 = x0_mean + self.sigma0 * torch.randn(x0_mean.shape, generator=generator)
         noise = torch.randn(x0.shape, generator=generator)
         xt = q_sample(x0, self.alpha_bar[i], noise)
-        out = model(xt, i.float() / self.T)
+        x0_prev = None
+        if self.config.self_condition and torch.rand((), generator=generator) < 0.5:
+            # Self-conditioning (Chen et al. 2022): half the batches first predict x0 without gradient and
+            # then condition on that guess, so at sampling time the previous step's estimate can be fed back.
+            with torch.no_grad():
+                x0_prev = self.predict_x0(model, xt, i)
+        x0_hat, out = self._predict(model, xt, i, x0_prev)
         if self.config.parameterisation == "x0":
-            mse = ((out - x0) ** 2).mean()
-            x0_hat = out
+            mse = ((x0_hat - x0) ** 2).mean()
         else:
             mse = ((out - noise) ** 2).mean()
-            ab = self.alpha_bar[i].view(-1, 1, 1)
-            x0_hat = (xt - (1 - ab).sqrt() * out) / ab.sqrt()
         rounding = F.cross_entropy(model.round_logits(x0).flatten(0, 1), ids.flatten())
         prior = (self.alpha_bar[-1] * x0_mean**2).mean()  # ||mu_T||^2: keeps embeddings from growing
         total = mse + rounding + prior
@@ -209,12 +238,13 @@ class ContinuousProcess:
         ab = self.alpha_bar[self.index(t)]
         return model.round_logits(x / ab.sqrt()).argmax(-1)
 
-    def step(self, model: ContinuousModel, x: Tensor, t: float, t_next: float,
+    def step(self, model: ContinuousModel, x: Tensor | LatentState, t: float, t_next: float,
              generator: torch.Generator | None = None) -> StepOutput:
         """One reverse update x_t -> x_s: predict x0, clamp it to the nearest word, then DDPM or DDIM."""
+        x, x0_prev = (x.latent, x.x0_hat) if isinstance(x, LatentState) else (x, None)
         B = x.shape[0]
         i, s = self.index(t), self.index(t_next)
-        x0_hat = self.predict_x0(model, x, i.expand(B))  # (B, L, d)
+        x0_hat = self.predict_x0(model, x, i.expand(B), x0_prev)  # (B, L, d)
         logits = model.round_logits(x0_hat)  # (B, L, V)
         pred, dist = nearest(x0_hat, model.embedding.weight, logits)
         confidence = logits.softmax(-1).gather(-1, pred[..., None])[..., 0]  # (B, L)
@@ -228,7 +258,8 @@ class ContinuousProcess:
             mean, var = posterior(x0_hat, x, ab_t, ab_s)
             x_next = mean + var.sqrt() * torch.randn(x.shape, generator=generator)
         tokens = self.readable(model, x_next, float(t_next))
-        return StepOutput(x=x_next, tokens=tokens, pred_tokens=pred, confidence=confidence, latent=x_next,
+        state = LatentState(x_next, x0_hat) if self.config.self_condition else x_next
+        return StepOutput(x=state, tokens=tokens, pred_tokens=pred, confidence=confidence, latent=x_next,
                           extras={"clamp_distance": dist, "clamped": clamped})
 
     # likelihood

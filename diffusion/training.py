@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import platform
 import time
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from . import checkpoint
 from .config import ModelConfig, TrainConfig
+from .corpus.grammar import MAX_WORDS
 from .corpus.loaders import Corpus
 from .corpus.tokenizer import TextTokenizer
 from .families import get_family
@@ -75,6 +77,8 @@ def prepare(model_config: ModelConfig, corpus: Corpus, seq_len_given: bool = Fal
     """Train the tokenizer on the corpus and fit the config to it (vocabulary; length unless given)."""
     tokenizer = TextTokenizer.train(corpus.train, model_config.level)
     longest = max(len(ids) for ids in (tokenizer.encode(t) for t in corpus.train))
+    if corpus.builtin and model_config.level == "word":
+        longest = max(longest, MAX_WORDS)  # room for any sentence of the grammar, not just the sampled ones
     if seq_len_given and longest > model_config.seq_len:
         raise ValueError(f"the corpus has a sequence of {longest} tokens, longer than the model's length "
                          f"{model_config.seq_len}; raise --seq-len to at least {longest}")
@@ -170,4 +174,12 @@ def _summary_writer(path: Path):
 
 
 def _machine() -> str:
-    return f"{platform.machine()} {platform.processor() or ''} {torch.get_num_threads()} threads".strip()
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass  # not Linux: the platform's own name will do
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"

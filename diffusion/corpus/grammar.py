@@ -93,6 +93,7 @@ def _phrasings() -> dict[tuple[str, str], dict[str, tuple[str, ...]]]:
 
 
 PHRASINGS = _phrasings()
+MAX_WORDS = 40  # the longest sentence any template can produce (checked by the tests)
 EAT_ABSENT = "place"  # the head noun when an MR has no eatType (a deterministic choice)
 
 # Frames: head clauses. `<slot:role>` is an optional slot (name is always present); `<eat>` is the

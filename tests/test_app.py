@@ -1,0 +1,215 @@
+"""The Gradio app: it builds, its handlers stream and validate, and it works in a real browser (Chromium)."""
+
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+import app
+from visualize.plots import clamp_distance_figure
+from visualize.tokens import confidence_colour, render_step, render_tokens
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+SCREENSHOT = ROOT / "assets" / "screenshot-denoise.png"
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny continuous model trained for 20 steps: seconds on a CPU, and the same every time."""
+    out = tmp_path_factory.mktemp("checkpoints") / "continuous"
+    cmd = [sys.executable, "-m", "diffusion", "train", "--family", "continuous", "--preset", "tiny", "--steps", "20",
+           "--out", str(out), "--no-projection"]
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return out
+
+
+@pytest.fixture
+def tiny_app(tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch):
+    """The app module pointed at the tiny checkpoint, with a fresh checkpoint cache and no analytics calls."""
+    monkeypatch.setenv(app.CHECKPOINT_ENV, str(tiny_checkpoint))
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    app._load.cache_clear()
+    yield app
+    app._load.cache_clear()
+
+
+def _final(outputs: list[tuple]) -> tuple:
+    return outputs[-1]
+
+
+# ---- views ------------------------------------------------------------------------------------------------------
+
+def test_confidence_colour_is_single_hue_with_readable_text():
+    light, dark_text = confidence_colour(0.0)
+    deep, light_text = confidence_colour(1.0)
+    assert (light, dark_text) == ("#f7fbff", "#111111")
+    assert (deep, light_text) == ("#08306b", "#ffffff")
+    assert confidence_colour(float("nan")) == confidence_colour(0.0)
+
+
+def test_render_tokens_escapes_marks_changes_and_fades_padding():
+    out = render_tokens(["<b>", "pub", "[PAD]"], [0.5, 0.9, 0.0], [False, True, False])
+    assert "&lt;b&gt;" in out and "<b>" not in out
+    assert out.count("box-shadow:inset") == 1  # only the changed token
+    assert "opacity:0.35" in out
+    assert "[PAD]" not in render_tokens(["pub", "[PAD]"], [0.9, 0.0], pad="hide")
+    with pytest.raises(ValueError, match="one entry per token"):
+        render_tokens(["a", "b"], [0.1])
+
+
+def test_render_step_has_title_and_one_row_per_sample():
+    out = render_step([["a", "pub"], ["an", "inn"]], [[0.1, 0.2], [0.3, 0.4]], index=3, t=0.85, num_steps=20,
+                      clamped=True)
+    assert "step 3 / 20 · t = 0.850" in out
+    assert out.count('class="sample-row"') == 2
+
+
+def test_clamp_distance_figure_marks_current_step():
+    fig = clamp_distance_figure([1, 2, 3], [[[1.0, 3.0]], 1.5, [[1.0]]], current=2, clamped=[False, True, True])
+    names = [trace.name for trace in fig.data]
+    assert "step 2" in names and "clamped step" in names and "unclamped step" in names
+    assert list(fig.data[0].y) == [2.0, 1.5, 1.0]
+
+
+# ---- app ----------------------------------------------------------------------------------------------------------
+
+def test_build_demo_builds_blocks_without_loading_a_model():
+    app._load.cache_clear()
+    demo = app.build_demo()
+    assert isinstance(demo, gr.Blocks)
+    assert app._load.cache_info().currsize == 0  # the checkpoint loads lazily, on the first run
+
+
+def test_denoise_streams_frames_then_reveals_scrubber(tiny_app):
+    outputs = list(tiny_app.denoise(0, 20, "ddpm", True, 5, 2))
+    assert len(outputs) >= 3
+    assert "step 0 / 20" in outputs[0][0]
+    html, record, slider, plot = _final(outputs)
+    assert "step 20 / 20" in html and html.count('class="sample-row"') == 2
+    assert len(record["frames"]) == len(outputs) - 1  # one yield per frame, then the final reveal
+    assert slider.visible is True and slider.maximum == len(record["frames"]) - 1
+    assert plot.visible is True
+    # steps 1..5 run unclamped, the rest clamped
+    assert record["clamped"] == [i > 5 for i in record["indices"]]
+    frame, figure = tiny_app.scrub(0, record)
+    assert "step 0 / 20" in frame and figure is not None
+
+
+def test_denoise_is_deterministic_per_seed(tiny_app):
+    first = _final(list(tiny_app.denoise(7, 10, "ddim", False, 0, 1)))[0]
+    again = _final(list(tiny_app.denoise(7, 10, "ddim", False, 0, 1)))[0]
+    other = _final(list(tiny_app.denoise(8, 10, "ddim", False, 0, 1)))[0]
+    assert first == again
+    assert first != other
+
+
+@pytest.mark.parametrize("args, message", [
+    ((0, 5000, "ddpm", True, 0, 1), "steps must be a whole number from 10 to 200"),
+    ((1.5, 20, "ddpm", True, 0, 1), "seed must be a whole number"),
+    ((None, 20, "ddpm", True, 0, 1), "seed must be a whole number"),
+    ((0, 20, "ddpm", True, 30, 1), "clamping start step must be a whole number from 0 to 20"),
+    ((0, 20, "ddpm", True, 0, 5), "number of samples must be a whole number from 1 to 4"),
+    ((0, 20, "euler", True, 0, 1), "sampler must be one of ddpm, ddim"),
+])
+def test_bad_input_raises_gr_error(tiny_app, args, message):
+    with pytest.raises(gr.Error, match=re.escape(message)):
+        list(tiny_app.denoise(*args))
+
+
+def test_missing_checkpoint_is_a_gr_error(tmp_path, monkeypatch):
+    monkeypatch.setenv(app.CHECKPOINT_ENV, str(tmp_path / "nowhere"))
+    app._load.cache_clear()
+    with pytest.raises(gr.Error, match=app.CHECKPOINT_ENV):
+        list(app.denoise(0, 20, "ddpm", True, 0, 1))
+    app._load.cache_clear()
+
+
+def test_checkpoint_loads_once(tiny_app):
+    assert tiny_app.get_checkpoint() is tiny_app.get_checkpoint()
+
+
+@pytest.mark.skipif(not app.DEFAULT_CHECKPOINT.is_dir(),
+                    reason="no shipped checkpoint in assets/checkpoints/continuous")
+def test_shipped_checkpoint_loads(monkeypatch):
+    monkeypatch.delenv(app.CHECKPOINT_ENV, raising=False)
+    app._load.cache_clear()
+    try:
+        ck = app.get_checkpoint()
+        assert ck.config.family == "continuous"
+        assert ck.process.T >= app.DEFAULT_STEPS  # the default step count must be valid for the shipped model
+        html = _final(list(app.denoise(0, app.MIN_STEPS, "ddim", True, 0, 1)))[0]
+        assert f"step {app.MIN_STEPS} / {app.MIN_STEPS}" in html
+    finally:
+        app._load.cache_clear()
+
+
+# ---- browser ------------------------------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_denoise_in_browser(tiny_app):
+    """Run, watch the text stream in, scrub back, and save the screenshot the README shows."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing (CI installs Debian's chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    demo = tiny_app.build_demo()
+    port = _free_port()
+    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                # No network in tests: anything not served by the app (web fonts, CDNs) is refused at once.
+                page.route(lambda url: not url.startswith(base), lambda route: route.abort())
+                page.goto(base, wait_until="domcontentloaded")
+                steps = page.locator("#steps input[type=number]")
+                # Bad input first: more steps than the tiny model's 200 is a one-line error, and the app goes on.
+                steps.fill("500")
+                steps.press("Enter")
+                page.locator("#run").click()
+                expect(page.get_by_text("steps must be a whole number from 10 to 200")).to_be_visible(timeout=60_000)
+                page.reload(wait_until="domcontentloaded")  # a clean page: no error toast in the screenshot
+                steps.fill("20")
+                steps.press("Enter")
+                expect(page.locator("#clamp-start input[type=number]")).to_have_value("0")
+                page.locator("#run").click()
+
+                text = page.locator("#denoise-text")
+                scrub = page.locator("#scrub input[type=range]")
+                expect(scrub).to_be_visible(timeout=120_000)
+                expect(text).to_contain_text("step 20 / 20")
+                words = text.locator(".sample-row").first.inner_text()
+                assert re.search(r"\b[a-z]{2,}\b", words.replace("sample", "")), words
+                final = text.inner_text()
+
+                scrub.focus()
+                scrub.press("Home")  # keyboard moves fire the slider's input event, as a drag does
+                expect(text).to_contain_text("step 0 / 20")
+                assert text.inner_text() != final
+                for _ in range(14):
+                    scrub.press("ArrowRight")
+                expect(text).to_contain_text("step 14 / 20")
+                expect(page.locator("#clamp-plot")).to_be_visible()
+                expect(page.locator("#clamp-plot .js-plotly-plot")).to_be_visible()
+                SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(SCREENSHOT), full_page=True)
+            finally:
+                browser.close()
+    finally:
+        demo.close()
+    assert SCREENSHOT.stat().st_size > 10_000
