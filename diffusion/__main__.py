@@ -15,24 +15,23 @@ from .config import BACKBONES, PARAMETERISATIONS, PRESETS, SCHEDULES, preset
 from .families import FAMILIES
 
 
-def _positive_int(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
+def _positive(kind: type, what: str):
+    """An argparse type: a number of `kind` > 0, with an error naming what is accepted."""
+
+    def parse(s: str):
+        try:
+            v = kind(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {s!r}") from None
+        if v <= 0:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {v}")
+        return v
+
+    return parse
 
 
-def _positive_float(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {v}")
-    return v
+_positive_int = _positive(int, "a positive integer")
+_positive_float = _positive(float, "a positive number")
 
 
 def _add_sampler_options(p: argparse.ArgumentParser) -> None:
@@ -65,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--schedule", choices=SCHEDULES)
     t.add_argument("--parameterisation", choices=PARAMETERISATIONS)
     t.add_argument("--embed-dim", type=_positive_int)
+    t.add_argument("--d-model", type=_positive_int, help="backbone width")
+    t.add_argument("--layers", type=_positive_int, help="backbone depth")
+    t.add_argument("--d-ff", type=_positive_int, help="backbone feed-forward width")
     t.add_argument("--timesteps", type=_positive_int, help="T of the training chain")
     t.add_argument("--no-projection", action="store_true", help="skip the cached 2-D embedding map")
 
@@ -103,7 +105,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         raise ValueError("give a budget: --minutes, --steps, or both")
     overrides = {k: v for k, v in dict(
         family=args.family, level=args.level, seq_len=args.seq_len, backbone=args.backbone, schedule=args.schedule,
-        parameterisation=args.parameterisation, embed_dim=args.embed_dim, num_timesteps=args.timesteps).items()
+        parameterisation=args.parameterisation, embed_dim=args.embed_dim, num_timesteps=args.timesteps,
+        d_model=args.d_model, n_layers=args.layers, d_ff=args.d_ff).items()
         if v is not None}
     model_config, train_config = preset(args.preset, **overrides)
     train_config = replace(train_config, seed=args.seed, minutes=args.minutes, steps=args.steps,

@@ -159,13 +159,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_denoise_in_browser(tiny_app):
-    """Run, watch the text stream in, scrub back, and save the screenshot the README shows."""
+def _browser_run(module, steps: int, screenshot: Path, max_steps: int) -> None:
+    """Open the app in Chromium: a bad step count errors, then a run streams, the slider scrubs, the plot shows."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing (CI installs Debian's chromium)")
     from playwright.sync_api import expect, sync_playwright
 
-    demo = tiny_app.build_demo()
+    demo = module.build_demo()
     port = _free_port()
     demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
     base = f"http://127.0.0.1:{port}"
@@ -177,39 +177,58 @@ def test_denoise_in_browser(tiny_app):
                 # No network in tests: anything not served by the app (web fonts, CDNs) is refused at once.
                 page.route(lambda url: not url.startswith(base), lambda route: route.abort())
                 page.goto(base, wait_until="domcontentloaded")
-                steps = page.locator("#steps input[type=number]")
-                # Bad input first: more steps than the tiny model's 200 is a one-line error, and the app goes on.
-                steps.fill("500")
-                steps.press("Enter")
-                page.locator("#run").click()
-                expect(page.get_by_text("steps must be a whole number from 10 to 200")).to_be_visible(timeout=60_000)
-                page.reload(wait_until="domcontentloaded")  # a clean page: no error toast in the screenshot
-                steps.fill("20")
-                steps.press("Enter")
+                steps_box = page.locator("#steps input[type=number]")
+                if max_steps < module.MAX_STEPS:
+                    # Bad input first: more steps than the model has is a one-line error, and the app goes on.
+                    steps_box.fill(str(max_steps + 1))
+                    steps_box.press("Enter")
+                    page.locator("#run").click()
+                    expect(page.get_by_text(f"steps must be a whole number from 10 to {max_steps}")).to_be_visible(
+                        timeout=60_000)
+                    page.reload(wait_until="domcontentloaded")  # a clean page: no error toast in the screenshot
+                steps_box.fill(str(steps))
+                steps_box.press("Enter")
                 expect(page.locator("#clamp-start input[type=number]")).to_have_value("0")
                 page.locator("#run").click()
 
                 text = page.locator("#denoise-text")
                 scrub = page.locator("#scrub input[type=range]")
                 expect(scrub).to_be_visible(timeout=120_000)
-                expect(text).to_contain_text("step 20 / 20")
+                expect(text).to_contain_text(f"step {steps} / {steps}")
                 words = text.locator(".sample-row").first.inner_text()
                 assert re.search(r"\b[a-z]{2,}\b", words.replace("sample", "")), words
                 final = text.inner_text()
 
                 scrub.focus()
                 scrub.press("Home")  # keyboard moves fire the slider's input event, as a drag does
-                expect(text).to_contain_text("step 0 / 20")
+                expect(text).to_contain_text(f"step 0 / {steps}")
                 assert text.inner_text() != final
-                for _ in range(14):
-                    scrub.press("ArrowRight")
-                expect(text).to_contain_text("step 14 / 20")
+                scrub.press("End")
+                expect(text).to_contain_text(f"step {steps} / {steps}")
                 expect(page.locator("#clamp-plot")).to_be_visible()
                 expect(page.locator("#clamp-plot .js-plotly-plot")).to_be_visible()
-                SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(SCREENSHOT), full_page=True)
+                screenshot.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(screenshot), full_page=True)
             finally:
                 browser.close()
     finally:
         demo.close()
-    assert SCREENSHOT.stat().st_size > 10_000
+    assert screenshot.stat().st_size > 10_000
+
+
+def test_denoise_in_browser(tiny_app, tmp_path):
+    """The whole flow on the tiny model (200 timesteps, so 500 steps is rejected)."""
+    _browser_run(tiny_app, 20, tmp_path / "tiny.png", max_steps=200)
+
+
+@pytest.mark.skipif(not app.DEFAULT_CHECKPOINT.is_dir(),
+                    reason="no shipped checkpoint in assets/checkpoints/continuous")
+def test_shipped_model_in_browser(monkeypatch):
+    """What a visitor sees: the shipped model at its default 200 steps; this is the README's screenshot."""
+    monkeypatch.delenv(app.CHECKPOINT_ENV, raising=False)
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    app._load.cache_clear()
+    try:
+        _browser_run(app, app.DEFAULT_STEPS, SCREENSHOT, max_steps=min(app.MAX_STEPS, app.get_checkpoint().process.T))
+    finally:
+        app._load.cache_clear()

@@ -17,16 +17,18 @@ from functools import cached_property
 SLOTS = ("name", "eatType", "food", "priceRange", "customerRating", "area", "familyFriendly", "near")
 
 VALUES: dict[str, tuple[str, ...]] = {
+    # Names and landmarks are single words: a multi-word entity ("the golden curry") must be generated
+    # jointly across positions, which teaches nothing about diffusion and costs a small model most of its
+    # errors. Landmarks always follow "the", so the article carries no choice.
     "name": (
-        "the mill", "zizzi", "aromi", "the golden curry", "blue spice", "the vaults", "giraffe",
-        "the punter", "cotto", "the wrestlers", "alimentum", "browns cambridge", "fitzbillies",
-        "the eagle", "strada", "loch fyne", "clowns", "the phoenix", "wildwood", "midsummer house",
-        "the olive grove", "green man", "the cricketers", "bibimbap house", "the dumpling tree",
-        "taste of cambridge", "the rice boat", "travellers rest beefeater", "the waterman",
-        "cocum", "the twenty two", "wrestlers arms", "the cambridge blue", "sala thong",
-        "the copper kettle", "the red lion", "pizza express", "the golden palace", "hotel du vin",
-        "the anchor", "little seoul", "the jolly scholar", "cote brasserie", "the orchard", "bella italia", "the salisbury",
-        "charlie chan", "the old library",
+        "zizzi", "aromi", "giraffe", "cotto", "strada", "clowns", "wildwood", "alimentum", "fitzbillies",
+        "cocum", "nandos", "wagamama", "prezzo", "carluccios", "bibimbap", "browns", "eagle", "phoenix",
+        "punter", "vaults", "mill", "wrestlers", "cricketers", "waterman", "anchor", "orchard", "salisbury",
+        "olivetto", "bellini", "rosmarino", "taberna", "sakura", "shanghai", "bombay", "chiquito", "fiesta",
+        "acropolis", "istanbul", "saigon", "bangkok", "brasserie", "loch", "midsummer", "travellers",
+        "kettle", "lion", "palace", "dumpling", "caravaggio", "nero", "paprika", "saffron", "tapas",
+        "bodega", "marrakech", "havana", "kyoto", "osaka", "hanoi", "mumbai", "delhi", "lisbon", "seville",
+        "florence", "napoli", "athena", "ottoman", "dragon",
     ),
     "eatType": ("restaurant", "coffee shop", "pub"),
     "food": (
@@ -38,12 +40,12 @@ VALUES: dict[str, tuple[str, ...]] = {
     "area": ("riverside", "city centre"),
     "familyFriendly": ("yes", "no"),
     "near": (
-        "the bakers", "burger king", "cafe rouge", "the sorrento", "all bar one", "avalon",
-        "crowne plaza hotel", "raja indian cuisine", "the portland arms", "the holiday inn",
-        "rainbow vegetarian cafe", "the six bells", "yippee noodle bar", "ranch", "clare hall",
-        "the bridge", "the train station", "the museum", "the market square", "the university",
-        "the botanic garden", "kings college", "the grafton centre", "the bus station",
-        "parkers piece", "the fitzwilliam", "the lion yard", "the corn exchange", "jesus green",
+        "bakers", "avalon", "sorrento", "ranch", "rouge", "raja", "yippee", "rainbow", "bells", "crowne",
+        "portland", "bridge", "station", "museum", "market", "university", "botanic", "colleges", "grafton",
+        "exchange", "fitzwilliam", "lionyard", "common", "cathedral", "library", "stadium", "theatre",
+        "harbour", "castle", "arcade", "observatory", "guildhall", "racecourse", "marina", "abbey",
+        "aquarium", "planetarium", "boathouse", "windmill", "lighthouse", "gallery", "pier", "conservatory",
+        "orangery",
     ),
 }
 
@@ -85,9 +87,9 @@ def _phrasings() -> dict[tuple[str, str], dict[str, tuple[str, ...]]]:
         ("familyFriendly", "adj"): ff_adj,
         ("familyFriendly", "vp"): {"yes": ("is family friendly", "welcomes children", "is kid friendly"),
                                    "no": ("is not family friendly", "does not welcome children", "is adults only")},
-        ("near", "pp"): {n: (f"near {n}", f"close to {n}", f"not far from {n}") for n in v["near"]},
-        ("near", "front"): {n: (f"near {n} ,", f"beside {n} ,") for n in v["near"]},
-        ("near", "vp"): {n: (f"is near {n}", f"is close to {n}") for n in v["near"]},
+        ("near", "pp"): {n: (f"near the {n}", f"close to the {n}", f"not far from the {n}") for n in v["near"]},
+        ("near", "front"): {n: (f"near the {n} ,", f"beside the {n} ,") for n in v["near"]},
+        ("near", "vp"): {n: (f"is near the {n}", f"is close to the {n}") for n in v["near"]},
     }
     return table
 

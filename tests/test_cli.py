@@ -1,0 +1,144 @@
+"""The CLI and checkpoints, end to end on a tiny model: train, resume, sample, evaluate, and bad input."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from diffusion import checkpoint
+from diffusion.__main__ import main
+from diffusion.continuous import ContinuousModel
+from diffusion.projection import load_projection, save_projection
+
+TINY = ["--family", "continuous", "--preset", "tiny"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "continuous"
+    assert main(["train", *TINY, "--steps", "15", "--out", str(out), "--no-projection"]) == 0
+    return out
+
+
+def test_checkpoint_folder_holds_the_contract(trained):
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "meta.json"):
+        assert (trained / name).is_file(), name
+    meta = json.loads((trained / "meta.json").read_text())
+    assert meta["command"].startswith("python -m diffusion train") and meta["steps"] == 15
+    assert meta["corpus"] == "builtin" and meta["seconds"] > 0 and "threads" in meta["machine"]
+    assert (trained / "logs").is_dir()  # TensorBoard events
+    assert not [p for p in trained.iterdir() if p.name.startswith(".")], "temporary files were left behind"
+
+
+def test_hub_mixin_round_trip(trained):
+    """save_pretrained / from_pretrained work as huggingface_hub users expect, on a local folder."""
+    model = ContinuousModel.from_pretrained(str(trained))
+    ck = checkpoint.load(trained)
+    for (k, a), (_, b) in zip(model.state_dict().items(), ck.model.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+def test_resume_continues_from_the_checkpoint(trained, tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", *TINY, "--steps", "10", "--out", str(run), "--no-projection"]) == 0
+    first = checkpoint.load(run).model.state_dict()
+    assert main(["train", *TINY, "--steps", "20", "--out", str(run), "--no-projection"]) == 0
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["steps"] == 20
+    again = checkpoint.load(run).model.state_dict()
+    assert any(not torch.equal(first[k], again[k]) for k in first)
+
+
+def test_sample_json_is_deterministic(trained, capsys):
+    args = ["sample", "--checkpoint", str(trained), "--num", "3", "--steps", "10", "--seed", "4", "--json"]
+    assert main(args) == 0
+    a = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert main(args) == 0
+    b = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert a == b and len(a["samples"]) == 3 and a["steps"] == 10
+
+
+def test_evaluate_prints_the_keys_on_its_last_line(trained, capsys):
+    assert main(["evaluate", "--checkpoint", str(trained), "--num-samples", "4", "--steps", "10",
+                 "--nll-sequences", "8", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for key in ("family", "steps", "grammatical_rate", "distinct_2", "nll_bits_per_token", "entropy_bits_per_token",
+                "sample_seconds_per_sequence"):
+        assert key in result, key
+    assert result["family"] == "continuous" and 0 <= result["grammatical_rate"] <= 1
+    assert result["nll_bits_per_token"] > result["entropy_bits_per_token"] > 1
+
+
+def test_projection_is_cached_without_pickle(trained, tmp_path):
+    emb = torch.randn(30, 16)
+    maps = save_projection(tmp_path, emb, seed=0)
+    loaded = load_projection(tmp_path)
+    assert set(loaded) == {"umap", "pca"} and loaded["umap"].shape == (30, 2)
+    assert np.allclose(loaded["pca"], maps["pca"])
+    assert load_projection(tmp_path / "nowhere") is None
+
+
+def _error(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    return err[-1] if err else ""
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--family", "bogus", "--out", "x", "--steps", "1"], "invalid choice: 'bogus'"),
+    (["train", *TINY, "--out", "x", "--steps", "0"], "expected a positive integer, got 0"),
+    (["sample", "--checkpoint", "x", "--steps", "-5"], "expected a positive integer, got -5"),
+    (["train", *TINY, "--out", "x", "--schedule", "quadratic", "--steps", "1"], "invalid choice: 'quadratic'"),
+])
+def test_argument_errors_exit_non_zero(args, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    assert e.value.code == 2
+    assert message in _error(capsys)
+
+
+def test_bad_corpora_fail_cleanly(tmp_path, capsys):
+    out = tmp_path / "never"
+    empty = tmp_path / "empty.txt"
+    empty.write_text("", encoding="utf-8")
+    assert main(["train", *TINY, "--corpus", str(empty), "--out", str(out), "--steps", "1"]) == 1
+    assert "is empty" in _error(capsys)
+    binary = tmp_path / "bad.txt"
+    binary.write_bytes(b"\xff\xfe\x00bad")
+    assert main(["train", *TINY, "--corpus", str(binary), "--out", str(out), "--steps", "1"]) == 1
+    assert "not UTF-8" in _error(capsys)
+    table = tmp_path / "t.csv"
+    table.write_text("a,b\nx,y\n", encoding="utf-8")
+    assert main(["train", *TINY, "--corpus", str(table), "--out", str(out), "--steps", "1"]) == 1
+    assert "no column 'text'; its columns are 'a', 'b'" in _error(capsys)
+    long = tmp_path / "long.txt"
+    long.write_text("one two three four five six\n" * 5, encoding="utf-8")
+    assert main(["train", *TINY, "--corpus", str(long), "--out", str(out), "--steps", "1", "--seq-len", "4"]) == 1
+    assert "longer than the model's length 4" in _error(capsys)
+    assert main(["train", *TINY, "--out", str(out)]) == 1
+    assert "give a budget" in _error(capsys)
+    assert not out.exists(), "a failed run must leave nothing half-written"
+
+
+def test_bad_checkpoints_fail_cleanly(trained, tmp_path, capsys):
+    assert main(["sample", "--checkpoint", str(tmp_path / "missing")]) == 1
+    assert "is not a folder" in _error(capsys)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name in ("config.json", "tokenizer.json", "meta.json"):
+        (broken / name).write_bytes((trained / name).read_bytes())
+    assert main(["sample", "--checkpoint", str(broken)]) == 1
+    assert "lacks model.safetensors" in _error(capsys)
+    (broken / "model.safetensors").write_bytes(b"not a safetensors file")
+    assert main(["sample", "--checkpoint", str(broken)]) == 1
+    assert "malformed model.safetensors" in _error(capsys)
+    (broken / "model.safetensors").write_bytes((trained / "model.safetensors").read_bytes())
+    (broken / "config.json").write_text("{not json", encoding="utf-8")
+    assert main(["sample", "--checkpoint", str(broken)]) == 1
+    assert "config.json is not valid JSON" in _error(capsys)
+    (broken / "config.json").write_text(json.dumps({"family": "continuous", "schedule": "quadratic"}), encoding="utf-8")
+    assert main(["sample", "--checkpoint", str(broken)]) == 1
+    assert "unknown schedule 'quadratic'" in _error(capsys)
+    assert main(["sample", "--checkpoint", str(trained), "--steps", "5000"]) == 1
+    assert "at most the model's 200 training timesteps" in _error(capsys)
