@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shlex
 import sys
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--nll-sequences", type=_positive_int, default=256, help="held-out sequences for the NLL bound")
     e.add_argument("--json", action="store_true")
+    e.add_argument("--record", action="store_true", help="also store the figures in the checkpoint's meta.json")
     _add_sampler_options(e)
     return parser
 
@@ -112,14 +114,14 @@ def cmd_train(args: argparse.Namespace) -> None:
     train_config = replace(train_config, seed=args.seed, minutes=args.minutes, steps=args.steps,
                            **{k: v for k, v in dict(batch_size=args.batch_size, lr=args.lr).items() if v is not None})
     corpus = load_corpus(args.corpus, args.text_column, args.source_column, args.target_column)
-    command = "python -m diffusion " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    bar = tqdm(total=args.steps, unit="step", dynamic_ncols=True, file=sys.stderr)
-    last = None
-    for log in train(model_config, train_config, corpus, args.out, command, seq_len_given=args.seq_len is not None):
-        bar.update(log.step - bar.n)
-        bar.set_postfix(loss=f"{log.loss:.3f}", min=f"{log.seconds / 60:.1f}")
-        last = log
-    bar.close()
+    command = "python -m diffusion " + " ".join(shlex.quote(a) for a in args.argv)
+    logs = train(model_config, train_config, corpus, args.out, command, seq_len_given=args.seq_len is not None)
+    last = next(logs)  # bad input surfaces here, before a progress bar is drawn
+    with tqdm(total=args.steps, unit="step", dynamic_ncols=True, file=sys.stderr) as bar:
+        for log in itertools.chain([last], logs):
+            bar.update(log.step - bar.n)
+            bar.set_postfix(loss=f"{log.loss:.3f}", min=f"{log.seconds / 60:.1f}")
+            last = log
     if args.family == "continuous" and not args.no_projection:
         from . import checkpoint
         from .projection import save_projection
@@ -149,6 +151,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     ck = _configure(checkpoint.load(args.checkpoint), args)
     result = evaluate(ck, args.num_samples, args.steps, seed=args.seed, nll_sequences=args.nll_sequences)
+    if args.record:
+        checkpoint.record_evaluation(args.checkpoint, result)
     if args.json:
         print(json.dumps(result))
     else:
@@ -160,7 +164,9 @@ COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate}
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # recorded in meta.json as the command that made a checkpoint
     try:
         COMMANDS[args.command](args)
     except ValueError as e:

@@ -45,6 +45,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a checkpoint is meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -57,6 +58,7 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 def _move_in(src_dir: Path, dst_dir: Path, names: list[str]) -> None:
     for name in names:
+        os.chmod(src_dir / name, 0o644)
         os.replace(src_dir / name, dst_dir / name)
 
 
@@ -88,6 +90,15 @@ def _read_json(path: Path) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise ValueError(f"checkpoint file {path} must hold a JSON object")
     return obj
+
+
+def record_evaluation(path: str | Path, result: dict[str, Any]) -> None:
+    """Merge an evaluation into meta.json (atomically), keyed by its step count and sampler settings."""
+    path = Path(path)
+    meta = _read_json(path / "meta.json")
+    key = f"steps={result.get('steps')},sampler={result.get('sampler')},clamp={result.get('clamp')}"
+    meta.setdefault("evaluation", {})[key] = {k: v for k, v in result.items() if k != "examples"}
+    atomic_write_json(path / "meta.json", meta)
 
 
 def has_checkpoint(path: str | Path) -> bool:

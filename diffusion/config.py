@@ -94,7 +94,7 @@ PRESETS: dict[str, Preset] = {
     "tiny": Preset(model=dict(d_model=64, n_layers=2, n_heads=2, d_ff=128, num_timesteps=200),
                    train=dict(batch_size=32, warmup_steps=20, log_every=10)),
     # minutes on a 2-core CPU: the shipped checkpoints
-    "small": Preset(model=dict(d_model=128, n_layers=4, n_heads=4, d_ff=512)),
+    "small": Preset(model=dict(d_model=128, n_layers=4, n_heads=4, d_ff=256), train=dict(lr=3e-3)),
     # the size Diffusion-LM's ablations call small; wants a GPU
     "base": Preset(model=dict(d_model=256, n_layers=8, n_heads=8, d_ff=1024), train=dict(batch_size=128)),
 }

@@ -142,3 +142,16 @@ def test_bad_checkpoints_fail_cleanly(trained, tmp_path, capsys):
     assert "unknown schedule 'quadratic'" in _error(capsys)
     assert main(["sample", "--checkpoint", str(trained), "--steps", "5000"]) == 1
     assert "at most the model's 200 training timesteps" in _error(capsys)
+
+
+def test_evaluate_can_record_its_figures_in_meta(trained, tmp_path, capsys):
+    run = tmp_path / "copy"
+    run.mkdir()
+    for p in trained.iterdir():
+        if p.is_file():
+            (run / p.name).write_bytes(p.read_bytes())
+    assert main(["evaluate", "--checkpoint", str(run), "--num-samples", "2", "--steps", "5", "--nll-sequences", "4",
+                 "--record"]) == 0
+    meta = json.loads((run / "meta.json").read_text())
+    entry = meta["evaluation"]["steps=5,sampler=ddpm,clamp=True"]
+    assert entry["num_samples"] == 2 and "grammatical_rate" in entry and meta["command"].startswith("python -m")
