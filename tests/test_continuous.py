@@ -157,3 +157,16 @@ def test_nll_bound_is_finite_and_positive():
     model, p = ContinuousModel(mc), ContinuousProcess(mc)
     nll = p.nll_bound(model, torch.randint(6, 12, (3, 6)), torch.Generator().manual_seed(0), num_levels=8)
     assert nll.shape == (3,) and torch.isfinite(nll).all() and (nll > 0).all()
+
+
+@pytest.mark.parametrize("backbone", ["lean", "bert"])
+def test_backbones_are_interchangeable(backbone):
+    """The same model and process on either backbone: a loss step and a sample, shapes as promised."""
+    mc = tiny_config(backbone=backbone)
+    model, p = ContinuousModel(mc), ContinuousProcess(mc)
+    loss = p.loss(model, torch.randint(6, 12, (2, 6)), torch.Generator().manual_seed(0))
+    loss.total.backward()
+    assert math.isfinite(loss.total.item())
+    assert sample(p, model, 2, 4, generator=torch.Generator().manual_seed(0)).final.tokens.shape == (2, 6)
+    with pytest.raises(ValueError, match="lean, bert"):
+        ModelConfig(backbone="gpt")
