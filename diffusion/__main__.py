@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--layers", type=_positive_int, help="backbone depth")
     t.add_argument("--d-ff", type=_positive_int, help="backbone feed-forward width")
     t.add_argument("--timesteps", type=_positive_int, help="T of the training chain")
+    t.add_argument("--time-sampling", choices=("uniform", "high_noise"), help="how training draws t")
     t.add_argument("--no-projection", action="store_true", help="skip the cached 2-D embedding map")
 
     s = sub.add_parser("sample", help="print samples from a checkpoint")
@@ -108,7 +109,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     overrides = {k: v for k, v in dict(
         family=args.family, level=args.level, seq_len=args.seq_len, backbone=args.backbone, schedule=args.schedule,
         parameterisation=args.parameterisation, embed_dim=args.embed_dim, num_timesteps=args.timesteps,
-        d_model=args.d_model, n_layers=args.layers, d_ff=args.d_ff).items()
+        d_model=args.d_model, n_layers=args.layers, d_ff=args.d_ff, time_sampling=args.time_sampling).items()
         if v is not None}
     model_config, train_config = preset(args.preset, **overrides)
     train_config = replace(train_config, seed=args.seed, minutes=args.minutes, steps=args.steps,

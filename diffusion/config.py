@@ -36,12 +36,14 @@ class ModelConfig:
     x0_rounding_weight: float = 1.0  # weight of the rounding loss on the predicted x0 (0 = paper's loss)
     preconditioning: bool = True  # EDM-style skip connection around the network (Karras et al. 2022)
     self_condition: bool = True  # feed the previous x0 estimate back in (Chen et al. 2022)
+    time_sampling: Literal["uniform", "high_noise"] = "uniform"  # training t ~ U(0,1), or 1 - (1 - u)^2
 
     def __post_init__(self) -> None:
         _check("backbone", self.backbone, BACKBONES)
         _check("schedule", self.schedule, SCHEDULES)
         _check("parameterisation", self.parameterisation, PARAMETERISATIONS)
         _check("level", self.level, ("word", "char"))
+        _check("time_sampling", self.time_sampling, ("uniform", "high_noise"))
         for name in ("seq_len", "d_model", "n_layers", "n_heads", "d_ff", "embed_dim", "num_timesteps"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")

@@ -53,6 +53,15 @@ def ddim_update(x0: Tensor, xt: Tensor, ab_t: Tensor, ab_s: Tensor) -> Tensor:
     return ab_s.sqrt() * x0 + (1 - ab_s).sqrt() * eps
 
 
+def sample_levels(batch_size: int, T: int, mode: str = "uniform", generator: torch.Generator | None = None) -> Tensor:
+    """Training levels i in 1..T: uniform, or `high_noise` with t = 1 - (1 - u)^2 (density 1 / (2 sqrt(1 - t))),
+    which trains more where the plan of the sentence is decided."""
+    u = torch.rand(batch_size, generator=generator, dtype=torch.float64)
+    if mode == "high_noise":
+        u = 1 - (1 - u) ** 2
+    return (u * T).ceil().long().clamp(1, T)
+
+
 def rounding_logits(x: Tensor, emb: Tensor) -> Tensor:
     """(B, L, D), (V, D) -> (B, L, V) logits -||x - EMB(w)||^2 (the -||x||^2 term is constant over w)."""
     return 2 * x @ emb.T - (emb * emb).sum(-1)
@@ -190,7 +199,7 @@ class ContinuousProcess:
         """The end-to-end objective of Li et al. 2022 (Eq. 2, simplified as in their code): MSE + rounding + prior."""
         ids = batch  # (B, L)
         B = ids.shape[0]
-        i = torch.randint(1, self.T + 1, (B,), generator=generator)
+        i = sample_levels(B, self.T, self.config.time_sampling, generator)  # (B,) levels 1..T
         x0_mean = self.embed(model, ids, noisy=False)  # (B, L, d)
         x0 = x0_mean + self.sigma0 * torch.randn(x0_mean.shape, generator=generator)
         noise = torch.randn(x0.shape, generator=generator)

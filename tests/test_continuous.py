@@ -170,3 +170,15 @@ def test_backbones_are_interchangeable(backbone):
     assert sample(p, model, 2, 4, generator=torch.Generator().manual_seed(0)).final.tokens.shape == (2, 6)
     with pytest.raises(ValueError, match="lean, bert"):
         ModelConfig(backbone="gpt")
+
+
+def test_training_levels_uniform_and_high_noise():
+    from diffusion.continuous import sample_levels
+
+    g = torch.Generator().manual_seed(0)
+    uniform = sample_levels(100_000, 200, "uniform", g).double() / 200
+    high = sample_levels(100_000, 200, "high_noise", g).double() / 200
+    assert uniform.min() > 0 and uniform.max() <= 1 and abs(uniform.mean() - 0.5) < 0.01
+    assert abs(high.mean() - 2 / 3) < 0.01  # E[1 - (1 - u)^2] = 2/3
+    with pytest.raises(ValueError, match="uniform, high_noise"):
+        ModelConfig(time_sampling="late")
