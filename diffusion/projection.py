@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +31,6 @@ def save_projection(checkpoint_dir: str | Path, embeddings: torch.Tensor, seed: 
     """Compute and cache both maps next to the checkpoint, written atomically."""
     emb = embeddings.detach().cpu().float().numpy()
     maps = {"umap": umap_2d(emb, seed), "pca": pca_2d(emb)}
-    import io
-
     buf = io.BytesIO()
     np.savez(buf, **maps)
     atomic_write_bytes(Path(checkpoint_dir) / PROJECTION_FILE, buf.getvalue())

@@ -116,8 +116,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
         ema.module.load_state_dict(ck.model.state_dict())
         step, seconds_before = js["step"], js["seconds"]
         gen.manual_seed(cfg.seed + step)  # a resumed run draws fresh batches
-    data = process.collate(tokenizer, list(corpus.train), model_config.seq_len) if hasattr(process, "collate") \
-        else tokenizer.batch(list(corpus.train), model_config.seq_len)  # (N, L)
+    data = tokenizer.batch(list(corpus.train), model_config.seq_len)  # (N, L)
     writer = _summary_writer(out_dir / "logs")
 
     def save(seconds: float) -> None:
