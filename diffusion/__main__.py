@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import shlex
@@ -36,10 +37,14 @@ _positive_float = _positive(float, "a positive number")
 
 
 def _add_sampler_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--sampler", choices=("ddpm", "ddim"), default="ddpm", help="continuous families: reverse update")
-    p.add_argument("--no-clamp", action="store_true", help="continuous families: turn the clamping trick off")
-    p.add_argument("--clamp-from", type=float, default=1.0,
-                   help="continuous families: clamp at steps starting at t <= this (1.0 = every step)")
+    p.add_argument("--steps", type=_positive_int, help="reverse steps (ardm: the step budget); default: the family's "
+                   "own (continuous 200, ar and ardm one per position)")
+    p.add_argument("--sampler", choices=("ddpm", "ddim"), help="continuous families: reverse update (default ddpm)")
+    p.add_argument("--no-clamp", dest="clamp", action="store_false", default=None,
+                   help="continuous families: turn the clamping trick off")
+    p.add_argument("--clamp-from", type=float,
+                   help="continuous families: clamp at steps starting at t <= this (default 1.0 = every step)")
+    p.add_argument("--temperature", type=float, help="ar and ardm: sampling temperature (default 1.0; 0 = greedy)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,12 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--d-ff", type=_positive_int, help="backbone feed-forward width")
     t.add_argument("--timesteps", type=_positive_int, help="T of the training chain")
     t.add_argument("--time-sampling", choices=("uniform", "high_noise"), help="how training draws t")
+    t.add_argument("--x0-rounding-weight", type=float, help="continuous: weight of the rounding loss on the predicted x0")
     t.add_argument("--no-projection", action="store_true", help="skip the cached 2-D embedding map")
 
     s = sub.add_parser("sample", help="print samples from a checkpoint")
     s.add_argument("--checkpoint", required=True)
     s.add_argument("--num", type=_positive_int, default=8)
-    s.add_argument("--steps", type=_positive_int, default=200)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--json", action="store_true", help="print one JSON object instead of lines of text")
     _add_sampler_options(s)
@@ -83,7 +88,6 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="sample and score a checkpoint; the last line is JSON with --json")
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--num-samples", type=_positive_int, default=100)
-    e.add_argument("--steps", type=_positive_int, default=200)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--nll-sequences", type=_positive_int, default=256, help="held-out sequences for the NLL bound")
     e.add_argument("--json", action="store_true")
@@ -92,9 +96,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+SAMPLER_OPTIONS = {"sampler": "--sampler", "clamp": "--no-clamp", "clamp_from": "--clamp-from",
+                   "temperature": "--temperature"}
+
+
 def _configure(ck, args):
-    if ck.config.family == "continuous":
-        ck.process = ck.process.configure(sampler=args.sampler, clamp=not args.no_clamp, clamp_from=args.clamp_from)
+    """Apply the sampler options given; one that the checkpoint's family does not have is an error."""
+    accepted = {f.name for f in dataclasses.fields(ck.process)}
+    given = {k: getattr(args, k) for k in SAMPLER_OPTIONS if getattr(args, k) is not None}
+    for k in given:
+        if k not in accepted:
+            options = ", ".join(flag for name, flag in SAMPLER_OPTIONS.items() if name in accepted) or "none"
+            raise ValueError(f"{SAMPLER_OPTIONS[k]} does not apply to the {ck.config.family} family "
+                             f"(its sampler options: {options})")
+    ck.process = ck.process.configure(**given)
     return ck
 
 
@@ -109,7 +124,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     overrides = {k: v for k, v in dict(
         family=args.family, level=args.level, seq_len=args.seq_len, backbone=args.backbone, schedule=args.schedule,
         parameterisation=args.parameterisation, embed_dim=args.embed_dim, num_timesteps=args.timesteps,
-        d_model=args.d_model, n_layers=args.layers, d_ff=args.d_ff, time_sampling=args.time_sampling).items()
+        d_model=args.d_model, n_layers=args.layers, d_ff=args.d_ff, time_sampling=args.time_sampling,
+        x0_rounding_weight=args.x0_rounding_weight).items()
         if v is not None}
     model_config, train_config = preset(args.preset, **overrides)
     train_config = replace(train_config, seed=args.seed, minutes=args.minutes, steps=args.steps,
@@ -138,10 +154,11 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
     ck = _configure(checkpoint.load(args.checkpoint), args)
     gen = torch.Generator().manual_seed(args.seed)
-    traj = sample(ck.process, ck.model, args.num, args.steps, generator=gen, every=args.steps)
+    steps = ck.process.default_steps if args.steps is None else args.steps
+    traj = sample(ck.process, ck.model, args.num, steps, generator=gen, every=steps)
     texts = [ck.tokenizer.decode(row) for row in traj.final.tokens]
     if args.json:
-        print(json.dumps({"family": ck.config.family, "steps": args.steps, "seed": args.seed, "samples": texts}))
+        print(json.dumps({"family": ck.config.family, "steps": steps, "seed": args.seed, "samples": texts}))
     else:
         print("\n".join(texts))
 

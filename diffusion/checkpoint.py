@@ -96,7 +96,7 @@ def record_evaluation(path: str | Path, result: dict[str, Any]) -> None:
     """Merge an evaluation into meta.json (atomically), keyed by its step count and sampler settings."""
     path = Path(path)
     meta = _read_json(path / "meta.json")
-    key = f"steps={result.get('steps')},sampler={result.get('sampler')},clamp={result.get('clamp')}"
+    key = ",".join(f"{k}={result[k]}" for k in ("steps", "sampler", "clamp", "temperature") if result.get(k) is not None)
     meta.setdefault("evaluation", {})[key] = {k: v for k, v in result.items() if k != "examples"}
     atomic_write_json(path / "meta.json", meta)
 
@@ -136,7 +136,15 @@ def load(path: str | Path, family: str | None = None) -> Checkpoint:
     if tokenizer.vocab_size != config.vocab_size:
         raise ValueError(f"checkpoint {str(path)!r}: tokenizer has {tokenizer.vocab_size} tokens but the model "
                          f"expects {config.vocab_size}")
-    return Checkpoint(path, config, model, fam.process_cls(config), tokenizer, _read_json(path / "meta.json"))
+    meta = _read_json(path / "meta.json")
+    process = fam.process_cls(config)
+    measured = meta.get("process", {})  # settings measured after training (ARDM's L_t), applied to the process
+    if measured:
+        try:
+            process = process.configure(**{k: v for k, v in measured.items() if not k.endswith("_sequences")})
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"checkpoint {str(path)!r} has malformed process settings in meta.json: {e}") from None
+    return Checkpoint(path, config, model, process, tokenizer, meta)
 
 
 def load_training_state(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

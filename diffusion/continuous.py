@@ -149,6 +149,10 @@ class ContinuousProcess:
         return self.config.num_timesteps
 
     @property
+    def default_steps(self) -> int:
+        return min(200, self.T)
+
+    @property
     def sigma0(self) -> float:
         return float((1 - self.alpha_bar[1]).sqrt())
 

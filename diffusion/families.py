@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .ar import ARModel, ARProcess
+from .ardm import ARDMModel, ARDMProcess
 from .config import ModelConfig
 from .continuous import ContinuousModel, ContinuousProcess
 
@@ -23,6 +25,9 @@ class Family:
 FAMILIES: dict[str, Family] = {
     "continuous": Family("continuous", ContinuousModel, ContinuousProcess,
                          "Diffusion-LM: Gaussian diffusion on trainable word embeddings"),
+    "ardm": Family("ardm", ARDMModel, ARDMProcess,
+                   "order-agnostic autoregressive diffusion, parallel decoding planned by dynamic programming"),
+    "ar": Family("ar", ARModel, ARProcess, "the left-to-right reference (causal transformer, exact likelihood)"),
 }
 
 

@@ -54,9 +54,10 @@ def nll_bits_per_token(ck: Checkpoint, texts: list[str], batch_size: int = 64, s
     return nats / tokens / math.log(2)
 
 
-def evaluate(ck: Checkpoint, num_samples: int, steps: int, seed: int = 0, nll_sequences: int = 256,
+def evaluate(ck: Checkpoint, num_samples: int, steps: int | None = None, seed: int = 0, nll_sequences: int = 256,
              batch_size: int = 100) -> dict[str, Any]:
-    """Sample, score, and bound the held-out NLL; one flat dict of figures."""
+    """Sample, score, and bound the held-out NLL; one flat dict of figures (steps: the family's default)."""
+    steps = ck.process.default_steps if steps is None else steps
     if num_samples <= 0:
         raise ValueError(f"number of samples must be a positive integer, got {num_samples}")
     gen = torch.Generator().manual_seed(seed)
@@ -72,7 +73,7 @@ def evaluate(ck: Checkpoint, num_samples: int, steps: int, seed: int = 0, nll_se
     if builtin:
         held_out = list(load_corpus("builtin").test[:nll_sequences])
     ent = entropy() if builtin and ck.config.level == "word" else None
-    return {
+    result = {
         "family": ck.config.family,
         "steps": steps,
         "num_samples": num_samples,
@@ -84,5 +85,19 @@ def evaluate(ck: Checkpoint, num_samples: int, steps: int, seed: int = 0, nll_se
         "sample_seconds_per_sequence": seconds / num_samples,
         "sampler": getattr(ck.process, "sampler", None),
         "clamp": getattr(ck.process, "clamp", None),
+        "temperature": getattr(ck.process, "temperature", None),
         "examples": texts[:5],
     }
+    if hasattr(ck.process, "nll_by_budget") and held_out:
+        result["nll_by_budget"] = nll_by_budget(ck, held_out, seed)
+    return result
+
+
+def nll_by_budget(ck: Checkpoint, texts: list[str], seed: int = 0) -> dict[str, float]:
+    """ARDM: bits per token of parallel decoding planned by the DP, for budgets from 1 step to one per position."""
+    ids = ck.tokenizer.batch(texts, ck.config.seq_len)
+    comps = ck.process.components(ck.model, ids, torch.Generator().manual_seed(seed))
+    D = ck.config.seq_len
+    budgets = sorted({1, 2, max(1, D // 8), max(1, D // 4), max(1, D // 2), D})
+    tokens = float((ids != ck.tokenizer.pad_id).sum()) / ids.shape[0]
+    return {str(k): v for k, v in ck.process.nll_by_budget(comps, tokens, budgets).items()}

@@ -36,7 +36,7 @@ def sample_steps(process: Any, model: nn.Module, num_samples: int, num_steps: in
     tokens = process.readable(model, x, ts[0])
     yield Step(index=0, t=ts[0], tokens=tokens, pred_tokens=tokens, confidence=torch.zeros(tokens.shape),
                changed=torch.zeros(tokens.shape, dtype=torch.bool),
-               latent=x.detach().cpu() if x.is_floating_point() else None, extras={})
+               latent=x.detach().cpu() if isinstance(x, torch.Tensor) and x.is_floating_point() else None, extras={})
     previous = tokens
     for k in range(1, num_steps + 1):
         out = process.step(model, x, ts[k - 1], ts[k], generator)

@@ -22,6 +22,9 @@ from .corpus.tokenizer import TextTokenizer
 from .families import get_family
 
 
+CALIBRATION_SEQUENCES = 512
+
+
 @dataclass(frozen=True)
 class TrainLog:
     step: int
@@ -161,6 +164,11 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
             save(seconds_before + time.perf_counter() - start)
             last_save = time.perf_counter()
     total = seconds_before + time.perf_counter() - start
+    if hasattr(process, "calibrate") and corpus.validation:
+        # Some processes measure what sampling needs on held-out data once trained (ARDM's L_t for its plan).
+        ema.module.eval()
+        held_out = tokenizer.batch(list(corpus.validation[:CALIBRATION_SEQUENCES]), model_config.seq_len)
+        meta["process"] = process.calibrate(ema.module, held_out, torch.Generator().manual_seed(cfg.seed))
     save(total)
     writer.close()
     yield TrainLog(step, last_loss, total, lr, done=True)

@@ -1,0 +1,207 @@
+"""Order-agnostic autoregressive diffusion (OA-ARDM, Hoogeboom et al. 2022) and its parallel decoding plan.
+
+Training: draw a step t ~ U{1..D} and an order sigma; the first t - 1 positions of sigma are shown, the
+rest hold the mask id, and the network scores all of them at once. The per-sequence ELBO is
+D * E_t[ (1 / (D - t + 1)) sum over masked positions of log p(x_k | x_sigma(<t)) ] (Eq. 6 of the paper).
+Time for the sampler is the fraction of positions still masked: t = 1 all masked, t = 0 all written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .config import ModelConfig
+from .corpus.tokenizer import SPECIAL_TOKENS
+from .discrete import TokenModel, forbid, sample_categorical
+from .trajectory import StepOutput
+
+PAD_ID, UNK_ID, MASK_ID, SEP_ID, BOS_ID, EOS_ID = range(len(SPECIAL_TOKENS))
+NEVER_WRITTEN = (UNK_ID, MASK_ID, SEP_ID, BOS_ID, EOS_ID)  # PAD is a real symbol here: it ends the sentence
+
+
+class ARDMModel(TokenModel, tags=["ardm", "order-agnostic"]):
+    causal = False
+    time_conditioned = True
+
+
+# ---- the dynamic programme (Sec. 4 of Hoogeboom et al. 2022) ----------------------------------------------------
+
+def plan_budget(components: list[float] | np.ndarray, budget: int) -> tuple[list[int], float]:
+    """Split the D generation steps into `budget` groups generated together, minimising the expected NLL.
+
+    components[t - 1] = L_t, the expected NLL of one position generated when t - 1 are known. Generating
+    steps s..t-1 at once costs (t - s) L_s. Returns (group sizes in order, total cost)."""
+    L = np.asarray(components, dtype=np.float64)
+    D = len(L)
+    if not isinstance(budget, (int, np.integer)) or not 1 <= budget <= D:
+        raise ValueError(f"budget must be an integer between 1 and the length {D}, got {budget!r}")
+    # best[j, t]: least cost of generating the first t steps in j groups; arg[j, t]: where the last group starts.
+    best = np.full((budget + 1, D + 1), np.inf)
+    arg = np.zeros((budget + 1, D + 1), dtype=np.int64)
+    best[0, 0] = 0.0
+    s = np.arange(D)  # a group starting after s known positions
+    for j in range(1, budget + 1):
+        for t in range(j, D + 1):
+            cand = best[j - 1, :t] + (t - s[:t]) * L[:t]  # last group covers steps s+1..t
+            arg[j, t] = int(np.argmin(cand))
+            best[j, t] = cand[arg[j, t]]
+    sizes, t = [], D
+    for j in range(budget, 0, -1):
+        start = int(arg[j, t])
+        sizes.append(t - start)
+        t = start
+    return sizes[::-1], float(best[budget, D])
+
+
+def uniform_plan(D: int, budget: int) -> list[int]:
+    """Group sizes as equal as possible (the plan before any loss components are measured)."""
+    if not isinstance(budget, (int, np.integer)) or not 1 <= budget <= D:
+        raise ValueError(f"budget must be an integer between 1 and the length {D}, got {budget!r}")
+    return [D // budget + (1 if j < D % budget else 0) for j in range(budget)]
+
+
+def random_order(batch_size: int, length: int, generator: torch.Generator | None = None) -> Tensor:
+    """(B, L) rank of each position in a uniformly random order (a permutation per row)."""
+    return torch.rand(batch_size, length, generator=generator).argsort(1).argsort(1)
+
+
+# ---- the process ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Loss:
+    total: Tensor
+    parts: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ARDMState:
+    tokens: Tensor  # (B, L) mask id where not yet written
+    order: Tensor  # (B, L) rank of each position in the generation order
+
+
+@dataclass(frozen=True)
+class ARDMProcess:
+    config: ModelConfig
+    temperature: float = 1.0
+    loss_components: tuple[float, ...] | None = None  # L_t in nats, measured on held-out data after training
+    name: str = "ardm"
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0 (0 = greedy), got {self.temperature}")
+        if self.loss_components is not None:
+            object.__setattr__(self, "loss_components", tuple(float(v) for v in self.loss_components))
+            if len(self.loss_components) != self.config.seq_len:
+                raise ValueError(f"loss_components must hold {self.config.seq_len} values, got {len(self.loss_components)}")
+
+    def configure(self, **settings) -> ARDMProcess:
+        return replace(self, **settings)
+
+    @property
+    def D(self) -> int:
+        return self.config.seq_len
+
+    @property
+    def default_steps(self) -> int:
+        return self.D
+
+    def plan(self, budget: int) -> list[int]:
+        """How many positions each of `budget` steps writes: the DP plan when L_t is known, else equal groups."""
+        if self.loss_components is None:
+            return uniform_plan(self.D, budget)
+        return plan_budget(self.loss_components, budget)[0]
+
+    def add_noise(self, x0: Tensor, t: Tensor | float, generator: torch.Generator | None = None) -> Tensor:
+        """Mask round(t D) positions chosen by a random order."""
+        B, L = x0.shape
+        t = torch.as_tensor(t, dtype=torch.float64).expand(B)
+        known = L - (t * L).round().long()
+        return x0.masked_fill(random_order(B, L, generator) >= known[:, None], MASK_ID)
+
+    def _masked_nll(self, model: TokenModel, ids: Tensor, known: Tensor, order: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-sequence sum of -log p over the masked positions, and the mask. known: (B,) shown positions."""
+        masked = order >= known[:, None]  # (B, L)
+        t_in = masked.float().mean(1)  # fraction still masked, the network's time
+        logits = model(ids.masked_fill(masked, MASK_ID), t_in)  # (B, L, V)
+        nll = F.cross_entropy(logits.flatten(0, 1).float(), ids.flatten(), reduction="none").view(ids.shape)
+        return (nll * masked).sum(1), masked
+
+    def loss(self, model: ARDMModel, batch: Tensor, generator: torch.Generator | None = None) -> Loss:
+        """The OA-ARDM objective per position: the mean of (1 / (D - t + 1)) sum over masked -log p."""
+        B, D = batch.shape
+        t = torch.randint(1, D + 1, (B,), generator=generator)  # t - 1 positions known
+        order = random_order(B, D, generator)
+        nll, _ = self._masked_nll(model, batch, t - 1, order)
+        per_position = nll / (D - t + 1)  # (B,) the weighting of Eq. 6, divided by D
+        total = per_position.mean()
+        return Loss(total, {"total": total.item()})
+
+    @torch.no_grad()
+    def components(self, model: ARDMModel, ids: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """(D,) L_t in nats: the mean NLL of one position generated when t - 1 are known, one random order
+        per sequence and t (so B * D Monte-Carlo draws in all)."""
+        B, D = ids.shape
+        out = torch.zeros(D, dtype=torch.float64)
+        for t in range(1, D + 1):
+            nll, _ = self._masked_nll(model, ids, torch.full((B,), t - 1), random_order(B, D, generator))
+            out[t - 1] = (nll.double() / (D - t + 1)).mean()
+        return out
+
+    @torch.no_grad()
+    def nll_bound(self, model: ARDMModel, ids: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """(B,) the ELBO's -log p(x) in nats, summed over every t with one random order each (D draws per sequence)."""
+        B, D = ids.shape
+        total = torch.zeros(B, dtype=torch.float64)
+        for t in range(1, D + 1):
+            nll, _ = self._masked_nll(model, ids, torch.full((B,), t - 1), random_order(B, D, generator))
+            total += nll.double() / (D - t + 1)
+        return total
+
+    def calibrate(self, model: ARDMModel, ids: Tensor, generator: torch.Generator | None = None) -> dict:
+        """Settings measured after training and kept in meta.json: the L_t the parallel plan needs."""
+        return {"loss_components": self.components(model, ids, generator).tolist(),
+                "loss_components_sequences": int(ids.shape[0])}
+
+    def nll_by_budget(self, components: Tensor | list[float], tokens_per_sequence: float,
+                      budgets: list[int]) -> dict[int, float]:
+        """Bits per token of parallel decoding with the DP plan for each budget (Sec. 4 of the paper)."""
+        comps = np.asarray(components, dtype=np.float64)
+        return {k: plan_budget(comps, k)[1] / np.log(2) / tokens_per_sequence for k in budgets}
+
+    # sampling
+    def prior(self, batch_size: int, length: int, generator: torch.Generator | None = None) -> ARDMState:
+        if length != self.D:
+            raise ValueError(f"the ardm family generates all {self.D} positions of its length; got length {length}")
+        return ARDMState(torch.full((batch_size, length), MASK_ID, dtype=torch.long),
+                         random_order(batch_size, length, generator))
+
+    def timesteps(self, num_steps: int) -> Tensor:
+        """num_steps + 1 times from 1 to 0: after step j, the planned cumulative count of positions is written."""
+        sizes = self.plan(num_steps)
+        written = torch.tensor([0] + sizes, dtype=torch.float64).cumsum(0)
+        return 1 - written / self.D
+
+    def readable(self, model: ARDMModel, x: ARDMState | Tensor, t: float) -> Tensor:
+        return x.tokens if isinstance(x, ARDMState) else x
+
+    @torch.no_grad()
+    def step(self, model: ARDMModel, x: ARDMState, t: float, t_next: float,
+             generator: torch.Generator | None = None) -> StepOutput:
+        """Write the positions whose rank lies in [known, known_next) together, each from p(x_k | written)."""
+        B, D = x.tokens.shape
+        known, known_next = round((1 - t) * D), round((1 - t_next) * D)
+        masked = x.tokens == MASK_ID  # (B, L)
+        logits = forbid(model(x.tokens, masked.float().mean(1)), NEVER_WRITTEN)  # (B, L, V)
+        draw = sample_categorical(logits, generator, self.temperature)  # (B, L)
+        reveal = (x.order >= known) & (x.order < known_next)  # (B, L)
+        tokens = torch.where(reveal, draw, x.tokens)
+        probs = logits.float().softmax(-1)
+        pred = torch.where(masked, probs.argmax(-1), x.tokens)
+        confidence = torch.where(masked, probs.gather(-1, pred[..., None])[..., 0], torch.ones(B, D))
+        return StepOutput(x=ARDMState(tokens, x.order), tokens=tokens, pred_tokens=pred, confidence=confidence,
+                          extras={"order": x.order, "revealed": reveal})

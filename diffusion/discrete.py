@@ -1,0 +1,58 @@
+"""What the token-level families share: the network from ids to logits, and sampling from logits.
+
+`ar`, `ardm` and `sedd` all read (B, L) token ids and write (B, L, V) logits over the vocabulary; only
+the attention mask, the conditioning and what the logits mean differ, and those live in each process.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from huggingface_hub import PyTorchModelHubMixin
+from torch import Tensor, nn
+
+from .backbone import TimeEmbedding, build_backbone
+from .config import ModelConfig
+
+
+class TokenModel(nn.Module, PyTorchModelHubMixin, library_name="text-diffusion-lab"):
+    """Token and position embeddings -> transformer -> logits. `causal` and `extra_positions` come from the family:
+    the left-to-right model reads [BOS] + x, one position more than the sequence."""
+
+    causal: bool = False
+    extra_positions: int = 0
+    time_conditioned: bool = True
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        if isinstance(config, dict):  # from_pretrained hands the JSON back as a dict
+            config = ModelConfig.from_dict(config)
+        self.config = config
+        long = ModelConfig.from_dict({**config.to_dict(), "seq_len": config.seq_len + self.extra_positions})
+        self.embedding = nn.Embedding(config.vocab_size, config.d_model)
+        nn.init.normal_(self.embedding.weight, std=0.02)
+        self.time = TimeEmbedding(config.d_model) if self.time_conditioned else None
+        self.backbone = build_backbone(long, causal=self.causal)
+        self.head = nn.Linear(config.d_model, config.vocab_size)
+
+    def forward(self, ids: Tensor, t: Tensor | None = None) -> Tensor:
+        """(B, L) ids, optional (B,) time in [0, 1] -> (B, L, V) logits."""
+        cond = self.time(t) if self.time is not None and t is not None else None
+        return self.head(self.backbone(self.embedding(ids), cond))
+
+
+def sample_categorical(logits: Tensor, generator: torch.Generator | None = None, temperature: float = 1.0) -> Tensor:
+    """(..., V) logits -> (...) ids drawn from softmax(logits / temperature) with the given generator."""
+    if temperature <= 0:
+        return logits.argmax(-1)
+    probs = (logits.float() / temperature).softmax(-1)
+    flat = probs.reshape(-1, probs.shape[-1])
+    return torch.multinomial(flat, 1, generator=generator).view(probs.shape[:-1])
+
+
+def forbid(logits: Tensor, ids: list[int] | tuple[int, ...]) -> Tensor:
+    """Logits with the given ids made impossible (special tokens a family never writes)."""
+    logits = logits.clone()
+    logits[..., list(ids)] = -math.inf
+    return logits

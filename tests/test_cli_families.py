@@ -1,0 +1,90 @@
+"""The CLI on the token families (ar, ardm): train, calibrate, sample, evaluate, char level, and bad input."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from diffusion import checkpoint
+from diffusion.__main__ import main
+
+
+def _error(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    return err[-1] if err else ""
+
+
+def _last_json(capsys) -> dict:
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("families")
+    out = {}
+    for family in ("ar", "ardm"):
+        out[family] = root / family
+        assert main(["train", "--family", family, "--preset", "tiny", "--steps", "12", "--out", str(out[family])]) == 0
+    return out
+
+
+def test_ardm_calibrates_its_plan_after_training(runs):
+    ck = checkpoint.load(runs["ardm"])
+    comps = ck.meta["process"]["loss_components"]
+    assert len(comps) == ck.config.seq_len and ck.process.loss_components == pytest.approx(comps)
+    assert ck.meta["process"]["loss_components_sequences"] > 0
+    assert "process" not in checkpoint.load(runs["ar"]).meta  # nothing to measure for the reference
+
+
+@pytest.mark.parametrize("family", ["ar", "ardm"])
+def test_sample_defaults_to_one_step_per_position(runs, family, capsys):
+    assert main(["sample", "--checkpoint", str(runs[family]), "--num", "2", "--seed", "1", "--json"]) == 0
+    out = _last_json(capsys)
+    assert out["family"] == family and out["steps"] == checkpoint.load(runs[family]).config.seq_len
+    assert len(out["samples"]) == 2 and "[MASK]" not in " ".join(out["samples"])
+
+
+def test_ardm_evaluate_reports_nll_by_budget(runs, capsys):
+    assert main(["evaluate", "--checkpoint", str(runs["ardm"]), "--num-samples", "3", "--steps", "5",
+                 "--nll-sequences", "16", "--json"]) == 0
+    result = _last_json(capsys)
+    D = checkpoint.load(runs["ardm"]).config.seq_len
+    table = result["nll_by_budget"]
+    assert set(map(int, table)) >= {1, D // 4, D} and result["steps"] == 5
+    assert all(v > 0 for v in table.values())
+
+
+def test_ar_evaluate_gives_an_exact_nll_above_the_entropy(runs, capsys):
+    assert main(["evaluate", "--checkpoint", str(runs["ar"]), "--num-samples", "3", "--nll-sequences", "16",
+                 "--temperature", "0.5", "--json"]) == 0
+    result = _last_json(capsys)
+    assert result["family"] == "ar" and result["temperature"] == 0.5
+    assert result["nll_bits_per_token"] > result["entropy_bits_per_token"]
+
+
+def test_character_level_ardm(tmp_path, capsys):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("a cat sat\na dog ran\n" * 10, encoding="utf-8")
+    out = tmp_path / "chars"
+    assert main(["train", "--family", "ardm", "--preset", "tiny", "--level", "char", "--corpus", str(corpus),
+                 "--steps", "5", "--out", str(out)]) == 0
+    ck = checkpoint.load(out)
+    assert ck.config.level == "char" and ck.config.seq_len == len("a cat sat")
+    assert main(["sample", "--checkpoint", str(out), "--num", "2", "--steps", "3", "--json"]) == 0
+    assert all(len(s) <= 9 for s in _last_json(capsys)["samples"])
+
+
+def test_bad_input_for_the_token_families(runs, capsys):
+    ardm = str(runs["ardm"])
+    D = checkpoint.load(ardm).config.seq_len
+    assert main(["sample", "--checkpoint", ardm, "--steps", str(D + 1)]) == 1
+    assert f"between 1 and the length {D}" in _error(capsys)
+    assert main(["sample", "--checkpoint", str(runs["ar"]), "--steps", "3"]) == 1
+    assert "writes one token per step" in _error(capsys)
+    assert main(["sample", "--checkpoint", ardm, "--sampler", "ddim"]) == 1
+    assert "--sampler does not apply to the ardm family (its sampler options: --temperature)" in _error(capsys)
+    assert main(["train", "--family", "ardm", "--preset", "tiny", "--steps", "2", "--out", str(runs["ar"])]) == 1
+    assert "holds a 'ar' checkpoint" in _error(capsys)
+    with pytest.raises(SystemExit):
+        main(["train", "--family", "ardm", "--level", "byte", "--out", "x", "--steps", "1"])
+    assert "invalid choice: 'byte'" in _error(capsys)
