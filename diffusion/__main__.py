@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from .config import BACKBONES, PARAMETERISATIONS, PRESETS, SCHEDULES, preset
+from .config import BACKBONES, GRAPHS, NOISES, PARAMETERISATIONS, PRESETS, SCHEDULES, preset
 from .families import FAMILIES
 
 
@@ -39,7 +39,8 @@ _positive_float = _positive(float, "a positive number")
 def _add_sampler_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=_positive_int, help="reverse steps (ardm: the step budget); default: the family's "
                    "own (continuous 200, ar and ardm one per position)")
-    p.add_argument("--sampler", choices=("ddpm", "ddim"), help="continuous families: reverse update (default ddpm)")
+    p.add_argument("--sampler", choices=("ddpm", "ddim", "euler", "tweedie"),
+                   help="reverse update: continuous ddpm (default) or ddim; sedd tweedie (default) or euler")
     p.add_argument("--no-clamp", dest="clamp", action="store_false", default=None,
                    help="continuous families: turn the clamping trick off")
     p.add_argument("--clamp-from", type=float,
@@ -74,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--layers", type=_positive_int, help="backbone depth")
     t.add_argument("--d-ff", type=_positive_int, help="backbone feed-forward width")
     t.add_argument("--timesteps", type=_positive_int, help="T of the training chain")
+    t.add_argument("--graph", choices=GRAPHS, help="sedd: the forward chain (absorb or uniform)")
+    t.add_argument("--noise", choices=NOISES, help="sedd: sigma_bar(t) (default loglinear; SEDD pairs uniform "
+                   "with geometric)")
     t.add_argument("--time-sampling", choices=("uniform", "high_noise"), help="how training draws t")
     t.add_argument("--x0-rounding-weight", type=float, help="continuous: weight of the rounding loss on the predicted x0")
     t.add_argument("--no-projection", action="store_true", help="skip the cached 2-D embedding map")
@@ -125,7 +129,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         family=args.family, level=args.level, seq_len=args.seq_len, backbone=args.backbone, schedule=args.schedule,
         parameterisation=args.parameterisation, embed_dim=args.embed_dim, num_timesteps=args.timesteps,
         d_model=args.d_model, n_layers=args.layers, d_ff=args.d_ff, time_sampling=args.time_sampling,
-        x0_rounding_weight=args.x0_rounding_weight).items()
+        x0_rounding_weight=args.x0_rounding_weight, graph=args.graph, noise=args.noise).items()
         if v is not None}
     model_config, train_config = preset(args.preset, **overrides)
     train_config = replace(train_config, seed=args.seed, minutes=args.minutes, steps=args.steps,

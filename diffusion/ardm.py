@@ -31,37 +31,53 @@ class ARDMModel(TokenModel, tags=["ardm", "order-agnostic"]):
 
 # ---- the dynamic programme (Sec. 4 of Hoogeboom et al. 2022) ----------------------------------------------------
 
+def _check_budget(budget: object, D: int) -> None:
+    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or not 1 <= budget <= D:
+        raise ValueError(f"budget must be an integer between 1 and the length {D}, got {budget!r}")
+
+
+def _dynamic_programme(L: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarray]:
+    """best[j, t]: least cost of the first t generation steps in j groups; arg[j, t]: where the last group starts.
+    A group that starts after s known positions and ends after t costs (t - s) L_{s+1}."""
+    D = len(L)
+    best = np.full((budget + 1, D + 1), np.inf)
+    arg = np.zeros((budget + 1, D + 1), dtype=np.int64)
+    best[0, 0] = 0.0
+    s = np.arange(D)
+    for j in range(1, budget + 1):
+        for t in range(j, D + 1):
+            cand = best[j - 1, :t] + (t - s[:t]) * L[:t]
+            arg[j, t] = int(np.argmin(cand))
+            best[j, t] = cand[arg[j, t]]
+    return best, arg
+
+
 def plan_budget(components: list[float] | np.ndarray, budget: int) -> tuple[list[int], float]:
     """Split the D generation steps into `budget` groups generated together, minimising the expected NLL.
 
     components[t - 1] = L_t, the expected NLL of one position generated when t - 1 are known. Generating
     steps s..t-1 at once costs (t - s) L_s. Returns (group sizes in order, total cost)."""
     L = np.asarray(components, dtype=np.float64)
-    D = len(L)
-    if not isinstance(budget, (int, np.integer)) or not 1 <= budget <= D:
-        raise ValueError(f"budget must be an integer between 1 and the length {D}, got {budget!r}")
-    # best[j, t]: least cost of generating the first t steps in j groups; arg[j, t]: where the last group starts.
-    best = np.full((budget + 1, D + 1), np.inf)
-    arg = np.zeros((budget + 1, D + 1), dtype=np.int64)
-    best[0, 0] = 0.0
-    s = np.arange(D)  # a group starting after s known positions
-    for j in range(1, budget + 1):
-        for t in range(j, D + 1):
-            cand = best[j - 1, :t] + (t - s[:t]) * L[:t]  # last group covers steps s+1..t
-            arg[j, t] = int(np.argmin(cand))
-            best[j, t] = cand[arg[j, t]]
-    sizes, t = [], D
-    for j in range(budget, 0, -1):
+    _check_budget(budget, len(L))
+    best, arg = _dynamic_programme(L, int(budget))
+    sizes, t = [], len(L)
+    for j in range(int(budget), 0, -1):
         start = int(arg[j, t])
         sizes.append(t - start)
         t = start
-    return sizes[::-1], float(best[budget, D])
+    return sizes[::-1], float(best[budget, len(L)])
+
+
+def costs_by_budget(components: list[float] | np.ndarray) -> np.ndarray:
+    """(D,) the planned cost for every budget 1..D, from one run of the dynamic programme."""
+    L = np.asarray(components, dtype=np.float64)
+    best, _ = _dynamic_programme(L, len(L))
+    return best[1:, len(L)]
 
 
 def uniform_plan(D: int, budget: int) -> list[int]:
     """Group sizes as equal as possible (the plan before any loss components are measured)."""
-    if not isinstance(budget, (int, np.integer)) or not 1 <= budget <= D:
-        raise ValueError(f"budget must be an integer between 1 and the length {D}, got {budget!r}")
+    _check_budget(budget, D)
     return [D // budget + (1 if j < D % budget else 0) for j in range(budget)]
 
 
@@ -162,16 +178,23 @@ class ARDMProcess:
             total += nll.double() / (D - t + 1)
         return total
 
-    def calibrate(self, model: ARDMModel, ids: Tensor, generator: torch.Generator | None = None) -> dict:
-        """Settings measured after training and kept in meta.json: the L_t the parallel plan needs."""
-        return {"loss_components": self.components(model, ids, generator).tolist(),
-                "loss_components_sequences": int(ids.shape[0])}
+    def calibrate(self, model: ARDMModel, ids: Tensor, generator: torch.Generator | None = None,
+                  pad_id: int = PAD_ID) -> tuple[dict, dict]:
+        """Measured after training on held-out data: the L_t the parallel plan needs (a process setting), and
+        how they were measured (for meta.json)."""
+        comps = self.components(model, ids, generator)
+        tokens = float((ids != pad_id).sum()) / ids.shape[0]
+        return ({"loss_components": comps.tolist()},
+                {"sequences": int(ids.shape[0]), "tokens_per_sequence": tokens,
+                 "monte_carlo": "one random order per sequence and t"})
 
     def nll_by_budget(self, components: Tensor | list[float], tokens_per_sequence: float,
                       budgets: list[int]) -> dict[int, float]:
         """Bits per token of parallel decoding with the DP plan for each budget (Sec. 4 of the paper)."""
-        comps = np.asarray(components, dtype=np.float64)
-        return {k: plan_budget(comps, k)[1] / np.log(2) / tokens_per_sequence for k in budgets}
+        costs = costs_by_budget(np.asarray(components, dtype=np.float64))
+        for k in budgets:
+            _check_budget(k, len(costs))
+        return {k: float(costs[k - 1]) / np.log(2) / tokens_per_sequence for k in budgets}
 
     # sampling
     def prior(self, batch_size: int, length: int, generator: torch.Generator | None = None) -> ARDMState:

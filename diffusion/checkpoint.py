@@ -141,7 +141,7 @@ def load(path: str | Path, family: str | None = None) -> Checkpoint:
     measured = meta.get("process", {})  # settings measured after training (ARDM's L_t), applied to the process
     if measured:
         try:
-            process = process.configure(**{k: v for k, v in measured.items() if not k.endswith("_sequences")})
+            process = process.configure(**measured)
         except (TypeError, ValueError) as e:
             raise ValueError(f"checkpoint {str(path)!r} has malformed process settings in meta.json: {e}") from None
     return Checkpoint(path, config, model, process, tokenizer, meta)

@@ -8,6 +8,8 @@ from typing import Any, Literal
 BACKBONES = ("lean", "bert")
 SCHEDULES = ("linear", "cosine", "sqrt")
 PARAMETERISATIONS = ("x0", "eps")
+GRAPHS = ("absorb", "uniform")
+NOISES = ("loglinear", "geometric")
 
 
 def _check(name: str, value: Any, choices: tuple) -> None:
@@ -37,6 +39,9 @@ class ModelConfig:
     preconditioning: bool = True  # EDM-style skip connection around the network (Karras et al. 2022)
     self_condition: bool = True  # feed the previous x0 estimate back in (Chen et al. 2022)
     time_sampling: Literal["uniform", "high_noise"] = "uniform"  # training t ~ U(0,1), or 1 - (1 - u)^2
+    # sedd
+    graph: Literal["absorb", "uniform"] = "absorb"  # the forward CTMC: to a mask token, or to any token
+    noise: Literal["loglinear", "geometric"] = "loglinear"  # sigma_bar(t); SEDD pairs uniform with geometric
 
     def __post_init__(self) -> None:
         _check("backbone", self.backbone, BACKBONES)
@@ -44,6 +49,8 @@ class ModelConfig:
         _check("parameterisation", self.parameterisation, PARAMETERISATIONS)
         _check("level", self.level, ("word", "char"))
         _check("time_sampling", self.time_sampling, ("uniform", "high_noise"))
+        _check("graph", self.graph, GRAPHS)
+        _check("noise", self.noise, NOISES)
         for name in ("seq_len", "d_model", "n_layers", "n_heads", "d_ff", "embed_dim", "num_timesteps"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")

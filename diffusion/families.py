@@ -9,6 +9,7 @@ from .ar import ARModel, ARProcess
 from .ardm import ARDMModel, ARDMProcess
 from .config import ModelConfig
 from .continuous import ContinuousModel, ContinuousProcess
+from .sedd import SEDDModel, SEDDProcess
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class Family:
 FAMILIES: dict[str, Family] = {
     "continuous": Family("continuous", ContinuousModel, ContinuousProcess,
                          "Diffusion-LM: Gaussian diffusion on trainable word embeddings"),
+    "sedd": Family("sedd", SEDDModel, SEDDProcess,
+                   "score entropy discrete diffusion: absorbing or uniform CTMC, Euler or Tweedie tau-leaping"),
     "ardm": Family("ardm", ARDMModel, ARDMProcess,
                    "order-agnostic autoregressive diffusion, parallel decoding planned by dynamic programming"),
     "ar": Family("ar", ARModel, ARProcess, "the left-to-right reference (causal transformer, exact likelihood)"),

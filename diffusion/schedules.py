@@ -49,3 +49,34 @@ def curves(name: str, T: int = 1000) -> dict[str, list[float]]:
     t = torch.arange(T + 1, dtype=torch.float64) / T
     return {"t": t.tolist(), "alpha_bar": ab.tolist(),
             "log10_snr": [math.inf] + torch.log10(snr(ab[1:])).tolist()}
+
+
+# ---- discrete (SEDD): total noise sigma_bar(t) = int_0^t sigma(s) ds and its rate sigma(t) --------------------------
+
+NOISES = ("loglinear", "geometric")
+LOGLINEAR_EPS = 1e-3  # sigma_bar(1) = -log(eps): at t = 1 a token is masked with probability 1 - eps
+GEOMETRIC_MIN, GEOMETRIC_MAX = 1e-4, 20.0
+
+
+def total_noise(name: str, t: Tensor) -> tuple[Tensor, Tensor]:
+    """(sigma_bar(t), sigma(t)) for t in [0, 1] (Sec. 3.3 and App. C of Lou et al. 2024).
+
+    loglinear: sigma_bar = -log(1 - (1 - eps) t), so an absorbing chain masks a token with probability ~t.
+    geometric: sigma_bar = sigma_min^(1 - t) sigma_max^t, the uniform chain's schedule."""
+    t = torch.as_tensor(t, dtype=torch.float64)
+    if name == "loglinear":
+        e = LOGLINEAR_EPS
+        return -torch.log1p(-(1 - e) * t), (1 - e) / (1 - (1 - e) * t)
+    if name == "geometric":
+        lo, hi = GEOMETRIC_MIN, GEOMETRIC_MAX
+        bar = lo ** (1 - t) * hi**t
+        return bar, bar * math.log(hi / lo)
+    raise ValueError(f"unknown noise schedule {name!r}; choose one of {', '.join(NOISES)}")
+
+
+def discrete_curves(name: str, points: int = 201) -> dict[str, list[float]]:
+    """t, sigma_bar(t) and the probability a token has been hit by t (1 - exp(-sigma_bar)), for plotting."""
+    t = torch.linspace(0, 1, points, dtype=torch.float64)
+    bar, rate = total_noise(name, t)
+    return {"t": t.tolist(), "sigma_bar": bar.tolist(), "sigma": rate.tolist(),
+            "hit_probability": (-torch.expm1(-bar)).tolist()}

@@ -168,7 +168,8 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
         # Some processes measure what sampling needs on held-out data once trained (ARDM's L_t for its plan).
         ema.module.eval()
         held_out = tokenizer.batch(list(corpus.validation[:CALIBRATION_SEQUENCES]), model_config.seq_len)
-        meta["process"] = process.calibrate(ema.module, held_out, torch.Generator().manual_seed(cfg.seed))
+        meta["process"], meta["calibration"] = process.calibrate(ema.module, held_out,
+                                                                 torch.Generator().manual_seed(cfg.seed))
     save(total)
     writer.close()
     yield TrainLog(step, last_loss, total, lr, done=True)

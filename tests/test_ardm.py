@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from diffusion.ar import BOS_ID, EOS_ID, MASK_ID, PAD_ID, ARModel, ARProcess, inputs_and_targets
-from diffusion.ardm import ARDMModel, ARDMProcess, ARDMState, plan_budget, random_order, uniform_plan
+from diffusion.ardm import ARDMModel, ARDMProcess, ARDMState, costs_by_budget, plan_budget, random_order, uniform_plan
 from diffusion.config import preset
 from diffusion.sampling import sample, sample_steps
 
@@ -116,6 +116,7 @@ def test_dp_plan_equals_brute_force(seed):
 def test_more_budget_never_costs_more_when_context_helps():
     comps = np.sort(np.random.default_rng(0).uniform(0.0, 4.0, 30))[::-1]  # L_t falls as more is known
     costs = [plan_budget(comps, k)[1] for k in range(1, 31)]
+    assert costs == pytest.approx(costs_by_budget(comps).tolist())
     assert all(a >= b - 1e-12 for a, b in zip(costs, costs[1:])) and costs[-1] == pytest.approx(comps.sum())
 
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 PAD = "[PAD]"
+MASK = "[MASK]"
 # ColorBrewer "Blues": a single-hue sequential scale, readable with every common colour-vision deficiency
 # and in greyscale, because it varies in lightness only.
 BLUES = ("#f7fbff", "#deebf7", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b")
@@ -80,6 +81,11 @@ def render_tokens(tokens: Sequence[str], confidence: Any, changed: Any | None = 
                 continue
             spans.append(f'<span title="padding" style="display:inline-block;padding:1px 4px;margin:2px 1px;'
                          f'border:1px dashed #9ecae1;border-radius:4px;opacity:0.35;font-size:0.8em">{text}</span>')
+            continue
+        if token == MASK:  # not yet written (discrete families): an empty slot, not a word
+            spans.append('<span title="not yet written" style="display:inline-block;min-width:1.6em;padding:1px 5px;'
+                         'margin:2px 1px;border:1px dotted #6baed6;border-radius:4px;color:#6baed6;'
+                         'text-align:center">?</span>')
             continue
         background, colour = confidence_colour(c)
         # An inset bar rather than text-decoration: it stays visible on every shade and for short tokens.

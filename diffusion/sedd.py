@@ -1,0 +1,183 @@
+"""Score entropy discrete diffusion (SEDD, Lou, Meng & Ermon 2024).
+
+Each token runs a continuous-time Markov chain with rates sigma(t) Q (graphs.py), so x_t ~ exp(sigma_bar(t) Q)
+row by row. The network outputs log concrete scores log s(x_t)_i,y ~ log p_t(x with y at i) / p_t(x_t); the
+loss is the diffusion-weighted denoising score entropy (DWDSE, Eq. 10), an upper bound on -log p(x_0).
+Reverse updates: Euler on the reverse rates Q(y, x) s_y, or Tweedie tau-leaping (Thm 4.2), and a last
+denoising step to t = 0 that leaves no mask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from . import schedules
+from .config import ModelConfig
+from .corpus.tokenizer import SPECIAL_TOKENS
+from .discrete import TokenModel
+from .graphs import get_graph, score_entropy
+from .trajectory import StepOutput
+
+PAD_ID, UNK_ID, MASK_ID, SEP_ID, BOS_ID, EOS_ID = range(len(SPECIAL_TOKENS))
+NEVER_WRITTEN = (UNK_ID, MASK_ID, SEP_ID, BOS_ID, EOS_ID)  # a finished sample holds words and padding only
+NOT_IN_DATA = (MASK_ID, SEP_ID, BOS_ID, EOS_ID)  # [UNK] may occur in held-out text, so it keeps a score
+SAMPLERS = ("euler", "tweedie")
+TRAIN_EPS = 1e-3  # training times t ~ U(eps, 1): at t -> 0 the absorbing ratio 1 / (e^sigma_bar - 1) blows up
+SAMPLE_EPS = 1e-5  # the predictor steps stop here; the denoising step goes on to 0
+
+
+class SEDDModel(TokenModel, tags=["sedd", "discrete-diffusion"]):
+    causal = False
+    time_conditioned = True
+
+
+@dataclass(frozen=True)
+class Loss:
+    total: Tensor
+    parts: dict[str, float] = field(default_factory=dict)
+
+
+def tweedie_probs(graph, score: Tensor, x: Tensor, dsigma: Tensor | float) -> Tensor:
+    """p(x_s = y | x_t) per position (Thm 4.2): [exp(-dsigma Q)^T s]_y * exp(dsigma Q)[y, x_t], unnormalised
+    (>= 0 after clipping the approximation's small negatives). score: (B, L, V) ratios with 1 at x_t."""
+    return (graph.staggered_score(score, dsigma) * graph.transition_into(x, dsigma)).clamp(min=0)
+
+
+def euler_probs(graph, score: Tensor, x: Tensor, rate_dt: Tensor | float) -> Tensor:
+    """p(x_s = y | x_t) of one Euler step: dt sigma(t) Q(y, x_t) s_y to move, the rest to stay."""
+    move = graph.rates_into(x) * score * torch.as_tensor(rate_dt, dtype=score.dtype).view(-1, 1, 1)
+    stay = (1 - move.sum(-1, keepdim=True)).clamp(min=0)
+    return move.scatter(-1, x[..., None], stay)
+
+
+def sample_probs(probs: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """(..., V) non-negative weights -> (...) ids, each row normalised."""
+    flat = probs.reshape(-1, probs.shape[-1])
+    flat = (flat / flat.sum(-1, keepdim=True)).float()  # normalise before leaving float64: tiny weights underflow
+    return torch.multinomial(flat, 1, generator=generator).view(probs.shape[:-1])
+
+
+@dataclass(frozen=True)
+class SEDDProcess:
+    config: ModelConfig
+    sampler: Literal["euler", "tweedie"] = "tweedie"
+    name: str = "sedd"
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {self.sampler!r} for sedd; choose one of {', '.join(SAMPLERS)}")
+        object.__setattr__(self, "graph", get_graph(self.config.graph, self.config.vocab_size, MASK_ID))
+        schedules.total_noise(self.config.noise, 0.5)  # an unknown name fails here, at construction
+
+    def configure(self, **settings) -> SEDDProcess:
+        return replace(self, **settings)
+
+    @property
+    def default_steps(self) -> int:
+        return 64
+
+    def noise(self, t: Tensor | float) -> tuple[Tensor, Tensor]:
+        return schedules.total_noise(self.config.noise, t)
+
+    # the network's scores
+    def log_score(self, model: SEDDModel, x: Tensor, t: Tensor) -> Tensor:
+        """(B, L, V) log concrete scores, 0 at the current token.
+
+        Absorbing: at a masked position the true score is p(x0_i = y | x_t) / (e^sigma_bar - 1), so the network
+        gives a distribution over words (log-softmax) and the known factor is added (SEDD's scale-by-sigma).
+        Unmasked positions never move, so their scores are unused. Uniform: the output is the log score."""
+        logits = model(x, t.float()).double()  # (B, L, V)
+        if self.config.graph == "absorb":
+            sigma_bar, _ = self.noise(t)
+            logits[..., list(NOT_IN_DATA)] = -torch.inf
+            logits = logits.log_softmax(-1) - torch.log(torch.expm1(sigma_bar)).view(-1, 1, 1)
+        return logits.scatter(-1, x[..., None], 0.0)
+
+    # forward
+    def add_noise(self, x0: Tensor, t: Tensor | float, generator: torch.Generator | None = None) -> Tensor:
+        """A draw of x_t ~ exp(sigma_bar(t) Q)[x0, :], token by token."""
+        t = torch.as_tensor(t, dtype=torch.float64).expand(x0.shape[0])
+        sigma_bar, _ = self.noise(t)
+        return sample_probs(self.graph.transition(x0, sigma_bar), generator)
+
+    def _dwdse(self, model: SEDDModel, x0: Tensor, t: Tensor, generator: torch.Generator | None) -> Tensor:
+        """(B,) sigma(t) * sum over positions of the denoising score entropy at x_t ~ p_t(. | x0)."""
+        sigma_bar, sigma = self.noise(t)
+        p_t = self.graph.transition(x0, sigma_bar)  # (B, L, V)
+        xt = sample_probs(p_t, generator)
+        ratio = p_t / p_t.gather(-1, xt[..., None])  # p_t(y | x0) / p_t(x_t | x0)
+        ent = score_entropy(self.log_score(model, xt, t), xt, ratio, self.graph.rates_into(xt))  # (B, L)
+        return sigma * ent.sum(1)
+
+    def loss(self, model: SEDDModel, batch: Tensor, generator: torch.Generator | None = None) -> Loss:
+        """DWDSE per position: E_t[sigma(t) sum_i score entropy] / L, t ~ U(eps, 1)."""
+        B, L = batch.shape
+        t = TRAIN_EPS + (1 - TRAIN_EPS) * torch.rand(B, generator=generator, dtype=torch.float64)
+        per_seq = self._dwdse(model, batch, t, generator)
+        total = (per_seq / L).mean().float()
+        return Loss(total, {"total": total.item()})
+
+    @torch.no_grad()
+    def nll_bound(self, model: SEDDModel, ids: Tensor, generator: torch.Generator | None = None,
+                  num_levels: int = 32) -> Tensor:
+        """(B,) upper bound on -log p(x0) in nats: the DWDSE integral over t in (0, 1) on `num_levels` stratified
+        times per sequence, plus the prior term KL(p_1(. | x0) || base) per position."""
+        B, L = ids.shape
+        total = torch.zeros(B, dtype=torch.float64)
+        for k in range(num_levels):
+            t = (k + torch.rand(B, generator=generator, dtype=torch.float64)) / num_levels
+            total += self._dwdse(model, ids, t.clamp(min=1e-6), generator) / num_levels
+        sigma_end, _ = self.noise(torch.ones(()))
+        p1 = self.graph.transition(ids, sigma_end)  # (B, L, V)
+        base = self.graph.prior_probs(float(sigma_end))
+        kl = (torch.xlogy(p1, p1) - p1 * torch.log(base)).sum((1, 2))
+        return total + kl
+
+    # reverse
+    def prior(self, batch_size: int, length: int, generator: torch.Generator | None = None) -> Tensor:
+        return self.graph.prior_sample((batch_size, length), generator)
+
+    def timesteps(self, num_steps: int) -> Tensor:
+        """num_steps + 1 times: num_steps - 1 predictor steps from 1 to eps, then the denoising step to 0."""
+        if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps <= 0:
+            raise ValueError(f"steps must be a positive integer, got {num_steps!r}")
+        ts = torch.linspace(1, SAMPLE_EPS, num_steps, dtype=torch.float64)
+        return torch.cat([ts, torch.zeros(1, dtype=torch.float64)])
+
+    def readable(self, model: SEDDModel, x: Tensor, t: float) -> Tensor:
+        return x
+
+    @torch.no_grad()
+    def step(self, model: SEDDModel, x: Tensor, t: float, t_next: float,
+             generator: torch.Generator | None = None) -> StepOutput:
+        """One reverse update; at t_next = 0 the denoising step (Tweedie to time 0 with the mask forbidden)."""
+        B = x.shape[0]
+        tt = torch.full((B,), t, dtype=torch.float64)
+        sigma_t, rate_t = self.noise(tt)
+        score = self.log_score(model, x, tt).exp()  # (B, L, V)
+        # What the scores say about x0: the Tweedie step all the way to t = 0 (the confidence shown).
+        x0_probs = tweedie_probs(self.graph, score, x, sigma_t)
+        x0_probs[..., list(NEVER_WRITTEN)] = 0
+        x0_probs = x0_probs / x0_probs.sum(-1, keepdim=True).clamp(min=1e-300)
+        best, pred = x0_probs.max(-1)
+        if t_next <= 0:
+            new = sample_probs(x0_probs, generator)
+        else:
+            if self.sampler == "tweedie":
+                sigma_s, _ = self.noise(torch.full((B,), t_next, dtype=torch.float64))
+                probs = tweedie_probs(self.graph, score, x, sigma_t - sigma_s)
+            else:
+                probs = euler_probs(self.graph, score, x, (t - t_next) * rate_t)
+            if self.config.graph == "absorb":
+                probs[..., UNK_ID] = 0  # an unmasked token is final in this chain: never write [UNK]
+            new = sample_probs(probs, generator)
+        # Shade a written token by the probability the model gave it; a position still masked by its best guess.
+        undecided = new == MASK_ID
+        pred = torch.where(undecided, pred, new)
+        confidence = torch.where(undecided, best, x0_probs.gather(-1, new[..., None])[..., 0])
+        return StepOutput(x=new, tokens=new, pred_tokens=pred, confidence=confidence.float(), extras={})

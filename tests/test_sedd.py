@@ -1,0 +1,185 @@
+"""SEDD: transition matrices against matrix exponentials, the score entropy, the Tweedie and Euler steps by hand,
+the likelihood bound on a model that knows nothing, sampling, and bad input."""
+
+import math
+
+import pytest
+import torch
+
+from diffusion import schedules
+from diffusion.config import ModelConfig, preset
+from diffusion.graphs import Absorbing, Uniform, get_graph, score_entropy
+from diffusion.sampling import sample, sample_steps
+from diffusion.sedd import MASK_ID, SEDDModel, SEDDProcess, euler_probs, tweedie_probs
+
+V, L = 9, 5
+GRAPHS = [Absorbing(V, MASK_ID), Uniform(V, MASK_ID)]
+
+
+def config(graph: str = "absorb", noise: str = "loglinear") -> ModelConfig:
+    mc, _ = preset("tiny", family="sedd", vocab_size=V, seq_len=L, graph=graph, noise=noise)
+    return mc
+
+
+@pytest.mark.parametrize("graph", GRAPHS, ids=lambda g: g.name)
+def test_transitions_are_the_matrix_exponential(graph):
+    Q = graph.rate_matrix()
+    assert torch.allclose(Q.sum(1), torch.zeros(V, dtype=torch.float64))
+    x = torch.arange(V)
+    for sigma in (0.01, 0.7, 5.0):
+        P = torch.linalg.matrix_exp(sigma * Q)
+        rows = graph.transition(x, sigma)
+        assert torch.allclose(rows.sum(-1), torch.ones(V, dtype=torch.float64))
+        assert torch.allclose(rows, P, atol=1e-12)
+        assert torch.allclose(graph.transition_into(x, sigma), P.T, atol=1e-12)  # row x = column x of P
+
+
+@pytest.mark.parametrize("graph", GRAPHS, ids=lambda g: g.name)
+def test_staggered_score_is_the_inverse_exponential_transposed(graph):
+    s = torch.rand(3, 2, V, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    d = 0.3
+    M = torch.linalg.matrix_exp(-d * graph.rate_matrix())
+    assert torch.allclose(graph.staggered_score(s, d), s @ M, atol=1e-12)  # (M^T s)_y = sum_x s_x M[x, y]
+
+
+@pytest.mark.parametrize("graph", GRAPHS, ids=lambda g: g.name)
+def test_rates_into_are_the_columns_of_q_off_the_diagonal(graph):
+    Q = graph.rate_matrix()
+    x = torch.arange(V)
+    expected = Q.T.clone()
+    expected[x, x] = 0
+    assert torch.allclose(graph.rates_into(x), expected)
+
+
+def test_score_entropy_is_nonnegative_and_zero_at_the_true_ratios():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randint(0, V, (4, L), generator=gen)
+    ratio = torch.rand(4, L, V, generator=gen, dtype=torch.float64) * 3
+    ratio[..., 0] = 0  # a state the data never reaches
+    weight = Uniform(V, MASK_ID).rates_into(x)
+    for _ in range(5):
+        log_score = torch.randn(4, L, V, generator=gen, dtype=torch.float64) * 2
+        assert (score_entropy(log_score, x, ratio, weight) >= 0).all()
+    # at y with ratio 0 the best score is 0 (log -> -inf): the remaining terms vanish
+    exact = torch.where(ratio > 0, torch.log(ratio.clamp(min=1e-300)), torch.full_like(ratio, -60.0))
+    assert score_entropy(exact, x, ratio, weight).abs().max() < 1e-9
+
+
+def test_tweedie_step_by_hand_on_the_absorbing_graph():
+    """At a masked position with x0-probabilities p, Tweedie from sigma_t to sigma_s writes word y with
+    probability (e^(sigma_t - sigma_s) - 1) / (e^sigma_t - 1) p_y and keeps the mask otherwise."""
+    graph = Absorbing(V, MASK_ID)
+    p = torch.softmax(torch.randn(V, generator=torch.Generator().manual_seed(1), dtype=torch.float64), 0)
+    p[MASK_ID] = 0
+    p = p / p.sum()
+    sigma_t, sigma_s = 2.0, 0.5
+    score = p / math.expm1(sigma_t)  # the true concrete score at a masked position
+    score[MASK_ID] = 1.0
+    probs = tweedie_probs(graph, score.view(1, 1, V), torch.tensor([[MASK_ID]]), sigma_t - sigma_s)[0, 0]
+    move = math.expm1(sigma_t - sigma_s) / math.expm1(sigma_t)
+    expected = move * p
+    expected[MASK_ID] = 1 - move
+    assert torch.allclose(probs, expected, atol=1e-12)
+    # an unmasked token never moves
+    stay = tweedie_probs(graph, torch.rand(1, 1, V, dtype=torch.float64) + 1, torch.tensor([[7]]), 0.4)[0, 0]
+    assert stay.argmax() == 7 and (stay[torch.arange(V) != 7] == 0).all()
+
+
+def test_euler_step_by_hand():
+    graph = Absorbing(V, MASK_ID)
+    score = torch.full((1, 1, V), 0.1, dtype=torch.float64)
+    score[..., MASK_ID] = 1.0
+    probs = euler_probs(graph, score, torch.tensor([[MASK_ID]]), torch.tensor([0.5]))[0, 0]
+    assert probs[MASK_ID] == pytest.approx(1 - 0.5 * 0.1 * (V - 1))
+    assert probs[0] == pytest.approx(0.05) and probs.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("name", schedules.NOISES)
+def test_noise_rate_is_the_derivative_of_the_total(name):
+    t = torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64)
+    h = 1e-6
+    bar_hi, _ = schedules.total_noise(name, t + h)
+    bar_lo, _ = schedules.total_noise(name, t - h)
+    _, rate = schedules.total_noise(name, t)
+    assert torch.allclose((bar_hi - bar_lo) / (2 * h), rate, rtol=1e-5)
+    bar0, _ = schedules.total_noise(name, torch.tensor(0.0))
+    assert bar0 < 1e-3
+
+
+def test_bound_of_a_model_that_knows_nothing():
+    """Absorbing, a denoiser that spreads its probability evenly over the V - 4 tokens data can hold:
+    int sigma r P(masked) dt = 1 - eps, and the prior term adds eps log(V - 1), so the bound is
+    L ((1 - eps) log(V - 4) + eps log(V - 1)) in expectation."""
+    cfg = config()
+    model, process = SEDDModel(cfg).eval(), SEDDProcess(cfg)
+    torch.nn.init.zeros_(model.head.weight)
+    torch.nn.init.zeros_(model.head.bias)
+    ids = torch.randint(6, V, (400, L), generator=torch.Generator().manual_seed(0))
+    bound = process.nll_bound(model, ids, torch.Generator().manual_seed(1)).mean().item()
+    eps = schedules.LOGLINEAR_EPS
+    assert bound == pytest.approx(L * ((1 - eps) * math.log(V - 4) + eps * math.log(V - 1)), rel=0.03)
+
+
+@pytest.mark.parametrize("graph, sampler", [("absorb", "tweedie"), ("absorb", "euler"), ("uniform", "tweedie"),
+                                            ("uniform", "euler")])
+def test_sampling_ends_without_masks_and_is_deterministic(graph, sampler):
+    torch.manual_seed(0)
+    cfg = config(graph, "loglinear" if graph == "absorb" else "geometric")
+    model, process = SEDDModel(cfg).eval(), SEDDProcess(cfg, sampler=sampler)
+    a = sample(process, model, 6, 8, generator=torch.Generator().manual_seed(3), every=1)
+    b = sample(process, model, 6, 8, generator=torch.Generator().manual_seed(3), every=1)
+    assert all(torch.equal(x.tokens, y.tokens) for x, y in zip(a.steps, b.steps))
+    assert len(a.steps) == 9 and a.final.t == 0
+    final = a.final.tokens
+    assert not (final == MASK_ID).any() and not ((final >= 1) & (final <= 5)).any()  # words and padding only
+    if graph == "absorb":
+        assert (a.steps[0].tokens == MASK_ID).all()
+        masked = [int((s.tokens == MASK_ID).sum()) for s in a.steps]
+        assert masked == sorted(masked, reverse=True)  # an absorbing chain never re-masks
+    assert ((a.final.confidence >= 0) & (a.final.confidence <= 1)).all()
+
+
+def test_tiny_sedd_model_learns_one_batch():
+    torch.manual_seed(0)
+    cfg = config()
+    model, process = SEDDModel(cfg), SEDDProcess(cfg)
+    opt = torch.optim.Adam(model.parameters(), lr=5e-3)
+    ids = torch.tensor([[6, 7, 8, 0, 0], [8, 7, 6, 6, 0]]).repeat(8, 1)
+    gen = torch.Generator().manual_seed(0)
+    first = process.nll_bound(model.eval(), ids, gen, num_levels=8).mean().item()
+    model.train()
+    for _ in range(300):
+        loss = process.loss(model, ids, gen).total
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = process.nll_bound(model.eval(), ids, gen, num_levels=8).mean().item()
+    assert after < 0.35 * first  # from ~L log V towards the floor, log 2 (which of the two sentences)
+
+
+def test_bad_names_and_steps():
+    with pytest.raises(ValueError, match="unknown graph 'gaussian'; choose one of absorb, uniform"):
+        get_graph("gaussian", V, MASK_ID)
+    with pytest.raises(ValueError, match="graph"):
+        ModelConfig(family="sedd", graph="gaussian")
+    with pytest.raises(ValueError, match="noise"):
+        ModelConfig(family="sedd", noise="cosine")
+    with pytest.raises(ValueError, match="unknown noise schedule 'cosine'"):
+        schedules.total_noise("cosine", 0.5)
+    with pytest.raises(ValueError, match="choose one of euler, tweedie"):
+        SEDDProcess(config(), sampler="ddpm")
+    for steps in (0, -3, 2.5):
+        with pytest.raises(ValueError, match="steps must be a positive integer"):
+            SEDDProcess(config()).timesteps(steps)
+
+
+def test_trajectory_steps_carry_confidence_of_the_prediction():
+    torch.manual_seed(0)
+    model, process = SEDDModel(config()).eval(), SEDDProcess(config())
+    steps = list(sample_steps(process, model, 2, 4, generator=torch.Generator().manual_seed(0), every=1))
+    for before, s in zip(steps, steps[1:]):
+        kept = before.tokens != MASK_ID  # written at an earlier step: final in an absorbing chain
+        assert torch.equal(s.tokens[kept], before.tokens[kept])
+        assert torch.allclose(s.confidence[kept], torch.ones(int(kept.sum())))
+        assert ((s.confidence > 0) & (s.confidence <= 1)).all()
+        assert torch.equal(s.pred_tokens[s.tokens != MASK_ID], s.tokens[s.tokens != MASK_ID])
