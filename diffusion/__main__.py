@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--layers", type=_positive_int, help="backbone depth")
     t.add_argument("--d-ff", type=_positive_int, help="backbone feed-forward width")
     t.add_argument("--timesteps", type=_positive_int, help="T of the training chain")
+    t.add_argument("--positions", choices=("learned", "rotary"), help="lean backbone: position encoding")
     t.add_argument("--graph", choices=GRAPHS, help="sedd: the forward chain (absorb or uniform)")
     t.add_argument("--noise", choices=NOISES, help="sedd: sigma_bar(t) (default loglinear; SEDD pairs uniform "
                    "with geometric)")
@@ -129,7 +130,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         family=args.family, level=args.level, seq_len=args.seq_len, backbone=args.backbone, schedule=args.schedule,
         parameterisation=args.parameterisation, embed_dim=args.embed_dim, num_timesteps=args.timesteps,
         d_model=args.d_model, n_layers=args.layers, d_ff=args.d_ff, time_sampling=args.time_sampling,
-        x0_rounding_weight=args.x0_rounding_weight, graph=args.graph, noise=args.noise).items()
+        x0_rounding_weight=args.x0_rounding_weight, graph=args.graph, noise=args.noise,
+        positions=args.positions).items()
         if v is not None}
     model_config, train_config = preset(args.preset, **overrides)
     train_config = replace(train_config, seed=args.seed, minutes=args.minutes, steps=args.steps,

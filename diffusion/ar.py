@@ -8,6 +8,7 @@ position per step; positions not yet written hold the mask id so the UI shows th
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -56,6 +57,7 @@ class ARProcess:
     config: ModelConfig
     temperature: float = 1.0
     name: str = "ar"
+    nll_method: ClassVar[str] = "exact: the sum of next-token log-probabilities, EOS included"
 
     def __post_init__(self) -> None:
         if self.temperature < 0:

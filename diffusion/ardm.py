@@ -9,6 +9,7 @@ Time for the sampler is the fraction of positions still masked: t = 1 all masked
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -17,7 +18,7 @@ from torch import Tensor
 
 from .config import ModelConfig
 from .corpus.tokenizer import SPECIAL_TOKENS
-from .discrete import TokenModel, forbid, sample_categorical
+from .discrete import TokenModel, forbid, sample_categorical, stratified_uniform
 from .trajectory import StepOutput
 
 PAD_ID, UNK_ID, MASK_ID, SEP_ID, BOS_ID, EOS_ID = range(len(SPECIAL_TOKENS))
@@ -106,6 +107,7 @@ class ARDMProcess:
     temperature: float = 1.0
     loss_components: tuple[float, ...] | None = None  # L_t in nats, measured on held-out data after training
     name: str = "ardm"
+    nll_method: ClassVar[str] = "ELBO (Eq. 6) summed over every t, one random order per sequence and t: D Monte-Carlo draws per sequence"
 
     def __post_init__(self) -> None:
         if self.temperature < 0:
@@ -150,7 +152,7 @@ class ARDMProcess:
     def loss(self, model: ARDMModel, batch: Tensor, generator: torch.Generator | None = None) -> Loss:
         """The OA-ARDM objective per position: the mean of (1 / (D - t + 1)) sum over masked -log p."""
         B, D = batch.shape
-        t = torch.randint(1, D + 1, (B,), generator=generator)  # t - 1 positions known
+        t = 1 + (stratified_uniform(B, generator) * D).long()  # t - 1 positions known, t uniform on 1..D
         order = random_order(B, D, generator)
         nll, _ = self._masked_nll(model, batch, t - 1, order)
         per_position = nll / (D - t + 1)  # (B,) the weighting of Eq. 6, divided by D

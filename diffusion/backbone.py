@@ -36,6 +36,21 @@ class TimeEmbedding(nn.Module):
         return self.mlp(timestep_embedding(t, self.d_model))  # (B, d_model)
 
 
+def rotary_tables(length: int, head_dim: int, base: float = 10_000.0) -> tuple[Tensor, Tensor]:
+    """(L, Dh) cos and sin of rotary position embeddings (Su et al. 2021), rotate-half layout."""
+    inv = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)  # (Dh/2,)
+    angles = torch.arange(length, dtype=torch.float32)[:, None] * inv[None]  # (L, Dh/2)
+    angles = torch.cat([angles, angles], dim=-1)
+    return angles.cos(), angles.sin()
+
+
+def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """Rotate (B, H, L, Dh) queries or keys by their position, so attention scores depend on offsets."""
+    half = x.shape[-1] // 2
+    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return x * cos + rotated * sin
+
+
 class Block(nn.Module):
     def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float):
         super().__init__()
@@ -47,9 +62,11 @@ class Block(nn.Module):
         self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(approximate="tanh"), nn.Linear(d_ff, d_model))
         self.dropout = dropout
 
-    def forward(self, h: Tensor, causal: bool) -> Tensor:
+    def forward(self, h: Tensor, causal: bool, rotary: tuple[Tensor, Tensor] | None = None) -> Tensor:
         B, L, D = h.shape
         q, k, v = self.qkv(self.ln1(h)).view(B, L, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)
+        if rotary is not None:
+            q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
         p = self.dropout if self.training else 0.0
         a = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=causal)  # (B, H, L, D/H)
         h = h + F.dropout(self.proj(a.transpose(1, 2).reshape(B, L, D)), p, self.training)
@@ -62,6 +79,11 @@ class LeanBackbone(nn.Module):
         self.causal = causal
         self.pos = nn.Parameter(torch.zeros(config.seq_len, config.d_model))
         nn.init.normal_(self.pos, std=0.02)
+        self.rotary = config.positions == "rotary"
+        if self.rotary:  # relative offsets in every attention layer, on top of the learned absolute positions
+            cos, sin = rotary_tables(config.seq_len, config.d_model // config.n_heads)
+            self.register_buffer("rot_cos", cos, persistent=False)
+            self.register_buffer("rot_sin", sin, persistent=False)
         self.blocks = nn.ModuleList(Block(config.d_model, config.n_heads, config.d_ff, config.dropout)
                                     for _ in range(config.n_layers))
         self.ln_f = nn.LayerNorm(config.d_model)
@@ -71,8 +93,10 @@ class LeanBackbone(nn.Module):
         h = h + self.pos[: h.shape[1]]  # (B, L, D)
         if cond is not None:
             h = h + cond[:, None, :]
+        L = h.shape[1]
+        rotary = (self.rot_cos[:L], self.rot_sin[:L]) if self.rotary else None
         for block in self.blocks:
-            h = block(h, self.causal)
+            h = block(h, self.causal, rotary)
         return self.ln_f(h)
 
 

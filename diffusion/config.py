@@ -30,6 +30,7 @@ class ModelConfig:
     n_heads: int = 4
     d_ff: int = 512
     dropout: float = 0.0
+    positions: Literal["learned", "rotary"] = "learned"  # lean backbone: learned absolute only, or plus rotary
     # continuous (Diffusion-LM)
     embed_dim: int = 16
     num_timesteps: int = 2000  # T of the training chain; sampling may use fewer, respaced steps
@@ -49,11 +50,14 @@ class ModelConfig:
         _check("parameterisation", self.parameterisation, PARAMETERISATIONS)
         _check("level", self.level, ("word", "char"))
         _check("time_sampling", self.time_sampling, ("uniform", "high_noise"))
+        _check("positions", self.positions, ("learned", "rotary"))
         _check("graph", self.graph, GRAPHS)
         _check("noise", self.noise, NOISES)
         for name in ("seq_len", "d_model", "n_layers", "n_heads", "d_ff", "embed_dim", "num_timesteps"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if self.positions == "rotary" and self.backbone != "lean":
+            raise ValueError("rotary positions are built into the lean backbone only; use --positions learned with bert")
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
 
@@ -100,12 +104,13 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     # seconds on a laptop: tests and the app's Train tab
-    "tiny": Preset(model=dict(d_model=64, n_layers=2, n_heads=2, d_ff=128, num_timesteps=200),
+    "tiny": Preset(model=dict(d_model=64, n_layers=2, n_heads=2, d_ff=128, num_timesteps=200, positions="rotary"),
                    train=dict(batch_size=32, warmup_steps=20, log_every=10)),
     # minutes on a 2-core CPU: the shipped checkpoints
-    "small": Preset(model=dict(d_model=128, n_layers=4, n_heads=4, d_ff=256), train=dict(lr=3e-3)),
+    "small": Preset(model=dict(d_model=128, n_layers=4, n_heads=4, d_ff=256, positions="rotary"), train=dict(lr=3e-3)),
     # the size Diffusion-LM's ablations call small; wants a GPU
-    "base": Preset(model=dict(d_model=256, n_layers=8, n_heads=8, d_ff=1024), train=dict(batch_size=128)),
+    "base": Preset(model=dict(d_model=256, n_layers=8, n_heads=8, d_ff=1024, positions="rotary"),
+                   train=dict(batch_size=128)),
 }
 
 
@@ -113,4 +118,7 @@ def preset(name: str, **model_overrides: Any) -> tuple[ModelConfig, TrainConfig]
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     p = PRESETS[name]
-    return replace(ModelConfig(**p.model), **model_overrides), TrainConfig(**p.train)
+    model = dict(p.model)
+    if model_overrides.get("backbone", model.get("backbone")) == "bert":
+        model.pop("positions", None)  # BERT brings its own absolute positions
+    return replace(ModelConfig(**model), **model_overrides), TrainConfig(**p.train)

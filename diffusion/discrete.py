@@ -42,6 +42,15 @@ class TokenModel(nn.Module, PyTorchModelHubMixin, library_name="text-diffusion-l
         return self.head(self.backbone(self.embedding(ids), cond))
 
 
+def stratified_uniform(batch_size: int, generator: torch.Generator | None = None) -> Tensor:
+    """(B,) float64 draws in [0, 1), one in each of B equal strata, shuffled: each is U(0, 1), but a batch
+    covers the whole range (the low-discrepancy sampler of Kingma et al. 2021 and MDLM), so the loss,
+    which varies a lot with the noise level, has less variance from batch to batch."""
+    u = torch.rand(batch_size, generator=generator, dtype=torch.float64)
+    strata = torch.randperm(batch_size, generator=generator).double()
+    return (strata + u) / batch_size
+
+
 def sample_categorical(logits: Tensor, generator: torch.Generator | None = None, temperature: float = 1.0) -> Tensor:
     """(..., V) logits -> (...) ids drawn from softmax(logits / temperature) with the given generator."""
     if temperature <= 0:

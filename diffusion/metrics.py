@@ -81,6 +81,7 @@ def evaluate(ck: Checkpoint, num_samples: int, steps: int | None = None, seed: i
         "distinct_2": distinct_n(texts, 2, ck.config.level),
         "nll_bits_per_token": nll_bits_per_token(ck, held_out) if held_out else None,
         "nll_num_sequences": len(held_out),
+        "nll_method": getattr(ck.process, "nll_method", None),
         "entropy_bits_per_token": ent.bits_per_token if ent else None,
         "sample_seconds_per_sequence": seconds / num_samples,
         "sampler": getattr(ck.process, "sampler", None),

@@ -10,7 +10,7 @@ denoising step to t = 0 that leaves no mask.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +19,7 @@ from torch import Tensor
 from . import schedules
 from .config import ModelConfig
 from .corpus.tokenizer import SPECIAL_TOKENS
-from .discrete import TokenModel
+from .discrete import TokenModel, stratified_uniform
 from .graphs import get_graph, score_entropy
 from .trajectory import StepOutput
 
@@ -67,6 +67,7 @@ class SEDDProcess:
     config: ModelConfig
     sampler: Literal["euler", "tweedie"] = "tweedie"
     name: str = "sedd"
+    nll_method: ClassVar[str] = "DWDSE bound: 32 stratified times per sequence, one x_t each, plus the prior term"
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -100,10 +101,15 @@ class SEDDProcess:
 
     # forward
     def add_noise(self, x0: Tensor, t: Tensor | float, generator: torch.Generator | None = None) -> Tensor:
-        """A draw of x_t ~ exp(sigma_bar(t) Q)[x0, :], token by token."""
+        """A draw of x_t ~ exp(sigma_bar(t) Q)[x0, :], token by token: a token is hit with probability
+        1 - e^-sigma_bar and then becomes the mask (absorbing) or a uniform token. The same generator seed
+        gives the same hits at every t, so sliding t forward only ever hits more tokens."""
         t = torch.as_tensor(t, dtype=torch.float64).expand(x0.shape[0])
         sigma_bar, _ = self.noise(t)
-        return sample_probs(self.graph.transition(x0, sigma_bar), generator)
+        u = torch.rand(x0.shape, generator=generator, dtype=torch.float64)
+        replacement = self.graph.prior_sample(x0.shape, generator)
+        hit = u < -torch.expm1(-sigma_bar).view(-1, *([1] * (x0.dim() - 1)))
+        return torch.where(hit, replacement, x0)
 
     def _dwdse(self, model: SEDDModel, x0: Tensor, t: Tensor, generator: torch.Generator | None) -> Tensor:
         """(B,) sigma(t) * sum over positions of the denoising score entropy at x_t ~ p_t(. | x0)."""
@@ -117,7 +123,7 @@ class SEDDProcess:
     def loss(self, model: SEDDModel, batch: Tensor, generator: torch.Generator | None = None) -> Loss:
         """DWDSE per position: E_t[sigma(t) sum_i score entropy] / L, t ~ U(eps, 1)."""
         B, L = batch.shape
-        t = TRAIN_EPS + (1 - TRAIN_EPS) * torch.rand(B, generator=generator, dtype=torch.float64)
+        t = TRAIN_EPS + (1 - TRAIN_EPS) * stratified_uniform(B, generator)
         per_seq = self._dwdse(model, batch, t, generator)
         total = (per_seq / L).mean().float()
         return Loss(total, {"total": total.item()})

@@ -62,3 +62,50 @@ def clamp_distance_figure(indices: Sequence[int], distances: Sequence[Any], curr
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
     )
     return fig
+
+
+def discrete_schedule_figure(curves: dict[str, list[float]], t: float | None = None,
+                             graph: str = "absorb") -> go.Figure:
+    """The discrete schedule: probability a token has been hit by t (masked or replaced) and the total noise
+    sigma_bar(t) on a second axis; `t` gets a vertical line."""
+    hit = "masked" if graph == "absorb" else "replaced (may land on itself)"
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=curves["t"], y=curves["hit_probability"], mode="lines", name=f"P(token {hit})",
+                             line=dict(color=LINE)))
+    fig.add_trace(go.Scatter(x=curves["t"], y=curves["sigma_bar"], mode="lines", name="σ̄(t)", yaxis="y2",
+                             line=dict(color="#969696", dash="dash")))
+    if t is not None:
+        fig.add_vline(x=t, line=dict(color=CHANGED, width=2, dash="dot"))
+    fig.update_layout(
+        title=dict(text="Noise schedule", font=dict(size=14)),
+        xaxis=dict(title="t", range=[0, 1]), yaxis=dict(title="probability", range=[0, 1.02]),
+        yaxis2=dict(title="σ̄(t)", overlaying="y", side="right", type="log", showgrid=False),
+        template="plotly_white", height=300, margin=dict(l=60, r=60, t=50, b=50),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+    )
+    return fig
+
+
+def quality_vs_steps_figure(rows: Sequence[dict[str, Any]], key: str = "grammatical_rate",
+                            current: int | None = None) -> go.Figure:
+    """One line per sampler: a quality figure (grammatical rate by default) against the number of steps, from
+    recorded evaluations (`rows` of dicts with steps, sampler and the key)."""
+    fig = go.Figure()
+    samplers = sorted({str(r.get("sampler")) for r in rows})
+    for k, sampler in enumerate(samplers):
+        pts = sorted((int(r["steps"]), float(r[key])) for r in rows
+                     if str(r.get("sampler")) == sampler and r.get(key) is not None)
+        fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers", name=sampler,
+                                 line=dict(color=BLUES[6 - 2 * (k % 3)]), marker=dict(size=6)))
+    if current is not None:
+        fig.add_vline(x=current, line=dict(color=CHANGED, width=1, dash="dot"))
+    if not rows:
+        fig.add_annotation(text="no recorded evaluations (python -m diffusion evaluate --record)", showarrow=False,
+                           xref="paper", yref="paper", x=0.5, y=0.5)
+    fig.update_layout(
+        title=dict(text=f"{key.replace('_', ' ')} against steps", font=dict(size=14)),
+        xaxis=dict(title="steps", type="log"), yaxis=dict(title=key.replace("_", " "), range=[0, 1.02]),
+        template="plotly_white", height=300, margin=dict(l=60, r=20, t=50, b=50),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+    )
+    return fig

@@ -1,0 +1,270 @@
+"""The family tabs (Order-agnostic, Discrete diffusion): handlers stream, validate input, and work in Chromium."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+import app
+from test_app import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port
+from visualize.order import nll_budget_figure, plan_figure, step_of_position
+
+
+@pytest.fixture(scope="session")
+def tiny_ardm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("checkpoints") / "ardm"
+    cmd = [sys.executable, "-m", "diffusion", "train", "--family", "ardm", "--preset", "tiny", "--steps", "20",
+           "--out", str(out)]
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_sedd(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("checkpoints") / "sedd"
+    cmd = [sys.executable, "-m", "diffusion", "train", "--family", "sedd", "--preset", "tiny", "--steps", "20",
+           "--out", str(out)]
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    ev = [sys.executable, "-m", "diffusion", "evaluate", "--checkpoint", str(out), "--num-samples", "2", "--steps", "4",
+          "--nll-sequences", "4", "--record"]
+    assert subprocess.run(ev, cwd=ROOT, capture_output=True, timeout=600).returncode == 0
+    return out
+
+
+@pytest.fixture
+def sedd_app(tiny_sedd: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv(app._env("sedd-absorb"), str(tiny_sedd))
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    app._load.cache_clear()
+    yield app
+    app._load.cache_clear()
+
+
+@pytest.fixture
+def ardm_app(tiny_ardm: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv(app._env("ardm"), str(tiny_ardm))
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    app._load.cache_clear()
+    yield app
+    app._load.cache_clear()
+
+
+def test_step_of_position_follows_the_order_and_plan():
+    assert step_of_position([2, 0, 1, 5, 4, 3], [1, 2, 3]) == [2, 1, 2, 3, 3, 3]
+
+
+def test_plan_figure_has_one_cell_per_position():
+    fig = plan_figure([1, 2, 2], ["a", "pub", "[PAD]"], 2, current=2)
+    z = fig.data[0].z
+    assert sum(v == v for row in z for v in row) == 3  # NaN elsewhere
+    with pytest.raises(ValueError, match="one entry per position"):
+        plan_figure([1, 2], ["a"], 2)
+    with pytest.raises(ValueError, match="1..2"):
+        plan_figure([3], ["a"], 2)
+
+
+def test_nll_budget_figure_draws_references():
+    fig = nll_budget_figure([1, 2, 4], [3.0, 2.0, 1.8], {"true entropy": 1.66}, current=2)
+    assert any("true entropy" in (a.text or "") for a in fig.layout.annotations)
+    assert fig.data[-1].name.startswith("2 steps")
+
+
+def test_order_agnostic_streams_then_shows_the_plan(ardm_app):
+    ck = ardm_app.get_checkpoint("ardm")
+    D = ck.config.seq_len
+    outputs = list(ardm_app.order_agnostic(0, 5, 1.0, 2))
+    assert len(outputs) == 5 + 2  # the prior, five steps, then the final reveal
+    assert "step 0 / 5" in outputs[0][0] and outputs[0][0].count("not yet written") == 2 * D
+    html, record, plan, curve = outputs[-1]
+    assert "step 5 / 5" in html and "not yet written" not in html
+    assert sorted(set(record["written"])) == sorted(set(range(1, 6)) & set(record["written"]))
+    assert len(record["written"]) == D and curve is not None and plan is not None
+    frame, figure = ardm_app.order_scrub(0, record)
+    assert "step 0 / 5" in frame
+
+
+@pytest.mark.parametrize("args, message", [
+    ((0, 0, 1.0, 1), "steps must be a whole number from 1 to"),
+    ((0, 500, 1.0, 1), "steps must be a whole number from 1 to"),
+    ((0, 5, -1.0, 1), "temperature must be a number from 0 to 2"),
+    ((0.5, 5, 1.0, 1), "seed must be a whole number"),
+])
+def test_order_agnostic_bad_input(ardm_app, args, message):
+    with pytest.raises(gr.Error, match=re.escape(message)):
+        list(ardm_app.order_agnostic(*args))
+
+
+def _order_flow(module, screenshot: Path, budget: int) -> None:
+    """In Chromium: open the tab, set the budget, run, wait for the plan and the curve, scrub to the start."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing (CI installs Debian's chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    demo = module.build_demo()
+    port = _free_port()
+    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                page.route(lambda url: not url.startswith(base), lambda route: route.abort())
+                page.goto(base, wait_until="domcontentloaded")
+                page.get_by_role("tab", name="Order-agnostic").click()
+                box = page.locator("#budget input[type=number]")
+                box.fill(str(budget))
+                box.press("Enter")
+                page.locator("#order-run").click()
+                text = page.locator("#order-text")
+                expect(text).to_contain_text(f"step {budget} / {budget}", timeout=120_000)
+                expect(page.locator("#order-plan .js-plotly-plot")).to_be_visible(timeout=60_000)
+                expect(page.locator("#order-curve .js-plotly-plot")).to_be_visible()
+                scrub = page.locator("#order-scrub input[type=range]")
+                expect(scrub).to_have_attribute("max", str(budget), timeout=30_000)
+                scrub.focus()
+                scrub.press("Home")
+                expect(text).to_contain_text(f"step 0 / {budget}")
+                scrub.press("End")
+                expect(text).to_contain_text(f"step {budget} / {budget}")
+                screenshot.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(screenshot), full_page=True)
+            finally:
+                browser.close()
+    finally:
+        demo.close()
+    assert screenshot.stat().st_size > 10_000
+
+
+def test_order_tab_in_browser(ardm_app, tmp_path):
+    _order_flow(ardm_app, tmp_path / "order.png", 4)
+
+
+@pytest.mark.skipif(not (app.CHECKPOINTS / "ardm").is_dir(), reason="no shipped ardm checkpoint")
+def test_shipped_ardm_in_browser(monkeypatch):
+    """What a visitor sees with the shipped model; this is the README's screenshot of the tab."""
+    monkeypatch.delenv(app._env("ardm"), raising=False)
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    app._load.cache_clear()
+    try:
+        _order_flow(app, ROOT / "assets" / "screenshot-order.png", 10)
+    finally:
+        app._load.cache_clear()
+
+
+# ---- Discrete diffusion -------------------------------------------------------------------------------------------
+
+def test_forward_view_hits_more_tokens_as_t_grows(sedd_app):
+    sentence = "the mill is a pub near the bakery ."
+    counts = []
+    for t in (0.0, 0.3, 0.7, 1.0):
+        html, fig = sedd_app.forward_view("absorb", sentence, t, 3)
+        counts.append(int(re.search(r"(\d+) of \d+ positions hit", html).group(1)))
+        assert fig is not None
+    assert counts[0] == 0 and counts == sorted(counts) and counts[-1] > counts[1]
+    assert "not yet written" in sedd_app.forward_view("absorb", sentence, 0.9, 3)[0]  # masked tokens shown empty
+
+
+def test_sedd_denoise_streams_then_reveals_scrubber(sedd_app):
+    outputs = list(sedd_app.sedd_denoise("absorb", 0, 6, "euler", 2))
+    html, record, slider, quality = outputs[-1]
+    assert "step 6 / 6" in html and "not yet written" not in html
+    assert slider.visible is True and slider.maximum == len(record["frames"]) - 1
+    assert quality is not None and len(quality.data) >= 1  # the recorded evaluation is drawn
+    assert "step 0 / 6" in sedd_app.sedd_scrub(0, record)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda a: a.forward_view("absorb", "", 0.5, 0), "type a sentence"),
+    (lambda a: a.forward_view("absorb", "a b", 1.5, 0), "t must be a number from 0 to 1"),
+    (lambda a: a.forward_view("absorb", "word " * 500, 0.5, 0), "longer than the model's length"),
+    (lambda a: list(a.sedd_denoise("absorb", 0, 0, "euler", 1)), "steps must be a whole number from 1 to 256"),
+    (lambda a: list(a.sedd_denoise("absorb", 0, 5, "ddpm", 1)), "sampler must be one of tweedie, euler"),
+    (lambda a: list(a.sedd_denoise("gaussian", 0, 5, "euler", 1)), "graph must be one of absorb, uniform"),
+])
+def test_discrete_tab_bad_input(sedd_app, call, message):
+    with pytest.raises(gr.Error, match=re.escape(message)):
+        call(sedd_app)
+
+
+def test_discrete_tab_refuses_a_checkpoint_of_another_family(sedd_app, tiny_ardm, monkeypatch):
+    monkeypatch.setenv(app._env("sedd-absorb"), str(tiny_ardm))
+    app._load.cache_clear()
+    with pytest.raises(gr.Error, match="is of family 'ardm', not 'sedd'"):
+        list(sedd_app.sedd_denoise("absorb", 0, 4, "euler", 1))
+
+
+def test_discrete_tab_says_which_checkpoint_is_missing(sedd_app, monkeypatch, tmp_path):
+    monkeypatch.setenv(app._env("sedd-uniform"), str(tmp_path / "none"))
+    with pytest.raises(gr.Error, match="DIFFUSION_CHECKPOINT_SEDD_UNIFORM"):
+        list(sedd_app.sedd_denoise("uniform", 0, 4, "euler", 1))
+
+
+def _discrete_flow(module, screenshot: Path, steps: int) -> None:
+    """In Chromium: the forward view on load and at t = 1, then a reverse run, scrubbed."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing (CI installs Debian's chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    demo = module.build_demo()
+    port = _free_port()
+    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                page.route(lambda url: not url.startswith(base), lambda route: route.abort())
+                page.goto(base, wait_until="domcontentloaded")
+                page.get_by_role("tab", name="Discrete diffusion").click()
+                forward = page.locator("#sedd-forward")
+                expect(forward).to_contain_text("positions hit", timeout=60_000)  # drawn on page load
+                t_box = page.locator("#sedd-t input[type=number]")
+                t_box.fill("1")
+                t_box.press("Enter")
+                expect(forward).to_contain_text("t = 1.00", timeout=30_000)
+                t_box.fill("0.5")
+                t_box.press("Enter")
+                expect(forward).to_contain_text("t = 0.50", timeout=30_000)
+                box = page.locator("#sedd-steps input[type=number]")
+                box.fill(str(steps))
+                box.press("Enter")
+                page.locator("#sedd-run").click()
+                text = page.locator("#sedd-text")
+                expect(text).to_contain_text(f"step {steps} / {steps}", timeout=120_000)
+                scrub = page.locator("#sedd-scrub input[type=range]")
+                expect(scrub).to_be_visible(timeout=30_000)
+                scrub.focus()
+                scrub.press("Home")
+                expect(text).to_contain_text(f"step 0 / {steps}")
+                scrub.press("End")
+                expect(text).to_contain_text(f"step {steps} / {steps}")
+                expect(page.locator("#sedd-quality .js-plotly-plot")).to_be_visible()
+                screenshot.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(screenshot), full_page=True)
+            finally:
+                browser.close()
+    finally:
+        demo.close()
+    assert screenshot.stat().st_size > 10_000
+
+
+def test_discrete_tab_in_browser(sedd_app, tmp_path):
+    _discrete_flow(sedd_app, tmp_path / "discrete.png", 8)
+
+
+@pytest.mark.skipif(not (app.CHECKPOINTS / "sedd-absorb").is_dir(), reason="no shipped sedd-absorb checkpoint")
+def test_shipped_sedd_in_browser(monkeypatch):
+    monkeypatch.delenv(app._env("sedd-absorb"), raising=False)
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    app._load.cache_clear()
+    try:
+        _discrete_flow(app, ROOT / "assets" / "screenshot-discrete.png", 64)
+    finally:
+        app._load.cache_clear()

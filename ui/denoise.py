@@ -1,0 +1,146 @@
+"""The Denoise tab: Diffusion-LM's reverse chain, streamed, then scrubbed, beside the clamp distance."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import gradio as gr
+import torch
+
+from diffusion.sampling import sample_steps
+from visualize.plots import clamp_distance_figure
+from visualize.tokens import render_step
+
+from .common import LATEX, MAX_SEED, SAMPLING, get_checkpoint, whole
+
+MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
+MAX_SAMPLES = 4
+SAMPLERS = ("ddpm", "ddim")
+
+DENOISE_INTRO = r"""
+**Diffusion-LM** starts from Gaussian noise in word-embedding space; every step the network predicts the
+clean sentence $\hat x_0 = f_\theta(x_t, t)$ and the sampler draws $x_{t-1} \sim q(x_{t-1} \mid x_t, \hat x_0)$.
+With **clamping**, $\hat x_0$ is first snapped to its nearest word embedding,
+$\hat x_0 \leftarrow \mathrm{EMB}\big(\arg\min_w \lVert \hat x_0 - \mathrm{EMB}(w) \rVert\big)$.
+"""
+
+DENOISE_DETAILS = r"""
+**Forward process.** Words $w$ are embedded, $x_0 \sim \mathcal N(\mathrm{EMB}(w), \sigma_0^2 I)$, and noised as
+$q(x_t \mid x_0) = \mathcal N(\sqrt{\bar\alpha_t}\, x_0, (1 - \bar\alpha_t) I)$; at $t = 1$ nothing of the sentence is left.
+
+**Reverse step, $x_0$-parameterised** (Li et al. 2022, on Ho et al. 2020). The network predicts $\hat x_0$ and the
+sampler uses the Gaussian posterior as if $\hat x_0$ were the truth:
+
+$$x_{s} = \frac{\sqrt{\bar\alpha_s}\,\beta_{t\to s}}{1 - \bar\alpha_t}\,\hat x_0
+ + \frac{\sqrt{\alpha_{t\to s}}\,(1 - \bar\alpha_s)}{1 - \bar\alpha_t}\,x_t + \sigma_{t\to s}\, z,
+ \qquad \alpha_{t\to s} = \bar\alpha_t / \bar\alpha_s,\ \beta_{t\to s} = 1 - \alpha_{t\to s}.$$
+
+**DDIM** (Song et al. 2021) drops the noise $z$ and moves deterministically along the predicted direction, so
+fewer steps still land on words. With fewer steps than the model was trained with, the steps are spread evenly
+over the training grid.
+
+**Clamping** (Sec. 4.2 of Li et al. 2022) replaces $\hat x_0$ by the embedding of its nearest word before the
+update. Without it the chain can drift between words and round to nonsense; with it every step commits to real
+words. "Clamping starts at step" lets the first steps run unclamped, when the prediction is still vague.
+
+**Reading the view.** Each token is the word the current latent $x_t$ rounds to. Its shade is the model's
+confidence: the probability of its predicted word under the rounding softmax
+$p(w \mid \hat x_0) \propto \exp(-\lVert \hat x_0 - \mathrm{EMB}(w) \rVert^2)$. An orange bar marks a word that
+changed since the previous frame; faint boxes are padding. The plot shows the mean distance from $\hat x_0$ to its
+nearest embedding: it falls as the prediction settles on words.
+"""
+
+
+
+def denoise(seed: float | None, steps: float, sampler: str, clamp: bool, clamp_start: float,
+            num_samples: float) -> Iterator[tuple[Any, Any, Any, Any]]:
+    """Stream the reverse chain frame by frame; at the end keep the frames and reveal the scrub slider and plot."""
+    seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
+    ck = get_checkpoint()
+    max_steps = min(MAX_STEPS, ck.process.T)
+    steps = whole(steps, "steps", MIN_STEPS, max_steps)
+    clamp_start = whole(clamp_start, "clamping start step", 0, steps)
+    num_samples = whole(num_samples, "number of samples", 1, MAX_SAMPLES)
+    if sampler not in SAMPLERS:
+        raise gr.Error(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+    # Clamp every step that starts at or after grid time ts[start]: exactly the steps after `clamp_start`,
+    # even where respacing rounds 1 - start/steps onto the training grid.
+    clamp_from = float(ck.process.timesteps(steps)[clamp_start])
+    process = ck.process.configure(sampler=sampler, clamp=bool(clamp), clamp_from=clamp_from)
+    generator = torch.Generator().manual_seed(seed)
+    frames: list[str] = []
+    indices: list[int] = []
+    distances: list[Any] = []
+    clamped: list[bool] = []
+    frame_steps: list[int] = []
+    try:
+        for step in sample_steps(process, ck.model, num_samples, steps, generator=generator):
+            frame = render_step([ck.tokenizer.tokens(row) for row in step.tokens], step.confidence, step.changed,
+                                index=step.index, t=step.t, num_steps=steps, clamped=step.extras.get("clamped"))
+            frames.append(frame)
+            frame_steps.append(step.index)
+            if "clamp_distance" in step.extras:
+                indices.append(step.index)
+                distances.append(step.extras["clamp_distance"])
+                clamped.append(bool(step.extras.get("clamped")))
+            if len(frames) == 1:  # hide the previous run's scrubber and plot while this one streams
+                yield frame, None, gr.Slider(visible=False), gr.Plot(visible=False)
+            else:
+                yield frame, gr.skip(), gr.skip(), gr.skip()
+    except ValueError as e:
+        raise gr.Error(str(e)) from None
+    record = dict(frames=frames, frame_steps=frame_steps, indices=indices, distances=distances, clamped=clamped,
+                  num_steps=steps)
+    last = len(frames) - 1
+    yield (frames[-1], record,
+           gr.Slider(minimum=0, maximum=last, value=last, step=1, visible=True, interactive=True),
+           gr.Plot(value=_figure(record, last), visible=True))
+
+
+def _figure(record: dict[str, Any], frame: int) -> Any:
+    return clamp_distance_figure(record["indices"], record["distances"], current=record["frame_steps"][frame],
+                                 clamped=record["clamped"], num_steps=record["num_steps"])
+
+
+def scrub(frame: float, record: dict[str, Any] | None) -> tuple[Any, Any]:
+    """Show a recorded frame and mark its step on the clamp-distance plot."""
+    if not record:
+        return gr.skip(), gr.skip()
+    i = min(max(int(frame), 0), len(record["frames"]) - 1)
+    return record["frames"][i], _figure(record, i)
+
+
+def _clamp_start_range(steps: float, clamp_start: float) -> Any:
+    """Keep the clamping start within 0..steps as the step count moves."""
+    return gr.Slider(maximum=int(steps), value=min(int(clamp_start), int(steps)))
+
+
+def tab() -> None:
+    """The Denoise tab: sample from the shipped continuous model and watch each step."""
+    gr.Markdown(DENOISE_INTRO, latex_delimiters=LATEX)
+    with gr.Accordion("How it works", open=False):
+        gr.Markdown(DENOISE_DETAILS, latex_delimiters=LATEX)
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            seed = gr.Number(value=0, label="seed", minimum=0, step=1, elem_id="seed")
+            steps = gr.Slider(MIN_STEPS, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="steps",
+                              info="at most the model's training timesteps", elem_id="steps")
+            sampler = gr.Radio(list(SAMPLERS), value="ddpm", label="sampler", elem_id="sampler")
+            clamp = gr.Checkbox(value=True, label="clamping", elem_id="clamp")
+            clamp_start = gr.Slider(0, DEFAULT_STEPS, value=0, step=1, label="clamping starts at step",
+                                    info="steps after this one are clamped", elem_id="clamp-start")
+            num_samples = gr.Slider(1, MAX_SAMPLES, value=2, step=1, label="number of samples", elem_id="samples")
+            run = gr.Button("Run", variant="primary", elem_id="run")
+        with gr.Column(scale=3):
+            text = gr.HTML("<i>Press Run to sample; the text appears here step by step.</i>", elem_id="denoise-text",
+                           min_height=160)
+            frame = gr.Slider(0, 1, value=0, step=1, label="scrub through the recorded steps", visible=False,
+                              interactive=False, elem_id="scrub")
+            plot = gr.Plot(label="clamp distance", visible=False, elem_id="clamp-plot")
+    record = gr.State(None)
+    steps.change(_clamp_start_range, [steps, clamp_start], clamp_start, api_visibility="private",
+                 show_progress="hidden")
+    run.click(denoise, [seed, steps, sampler, clamp, clamp_start, num_samples], [text, record, frame, plot],
+              show_progress="minimal", **SAMPLING)
+    frame.input(scrub, [frame, record], [text, plot], trigger_mode="always_last", show_progress="hidden")

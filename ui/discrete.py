@@ -1,0 +1,155 @@
+"""The Discrete diffusion tab (SEDD): tokens masked or replaced as t grows, and the reverse chain token by token."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import gradio as gr
+import torch
+
+from diffusion import schedules
+from diffusion.sampling import sample_steps
+from visualize.plots import discrete_schedule_figure, quality_vs_steps_figure
+from visualize.tokens import render_step, render_tokens
+
+from .common import LATEX, MAX_SEED, SAMPLING, get_checkpoint, whole
+
+GRAPHS = {"absorb": "sedd-absorb", "uniform": "sedd-uniform"}  # graph -> shipped checkpoint folder
+SAMPLERS = ("tweedie", "euler")
+MAX_STEPS, DEFAULT_STEPS, MAX_SAMPLES = 256, 64, 4
+EXAMPLE = "the mill is a family friendly italian restaurant in the riverside area near the bakery ."
+
+INTRO = r"""
+**SEDD** noises each token with a continuous-time Markov chain, $p_t(\cdot \mid x_0) = \exp(\bar\sigma(t) Q)[x_0, \cdot]$:
+with the **absorbing** graph a token turns into `[MASK]`, with the **uniform** graph into any token. The network
+learns the *concrete score* $s_\theta(x_t)_y \approx p_t(y)/p_t(x_t)$ and the reverse chain moves tokens at rate
+$Q(y, x)\, s_\theta(x)_y$.
+"""
+
+DETAILS = r"""
+**Score entropy** (Lou, Meng & Ermon 2024, Eq. 9). For every position and every state $y \ne x_t$ that feeds $x_t$,
+$$\ell = \sum_{y \ne x_t} Q(y, x_t)\Big[s_y - r_y \log s_y + r_y(\log r_y - 1)\Big],\qquad r_y = \frac{p_t(y \mid x_0)}{p_t(x_t \mid x_0)},$$
+which is $\ge 0$ and $0$ exactly at $s = r$. Weighted by $\sigma(t)$ and integrated over $t$ it bounds $-\log p(x_0)$.
+
+**Euler** moves a token to $y$ with probability $\Delta t\,\sigma(t)\,Q(y, x)\,s_y$. **Tweedie τ-leaping** uses
+the exact denoiser for a step of size $\Delta\bar\sigma$ given the scores:
+$p(x_s = y \mid x_t) = \big[e^{-\Delta\bar\sigma Q^\top} s\big]_y\, e^{\Delta\bar\sigma Q}(y, x_t)$; it needs fewer steps.
+A last denoising step goes to $t = 0$ and forbids `[MASK]`.
+
+**Reading the view.** Dotted boxes are masked tokens; words are shaded by the probability the scores give them;
+orange marks the tokens the last step changed. The right-hand plot shows recorded evaluations of the shipped
+model: the share of grammatical samples against the number of steps, for each sampler.
+"""
+
+
+def _checkpoint(graph: str):
+    if graph not in GRAPHS:
+        raise gr.Error(f"graph must be one of {', '.join(GRAPHS)}, got {graph!r}")
+    return get_checkpoint("sedd", GRAPHS[graph], how=f" --graph {graph}")
+
+
+def forward_view(graph: str, sentence: str, t: float, seed: float | None) -> tuple[str, Any]:
+    """The sentence noised to time t (the same seed hits the same tokens at every t) and the schedule."""
+    seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 1:
+        raise gr.Error(f"t must be a number from 0 to 1, got {t!r}")
+    ck = _checkpoint(graph)
+    text = (sentence or "").strip()
+    if not text:
+        raise gr.Error("type a sentence to noise (words of the built-in corpus; others show as [UNK])")
+    try:
+        ids = ck.tokenizer.batch([text], ck.config.seq_len)  # (1, L)
+    except ValueError as e:
+        raise gr.Error(str(e)) from None
+    noisy = ck.process.add_noise(ids, float(t), torch.Generator().manual_seed(seed))
+    tokens = ck.tokenizer.tokens(noisy[0])
+    changed = (noisy != ids)[0]
+    hit = int(changed.sum())
+    words = int((ids != ck.tokenizer.pad_id).sum())
+    html = (f'<div style="font-weight:600;margin-bottom:0.4em">t = {float(t):.2f} · {hit} of {ids.shape[1]} '
+            f'positions hit ({words} words)</div>' + render_tokens(tokens, [1.0] * len(tokens), changed.tolist()))
+    curves = schedules.discrete_curves(ck.config.noise)
+    return html, discrete_schedule_figure(curves, float(t), ck.config.graph)
+
+
+def _quality(ck) -> Any:
+    rows = [dict(entry) for entry in ck.meta.get("evaluation", {}).values() if entry.get("sampler") in SAMPLERS]
+    return quality_vs_steps_figure(rows)
+
+
+def sedd_denoise(graph: str, seed: float | None, steps: float, sampler: str,
+                 num_samples: float) -> Iterator[tuple[Any, Any, Any, Any]]:
+    """Stream SEDD's reverse chain; at the end keep the frames for the scrubber and draw quality against steps."""
+    seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
+    steps = whole(steps, "steps", 1, MAX_STEPS)
+    num_samples = whole(num_samples, "number of samples", 1, MAX_SAMPLES)
+    if sampler not in SAMPLERS:
+        raise gr.Error(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+    ck = _checkpoint(graph)
+    process = ck.process.configure(sampler=sampler)
+    generator = torch.Generator().manual_seed(seed)
+    frames: list[str] = []
+    for step in sample_steps(process, ck.model, num_samples, steps, generator=generator):
+        frames.append(render_step([ck.tokenizer.tokens(row) for row in step.tokens], step.confidence, step.changed,
+                                  index=step.index, t=step.t, num_steps=steps))
+        if len(frames) == 1:
+            yield frames[-1], None, gr.Slider(visible=False), gr.skip()
+        else:
+            yield frames[-1], gr.skip(), gr.skip(), gr.skip()
+    last = len(frames) - 1
+    yield (frames[-1], {"frames": frames},
+           gr.Slider(minimum=0, maximum=last, value=last, step=1, visible=True, interactive=True), _quality(ck))
+
+
+def sedd_scrub(frame: float, record: dict[str, Any] | None) -> Any:
+    if not record:
+        return gr.skip()
+    return record["frames"][min(max(int(frame), 0), len(record["frames"]) - 1)]
+
+
+def _first_view(graph: str, sentence: str, t: float, seed: float | None) -> tuple[str, Any]:
+    """The forward view on page load; without a checkpoint a note instead of an error toast."""
+    try:
+        return forward_view(graph, sentence, t, seed)
+    except gr.Error as e:
+        return f"<i>{e.message}</i>", None
+
+
+def tab() -> dict[str, Any]:
+    """Build the tab; returns the page-load event (fn, inputs, outputs) that draws the forward view."""
+    gr.Markdown(INTRO, latex_delimiters=LATEX)
+    with gr.Accordion("How it works", open=False):
+        gr.Markdown(DETAILS, latex_delimiters=LATEX)
+    graph = gr.Radio(list(GRAPHS), value="absorb", label="graph", elem_id="sedd-graph",
+                     info="absorbing: tokens become [MASK]; uniform: tokens become any token")
+    gr.Markdown("### Forward: noising a sentence")
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            sentence = gr.Textbox(EXAMPLE, label="sentence", lines=2, elem_id="sedd-sentence")
+            t = gr.Slider(0, 1, value=0.5, step=0.01, label="t", elem_id="sedd-t")
+            noise_seed = gr.Number(value=0, label="seed", minimum=0, step=1, elem_id="sedd-noise-seed")
+        with gr.Column(scale=3):
+            noised = gr.HTML(elem_id="sedd-forward")
+            schedule = gr.Plot(label="schedule", elem_id="sedd-schedule")
+    gr.Markdown("### Reverse: denoising from the prior")
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            seed = gr.Number(value=0, label="seed", minimum=0, step=1, elem_id="sedd-seed")
+            steps = gr.Slider(1, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="steps", elem_id="sedd-steps")
+            sampler = gr.Radio(list(SAMPLERS), value="tweedie", label="sampler", elem_id="sedd-sampler")
+            num_samples = gr.Slider(1, MAX_SAMPLES, value=2, step=1, label="number of samples", elem_id="sedd-samples")
+            run = gr.Button("Run", variant="primary", elem_id="sedd-run")
+        with gr.Column(scale=3):
+            text = gr.HTML("<i>Press Run to watch the tokens being written.</i>", elem_id="sedd-text", min_height=120)
+            frame = gr.Slider(0, 1, value=0, step=1, label="scrub through the recorded steps", visible=False,
+                              interactive=False, elem_id="sedd-scrub")
+            quality = gr.Plot(label="grammatical rate against steps", elem_id="sedd-quality")
+    record = gr.State(None)
+    forward_inputs = [graph, sentence, t, noise_seed]
+    for trigger in (t.input, sentence.submit, noise_seed.submit, graph.change):
+        trigger(forward_view, forward_inputs, [noised, schedule], trigger_mode="always_last", show_progress="hidden")
+    run.click(sedd_denoise, [graph, seed, steps, sampler, num_samples], [text, record, frame, quality],
+              show_progress="minimal", **SAMPLING)
+    frame.input(sedd_scrub, [frame, record], text, trigger_mode="always_last", show_progress="hidden")
+    return dict(fn=_first_view, inputs=forward_inputs, outputs=[noised, schedule])

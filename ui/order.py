@@ -1,0 +1,124 @@
+"""The Order-agnostic tab: ARDM's reveal order, the planned parallel steps, and NLL against the step budget."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import gradio as gr
+import torch
+
+from diffusion.ardm import costs_by_budget
+from diffusion.sampling import sample_steps
+from visualize.order import nll_budget_figure, plan_figure, step_of_position
+from visualize.tokens import render_step
+
+from .common import LATEX, MAX_SEED, SAMPLING, checkpoint_path, get_checkpoint, load, model_length, whole
+
+ORDER_INTRO = r"""
+**Order-agnostic ARDM** writes the positions in a random order $\sigma$, each from
+$p(x_{\sigma(t)} \mid x_{\sigma(<t)})$; with a budget of $k < D$ steps, a dynamic programme chooses which
+consecutive runs of the order to write **together**, minimising the expected NLL $\sum_{\text{groups}} (t - s)\, L_s$.
+"""
+
+ORDER_DETAILS = r"""
+**Training** (Hoogeboom et al. 2022, Eq. 6). Draw $t \sim \mathcal U\{1..D\}$ and an order $\sigma$; show the
+network the first $t - 1$ positions of $\sigma$, mask the rest, and score them all at once:
+$$\log p(x) \ge D\; \mathbb E_{t}\Big[\tfrac{1}{D - t + 1} \sum_{k \notin \sigma(<t)} \log p(x_k \mid x_{\sigma(<t)})\Big].$$
+
+**The plan.** $L_t$ is the expected NLL of one position written when $t - 1$ are known, measured on held-out
+text after training. Writing steps $s, \dots, t-1$ of the order in one network call costs $(t - s) L_s$ (they are
+all predicted from what was known at $s$). Among all ways to split the $D$ steps into $k$ groups, the dynamic
+programme finds the cheapest in $O(k D^2)$. The curve shows that cost, in bits per token, for every budget;
+flat lines are the left-to-right model's exact NLL and the corpus's true entropy.
+
+**Reading the view.** Dotted boxes are positions not yet written; words are shaded by the model's
+probability of them; orange marks what the last step wrote. The grid shows which positions each step wrote.
+"""
+MAX_ORDER_SAMPLES = 4
+
+
+def _references() -> dict[str, float]:
+    """Flat lines for the NLL curve: the ar model's recorded NLL and the corpus's true entropy, when known."""
+    out: dict[str, float] = {}
+    for family, key, name in (("ar", "nll_bits_per_token", "left-to-right (exact)"),
+                              ("ardm", "entropy_bits_per_token", "true entropy")):
+        try:
+            meta = load(checkpoint_path(family), family).meta
+        except ValueError:
+            continue
+        for entry in meta.get("evaluation", {}).values():
+            if entry.get(key) is not None:
+                out[name] = float(entry[key])
+                break
+    return out
+
+
+def order_agnostic(seed: float | None, budget: float, temperature: float,
+                   num_samples: float) -> Iterator[tuple[Any, Any, Any, Any]]:
+    """Stream ARDM's planned parallel decoding; then the plan grid, the NLL curve and the scrubber."""
+    seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
+    ck = get_checkpoint("ardm")
+    D = ck.config.seq_len
+    budget = whole(budget, "steps", 1, D)
+    num_samples = whole(num_samples, "number of samples", 1, MAX_ORDER_SAMPLES)
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
+        raise gr.Error(f"temperature must be a number from 0 to 2, got {temperature!r}")
+    process = ck.process.configure(temperature=float(temperature))
+    sizes = process.plan(budget)
+    generator = torch.Generator().manual_seed(seed)
+    frames: list[str] = []
+    last = None
+    for step in sample_steps(process, ck.model, num_samples, budget, generator=generator, every=1):
+        frame = render_step([ck.tokenizer.tokens(row) for row in step.tokens], step.confidence, step.changed,
+                            index=step.index, t=step.t, num_steps=budget)
+        frames.append(frame)
+        last = step
+        yield frame, gr.skip(), gr.skip(), gr.skip()
+    tokens = ck.tokenizer.tokens(last.tokens[0])
+    written = step_of_position(last.extras["order"][0], sizes)
+    plan = plan_figure(written, tokens, budget)
+    curve = None
+    if process.loss_components is not None:
+        tokens_per_sequence = ck.meta.get("calibration", {}).get("tokens_per_sequence", D)
+        bits = costs_by_budget(process.loss_components) / math.log(2) / tokens_per_sequence
+        curve = nll_budget_figure(list(range(1, D + 1)), bits.tolist(), _references(), current=budget)
+    record = dict(frames=frames, written=written, tokens=tokens, num_steps=budget)
+    yield (frames[-1], record, plan, curve if curve is not None else gr.skip())
+
+
+def order_scrub(frame: float, record: dict[str, Any] | None) -> tuple[Any, Any]:
+    if not record:
+        return gr.skip(), gr.skip()
+    i = min(max(int(frame), 0), len(record["frames"]) - 1)
+    return record["frames"][i], plan_figure(record["written"], record["tokens"], record["num_steps"], current=i or None)
+
+
+def tab() -> None:
+    """The Order-agnostic tab: ARDM's reveal order, its planned steps and NLL against budget."""
+    D = model_length("ardm")
+    gr.Markdown(ORDER_INTRO, latex_delimiters=LATEX)
+    with gr.Accordion("How it works", open=False):
+        gr.Markdown(ORDER_DETAILS, latex_delimiters=LATEX)
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            seed = gr.Number(value=0, label="seed", minimum=0, step=1, elem_id="order-seed")
+            budget = gr.Slider(1, D, value=max(1, D // 4), step=1, label="steps (budget)",
+                               info="1 = everything at once; the length = one position per step", elem_id="budget")
+            temperature = gr.Slider(0, 2, value=1.0, step=0.05, label="temperature", elem_id="order-temperature")
+            num_samples = gr.Slider(1, MAX_ORDER_SAMPLES, value=1, step=1, label="number of samples",
+                                    elem_id="order-samples")
+            run = gr.Button("Run", variant="primary", elem_id="order-run")
+        with gr.Column(scale=3):
+            text = gr.HTML("<i>Press Run to watch the positions being written.</i>", elem_id="order-text",
+                           min_height=120)
+            frame = gr.Slider(0, D, value=0, step=1, label="scrub through the steps", elem_id="order-scrub")
+            plan = gr.Plot(label="planned steps", elem_id="order-plan")
+            curve = gr.Plot(label="NLL against budget", elem_id="order-curve")
+    record = gr.State(None)
+    run.click(order_agnostic, [seed, budget, temperature, num_samples], [text, record, plan, curve],
+              show_progress="minimal", **SAMPLING).then(
+        lambda r: gr.Slider(maximum=len(r["frames"]) - 1 if r else 1, value=len(r["frames"]) - 1 if r else 0),
+        record, frame, api_visibility="private", show_progress="hidden")
+    frame.input(order_scrub, [frame, record], [text, plan], trigger_mode="always_last", show_progress="hidden")
