@@ -37,6 +37,11 @@ the exact denoiser for a step of size $\Delta\bar\sigma$ given the scores:
 $p(x_s = y \mid x_t) = \big[e^{-\Delta\bar\sigma Q^\top} s\big]_y\, e^{\Delta\bar\sigma Q}(y, x_t)$; it needs fewer steps.
 A last denoising step goes to $t = 0$ and forbids `[MASK]`.
 
+**Why Euler and Tweedie agree here.** With the absorbing graph and the log-linear schedule, $e^{\bar\sigma(t)} - 1
+\approx t/(1-t)$ and $\sigma(t) \approx 1/(1-t)$, so both samplers unmask a position between $t$ and $s$ with
+probability $(t - s)/t$ and draw its word from the same distribution: the same seed gives the same sentences.
+With the uniform graph they differ.
+
 **Reading the view.** Dotted boxes are masked tokens; words are shaded by the probability the scores give them;
 orange marks the tokens the last step changed. The right-hand plot shows recorded evaluations of the shipped
 model: the share of grammatical samples against the number of steps, for each sampler.

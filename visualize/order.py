@@ -56,22 +56,30 @@ def nll_budget_figure(budgets: Sequence[int], bits: Sequence[float], references:
     fig = go.Figure(go.Scatter(x=list(budgets), y=list(bits), mode="lines+markers", name="ARDM, planned",
                                line=dict(color=BLUES[6]), marker=dict(size=5)))
     dashes = ("dash", "dot", "dashdot")
+    places = ("top right", "bottom right", "top left")  # lines close together keep their labels apart
     for k, (name, value) in enumerate((references or {}).items()):
         if value is None:
             continue
         fig.add_hline(y=value, line=dict(color=GREY, dash=dashes[k % len(dashes)], width=1),
-                      annotation_text=f"{name}: {value:.3f}", annotation_position="top right")
+                      annotation_text=f"{name}: {value:.3f}", annotation_position=places[k % len(places)])
     if current is not None and current in list(budgets):
         y = list(bits)[list(budgets).index(current)]
         fig.add_trace(go.Scatter(x=[current], y=[y], mode="markers", name=f"{current} steps: {y:.3f}",
                                  marker=dict(color=CHANGED, size=11, symbol="diamond")))
     fig.update_layout(
         title=dict(text="NLL against the number of steps", font=dict(size=14)),
-        xaxis=dict(title="steps (budget)", type="log"), yaxis=dict(title="bits per token"),
+        xaxis=dict(title="steps (budget)", type="log", tickvals=_log_ticks(budgets)), yaxis=dict(title="bits per token"),
         template="plotly_white", height=340, margin=dict(l=60, r=20, t=50, b=50),
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
     )
     return fig
+
+
+def _log_ticks(values: Sequence[int]) -> list[int]:
+    """1, 2, 5, 10, 20, 50... up to the largest value, and the largest itself."""
+    top = max(values) if len(values) else 1
+    ticks = [m * 10**e for e in range(0, 6) for m in (1, 2, 5) if m * 10**e <= top]
+    return sorted(set(ticks + [int(top)]))
 
 
 def step_of_position(order: Any, sizes: Sequence[int]) -> list[int]:

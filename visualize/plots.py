@@ -104,7 +104,8 @@ def quality_vs_steps_figure(rows: Sequence[dict[str, Any]], key: str = "grammati
                            xref="paper", yref="paper", x=0.5, y=0.5)
     fig.update_layout(
         title=dict(text=f"{key.replace('_', ' ')} against steps", font=dict(size=14)),
-        xaxis=dict(title="steps", type="log"), yaxis=dict(title=key.replace("_", " "), range=[0, 1.02]),
+        xaxis=dict(title="steps", type="log", tickvals=sorted({int(r["steps"]) for r in rows})),
+        yaxis=dict(title=key.replace("_", " "), range=[0, 1.02]),
         template="plotly_white", height=300, margin=dict(l=60, r=20, t=50, b=50),
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
     )
