@@ -7,7 +7,7 @@ position per step; positions not yet written hold the mask id so the UI shows th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import torch
@@ -15,23 +15,16 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .config import ModelConfig
-from .corpus.tokenizer import SPECIAL_TOKENS
+from .corpus.tokenizer import BOS_ID, EOS_ID, MASK_ID, PAD_ID, SEP_ID, UNK_ID
 from .discrete import TokenModel, forbid, sample_categorical
-from .trajectory import StepOutput
+from .trajectory import Loss, StepOutput
 
-PAD_ID, UNK_ID, MASK_ID, SEP_ID, BOS_ID, EOS_ID = range(len(SPECIAL_TOKENS))
 
 
 class ARModel(TokenModel, tags=["autoregressive"]):
     causal = True
     extra_positions = 1  # [BOS] in front
     time_conditioned = False
-
-
-@dataclass(frozen=True)
-class Loss:
-    total: Tensor
-    parts: dict[str, float] = field(default_factory=dict)
 
 
 def inputs_and_targets(ids: Tensor) -> tuple[Tensor, Tensor]:

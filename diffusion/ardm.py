@@ -8,7 +8,7 @@ Time for the sampler is the fraction of positions still masked: t = 1 all masked
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -17,11 +17,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .config import ModelConfig
-from .corpus.tokenizer import SPECIAL_TOKENS
+from .corpus.tokenizer import BOS_ID, EOS_ID, MASK_ID, PAD_ID, SEP_ID, UNK_ID
 from .discrete import TokenModel, forbid, sample_categorical, stratified_uniform
-from .trajectory import StepOutput
+from .trajectory import Loss, StepOutput
 
-PAD_ID, UNK_ID, MASK_ID, SEP_ID, BOS_ID, EOS_ID = range(len(SPECIAL_TOKENS))
 NEVER_WRITTEN = (UNK_ID, MASK_ID, SEP_ID, BOS_ID, EOS_ID)  # PAD is a real symbol here: it ends the sentence
 
 
@@ -90,12 +89,6 @@ def random_order(batch_size: int, length: int, generator: torch.Generator | None
 # ---- the process ------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class Loss:
-    total: Tensor
-    parts: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class ARDMState:
     tokens: Tensor  # (B, L) mask id where not yet written
     order: Tensor  # (B, L) rank of each position in the generation order
@@ -160,25 +153,23 @@ class ARDMProcess:
         return Loss(total, {"total": total.item()})
 
     @torch.no_grad()
-    def components(self, model: ARDMModel, ids: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """(D,) L_t in nats: the mean NLL of one position generated when t - 1 are known, one random order
-        per sequence and t (so B * D Monte-Carlo draws in all)."""
+    def step_losses(self, model: ARDMModel, ids: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """(B, D) in nats: for each sequence and each t, (1 / (D - t + 1)) sum over the masked positions of
+        -log p with t - 1 positions shown in one random order (D Monte-Carlo draws per sequence)."""
         B, D = ids.shape
-        out = torch.zeros(D, dtype=torch.float64)
+        out = torch.zeros(B, D, dtype=torch.float64)
         for t in range(1, D + 1):
             nll, _ = self._masked_nll(model, ids, torch.full((B,), t - 1), random_order(B, D, generator))
-            out[t - 1] = (nll.double() / (D - t + 1)).mean()
+            out[:, t - 1] = nll.double() / (D - t + 1)
         return out
 
-    @torch.no_grad()
+    def components(self, model: ARDMModel, ids: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """(D,) L_t in nats: the mean NLL of one position generated when t - 1 are known."""
+        return self.step_losses(model, ids, generator).mean(0)
+
     def nll_bound(self, model: ARDMModel, ids: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """(B,) the ELBO's -log p(x) in nats, summed over every t with one random order each (D draws per sequence)."""
-        B, D = ids.shape
-        total = torch.zeros(B, dtype=torch.float64)
-        for t in range(1, D + 1):
-            nll, _ = self._masked_nll(model, ids, torch.full((B,), t - 1), random_order(B, D, generator))
-            total += nll.double() / (D - t + 1)
-        return total
+        return self.step_losses(model, ids, generator).sum(1)
 
     def calibrate(self, model: ARDMModel, ids: Tensor, generator: torch.Generator | None = None,
                   pad_id: int = PAD_ID) -> tuple[dict, dict]:

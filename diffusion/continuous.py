@@ -8,7 +8,7 @@ softmax over negative squared distances to the embeddings (tied, so rounding and
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import ClassVar, Literal
 
 import torch
@@ -20,7 +20,7 @@ from . import schedules
 from .backbone import TimeEmbedding, build_backbone
 from .config import ModelConfig
 from .corpus.tokenizer import SPECIAL_TOKENS
-from .trajectory import StepOutput
+from .trajectory import Loss, StepOutput
 
 SAMPLERS = ("ddpm", "ddim")
 NON_ROUNDING_IDS = tuple(range(1, len(SPECIAL_TOKENS)))  # unk, mask, sep, bos, eos: never a rounding target
@@ -115,12 +115,6 @@ class LatentState:
 
 
 # ---- the process ----------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Loss:
-    total: Tensor
-    parts: dict[str, float] = field(default_factory=dict)
-
 
 @dataclass(frozen=True)
 class ContinuousProcess:

@@ -51,13 +51,18 @@ def stratified_uniform(batch_size: int, generator: torch.Generator | None = None
     return (strata + u) / batch_size
 
 
+def sample_weights(probs: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """(..., V) non-negative weights -> (...) ids, each row normalised."""
+    flat = probs.reshape(-1, probs.shape[-1])
+    flat = (flat / flat.sum(-1, keepdim=True)).float()  # normalise before leaving float64: tiny weights underflow
+    return torch.multinomial(flat, 1, generator=generator).view(probs.shape[:-1])
+
+
 def sample_categorical(logits: Tensor, generator: torch.Generator | None = None, temperature: float = 1.0) -> Tensor:
     """(..., V) logits -> (...) ids drawn from softmax(logits / temperature) with the given generator."""
     if temperature <= 0:
         return logits.argmax(-1)
-    probs = (logits.float() / temperature).softmax(-1)
-    flat = probs.reshape(-1, probs.shape[-1])
-    return torch.multinomial(flat, 1, generator=generator).view(probs.shape[:-1])
+    return sample_weights((logits.float() / temperature).softmax(-1), generator)
 
 
 def forbid(logits: Tensor, ids: list[int] | tuple[int, ...]) -> Tensor:

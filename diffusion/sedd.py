@@ -9,7 +9,7 @@ denoising step to t = 0 that leaves no mask.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import ClassVar, Literal
 
 import torch
@@ -18,12 +18,11 @@ from torch import Tensor
 
 from . import schedules
 from .config import ModelConfig
-from .corpus.tokenizer import SPECIAL_TOKENS
-from .discrete import TokenModel, stratified_uniform
+from .corpus.tokenizer import BOS_ID, EOS_ID, MASK_ID, SEP_ID, UNK_ID
+from .discrete import TokenModel, sample_weights, stratified_uniform
 from .graphs import get_graph, score_entropy
-from .trajectory import StepOutput
+from .trajectory import Loss, StepOutput
 
-PAD_ID, UNK_ID, MASK_ID, SEP_ID, BOS_ID, EOS_ID = range(len(SPECIAL_TOKENS))
 NEVER_WRITTEN = (UNK_ID, MASK_ID, SEP_ID, BOS_ID, EOS_ID)  # a finished sample holds words and padding only
 NOT_IN_DATA = (MASK_ID, SEP_ID, BOS_ID, EOS_ID)  # [UNK] may occur in held-out text, so it keeps a score
 SAMPLERS = ("euler", "tweedie")
@@ -34,12 +33,6 @@ SAMPLE_EPS = 1e-5  # the predictor steps stop here; the denoising step goes on t
 class SEDDModel(TokenModel, tags=["sedd", "discrete-diffusion"]):
     causal = False
     time_conditioned = True
-
-
-@dataclass(frozen=True)
-class Loss:
-    total: Tensor
-    parts: dict[str, float] = field(default_factory=dict)
 
 
 def tweedie_probs(graph, score: Tensor, x: Tensor, dsigma: Tensor | float) -> Tensor:
@@ -53,13 +46,6 @@ def euler_probs(graph, score: Tensor, x: Tensor, rate_dt: Tensor | float) -> Ten
     move = graph.rates_into(x) * score * torch.as_tensor(rate_dt, dtype=score.dtype).view(-1, 1, 1)
     stay = (1 - move.sum(-1, keepdim=True)).clamp(min=0)
     return move.scatter(-1, x[..., None], stay)
-
-
-def sample_probs(probs: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """(..., V) non-negative weights -> (...) ids, each row normalised."""
-    flat = probs.reshape(-1, probs.shape[-1])
-    flat = (flat / flat.sum(-1, keepdim=True)).float()  # normalise before leaving float64: tiny weights underflow
-    return torch.multinomial(flat, 1, generator=generator).view(probs.shape[:-1])
 
 
 @dataclass(frozen=True)
@@ -115,7 +101,7 @@ class SEDDProcess:
         """(B,) sigma(t) * sum over positions of the denoising score entropy at x_t ~ p_t(. | x0)."""
         sigma_bar, sigma = self.noise(t)
         p_t = self.graph.transition(x0, sigma_bar)  # (B, L, V)
-        xt = sample_probs(p_t, generator)
+        xt = sample_weights(p_t, generator)
         ratio = p_t / p_t.gather(-1, xt[..., None])  # p_t(y | x0) / p_t(x_t | x0)
         ent = score_entropy(self.log_score(model, xt, t), xt, ratio, self.graph.rates_into(xt))  # (B, L)
         return sigma * ent.sum(1)
@@ -172,7 +158,7 @@ class SEDDProcess:
         x0_probs = x0_probs / x0_probs.sum(-1, keepdim=True).clamp(min=1e-300)
         best, pred = x0_probs.max(-1)
         if t_next <= 0:
-            new = sample_probs(x0_probs, generator)
+            new = sample_weights(x0_probs, generator)
         else:
             if self.sampler == "tweedie":
                 sigma_s, _ = self.noise(torch.full((B,), t_next, dtype=torch.float64))
@@ -181,7 +167,7 @@ class SEDDProcess:
                 probs = euler_probs(self.graph, score, x, (t - t_next) * rate_t)
             if self.config.graph == "absorb":
                 probs[..., UNK_ID] = 0  # an unmasked token is final in this chain: never write [UNK]
-            new = sample_probs(probs, generator)
+            new = sample_weights(probs, generator)
         # Shade a written token by the probability the model gave it; a position still masked by its best guess.
         undecided = new == MASK_ID
         pred = torch.where(undecided, pred, new)

@@ -9,6 +9,14 @@ from torch import Tensor
 
 
 @dataclass(frozen=True)
+class Loss:
+    """What a process's `loss` returns to the training loop: the scalar to minimise and named parts to log."""
+
+    total: Tensor
+    parts: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class StepOutput:
     """What a process's reverse `step` returns; the sampler turns it into a `Step`."""
 

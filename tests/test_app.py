@@ -1,10 +1,13 @@
 """The Gradio app: it builds, its handlers stream and validate, and it works in a real browser (Chromium)."""
 
+import contextlib
 import re
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 import pytest
@@ -159,11 +162,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _browser_run(module, steps: int, screenshot: Path, max_steps: int) -> None:
-    """Open the app in Chromium: a bad step count errors, then a run streams, the slider scrubs, the plot shows."""
+@contextlib.contextmanager
+def open_in_chromium(module) -> Iterator[Any]:
+    """The app of `module` served on a free port and opened in Debian's Chromium; skips where it is missing."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing (CI installs Debian's chromium)")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     demo = module.build_demo()
     port = _free_port()
@@ -177,42 +181,50 @@ def _browser_run(module, steps: int, screenshot: Path, max_steps: int) -> None:
                 # No network in tests: anything not served by the app (web fonts, CDNs) is refused at once.
                 page.route(lambda url: not url.startswith(base), lambda route: route.abort())
                 page.goto(base, wait_until="domcontentloaded")
-                steps_box = page.locator("#steps input[type=number]")
-                if max_steps < module.MAX_STEPS:
-                    # Bad input first: more steps than the model has is a one-line error, and the app goes on.
-                    steps_box.fill(str(max_steps + 1))
-                    steps_box.press("Enter")
-                    page.locator("#run").click()
-                    expect(page.get_by_text(f"steps must be a whole number from 10 to {max_steps}")).to_be_visible(
-                        timeout=60_000)
-                    page.reload(wait_until="domcontentloaded")  # a clean page: no error toast in the screenshot
-                steps_box.fill(str(steps))
-                steps_box.press("Enter")
-                expect(page.locator("#clamp-start input[type=number]")).to_have_value("0")
-                page.locator("#run").click()
-
-                text = page.locator("#denoise-text")
-                scrub = page.locator("#scrub input[type=range]")
-                expect(scrub).to_be_visible(timeout=120_000)
-                expect(text).to_contain_text(f"step {steps} / {steps}")
-                words = text.locator(".sample-row").first.inner_text()
-                assert re.search(r"\b[a-z]{2,}\b", words.replace("sample", "")), words
-                final = text.inner_text()
-
-                scrub.focus()
-                scrub.press("Home")  # keyboard moves fire the slider's input event, as a drag does
-                expect(text).to_contain_text(f"step 0 / {steps}")
-                assert text.inner_text() != final
-                scrub.press("End")
-                expect(text).to_contain_text(f"step {steps} / {steps}")
-                expect(page.locator("#clamp-plot")).to_be_visible()
-                expect(page.locator("#clamp-plot .js-plotly-plot")).to_be_visible()
-                screenshot.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(screenshot), full_page=True)
+                yield page
             finally:
                 browser.close()
     finally:
         demo.close()
+
+
+def _browser_run(module, steps: int, screenshot: Path, max_steps: int) -> None:
+    """Open the app in Chromium: a bad step count errors, then a run streams, the slider scrubs, the plot shows."""
+    from playwright.sync_api import expect
+
+    with open_in_chromium(module) as page:
+        steps_box = page.locator("#steps input[type=number]")
+        if max_steps < module.MAX_STEPS:
+            # Bad input first: more steps than the model has is a one-line error, and the app goes on.
+            steps_box.fill(str(max_steps + 1))
+            steps_box.press("Enter")
+            page.locator("#run").click()
+            expect(page.get_by_text(f"steps must be a whole number from 10 to {max_steps}")).to_be_visible(
+                timeout=60_000)
+            page.reload(wait_until="domcontentloaded")  # a clean page: no error toast in the screenshot
+        steps_box.fill(str(steps))
+        steps_box.press("Enter")
+        expect(page.locator("#clamp-start input[type=number]")).to_have_value("0")
+        page.locator("#run").click()
+
+        text = page.locator("#denoise-text")
+        scrub = page.locator("#scrub input[type=range]")
+        expect(scrub).to_be_visible(timeout=120_000)
+        expect(text).to_contain_text(f"step {steps} / {steps}")
+        words = text.locator(".sample-row").first.inner_text()
+        assert re.search(r"\b[a-z]{2,}\b", words.replace("sample", "")), words
+        final = text.inner_text()
+
+        scrub.focus()
+        scrub.press("Home")  # keyboard moves fire the slider's input event, as a drag does
+        expect(text).to_contain_text(f"step 0 / {steps}")
+        assert text.inner_text() != final
+        scrub.press("End")
+        expect(text).to_contain_text(f"step {steps} / {steps}")
+        expect(page.locator("#clamp-plot")).to_be_visible()
+        expect(page.locator("#clamp-plot .js-plotly-plot")).to_be_visible()
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(screenshot), full_page=True)
     assert screenshot.stat().st_size > 10_000
 
 

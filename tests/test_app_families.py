@@ -9,7 +9,7 @@ import gradio as gr
 import pytest
 
 import app
-from test_app import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port
+from test_app import ROOT, open_in_chromium
 from visualize.order import nll_budget_figure, plan_figure, step_of_position
 
 
@@ -101,43 +101,27 @@ def test_order_agnostic_bad_input(ardm_app, args, message):
 
 def _order_flow(module, screenshot: Path, budget: int) -> None:
     """In Chromium: open the tab, set the budget, run, wait for the plan and the curve, scrub to the start."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing (CI installs Debian's chromium)")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    demo = module.build_demo()
-    port = _free_port()
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1280, "height": 900})
-                page.route(lambda url: not url.startswith(base), lambda route: route.abort())
-                page.goto(base, wait_until="domcontentloaded")
-                page.get_by_role("tab", name="Order-agnostic").click()
-                box = page.locator("#budget input[type=number]")
-                box.fill(str(budget))
-                box.press("Enter")
-                page.locator("#order-run").click()
-                text = page.locator("#order-text")
-                expect(text).to_contain_text(f"step {budget} / {budget}", timeout=120_000)
-                expect(page.locator("#order-plan .js-plotly-plot")).to_be_visible(timeout=60_000)
-                expect(page.locator("#order-curve .js-plotly-plot")).to_be_visible()
-                scrub = page.locator("#order-scrub input[type=range]")
-                expect(scrub).to_have_attribute("max", str(budget), timeout=30_000)
-                scrub.focus()
-                scrub.press("Home")
-                expect(text).to_contain_text(f"step 0 / {budget}")
-                scrub.press("End")
-                expect(text).to_contain_text(f"step {budget} / {budget}")
-                screenshot.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(screenshot), full_page=True)
-            finally:
-                browser.close()
-    finally:
-        demo.close()
+    with open_in_chromium(module) as page:
+        page.get_by_role("tab", name="Order-agnostic").click()
+        box = page.locator("#budget input[type=number]")
+        box.fill(str(budget))
+        box.press("Enter")
+        page.locator("#order-run").click()
+        text = page.locator("#order-text")
+        expect(text).to_contain_text(f"step {budget} / {budget}", timeout=120_000)
+        expect(page.locator("#order-plan .js-plotly-plot")).to_be_visible(timeout=60_000)
+        expect(page.locator("#order-curve .js-plotly-plot")).to_be_visible()
+        scrub = page.locator("#order-scrub input[type=range]")
+        expect(scrub).to_have_attribute("max", str(budget), timeout=30_000)
+        scrub.focus()
+        scrub.press("Home")
+        expect(text).to_contain_text(f"step 0 / {budget}")
+        scrub.press("End")
+        expect(text).to_contain_text(f"step {budget} / {budget}")
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(screenshot), full_page=True)
     assert screenshot.stat().st_size > 10_000
 
 
@@ -207,51 +191,35 @@ def test_discrete_tab_says_which_checkpoint_is_missing(sedd_app, monkeypatch, tm
 
 def _discrete_flow(module, screenshot: Path, steps: int) -> None:
     """In Chromium: the forward view on load and at t = 1, then a reverse run, scrubbed."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing (CI installs Debian's chromium)")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    demo = module.build_demo()
-    port = _free_port()
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1280, "height": 900})
-                page.route(lambda url: not url.startswith(base), lambda route: route.abort())
-                page.goto(base, wait_until="domcontentloaded")
-                page.get_by_role("tab", name="Discrete diffusion").click()
-                forward = page.locator("#sedd-forward")
-                expect(forward).to_contain_text("positions hit", timeout=60_000)  # drawn on page load
-                t_box = page.locator("#sedd-t input[type=number]")
-                t_box.fill("1")
-                t_box.press("Enter")
-                expect(forward).to_contain_text("t = 1.00", timeout=30_000)
-                t_box.fill("0.5")
-                t_box.press("Enter")
-                expect(forward).to_contain_text("t = 0.50", timeout=30_000)
-                box = page.locator("#sedd-steps input[type=number]")
-                box.fill(str(steps))
-                box.press("Enter")
-                page.locator("#sedd-run").click()
-                text = page.locator("#sedd-text")
-                expect(text).to_contain_text(f"step {steps} / {steps}", timeout=120_000)
-                scrub = page.locator("#sedd-scrub input[type=range]")
-                expect(scrub).to_be_visible(timeout=30_000)
-                scrub.focus()
-                scrub.press("Home")
-                expect(text).to_contain_text(f"step 0 / {steps}")
-                scrub.press("End")
-                expect(text).to_contain_text(f"step {steps} / {steps}")
-                expect(page.locator("#sedd-quality .js-plotly-plot")).to_be_visible()
-                screenshot.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(screenshot), full_page=True)
-            finally:
-                browser.close()
-    finally:
-        demo.close()
+    with open_in_chromium(module) as page:
+        page.get_by_role("tab", name="Discrete diffusion").click()
+        forward = page.locator("#sedd-forward")
+        expect(forward).to_contain_text("positions hit", timeout=60_000)  # drawn on page load
+        t_box = page.locator("#sedd-t input[type=number]")
+        t_box.fill("1")
+        t_box.press("Enter")
+        expect(forward).to_contain_text("t = 1.00", timeout=30_000)
+        t_box.fill("0.5")
+        t_box.press("Enter")
+        expect(forward).to_contain_text("t = 0.50", timeout=30_000)
+        box = page.locator("#sedd-steps input[type=number]")
+        box.fill(str(steps))
+        box.press("Enter")
+        page.locator("#sedd-run").click()
+        text = page.locator("#sedd-text")
+        expect(text).to_contain_text(f"step {steps} / {steps}", timeout=120_000)
+        scrub = page.locator("#sedd-scrub input[type=range]")
+        expect(scrub).to_be_visible(timeout=30_000)
+        scrub.focus()
+        scrub.press("Home")
+        expect(text).to_contain_text(f"step 0 / {steps}")
+        scrub.press("End")
+        expect(text).to_contain_text(f"step {steps} / {steps}")
+        expect(page.locator("#sedd-quality .js-plotly-plot")).to_be_visible()
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(screenshot), full_page=True)
     assert screenshot.stat().st_size > 10_000
 
 

@@ -13,6 +13,7 @@ Level = Literal["word", "char"]
 LEVELS = ("word", "char")
 PAD, UNK, MASK, SEP, BOS, EOS = "[PAD]", "[UNK]", "[MASK]", "[SEP]", "[BOS]", "[EOS]"
 SPECIAL_TOKENS = (PAD, UNK, MASK, SEP, BOS, EOS)  # ids 0..5, in this order, for every tokenizer
+PAD_ID, UNK_ID, MASK_ID, SEP_ID, BOS_ID, EOS_ID = range(len(SPECIAL_TOKENS))
 
 
 class TextTokenizer:
