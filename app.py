@@ -14,16 +14,19 @@ import gradio as gr
 from ui import denoise as denoise_tab
 from ui import discrete as discrete_tab
 from ui import order as order_tab
+from ui import seq2seq as seq2seq_tab
 from ui.common import CHECKPOINT_ENV, CHECKPOINTS, DEFAULT_CHECKPOINT, get_checkpoint, load
 from ui.common import env_name as _env
 from ui.denoise import DEFAULT_STEPS, MAX_STEPS, MIN_STEPS, denoise, scrub
 from ui.discrete import forward_view, sedd_denoise, sedd_scrub
 from ui.order import order_agnostic, order_scrub
+from ui.seq2seq import compose_mr, seq2seq_run, seq2seq_scrub
 
 _load = load  # the one cache of loaded checkpoints (tests clear it)
 
 __all__ = ["CHECKPOINT_ENV", "CHECKPOINTS", "DEFAULT_CHECKPOINT", "DEFAULT_STEPS", "MAX_STEPS", "MIN_STEPS", "build_demo", "denoise",
-           "forward_view", "get_checkpoint", "order_agnostic", "order_scrub", "scrub", "sedd_denoise", "sedd_scrub"]
+           "compose_mr", "forward_view", "get_checkpoint", "order_agnostic", "order_scrub", "scrub", "sedd_denoise",
+           "sedd_scrub", "seq2seq_run", "seq2seq_scrub"]
 
 
 def build_demo() -> gr.Blocks:
@@ -37,6 +40,8 @@ def build_demo() -> gr.Blocks:
                 discrete_load = discrete_tab.tab()
             with gr.Tab("Order-agnostic"):
                 order_tab.tab()
+            with gr.Tab("Seq2seq"):
+                seq2seq_tab.tab()
         demo.load(**discrete_load, api_visibility="private", show_progress="hidden")
     return demo
 

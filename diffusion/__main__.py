@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from .config import BACKBONES, GRAPHS, NOISES, PARAMETERISATIONS, PRESETS, SCHEDULES, preset
-from .families import FAMILIES
+from .families import FAMILIES, get_family
 
 
 def _positive(kind: type, what: str):
@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--num", type=_positive_int, default=8)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--json", action="store_true", help="print one JSON object instead of lines of text")
+    s.add_argument("--source", help="seq2seq: the source to condition on, e.g. \"name [zizzi] food [french]\"")
+    s.add_argument("--candidates", type=_positive_int, help="seq2seq: draw k targets and pick one by MBR (default 1)")
     _add_sampler_options(s)
 
     e = sub.add_parser("evaluate", help="sample and score a checkpoint; the last line is JSON with --json")
@@ -97,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--nll-sequences", type=_positive_int, default=256, help="held-out sequences for the NLL bound")
     e.add_argument("--json", action="store_true")
     e.add_argument("--record", action="store_true", help="also store the figures in the checkpoint's meta.json")
+    e.add_argument("--candidates", type=_positive_int, help="seq2seq: MBR candidates per source (default 5); "
+                   "--num-samples is then the number of test sources")
     _add_sampler_options(e)
     return parser
 
@@ -115,6 +119,10 @@ def _configure(ck, args):
             raise ValueError(f"{SAMPLER_OPTIONS[k]} does not apply to the {ck.config.family} family "
                              f"(its sampler options: {options})")
     ck.process = ck.process.configure(**given)
+    paired = get_family(ck.config.family).paired
+    for flag, value in (("--source", getattr(args, "source", None)), ("--candidates", getattr(args, "candidates", None))):
+        if value is not None and not paired:
+            raise ValueError(f"{flag} applies to the seq2seq family only; this checkpoint is {ck.config.family}")
     return ck
 
 
@@ -136,7 +144,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     model_config, train_config = preset(args.preset, **overrides)
     train_config = replace(train_config, seed=args.seed, minutes=args.minutes, steps=args.steps,
                            **{k: v for k, v in dict(batch_size=args.batch_size, lr=args.lr).items() if v is not None})
-    corpus = load_corpus(args.corpus, args.text_column, args.source_column, args.target_column)
+    corpus = load_corpus(args.corpus, args.text_column, args.source_column, args.target_column,
+                         paired=get_family(args.family).paired)
     command = "python -m diffusion " + " ".join(shlex.quote(a) for a in args.argv)
     logs = train(model_config, train_config, corpus, args.out, command, seq_len_given=args.seq_len is not None)
     last = next(logs)  # bad input surfaces here, before a progress bar is drawn
@@ -145,7 +154,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             bar.update(log.step - bar.n)
             bar.set_postfix(loss=f"{log.loss:.3f}", min=f"{log.seconds / 60:.1f}")
             last = log
-    if args.family == "continuous" and not args.no_projection:
+    if args.family in ("continuous", "seq2seq") and not args.no_projection:
         from . import checkpoint
         from .projection import save_projection
 
@@ -161,6 +170,8 @@ def cmd_sample(args: argparse.Namespace) -> None:
     ck = _configure(checkpoint.load(args.checkpoint), args)
     gen = torch.Generator().manual_seed(args.seed)
     steps = ck.process.default_steps if args.steps is None else args.steps
+    if get_family(ck.config.family).paired:
+        return _sample_seq2seq(ck, args, steps, gen)
     traj = sample(ck.process, ck.model, args.num, steps, generator=gen, every=steps)
     texts = [ck.tokenizer.decode(row) for row in traj.final.tokens]
     if args.json:
@@ -169,12 +180,35 @@ def cmd_sample(args: argparse.Namespace) -> None:
         print("\n".join(texts))
 
 
+def _sample_seq2seq(ck, args: argparse.Namespace, steps: int, gen: torch.Generator) -> None:
+    """Targets for one source: with --candidates k, all k and the one MBR picks."""
+    from .metrics import bleu_matrix, mbr_pick
+    from .seq2seq import candidates_steps, check_source, decode_targets
+
+    if args.source is None:
+        raise ValueError("the seq2seq family needs --source, e.g. --source \"name [zizzi] food [french]\"")
+    source = check_source(ck.tokenizer, ck.config, args.source, ck.meta.get("corpus") == "builtin")
+    k = args.candidates or 1
+    last = list(candidates_steps(ck.process, ck.model, ck.tokenizer, source, k, steps, gen, every=steps))[-1]
+    texts = decode_targets(ck.tokenizer, ck.config, last.tokens)
+    pick = mbr_pick(bleu_matrix(texts))
+    if args.json:
+        print(json.dumps({"family": ck.config.family, "steps": steps, "seed": args.seed, "source": source,
+                          "candidates": texts, "mbr_pick": pick, "output": texts[pick]}))
+    elif k == 1:
+        print(texts[0])
+    else:
+        print("\n".join(f"{'*' if i == pick else ' '} {i + 1}. {t}" for i, t in enumerate(texts)))
+        print(f"MBR pick: {texts[pick]}")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from . import checkpoint
     from .metrics import evaluate
 
     ck = _configure(checkpoint.load(args.checkpoint), args)
-    result = evaluate(ck, args.num_samples, args.steps, seed=args.seed, nll_sequences=args.nll_sequences)
+    result = evaluate(ck, args.num_samples, args.steps, seed=args.seed, nll_sequences=args.nll_sequences,
+                      candidates=args.candidates or 5)
     if args.record:
         checkpoint.record_evaluation(args.checkpoint, result)
     if args.json:

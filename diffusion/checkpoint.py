@@ -96,7 +96,7 @@ def record_evaluation(path: str | Path, result: dict[str, Any]) -> None:
     """Merge an evaluation into meta.json (atomically), keyed by its step count and sampler settings."""
     path = Path(path)
     meta = _read_json(path / "meta.json")
-    key = ",".join(f"{k}={result[k]}" for k in ("steps", "sampler", "clamp", "temperature") if result.get(k) is not None)
+    key = ",".join(f"{k}={result[k]}" for k in ("steps", "sampler", "clamp", "temperature", "mbr_candidates") if result.get(k) is not None)
     meta.setdefault("evaluation", {})[key] = {k: v for k, v in result.items() if k != "examples"}
     atomic_write_json(path / "meta.json", meta)
 

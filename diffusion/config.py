@@ -22,6 +22,7 @@ class ModelConfig:
     family: str = "continuous"
     vocab_size: int = 0  # set from the tokenizer when a run starts
     seq_len: int = 40
+    source_len: int = 0  # seq2seq: positions 0..source_len-1 hold the source, then [SEP], then the target
     level: Literal["word", "char"] = "word"
     # backbone
     backbone: Literal["lean", "bert"] = "lean"
@@ -56,6 +57,8 @@ class ModelConfig:
         for name in ("seq_len", "d_model", "n_layers", "n_heads", "d_ff", "embed_dim", "num_timesteps"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if not 0 <= self.source_len <= self.seq_len - 2:
+            raise ValueError(f"source_len must be from 0 to seq_len - 2 ({self.seq_len - 2}), got {self.source_len}")
         if self.positions == "rotary" and self.backbone != "lean":
             raise ValueError("rotary positions are built into the lean backbone only; use --positions learned with bert")
         if self.d_model % self.n_heads:

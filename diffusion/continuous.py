@@ -196,33 +196,48 @@ class ContinuousProcess:
     # training
     def loss(self, model: ContinuousModel, batch: Tensor, generator: torch.Generator | None = None) -> Loss:
         """The end-to-end objective of Li et al. 2022 (Eq. 2, simplified as in their code): MSE + rounding + prior."""
-        ids = batch  # (B, L)
+        return self.denoising_loss(model, batch, None, generator)
+
+    def denoising_loss(self, model: ContinuousModel, ids: Tensor, held: Tensor | None,
+                       generator: torch.Generator | None = None) -> Loss:
+        """The objective on ids (B, L); `held` (B, L) bool marks positions kept at their clean embeddings in x_t
+        and left out of every term (DiffuSeq's partial noising: the source is never noised, Gong et al. 2023)."""
         B = ids.shape[0]
         i = sample_levels(B, self.T, self.config.time_sampling, generator)  # (B,) levels 1..T
         x0_mean = self.embed(model, ids, noisy=False)  # (B, L, d)
         x0 = x0_mean + self.sigma0 * torch.randn(x0_mean.shape, generator=generator)
         noise = torch.randn(x0.shape, generator=generator)
         xt = q_sample(x0, self.alpha_bar[i], noise)
+        free = torch.ones(ids.shape, dtype=torch.bool) if held is None else ~held  # (B, L)
+        if held is not None:
+            xt = torch.where(held[..., None], x0_mean, xt)
         x0_prev = None
         if self.config.self_condition and torch.rand((), generator=generator) < 0.5:
             # Self-conditioning (Chen et al. 2022): half the batches first predict x0 without gradient and
             # then condition on that guess, so at sampling time the previous step's estimate can be fed back.
             with torch.no_grad():
                 x0_prev = self.predict_x0(model, xt, i)
+                if held is not None:  # the estimate at held positions is what sampling feeds back: the clean words
+                    x0_prev = torch.where(held[..., None], x0_mean, x0_prev)
         x0_hat, out = self._predict(model, xt, i, x0_prev)
-        if self.config.parameterisation == "x0":
-            mse = ((x0_hat - x0) ** 2).mean()
-        else:
-            mse = ((out - noise) ** 2).mean()
-        rounding = F.cross_entropy(model.round_logits(x0).flatten(0, 1), ids.flatten())
-        prior = (self.alpha_bar[-1] * x0_mean**2).mean()  # ||mu_T||^2: keeps embeddings from growing
+        n_free = free.sum().clamp(min=1)
+
+        def mean_free(per_position: Tensor) -> Tensor:  # (B, L) -> mean over the positions that are noised
+            # where, not a product: a held [SEP] is no rounding target, so its cross-entropy is inf there
+            return per_position.where(free, 0.0).sum() / n_free
+
+        target = x0 if self.config.parameterisation == "x0" else noise
+        mse = mean_free(((x0_hat if self.config.parameterisation == "x0" else out) - target).pow(2).mean(-1))
+        rounding = mean_free(F.cross_entropy(model.round_logits(x0).transpose(1, 2), ids, reduction="none"))
+        prior = mean_free((self.alpha_bar[-1] * x0_mean**2).mean(-1))  # ||mu_T||^2: keeps embeddings from growing
         total = mse + rounding + prior
         parts = {"mse": mse.item(), "rounding": rounding.item(), "prior": prior.item()}
         if self.config.x0_rounding_weight > 0:
             # Rounding the *predicted* x0 (as Difformer and CDCD do) ties the denoiser to the words it must
             # land on; with eps-prediction the division by sqrt(alpha_bar) makes it explode, so it is skipped.
             if self.config.parameterisation == "x0":
-                x0_round = F.cross_entropy(model.round_logits(x0_hat).flatten(0, 1), ids.flatten())
+                x0_round = mean_free(F.cross_entropy(model.round_logits(x0_hat).transpose(1, 2), ids,
+                                                     reduction="none"))
                 total = total + self.config.x0_rounding_weight * x0_round
                 parts["x0_rounding"] = x0_round.item()
         parts["total"] = total.item()
@@ -241,6 +256,10 @@ class ContinuousProcess:
         i = torch.linspace(self.T, 0, num_steps + 1).round().long()
         return i.double() / self.T
 
+    def hold(self, model: ContinuousModel, x: Tensor) -> Tensor:
+        """Latents (B, L, d) with the positions the chain keeps fixed put back (none here; the source in seq2seq)."""
+        return x
+
     def readable(self, model: ContinuousModel, x: Tensor, t: float) -> Tensor:
         """Words a latent at time t rounds to, after undoing the sqrt(alpha_bar) shrinkage."""
         ab = self.alpha_bar[self.index(t)]
@@ -250,6 +269,7 @@ class ContinuousProcess:
              generator: torch.Generator | None = None) -> StepOutput:
         """One reverse update x_t -> x_s: predict x0, clamp it to the nearest word, then DDPM or DDIM."""
         x, x0_prev = (x.latent, x.x0_hat) if isinstance(x, LatentState) else (x, None)
+        x = self.hold(model, x)
         B = x.shape[0]
         i, s = self.index(t), self.index(t_next)
         x0_hat = self.predict_x0(model, x, i.expand(B), x0_prev)  # (B, L, d)
@@ -259,12 +279,14 @@ class ContinuousProcess:
         clamped = self.clamp and t <= self.clamp_from + 1e-9
         if clamped:
             x0_hat = model.embedding.weight[pred]
+        x0_hat = self.hold(model, x0_hat)  # the held words are known exactly: the update and self-conditioning use them
         ab_t, ab_s = self.alpha_bar[i].expand(B), self.alpha_bar[s].expand(B)
         if self.sampler == "ddim" or s == 0:  # s == 0: no noise at the last step
             x_next = ddim_update(x0_hat, x, ab_t, ab_s) if s > 0 else x0_hat
         else:
             mean, var = posterior(x0_hat, x, ab_t, ab_s)
             x_next = mean + var.sqrt() * torch.randn(x.shape, generator=generator)
+        x_next = self.hold(model, x_next)
         tokens = self.readable(model, x_next, float(t_next))
         state = LatentState(x_next, x0_hat) if self.config.self_condition else x_next
         return StepOutput(x=state, tokens=tokens, pred_tokens=pred, confidence=confidence, latent=x_next,

@@ -10,6 +10,7 @@ from .ardm import ARDMModel, ARDMProcess
 from .config import ModelConfig
 from .continuous import ContinuousModel, ContinuousProcess
 from .sedd import SEDDModel, SEDDProcess
+from .seq2seq import Seq2SeqModel, Seq2SeqProcess
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class Family:
     model_cls: type
     process_cls: type
     description: str
+    paired: bool = False  # trains on source/target pairs
 
     def build(self, config: ModelConfig) -> tuple[Any, Any]:
         return self.model_cls(config), self.process_cls(config)
@@ -26,6 +28,8 @@ class Family:
 FAMILIES: dict[str, Family] = {
     "continuous": Family("continuous", ContinuousModel, ContinuousProcess,
                          "Diffusion-LM: Gaussian diffusion on trainable word embeddings"),
+    "seq2seq": Family("seq2seq", Seq2SeqModel, Seq2SeqProcess,
+                      "DiffuSeq: Diffusion-LM on [source ; target], noising only the target", paired=True),
     "sedd": Family("sedd", SEDDModel, SEDDProcess,
                    "score entropy discrete diffusion: absorbing or uniform CTMC, Euler or Tweedie tau-leaping"),
     "ardm": Family("ardm", ARDMModel, ARDMProcess,

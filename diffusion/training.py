@@ -16,10 +16,11 @@ from torch.optim.swa_utils import AveragedModel
 
 from . import checkpoint
 from .config import ModelConfig, TrainConfig
-from .corpus.grammar import MAX_WORDS
+from .corpus.grammar import MAX_MR_WORDS, MAX_WORDS
 from .corpus.loaders import Corpus
 from .corpus.tokenizer import TextTokenizer
 from .families import get_family
+from .seq2seq import encode_pairs, source_words
 
 
 CALIBRATION_SEQUENCES = 512
@@ -77,16 +78,36 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], js: dict[str, Any]) -
 
 
 def prepare(model_config: ModelConfig, corpus: Corpus, seq_len_given: bool = False) -> tuple[ModelConfig, TextTokenizer]:
-    """Train the tokenizer on the corpus and fit the config to it (vocabulary; length unless given)."""
-    tokenizer = TextTokenizer.train(corpus.train, model_config.level)
+    """Train the tokenizer on the corpus and fit the config to it (vocabulary; length unless given; for paired
+    families the source length, and a length that holds source, [SEP] and target)."""
+    paired = get_family(model_config.family).paired
+    if paired and corpus.sources is None:
+        raise ValueError(f"the {model_config.family} family trains on source/target pairs, and {corpus.name!r} has "
+                         "none: use --corpus builtin, or a .csv with --source-column and --target-column")
+    sources = [source_words(s) for s in corpus.sources["train"]] if paired else []
+    tokenizer = TextTokenizer.train([*corpus.train, *sources], model_config.level)
     longest = max(len(ids) for ids in (tokenizer.encode(t) for t in corpus.train))
     if corpus.builtin and model_config.level == "word":
         longest = max(longest, MAX_WORDS)  # room for any sentence of the grammar, not just the sampled ones
+    source_len = 0
+    if paired:
+        source_len = max(len(tokenizer.encode(s)) for s in sources)
+        if corpus.builtin and model_config.level == "word":
+            source_len = max(source_len, MAX_MR_WORDS)  # room for any MR of the grammar
+        longest += source_len + 1  # source, [SEP], target
     if seq_len_given and longest > model_config.seq_len:
-        raise ValueError(f"the corpus has a sequence of {longest} tokens, longer than the model's length "
-                         f"{model_config.seq_len}; raise --seq-len to at least {longest}")
+        raise ValueError(f"the corpus has a sequence of {longest} tokens{' (source, [SEP] and target)' if paired else ''}, "
+                         f"longer than the model's length {model_config.seq_len}; raise --seq-len to at least {longest}")
     seq_len = model_config.seq_len if seq_len_given else longest
-    return replace(model_config, vocab_size=tokenizer.vocab_size, seq_len=seq_len), tokenizer
+    return replace(model_config, vocab_size=tokenizer.vocab_size, seq_len=seq_len, source_len=source_len), tokenizer
+
+
+def encode_split(config: ModelConfig, tokenizer: TextTokenizer, corpus: Corpus, split: str) -> torch.Tensor:
+    """(N, L) training rows of a split: the texts, or source + [SEP] + target for paired families."""
+    texts = list(corpus.split(split))
+    if config.source_len:
+        return encode_pairs(tokenizer, config, list(corpus.sources[split]), texts)
+    return tokenizer.batch(texts, config.seq_len)
 
 
 def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, out_dir: str | Path,
@@ -119,7 +140,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
         ema.module.load_state_dict(ck.model.state_dict())
         step, seconds_before = js["step"], js["seconds"]
         gen.manual_seed(cfg.seed + step)  # a resumed run draws fresh batches
-    data = tokenizer.batch(list(corpus.train), model_config.seq_len)  # (N, L)
+    data = encode_split(model_config, tokenizer, corpus, "train")  # (N, L)
     writer = _summary_writer(out_dir / "logs")
 
     def save(seconds: float) -> None:
@@ -167,7 +188,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
     if hasattr(process, "calibrate") and corpus.validation:
         # Some processes measure what sampling needs on held-out data once trained (ARDM's L_t for its plan).
         ema.module.eval()
-        held_out = tokenizer.batch(list(corpus.validation[:CALIBRATION_SEQUENCES]), model_config.seq_len)
+        held_out = encode_split(model_config, tokenizer, corpus, "validation")[:CALIBRATION_SEQUENCES]
         meta["process"], meta["calibration"] = process.calibrate(ema.module, held_out,
                                                                  torch.Generator().manual_seed(cfg.seed))
     save(total)

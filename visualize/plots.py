@@ -110,3 +110,35 @@ def quality_vs_steps_figure(rows: Sequence[dict[str, Any]], key: str = "grammati
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
     )
     return fig
+
+
+def bleu_heatmap_figure(matrix: Sequence[Sequence[float]], pick: int | None = None) -> go.Figure:
+    """Pairwise sentence BLEU between MBR candidates (row i scored against row j as the reference), with each row's
+    summed gain; the MBR pick (the row with the highest gain) is outlined in orange."""
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise ValueError(f"matrix must be square (candidates x candidates), got shape {m.shape}")
+    k = m.shape[0]
+    if pick is not None and not 0 <= pick < k:
+        raise ValueError(f"pick must be a candidate index from 0 to {k - 1}, got {pick}")
+    labels = [f"{i + 1}" for i in range(k)]
+    shown = m.copy()
+    np.fill_diagonal(shown, np.nan)  # a candidate against itself says nothing
+    gains = np.nansum(shown, axis=1)
+    text = [["" if i == j else f"{m[i, j]:.0f}" for j in range(k)] for i in range(k)]
+    fig = go.Figure(go.Heatmap(
+        z=shown, x=labels, y=labels, text=text, texttemplate="%{text}", colorscale=[[0, BLUES[0]], [1, BLUES[7]]],
+        zmin=0, zmax=100, colorbar=dict(title="BLEU", x=1.16, thickness=14),
+        hovertemplate="candidate %{y} against %{x}: BLEU %{z:.1f}<extra></extra>"))
+    for i, g in enumerate(gains):
+        fig.add_annotation(x=1.0, y=labels[i], xref="paper", xanchor="left", text=f"Σ {g:.0f}", showarrow=False,
+                           font=dict(color=CHANGED if i == pick else "#525252", size=12))
+    if pick is not None:
+        fig.add_shape(type="rect", x0=-0.5, x1=k - 0.5, y0=pick - 0.5, y1=pick + 0.5,
+                      line=dict(color=CHANGED, width=3))
+    fig.update_layout(
+        title=dict(text="Pairwise BLEU between candidates (MBR picks the highest row sum)", font=dict(size=14)),
+        xaxis=dict(title="reference candidate", side="bottom"), yaxis=dict(title="candidate", autorange="reversed"),
+        template="plotly_white", height=320, margin=dict(l=70, r=120, t=50, b=50),
+    )
+    return fig

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 PAD = "[PAD]"
 MASK = "[MASK]"
+SEP = "[SEP]"
 # ColorBrewer "Blues": a single-hue sequential scale, readable with every common colour-vision deficiency
 # and in greyscale, because it varies in lightness only.
 BLUES = ("#f7fbff", "#deebf7", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b")
@@ -63,9 +64,14 @@ def _display(token: str) -> str:
     return "\u2423" if token.isspace() else token
 
 
+HELD_STYLE = ("display:inline-block;padding:1px 5px;margin:2px 1px;border:1px solid #969696;border-radius:4px;"
+              "background:repeating-linear-gradient(135deg,#f0f0f0 0 4px,#e0e0e0 4px 8px);color:#111111")
+
+
 def render_tokens(tokens: Sequence[str], confidence: Any, changed: Any | None = None, *, pad: PadMode = "faint",
-                  pad_token: str = PAD) -> str:
-    """One sequence as spans: shaded by confidence, changed tokens underlined in orange, padding faint or hidden."""
+                  pad_token: str = PAD, held: int = 0) -> str:
+    """One sequence as spans: shaded by confidence, changed tokens underlined in orange, padding faint or hidden.
+    The first `held` tokens are a conditioning source the chain never changes (seq2seq): grey and hatched."""
     if pad not in ("faint", "hide"):
         raise ValueError(f"pad must be 'faint' or 'hide', got {pad!r}")
     conf = _as_list(confidence)
@@ -74,8 +80,14 @@ def render_tokens(tokens: Sequence[str], confidence: Any, changed: Any | None = 
         raise ValueError(f"tokens, confidence and changed must have one entry per token; got lengths "
                          f"{len(tokens)}, {len(conf)}, {len(flags)}")
     spans = []
-    for token, c, moved in zip(tokens, conf, flags):
+    for k, (token, c, moved) in enumerate(zip(tokens, conf, flags)):
         text = html.escape(_display(token))
+        if k < held:
+            if token not in (pad_token, SEP):  # the source's padding is not shown; the arrow stands for [SEP]
+                spans.append(f'<span class="held" title="source: fixed, never noised" style="{HELD_STYLE}">{text}</span>')
+            if k == held - 1:
+                spans.append('<span style="display:inline-block;margin:0 0.5em;color:#737373">→</span>')
+            continue
         if token == pad_token:
             if pad == "hide":
                 continue
@@ -97,9 +109,11 @@ def render_tokens(tokens: Sequence[str], confidence: Any, changed: Any | None = 
     return "".join(spans)
 
 
-def legend_html() -> str:
-    """A one-line key: the confidence ramp, the changed mark and the padding style."""
+def legend_html(held: bool = False) -> str:
+    """A one-line key: the confidence ramp, the changed mark and the padding style (and the fixed source)."""
     stops = ", ".join(BLUES)
+    source = (f'<span><span style="{HELD_STYLE}">source</span> fixed: never noised, put back every step</span>'
+              if held else "")
     return (f'<div style="display:flex;flex-wrap:wrap;gap:1.2em;align-items:center;font-size:0.85em;opacity:0.9;'
             f'margin-top:0.4em">'
             f'<span>confidence 0 <span style="display:inline-block;width:8em;height:0.8em;vertical-align:middle;'
@@ -108,13 +122,14 @@ def legend_html() -> str:
             f'box-shadow:inset 0 -3px 0 {CHANGED};background:#ffffff;color:#111111">word</span> changed since the '
             f'previous frame</span>'
             f'<span><span style="display:inline-block;padding:0 4px;border:1px dashed #9ecae1;border-radius:4px;'
-            f'opacity:0.35">{PAD}</span> padding</span></div>')
+            f'opacity:0.35">{PAD}</span> padding</span>{source}</div>')
 
 
 def render_step(tokens: Sequence[Sequence[str]], confidence: Any, changed: Any | None = None, *, index: int,
                 t: float, num_steps: int | None = None, clamped: bool | None = None, pad: PadMode = "faint",
-                legend: bool = True) -> str:
-    """A frame of the reverse chain: a title line (step index, t), then one shaded row per sample."""
+                legend: bool = True, held: int = 0, row_label: str = "sample") -> str:
+    """A frame of the reverse chain: a title line (step index, t), then one shaded row per sample (the first
+    `held` tokens of each row drawn as a fixed source)."""
     conf = _as_list(confidence)
     flags = _as_list(changed) if changed is not None else [None] * len(tokens)
     if not len(tokens) == len(conf) == len(flags):
@@ -126,8 +141,8 @@ def render_step(tokens: Sequence[Sequence[str]], confidence: Any, changed: Any |
              f't = {t:.3f}{note}</div>')
     rows = []
     for b, (row, c, f) in enumerate(zip(tokens, conf, flags)):
-        body = render_tokens(row, c, f, pad=pad)
+        body = render_tokens(row, c, f, pad=pad, held=held)
         rows.append(f'<div class="sample-row" style="display:flex;gap:0.6em;align-items:baseline;margin:0.2em 0">'
-                    f'<span style="min-width:4.5em;font-size:0.85em;opacity:0.7">sample {b + 1}</span>'
+                    f'<span style="min-width:4.5em;font-size:0.85em;opacity:0.7">{row_label} {b + 1}</span>'
                     f'<div style="line-height:1.9">{body}</div></div>')
-    return f'<div class="denoise-frame">{title}{"".join(rows)}{legend_html() if legend else ""}</div>'
+    return f'<div class="denoise-frame">{title}{"".join(rows)}{legend_html(held > 0) if legend else ""}</div>'

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -258,3 +259,37 @@ TEMPLATES = BUILTIN.templates
 def linearise_mr(mr: dict[str, str]) -> str:
     """E2E-style source text: `name [the mill] food [italian] ...` in the canonical slot order."""
     return " ".join(f"{s} [{mr[s]}]" for s in SLOTS if s in mr)
+
+
+_MR_ITEM = re.compile(r"\s*([A-Za-z]+)\s*\[\s*([^\[\]]*?)\s*\]\s*")
+MR_EXAMPLE = "name [zizzi] food [french] area [riverside]"
+
+
+def parse_mr(text: str) -> dict[str, str]:
+    """The MR of a linearised source `slot [value] ...`; a ValueError naming the accepted slots or values."""
+    if not text.strip():
+        raise ValueError(f"the source is empty; write a meaning representation such as {MR_EXAMPLE!r}")
+    mr: dict[str, str] = {}
+    pos = 0
+    while pos < len(text):
+        m = _MR_ITEM.match(text, pos)
+        if m is None:
+            raise ValueError(f"cannot read the source at {text[pos:pos + 20]!r}: write each slot as "
+                             f"'slot [value]', e.g. {MR_EXAMPLE!r}")
+        slot, value = m.group(1), " ".join(m.group(2).split())
+        if slot not in VALUES:
+            raise ValueError(f"unknown slot {slot!r}; accepted slots: {', '.join(SLOTS)}")
+        if value not in VALUES[slot]:
+            raise ValueError(f"unknown {slot} value {value!r}; accepted: {', '.join(VALUES[slot])}")
+        if slot in mr:
+            raise ValueError(f"slot {slot!r} is given twice; give each slot at most once")
+        mr[slot] = value
+        pos = m.end()
+    if SLOTS[0] not in mr:
+        raise ValueError(f"the source has no {SLOTS[0]} slot; every meaning representation names the place, "
+                         f"e.g. {MR_EXAMPLE!r}")
+    return mr
+
+
+# The longest linearised MR in words once brackets are dropped: every slot, each with its longest value.
+MAX_MR_WORDS = sum(1 + max(len(v.split()) for v in VALUES[s]) for s in SLOTS)

@@ -61,12 +61,12 @@ def load_txt(path: str | Path) -> Corpus:
 
 
 def load_csv(path: str | Path, text_column: str | None = None, source_column: str | None = None,
-             target_column: str | None = None) -> Corpus:
+             target_column: str | None = None, paired: bool = False) -> Corpus:
     """A CSV with a header: a `text` column, or `source` and `target` columns (names configurable)."""
     path = Path(path)
     rows = list(csv.DictReader(_read_text(path).splitlines()))
     columns = list(rows[0].keys()) if rows else []
-    paired = source_column is not None or target_column is not None
+    paired = paired or source_column is not None or target_column is not None
     if paired:
         wanted = [source_column or "source", target_column or "target"]
     else:
@@ -81,16 +81,23 @@ def load_csv(path: str | Path, text_column: str | None = None, source_column: st
     return _split_rows(str(path), texts, sources)
 
 
-def load_hf_dataset(name: str, text_column: str = "text", split: str = "train") -> Corpus:
-    """A Hugging Face dataset by name (or a local dataset folder), through `datasets.load_dataset`."""
+def load_hf_dataset(name: str, text_column: str = "text", split: str = "train", source_column: str | None = None,
+                    target_column: str | None = None, paired: bool = False) -> Corpus:
+    """A Hugging Face dataset by name (or a local dataset folder), through `datasets.load_dataset`: a text column,
+    or source and target columns."""
     import datasets  # imported here: it is heavy and only this loader needs it
 
     ds = datasets.load_dataset(name, split=split)
-    if text_column not in ds.column_names:
-        raise ValueError(f"dataset {name!r} has no column {text_column!r}; its columns are "
+    paired = paired or source_column is not None or target_column is not None
+    wanted = [source_column or "source", target_column or "target"] if paired else [text_column]
+    missing = [c for c in wanted if c not in ds.column_names]
+    if missing:
+        raise ValueError(f"dataset {name!r} has no column {', '.join(map(repr, missing))}; its columns are "
                          f"{', '.join(map(repr, ds.column_names))}")
-    texts = [t.strip() for t in ds[text_column] if isinstance(t, str) and t.strip()]
-    return _split_rows(f"{HF_PREFIX}{name}", texts, None)
+    rows = [r for r in zip(*(ds[c] for c in wanted)) if all(isinstance(v, str) and v.strip() for v in r)]
+    texts = [r[-1].strip() for r in rows]
+    sources = [r[0].strip() for r in rows] if paired else None
+    return _split_rows(f"{HF_PREFIX}{name}", texts, sources)
 
 
 def load_builtin(paired: bool = False) -> Corpus:
@@ -102,17 +109,23 @@ def load_builtin(paired: bool = False) -> Corpus:
 
 
 def load_corpus(spec: str, text_column: str | None = None, source_column: str | None = None,
-                target_column: str | None = None) -> Corpus:
-    """`builtin`, a path to a .txt or .csv file, or `hf:NAME` for a Hugging Face dataset."""
+                target_column: str | None = None, paired: bool = False) -> Corpus:
+    """`builtin`, a path to a .txt or .csv file, or `hf:NAME` for a Hugging Face dataset. `paired` (or naming a
+    source or target column) asks for source/target pairs, as seq2seq trains on."""
+    paired = paired or source_column is not None or target_column is not None
     if spec == "builtin":
-        return load_builtin(paired=source_column is not None or target_column is not None)
+        return load_builtin(paired=paired)
     if spec.startswith(HF_PREFIX):
-        return load_hf_dataset(spec[len(HF_PREFIX):], text_column or "text")
+        return load_hf_dataset(spec[len(HF_PREFIX):], text_column or "text", source_column=source_column,
+                               target_column=target_column, paired=paired)
     path = Path(spec)
     if not path.is_file():
         raise ValueError(f"corpus {spec!r} is neither 'builtin', 'hf:NAME', nor an existing .txt or .csv file")
     if path.suffix.lower() == ".csv":
-        return load_csv(path, text_column, source_column, target_column)
+        return load_csv(path, text_column, source_column, target_column, paired)
     if path.suffix.lower() == ".txt":
+        if paired:
+            raise ValueError(f"corpus file {spec!r} is a .txt file, which has no sources; source/target pairs come "
+                             "from 'builtin' or a .csv with source and target columns")
         return load_txt(path)
     raise ValueError(f"corpus file {spec!r} has suffix {path.suffix!r}; accepted: .txt (one sequence per line), .csv")

@@ -134,3 +134,23 @@ def validate(text: str, grammar: Grammar = BUILTIN) -> Validation:
 
 def is_grammatical(text: str, grammar: Grammar = BUILTIN) -> bool:
     return bool(parse(text, grammar))
+
+
+def _spotted(words: tuple[str, ...], slot: str, value: str, grammar: Grammar) -> bool:
+    """Whether any phrasing of slot=value (in any role) occurs as consecutive words."""
+    text = f" {' '.join(words)} "
+    for (s, _role), by_value in grammar.phrasings.items():
+        if s == slot and any(f" {p} " in text for p in by_value.get(value, ())):
+            return True
+    return False
+
+
+def realised_slots(text: str, mr: dict[str, str], grammar: Grammar = BUILTIN) -> int:
+    """How many of the MR's slot values `text` realises: read off the parse when the text is a sentence of
+    the grammar, else spotted as phrasings (so a slightly broken sentence still gets credit for its values)."""
+    parses = parse(text, grammar)
+    if parses:
+        got = parses[0].mr
+        return sum(got.get(s) == v for s, v in mr.items())
+    words = tuple("a" if w == "an" else w for w in text.split())
+    return sum(_spotted(words, s, v, grammar) for s, v in mr.items())

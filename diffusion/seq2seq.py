@@ -1,0 +1,148 @@
+"""DiffuSeq (Gong et al. 2023): Diffusion-LM on the concatenation [source ; SEP ; target], noising only the target.
+
+A row of ids is laid out as positions 0..S-1 the source (padded), S the [SEP], S+1..L-1 the target (padded), with
+S = config.source_len. Partial noising: in training the source and [SEP] stay at their clean embeddings in x_t and
+are left out of the loss, so the network learns p(target | source) with no classifier. Anchoring: every reverse step
+puts the clean source embeddings back, so the chain only ever denoises the target. MBR decoding lives in `mbr.py`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+from .config import ModelConfig
+from .continuous import ContinuousModel, ContinuousProcess
+from .corpus.grammar import MR_EXAMPLE, linearise_mr, parse_mr
+from .corpus.tokenizer import PAD_ID, SEP_ID, UNK_ID, TextTokenizer
+from .trajectory import Loss, Step, StepOutput
+
+_BRACKETS = re.compile(r"[\[\]]")
+
+
+def source_words(text: str) -> str:
+    """The source as the model reads it: an MR `name [zizzi] food [fast food]` without its brackets
+    (`name zizzi food fast food`), which saves a third of the source positions and loses nothing."""
+    return " ".join(_BRACKETS.sub(" ", text).split())
+
+
+def held_mask(config: ModelConfig) -> Tensor:
+    """(L,) bool: the positions the chain never noises (the source and [SEP])."""
+    return torch.arange(config.seq_len) <= config.source_len
+
+
+def encode_sources(tokenizer: TextTokenizer, config: ModelConfig, sources: list[str]) -> Tensor:
+    """(N, L) rows holding each source and [SEP], the target part [PAD]; a ValueError for a source too long."""
+    S = config.source_len
+    texts = [source_words(s) for s in sources]
+    for s, text in zip(sources, texts):
+        n = len(tokenizer.encode(text))
+        if n > S:
+            raise ValueError(f"the source has {n} words but this model takes at most {S}: {s[:60]!r}")
+    rows = torch.full((len(sources), config.seq_len), PAD_ID, dtype=torch.long)
+    rows[:, :S] = tokenizer.batch(texts, S)
+    rows[:, S] = SEP_ID
+    return rows
+
+
+def check_source(tokenizer: TextTokenizer, config: ModelConfig, text: str, builtin: bool) -> str:
+    """A source as a person typed it, checked: on the built-in corpus an MR of the grammar's slots and values (returned
+    in the canonical slot order); otherwise words the model knows. A one-line ValueError says what is accepted."""
+    if not text or not text.strip():
+        example = f", e.g. {MR_EXAMPLE!r}" if builtin else ""
+        raise ValueError(f"the source is empty; give the text to condition on{example}")
+    if builtin:
+        text = linearise_mr(parse_mr(text))
+    words = source_words(text).split() if config.level == "word" else list(source_words(text))
+    unknown = sorted({w for w in words if tokenizer.encode(w) == [UNK_ID]})
+    if unknown:
+        raise ValueError(f"the source has words this model never saw: {', '.join(unknown[:8])}; use words of its "
+                         "training corpus")
+    encode_sources(tokenizer, config, [text])  # raises when it is too long
+    return text
+
+
+def encode_pairs(tokenizer: TextTokenizer, config: ModelConfig, sources: list[str], targets: list[str]) -> Tensor:
+    """(N, L) training rows: source, [SEP], target."""
+    rows = encode_sources(tokenizer, config, sources)
+    rows[:, config.source_len + 1:] = tokenizer.batch(targets, config.seq_len - config.source_len - 1)
+    return rows
+
+
+def decode_targets(tokenizer: TextTokenizer, config: ModelConfig, ids: Tensor) -> list[str]:
+    """The target part of each row of ids (B, L) as text."""
+    return [tokenizer.decode(row[config.source_len + 1:]) for row in ids]
+
+
+class Seq2SeqModel(ContinuousModel, tags=["diffuseq"]):
+    """The same network as Diffusion-LM: embeddings, a denoiser on latents, the tied rounding."""
+
+
+@dataclass(frozen=True)
+class Seq2SeqProcess(ContinuousProcess):
+    """Diffusion-LM's process with partial noising and anchoring. `source` is a sampling setting: the rows (N, L)
+    from `encode_sources`, one per sample or one for all."""
+
+    source: Tensor | None = None
+    name: str = "seq2seq"
+    nll_method: ClassVar[str | None] = None  # the bound is not computed for the conditional model
+
+    def held(self, batch_size: int) -> tuple[Tensor, Tensor]:
+        """(B, S + 1) source ids to hold and the (L,) mask of held positions."""
+        if self.source is None:
+            raise ValueError("seq2seq samples need a source: configure(source=encode_sources(...))")
+        src = self.source[:, : self.config.source_len + 1]
+        if src.shape[0] not in (1, batch_size):
+            raise ValueError(f"the source has {src.shape[0]} rows; give one, or one per sample ({batch_size})")
+        return src.expand(batch_size, -1), held_mask(self.config)
+
+    def loss(self, model: ContinuousModel, batch: Tensor, generator: torch.Generator | None = None) -> Loss:
+        """Diffusion-LM's objective on the target positions only, with the source clean in x_t (Eq. 4 of Gong et al.)."""
+        return self.denoising_loss(model, batch, held_mask(self.config).expand_as(batch), generator)
+
+    def add_noise(self, x0: Tensor, t: Tensor | float, generator: torch.Generator | None = None) -> Tensor:
+        """q(x_t | x_0) on the target positions; the source and [SEP] are returned exactly as given."""
+        xt = super().add_noise(x0, t, generator)
+        return torch.where(held_mask(self.config)[None, :, None], x0, xt)
+
+    def hold(self, model: ContinuousModel, x: Tensor) -> Tensor:
+        """Anchoring: the source and [SEP] positions of the latent (B, L, d) back at their clean embeddings."""
+        src, _ = self.held(x.shape[0])
+        return torch.cat([model.embedding(src).to(x.dtype), x[:, src.shape[1]:]], dim=1)  # (B, L, d)
+
+    def step(self, model: ContinuousModel, x, t: float, t_next: float,
+             generator: torch.Generator | None = None) -> StepOutput:
+        """Diffusion-LM's step between two anchorings; at the held positions the guess is the source, for certain."""
+        out = super().step(model, x, t, t_next, generator)
+        src, _ = self.held(out.tokens.shape[0])
+        n = src.shape[1]
+        extras = dict(out.extras)
+        extras["clamp_distance"] = torch.cat([torch.zeros(src.shape), out.extras["clamp_distance"][:, n:]], 1)
+        return replace(out, pred_tokens=torch.cat([src, out.pred_tokens[:, n:]], 1),
+                       confidence=torch.cat([torch.ones(src.shape), out.confidence[:, n:]], 1), extras=extras)
+
+    def readable(self, model: ContinuousModel, x: Tensor, t: float) -> Tensor:
+        """The target as the latent rounds to it, the source as given (it is never noised)."""
+        ids = super().readable(model, x, t)  # (B, L)
+        src, _ = self.held(ids.shape[0])
+        return torch.cat([src, ids[:, src.shape[1]:]], dim=1)
+
+    def nll_bound(self, model: ContinuousModel, ids: Tensor, generator: torch.Generator | None = None,
+                  num_levels: int = 64) -> Tensor:
+        raise ValueError("the seq2seq family reports BLEU and slot accuracy, not an NLL bound")
+
+
+def candidates_steps(process: Seq2SeqProcess, model: ContinuousModel, tokenizer: TextTokenizer, source: str,
+                     candidates: int, num_steps: int, generator: torch.Generator | None = None,
+                     every: int | None = None) -> Iterator[Step]:
+    """The reverse chain of `candidates` targets for one source, drawn together (each from its own noise)."""
+    from .sampling import sample_steps  # the generic loop; imported here as it is only needed to sample
+
+    row = encode_sources(tokenizer, model.config, [source])
+    yield from sample_steps(process.configure(source=row), model, candidates, num_steps, generator=generator,
+                            every=every)

@@ -1,0 +1,143 @@
+"""The Seq2seq tab: the MR builder, the streamed candidates beside the fixed source, MBR and the BLEU heatmap, bad
+input, and the whole flow in Chromium."""
+
+import re
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+import app
+from test_app import ROOT, open_in_chromium
+from visualize.plots import bleu_heatmap_figure
+from visualize.tokens import render_tokens
+
+
+@pytest.fixture
+def s2s_app(tiny_seq2seq: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv(app._env("seq2seq"), str(tiny_seq2seq))
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    app._load.cache_clear()
+    yield app
+    app._load.cache_clear()
+
+
+def test_compose_mr_from_the_dropdowns():
+    values = ["zizzi", "(none)", "fast food", "(none)", "(none)", "city centre", "(none)", "(none)"]
+    assert app.compose_mr(*values) == "name [zizzi] food [fast food] area [city centre]"
+
+
+def test_held_source_is_drawn_apart_from_the_target():
+    html = render_tokens(["name", "zizzi", "[PAD]", "[SEP]", "zizzi", "is"], [1, 1, 1, 1, 0.5, 0.2], held=4)
+    assert html.count('class="held"') == 2 and "→" in html and "[SEP]" not in html
+    assert html.count("confidence 0.50") == 1
+
+
+def test_bleu_heatmap_outlines_the_pick():
+    fig = bleu_heatmap_figure([[100, 50, 10], [40, 100, 20], [5, 15, 100]], pick=0)
+    z = fig.data[0].z
+    assert z[0][0] != z[0][0] and z[0][1] == 50  # the diagonal is blank (NaN)
+    assert len(fig.layout.shapes) == 1 and fig.layout.shapes[0].y0 == -0.5
+    assert [a.text for a in fig.layout.annotations] == ["Σ 60", "Σ 60", "Σ 20"]
+    with pytest.raises(ValueError, match="square"):
+        bleu_heatmap_figure([[1, 2]])
+    with pytest.raises(ValueError, match="from 0 to 2"):
+        bleu_heatmap_figure([[100, 1, 1], [1, 100, 1], [1, 1, 100]], pick=3)
+
+
+def test_run_streams_candidates_beside_the_fixed_source(s2s_app):
+    outputs = list(s2s_app.seq2seq_run("food [thai] name [zizzi]", 3, 10, 3))
+    assert "step 0 / 10" in outputs[0][0]
+    html, record, slider, candidates, heatmap = outputs[-1]
+    assert "step 10 / 10" in html and html.count("candidate ") >= 3
+    # the source is shown, fixed, in every frame: its words as held spans
+    for frame in record["frames"]:
+        assert re.findall(r'class="held"[^>]*>([^<]+)<', frame)[:4] == ["name", "zizzi", "food", "thai"]
+    assert record["source"] == "name [zizzi] food [thai]" and len(record["candidates"]) == 3
+    assert candidates.count("MBR pick") == 1 and "slot values" in candidates
+    assert heatmap.visible is True and slider.visible is True and slider.maximum == len(record["frames"]) - 1
+    assert "step 0 / 10" in s2s_app.seq2seq_scrub(0, record)
+    again = list(s2s_app.seq2seq_run("name [zizzi] food [thai]", 3, 10, 3))[-1][1]
+    assert again["candidates"] == record["candidates"]  # same seed, same candidates
+
+
+@pytest.mark.parametrize("args, message", [
+    (("", 0, 10, 3), "the source is empty"),
+    (("name [zizzi] colour [red]", 0, 10, 3), "unknown slot 'colour'; accepted slots: name"),
+    (("name [zizzi] food [martian]", 0, 10, 3), "unknown food value 'martian'; accepted: italian"),
+    (("food [thai]", 0, 10, 3), "no name slot"),
+    (("name [zizzi]", 0, 5, 3), "steps must be a whole number from 10 to 200"),
+    (("name [zizzi]", 0, 10, 9), "number of candidates must be a whole number from 1 to 8"),
+    (("name [zizzi]", -1, 10, 3), "seed must be a whole number"),
+])
+def test_seq2seq_bad_input(s2s_app, args, message):
+    with pytest.raises(gr.Error, match=re.escape(message)):
+        list(s2s_app.seq2seq_run(*args))
+
+
+def test_seq2seq_tab_refuses_another_family(s2s_app, monkeypatch):
+    monkeypatch.setenv(app._env("seq2seq"), str(app.CHECKPOINTS / "continuous"))
+    app._load.cache_clear()
+    with pytest.raises(gr.Error, match="is of family 'continuous', not 'seq2seq'"):
+        list(s2s_app.seq2seq_run("name [zizzi]", 0, 10, 2))
+
+
+def _seq2seq_flow(module, screenshot: Path, steps: int) -> None:
+    """In Chromium: build an MR with the dropdowns, run, see the candidates, the pick and the heatmap, scrub."""
+    from playwright.sync_api import expect
+
+    with open_in_chromium(module) as page:
+        page.get_by_role("tab", name="Seq2seq").click()
+        source = page.locator("#s2s-source textarea")
+        expect(source).to_have_value("name [zizzi] food [french] area [riverside]", timeout=30_000)
+        food = page.locator("#mr-food input")
+        food.click()
+        page.get_by_role("option", name="italian", exact=True).click()
+        expect(source).to_have_value("name [zizzi] food [italian] area [riverside]", timeout=30_000)
+        box = page.locator("#s2s-steps input[type=number]")
+        box.fill(str(steps))
+        box.press("Enter")
+        page.locator("#s2s-run").click()
+        text = page.locator("#s2s-text")
+        expect(text).to_contain_text(f"step {steps} / {steps}", timeout=120_000)
+        expect(page.locator("#s2s-candidates-out .mbr-pick")).to_have_count(1, timeout=30_000)
+        expect(page.locator("#s2s-bleu .js-plotly-plot")).to_be_visible(timeout=30_000)
+        expect(text.locator(".held").first).to_have_text("name")
+        scrub = page.locator("#s2s-scrub input[type=range]")
+        expect(scrub).to_be_visible(timeout=30_000)
+        scrub.focus()
+        scrub.press("Home")
+        expect(text).to_contain_text(f"step 0 / {steps}")
+        expect(text.locator(".held").nth(3)).to_have_text("italian")  # the source is there from the start
+        scrub.press("End")
+        expect(text).to_contain_text(f"step {steps} / {steps}")
+        # bad input: a typed MR with an unknown value is a one-line error, and the tab keeps working
+        source.fill("name [zizzi] food [martian]")
+        page.locator("#s2s-run").click()
+        expect(page.get_by_text("unknown food value 'martian'")).to_be_visible(timeout=30_000)
+        page.reload(wait_until="domcontentloaded")
+        page.get_by_role("tab", name="Seq2seq").click()
+        page.locator("#s2s-steps input[type=number]").fill(str(steps))
+        page.locator("#s2s-steps input[type=number]").press("Enter")
+        page.locator("#s2s-run").click()
+        expect(page.locator("#s2s-candidates-out .mbr-pick")).to_have_count(1, timeout=120_000)
+        expect(page.locator("#s2s-bleu .js-plotly-plot")).to_be_visible(timeout=30_000)
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(screenshot), full_page=True)
+    assert screenshot.stat().st_size > 10_000
+
+
+def test_seq2seq_tab_in_browser(s2s_app, tmp_path):
+    _seq2seq_flow(s2s_app, tmp_path / "seq2seq.png", 10)
+
+
+@pytest.mark.skipif(not (app.CHECKPOINTS / "seq2seq").is_dir(), reason="no shipped seq2seq checkpoint")
+def test_shipped_seq2seq_in_browser(monkeypatch):
+    """What a visitor sees with the shipped model; this is the README's screenshot of the tab."""
+    monkeypatch.delenv(app._env("seq2seq"), raising=False)
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    app._load.cache_clear()
+    try:
+        _seq2seq_flow(app, ROOT / "assets" / "screenshot-seq2seq.png", 200)
+    finally:
+        app._load.cache_clear()

@@ -1,0 +1,155 @@
+"""The Seq2seq tab (DiffuSeq): build a meaning representation, watch k targets denoise beside the fixed source, and
+see which one MBR picks from the pairwise BLEU between them."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterator
+from typing import Any
+
+import gradio as gr
+import torch
+
+from diffusion.corpus import MR_EXAMPLE, SLOTS, VALUES, is_grammatical, linearise_mr, parse_mr, realised_slots
+from diffusion.metrics import bleu_matrix, mbr_pick
+from diffusion.seq2seq import candidates_steps, check_source, decode_targets
+from visualize.plots import bleu_heatmap_figure
+from visualize.tokens import render_step
+
+from .common import LATEX, MAX_SEED, SAMPLING, get_checkpoint, whole
+
+MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
+MAX_CANDIDATES, DEFAULT_CANDIDATES = 8, 5
+ABSENT = "(none)"
+HOW = " --corpus builtin"
+
+INTRO = r"""
+**DiffuSeq** learns $p(y \mid x)$ with no classifier: it diffuses the concatenation $z = [x ; y]$ of source and
+target embeddings but noises **only the target**, $z_t = [x ; y_t]$ with $y_t \sim \mathcal N(\sqrt{\bar\alpha_t}\,y_0,
+(1 - \bar\alpha_t) I)$, and puts the clean source back after every reverse step.
+"""
+
+DETAILS = r"""
+**Partial noising** (Gong et al. 2023). Training draws $t$, noises the target part of $z_0 = [\mathrm{EMB}(x) ;
+\mathrm{EMB}(y)]$ and leaves the source clean; the loss is Diffusion-LM's
+$\lVert f_\theta(z_t, t) - y_0 \rVert^2$ plus the rounding term, **on the target positions only**. The transformer
+attends across both halves, so the source steers every prediction: no separate encoder, no classifier.
+
+**Anchoring.** Sampling starts from $y_T \sim \mathcal N(0, I)$ beside the clean source and, after every step, puts
+$\mathrm{EMB}(x)$ back into the source positions (drawn hatched: they never change). Clamping works as in the Denoise
+tab, on the target.
+
+**MBR decoding.** Each run is random, so DiffuSeq draws $k$ candidates with different noise and returns the one with
+the highest summed BLEU against the others,
+$\hat y = \arg\max_i \sum_{j \ne i} \mathrm{BLEU}(y_i, y_j)$: the medoid, the candidate the others agree with most.
+The heatmap shows every pair; the pick's row is outlined.
+
+**The task.** The source is a meaning representation of the built-in restaurant corpus (`slot [value]` pairs; the
+model reads them without brackets), the target a sentence that realises it. Under each candidate: whether the
+grammar accepts it, and how many of the MR's slot values it says.
+"""
+
+
+def compose_mr(*values: str | None) -> str:
+    """The linearised MR of the slot dropdowns (one value per slot in SLOTS order; ABSENT leaves a slot out)."""
+    mr = {slot: v for slot, v in zip(SLOTS, values) if v and v != ABSENT}
+    return linearise_mr(mr)
+
+
+def _checkpoint():
+    return get_checkpoint("seq2seq", how=HOW)
+
+
+def _candidates_html(texts: list[str], pick: int, mr: dict[str, str] | None) -> str:
+    """The k final candidates: the MBR pick marked, each with the grammar's verdict and the slot values it says."""
+    rows = []
+    for i, text in enumerate(texts):
+        chosen = i == pick
+        notes = []
+        if mr is not None:
+            notes.append("grammatical ✓" if is_grammatical(text) else "not grammatical ✗")
+            notes.append(f"{realised_slots(text, mr)} of {len(mr)} slot values")
+        style = "border:2px solid #e66100;background:#fff5eb" if chosen else "border:1px solid #c6dbef"
+        badge = ('<b style="color:#a63603">MBR pick</b> · ' if chosen else "")
+        rows.append(f'<div class="candidate{" mbr-pick" if chosen else ""}" style="{style};border-radius:6px;'
+                    f'padding:0.35em 0.6em;margin:0.3em 0"><span style="opacity:0.7">candidate {i + 1}</span> · '
+                    f'{badge}<span style="font-size:0.85em;opacity:0.8">{" · ".join(notes)}</span>'
+                    f'<div style="margin-top:0.2em">{html.escape(text) or "<i>(empty)</i>"}</div></div>')
+    return "".join(rows)
+
+
+def seq2seq_run(source: str, seed: float | None, steps: float,
+                candidates: float) -> Iterator[tuple[Any, Any, Any, Any, Any]]:
+    """Stream k candidates denoising beside the fixed source; at the end the candidates, the MBR pick and the BLEU
+    heatmap, and the scrubber."""
+    seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
+    k = whole(candidates, "number of candidates", 1, MAX_CANDIDATES)
+    ck = _checkpoint()
+    steps = whole(steps, "steps", MIN_STEPS, min(MAX_STEPS, ck.process.T))
+    builtin = ck.meta.get("corpus") == "builtin"
+    try:
+        source = check_source(ck.tokenizer, ck.config, source or "", builtin)
+    except ValueError as e:
+        raise gr.Error(str(e)) from None
+    held = ck.config.source_len + 1
+    frames: list[str] = []
+    generator = torch.Generator().manual_seed(seed)
+    last = None
+    for step in candidates_steps(ck.process, ck.model, ck.tokenizer, source, k, steps, generator):
+        frames.append(render_step([ck.tokenizer.tokens(row) for row in step.tokens], step.confidence, step.changed,
+                                  index=step.index, t=step.t, num_steps=steps, clamped=step.extras.get("clamped"),
+                                  held=held, row_label="candidate"))
+        last = step
+        if len(frames) == 1:  # hide the previous run's results while this one streams
+            yield frames[-1], None, gr.Slider(visible=False), "", gr.Plot(visible=False)
+        else:
+            yield frames[-1], gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    texts = decode_targets(ck.tokenizer, ck.config, last.tokens)
+    matrix = bleu_matrix(texts)
+    pick = mbr_pick(matrix)
+    mr = parse_mr(source) if builtin else None
+    n = len(frames) - 1
+    record = {"frames": frames, "source": source, "candidates": texts, "mbr_pick": pick, "seed": seed,
+              "steps": steps}
+    yield (frames[-1], record, gr.Slider(minimum=0, maximum=n, value=n, step=1, visible=True, interactive=True),
+           _candidates_html(texts, pick, mr), gr.Plot(value=bleu_heatmap_figure(matrix, pick), visible=True))
+
+
+def seq2seq_scrub(frame: float, record: dict[str, Any] | None) -> Any:
+    if not record:
+        return gr.skip()
+    return record["frames"][min(max(int(frame), 0), len(record["frames"]) - 1)]
+
+
+def tab() -> None:
+    gr.Markdown(INTRO, latex_delimiters=LATEX)
+    with gr.Accordion("How it works", open=False):
+        gr.Markdown(DETAILS, latex_delimiters=LATEX)
+    example = parse_mr(MR_EXAMPLE)
+    with gr.Row():
+        with gr.Column(scale=1, min_width=300):
+            gr.Markdown("**Meaning representation**: pick a value per slot, or type one below")
+            slots = []
+            for slot in SLOTS:
+                choices = list(VALUES[slot]) if slot == SLOTS[0] else [ABSENT, *VALUES[slot]]
+                slots.append(gr.Dropdown(choices, value=example.get(slot, ABSENT), label=slot,
+                                         elem_id=f"mr-{slot}", min_width=120))
+            source = gr.Textbox(MR_EXAMPLE, label="source (slot [value] ...)", lines=2, elem_id="s2s-source")
+            seed = gr.Number(value=0, label="seed", minimum=0, step=1, elem_id="s2s-seed")
+            steps = gr.Slider(MIN_STEPS, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="steps", elem_id="s2s-steps")
+            candidates = gr.Slider(1, MAX_CANDIDATES, value=DEFAULT_CANDIDATES, step=1,
+                                   label="candidates (k, for MBR)", elem_id="s2s-candidates")
+            run = gr.Button("Run", variant="primary", elem_id="s2s-run")
+        with gr.Column(scale=3):
+            text = gr.HTML("<i>Press Run: the source stays fixed while the candidates denoise beside it.</i>",
+                           elem_id="s2s-text", min_height=160)
+            frame = gr.Slider(0, 1, value=0, step=1, label="scrub through the recorded steps", visible=False,
+                              interactive=False, elem_id="s2s-scrub")
+            picked = gr.HTML(elem_id="s2s-candidates-out")
+            heatmap = gr.Plot(label="pairwise BLEU", visible=False, elem_id="s2s-bleu")
+    record = gr.State(None)
+    for dropdown in slots:
+        dropdown.input(compose_mr, slots, source, show_progress="hidden", api_visibility="private")
+    run.click(seq2seq_run, [source, seed, steps, candidates], [text, record, frame, picked, heatmap],
+              show_progress="minimal", **SAMPLING)
+    frame.input(seq2seq_scrub, [frame, record], text, trigger_mode="always_last", show_progress="hidden")
