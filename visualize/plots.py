@@ -121,7 +121,7 @@ def bleu_heatmap_figure(matrix: Sequence[Sequence[float]], pick: int | None = No
     k = m.shape[0]
     if pick is not None and not 0 <= pick < k:
         raise ValueError(f"pick must be a candidate index from 0 to {k - 1}, got {pick}")
-    labels = [f"{i + 1}" for i in range(k)]
+    labels = [f"#{i + 1}" for i in range(k)]  # not bare numbers: plotly would read them as a numeric axis
     shown = m.copy()
     np.fill_diagonal(shown, np.nan)  # a candidate against itself says nothing
     gains = np.nansum(shown, axis=1)
@@ -138,7 +138,8 @@ def bleu_heatmap_figure(matrix: Sequence[Sequence[float]], pick: int | None = No
                       line=dict(color=CHANGED, width=3))
     fig.update_layout(
         title=dict(text="Pairwise BLEU between candidates (MBR picks the highest row sum)", font=dict(size=14)),
-        xaxis=dict(title="reference candidate", side="bottom"), yaxis=dict(title="candidate", autorange="reversed"),
+        xaxis=dict(title="reference candidate", type="category"),
+        yaxis=dict(title="candidate", type="category", autorange="reversed"),
         template="plotly_white", height=320, margin=dict(l=70, r=120, t=50, b=50),
     )
     return fig
