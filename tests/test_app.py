@@ -3,8 +3,6 @@
 import contextlib
 import re
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,17 +19,6 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
 SCREENSHOT = ROOT / "assets" / "screenshot-denoise.png"
-
-
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny continuous model trained for 20 steps: seconds on a CPU, and the same every time."""
-    out = tmp_path_factory.mktemp("checkpoints") / "continuous"
-    cmd = [sys.executable, "-m", "diffusion", "train", "--family", "continuous", "--preset", "tiny", "--steps", "20",
-           "--out", str(out), "--no-projection"]
-    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return out
 
 
 @pytest.fixture

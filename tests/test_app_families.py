@@ -1,8 +1,6 @@
 """The family tabs (Order-agnostic, Discrete diffusion): handlers stream, validate input, and work in Chromium."""
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import gradio as gr
@@ -11,29 +9,6 @@ import pytest
 import app
 from test_app import ROOT, open_in_chromium
 from visualize.order import nll_budget_figure, plan_figure, step_of_position
-
-
-@pytest.fixture(scope="session")
-def tiny_ardm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("checkpoints") / "ardm"
-    cmd = [sys.executable, "-m", "diffusion", "train", "--family", "ardm", "--preset", "tiny", "--steps", "20",
-           "--out", str(out)]
-    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return out
-
-
-@pytest.fixture(scope="session")
-def tiny_sedd(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("checkpoints") / "sedd"
-    cmd = [sys.executable, "-m", "diffusion", "train", "--family", "sedd", "--preset", "tiny", "--steps", "20",
-           "--out", str(out)]
-    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
-    ev = [sys.executable, "-m", "diffusion", "evaluate", "--checkpoint", str(out), "--num-samples", "2", "--steps", "4",
-          "--nll-sequences", "4", "--record"]
-    assert subprocess.run(ev, cwd=ROOT, capture_output=True, timeout=600).returncode == 0
-    return out
 
 
 @pytest.fixture
