@@ -21,7 +21,7 @@ SAMPLING = dict(concurrency_limit=2, concurrency_id="sampling")
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=16)
 def load(path: str, family: str = "continuous") -> checkpoint.Checkpoint:
     """Load a checkpoint once per path; the model is shared read-only by every session."""
     return checkpoint.load(path, family=family)
@@ -46,6 +46,37 @@ def get_checkpoint(family: str = "continuous", name: str | None = None, how: str
     except ValueError as e:
         raise gr.Error(f"{e}. Set {env_name(name)} to a folder made by "
                        f"`python -m diffusion train --family {family}{how}`.") from None
+
+
+# ---- models trained in this browser session (the Train tab) ------------------------------------------------------
+# `models` is one gr.State per browser session, built in app.py and handed to every tab: {family: checkpoint folder}.
+# A tab offers "shipped" or "trained here"; nothing a visitor trains is ever shown to another visitor.
+SHIPPED, TRAINED = "shipped", "trained here"
+MODEL_CHOICES = (SHIPPED, TRAINED)
+
+
+def model_radio(elem_id: str) -> gr.Radio:
+    """The per-tab choice between the shipped checkpoint and the one trained in this session."""
+    return gr.Radio(list(MODEL_CHOICES), value=SHIPPED, label="model", elem_id=elem_id,
+                    info="'trained here': the model you trained in the Train tab (this browser session only)")
+
+
+def pick_checkpoint(family: str, choice: str | None = SHIPPED, models: dict[str, str] | None = None,
+                    name: str | None = None, how: str = "") -> checkpoint.Checkpoint:
+    """The checkpoint a tab runs: the session's own model of `family` when `choice` is "trained here", else the
+    shipped one (`name`: the shipped folder, default the family's). A gr.Error when the choice cannot be met."""
+    if choice in (None, SHIPPED):
+        return get_checkpoint(family, name, how)
+    if choice != TRAINED:
+        raise gr.Error(f"model must be one of {', '.join(map(repr, MODEL_CHOICES))}, got {choice!r}")
+    path = (models or {}).get(family)
+    if not path:
+        raise gr.Error(f"you have not trained a {family} model in this session yet: train one in the Train tab, "
+                       "or pick the shipped model")
+    try:
+        return load(str(path), family)
+    except ValueError as e:
+        raise gr.Error(f"your {family} model cannot be loaded ({e}); train it again in the Train tab") from None
 
 
 def whole(value: Any, name: str, low: int, high: int, high_text: str | None = None) -> int:
