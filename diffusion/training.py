@@ -6,7 +6,7 @@ import math
 import os
 import platform
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -111,8 +111,10 @@ def encode_split(config: ModelConfig, tokenizer: TextTokenizer, corpus: Corpus, 
 
 
 def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, out_dir: str | Path,
-          command: str = "", seq_len_given: bool = False) -> Iterator[TrainLog]:
-    """Train (or resume, when out_dir holds a checkpoint) until `steps` or `minutes` runs out."""
+          command: str = "", seq_len_given: bool = False,
+          should_stop: Callable[[], bool] | None = None) -> Iterator[TrainLog]:
+    """Train (or resume, when out_dir holds a checkpoint) until `steps` or `minutes` runs out, or until
+    `should_stop()` says so (a Stop button): every ending saves the checkpoint the same way."""
     cfg = train_config
     if cfg.steps is None and cfg.minutes is None:
         raise ValueError("give a budget: steps, minutes, or both")
@@ -162,7 +164,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
     budget_steps = cfg.steps if cfg.steps is not None else float("inf")
     while True:
         elapsed = time.perf_counter() - start
-        if step >= budget_steps or elapsed >= budget_s:
+        if step >= budget_steps or elapsed >= budget_s or (should_stop is not None and should_stop()):
             break
         idx = torch.randint(0, data.shape[0], (cfg.batch_size,), generator=gen)
         lr = _lr(step, max(step / budget_steps, elapsed / budget_s), cfg)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ CHECKPOINT_ENV = "DIFFUSION_CHECKPOINT"  # the continuous model; other families:
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "assets" / "checkpoints"
 DEFAULT_CHECKPOINT = CHECKPOINTS / "continuous"
 MAX_SEED = 2**63 - 1
+SESSION_ROOT = Path(tempfile.gettempdir()) / "text-diffusion-lab"  # models trained in the app, one folder per session
 # Two runs at once keep a 2-vCPU Space responsive; every sampling handler shares this id and limit.
 SAMPLING = dict(concurrency_limit=2, concurrency_id="sampling")
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
@@ -74,9 +77,27 @@ def pick_checkpoint(family: str, choice: str | None = SHIPPED, models: dict[str,
         raise gr.Error(f"you have not trained a {family} model in this session yet: train one in the Train tab, "
                        "or pick the shipped model")
     try:
-        return load(str(path), family)
+        return session_load(str(path), family)
     except ValueError as e:
         raise gr.Error(f"your {family} model cannot be loaded ({e}); train it again in the Train tab") from None
+
+
+_session_models: dict[str, checkpoint.Checkpoint] = {}  # path -> a model trained in the app, until its session ends
+
+
+def session_load(path: str, family: str) -> checkpoint.Checkpoint:
+    """A model trained in the app, loaded once; kept apart from the shipped models' cache so it can be dropped."""
+    if path not in _session_models:
+        _session_models[path] = checkpoint.load(path, family=family)
+    return _session_models[path]
+
+
+def forget_models(models: dict[str, str] | None) -> None:
+    """When a session ends: drop its models from memory and delete their folders (only those under SESSION_ROOT)."""
+    for path in (models or {}).values():
+        _session_models.pop(str(path), None)
+        if Path(path).resolve().is_relative_to(SESSION_ROOT.resolve()):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def whole(value: Any, name: str, low: int, high: int, high_text: str | None = None) -> int:

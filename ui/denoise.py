@@ -12,7 +12,7 @@ from diffusion.sampling import sample_steps
 from visualize.plots import clamp_distance_figure
 from visualize.tokens import render_step
 
-from .common import LATEX, MAX_SEED, SAMPLING, get_checkpoint, whole
+from .common import LATEX, MAX_SEED, SAMPLING, SHIPPED, model_radio, pick_checkpoint, whole
 
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
 MAX_SAMPLES = 4
@@ -54,10 +54,11 @@ nearest embedding: it falls as the prediction settles on words.
 
 
 def denoise(seed: float | None, steps: float, sampler: str, clamp: bool, clamp_start: float,
-            num_samples: float) -> Iterator[tuple[Any, Any, Any, Any]]:
+            num_samples: float, choice: str = SHIPPED,
+            models: dict[str, str] | None = None) -> Iterator[tuple[Any, Any, Any, Any]]:
     """Stream the reverse chain frame by frame; at the end keep the frames and reveal the scrub slider and plot."""
     seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
-    ck = get_checkpoint()
+    ck = pick_checkpoint("continuous", choice, models)
     max_steps = min(MAX_STEPS, ck.process.T)
     steps = whole(steps, "steps", MIN_STEPS, max_steps)
     clamp_start = whole(clamp_start, "clamping start step", 0, steps)
@@ -116,13 +117,14 @@ def _clamp_start_range(steps: float, clamp_start: float) -> Any:
     return gr.Slider(maximum=int(steps), value=min(int(clamp_start), int(steps)))
 
 
-def tab() -> None:
+def tab(models: gr.State) -> None:
     """The Denoise tab: sample from the shipped continuous model and watch each step."""
     gr.Markdown(DENOISE_INTRO, latex_delimiters=LATEX)
     with gr.Accordion("How it works", open=False):
         gr.Markdown(DENOISE_DETAILS, latex_delimiters=LATEX)
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
+            choice = model_radio("denoise-model")
             seed = gr.Number(value=0, label="seed", minimum=0, step=1, elem_id="seed")
             steps = gr.Slider(MIN_STEPS, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="steps",
                               info="at most the model's training timesteps", elem_id="steps")
@@ -141,6 +143,6 @@ def tab() -> None:
     record = gr.State(None)
     steps.change(_clamp_start_range, [steps, clamp_start], clamp_start, api_visibility="private",
                  show_progress="hidden")
-    run.click(denoise, [seed, steps, sampler, clamp, clamp_start, num_samples], [text, record, frame, plot],
+    run.click(denoise, [seed, steps, sampler, clamp, clamp_start, num_samples, choice, models], [text, record, frame, plot],
               show_progress="minimal", **SAMPLING)
     frame.input(scrub, [frame, record], [text, plot], trigger_mode="always_last", show_progress="hidden")

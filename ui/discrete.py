@@ -13,7 +13,7 @@ from diffusion.sampling import sample_steps
 from visualize.plots import discrete_schedule_figure, quality_vs_steps_figure
 from visualize.tokens import render_step, render_tokens
 
-from .common import LATEX, MAX_SEED, SAMPLING, get_checkpoint, whole
+from .common import LATEX, MAX_SEED, SAMPLING, SHIPPED, model_radio, pick_checkpoint, whole
 
 GRAPHS = {"absorb": "sedd-absorb", "uniform": "sedd-uniform"}  # graph -> shipped checkpoint folder
 SAMPLERS = ("tweedie", "euler")
@@ -48,18 +48,20 @@ model: the share of grammatical samples against the number of steps, for each sa
 """
 
 
-def _checkpoint(graph: str):
+def _checkpoint(graph: str, choice: str = SHIPPED, models: dict[str, str] | None = None):
+    """The shipped model of `graph`, or the session's own sedd model (whose graph is its own)."""
     if graph not in GRAPHS:
         raise gr.Error(f"graph must be one of {', '.join(GRAPHS)}, got {graph!r}")
-    return get_checkpoint("sedd", GRAPHS[graph], how=f" --graph {graph}")
+    return pick_checkpoint("sedd", choice, models, GRAPHS[graph], how=f" --graph {graph}")
 
 
-def forward_view(graph: str, sentence: str, t: float, seed: float | None) -> tuple[str, Any]:
+def forward_view(graph: str, sentence: str, t: float, seed: float | None, choice: str = SHIPPED,
+                 models: dict[str, str] | None = None) -> tuple[str, Any]:
     """The sentence noised to time t (the same seed hits the same tokens at every t) and the schedule."""
     seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 1:
         raise gr.Error(f"t must be a number from 0 to 1, got {t!r}")
-    ck = _checkpoint(graph)
+    ck = _checkpoint(graph, choice, models)
     text = (sentence or "").strip()
     if not text:
         raise gr.Error("type a sentence to noise (words of the built-in corpus; others show as [UNK])")
@@ -84,14 +86,15 @@ def _quality(ck) -> Any:
 
 
 def sedd_denoise(graph: str, seed: float | None, steps: float, sampler: str,
-                 num_samples: float) -> Iterator[tuple[Any, Any, Any, Any]]:
+                 num_samples: float, choice: str = SHIPPED,
+                 models: dict[str, str] | None = None) -> Iterator[tuple[Any, Any, Any, Any]]:
     """Stream SEDD's reverse chain; at the end keep the frames for the scrubber and draw quality against steps."""
     seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
     steps = whole(steps, "steps", 1, MAX_STEPS)
     num_samples = whole(num_samples, "number of samples", 1, MAX_SAMPLES)
     if sampler not in SAMPLERS:
         raise gr.Error(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
-    ck = _checkpoint(graph)
+    ck = _checkpoint(graph, choice, models)
     process = ck.process.configure(sampler=sampler)
     generator = torch.Generator().manual_seed(seed)
     frames: list[str] = []
@@ -113,21 +116,25 @@ def sedd_scrub(frame: float, record: dict[str, Any] | None) -> Any:
     return record["frames"][min(max(int(frame), 0), len(record["frames"]) - 1)]
 
 
-def _first_view(graph: str, sentence: str, t: float, seed: float | None) -> tuple[str, Any]:
+def _first_view(graph: str, sentence: str, t: float, seed: float | None, choice: str = SHIPPED,
+                models: dict[str, str] | None = None) -> tuple[str, Any]:
     """The forward view on page load; without a checkpoint a note instead of an error toast."""
     try:
-        return forward_view(graph, sentence, t, seed)
+        return forward_view(graph, sentence, t, seed, choice, models)
     except gr.Error as e:
         return f"<i>{e.message}</i>", None
 
 
-def tab() -> dict[str, Any]:
+def tab(models: gr.State) -> dict[str, Any]:
     """Build the tab; returns the page-load event (fn, inputs, outputs) that draws the forward view."""
     gr.Markdown(INTRO, latex_delimiters=LATEX)
     with gr.Accordion("How it works", open=False):
         gr.Markdown(DETAILS, latex_delimiters=LATEX)
-    graph = gr.Radio(list(GRAPHS), value="absorb", label="graph", elem_id="sedd-graph",
-                     info="absorbing: tokens become [MASK]; uniform: tokens become any token")
+    with gr.Row():
+        graph = gr.Radio(list(GRAPHS), value="absorb", label="graph", elem_id="sedd-graph",
+                         info="absorbing: tokens become [MASK]; uniform: tokens become any token "
+                              "(a model trained here keeps its own graph)")
+        choice = model_radio("sedd-model")
     gr.Markdown("### Forward: noising a sentence")
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
@@ -151,10 +158,10 @@ def tab() -> dict[str, Any]:
                               interactive=False, elem_id="sedd-scrub")
             quality = gr.Plot(label="grammatical rate against steps", elem_id="sedd-quality")
     record = gr.State(None)
-    forward_inputs = [graph, sentence, t, noise_seed]
-    for trigger in (t.input, sentence.submit, noise_seed.submit, graph.change):
+    forward_inputs = [graph, sentence, t, noise_seed, choice, models]
+    for trigger in (t.input, sentence.submit, noise_seed.submit, graph.change, choice.change):
         trigger(forward_view, forward_inputs, [noised, schedule], trigger_mode="always_last", show_progress="hidden")
-    run.click(sedd_denoise, [graph, seed, steps, sampler, num_samples], [text, record, frame, quality],
+    run.click(sedd_denoise, [graph, seed, steps, sampler, num_samples, choice, models], [text, record, frame, quality],
               show_progress="minimal", **SAMPLING)
     frame.input(sedd_scrub, [frame, record], text, trigger_mode="always_last", show_progress="hidden")
     return dict(fn=_first_view, inputs=forward_inputs, outputs=[noised, schedule])

@@ -14,7 +14,8 @@ from diffusion.sampling import sample_steps
 from visualize.order import nll_budget_figure, plan_figure, step_of_position
 from visualize.tokens import render_step
 
-from .common import LATEX, MAX_SEED, SAMPLING, checkpoint_path, get_checkpoint, load, model_length, whole
+from .common import (LATEX, MAX_SEED, SAMPLING, SHIPPED, checkpoint_path, load, model_length, model_radio,
+                     pick_checkpoint, whole)
 
 ORDER_INTRO = r"""
 **Order-agnostic ARDM** writes the positions in a random order $\sigma$, each from
@@ -56,10 +57,11 @@ def _references() -> dict[str, float]:
 
 
 def order_agnostic(seed: float | None, budget: float, temperature: float,
-                   num_samples: float) -> Iterator[tuple[Any, Any, Any, Any]]:
+                   num_samples: float, choice: str = SHIPPED,
+                   models: dict[str, str] | None = None) -> Iterator[tuple[Any, Any, Any, Any]]:
     """Stream ARDM's planned parallel decoding; then the plan grid, the NLL curve and the scrubber."""
     seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
-    ck = get_checkpoint("ardm")
+    ck = pick_checkpoint("ardm", choice, models)
     D = ck.config.seq_len
     budget = whole(budget, "steps", 1, D)
     num_samples = whole(num_samples, "number of samples", 1, MAX_ORDER_SAMPLES)
@@ -95,7 +97,7 @@ def order_scrub(frame: float, record: dict[str, Any] | None) -> tuple[Any, Any]:
     return record["frames"][i], plan_figure(record["written"], record["tokens"], record["num_steps"], current=i or None)
 
 
-def tab() -> None:
+def tab(models: gr.State) -> None:
     """The Order-agnostic tab: ARDM's reveal order, its planned steps and NLL against budget."""
     D = model_length("ardm")
     gr.Markdown(ORDER_INTRO, latex_delimiters=LATEX)
@@ -103,6 +105,7 @@ def tab() -> None:
         gr.Markdown(ORDER_DETAILS, latex_delimiters=LATEX)
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
+            choice = model_radio("order-model")
             seed = gr.Number(value=0, label="seed", minimum=0, step=1, elem_id="order-seed")
             budget = gr.Slider(1, D, value=max(1, D // 4), step=1, label="steps (budget)",
                                info="1 = everything at once; the length = one position per step", elem_id="budget")
@@ -117,7 +120,7 @@ def tab() -> None:
             plan = gr.Plot(label="planned steps", elem_id="order-plan")
             curve = gr.Plot(label="NLL against budget", elem_id="order-curve")
     record = gr.State(None)
-    run.click(order_agnostic, [seed, budget, temperature, num_samples], [text, record, plan, curve],
+    run.click(order_agnostic, [seed, budget, temperature, num_samples, choice, models], [text, record, plan, curve],
               show_progress="minimal", **SAMPLING).then(
         lambda r: gr.Slider(maximum=len(r["frames"]) - 1 if r else 1, value=len(r["frames"]) - 1 if r else 0),
         record, frame, api_visibility="private", show_progress="hidden")

@@ -16,7 +16,7 @@ from diffusion.seq2seq import candidates_steps, check_source, decode_targets
 from visualize.plots import bleu_heatmap_figure
 from visualize.tokens import render_step
 
-from .common import LATEX, MAX_SEED, SAMPLING, get_checkpoint, whole
+from .common import LATEX, MAX_SEED, SAMPLING, SHIPPED, model_radio, pick_checkpoint, whole
 
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
 MAX_CANDIDATES, DEFAULT_CANDIDATES = 8, 5
@@ -56,8 +56,8 @@ def compose_mr(*values: str | None) -> str:
     return linearise_mr(mr)
 
 
-def _checkpoint():
-    return get_checkpoint("seq2seq", how=HOW)
+def _checkpoint(choice: str = SHIPPED, models: dict[str, str] | None = None):
+    return pick_checkpoint("seq2seq", choice, models, how=HOW)
 
 
 def _candidates_html(texts: list[str], pick: int, mr: dict[str, str] | None) -> str:
@@ -79,12 +79,13 @@ def _candidates_html(texts: list[str], pick: int, mr: dict[str, str] | None) -> 
 
 
 def seq2seq_run(source: str, seed: float | None, steps: float,
-                candidates: float) -> Iterator[tuple[Any, Any, Any, Any, Any]]:
+                candidates: float, choice: str = SHIPPED,
+                models: dict[str, str] | None = None) -> Iterator[tuple[Any, Any, Any, Any, Any]]:
     """Stream k candidates denoising beside the fixed source; at the end the candidates, the MBR pick and the BLEU
     heatmap, and the scrubber."""
     seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
     k = whole(candidates, "number of candidates", 1, MAX_CANDIDATES)
-    ck = _checkpoint()
+    ck = _checkpoint(choice, models)
     steps = whole(steps, "steps", MIN_STEPS, min(MAX_STEPS, ck.process.T))
     builtin = ck.meta.get("corpus") == "builtin"
     try:
@@ -121,7 +122,7 @@ def seq2seq_scrub(frame: float, record: dict[str, Any] | None) -> Any:
     return record["frames"][min(max(int(frame), 0), len(record["frames"]) - 1)]
 
 
-def tab() -> None:
+def tab(models: gr.State) -> None:
     gr.Markdown(INTRO, latex_delimiters=LATEX)
     with gr.Accordion("How it works", open=False):
         gr.Markdown(DETAILS, latex_delimiters=LATEX)
@@ -135,6 +136,7 @@ def tab() -> None:
                 slots.append(gr.Dropdown(choices, value=example.get(slot, ABSENT), label=slot,
                                          elem_id=f"mr-{slot}", min_width=120))
             source = gr.Textbox(MR_EXAMPLE, label="source (slot [value] ...)", lines=2, elem_id="s2s-source")
+            choice = model_radio("s2s-model")
             seed = gr.Number(value=0, label="seed", minimum=0, step=1, elem_id="s2s-seed")
             steps = gr.Slider(MIN_STEPS, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="steps", elem_id="s2s-steps")
             candidates = gr.Slider(1, MAX_CANDIDATES, value=DEFAULT_CANDIDATES, step=1,
@@ -150,6 +152,6 @@ def tab() -> None:
     record = gr.State(None)
     for dropdown in slots:
         dropdown.input(compose_mr, slots, source, show_progress="hidden", api_visibility="private")
-    run.click(seq2seq_run, [source, seed, steps, candidates], [text, record, frame, picked, heatmap],
+    run.click(seq2seq_run, [source, seed, steps, candidates, choice, models], [text, record, frame, picked, heatmap],
               show_progress="minimal", **SAMPLING)
     frame.input(seq2seq_scrub, [frame, record], text, trigger_mode="always_last", show_progress="hidden")

@@ -1,0 +1,165 @@
+"""The Train tab: a model trained in the browser session, usable in the other tabs, for that session only."""
+
+import types
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+import app
+from diffusion import checkpoint
+from test_app import ROOT, open_in_chromium
+from ui import common
+from ui import train as train_tab
+from visualize.train import loss_curve_figure
+
+SCREENSHOT = ROOT / "assets" / "screenshot-train.png"
+CONTINUOUS = "continuous (Diffusion-LM)"
+
+
+def _request(session: str = "test-session") -> types.SimpleNamespace:
+    return types.SimpleNamespace(session_hash=session)
+
+
+def _train(label: str = CONTINUOUS, corpus: str = train_tab.BUILTIN, upload: str | None = None, seconds: float = 5,
+           models: dict | None = None, session: str = "test-session") -> list[tuple]:
+    return list(train_tab.train_model(label, corpus, upload, seconds, "tiny", 0, models or {}, _request(session)))
+
+
+@pytest.fixture
+def session_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Session models under a temporary root, so tests never touch the real one."""
+    root = tmp_path / "sessions"
+    monkeypatch.setattr(common, "SESSION_ROOT", root)
+    monkeypatch.setattr(train_tab, "SESSION_ROOT", root)
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    return root
+
+
+def test_loss_curve_marks_the_newest_point():
+    fig = loss_curve_figure([1, 5, 10], [3.0, 1.0, 0.5], seconds=12, cap_seconds=60, family="sedd")
+    assert list(fig.data[0].y) == [3.0, 1.0, 0.5]
+    assert fig.data[1].x == (10,) and "0.500" in fig.data[1].name
+    assert "12 s of 60 s" in fig.layout.title.text and fig.layout.yaxis.type == "log"
+    assert fig.layout.annotations == () and loss_curve_figure([], []).layout.annotations[0].text
+    with pytest.raises(ValueError, match="same length"):
+        loss_curve_figure([1], [])
+
+
+def test_trained_model_joins_the_session_and_runs_in_the_denoise_tab(session_root: Path):
+    outputs = _train()
+    status, curve, preview, models = outputs[-1]
+    assert status.startswith("**Done** (time cap reached)") and "Denoise" in status
+    assert len(curve.data[0].x) >= 2 and curve.data[0].x[0] == 1  # the curve grew while training
+    assert preview.count("<li>") == train_tab.PREVIEW
+    assert preview.count("✓ grammatical") + preview.count("✗ not in the grammar") == train_tab.PREVIEW
+    path = Path(models["continuous"])
+    assert path.is_relative_to(session_root / "test-session") and checkpoint.has_checkpoint(path)
+    meta = checkpoint.load(path).meta
+    assert meta["command"].startswith("app Train tab") and meta["train_config"]["minutes"] == pytest.approx(5 / 60)
+    assert 4.5 <= meta["seconds"] <= 30  # the time cap held (plus the final save)
+
+    frames = list(app.denoise(0, 10, "ddpm", True, 0, 1, common.TRAINED, models))
+    assert "step 10" in frames[-1][0]
+    # Training again replaces the family's model and removes the old folder.
+    again = _train(models=models)[-1][3]
+    assert again["continuous"] != models["continuous"] and not path.exists()
+    # The session ends: its models go.
+    common.forget_models(again)
+    assert not Path(again["continuous"]).exists()
+
+
+def test_choosing_a_model_not_trained_yet_says_where_to_train():
+    with pytest.raises(gr.Error, match="not trained a continuous model in this session yet"):
+        list(app.denoise(0, 10, "ddpm", True, 0, 1, common.TRAINED, {}))
+    with pytest.raises(gr.Error, match="model must be one of 'shipped', 'trained here'"):
+        common.pick_checkpoint("ardm", "mine", {})
+
+
+def test_stop_ends_training_early_and_keeps_the_model(session_root: Path):
+    run = train_tab.train_model(CONTINUOUS, train_tab.BUILTIN, None, 120, "tiny", 0, {}, _request())
+    next(run)  # started
+    assert train_tab.stop_training(_request()).startswith("Stopping")
+    status, _, _, models = list(run)[-1]
+    assert status.startswith("**Done** (stopped)")
+    meta = checkpoint.load(models["continuous"]).meta
+    assert meta["seconds"] < 60
+    assert train_tab.stop_training(_request()) == "Nothing is training in this session."
+
+
+def test_one_training_at_a_time(session_root: Path):
+    assert train_tab._lock.acquire(blocking=False)  # another visitor's training holds the Space
+    train_tab._running["someone-else"] = 1e18
+    try:
+        with pytest.raises(gr.Error, match="another visitor is training a model; one training runs at a time"):
+            _train()
+    finally:
+        train_tab._running.pop("someone-else")
+        train_tab._lock.release()
+    assert not train_tab._lock.locked()
+
+
+def test_an_uploaded_txt_trains_on_its_own_vocabulary(session_root: Path, tmp_path: Path):
+    lines = [f"the {c} cat sat on the {m} mat" for c in ("red", "blue", "green", "grey") for m in ("big", "small", "old")]
+    upload = tmp_path / "cats.txt"
+    upload.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    status, _, preview, models = _train(label="ar (left to right)", corpus=train_tab.UPLOAD, upload=str(upload))[-1]
+    ck = checkpoint.load(models["ar"])
+    assert ck.tokenizer.encode("the grey cat") and "grammar" not in preview  # no grammar for a user corpus
+    assert "[UNK]" not in ck.tokenizer.tokens(ck.tokenizer.encode("the grey cat sat on the old mat"))
+
+
+def _write(path: Path, data: bytes) -> str:
+    path.write_bytes(data)
+    return str(path)
+
+
+@pytest.mark.parametrize("name, data, label, message", [
+    ("latin1.txt", "café au lait\n".encode("latin-1") * 20, CONTINUOUS, "is not UTF-8 text"),
+    ("big.txt", b"a b c\n" * (train_tab.MAX_UPLOAD_BYTES // 6 + 1), CONTINUOUS, "the Train tab takes files up to 2 MB"),
+    ("notes.pdf", b"%PDF-1.4\n", CONTINUOUS, "is not a .txt or .csv file"),
+    ("few.txt", b"one line\ntwo lines\n", CONTINUOUS, "needs at least 10"),
+    ("long.txt", (" ".join(["word"] * 80) + "\n").encode() * 20, CONTINUOUS, "rows of at most 64"),
+    ("plain.txt", b"a sentence here\n" * 20, "seq2seq (DiffuSeq)", "which has no sources"),
+    ("cols.csv", b"sentence,label\nhello there,1\n" * 20, CONTINUOUS, "has no column 'text'; its columns are"),
+])
+def test_bad_uploads_are_one_line_errors(session_root: Path, tmp_path: Path, name, data, label, message):
+    with pytest.raises(gr.Error, match=message) as e:
+        _train(label=label, corpus=train_tab.UPLOAD, upload=_write(tmp_path / name, data))
+    assert "\n" not in e.value.message and str(tmp_path) not in e.value.message  # no server paths leak
+    assert not train_tab._lock.locked()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(corpus=train_tab.UPLOAD, upload=None), "no file uploaded"),
+    (dict(seconds=1), "time cap \\(seconds\\) must be a whole number from 5 to 300"),
+    (dict(label="gpt"), "family must be one of"),
+])
+def test_bad_settings_are_one_line_errors(session_root: Path, kwargs, message):
+    with pytest.raises(gr.Error, match=message):
+        _train(**kwargs)
+
+
+def test_train_then_denoise_in_browser(session_root: Path):
+    """In Chromium: train for 5 s, see the curve and samples, then run the new model in the Denoise tab."""
+    from playwright.sync_api import expect
+
+    with open_in_chromium(app) as page:
+        page.get_by_role("tab", name="Train").click()
+        seconds = page.locator("#train-seconds input[type=number]")
+        seconds.fill("5")
+        seconds.press("Enter")
+        page.locator("#train-run").click()
+        expect(page.locator("#train-status")).to_contain_text("Done", timeout=120_000)
+        expect(page.locator("#train-preview li")).to_have_count(train_tab.PREVIEW)
+        expect(page.locator("#train-curve .js-plotly-plot .scatterlayer .trace").first).to_be_attached()
+        assert page.locator("#train-curve .gtitle").text_content().startswith("continuous training loss")
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+        page.get_by_role("tab", name="Denoise", exact=True).click()
+        page.locator("#denoise-model").get_by_text(common.TRAINED, exact=True).click()
+        steps = page.locator("#steps input[type=number]")
+        steps.fill("10")
+        steps.press("Enter")
+        page.locator("#run").click()
+        expect(page.locator("#denoise-text")).to_contain_text("step 10", timeout=60_000)

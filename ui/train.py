@@ -1,0 +1,248 @@
+"""The Train tab: train a small model of any family in the browser, watch its loss, then use it in every other tab.
+
+The model belongs to the visitor's session only: it is written under SESSION_ROOT/<session>/ and named in the
+session's `models` state; it is deleted when the session ends. One training runs at a time on the whole Space
+(a 2-vCPU machine): a second visitor who presses Train meanwhile gets an error saying how long to wait.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import torch
+
+from diffusion.config import preset
+from diffusion.corpus.validator import is_grammatical
+from diffusion.corpus.loaders import load_builtin, load_corpus
+from diffusion.families import get_family
+from diffusion.sampling import sample
+from diffusion.seq2seq import candidates_steps, check_source, decode_targets
+from diffusion.training import prepare, train
+from visualize.train import loss_curve_figure
+
+from .common import forget_models
+from .common import LATEX, MAX_SEED, SESSION_ROOT, session_load, whole
+
+# label -> (family, model overrides)
+FAMILY_CHOICES: dict[str, tuple[str, dict[str, Any]]] = {
+    "continuous (Diffusion-LM)": ("continuous", {}),
+    "seq2seq (DiffuSeq)": ("seq2seq", {}),
+    "sedd, absorbing": ("sedd", {"graph": "absorb"}),
+    "sedd, uniform": ("sedd", {"graph": "uniform", "noise": "geometric"}),
+    "ardm (order-agnostic)": ("ardm", {}),
+    "ar (left to right)": ("ar", {}),
+}
+SIZES = ("tiny", "small")
+BUILTIN, UPLOAD = "built-in restaurant grammar", "my file (.txt or .csv)"
+MIN_SECONDS, MAX_SECONDS, DEFAULT_SECONDS = 5, 300, 60
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+MAX_LEN = 64  # tokens per row (source, [SEP] and target for seq2seq): what a small model trains on in minutes
+MIN_ROWS = 10
+PREVIEW = 3  # samples drawn from the new model when training ends
+UPDATE_SECONDS = 0.5  # at most two redraws of the curve a second
+USED_IN = {"continuous": "Denoise, Forward noising, Clamping trick and Embeddings", "seq2seq": "Seq2seq",
+           "sedd": "Discrete diffusion", "ardm": "Order-agnostic", "ar": "Compare"}
+
+_lock = threading.Lock()  # one training on the Space at a time
+_running: dict[str, float] = {}  # while a training runs: its session and when its time cap ends
+_stop: dict[str, threading.Event] = {}  # session -> its Stop button's flag
+
+INTRO = r"""
+**Train a model here**, on the built-in corpus or your own file, and watch the loss fall: every family minimises
+its own bound on $-\log p_\theta(x_0)$. The model is yours for this browser session: pick *trained here* in the
+other tabs to use it.
+"""
+
+DETAILS = r"""
+**What runs.** The same training loop as `python -m diffusion train` (AdamW, warm-up then cosine decay, an EMA of
+the weights), on the *tiny* preset (2 layers, width 64: hundreds of steps a minute on 2 CPUs) or *small* (the
+shipped checkpoints' size: slower, better). The loss is the family's own:
+
+- continuous / seq2seq: $\lVert f_\theta(x_t, t) - x_0 \rVert^2$ plus the rounding term $-\log p(w \mid x_0)$;
+- sedd: the score entropy of the concrete score, weighted by $\sigma(t)$;
+- ardm: $\frac{D}{D - t + 1} \sum_{k \notin \sigma(<t)} -\log p(x_k \mid x_{\sigma(<t)})$ over random orders;
+- ar: $-\sum_i \log p(x_i \mid x_{<i})$.
+
+**Your file.** A `.txt` with one sentence per line, or a `.csv` with a `text` column (`source` and `target`
+columns for seq2seq); UTF-8, at most 2 MB, at least 10 rows, rows of at most 64 words. The vocabulary is built
+from your file.
+
+**Limits.** Training stops at the time cap or when you press Stop; either way the model is saved and usable.
+One training runs at a time on this Space; your model is deleted when you close the page.
+"""
+
+
+def _family(label: str) -> tuple[str, dict[str, Any]]:
+    if label not in FAMILY_CHOICES:
+        raise gr.Error(f"family must be one of {', '.join(map(repr, FAMILY_CHOICES))}, got {label!r}")
+    return FAMILY_CHOICES[label]
+
+
+def _corpus(choice: str, upload: str | None, family: str):
+    """The training corpus, or a gr.Error naming what is wrong with the upload and what is accepted."""
+    paired = get_family(family).paired
+    if choice == BUILTIN:
+        return load_builtin(paired=paired)
+    if choice != UPLOAD:
+        raise gr.Error(f"corpus must be {BUILTIN!r} or {UPLOAD!r}, got {choice!r}")
+    if not upload:
+        raise gr.Error("no file uploaded: add a .txt (one sentence per line) or a .csv with a 'text' column, "
+                       "or pick the built-in grammar")
+    path = Path(upload)
+    if path.suffix.lower() not in (".txt", ".csv"):
+        raise gr.Error(f"{path.name} is not a .txt or .csv file; upload one of those")
+    size = path.stat().st_size
+    if size > MAX_UPLOAD_BYTES:
+        raise gr.Error(f"{path.name} is {size / 2**20:.1f} MB; the Train tab takes files up to 2 MB")
+    try:
+        corpus = load_corpus(str(path), paired=paired)
+    except ValueError as e:  # not UTF-8, missing columns, a .txt for seq2seq: the loader's own words
+        raise gr.Error(str(e).replace(str(path), path.name)) from None
+    if len(corpus.train) < MIN_ROWS:
+        raise gr.Error(f"{path.name} has {len(corpus.train)} usable rows; the Train tab needs at least {MIN_ROWS}")
+    return corpus
+
+
+def _out_dir(session: str, family: str) -> Path:
+    """A fresh folder for this run; the session's earlier models of the family go (the cache keys on the path)."""
+    root = SESSION_ROOT / session
+    for old in root.glob(f"{family}-*"):
+        forget_models({family: str(old)})
+    return root / f"{family}-{time.time_ns()}"
+
+
+def _status(step: int, seconds: float, cap: float, loss: float, stopping: bool = False) -> str:
+    done = min(1.0, seconds / cap) if cap else 0.0
+    bar = "█" * round(20 * done) + "░" * (20 - round(20 * done))
+    note = " · stopping…" if stopping else ""
+    return f"`{bar}` {100 * done:.0f}% · step {step} · {seconds:.0f} s of {cap:.0f} s · loss {loss:.4f}{note}"
+
+
+def _preview(family: str, path: Path, corpus, seed: int) -> str:
+    """A few samples of the new model at its default steps, rendered as the other tabs render tokens."""
+    ck = session_load(str(path), family)
+    gen = torch.Generator().manual_seed(seed)
+    steps = ck.process.default_steps
+    if get_family(family).paired:
+        source = check_source(ck.tokenizer, ck.config, corpus.sources["validation"][0], corpus.builtin)
+        last = list(candidates_steps(ck.process, ck.model, ck.tokenizer, source, PREVIEW, steps, gen, every=steps))[-1]
+        texts = decode_targets(ck.tokenizer, ck.config, last.tokens)
+        head = f"<p>Source: <code>{source}</code></p>"
+    else:
+        traj = sample(ck.process, ck.model, PREVIEW, steps, generator=gen, every=steps)
+        texts = [ck.tokenizer.decode(row) for row in traj.final.tokens]
+        head = ""
+    def verdict(text: str) -> str:
+        if not corpus.builtin:
+            return ""
+        return " <b>✓ grammatical</b>" if is_grammatical(text) else " <i>✗ not in the grammar</i>"
+
+    rows = "".join(f"<li><code>{html.escape(t)}</code>{verdict(t)}</li>" for t in texts)
+    return f"<div id='train-samples'>{head}<p>{len(texts)} samples, seed {seed}, {steps} steps:</p><ol>{rows}</ol></div>"
+
+
+def train_model(label: str, corpus_choice: str, upload: str | None, seconds: float, size: str, seed: float,
+                models: dict[str, str] | None, request: gr.Request) -> Iterator[tuple[Any, Any, Any, Any]]:
+    """Train for at most `seconds`, streaming the status line and the loss curve; at the end the new model joins
+    the session's `models` and a few of its samples are shown."""
+    family, overrides = _family(label)
+    cap = whole(seconds, "time cap (seconds)", MIN_SECONDS, MAX_SECONDS)
+    seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
+    if size not in SIZES:
+        raise gr.Error(f"model size must be one of {', '.join(SIZES)}, got {size!r}")
+    corpus = _corpus(corpus_choice, upload, family)
+    model_config, train_config = preset(size, family=family, **overrides)
+    try:
+        fitted, _ = prepare(model_config, corpus)
+    except ValueError as e:
+        raise gr.Error(str(e)) from None
+    if fitted.seq_len > MAX_LEN:
+        raise gr.Error(f"your file has a row of {fitted.seq_len} tokens; the Train tab takes rows of at most "
+                       f"{MAX_LEN} (split long lines, or train with `python -m diffusion train`)")
+    session = request.session_hash or "local"
+    if not _lock.acquire(blocking=False):
+        wait = max(0.0, max(_running.values(), default=time.time()) - time.time())
+        raise gr.Error(f"another visitor is training a model; one training runs at a time on this 2-CPU Space: "
+                       f"try again in about {wait + 10:.0f} s")
+    try:
+        _running[session] = time.time() + cap
+        stop = _stop.setdefault(session, threading.Event())
+        stop.clear()
+        out = _out_dir(session, family)
+        train_config = replace(train_config, seed=seed, minutes=cap / 60, steps=None, log_every=5,
+                               checkpoint_every_seconds=float(MAX_SECONDS))
+        command = f"app Train tab: {label}, {size}, {corpus.name if corpus.builtin else 'uploaded file'}, {cap} s"
+        steps, losses, shown = [], [], 0.0
+        yield _status(0, 0, cap, float("nan")), loss_curve_figure([], [], family=family), "", gr.skip()
+        last = None
+        for log in train(fitted, train_config, corpus, out, command=command,
+                         seq_len_given=True, should_stop=stop.is_set):
+            last = log
+            if log.done:
+                break
+            steps.append(log.step)
+            losses.append(log.loss)
+            if time.perf_counter() - shown >= UPDATE_SECONDS:
+                shown = time.perf_counter()
+                yield (_status(log.step, log.seconds, cap, log.loss, stop.is_set()),
+                       loss_curve_figure(steps, losses, log.seconds, cap, family), gr.skip(), gr.skip())
+    except ValueError as e:
+        raise gr.Error(str(e)) from None
+    finally:
+        _running.pop(session, None)
+        _lock.release()
+    assert last is not None
+    models = dict(models or {}, **{family: str(out)})
+    why = "stopped" if stop.is_set() else "time cap reached"
+    loss = losses[-1] if losses else float("nan")
+    done = (f"**Done** ({why}): {last.step} steps in {last.seconds:.0f} s, last loss {loss:.4f}. "
+            f"Pick *trained here* in {USED_IN[family]} to use it.")
+    yield (done, loss_curve_figure(steps, losses, last.seconds, cap, family), _preview(family, out, corpus, seed),
+           models)
+
+
+def stop_training(request: gr.Request) -> str:
+    """The Stop button: the loop ends after its current step and saves the model as usual."""
+    session = request.session_hash or "local"
+    if session not in _running:
+        return "Nothing is training in this session."
+    _stop.setdefault(session, threading.Event()).set()
+    return "Stopping after the current step…"
+
+
+def tab(models: gr.State) -> None:
+    """The Train tab."""
+    gr.Markdown(INTRO, latex_delimiters=LATEX)
+    with gr.Accordion("How it works", open=False):
+        gr.Markdown(DETAILS, latex_delimiters=LATEX)
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            family = gr.Dropdown(list(FAMILY_CHOICES), value="continuous (Diffusion-LM)", label="family",
+                                 elem_id="train-family")
+            corpus = gr.Radio([BUILTIN, UPLOAD], value=BUILTIN, label="corpus", elem_id="train-corpus")
+            upload = gr.File(label=".txt (a sentence per line) or .csv ('text', or 'source' and 'target'), ≤ 2 MB",
+                             file_types=[".txt", ".csv"], type="filepath", visible=False, elem_id="train-upload")
+            seconds = gr.Slider(MIN_SECONDS, MAX_SECONDS, value=DEFAULT_SECONDS, step=5, label="time cap (seconds)",
+                                elem_id="train-seconds")
+            size = gr.Radio(list(SIZES), value="tiny", label="model size", elem_id="train-size",
+                            info="tiny: fast, rough; small: the shipped models' size, needs minutes")
+            seed = gr.Number(value=0, label="seed", minimum=0, step=1, elem_id="train-seed")
+            with gr.Row():
+                run = gr.Button("Train", variant="primary", elem_id="train-run")
+                stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
+        with gr.Column(scale=3, min_width=300):
+            status = gr.Markdown("Press Train: the loss curve appears here as the model learns.", elem_id="train-status")
+            curve = gr.Plot(label="loss", elem_id="train-curve")
+            samples = gr.HTML("", elem_id="train-preview")
+    corpus.change(lambda c: gr.File(visible=c == UPLOAD), corpus, upload, api_visibility="private",
+                  show_progress="hidden")
+    run.click(train_model, [family, corpus, upload, seconds, size, seed, models], [status, curve, samples, models],
+              show_progress="minimal", concurrency_limit=2, concurrency_id="training")
+    stop.click(stop_training, None, status, show_progress="hidden")
