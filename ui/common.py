@@ -7,12 +7,14 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from diffusion import checkpoint
+from visualize.export import animated_html, trajectory_json
 
 CHECKPOINT_ENV = "DIFFUSION_CHECKPOINT"  # the continuous model; other families: DIFFUSION_CHECKPOINT_<FAMILY>
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "assets" / "checkpoints"
@@ -120,3 +122,58 @@ def model_length(family: str, default: int = 64) -> int:
         return int(raw.get("config", raw)["seq_len"])
     except (OSError, ValueError, KeyError, TypeError):
         return default  # no usable checkpoint yet: the handler will say so when run
+
+
+# ---- export: every sampling tab offers its last run as JSON and as an animated HTML page ---------------------------
+def export_buttons(prefix: str) -> tuple[gr.DownloadButton, gr.DownloadButton]:
+    """Two download buttons, hidden until a run has finished."""
+    with gr.Row():
+        as_json = gr.DownloadButton("Download trajectory (JSON)", visible=False, size="sm", elem_id=f"{prefix}-json")
+        as_html = gr.DownloadButton("Download animation (HTML)", visible=False, size="sm", elem_id=f"{prefix}-html")
+    return as_json, as_html
+
+
+def export_files(record: dict[str, Any] | None) -> tuple[Any, Any]:
+    """Write the run in `record["export"]` (title, settings, steps, frames, labels, result) to two files the buttons
+    serve; before any run, the buttons stay hidden."""
+    if not record or "export" not in record:
+        return gr.DownloadButton(visible=False), gr.DownloadButton(visible=False)
+    ex = record["export"]
+    folder = Path(tempfile.mkdtemp(prefix="export-", dir=_exports_dir()))
+    stem = f"{ex['slug']}-seed{ex['settings'].get('seed', 0)}"
+    json_path, html_path = folder / f"{stem}.json", folder / f"{stem}.html"
+    json_path.write_text(trajectory_json(ex["settings"], ex["steps"], ex.get("result")), encoding="utf-8")
+    html_path.write_text(animated_html(ex["title"], ex["settings"], record["frames"], ex.get("labels")),
+                         encoding="utf-8")
+    return gr.DownloadButton(value=str(json_path), visible=True), gr.DownloadButton(value=str(html_path), visible=True)
+
+
+def _exports_dir(keep_seconds: float = 3600) -> Path:
+    """Where export files wait to be downloaded; those older than an hour are removed as new ones come."""
+    path = SESSION_ROOT / "exports"
+    path.mkdir(parents=True, exist_ok=True)
+    for old in path.iterdir():
+        try:
+            if time.time() - old.stat().st_mtime > keep_seconds:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            pass  # another request removed it first
+    return path
+
+
+def run_settings(ck: checkpoint.Checkpoint, cli: str = "", **settings: Any) -> dict[str, Any]:
+    """The settings an export records: the family, which checkpoint, the run's own settings and, for a shipped
+    checkpoint, the CLI command that draws the same final samples."""
+    root = CHECKPOINTS.parent.parent
+    path = Path(ck.path).resolve()
+    shipped = path.is_relative_to(root)
+    where = str(path.relative_to(root)) if shipped else "a model trained in the app (kept for that session only)"
+    out = {"family": ck.config.family, "checkpoint": where, **settings}
+    if shipped and cli:
+        out["command"] = f"python -m diffusion sample --checkpoint {where} {cli}"
+    return out
+
+
+def wire_export(event: Any, record: gr.State, buttons: tuple[gr.DownloadButton, gr.DownloadButton]) -> None:
+    """After a run's event ends, fill the buttons from its record."""
+    event.then(export_files, record, list(buttons), api_visibility="private", show_progress="hidden")

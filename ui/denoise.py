@@ -12,7 +12,10 @@ from diffusion.sampling import sample_steps
 from visualize.plots import clamp_distance_figure
 from visualize.tokens import render_step
 
-from .common import LATEX, MAX_SEED, SAMPLING, SHIPPED, model_radio, pick_checkpoint, whole
+from visualize.export import step_record
+
+from .common import (LATEX, MAX_SEED, SAMPLING, SHIPPED, export_buttons, model_radio, pick_checkpoint, run_settings,
+                     whole, wire_export)
 
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
 MAX_SAMPLES = 4
@@ -75,9 +78,12 @@ def denoise(seed: float | None, steps: float, sampler: str, clamp: bool, clamp_s
     distances: list[Any] = []
     clamped: list[bool] = []
     frame_steps: list[int] = []
+    recorded: list[dict[str, Any]] = []
     try:
         for step in sample_steps(process, ck.model, num_samples, steps, generator=generator):
-            frame = render_step([ck.tokenizer.tokens(row) for row in step.tokens], step.confidence, step.changed,
+            words = [ck.tokenizer.tokens(row) for row in step.tokens]
+            recorded.append(step_record(step.index, step.t, words, step.confidence, step.changed))
+            frame = render_step(words, step.confidence, step.changed,
                                 index=step.index, t=step.t, num_steps=steps, clamped=step.extras.get("clamped"))
             frames.append(frame)
             frame_steps.append(step.index)
@@ -91,8 +97,15 @@ def denoise(seed: float | None, steps: float, sampler: str, clamp: bool, clamp_s
                 yield frame, gr.skip(), gr.skip(), gr.skip()
     except ValueError as e:
         raise gr.Error(str(e)) from None
+    cli = (f"--seed {seed} --steps {steps} --num {num_samples} --sampler {sampler}"
+           + (f" --clamp-from {clamp_from!r}" if clamp else " --no-clamp"))
+    settings = run_settings(ck, cli, seed=seed, steps=steps, sampler=sampler, clamp=bool(clamp),
+                            clamp_start_step=clamp_start, num_samples=num_samples)
+    texts = [ck.tokenizer.decode(row) for row in step.tokens]
     record = dict(frames=frames, frame_steps=frame_steps, indices=indices, distances=distances, clamped=clamped,
-                  num_steps=steps)
+                  num_steps=steps,
+                  export=dict(slug="denoise", title="Diffusion-LM denoising", settings=settings, steps=recorded,
+                              labels=[f"step {i} of {steps}" for i in frame_steps], result={"samples": texts}))
     last = len(frames) - 1
     yield (frames[-1], record,
            gr.Slider(minimum=0, maximum=last, value=last, step=1, visible=True, interactive=True),
@@ -137,12 +150,14 @@ def tab(models: gr.State) -> None:
         with gr.Column(scale=3):
             text = gr.HTML("<i>Press Run to sample; the text appears here step by step.</i>", elem_id="denoise-text",
                            min_height=160)
+            buttons = export_buttons("denoise")
             frame = gr.Slider(0, 1, value=0, step=1, label="scrub through the recorded steps", visible=False,
                               interactive=False, elem_id="scrub")
             plot = gr.Plot(label="clamp distance", visible=False, elem_id="clamp-plot")
     record = gr.State(None)
     steps.change(_clamp_start_range, [steps, clamp_start], clamp_start, api_visibility="private",
                  show_progress="hidden")
-    run.click(denoise, [seed, steps, sampler, clamp, clamp_start, num_samples, choice, models], [text, record, frame, plot],
-              show_progress="minimal", **SAMPLING)
+    event = run.click(denoise, [seed, steps, sampler, clamp, clamp_start, num_samples, choice, models],
+                      [text, record, frame, plot], show_progress="minimal", **SAMPLING)
+    wire_export(event, record, buttons)
     frame.input(scrub, [frame, record], [text, plot], trigger_mode="always_last", show_progress="hidden")

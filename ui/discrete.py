@@ -13,7 +13,10 @@ from diffusion.sampling import sample_steps
 from visualize.plots import discrete_schedule_figure, quality_vs_steps_figure
 from visualize.tokens import render_step, render_tokens
 
-from .common import LATEX, MAX_SEED, SAMPLING, SHIPPED, model_radio, pick_checkpoint, whole
+from visualize.export import step_record
+
+from .common import (LATEX, MAX_SEED, SAMPLING, SHIPPED, export_buttons, model_radio, pick_checkpoint, run_settings,
+                     whole, wire_export)
 
 GRAPHS = {"absorb": "sedd-absorb", "uniform": "sedd-uniform"}  # graph -> shipped checkpoint folder
 SAMPLERS = ("tweedie", "euler")
@@ -98,15 +101,22 @@ def sedd_denoise(graph: str, seed: float | None, steps: float, sampler: str,
     process = ck.process.configure(sampler=sampler)
     generator = torch.Generator().manual_seed(seed)
     frames: list[str] = []
+    recorded: list[dict[str, Any]] = []
     for step in sample_steps(process, ck.model, num_samples, steps, generator=generator):
-        frames.append(render_step([ck.tokenizer.tokens(row) for row in step.tokens], step.confidence, step.changed,
-                                  index=step.index, t=step.t, num_steps=steps))
+        words = [ck.tokenizer.tokens(row) for row in step.tokens]
+        recorded.append(step_record(step.index, step.t, words, step.confidence, step.changed))
+        frames.append(render_step(words, step.confidence, step.changed, index=step.index, t=step.t, num_steps=steps))
         if len(frames) == 1:
             yield frames[-1], None, gr.Slider(visible=False), gr.skip()
         else:
             yield frames[-1], gr.skip(), gr.skip(), gr.skip()
     last = len(frames) - 1
-    yield (frames[-1], {"frames": frames},
+    settings = run_settings(ck, f"--seed {seed} --steps {steps} --num {num_samples} --sampler {sampler}",
+                            graph=ck.config.graph, seed=seed, steps=steps, sampler=sampler, num_samples=num_samples)
+    export = dict(slug=f"sedd-{ck.config.graph}", title=f"SEDD ({ck.config.graph}) denoising", settings=settings,
+                  steps=recorded, labels=[f"step {r['index']} of {steps}" for r in recorded],
+                  result={"samples": [ck.tokenizer.decode(row) for row in step.tokens]})
+    yield (frames[-1], {"frames": frames, "export": export},
            gr.Slider(minimum=0, maximum=last, value=last, step=1, visible=True, interactive=True), _quality(ck))
 
 
@@ -156,12 +166,14 @@ def tab(models: gr.State) -> dict[str, Any]:
             text = gr.HTML("<i>Press Run to watch the tokens being written.</i>", elem_id="sedd-text", min_height=120)
             frame = gr.Slider(0, 1, value=0, step=1, label="scrub through the recorded steps", visible=False,
                               interactive=False, elem_id="sedd-scrub")
+            buttons = export_buttons("sedd")
             quality = gr.Plot(label="grammatical rate against steps", elem_id="sedd-quality")
     record = gr.State(None)
     forward_inputs = [graph, sentence, t, noise_seed, choice, models]
     for trigger in (t.input, sentence.submit, noise_seed.submit, graph.change, choice.change):
         trigger(forward_view, forward_inputs, [noised, schedule], trigger_mode="always_last", show_progress="hidden")
-    run.click(sedd_denoise, [graph, seed, steps, sampler, num_samples, choice, models], [text, record, frame, quality],
-              show_progress="minimal", **SAMPLING)
+    event = run.click(sedd_denoise, [graph, seed, steps, sampler, num_samples, choice, models],
+                      [text, record, frame, quality], show_progress="minimal", **SAMPLING)
+    wire_export(event, record, buttons)
     frame.input(sedd_scrub, [frame, record], text, trigger_mode="always_last", show_progress="hidden")
     return dict(fn=_first_view, inputs=forward_inputs, outputs=[noised, schedule])

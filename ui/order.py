@@ -14,8 +14,10 @@ from diffusion.sampling import sample_steps
 from visualize.order import nll_budget_figure, plan_figure, step_of_position
 from visualize.tokens import render_step
 
-from .common import (LATEX, MAX_SEED, SAMPLING, SHIPPED, checkpoint_path, load, model_length, model_radio,
-                     pick_checkpoint, whole)
+from visualize.export import step_record
+
+from .common import (LATEX, MAX_SEED, SAMPLING, SHIPPED, checkpoint_path, export_buttons, load, model_length,
+                     model_radio, pick_checkpoint, run_settings, whole, wire_export)
 
 ORDER_INTRO = r"""
 **Order-agnostic ARDM** writes the positions in a random order $\sigma$, each from
@@ -71,10 +73,12 @@ def order_agnostic(seed: float | None, budget: float, temperature: float,
     sizes = process.plan(budget)
     generator = torch.Generator().manual_seed(seed)
     frames: list[str] = []
+    recorded: list[dict[str, Any]] = []
     last = None
     for step in sample_steps(process, ck.model, num_samples, budget, generator=generator, every=1):
-        frame = render_step([ck.tokenizer.tokens(row) for row in step.tokens], step.confidence, step.changed,
-                            index=step.index, t=step.t, num_steps=budget)
+        words = [ck.tokenizer.tokens(row) for row in step.tokens]
+        recorded.append(step_record(step.index, step.t, words, step.confidence, step.changed))
+        frame = render_step(words, step.confidence, step.changed, index=step.index, t=step.t, num_steps=budget)
         frames.append(frame)
         last = step
         yield frame, gr.skip(), gr.skip(), gr.skip()
@@ -86,7 +90,14 @@ def order_agnostic(seed: float | None, budget: float, temperature: float,
         tokens_per_sequence = ck.meta.get("calibration", {}).get("tokens_per_sequence", D)
         bits = costs_by_budget(process.loss_components) / math.log(2) / tokens_per_sequence
         curve = nll_budget_figure(list(range(1, D + 1)), bits.tolist(), _references(), current=budget)
-    record = dict(frames=frames, written=written, tokens=tokens, num_steps=budget)
+    settings = run_settings(ck, f"--seed {seed} --steps {budget} --num {num_samples} --temperature {float(temperature)}",
+                            seed=seed, steps=budget, temperature=float(temperature), num_samples=num_samples,
+                            tokens_per_step=list(sizes))
+    export = dict(slug="ardm", title="ARDM planned parallel decoding", settings=settings, steps=recorded,
+                  labels=[f"step {r['index']} of {budget}" for r in recorded],
+                  result={"samples": [ck.tokenizer.decode(row) for row in last.tokens],
+                          "order": last.extras["order"].tolist()})
+    record = dict(frames=frames, written=written, tokens=tokens, num_steps=budget, export=export)
     yield (frames[-1], record, plan, curve if curve is not None else gr.skip())
 
 
@@ -117,11 +128,14 @@ def tab(models: gr.State) -> None:
             text = gr.HTML("<i>Press Run to watch the positions being written.</i>", elem_id="order-text",
                            min_height=120)
             frame = gr.Slider(0, D, value=0, step=1, label="scrub through the steps", elem_id="order-scrub")
+            buttons = export_buttons("order")
             plan = gr.Plot(label="planned steps", elem_id="order-plan")
             curve = gr.Plot(label="NLL against budget", elem_id="order-curve")
     record = gr.State(None)
-    run.click(order_agnostic, [seed, budget, temperature, num_samples, choice, models], [text, record, plan, curve],
-              show_progress="minimal", **SAMPLING).then(
+    event = run.click(order_agnostic, [seed, budget, temperature, num_samples, choice, models],
+                      [text, record, plan, curve], show_progress="minimal", **SAMPLING)
+    wire_export(event, record, buttons)
+    event.then(
         lambda r: gr.Slider(maximum=len(r["frames"]) - 1 if r else 1, value=len(r["frames"]) - 1 if r else 0),
         record, frame, api_visibility="private", show_progress="hidden")
     frame.input(order_scrub, [frame, record], [text, plan], trigger_mode="always_last", show_progress="hidden")

@@ -4,6 +4,7 @@ see which one MBR picks from the pairwise BLEU between them."""
 from __future__ import annotations
 
 import html
+import shlex
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +17,10 @@ from diffusion.seq2seq import candidates_steps, check_source, decode_targets
 from visualize.plots import bleu_heatmap_figure
 from visualize.tokens import render_step
 
-from .common import LATEX, MAX_SEED, SAMPLING, SHIPPED, model_radio, pick_checkpoint, whole
+from visualize.export import step_record
+
+from .common import (LATEX, MAX_SEED, SAMPLING, SHIPPED, export_buttons, model_radio, pick_checkpoint, run_settings,
+                     whole, wire_export)
 
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
 MAX_CANDIDATES, DEFAULT_CANDIDATES = 8, 5
@@ -96,8 +100,11 @@ def seq2seq_run(source: str, seed: float | None, steps: float,
     frames: list[str] = []
     generator = torch.Generator().manual_seed(seed)
     last = None
+    recorded: list[dict[str, Any]] = []
     for step in candidates_steps(ck.process, ck.model, ck.tokenizer, source, k, steps, generator):
-        frames.append(render_step([ck.tokenizer.tokens(row) for row in step.tokens], step.confidence, step.changed,
+        words = [ck.tokenizer.tokens(row) for row in step.tokens]
+        recorded.append(step_record(step.index, step.t, words, step.confidence, step.changed))
+        frames.append(render_step(words, step.confidence, step.changed,
                                   index=step.index, t=step.t, num_steps=steps, clamped=step.extras.get("clamped"),
                                   held=held, row_label="candidate"))
         last = step
@@ -110,8 +117,13 @@ def seq2seq_run(source: str, seed: float | None, steps: float,
     pick = mbr_pick(matrix)
     mr = parse_mr(source) if builtin else None
     n = len(frames) - 1
+    settings = run_settings(ck, f"--seed {seed} --steps {steps} --source {shlex.quote(source)} --candidates {k}",
+                            seed=seed, steps=steps, source=source, candidates=k)
+    export = dict(slug="seq2seq", title="DiffuSeq: target denoised beside a fixed source", settings=settings,
+                  steps=recorded, labels=[f"step {r['index']} of {steps}" for r in recorded],
+                  result={"candidates": texts, "mbr_pick": pick, "output": texts[pick]})
     record = {"frames": frames, "source": source, "candidates": texts, "mbr_pick": pick, "seed": seed,
-              "steps": steps}
+              "steps": steps, "export": export}
     yield (frames[-1], record, gr.Slider(minimum=0, maximum=n, value=n, step=1, visible=True, interactive=True),
            _candidates_html(texts, pick, mr), gr.Plot(value=bleu_heatmap_figure(matrix, pick), visible=True))
 
@@ -148,10 +160,12 @@ def tab(models: gr.State) -> None:
             frame = gr.Slider(0, 1, value=0, step=1, label="scrub through the recorded steps", visible=False,
                               interactive=False, elem_id="s2s-scrub")
             picked = gr.HTML(elem_id="s2s-candidates-out")
+            buttons = export_buttons("s2s")
             heatmap = gr.Plot(label="pairwise BLEU", visible=False, elem_id="s2s-bleu")
     record = gr.State(None)
     for dropdown in slots:
         dropdown.input(compose_mr, slots, source, show_progress="hidden", api_visibility="private")
-    run.click(seq2seq_run, [source, seed, steps, candidates, choice, models], [text, record, frame, picked, heatmap],
-              show_progress="minimal", **SAMPLING)
+    event = run.click(seq2seq_run, [source, seed, steps, candidates, choice, models],
+                      [text, record, frame, picked, heatmap], show_progress="minimal", **SAMPLING)
+    wire_export(event, record, buttons)
     frame.input(seq2seq_scrub, [frame, record], text, trigger_mode="always_last", show_progress="hidden")
