@@ -11,10 +11,16 @@ import os
 
 import gradio as gr
 
+from ui import clamp as clamp_tab
+from ui import compare as compare_tab
 from ui import denoise as denoise_tab
 from ui import discrete as discrete_tab
+from ui import embeddings as embeddings_tab
+from ui import forward as forward_tab
 from ui import order as order_tab
 from ui import seq2seq as seq2seq_tab
+from ui import train as train_tab
+from ui.common import forget_models
 from ui.common import CHECKPOINT_ENV, CHECKPOINTS, DEFAULT_CHECKPOINT, get_checkpoint, load
 from ui.common import env_name as _env
 from ui.denoise import DEFAULT_STEPS, MAX_STEPS, MIN_STEPS, denoise, scrub
@@ -33,15 +39,27 @@ def build_demo() -> gr.Blocks:
     """The whole app: one tab per module; checkpoints load lazily, on a tab's first run."""
     with gr.Blocks(title="Text diffusion lab") as demo:
         gr.Markdown("# Text diffusion lab")
+        # This browser session's own models, {family: checkpoint folder}, made in the Train tab; gone with the session.
+        models = gr.State({}, delete_callback=forget_models)
         with gr.Tabs():
+            with gr.Tab("Forward noising"):
+                forward_tab.tab(models)
             with gr.Tab("Denoise"):
-                denoise_tab.tab()
+                denoise_tab.tab(models)
+            with gr.Tab("Embeddings"):
+                embeddings_tab.tab(models)
+            with gr.Tab("Clamping trick"):
+                clamp_tab.tab(models)
             with gr.Tab("Discrete diffusion"):
-                discrete_load = discrete_tab.tab()
+                discrete_load = discrete_tab.tab(models)
             with gr.Tab("Order-agnostic"):
-                order_tab.tab()
+                order_tab.tab(models)
             with gr.Tab("Seq2seq"):
-                seq2seq_tab.tab()
+                seq2seq_tab.tab(models)
+            with gr.Tab("Compare"):
+                compare_tab.tab(models)
+            with gr.Tab("Train"):
+                train_tab.tab(models)
         demo.load(**discrete_load, api_visibility="private", show_progress="hidden")
     return demo
 

@@ -82,15 +82,25 @@ def test_denoise_streams_frames_then_reveals_scrubber(tiny_app):
     outputs = list(tiny_app.denoise(0, 20, "ddpm", True, 5, 2))
     assert len(outputs) >= 3
     assert "step 0 / 20" in outputs[0][0]
-    html, record, slider, plot = _final(outputs)
+    html, record, slider, plot, latent_map = _final(outputs)
     assert "step 20 / 20" in html and html.count('class="sample-row"') == 2
     assert len(record["frames"]) == len(outputs) - 1  # one yield per frame, then the final reveal
     assert slider.visible is True and slider.maximum == len(record["frames"]) - 1
     assert plot.visible is True
     # steps 1..5 run unclamped, the rest clamped
     assert record["clamped"] == [i > 5 for i in record["indices"]]
-    frame, figure = tiny_app.scrub(0, record)
+    frame, figure, first_map = tiny_app.scrub(0, record)
     assert "step 0 / 20" in frame and figure is not None
+    # The latent map: sample 1's words (not its padding), each path one point per recorded step so far.
+    final_tokens = record["export"]["steps"][-1]["tokens"][0]
+    keep = [k for k, w in enumerate(final_tokens) if w != "[PAD]"]
+    paths = record["paths"]
+    assert latent_map.visible is True and len(paths["xy"]) == len(record["frames"]) and len(paths["xy"][0]) == len(keep)
+    assert paths["rounded"][-1] == [final_tokens[k] for k in keep]
+    now = first_map.data[-1]  # the current points, at frame 0: the prior, labelled with its rounding
+    first_tokens = record["export"]["steps"][0]["tokens"][0]
+    assert list(now.hovertext) == [f"position {n + 1}: rounds to <b>{first_tokens[k]}</b>" for n, k in enumerate(keep)]
+    assert len(first_map.data[1].x) == 2 * len(keep)  # each path is one point and a gap so far
 
 
 def test_denoise_is_deterministic_per_seed(tiny_app):
@@ -180,6 +190,8 @@ def _browser_run(module, steps: int, screenshot: Path, max_steps: int) -> None:
     from playwright.sync_api import expect
 
     with open_in_chromium(module) as page:
+        denoise_tab = page.get_by_role("tab", name="Denoise", exact=True)
+        denoise_tab.click()
         steps_box = page.locator("#steps input[type=number]")
         if max_steps < module.MAX_STEPS:
             # Bad input first: more steps than the model has is a one-line error, and the app goes on.
@@ -189,6 +201,7 @@ def _browser_run(module, steps: int, screenshot: Path, max_steps: int) -> None:
             expect(page.get_by_text(f"steps must be a whole number from 10 to {max_steps}")).to_be_visible(
                 timeout=60_000)
             page.reload(wait_until="domcontentloaded")  # a clean page: no error toast in the screenshot
+            denoise_tab.click()
         steps_box.fill(str(steps))
         steps_box.press("Enter")
         expect(page.locator("#clamp-start input[type=number]")).to_have_value("0")
@@ -210,6 +223,9 @@ def _browser_run(module, steps: int, screenshot: Path, max_steps: int) -> None:
         expect(text).to_contain_text(f"step {steps} / {steps}")
         expect(page.locator("#clamp-plot")).to_be_visible()
         expect(page.locator("#clamp-plot .js-plotly-plot")).to_be_visible()
+        expect(page.locator("#latent-map .js-plotly-plot")).to_be_visible()
+        assert page.locator("#latent-map .scatterlayer .trace").count() == 4  # vocabulary, paths, prior, now
+        expect(page.locator("#denoise-json")).to_be_visible()
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(screenshot), full_page=True)
     assert screenshot.stat().st_size > 10_000

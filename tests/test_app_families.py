@@ -29,6 +29,13 @@ def ardm_app(tiny_ardm: Path, monkeypatch: pytest.MonkeyPatch):
     app._load.cache_clear()
 
 
+def test_the_forward_example_is_in_the_grammar():
+    from diffusion.corpus.validator import is_grammatical
+    from ui.discrete import EXAMPLE
+
+    assert is_grammatical(EXAMPLE)
+
+
 def test_step_of_position_follows_the_order_and_plan():
     assert step_of_position([2, 0, 1, 5, 4, 3], [1, 2, 3]) == [2, 1, 2, 3, 3, 3]
 

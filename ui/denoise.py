@@ -6,12 +6,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
+import numpy as np
 import torch
 
+from diffusion.corpus.tokenizer import PAD
 from diffusion.sampling import sample_steps
 from visualize.plots import clamp_distance_figure
 from visualize.tokens import render_step
 
+from visualize.embeddings import denoising_map_figure, finite_extent, pca_basis, project
 from visualize.export import step_record
 
 from .common import (LATEX, MAX_SEED, SAMPLING, SHIPPED, export_buttons, model_radio, pick_checkpoint, run_settings,
@@ -58,7 +61,7 @@ nearest embedding: it falls as the prediction settles on words.
 
 def denoise(seed: float | None, steps: float, sampler: str, clamp: bool, clamp_start: float,
             num_samples: float, choice: str = SHIPPED,
-            models: dict[str, str] | None = None) -> Iterator[tuple[Any, Any, Any, Any]]:
+            models: dict[str, str] | None = None) -> Iterator[tuple[Any, Any, Any, Any, Any]]:
     """Stream the reverse chain frame by frame; at the end keep the frames and reveal the scrub slider and plot."""
     seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
     ck = pick_checkpoint("continuous", choice, models)
@@ -79,10 +82,13 @@ def denoise(seed: float | None, steps: float, sampler: str, clamp: bool, clamp_s
     clamped: list[bool] = []
     frame_steps: list[int] = []
     recorded: list[dict[str, Any]] = []
+    latents: list[Any] = []  # the first sample's latent at each recorded step, for the map
     try:
         for step in sample_steps(process, ck.model, num_samples, steps, generator=generator):
             words = [ck.tokenizer.tokens(row) for row in step.tokens]
             recorded.append(step_record(step.index, step.t, words, step.confidence, step.changed))
+            if step.latent is not None:
+                latents.append(step.latent[0])
             frame = render_step(words, step.confidence, step.changed,
                                 index=step.index, t=step.t, num_steps=steps, clamped=step.extras.get("clamped"))
             frames.append(frame)
@@ -91,10 +97,10 @@ def denoise(seed: float | None, steps: float, sampler: str, clamp: bool, clamp_s
                 indices.append(step.index)
                 distances.append(step.extras["clamp_distance"])
                 clamped.append(bool(step.extras.get("clamped")))
-            if len(frames) == 1:  # hide the previous run's scrubber and plot while this one streams
-                yield frame, None, gr.Slider(visible=False), gr.Plot(visible=False)
+            if len(frames) == 1:  # hide the previous run's scrubber and plots while this one streams
+                yield frame, None, gr.Slider(visible=False), gr.Plot(visible=False), gr.Plot(visible=False)
             else:
-                yield frame, gr.skip(), gr.skip(), gr.skip()
+                yield frame, gr.skip(), gr.skip(), gr.skip(), gr.skip()
     except ValueError as e:
         raise gr.Error(str(e)) from None
     cli = (f"--seed {seed} --steps {steps} --num {num_samples} --sampler {sampler}"
@@ -102,14 +108,38 @@ def denoise(seed: float | None, steps: float, sampler: str, clamp: bool, clamp_s
     settings = run_settings(ck, cli, seed=seed, steps=steps, sampler=sampler, clamp=bool(clamp),
                             clamp_start_step=clamp_start, num_samples=num_samples)
     texts = [ck.tokenizer.decode(row) for row in step.tokens]
-    record = dict(frames=frames, frame_steps=frame_steps, indices=indices, distances=distances, clamped=clamped,
+    paths = _paths(ck, latents, recorded)
+    record = dict(paths=paths, frames=frames, frame_steps=frame_steps, indices=indices, distances=distances, clamped=clamped,
                   num_steps=steps,
                   export=dict(slug="denoise", title="Diffusion-LM denoising", settings=settings, steps=recorded,
                               labels=[f"step {i} of {steps}" for i in frame_steps], result={"samples": texts}))
     last = len(frames) - 1
     yield (frames[-1], record,
            gr.Slider(minimum=0, maximum=last, value=last, step=1, visible=True, interactive=True),
-           gr.Plot(value=_figure(record, last), visible=True))
+           gr.Plot(value=_figure(record, last), visible=True), gr.Plot(value=_map(record, last), visible=True))
+
+
+def _paths(ck: Any, latents: list[Any], recorded: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The first sample's latents projected on the PCA plane of the embedding table, for its words (not padding)."""
+    if not latents:
+        return None
+    emb = ck.model.embedding.weight.detach().float().numpy()
+    basis = pca_basis(emb)
+    keep = [k for k, w in enumerate(recorded[-1]["tokens"][0]) if w != PAD] or list(range(len(latents[0])))
+    xy = project(torch.stack(latents)[:, keep].float().numpy(), basis)  # (frames, n, 2)
+    vocab = project(emb, basis)
+    return dict(vocab=vocab.tolist(), words=ck.tokenizer.tokens(range(len(emb))), xy=xy.tolist(),
+                rounded=[[r["tokens"][0][k] for k in keep] for r in recorded],
+                extent=finite_extent(np.concatenate([vocab, xy.reshape(-1, 2)])))
+
+
+def _map(record: dict[str, Any], frame: int) -> Any:
+    paths = record.get("paths")
+    if not paths:
+        return None
+    xy = np.asarray(paths["xy"])[: frame + 1].transpose(1, 0, 2)  # (n, frames so far, 2)
+    title = f"sample 1's latent paths on the PCA plane · step {record['frame_steps'][frame]} of {record['num_steps']}"
+    return denoising_map_figure(paths["vocab"], paths["words"], xy, paths["rounded"][frame], title, paths["extent"])
 
 
 def _figure(record: dict[str, Any], frame: int) -> Any:
@@ -117,12 +147,12 @@ def _figure(record: dict[str, Any], frame: int) -> Any:
                                  clamped=record["clamped"], num_steps=record["num_steps"])
 
 
-def scrub(frame: float, record: dict[str, Any] | None) -> tuple[Any, Any]:
-    """Show a recorded frame and mark its step on the clamp-distance plot."""
+def scrub(frame: float, record: dict[str, Any] | None) -> tuple[Any, Any, Any]:
+    """Show a recorded frame, mark its step on the clamp-distance plot and draw the latent paths up to it."""
     if not record:
-        return gr.skip(), gr.skip()
+        return gr.skip(), gr.skip(), gr.skip()
     i = min(max(int(frame), 0), len(record["frames"]) - 1)
-    return record["frames"][i], _figure(record, i)
+    return record["frames"][i], _figure(record, i), _map(record, i)
 
 
 def _clamp_start_range(steps: float, clamp_start: float) -> Any:
@@ -154,10 +184,11 @@ def tab(models: gr.State) -> None:
             frame = gr.Slider(0, 1, value=0, step=1, label="scrub through the recorded steps", visible=False,
                               interactive=False, elem_id="scrub")
             plot = gr.Plot(label="clamp distance", visible=False, elem_id="clamp-plot")
+            latent_map = gr.Plot(label="latent paths on the embedding map", visible=False, elem_id="latent-map")
     record = gr.State(None)
     steps.change(_clamp_start_range, [steps, clamp_start], clamp_start, api_visibility="private",
                  show_progress="hidden")
     event = run.click(denoise, [seed, steps, sampler, clamp, clamp_start, num_samples, choice, models],
-                      [text, record, frame, plot], show_progress="minimal", **SAMPLING)
+                      [text, record, frame, plot, latent_map], show_progress="minimal", **SAMPLING)
     wire_export(event, record, buttons)
-    frame.input(scrub, [frame, record], [text, plot], trigger_mode="always_last", show_progress="hidden")
+    frame.input(scrub, [frame, record], [text, plot, latent_map], trigger_mode="always_last", show_progress="hidden")

@@ -21,7 +21,8 @@ from .common import (LATEX, MAX_SEED, SAMPLING, SHIPPED, export_buttons, model_r
 GRAPHS = {"absorb": "sedd-absorb", "uniform": "sedd-uniform"}  # graph -> shipped checkpoint folder
 SAMPLERS = ("tweedie", "euler")
 MAX_STEPS, DEFAULT_STEPS, MAX_SAMPLES = 256, 64, 4
-EXAMPLE = "the mill is a family friendly italian restaurant in the riverside area near the bakery ."
+# A sentence of the built-in grammar (the tests check it parses).
+EXAMPLE = "punter is a cafe in the riverside area not far from the lighthouse that is inexpensive and is adults only ."
 
 INTRO = r"""
 **SEDD** noises each token with a continuous-time Markov chain, $p_t(\cdot \mid x_0) = \exp(\bar\sigma(t) Q)[x_0, \cdot]$:
@@ -170,8 +171,8 @@ def tab(models: gr.State) -> dict[str, Any]:
             quality = gr.Plot(label="grammatical rate against steps", elem_id="sedd-quality")
     record = gr.State(None)
     forward_inputs = [graph, sentence, t, noise_seed, choice, models]
-    for trigger in (t.input, sentence.submit, noise_seed.submit, graph.change, choice.change):
-        trigger(forward_view, forward_inputs, [noised, schedule], trigger_mode="always_last", show_progress="hidden")
+    gr.on([t.input, sentence.submit, noise_seed.submit, graph.change, choice.change], forward_view, forward_inputs,
+          [noised, schedule], trigger_mode="always_last", show_progress="hidden", api_name="sedd_forward")
     event = run.click(sedd_denoise, [graph, seed, steps, sampler, num_samples, choice, models],
                       [text, record, frame, quality], show_progress="minimal", **SAMPLING)
     wire_export(event, record, buttons)

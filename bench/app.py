@@ -1,0 +1,194 @@
+"""The app's own benchmark: start-up, the first frame of a 200-step denoise, every tab's main handler, memory.
+
+Runs the real app (`python app.py`) in a subprocess and drives it over HTTP with gradio_client, as a browser
+would. Figures are medians over repeats with their min and max; resident memory is the server process's VmRSS
+after every tab has run. Linux only (reads /proc).
+
+    python bench/app.py [--repeats 3] [--json]      # writes bench/results/app-<date>-<machine>.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+MR = "name [zizzi] food [french] area [riverside]"
+SENTENCE = "the mill is a family friendly italian restaurant in the riverside area near the bakery ."
+
+# Each tab's main action as a visitor runs it: (tab, api name, arguments). Shipped checkpoints, default settings.
+CALLS: list[tuple[str, str, tuple]] = [
+    ("Forward noising", "/forward_view", (SENTENCE, 0.5, 0, "shipped")),
+    ("Denoise", "/denoise", (0, 200, "ddpm", True, 0, 2, "shipped")),
+    ("Embeddings", "/embedding_map", ("continuous", "UMAP", "", "shipped")),
+    ("Clamping trick", "/clamp_compare", (0, 200, "ddpm", 0, "shipped")),
+    ("Discrete diffusion (forward)", "/sedd_forward", ("absorb", SENTENCE, 0.5, 0, "shipped")),
+    ("Discrete diffusion", "/sedd_denoise", ("absorb", 0, 64, "tweedie", 2, "shipped")),
+    ("Order-agnostic", "/order_agnostic", (0, 10, 1.0, 1, "shipped")),
+    ("Seq2seq", "/seq2seq_run", (MR, 0, 200, 5, "shipped")),
+    ("Compare", "/compare_run", None),  # arguments read from the endpoint's defaults (see _compare_args)
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"median": round(statistics.median(values), 4), "min": round(min(values), 4), "max": round(max(values), 4),
+            "repeats": len(values)}
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children, in MB."""
+    total = 0
+    pids = [pid]
+    while pids:
+        p = pids.pop()
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+            total += int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))
+            pids += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+        except (OSError, AttributeError):
+            continue
+    return round(total / 1024, 1)
+
+
+def start_app(port: int) -> tuple[subprocess.Popen, float]:
+    """`python app.py` until its page answers; the seconds that took."""
+    env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False")
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    while time.perf_counter() - start < 120:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app.py exited with {proc.returncode} before serving")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return proc, time.perf_counter() - start
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("app.py did not serve within 120 s")
+
+
+def timed(client: Any, api: str, args: tuple) -> tuple[float, float]:
+    """(seconds to the first streamed output, seconds to the last) of one call."""
+    start = time.perf_counter()
+    job = client.submit(*args, api_name=api)
+    first = None
+    for _ in job:  # a generator's outputs arrive one by one
+        if first is None:
+            first = time.perf_counter() - start
+    job.result()
+    total = time.perf_counter() - start
+    return (first if first is not None else total), total
+
+
+def _compare_args(client: Any) -> tuple:
+    """The Compare tab's run with its own default inputs, whatever they are."""
+    info = client.view_api(return_format="dict", print_info=False)["named_endpoints"]["/compare_run"]
+    return tuple(p.get("parameter_default") for p in info["parameters"])
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "python": platform.python_version()}
+
+
+def run(repeats: int, log: Callable[[str], None]) -> dict[str, Any]:
+    from gradio_client import Client
+
+    starts = []
+    for _ in range(repeats - 1):  # cold starts; the last one stays up for the calls
+        proc, seconds = start_app(_free_port())
+        starts.append(seconds)
+        proc.kill()
+        proc.wait()
+    port = _free_port()
+    proc, seconds = start_app(port)
+    starts.append(seconds)
+    log(f"start to serving: {starts}")
+    try:
+        rss_start = _rss_mb(proc.pid)
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        handlers: dict[str, Any] = {}
+        for tab, api, args in CALLS:
+            args = _compare_args(client) if args is None else args
+            firsts, totals = [], []
+            for _ in range(repeats):
+                first, total = timed(client, api, args)
+                firsts.append(first)
+                totals.append(total)
+            handlers[tab] = {"api": api, "first_output_seconds": _spread(firsts), "total_seconds": _spread(totals)}
+            log(f"{tab}: first {statistics.median(firsts):.3f} s, total {statistics.median(totals):.3f} s")
+        rss_after = _rss_mb(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+    denoise = handlers["Denoise"]
+    return {
+        "benchmark": "app",
+        "date": datetime.date.today().isoformat(),
+        "machine": machine(),
+        "command": "python bench/app.py --repeats %d" % repeats,
+        "start_to_serving_seconds": _spread(starts),
+        "denoise_200_steps_first_frame_seconds": denoise["first_output_seconds"],
+        "denoise_200_steps_total_seconds": denoise["total_seconds"],
+        "rss_mb_at_start": rss_start,
+        "rss_mb_after_every_tab": rss_after,
+        "handlers": handlers,
+        "targets": {"start_to_serving_seconds": 15, "rss_mb_after_every_tab": 1536,
+                    "denoise_200_steps_first_frame_seconds": 0.3},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON line at the end")
+    parser.add_argument("--no-write", action="store_true", help="do not write bench/results/")
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    result = run(args.repeats, lambda s: print(s, file=sys.stderr))
+    if not args.no_write:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        slug = re.sub(r"[^a-z0-9]+", "-", result["machine"]["cpu"].lower()).strip("-")[:40]
+        path = RESULTS / f"app-{result['date']}-{slug}-{result['machine']['cores']}cores.json"
+        path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
+    print(json.dumps(result) if args.json else json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,445 @@
+"""The Forward noising and Embeddings tabs: word classes, figure builders, handlers on the tiny model, and Chromium."""
+
+import re
+import shutil
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+from tokenizers import Tokenizer
+
+import app
+import diffusion.projection
+from diffusion.corpus.classes import FUNCTION, OTHER, PUNCTUATION, SLOT_KEY, SPECIAL, class_names, word_class
+from diffusion.corpus.grammar import BUILTIN, SLOTS, Grammar
+from diffusion.corpus.validator import is_grammatical
+from diffusion.projection import PROJECTION_FILE, pca_2d
+from test_app import ROOT, open_in_chromium
+from ui import embeddings, forward
+from visualize.embeddings import (OKABE_ITO, class_styles, embedding_map_figure, gaussian_schedule_figure,
+                                  nearest_neighbours, noising_map_figure, pca_basis, place_labels, project)
+
+SHOTS = ROOT / "assets"
+
+
+# ---- word classes -------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("word, expected", [
+    ("italian", "food"), ("fast", "food"), ("serving", "food"), ("riverside", "area"), ("centre", "area"),
+    ("coffee", "eatType"), ("cafe", "eatType"), ("zizzi", "name"), ("beside", "near"), ("yippee", "near"),
+    ("rated", "customerRating"), ("pricey", "priceRange"), ("kid", "familyFriendly"),
+    ("high", "priceRange"),  # a value of priceRange and customerRating: the first slot in grammar order
+    ("the", FUNCTION), ("is", FUNCTION), ("by", FUNCTION), ("called", FUNCTION), ("which", FUNCTION),
+    (".", PUNCTUATION), (",", PUNCTUATION), ("[PAD]", SPECIAL), ("[MASK]", SPECIAL),
+    ("eatType", SLOT_KEY), ("priceRange", SLOT_KEY), ("zebra", OTHER),
+])
+def test_word_class_of_builtin_words(word, expected):
+    assert word_class(word) == expected
+
+
+def test_every_value_word_is_its_slots_and_every_grammar_word_is_classed():
+    for slot in SLOTS:
+        for value in BUILTIN.values[slot]:
+            assert all(word_class(w) in SLOTS for w in value.split()), (slot, value)
+    assert all(word_class(w) != OTHER for w in BUILTIN.vocabulary())
+
+
+def test_word_classes_are_derived_from_the_grammar_object():
+    g = Grammar(slots=("name", "food"), values={"name": ("bob",), "food": ("soup", "hot pie")},
+                phrasings={("name", "np"): {"bob": ("bob",)},
+                           ("food", "vp"): {"soup": ("eats soup", "is fond of soup"), "hot pie": ("eats hot pie",)}},
+                frames=("<name:np> is here",), tail_orders=(("food",),), connectors=("and",))
+    assert [word_class(w, g) for w in ("bob", "soup", "pie", "eats", "fond", "is", "here", "and", "italian")] == [
+        "name", "food", "food", "food", "food", FUNCTION, FUNCTION, FUNCTION, OTHER]
+    assert class_names(g)[:2] == ("name", "food")
+
+
+@pytest.mark.parametrize("family", ["continuous", "seq2seq"])
+def test_every_word_of_the_shipped_tokenizers_gets_a_grammar_class(family):
+    path = app.CHECKPOINTS / family / "tokenizer.json"
+    if not path.is_file():
+        pytest.skip(f"no shipped {family} checkpoint")
+    tok = Tokenizer.from_file(str(path))
+    classes = [word_class(tok.id_to_token(i)) for i in range(tok.get_vocab_size())]
+    assert set(classes) <= set(class_names())
+    assert OTHER not in classes  # the shipped models are trained on the built-in grammar
+    assert {"food", "area", "name", "near", FUNCTION, PUNCTUATION, SPECIAL} <= set(classes)
+    assert (SLOT_KEY in classes) == (family == "seq2seq")  # a seq2seq source spells the slot names
+
+
+# ---- figure builders ----------------------------------------------------------------------------------------------
+
+def test_class_styles_use_okabe_ito_then_greys_by_shape():
+    styles = class_styles(class_names())
+    assert [styles[s][0] for s in SLOTS] == list(OKABE_ITO)
+    rest = [styles[c] for c in class_names()[len(SLOTS):]]
+    assert len(set(rest)) == len(rest) and all(c not in OKABE_ITO for c, _ in rest)
+
+
+def test_nearest_neighbours_match_brute_force_and_skip_self():
+    emb = np.random.default_rng(0).normal(size=(30, 4))
+    nn = nearest_neighbours(emb, 5)
+    dist = np.linalg.norm(emb[:, None] - emb[None], axis=-1)
+    for i in range(30):
+        expected = [j for j in np.argsort(dist[i]) if j != i][:5]
+        assert list(nn[i]) == expected
+
+
+def test_pca_basis_reproduces_the_cached_pca_and_is_affine():
+    emb = np.random.default_rng(1).normal(size=(50, 6)).astype(np.float32)
+    basis = pca_basis(emb)
+    assert np.allclose(project(emb, basis), pca_2d(emb), atol=1e-4)
+    x0, eps, a, b = emb[3], emb[7], 0.6, 0.8
+    mix = project(a * x0 + b * eps, basis)
+    assert np.allclose(mix, a * project(x0, basis) + b * project(eps, basis) + (1 - a - b) * project(0 * x0, basis))
+
+
+def _map(highlight=None):
+    words = ["[PAD]", ".", "the", "italian", "french", "riverside", "zebra"]
+    classes = [word_class(w) for w in words]
+    coords = np.arange(14, dtype=float).reshape(7, 2)
+    emb = np.random.default_rng(2).normal(size=(7, 3))
+    return embedding_map_figure(coords, words, classes, nearest_neighbours(emb, 3), class_names(), "UMAP", highlight)
+
+
+def test_embedding_map_has_one_trace_per_class_present_with_neighbours_on_hover():
+    fig = _map()
+    assert [t.name for t in fig.data] == ["food (2)", "area (1)", "function word (1)", "punctuation (1)",
+                                          "special token (1)", "not in the grammar (1)"]
+    food = fig.data[0]
+    assert food.marker.color == class_styles(class_names())["food"][0]
+    assert food.hovertext[0].startswith("<b>italian</b><br>food<br>nearest: ") and food.hovertext[0].count(",") == 2
+    assert "UMAP of the 7 word embeddings" in fig.layout.title.text
+
+
+def test_embedding_map_highlight_labels_the_word_and_its_neighbours():
+    fig = _map("italian")
+    assert fig.data[-1].text == ("<b>italian</b>",) and len(fig.data[-2].text) == 3
+    assert "italian" not in fig.data[-2].text
+    with pytest.raises(ValueError, match="not one of the words"):
+        _map("pizza")
+    with pytest.raises(ValueError, match="one row per word"):
+        embedding_map_figure(np.zeros((2, 2)), ["a"], ["food"], [[0]], class_names())
+
+
+def test_noising_map_splits_kept_and_moved_words_and_merges_coincident_labels():
+    vocab = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 0.0]])
+    paths = np.array([[[0.0, 0.0], [1.0, 1.0]], [[0.0, 0.0], [1.0, 1.0]], [[2.0, 0.0], [0.5, 0.2]]])  # (3, 2, 2)
+    fig = noising_map_figure(vocab, ["the", "pub", "cafe"], paths, ["the", "the", "cafe"], ["pub", "pub", "cafe"], 0.3)
+    by_name = {t.name: t for t in fig.data}
+    moved, kept = by_name["x_t rounds to another word"], by_name["x_t rounds to its own word"]
+    assert list(moved.text) == ["pub ×2", ""]  # two tokens on one spot: one label
+    assert list(kept.text) == ["cafe"] and list(kept.x) == [0.5]
+    assert list(by_name["x₀ = EMB(w)"].x) == [0.0, 0.0, 2.0]
+    assert by_name["path from t = 0"].x.count(None) == 3
+    with pytest.raises(ValueError, match="one entry per token"):
+        noising_map_figure(vocab, ["a", "b", "c"], paths, ["the"], ["the"], 0.3)
+
+
+def test_place_labels_keeps_labels_off_other_points_and_labels():
+    view = [[-1, 1], [-1, 1]]  # on 400 x 400 px: 0.1 is 20 px
+    assert place_labels([[0, 0], [0.5, 0.5]], ["first", "second"], view, size_px=(400, 400)) == ["top center"] * 2
+    # B sits 20 px above A: A's label goes below, so B's can stay on top
+    assert place_labels([[0, 0], [0, 0.1]], ["first", "second"], view, size_px=(400, 400)) == [
+        "bottom center", "top center"]
+    # a point between two others 20 px above and below: its label goes to the side, theirs stay clear of it
+    where = place_labels([[0, 0], [0, 0.1], [0, -0.1]], ["middle", "above", "below"], view, size_px=(400, 400))
+    assert where == ["middle right", "top center", "bottom center"]
+
+
+def test_schedule_figure_drops_infinite_snr_and_marks_t():
+    ab = [1.0, 0.5, 0.1]
+    snr = [float("inf"), 1.0, 0.1 / 0.9]
+    fig = gaussian_schedule_figure([0.0, 0.5, 1.0], ab, snr, current=0.5)
+    assert list(fig.data[1].x) == [0.5, 1.0] and fig.layout.yaxis2.type == "log"
+    assert fig.layout.title.subtitle.text == "at t = 0.50: ᾱ = 0.500, SNR = 1"
+    at_zero = gaussian_schedule_figure([0.0, 0.5, 1.0], ab, snr, current=0.0)
+    assert at_zero.layout.title.subtitle.text.endswith("SNR = ∞")
+
+
+def test_example_sentences_are_grammatical():
+    assert all(is_grammatical(s) for s in forward.EXAMPLES)
+
+
+# ---- handlers on the tiny model -----------------------------------------------------------------------------------
+
+@pytest.fixture
+def tiny_copy(tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the tiny continuous checkpoint (no projection.npz) as the shipped continuous model."""
+    path = tmp_path / "continuous"
+    shutil.copytree(tiny_checkpoint, path)
+    # Whole-app browser tests on the shared tiny checkpoint draw its map on page load, which caches one there.
+    (path / PROJECTION_FILE).unlink(missing_ok=True)
+    monkeypatch.setenv(app.CHECKPOINT_ENV, str(path))
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    app._load.cache_clear()
+    yield path
+    app._load.cache_clear()
+
+
+def _path_ends(fig) -> np.ndarray:
+    """The last point of each token's path (x_t on the plane), from the None-separated path trace."""
+    trace = next(t for t in fig.data if t.name == "path from t = 0")
+    ends, last = [], None
+    for x, y in zip(trace.x, trace.y):
+        if x is None:
+            ends.append(last)
+        else:
+            last = (x, y)
+    return np.array(ends)
+
+
+def test_forward_view_is_the_process_add_noise_with_the_seeds_eps(tiny_copy):
+    sentence, t, seed = forward.EXAMPLES[1], 0.37, 5
+    html, fig, schedule = forward.forward_view(sentence, t, seed, "shipped", {})
+    ck = app.get_checkpoint()
+    ids = torch.tensor(ck.tokenizer.encode(sentence))
+    emb = ck.model.embedding.weight.detach()
+    x0 = emb[ids][None]  # (1, n, d)
+    xt = ck.process.add_noise(x0, t, torch.Generator().manual_seed(seed))[0]  # (n, d)
+    basis = pca_basis(emb.numpy())
+    assert np.allclose(_path_ends(fig), project(xt.numpy(), basis), atol=1e-5)
+    assert "t = 0.37" in html and "t = 0.37" in schedule.layout.title.subtitle.text
+    # the same eps at every t: the path is coupled
+    path = forward.noise_path(ck.process, x0, [0.2, 0.9], seed)
+    ab = ck.process.alpha_bar[ck.process.index(torch.tensor([0.2, 0.9]))].view(2, 1, 1)
+    eps = (path - ab.sqrt() * x0) / (1 - ab).sqrt()
+    assert torch.allclose(eps[0], eps[1], atol=1e-4)
+    assert forward.forward_view(sentence, t, seed, "shipped", {})[0] == html
+    assert not np.allclose(_path_ends(forward.forward_view(sentence, t, seed + 1, "shipped", {})[1]), _path_ends(fig))
+
+
+def test_forward_view_at_t0_rounds_back_to_the_sentence(tiny_copy):
+    sentence = forward.EXAMPLES[0]
+    html, fig, _ = forward.forward_view(sentence, 0.0, 0, "shipped", {})
+    n = len(sentence.split())
+    assert f"0 of {n} words now round to another word" in html
+    kept = next(t for t in fig.data if t.name == "x_t rounds to its own word")
+    assert len(kept.x) == n
+    words = sentence.split()
+    for hover in kept.hovertext:  # "position k: w → rounds to <b>w</b>"
+        k, word, rounded = re.fullmatch(r"position (\d+): (\S+) → rounds to <b>(\S+)</b>", hover).groups()
+        assert word == rounded == words[int(k) - 1]
+    assert len(next(t for t in fig.data if t.name == "x_t rounds to another word").x) == 0
+    ends = _path_ends(fig)
+    starts = np.array(list(zip(*[next(t for t in fig.data if t.name == "x₀ = EMB(w)")[k] for k in "xy"])))
+    assert np.allclose(ends, starts)  # at t = 0 x_t is x0 itself
+
+
+@pytest.mark.parametrize("sentence, t, seed, message", [
+    ("", 0.5, 0, "the sentence is empty"),
+    ("   ", 0.5, 0, "the sentence is empty"),
+    ("zizzi is a zebra pub .", 0.5, 0, "words this model never saw: zebra"),
+    ("Zizzi is a pub .", 0.5, 0, "never saw: Zizzi; use words of its training corpus (the built-in corpus is lower"),
+    ("zizzi is a [MASK] .", 0.5, 0, "never saw: [MASK]"),
+    (" ".join(["pub"] * 200), 0.5, 0, "the sentence has 200 tokens but this model takes at most"),
+    (forward.EXAMPLES[0], 1.5, 0, "t must be a number from 0 to 1"),
+    (forward.EXAMPLES[0], 0.5, -1, "seed must be a whole number"),
+    (forward.EXAMPLES[0], 0.5, 0.5, "seed must be a whole number"),
+])
+def test_forward_view_bad_input_is_a_one_line_gr_error(tiny_copy, sentence, t, seed, message):
+    with pytest.raises(gr.Error, match=re.escape(message)):
+        forward.forward_view(sentence, t, seed, "shipped", {})
+
+
+def test_forward_view_trained_here_without_a_model_says_so(tiny_copy):
+    with pytest.raises(gr.Error, match="you have not trained a continuous model"):
+        forward.forward_view(forward.EXAMPLES[0], 0.5, 0, "trained here", {})
+    html, _, _ = forward.forward_view(forward.EXAMPLES[0], 0.5, 0, "trained here", {"continuous": str(tiny_copy)})
+    assert "t = 0.50" in html
+
+
+def test_play_advance_pause_move_t_and_stop_at_one():
+    t, timer = forward.advance(0.5)
+    assert t == 0.52 and timer == gr.skip()  # a tick never restarts a paused timer
+    t, timer = forward.advance(0.99)
+    assert t == 1.0 and timer.active is False
+    t, timer = forward.play(1.0)
+    assert t == 0.0 and timer.active is True
+    assert forward.pause().active is False
+
+
+@pytest.fixture
+def fast_umap(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """UMAP's first run spends ~15 s compiling with numba (the real one is covered by test_cli); this stand-in keeps
+    the compute-once flow under test in a second. Returns the list of calls."""
+    calls: list[int] = []
+
+    def umap_2d(emb, seed=0):
+        calls.append(len(emb))
+        return (pca_2d(emb) * 2 + 1).astype(np.float32)
+
+    monkeypatch.setattr(diffusion.projection, "umap_2d", umap_2d)
+    monkeypatch.setattr(embeddings, "umap_2d", umap_2d)
+    return calls
+
+
+def test_embedding_map_without_cache_shows_pca_then_computes_umap_once(tiny_copy, fast_umap):
+    assert not (tiny_copy / PROJECTION_FILE).exists()
+    pca_only = list(embeddings.embedding_map("continuous", "PCA", "", "shipped", {}))
+    assert len(pca_only) == 1 and "PCA of" in pca_only[0][1] and fast_umap == []  # PCA needs no UMAP
+    assert not (tiny_copy / PROJECTION_FILE).exists()
+
+    first = list(embeddings.embedding_map("continuous", "UMAP", "", "shipped", {}))
+    assert len(first) == 2
+    (fig0, status0), (fig1, status1) = first
+    assert "PCA" in fig0.layout.title.text and "computing it once" in status0
+    assert "UMAP" in fig1.layout.title.text and f"saved in {PROJECTION_FILE}" in status1
+    assert (tiny_copy / PROJECTION_FILE).is_file()
+    ck = app.get_checkpoint()
+    V = ck.config.vocab_size
+    assert fast_umap == [V]
+
+    again = list(embeddings.embedding_map("continuous", "UMAP", "", "shipped", {}))
+    assert len(again) == 1 and "cached in" in again[0][1] and fast_umap == [V]  # computed once
+    # the points drawn are the cached map's
+    cached = diffusion.projection.load_projection(tiny_copy)["umap"]
+    xs = np.concatenate([t.x for t in again[0][0].data])
+    assert np.allclose(np.sort(xs), np.sort(cached[:, 0]), atol=1e-5)
+    assert sum(len(t.x) for t in again[0][0].data) == V
+
+
+def test_embedding_map_highlight_lists_neighbours_or_warns(tiny_copy, fast_umap):
+    (fig, status), = list(embeddings.embedding_map("continuous", "PCA", "italian", "shipped", {}))
+    assert re.search(r"nearest to \*\*italian\*\*: (\S+, ){4}\S+$", status)
+    assert fig.data[-1].text == ("<b>italian</b>",)
+    with pytest.warns(UserWarning, match="not in this model's vocabulary"):
+        (fig, status), = list(embeddings.embedding_map("continuous", "PCA", "pizza", "shipped", {}))
+    assert "'pizza' is not in this model's vocabulary" in status
+    assert all(t.name != "'pizza'" for t in fig.data)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("ar", "UMAP", "", "shipped", {}), "family must be one of continuous, seq2seq"),
+    (("continuous", "t-SNE", "", "shipped", {}), "projection must be one of UMAP, PCA"),
+    (("seq2seq", "PCA", "", "trained here", {}), "you have not trained a seq2seq model"),
+])
+def test_embedding_map_bad_input_is_a_gr_error(tiny_copy, args, message):
+    with pytest.raises(gr.Error, match=re.escape(message)):
+        list(embeddings.embedding_map(*args))
+
+
+@pytest.mark.skipif(not (app.CHECKPOINTS / "seq2seq" / PROJECTION_FILE).is_file(), reason="no shipped seq2seq map")
+def test_embedding_map_of_the_shipped_seq2seq_model_shows_slot_keys(monkeypatch):
+    monkeypatch.delenv(app._env("seq2seq"), raising=False)
+    app._load.cache_clear()
+    try:
+        (fig, status), = list(embeddings.embedding_map("seq2seq", "UMAP", "", "shipped", {}))
+    finally:
+        app._load.cache_clear()
+    assert "cached in" in status
+    assert any(t.name.startswith(SLOT_KEY) for t in fig.data)
+
+
+# ---- browser (the shipped checkpoints) ----------------------------------------------------------------------------
+
+needs_shipped = pytest.mark.skipif(not (app.DEFAULT_CHECKPOINT / PROJECTION_FILE).is_file(),
+                                   reason="no shipped continuous checkpoint with its map")
+
+
+@pytest.fixture
+def shipped_app(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv(app.CHECKPOINT_ENV, raising=False)
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    app._load.cache_clear()
+    yield app
+    app._load.cache_clear()
+
+
+def _t_value(page) -> float:
+    return float(page.locator("#fwd-t input[type=number]").input_value())
+
+
+@needs_shipped
+def test_forward_tab_in_browser(shipped_app):
+    """The first tab: drawn on load, the slider moves t, play advances it and pause stops it; README screenshot."""
+    from playwright.sync_api import expect
+
+    with open_in_chromium(shipped_app) as page:
+        tokens = page.locator("#fwd-tokens")
+        expect(tokens).to_contain_text("t = 0.00 · 0 of 11 words", timeout=60_000)  # drawn on page load
+        traces = page.locator("#fwd-map .scatterlayer .trace")
+        expect(traces).to_have_count(4)  # vocabulary, paths, x0, x_t (no word has moved yet: that trace is empty)
+        points = page.locator("#fwd-map .scatterlayer .point")
+        expect(points).to_have_count(208 + 2 * 11)  # the vocabulary, then x0 and x_t of each of the 11 tokens
+        expect(page.locator("#fwd-map .textpoint").first).to_be_visible()
+        labels = " ".join(page.locator("#fwd-map .textpoint").all_text_contents())
+        assert "italian" in labels and "riverside" in labels, labels
+        expect(page.locator("#fwd-schedule .js-plotly-plot")).to_be_visible()
+
+        slider = page.locator("#fwd-t input[type=range]")
+        slider.focus()
+        slider.press("End")  # keyboard moves fire the slider's events, as a drag does
+        expect(tokens).to_contain_text("t = 1.00", timeout=30_000)
+        expect(page.locator("#fwd-schedule")).to_contain_text("at t = 1.00")
+        expect(points).to_have_count(208 + 2 * 11)
+        expect(page.locator("#fwd-map .legendtext", has_text="rounds to another word")).to_be_visible()
+        at_one = page.locator("#fwd-map .scatterlayer").first.inner_html()
+        slider.press("Home")
+        expect(tokens).to_contain_text("t = 0.00", timeout=30_000)
+
+        page.locator("#fwd-play").click()
+        expect(tokens).not_to_contain_text("t = 0.00", timeout=15_000)
+        page.wait_for_timeout(1200)
+        page.locator("#fwd-pause").click()
+        page.wait_for_timeout(1000)  # a tick already in flight may still land
+        paused = _t_value(page)
+        assert 0 < paused < 1
+        page.wait_for_timeout(1200)
+        assert _t_value(page) == paused  # paused: t no longer moves
+        expect(tokens).to_contain_text(f"t = {paused:.2f}", timeout=15_000)
+        assert page.locator("#fwd-map .scatterlayer").first.inner_html() != at_one
+
+        box = page.locator("#fwd-t input[type=number]")
+        box.fill("0.7")
+        box.press("Enter")
+        expect(tokens).to_contain_text("t = 0.70", timeout=15_000)
+        expect(page.locator("#fwd-map .gtitle")).to_contain_text("t = 0.70")
+        page.wait_for_timeout(500)  # let plotly finish drawing before the picture
+        shot = SHOTS / "screenshot-forward.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
+
+        sentence = page.locator("#fwd-sentence input")
+        sentence.fill("zizzi is a zebra pub .")
+        sentence.press("Enter")
+        expect(page.get_by_text("words this model never saw: zebra")).to_be_visible(timeout=30_000)
+        sentence.fill("zizzi is a cheap pub .")
+        sentence.press("Enter")
+        expect(tokens).to_contain_text("of 6 words now round", timeout=30_000)  # a typed sentence of one's own
+
+
+@needs_shipped
+def test_embeddings_tab_in_browser(shipped_app):
+    """The cached UMAP with one trace per class, the PCA switch, a highlighted word; README screenshot."""
+    from playwright.sync_api import expect
+
+    with open_in_chromium(shipped_app) as page:
+        page.get_by_role("tab", name="Embeddings").click()
+        status = page.locator("#emb-status")
+        expect(status).to_contain_text("UMAP of 208 embeddings, cached", timeout=60_000)
+        traces = page.locator("#emb-map .scatterlayer .trace")
+        expect(traces).to_have_count(11)  # 8 slots, function words, punctuation, special tokens
+        expect(page.locator("#emb-map .legendtext", has_text="food (24)")).to_be_visible()
+        expect(page.locator("#emb-map .gtitle")).to_contain_text("UMAP")
+        umap_points = page.locator("#emb-map .scatterlayer").inner_html()
+
+        page.locator("#emb-projection").get_by_test_id("PCA-radio-label").click()
+        expect(status).to_contain_text("PCA of 208 embeddings", timeout=30_000)
+        expect(page.locator("#emb-map .gtitle")).to_contain_text("PCA")
+        assert page.locator("#emb-map .scatterlayer").inner_html() != umap_points
+
+        box = page.locator("#emb-highlight textarea, #emb-highlight input").first
+        box.fill("italian")
+        box.press("Enter")
+        expect(status).to_contain_text("nearest to italian", timeout=30_000)
+        expect(page.locator("#emb-map .textpoint", has_text="italian")).to_be_visible()
+        page.locator("#emb-projection").get_by_test_id("UMAP-radio-label").click()
+        expect(status).to_contain_text("UMAP of 208 embeddings, cached", timeout=30_000)
+        expect(traces).to_have_count(14)  # + the neighbour lines, the neighbours and the word
+        page.wait_for_timeout(500)
+        shot = SHOTS / "screenshot-embeddings.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000

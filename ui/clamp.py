@@ -1,0 +1,189 @@
+"""The Clamping trick tab: one seed through Diffusion-LM's reverse chain twice, with clamping and without, side by side."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import gradio as gr
+import torch
+
+from diffusion.continuous import nearest
+from diffusion.corpus.validator import is_grammatical
+from diffusion.sampling import sample_steps
+from visualize.clamp import clamp_distances_figure, disagreement_figure, disagreements, verdict_html
+from visualize.plots import mean_distance
+from visualize.tokens import legend_html, render_step
+
+from .common import LATEX, MAX_SEED, SAMPLING, model_radio, pick_checkpoint, whole
+
+MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
+SAMPLERS = ("ddpm", "ddim")
+RUNS = ("on", "off")  # with clamping, without
+
+INTRO = r"""
+**The clamping trick** (Li et al. 2022, Sec. 4.2): before each reverse step, snap the predicted clean sentence to
+its nearest word embeddings, $\hat x_0 \leftarrow \mathrm{EMB}\big(\arg\min_w \lVert \hat x_0 - \mathrm{EMB}(w)
+\rVert\big)$. Same seed, same noise, same model: only the clamping differs between the two columns.
+"""
+
+DETAILS = r"""
+**What runs.** Both columns start from the same Gaussian noise $x_T$ and draw the same noise $z$ at every step
+(the same seed feeds two identical random generators). Each step the network predicts $\hat x_0 = f_\theta(x_t, t)$
+and the sampler moves to $x_s \sim q(x_s \mid x_t, \hat x_0)$ (DDPM) or along the predicted direction (DDIM).
+On the left, from the step chosen below on, $\hat x_0$ is replaced by the embedding of its nearest word before the
+update; on the right it never is. Up to that step the two columns are identical.
+
+**Why it helps.** Without clamping, $\hat x_0$ can sit *between* words, and the update pulls $x_t$ towards a point
+that is no word at all; the chain wavers and can end between words, rounding to repeated or mixed-up words. With
+clamping, every update aims at real words, so the chain commits early and the prediction it sees next is sharper.
+
+**Top plot: distance to the nearest word.** For each step, the mean over positions of
+$\min_w \lVert \hat x_0 - \mathrm{EMB}(w) \rVert$ for the network's own prediction, *before* any snapping. (The
+$\hat x_0$ the clamped run then uses is an embedding, at distance 0.) It falls faster with clamping: the latent the
+network sees has stayed near words.
+
+**Bottom plot: words that round differently.** For each step from $x_t$ to $x_s$, the number of positions $i$
+(padding included) where the word $\hat x_0$ rounds to differs from the word the new latent rounds to,
+$$\#\big\{ i : \arg\min_w \lVert \hat x_{0,i} - \mathrm{EMB}(w) \rVert \ne
+\arg\min_w \lVert x_{s,i}/\sqrt{\bar\alpha_s} - \mathrm{EMB}(w) \rVert \big\},$$
+i.e. where the chain (the words shown in each column) still disagrees with what the model predicts. With clamping it
+drops to zero early: the chain follows its own predictions. Without, words keep flipping until the last steps.
+
+**Reading the columns.** Each token is the word the current latent rounds to, shaded by the model's confidence;
+orange bars mark words that changed since the previous frame. Under each column, once the run is done: the final
+sample, whether the built-in grammar accepts it, and how far the final latent $x_0$ lies from the nearest word
+embeddings: exactly 0 when the last step was clamped.
+"""
+
+
+def _frame(ck, step, steps: int) -> str:
+    return render_step([ck.tokenizer.tokens(row) for row in step.tokens], step.confidence, step.changed,
+                       index=step.index, t=step.t, num_steps=steps, clamped=step.extras.get("clamped"), legend=False)
+
+
+def clamp_compare(seed: float | None, steps: float, sampler: str, clamp_start: float, choice: str | None,
+                  models: dict[str, str] | None) -> Iterator[tuple[Any, ...]]:
+    """Stream both chains step by step (same seed); at the end the verdicts, the scrubber and both plots."""
+    seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
+    ck = pick_checkpoint("continuous", choice, models)
+    steps = whole(steps, "steps", MIN_STEPS, min(MAX_STEPS, ck.process.T))
+    clamp_start = whole(clamp_start, "clamping start step", 0, steps)
+    if sampler not in SAMPLERS:
+        raise gr.Error(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+    # Clamp every step that starts at or after grid time ts[clamp_start]: exactly the steps after it (as Denoise).
+    clamp_from = float(ck.process.timesteps(steps)[clamp_start])
+    processes = {"on": ck.process.configure(sampler=sampler, clamp=True, clamp_from=clamp_from),
+                 "off": ck.process.configure(sampler=sampler, clamp=False)}
+    chains = [sample_steps(processes[run], ck.model, 1, steps, generator=torch.Generator().manual_seed(seed))
+              for run in RUNS]
+    record: dict[str, Any] = dict(frames={run: [] for run in RUNS}, frame_steps=[], indices=[],
+                                  distance={run: [] for run in RUNS}, disagree={run: [] for run in RUNS},
+                                  clamped={run: [] for run in RUNS}, num_steps=steps, clamp_start=clamp_start,
+                                  seed=seed, sampler=sampler, length=None, texts={})
+    last: dict[str, Any] = {}
+    try:
+        for pair in zip(*chains):
+            record["frame_steps"].append(pair[0].index)
+            if "clamp_distance" in pair[0].extras:  # every step but the prior
+                record["indices"].append(pair[0].index)
+            for run, step in zip(RUNS, pair):
+                record["frames"][run].append(_frame(ck, step, steps))
+                if "clamp_distance" in step.extras:
+                    record["distance"][run].append(mean_distance(step.extras["clamp_distance"]))
+                    record["disagree"][run].append(disagreements(step.pred_tokens, step.tokens))
+                    record["clamped"][run].append(bool(step.extras.get("clamped")))
+                last[run] = step
+            views = tuple(record["frames"][run][-1] for run in RUNS)
+            if len(record["frame_steps"]) == 1:  # hide the previous run's results while this one streams
+                yield (*views, "", "", None, gr.Slider(visible=False), gr.Plot(visible=False), gr.Plot(visible=False))
+            else:
+                yield (*views, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip())
+    except ValueError as e:
+        raise gr.Error(str(e)) from None
+    record["length"] = int(last["on"].tokens.shape[1])
+    record["texts"] = {run: ck.tokenizer.decode(last[run].tokens[0]) for run in RUNS}
+    # Where each chain ends: a clamped last step returns x0_hat snapped to words, so its x_0 is exactly embeddings.
+    emb = ck.model.embedding.weight.detach()
+    record["final_distance"] = {run: mean_distance(nearest(last[run].latent, emb)[1]) for run in RUNS}
+    verdicts = tuple(verdict_html(record["texts"][run], is_grammatical(record["texts"][run]),
+                                  record["final_distance"][run]) for run in RUNS)
+    n = len(record["frame_steps"]) - 1
+    yield (*(record["frames"][run][-1] for run in RUNS), *verdicts, record,
+           gr.Slider(minimum=0, maximum=n, value=n, step=1, visible=True, interactive=True),
+           *(gr.Plot(value=fig, visible=True) for fig in _figures(record, n)))
+
+
+def _figures(record: dict[str, Any], frame: int) -> tuple[Any, Any]:
+    current = record["frame_steps"][frame]
+    common = dict(current=current, num_steps=record["num_steps"], clamp_start=record["clamp_start"])
+    return (clamp_distances_figure(record["indices"], record["distance"]["on"], record["distance"]["off"], **common),
+            disagreement_figure(record["indices"], record["disagree"]["on"], record["disagree"]["off"],
+                                record["length"], **common))
+
+
+def clamp_scrub(frame: float, record: dict[str, Any] | None) -> tuple[Any, Any, Any, Any]:
+    """Both columns at a recorded step, and that step marked on both plots."""
+    if not record:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    i = min(max(int(frame), 0), len(record["frame_steps"]) - 1)
+    return (*(record["frames"][run][i] for run in RUNS), *_figures(record, i))
+
+
+def _clamp_start_range(steps: float, clamp_start: float) -> Any:
+    """Keep the clamping start within 0..steps as the step count moves."""
+    return gr.Slider(maximum=int(steps), value=min(int(clamp_start), int(steps)))
+
+
+def _new_seed() -> int:
+    return random.randrange(2**31)
+
+
+def tab(models: gr.State) -> None:
+    """The Clamping trick tab: the same seed with and without clamping, side by side, then scrubbed."""
+    gr.Markdown(INTRO, latex_delimiters=LATEX)
+    with gr.Accordion("How it works", open=False):
+        gr.Markdown(DETAILS, latex_delimiters=LATEX)
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            with gr.Row():
+                seed = gr.Number(value=0, label="seed", minimum=0, step=1, elem_id="ct-seed", min_width=140,
+                                 info="the same seed gives the same two runs")
+                new_seed = gr.Button("new seed", size="sm", elem_id="ct-new-seed", min_width=80)
+            steps = gr.Slider(MIN_STEPS, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="steps",
+                              info="at most the model's training timesteps", elem_id="ct-steps")
+            sampler = gr.Radio(list(SAMPLERS), value="ddpm", label="sampler", elem_id="ct-sampler")
+            clamp_start = gr.Slider(0, DEFAULT_STEPS, value=0, step=1, label="clamping starts at step",
+                                    info="left column: steps after this one are clamped", elem_id="ct-start")
+            choice = model_radio("ct-model")
+            run = gr.Button("Run both", variant="primary", elem_id="ct-run")
+        with gr.Column(scale=3):
+            with gr.Row():
+                with gr.Column(min_width=260):
+                    gr.Markdown("**With clamping**")
+                    view_on = gr.HTML("<i>Press Run both: the clamped chain appears here.</i>", elem_id="ct-view-on",
+                                      min_height=120)
+                    verdict_on = gr.HTML(elem_id="ct-verdict-on")
+                with gr.Column(min_width=260):
+                    gr.Markdown("**Without clamping**")
+                    view_off = gr.HTML("<i>… and the unclamped one here, from the same noise.</i>",
+                                       elem_id="ct-view-off", min_height=120)
+                    verdict_off = gr.HTML(elem_id="ct-verdict-off")
+            gr.HTML(legend_html())
+            frame = gr.Slider(0, 1, value=0, step=1, label="scrub through the recorded steps (moves both)",
+                              visible=False, interactive=False, elem_id="ct-scrub")
+            with gr.Row():
+                distance = gr.Plot(label="distance to the nearest word", visible=False, elem_id="ct-distance",
+                                   min_width=300)
+                disagree = gr.Plot(label="words that round differently", visible=False, elem_id="ct-disagree",
+                                   min_width=300)
+    record = gr.State(None)
+    new_seed.click(_new_seed, None, seed, api_visibility="private", show_progress="hidden")
+    steps.change(_clamp_start_range, [steps, clamp_start], clamp_start, api_visibility="private",
+                 show_progress="hidden")
+    run.click(clamp_compare, [seed, steps, sampler, clamp_start, choice, models],
+              [view_on, view_off, verdict_on, verdict_off, record, frame, distance, disagree],
+              show_progress="minimal", **SAMPLING)
+    frame.input(clamp_scrub, [frame, record], [view_on, view_off, distance, disagree], trigger_mode="always_last",
+                show_progress="hidden")

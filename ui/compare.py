@@ -1,0 +1,278 @@
+"""The Compare tab: every family on the same seed and step budget, side by side, beside their recorded figures."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import torch
+
+from diffusion.corpus import MR_EXAMPLE, entropy
+from diffusion.corpus.validator import is_grammatical
+from diffusion.families import FAMILIES
+from diffusion.sampling import sample_steps
+from diffusion.seq2seq import candidates_steps, check_source, decode_targets
+from visualize.compare import cards_html, nll_kind, quality_speed_figure, records_table_html, result_card
+
+from .common import CHECKPOINTS, LATEX, MAX_SEED, SAMPLING, checkpoint_path, model_radio, pick_checkpoint, whole
+
+# label -> (family, shipped folder); the order of the cards
+ENTRIES: dict[str, tuple[str, str]] = {
+    "continuous": ("continuous", "continuous"),
+    "seq2seq": ("seq2seq", "seq2seq"),
+    "sedd-absorb": ("sedd", "sedd-absorb"),
+    "sedd-uniform": ("sedd", "sedd-uniform"),
+    "ardm": ("ardm", "ardm"),
+    "ar": ("ar", "ar"),
+}
+MIN_BUDGET, MAX_BUDGET, DEFAULT_BUDGET = 1, 1000, 64
+BENCH_RESULTS = CHECKPOINTS.parents[1] / "bench" / "results"
+
+INTRO = r"""
+**Five families, one seed, one step budget $k$.** Each draws one sentence from the same seed with at most $k$
+network calls; the cards fill in as each finishes. Below, what was measured offline: NLL in bits per token against
+the corpus's true entropy $H = -\tfrac{1}{\mathbb E|s|}\,\mathbb E \log_2 p(s)$, and quality against speed.
+"""
+
+DETAILS = r"""
+**What the step budget means for each family.**
+
+- **continuous** (Diffusion-LM) and **seq2seq** (DiffuSeq): $k$ reverse steps, spread evenly over the model's
+  training timesteps (at most that many), DDPM with clamping.
+- **sedd-absorb / sedd-uniform** (SEDD): $k$ reverse steps: $k - 1$ Tweedie τ-leaps from $t = 1$ to a small
+  $\varepsilon$, then the denoising step to $t = 0$.
+- **ardm** (order-agnostic ARDM): a budget of $k$ parallel steps; its dynamic programme decides how many positions
+  each step writes (see the Order-agnostic tab). At most one step per position.
+- **ar** (left to right): always **one step per token** (its length), whatever $k$: it cannot write two tokens at
+  once. It is the reference for likelihood and speed.
+
+**seq2seq** is conditional: it writes a sentence for the meaning representation given below (the box), shown hatched
+before the arrow. The others write unconditionally, so their sentences say different things.
+
+**Reading a card.** The final tokens shaded by the model's confidence (dark: sure), whether the built-in grammar
+accepts the sentence, and the wall-clock seconds of sampling one sequence on this machine (the model's loading
+excluded). One sample says little: the table gives rates over 100 samples.
+
+**The table.** Figures recorded with `python -m diffusion evaluate --record` in each shipped checkpoint's
+`meta.json` (and, if present, benchmark results in `bench/results/*.json`). NLL: **exact** for the left-to-right
+model (sum of next-token log-probabilities); **ELBO** for ARDM (Eq. 6 of Hoogeboom et al. 2022; with fewer steps than
+positions, the expected NLL of the planned parallel decoding); **bound** for the diffusion models (Diffusion-LM's
+variational bound with rounding, SEDD's DWDSE bound). All are upper bounds on the true NLL except the exact one, so
+none can go below the corpus's entropy. seq2seq reports no NLL (BLEU and slot accuracy instead; see its tab).
+Seconds per sequence were measured in batches of 100 on the training machine, so they are lower than a card's.
+"""
+
+
+# ---- the run ------------------------------------------------------------------------------------------------------
+
+def _diffusion_steps(ck, budget: int) -> tuple[int, str]:
+    top = ck.process.T
+    if budget > top:
+        return top, f"capped at the model's {top} training timesteps"
+    return budget, "reverse steps"
+
+
+def _sedd_steps(ck, budget: int) -> tuple[int, str]:
+    return budget, f"{ck.process.sampler} steps, the last one to t = 0"
+
+
+def _ardm_steps(ck, budget: int) -> tuple[int, str]:
+    D = ck.config.seq_len
+    if budget >= D:
+        return D, f"one position per step (its length {D}); a larger budget changes nothing"
+    return budget, "parallel steps planned by dynamic programming"
+
+
+def _ar_steps(ck, budget: int) -> tuple[int, str]:
+    L = ck.config.seq_len
+    return L, f"always one step per token ({L}), whatever the budget"
+
+
+STEPS: dict[str, Callable[[Any, int], tuple[int, str]]] = {
+    "continuous": _diffusion_steps, "seq2seq": _diffusion_steps, "sedd": _sedd_steps, "ardm": _ardm_steps,
+    "ar": _ar_steps,
+}
+
+
+def _load(label: str, choice: str | None, models: dict[str, str] | None):
+    """The checkpoint a card runs, or a gr.Error saying why it cannot."""
+    family, folder = ENTRIES[label]
+    how = f" --graph {folder.split('-')[1]}" if family == "sedd" else (" --corpus builtin" if family == "seq2seq" else "")
+    ck = pick_checkpoint(family, choice, models, name=folder, how=how)
+    wanted = folder.split("-")[1] if family == "sedd" else None
+    if wanted and ck.config.graph != wanted:  # a model trained here has one graph: shown on that graph's card only
+        raise gr.Error(f"this sedd model uses the {ck.config.graph} graph, not {wanted}: "
+                       f"see the sedd-{ck.config.graph} card")
+    return ck
+
+
+def _sample(label: str, ck, steps: int, seed: int, source: str | None) -> dict[str, Any]:
+    """One sequence from the seed: its tokens (with confidences), text, grammar verdict and sampling seconds."""
+    generator = torch.Generator().manual_seed(seed)
+    start = time.perf_counter()
+    if ck.config.source_len:
+        chain = candidates_steps(ck.process, ck.model, ck.tokenizer, source, 1, steps, generator, every=steps)
+    else:
+        chain = sample_steps(ck.process, ck.model, 1, steps, generator=generator, every=steps)
+    final = None
+    for final in chain:
+        pass
+    seconds = time.perf_counter() - start
+    if ck.config.source_len:
+        text = decode_targets(ck.tokenizer, ck.config, final.tokens)[0]
+        held = ck.config.source_len + 1
+    else:
+        text, held = ck.tokenizer.decode(final.tokens[0]), 0
+    return dict(tokens=ck.tokenizer.tokens(final.tokens[0]), confidence=final.confidence[0].tolist(), held=held,
+                text=text, grammatical=is_grammatical(text), seconds=seconds, steps=steps)
+
+
+def compare_run(seed: float | None, budget: float, families: list[str] | None, source: str | None,
+                choice: str | None, models: dict[str, str] | None) -> Iterator[str]:
+    """Run each chosen family on the same seed and budget, one after the other; yield the cards after each change."""
+    seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
+    budget = whole(budget, "step budget", MIN_BUDGET, MAX_BUDGET)
+    if not families or not isinstance(families, (list, tuple)) or any(f not in ENTRIES for f in families):
+        raise gr.Error(f"families must be one or more of {', '.join(ENTRIES)}, got {families!r}")
+    labels = [label for label in ENTRIES if label in families]
+    cards: dict[str, str] = {}
+    plans: dict[str, tuple[Any, int, str]] = {}
+    for label in labels:
+        try:
+            ck = _load(label, choice, models)
+        except gr.Error as e:
+            cards[label] = result_card(label, "skipped", message=e.message)
+            continue
+        steps, note = STEPS[ck.config.family](ck, budget)
+        plans[label] = (ck, steps, note)
+        cards[label] = result_card(label, "waiting", steps=steps, note=note)
+    if "seq2seq" in plans:  # check the source before anything runs: a bad MR is the visitor's to fix
+        ck = plans["seq2seq"][0]
+        try:
+            source = check_source(ck.tokenizer, ck.config, source or "", ck.meta.get("corpus") == "builtin")
+        except ValueError as e:
+            raise gr.Error(f"seq2seq source: {e}") from None
+    footer = f"seed {seed} · step budget {budget}"
+    yield cards_html([cards[label] for label in labels], footer)
+    for label, (ck, steps, note) in plans.items():
+        cards[label] = result_card(label, "running", steps=steps, note=note)
+        yield cards_html([cards[k] for k in labels], footer)
+        try:
+            out = _sample(label, ck, steps, seed, source)
+        except ValueError as e:
+            raise gr.Error(f"{label}: {e}") from None
+        cards[label] = result_card(label, "done", note=note, **out)
+        yield cards_html([cards[k] for k in labels], footer)
+
+
+# ---- the recorded figures -----------------------------------------------------------------------------------------
+
+def _sampler_text(entry: dict[str, Any]) -> str:
+    parts = []
+    if entry.get("sampler"):
+        parts.append(str(entry["sampler"]))
+    if entry.get("clamp") is not None:
+        parts.append("clamp" if entry["clamp"] else "no clamp")
+    if entry.get("mbr_candidates"):
+        parts.append(f"MBR over {entry['mbr_candidates']}")
+    if entry.get("temperature") is not None:
+        parts.append(f"temperature {entry['temperature']}")
+    return " · ".join(parts)
+
+
+def _row(entry: dict[str, Any], name: str, family: str | None, minutes: float | None, source: str,
+         length: int | None) -> dict[str, Any]:
+    """One table row from a recorded evaluation (a dict as `evaluate` writes it)."""
+    steps = entry.get("steps")
+    detail = entry.get("nll_method")
+    if detail is None and entry.get("nll_bits_per_token") is not None and family in FAMILIES:
+        detail = getattr(FAMILIES[family].process_cls, "nll_method", None)  # recorded before the method was named
+    nll = entry.get("nll_bits_per_token")
+    by_budget = entry.get("nll_by_budget") or {}
+    if steps is not None and length is not None and steps < length and str(steps) in by_budget:
+        # ARDM with fewer steps than positions: the expected NLL of the planned parallel decoding at this budget
+        nll, detail = by_budget[str(steps)], f"{detail or 'ELBO'}; planned parallel decoding in {steps} steps"
+    seconds = entry.get("sample_seconds_per_sequence", entry.get("seconds_per_sequence"))
+    return dict(name=name, family=family, steps=steps, sampler=_sampler_text(entry), nll=nll,
+                nll_method=nll_kind(detail) if nll is not None else None, nll_detail=detail,
+                grammatical_rate=entry.get("grammatical_rate"), seconds_per_sequence=seconds,
+                train_minutes=minutes, source=source)
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def recorded_rows(bench_dir: Path | None = None) -> tuple[list[dict[str, Any]], float | None, list[str]]:
+    """(rows, true entropy in bits per word, notes): every evaluation recorded in the shipped checkpoints' meta.json
+    (or the checkpoint an environment variable names), then the benchmark results in `bench_dir` if any."""
+    rows: list[dict[str, Any]] = []
+    notes: list[str] = []
+    floor: float | None = None
+    for folder in dict.fromkeys(folder for _, folder in ENTRIES.values()):
+        path = Path(checkpoint_path(folder))
+        try:
+            meta = _read_json(path / "meta.json")
+            raw = _read_json(path / "config.json")
+        except (OSError, ValueError):
+            notes.append(f"{folder}: no readable checkpoint at {path}")
+            continue
+        config = raw.get("config", raw) if isinstance(raw, dict) else {}
+        minutes = meta.get("seconds") / 60 if isinstance(meta.get("seconds"), (int, float)) else None
+        evaluations = meta.get("evaluation") or {}
+        for entry in sorted(evaluations.values(), key=lambda e: (e.get("steps") or 0, str(e.get("sampler")))):
+            rows.append(_row(entry, folder, meta.get("family", config.get("family")), minutes, "meta.json",
+                             config.get("seq_len")))
+            if floor is None and entry.get("entropy_bits_per_token") is not None:
+                floor = float(entry["entropy_bits_per_token"])
+    bench_dir = BENCH_RESULTS if bench_dir is None else bench_dir
+    for path in sorted(bench_dir.glob("*.json")) if bench_dir.is_dir() else []:
+        try:
+            data = _read_json(path)
+        except (OSError, ValueError) as e:
+            notes.append(f"{path.name}: not readable JSON ({e})")
+            continue
+        entries = data.get("results", [data]) if isinstance(data, dict) else data
+        if not isinstance(entries, list):
+            notes.append(f"{path.name}: expected an object, a list of objects or {{'results': [...]}}")
+            continue
+        for entry in entries:
+            if not isinstance(entry, dict) or not (entry.get("checkpoint") or entry.get("family")):
+                continue
+            name = Path(str(entry.get("checkpoint") or entry["family"])).name
+            rows.append(_row(entry, name, entry.get("family"), None, f"bench/{path.name}", None))
+    if floor is None:
+        floor = entropy().bits_per_token  # nothing recorded it: a few seconds of exact probabilities, cached
+    return rows, floor, notes
+
+
+# ---- the tab ------------------------------------------------------------------------------------------------------
+
+def tab(models: gr.State) -> None:
+    """The Compare tab: run the families on one seed and budget; read their recorded figures."""
+    gr.Markdown(INTRO, latex_delimiters=LATEX)
+    with gr.Accordion("How it works", open=False):
+        gr.Markdown(DETAILS, latex_delimiters=LATEX)
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            seed = gr.Number(value=0, label="seed", minimum=0, step=1, elem_id="cmp-seed")
+            budget = gr.Slider(MIN_BUDGET, MAX_BUDGET, value=DEFAULT_BUDGET, step=1, label="step budget",
+                               info="reverse steps; ardm: planned steps; ar: always one per token",
+                               elem_id="cmp-budget")
+            families = gr.CheckboxGroup(list(ENTRIES), value=list(ENTRIES), label="families", elem_id="cmp-families")
+            source = gr.Textbox(MR_EXAMPLE, label="seq2seq source (slot [value] ...)", lines=2, elem_id="cmp-source")
+            choice = model_radio("cmp-model")
+            run = gr.Button("Run", variant="primary", elem_id="cmp-run")
+        with gr.Column(scale=3):
+            results = gr.HTML("<i>Press Run: one sentence per family, filled in as each finishes.</i>",
+                              elem_id="cmp-results", min_height=160)
+    rows, floor, notes = recorded_rows()
+    gr.Markdown("### Recorded figures")
+    gr.HTML(records_table_html(rows, floor, notes), elem_id="cmp-table")
+    gr.Plot(quality_speed_figure(rows), label="grammatical rate against speed", elem_id="cmp-chart")
+    run.click(compare_run, [seed, budget, families, source, choice, models], results, show_progress="minimal",
+              **SAMPLING)

@@ -1,0 +1,191 @@
+"""The Forward noising tab: a sentence's word embeddings drifting into Gaussian noise as t grows, on a 2-D map."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import torch
+from torch import Tensor
+
+from diffusion import schedules
+from diffusion.corpus.tokenizer import SPECIAL_TOKENS
+from visualize.embeddings import finite_extent, gaussian_schedule_figure, noising_map_figure, pca_basis, project
+from visualize.tokens import CHANGED, render_tokens
+
+from .common import LATEX, MAX_SEED, model_radio, pick_checkpoint, whole
+
+EXAMPLES = (  # sentences of the built-in grammar (the tests check each one parses)
+    "mill is a family friendly italian restaurant by the riverside .",
+    "there is a pricey thai place called marrakech in the city centre .",
+    "kettle is an adults only pub and provides greek food .",
+    "havana is pricey , is family friendly and is close to the yippee .",
+)
+PATH_POINTS = 101  # the path is drawn through x_t at t = 0, 0.01, ..., 1 (and the current t)
+TICK_SECONDS, TICK_DT = 0.3, 0.02  # play: t grows by 0.02 every 0.3 s, from 0 to 1 in 15 s
+HOW = " --corpus builtin"
+
+INTRO = r"""
+**Forward noising** in Diffusion-LM: each word's embedding $x_0 = \mathrm{EMB}(w)$ is mixed with Gaussian noise,
+$x_t = \sqrt{\bar\alpha(t)}\, x_0 + \sqrt{1 - \bar\alpha(t)}\, \varepsilon$, $\varepsilon \sim \mathcal N(0, I)$.
+Move $t$ (or press Play) to watch the sentence dissolve; each point is labelled with the word it would round to.
+"""
+
+DETAILS = r"""
+**One noise draw, every t.** The seed fixes $\varepsilon$, and the same $\varepsilon$ is used at every $t$, so as
+$t$ moves each token follows one continuous path from its word's embedding ($t = 0$) towards the pure-noise point
+$\varepsilon$ ($t = 1$, where $\bar\alpha \approx 0$). Because $\sqrt{\bar\alpha}^2 + \sqrt{1-\bar\alpha}^2 = 1$,
+the path is a quarter ellipse in the plane of $x_0$ and $\varepsilon$, not a straight line. The noising is the
+model's own `add_noise` with its own schedule ($\bar\alpha$ on its grid of $T$ training steps); here $x_0$ is the
+embedding itself (training adds a little more noise, $\sigma_0$, on top).
+
+**The map is exact.** The plane is spanned by the first two principal components of the embedding table. A PCA
+projection $P(x) = V^\top (x - \mu)$ is affine, so $P(x_t) = \sqrt{\bar\alpha}\, P(x_0) + \sqrt{1-\bar\alpha}\,
+P(\varepsilon) + (\sqrt{\bar\alpha} + \sqrt{1 - \bar\alpha} - 1)\, V^\top \mu$ holds exactly: what you see is the
+true $x_t$ seen from one angle (a UMAP map, being non-linear, could not show it). The rounding, though, happens in
+the full space: two points can look close here and be far apart there.
+
+**Rounding.** A point is labelled with its nearest word embedding, $\arg\min_w \lVert x_t - \mathrm{EMB}(w)
+\rVert$, the rule the model uses to read latents (special tokens other than `[PAD]` are never a target). Blue:
+still the sentence's word; vermillion: it now rounds to another word. In the token row the shade is the rounding
+softmax $p(w \mid x_t) \propto \exp(-\lVert x_t - \mathrm{EMB}(w)\rVert^2)$ of that word.
+
+**The schedule.** $\bar\alpha(t)$ is the share of signal variance left; the signal-to-noise ratio
+$\mathrm{SNR}(t) = \bar\alpha / (1 - \bar\alpha)$ (log scale) falls from $\infty$ at $t = 0$. The shipped
+model uses Diffusion-LM's *sqrt* schedule, $\bar\alpha(t) = 1 - \sqrt{t + s}$ (Sec. 4.2 of Li et al. 2022), whose
+noise rises fast at the start: with a linear or cosine schedule many steps would sit at noise so low that rounding
+alone recovers every word, and teach the denoiser nothing.
+"""
+
+
+def encode_sentence(ck: Any, sentence: str | None) -> Tensor:
+    """(n,) ids of a typed sentence; a gr.Error naming what is wrong: empty, unknown words, or too long."""
+    text = " ".join((sentence or "").split())
+    if not text:
+        raise gr.Error(f"the sentence is empty; type one in words of the model's corpus, e.g. {EXAMPLES[0]!r}")
+    tok = ck.tokenizer
+    pieces = text.split() if tok.level == "word" else list(text)
+    unknown = sorted({p for p in pieces if p in SPECIAL_TOKENS or tok.encode(p) == [tok.unk_id]})
+    if unknown:
+        hint = (" (the built-in corpus is lower case, with '.' and ',' as separate words)"
+                if ck.meta.get("corpus") == "builtin" else "")
+        raise gr.Error(f"the sentence has words this model never saw: {', '.join(unknown[:8])}; use words of its "
+                       f"training corpus{hint}")
+    ids = tok.encode(text)
+    if len(ids) > ck.config.seq_len:
+        raise gr.Error(f"the sentence has {len(ids)} tokens but this model takes at most {ck.config.seq_len}; "
+                       "shorten it")
+    return torch.tensor(ids, dtype=torch.long)
+
+
+def noise_path(process: Any, x0: Tensor, times: list[float], seed: int) -> Tensor:
+    """(K, n, d): x_t for each time from the process's own add_noise, with a fresh generator of `seed` each time, so
+    every t shares one eps (a coupled path)."""
+    assert x0.dim() == 3 and x0.shape[0] == 1, x0.shape  # (1, n, d)
+    return torch.stack([process.add_noise(x0, float(s), torch.Generator().manual_seed(seed))[0] for s in times])
+
+
+def _time(t: Any) -> float:
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 1:
+        raise gr.Error(f"t must be a number from 0 to 1, got {t!r}")
+    return float(t)
+
+
+def _schedule(process: Any, t: float) -> Any:
+    """The model's own alpha_bar on its grid (thinned to ~500 points, keeping the current level) and its SNR."""
+    ab = process.alpha_bar.double()  # (T + 1,)
+    T = process.T
+    keep = sorted(set(range(0, T + 1, max(1, T // 500))) | {T, int(process.index(t))})
+    ab = ab[keep]
+    return gaussian_schedule_figure([i / T for i in keep], ab.tolist(), schedules.snr(ab).tolist(),
+                                    current=int(process.index(t)) / T)
+
+
+def _tokens_html(words: list[str], rounded: list[str], confidence: list[float], t: float) -> str:
+    changed = [a != b for a, b in zip(words, rounded)]
+    title = (f'<div style="font-weight:600;margin-bottom:0.4em">t = {t:.2f} · {sum(changed)} of {len(words)} words '
+             f'now round to another word</div>')
+    row = ('<div style="display:flex;gap:0.6em;align-items:baseline;margin:0.2em 0"><span style="min-width:6.5em;'
+           'font-size:0.85em;opacity:0.7">{}</span><div style="line-height:1.9">{}</div></div>')
+    sentence = " ".join(html.escape(w) for w in words)
+    key = (f'<div style="font-size:0.85em;opacity:0.9;margin-top:0.4em">shade: rounding confidence p(w | x_t); '
+           f'<span style="box-shadow:inset 0 -3px 0 {CHANGED};padding:0 4px">underlined</span>: no longer the '
+           'sentence\'s word</div>')
+    return (f'<div class="forward-tokens">{title}{row.format("sentence", sentence)}'
+            f'{row.format("x_t rounds to", render_tokens(rounded, confidence, changed))}{key}</div>')
+
+
+@torch.no_grad()
+def forward_view(sentence: str | None, t: float, seed: float | None, choice: str | None,
+                 models: dict[str, str] | None) -> tuple[str, Any, Any]:
+    """The sentence at time t: tokens rounded from x_t, the paths on the PCA plane, and the schedule."""
+    seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
+    t = _time(t)
+    ck = pick_checkpoint("continuous", choice, models, how=HOW)
+    ids = encode_sentence(ck, sentence)  # (n,)
+    emb = ck.model.embedding.weight.detach().float()  # (V, d)
+    x0 = emb[ids][None]  # (1, n, d)
+    grid = [k / (PATH_POINTS - 1) for k in range(PATH_POINTS)]
+    full = noise_path(ck.process, x0, grid, seed)  # (K, n, d): the whole path, for a view that does not move
+    xt = noise_path(ck.process, x0, [t], seed)  # (1, n, d)
+    path = torch.cat([full[[k for k, s in enumerate(grid) if s < t]], xt])  # (K', n, d), ends at x_t
+    probs = ck.model.round_logits(xt).softmax(-1)[0]  # (n, V)
+    confidence, rounded = probs.max(-1)  # (n,), (n,)
+    basis = pca_basis(emb.numpy())
+    vocab_xy = project(emb.numpy(), basis)  # (V, 2)
+    paths = project(path.transpose(0, 1).numpy(), basis)  # (n, K', 2)
+    extent = finite_extent(np.concatenate([vocab_xy, project(full.numpy(), basis).reshape(-1, 2)]))
+    words, vocab = ck.tokenizer.tokens(ids), ck.tokenizer.tokens(range(emb.shape[0]))
+    labels = ck.tokenizer.tokens(rounded)
+    figure = noising_map_figure(vocab_xy, vocab, paths, words, labels, t, extent=extent)
+    return _tokens_html(words, labels, confidence.tolist(), t), figure, _schedule(ck.process, t)
+
+
+def play(t: float) -> tuple[Any, Any]:
+    """Start the timer; from the end (t = 1) start again at 0."""
+    return (0.0 if t is None or t >= 1 else gr.skip()), gr.Timer(active=True)
+
+
+def pause() -> Any:
+    return gr.Timer(active=False)
+
+
+def advance(t: float) -> tuple[Any, Any]:
+    """One tick: t grows by TICK_DT; the timer stops at t = 1. It never switches the timer on, so a tick still in
+    flight when Pause is pressed cannot undo the pause."""
+    nxt = min(1.0, round(float(t or 0) + TICK_DT, 2))
+    return nxt, (gr.Timer(active=False) if nxt >= 1.0 else gr.skip())
+
+
+def tab(models: gr.State) -> None:
+    """The Forward noising tab; drawn on page load, redrawn on any change of its inputs."""
+    gr.Markdown(INTRO, latex_delimiters=LATEX)
+    with gr.Accordion("How it works", open=False):
+        gr.Markdown(DETAILS, latex_delimiters=LATEX)
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            choice = model_radio("fwd-model")
+            sentence = gr.Dropdown(list(EXAMPLES), value=EXAMPLES[0], allow_custom_value=True, label="sentence",
+                                   info="pick an example or type your own (press Enter)", elem_id="fwd-sentence")
+            t = gr.Slider(0, 1, value=0.0, step=0.01, label="t (0 = data, 1 = noise)", elem_id="fwd-t")
+            with gr.Row():
+                play_button = gr.Button("▶ Play", variant="primary", min_width=80, elem_id="fwd-play")
+                pause_button = gr.Button("❚❚ Pause", min_width=80, elem_id="fwd-pause")
+            seed = gr.Number(value=0, label="seed (fixes ε: the same noise at every t)", minimum=0, step=1,
+                             elem_id="fwd-seed")
+        with gr.Column(scale=3, min_width=300):
+            tokens = gr.HTML(elem_id="fwd-tokens", min_height=90)
+            with gr.Row():
+                with gr.Column(scale=3, min_width=300):
+                    figure = gr.Plot(label="embedding map", show_label=False, elem_id="fwd-map")
+                with gr.Column(scale=2, min_width=280):
+                    schedule = gr.Plot(label="schedule", show_label=False, elem_id="fwd-schedule")
+    timer = gr.Timer(TICK_SECONDS, active=False)
+    # triggers=None: on page load and whenever an input changes, the timer's steps of t included.
+    gr.on(None, forward_view, [sentence, t, seed, choice, models], [tokens, figure, schedule],
+          trigger_mode="always_last", show_progress="hidden")
+    play_button.click(play, t, [t, timer], api_visibility="private", show_progress="hidden")
+    pause_button.click(pause, None, timer, api_visibility="private", show_progress="hidden")
+    timer.tick(advance, t, [t, timer], api_visibility="private", show_progress="hidden")

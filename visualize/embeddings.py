@@ -1,0 +1,344 @@
+"""Figures of the embedding space: the 2-D word map coloured by class, and sentences drifting into Gaussian noise.
+
+Plain data in (NumPy arrays or nested lists, lists of words and class names), go.Figure out; the small linear
+algebra the figures need (PCA basis, nearest neighbours) is NumPy here too, so the figures stay testable alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+# Okabe & Ito (2008): eight colours told apart with every common colour-vision deficiency.
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442", "#000000")
+# Classes past the eighth are greys told apart by marker shape, not hue.
+GREY_STYLES = (("#8c8c8c", "diamond"), ("#5f5f5f", "triangle-up"), ("#8c8c8c", "square"), ("#b3b3b3", "x"),
+               ("#8c8c8c", "circle-open"))
+OUTLINE = "#4d4d4d"  # a thin dark edge keeps light markers (yellow, sky blue) visible on white
+VOCAB = "#c7c7c7"
+PATH, KEPT, MOVED = "#0072B2", "#0072B2", "#D55E00"  # Okabe-Ito blue and vermillion
+
+
+def class_styles(class_order: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """{class: (colour, marker symbol)}: Okabe-Ito circles for the first eight classes, then greys by shape."""
+    styles = {}
+    for k, name in enumerate(class_order):
+        if k < len(OKABE_ITO):
+            styles[name] = (OKABE_ITO[k], "circle")
+        else:
+            styles[name] = GREY_STYLES[(k - len(OKABE_ITO)) % len(GREY_STYLES)]
+    return styles
+
+
+def nearest_neighbours(emb: Any, k: int = 5) -> np.ndarray:
+    """(V, d) embeddings -> (V, k) ids of each row's k nearest other rows by Euclidean distance, nearest first."""
+    e = np.asarray(emb, dtype=np.float64)
+    if e.ndim != 2:
+        raise ValueError(f"embeddings must be a (V, d) array, got shape {e.shape}")
+    k = min(k, len(e) - 1)
+    sq = (e * e).sum(1)
+    dist = sq[:, None] + sq[None, :] - 2 * e @ e.T  # (V, V) squared distances
+    np.fill_diagonal(dist, np.inf)
+    order = np.argsort(dist, axis=1, kind="stable")
+    return order[:, :k]
+
+
+def pca_basis(emb: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(mean (d,), components (2, d)) of the embedding table: the same SVD as diffusion.projection.pca_2d."""
+    e = np.asarray(emb, dtype=np.float64)
+    mean = e.mean(0)
+    _, _, vt = np.linalg.svd(e - mean, full_matrices=False)
+    return mean, vt[:2]
+
+
+def project(x: Any, basis: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """(..., d) points -> (..., 2) on the PCA plane; affine, so it commutes with the noising's linear mix."""
+    mean, components = basis
+    return (np.asarray(x, dtype=np.float64) - mean) @ components.T
+
+
+def _xy(points: Any, name: str) -> np.ndarray:
+    a = np.asarray(points, dtype=np.float64)
+    if a.ndim != 2 or a.shape[1] != 2:
+        raise ValueError(f"{name} must be an (N, 2) array of map coordinates, got shape {a.shape}")
+    return a
+
+
+def embedding_map_figure(coords: Any, words: Sequence[str], classes: Sequence[str], neighbours: Any,
+                         class_order: Sequence[str], method: str = "UMAP", highlight: str | None = None) -> go.Figure:
+    """The vocabulary on a 2-D map, one trace (legend entry) per word class; hover shows the word, its class and its
+    nearest neighbours in the full embedding space (`neighbours`: (V, k) ids). `highlight` rings one word and its
+    neighbours, labelled, with a dotted line to each."""
+    xy = _xy(coords, "coords")
+    nn = np.asarray(neighbours, dtype=np.int64)
+    if not len(xy) == len(words) == len(classes) == len(nn):
+        raise ValueError(f"coords, words, classes and neighbours need one row per word; got {len(xy)}, {len(words)}, "
+                         f"{len(classes)}, {len(nn)}")
+    unknown = sorted(set(classes) - set(class_order))
+    if unknown:
+        raise ValueError(f"classes {unknown} are not in class_order {list(class_order)}")
+    styles = class_styles(class_order)
+    fig = go.Figure()
+    for name in class_order:
+        idx = [i for i, c in enumerate(classes) if c == name]
+        if not idx:
+            continue
+        colour, symbol = styles[name]
+        hover = [f"<b>{words[i]}</b><br>{name}<br>nearest: {', '.join(words[j] for j in nn[i])}" for i in idx]
+        fig.add_trace(go.Scatter(
+            x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=f"{name} ({len(idx)})", hovertext=hover,
+            hoverinfo="text", marker=dict(color=colour, symbol=symbol, size=8, opacity=0.9,
+                                          line=dict(color=OUTLINE, width=0.6 if "open" not in symbol else 1.5))))
+    title = f"{method} of the {len(words)} word embeddings"
+    if highlight is not None:
+        if highlight not in words:
+            raise ValueError(f"highlight {highlight!r} is not one of the words")
+        i = list(words).index(highlight)
+        near = [int(j) for j in nn[i]]
+        lx, ly = [], []
+        for j in near:
+            lx += [xy[i, 0], xy[j, 0], None]
+            ly += [xy[i, 1], xy[j, 1], None]
+        fig.add_trace(go.Scatter(x=lx, y=ly, mode="lines", line=dict(color="#333333", width=1, dash="dot"),
+                                 hoverinfo="skip", showlegend=False))
+        view = [[xy[:, 0].min(), xy[:, 0].max()], [xy[:, 1].min(), xy[:, 1].max()]]
+        where = place_labels(xy[[i, *near]], [highlight, *(words[j] for j in near)], view, size_px=(700, 440),
+                             char_px=[10.0] + [7.5] * len(near), radius_px=[11.0] + [8.0] * len(near))
+        fig.add_trace(go.Scatter(
+            x=xy[near, 0], y=xy[near, 1], mode="markers+text", name="nearest in the full space",
+            text=[words[j] for j in near], textposition=where[1:], textfont=dict(size=12, color="#222222"),
+            hoverinfo="skip", marker=dict(size=14, symbol="circle-open", color="#222222", line=dict(width=1.5))))
+        fig.add_trace(go.Scatter(
+            x=[xy[i, 0]], y=[xy[i, 1]], mode="markers+text", name=f"'{highlight}'", text=[f"<b>{highlight}</b>"],
+            textposition=where[0], textfont=dict(size=15, color="#000000"), hoverinfo="skip",
+            marker=dict(size=20, symbol="circle-open", color="#000000", line=dict(width=3))))
+        title += f" · '{highlight}' and its {len(near)} nearest"
+    axis = dict(showticklabels=method != "UMAP", zeroline=False, showgrid=method != "UMAP")
+    fig.update_layout(
+        title=dict(text=title, font=dict(size=14)),
+        xaxis=dict(title="PC 1" if method == "PCA" else "", **axis),
+        yaxis=dict(title="PC 2" if method == "PCA" else "", **axis),
+        template="plotly_white", height=560, margin=dict(l=40, r=20, t=50, b=20), hovermode="closest",
+        legend=dict(orientation="h", yanchor="top", y=-0.04, xanchor="left", x=0, font=dict(size=11)),
+    )
+    return fig
+
+
+def _merge_labels(points: np.ndarray, labels: Sequence[str], scale: float) -> list[str]:
+    """One label per cluster of points closer than 2% of the view (a repeated word at t = 0 sits on one spot):
+    the first point of a cluster carries the cluster's words ("the ×2", "a / an"), the others none."""
+    text: list[str] = []
+    owners: list[tuple[np.ndarray, list[str], int]] = []
+    for k, (p, label) in enumerate(zip(points, labels)):
+        for q, names, _ in owners:
+            if np.linalg.norm(p - q) < 0.02 * scale:
+                names.append(label)
+                text.append("")
+                break
+        else:
+            owners.append((p, [label], k))
+            text.append(label)
+    for _, names, owner in owners:
+        counts = {n: names.count(n) for n in dict.fromkeys(names)}
+        text[owner] = " / ".join(n if c == 1 else f"{n} ×{c}" for n, c in counts.items())
+    return text
+
+
+# Where a label may sit around its point, as plotly names it, with the direction it moves the label.
+PLACES = (("top center", 0, 1), ("bottom center", 0, -1), ("middle right", 1, 0), ("middle left", -1, 0),
+          ("top right", 1, 1), ("top left", -1, 1), ("bottom right", 1, -1), ("bottom left", -1, -1))
+
+
+def place_labels(points: Any, labels: Sequence[str], extent: Any, size_px: tuple[float, float] = (480, 380),
+                 char_px: float | Sequence[float] = 7.0, radius_px: float | Sequence[float] = 5.0,
+                 line_px: float = 16.0) -> list[str]:
+    """A plotly textposition for each label, chosen greedily in order: of the eight places around its point, the one
+    whose box overlaps the labels placed before it and the other points least. Boxes are estimated in pixels: a plot
+    of about `size_px`, `char_px` per character, markers of radius `radius_px` (plotly sets text beside the marker's
+    edge); both may be given per label. Points without a label keep "top center"."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    n = len(pts)
+    chars = np.broadcast_to(np.asarray(char_px, dtype=np.float64), (n,))
+    radii = np.broadcast_to(np.asarray(radius_px, dtype=np.float64), (n,))
+    ext = np.asarray(extent, dtype=np.float64)
+    ux = max(ext[0, 1] - ext[0, 0], 1e-9) / size_px[0]  # data units per pixel
+    uy = max(ext[1, 1] - ext[1, 0], 1e-9) / size_px[1]
+    marker = [(x - r * ux, x + r * ux, y - r * uy, y + r * uy) for (x, y), r in zip(pts, radii)]
+    placed: list[tuple[float, float, float, float]] = []
+    out = []
+
+    def overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+        return max(0.0, min(a[1], b[1]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[2], b[2]))
+
+    for k, ((x, y), label) in enumerate(zip(pts, labels)):
+        if not label:
+            out.append("top center")
+            continue
+        w, h, gap = (len(label) * chars[k] + 4) * ux, line_px * uy, radii[k] + 2
+        best: tuple[float, str, tuple[float, float, float, float]] | None = None
+        for name, dx, dy in PLACES:
+            cx = x + dx * (w / 2 + gap * ux)
+            cy = y + dy * (h / 2 + gap * uy)
+            box = (cx - w / 2, cx + w / 2, cy - h / 2, cy + h / 2)
+            cost = sum(overlap(box, b) for b in placed) + sum(overlap(box, m) for j, m in enumerate(marker) if j != k)
+            if best is None or cost < best[0] - 1e-15:
+                best = (cost, name, box)
+        placed.append(best[2])
+        out.append(best[1])
+    return out
+
+
+def noising_map_figure(vocab_xy: Any, vocab_words: Sequence[str], paths: Any, words: Sequence[str],
+                       rounded: Sequence[str], t: float, extent: Any | None = None) -> go.Figure:
+    """A sentence drifting into noise on the PCA plane: the vocabulary faint behind, each token's path from its
+    embedding (t = 0, hollow) to x_t (filled, the last point of its path) labelled with the word x_t rounds to;
+    blue where that is still the token's own word, vermillion where it has become another. `paths`: (n, K, 2)."""
+    vxy = _xy(vocab_xy, "vocab_xy")
+    p = np.asarray(paths, dtype=np.float64)
+    if p.ndim != 3 or p.shape[2] != 2 or p.shape[1] < 1:
+        raise ValueError(f"paths must be an (n, K, 2) array, one path of K points per token; got shape {p.shape}")
+    if not len(p) == len(words) == len(rounded):
+        raise ValueError(f"paths, words and rounded need one entry per token; got {len(p)}, {len(words)}, "
+                         f"{len(rounded)}")
+    if len(vxy) != len(vocab_words):
+        raise ValueError(f"vocab_xy and vocab_words differ in length: {len(vxy)} and {len(vocab_words)}")
+    start, now = p[:, 0], p[:, -1]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=vxy[:, 0], y=vxy[:, 1], mode="markers", name="vocabulary", hovertext=list(vocab_words),
+                             hoverinfo="text", marker=dict(color=VOCAB, size=6, opacity=0.6)))
+    lx: list[float | None] = []
+    ly: list[float | None] = []
+    for path in p:
+        lx += [*path[:, 0], None]
+        ly += [*path[:, 1], None]
+    fig.add_trace(go.Scatter(x=lx, y=ly, mode="lines", name="path from t = 0", hoverinfo="skip",
+                             line=dict(color=PATH, width=1.2), opacity=0.45))
+    fig.add_trace(go.Scatter(x=start[:, 0], y=start[:, 1], mode="markers", name="x₀ = EMB(w)",
+                             hovertext=[f"position {k + 1}: {w} (t = 0)" for k, w in enumerate(words)],
+                             hoverinfo="text", marker=dict(color=PATH, size=8, symbol="circle-open",
+                                                           line=dict(width=1.5))))
+    if extent is None:
+        everything = np.concatenate([vxy, p.reshape(-1, 2)])
+        extent = [[everything[:, 0].min(), everything[:, 0].max()], [everything[:, 1].min(), everything[:, 1].max()]]
+    ext = np.asarray(extent, dtype=np.float64)
+    scale = float(max(ext[0, 1] - ext[0, 0], ext[1, 1] - ext[1, 0], 1e-9))
+    text = _merge_labels(now, list(rounded), scale)
+    where = place_labels(now, text, ext)
+    groups = ((False, "x_t rounds to its own word", KEPT), (True, "x_t rounds to another word", MOVED))
+    for moved, name, colour in groups:
+        idx = [k for k in range(len(words)) if (rounded[k] != words[k]) == moved]
+        fig.add_trace(go.Scatter(
+            x=now[idx, 0] if idx else [], y=now[idx, 1] if idx else [], mode="markers+text", name=name,
+            text=[text[k] for k in idx], textposition=[where[k] for k in idx],
+            textfont=dict(size=12, color=colour), cliponaxis=False,
+            hovertext=[f"position {k + 1}: {words[k]} → rounds to <b>{rounded[k]}</b>" for k in idx],
+            hoverinfo="text",
+            marker=dict(color=colour, size=10, line=dict(color="#ffffff", width=1))))
+    pad = 0.06 * scale
+    fig.update_layout(
+        title=dict(text=f"x_t on the PCA plane of the embeddings · t = {t:.2f}", font=dict(size=14)),
+        xaxis=dict(title="PC 1", range=[ext[0, 0] - pad, ext[0, 1] + pad], zeroline=False),
+        yaxis=dict(title="PC 2", range=[ext[1, 0] - pad, ext[1, 1] + pad], zeroline=False),
+        template="plotly_white", height=520, margin=dict(l=50, r=20, t=50, b=40), hovermode="closest",
+        legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0, font=dict(size=11)),
+    )
+    return fig
+
+
+def gaussian_schedule_figure(t: Sequence[float], alpha_bar: Sequence[float], snr: Sequence[float],
+                             current: float | None = None) -> go.Figure:
+    """alpha_bar(t) (left axis) and the signal-to-noise ratio alpha_bar / (1 - alpha_bar) on a log scale (right axis)
+    against t; `current` gets a vertical line, a marker on each curve and its values in the title."""
+    if not len(t) == len(alpha_bar) == len(snr):
+        raise ValueError(f"t, alpha_bar and snr need the same length, got {len(t)}, {len(alpha_bar)}, {len(snr)}")
+    ts = np.asarray(t, dtype=np.float64)
+    ab = np.asarray(alpha_bar, dtype=np.float64)
+    sn = np.asarray(snr, dtype=np.float64)
+    finite = np.isfinite(sn) & (sn > 0)  # SNR is infinite at t = 0: no point on a log axis
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=ts, y=ab, mode="lines", name="ᾱ(t)", line=dict(color=PATH, width=2)))
+    fig.add_trace(go.Scatter(x=ts[finite], y=sn[finite], mode="lines", name="SNR = ᾱ / (1 − ᾱ)", yaxis="y2",
+                             line=dict(color="#E69F00", width=2, dash="dash")))
+    title, subtitle = "Noise schedule", ""
+    if current is not None:
+        k = int(np.argmin(np.abs(ts - current)))
+        fig.add_vline(x=float(current), line=dict(color=MOVED, width=2, dash="dot"))
+        fig.add_trace(go.Scatter(x=[ts[k]], y=[ab[k]], mode="markers", showlegend=False, hoverinfo="skip",
+                                 marker=dict(color=PATH, size=10)))
+        snr_text = "∞"
+        if finite[k]:
+            fig.add_trace(go.Scatter(x=[ts[k]], y=[sn[k]], mode="markers", showlegend=False, hoverinfo="skip",
+                                     yaxis="y2", marker=dict(color="#E69F00", size=10, symbol="diamond")))
+            snr_text = f"{sn[k]:.3g}"
+        subtitle = f"at t = {current:.2f}: ᾱ = {ab[k]:.3f}, SNR = {snr_text}"
+    fig.update_layout(
+        title=dict(text=title, font=dict(size=14), subtitle=dict(text=subtitle, font=dict(size=12))),
+        xaxis=dict(title="t", range=[0, 1]), yaxis=dict(title="ᾱ(t)", range=[0, 1.02]),
+        yaxis2=dict(title="SNR (log scale)", overlaying="y", side="right", type="log", showgrid=False,
+                    exponentformat="power"),
+        template="plotly_white", height=360, margin=dict(l=60, r=70, t=72, b=50),
+        legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0),
+    )
+    return fig
+
+
+def finite_extent(points: Any) -> list[list[float]]:
+    """[[x_min, x_max], [y_min, y_max]] of (..., 2) points: the fixed view of an animation."""
+    a = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    a = a[np.isfinite(a).all(1)]
+    if not len(a):
+        return [[-1.0, 1.0], [-1.0, 1.0]]
+    return [[float(a[:, 0].min()), float(a[:, 0].max())], [float(a[:, 1].min()), float(a[:, 1].max())]]
+
+
+
+def denoising_map_figure(vocab_xy: Any, vocab_words: Sequence[str], paths: Any, rounded: Sequence[str],
+                         title: str, extent: Any | None = None) -> go.Figure:
+    """The reverse chain on the PCA plane: each token's latent path from the Gaussian prior (hollow) to the current
+    step (filled, labelled with the word it rounds to now); the vocabulary faint behind. `paths`: (n, K, 2), K
+    recorded steps so far; `extent` fixes the view while a slider moves through the steps."""
+    vxy = _xy(vocab_xy, "vocab_xy")
+    p = np.asarray(paths, dtype=np.float64)
+    if p.ndim != 3 or p.shape[2] != 2 or p.shape[1] < 1:
+        raise ValueError(f"paths must be an (n, K, 2) array, one path of K points per token; got shape {p.shape}")
+    if len(p) != len(rounded):
+        raise ValueError(f"paths and rounded need one entry per token; got {len(p)} and {len(rounded)}")
+    if len(vxy) != len(vocab_words):
+        raise ValueError(f"vocab_xy and vocab_words differ in length: {len(vxy)} and {len(vocab_words)}")
+    start, now = p[:, 0], p[:, -1]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=vxy[:, 0], y=vxy[:, 1], mode="markers", name="vocabulary", hovertext=list(vocab_words),
+                             hoverinfo="text", marker=dict(color=VOCAB, size=6, opacity=0.6)))
+    lx: list[float | None] = []
+    ly: list[float | None] = []
+    for path in p:
+        lx += [*path[:, 0], None]
+        ly += [*path[:, 1], None]
+    fig.add_trace(go.Scatter(x=lx, y=ly, mode="lines", name="latent path", hoverinfo="skip",
+                             line=dict(color=PATH, width=1.2), opacity=0.45))
+    fig.add_trace(go.Scatter(x=start[:, 0], y=start[:, 1], mode="markers", name="x_T ~ N(0, I)",
+                             hovertext=[f"position {k + 1}: the prior" for k in range(len(p))], hoverinfo="text",
+                             marker=dict(color=PATH, size=8, symbol="circle-open", line=dict(width=1.5))))
+    if extent is None:
+        extent = finite_extent(np.concatenate([vxy, p.reshape(-1, 2)]))
+    ext = np.asarray(extent, dtype=np.float64)
+    scale = float(max(ext[0, 1] - ext[0, 0], ext[1, 1] - ext[1, 0], 1e-9))
+    text = _merge_labels(now, list(rounded), scale)
+    where = place_labels(now, text, ext)
+    fig.add_trace(go.Scatter(
+        x=now[:, 0], y=now[:, 1], mode="markers+text", name="x_t now, labelled with its rounding",
+        text=text, textposition=where, textfont=dict(size=12, color=MOVED), cliponaxis=False,
+        hovertext=[f"position {k + 1}: rounds to <b>{w}</b>" for k, w in enumerate(rounded)], hoverinfo="text",
+        marker=dict(color=MOVED, size=10, line=dict(color="#ffffff", width=1))))
+    pad = 0.06 * scale
+    fig.update_layout(
+        title=dict(text=title, font=dict(size=14)),
+        xaxis=dict(title="PC 1", range=[ext[0, 0] - pad, ext[0, 1] + pad], zeroline=False),
+        yaxis=dict(title="PC 2", range=[ext[1, 0] - pad, ext[1, 1] + pad], zeroline=False),
+        template="plotly_white", height=480, margin=dict(l=50, r=20, t=50, b=40), hovermode="closest",
+        legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0, font=dict(size=11)),
+    )
+    return fig
