@@ -65,4 +65,5 @@ def build_demo() -> gr.Blocks:
 
 
 if __name__ == "__main__":
-    build_demo().queue().launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    # Uploads (the Train tab) are capped at 2 MB by its handler, with a message; Gradio refuses anything past 10 MB.
+    build_demo().queue().launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), max_file_size="10mb")

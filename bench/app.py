@@ -28,19 +28,20 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 MR = "name [zizzi] food [french] area [riverside]"
-SENTENCE = "the mill is a family friendly italian restaurant in the riverside area near the bakery ."
+SENTENCE = "punter is a cafe in the riverside area not far from the lighthouse that is inexpensive and is adults only ."
 
 # Each tab's main action as a visitor runs it: (tab, api name, arguments). Shipped checkpoints, default settings.
 CALLS: list[tuple[str, str, tuple]] = [
     ("Forward noising", "/forward_view", (SENTENCE, 0.5, 0, "shipped")),
     ("Denoise", "/denoise", (0, 200, "ddpm", True, 0, 2, "shipped")),
-    ("Embeddings", "/embedding_map", ("continuous", "UMAP", "", "shipped")),
+    ("Embeddings", "/embedding_map", ("continuous", "UMAP", "shipped")),
     ("Clamping trick", "/clamp_compare", (0, 200, "ddpm", 0, "shipped")),
     ("Discrete diffusion (forward)", "/sedd_forward", ("absorb", SENTENCE, 0.5, 0, "shipped")),
     ("Discrete diffusion", "/sedd_denoise", ("absorb", 0, 64, "tweedie", 2, "shipped")),
     ("Order-agnostic", "/order_agnostic", (0, 10, 1.0, 1, "shipped")),
     ("Seq2seq", "/seq2seq_run", (MR, 0, 200, 5, "shipped")),
     ("Compare", "/compare_run", None),  # arguments read from the endpoint's defaults (see _compare_args)
+    ("Train (5 s, tiny)", "/train_model", ("continuous (Diffusion-LM)", "built-in restaurant grammar", None, 5, "tiny", 0)),
 ]
 
 

@@ -247,3 +247,30 @@ def test_shipped_model_in_browser(monkeypatch):
         _browser_run(app, app.DEFAULT_STEPS, SCREENSHOT, max_steps=min(app.MAX_STEPS, app.get_checkpoint().process.T))
     finally:
         app._load.cache_clear()
+
+
+TABS = ("Forward noising", "Denoise", "Embeddings", "Clamping trick", "Discrete diffusion", "Order-agnostic", "Seq2seq",
+        "Compare", "Train")
+
+
+def test_every_tab_fits_a_phone(tmp_path):
+    """At a phone's width (390 px) every tab opens (the rest behind Gradio's 'More tabs' menu), draws its controls,
+    and nothing runs off the side of the page."""
+    from playwright.sync_api import expect
+
+    app._load.cache_clear()
+    with open_in_chromium(app) as page:
+        page.set_viewport_size({"width": 390, "height": 844})
+        expect(page.get_by_role("button", name="More tabs")).to_be_visible()  # the tab bar has folded
+        for name in TABS:
+            tab = page.get_by_role("tab", name=name, exact=True)
+            if not tab.is_visible():
+                page.get_by_role("button", name="More tabs").click()
+                tab = page.locator(".overflow-dropdown button", has_text=name)
+            tab.click()
+            panel = page.locator("[role=tabpanel]:visible")
+            expect(panel.locator("button:visible").first).to_be_visible()
+            width, viewport = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            assert width <= viewport, f"{name}: the page is {width} px wide on a {viewport} px screen"
+        page.screenshot(path=str(tmp_path / "phone-train.png"))
+        expect(page.locator("#train-run")).to_be_visible()
