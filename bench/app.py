@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: the package lives beside bench/
 RESULTS = ROOT / "bench" / "results"
 MR = "name [zizzi] food [french] area [riverside]"
 SENTENCE = "punter is a cafe in the riverside area not far from the lighthouse that is inexpensive and is adults only ."
@@ -113,15 +114,9 @@ def _compare_args(client: Any) -> tuple:
 def machine() -> dict[str, Any]:
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+    from diffusion.training import cpu_name
+
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
             "python": platform.python_version()}
 
 

@@ -204,13 +204,16 @@ def _summary_writer(path: Path):
     return SummaryWriter(str(path))
 
 
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
+def cpu_name() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else the platform's own name."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
-        pass  # not Linux: the platform's own name will do
-    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
+        pass  # not Linux
+    return platform.processor() or platform.machine()
+
+
+def _machine() -> str:
+    return f"{cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"

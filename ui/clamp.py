@@ -16,7 +16,7 @@ from visualize.clamp import clamp_distances_figure, disagreement_figure, disagre
 from visualize.plots import mean_distance
 from visualize.tokens import legend_html, render_step
 
-from .common import LATEX, MAX_SEED, SAMPLING, model_radio, pick_checkpoint, whole
+from .common import MAX_SEED, SAMPLING, explain, model_radio, pick_checkpoint, whole
 
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
 SAMPLERS = ("ddpm", "ddim")
@@ -142,9 +142,7 @@ def _new_seed() -> int:
 
 def tab(models: gr.State) -> None:
     """The Clamping trick tab: the same seed with and without clamping, side by side, then scrubbed."""
-    gr.Markdown(INTRO, latex_delimiters=LATEX)
-    with gr.Accordion("How it works", open=False):
-        gr.Markdown(DETAILS, latex_delimiters=LATEX)
+    explain(INTRO, DETAILS)
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             with gr.Row():

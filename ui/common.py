@@ -42,6 +42,13 @@ def checkpoint_path(name: str = "continuous") -> str:
     return os.environ.get(env_name(name)) or str(CHECKPOINTS / name)
 
 
+def explain(intro: str, details: str) -> None:
+    """A tab's opening: one line with its key equation, and more in a closed "How it works" accordion."""
+    gr.Markdown(intro, latex_delimiters=LATEX)
+    with gr.Accordion("How it works", open=False):
+        gr.Markdown(details, latex_delimiters=LATEX)
+
+
 def get_checkpoint(family: str = "continuous", name: str | None = None, how: str = "") -> checkpoint.Checkpoint:
     """The shipped (or environment-named) checkpoint `name` (default: the family's own folder); a gr.Error saying
     how to make one if it is absent or of another family."""

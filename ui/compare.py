@@ -18,7 +18,7 @@ from diffusion.sampling import sample_steps
 from diffusion.seq2seq import candidates_steps, check_source, decode_targets
 from visualize.compare import cards_html, nll_kind, quality_speed_figure, records_table_html, result_card
 
-from .common import CHECKPOINTS, LATEX, MAX_SEED, SAMPLING, checkpoint_path, model_radio, pick_checkpoint, whole
+from .common import CHECKPOINTS, MAX_SEED, SAMPLING, checkpoint_path, explain, model_radio, pick_checkpoint, whole
 
 # label -> (family, shipped folder); the order of the cards
 ENTRIES: dict[str, tuple[str, str]] = {
@@ -254,9 +254,7 @@ def recorded_rows(bench_dir: Path | None = None) -> tuple[list[dict[str, Any]], 
 
 def tab(models: gr.State) -> None:
     """The Compare tab: run the families on one seed and budget; read their recorded figures."""
-    gr.Markdown(INTRO, latex_delimiters=LATEX)
-    with gr.Accordion("How it works", open=False):
-        gr.Markdown(DETAILS, latex_delimiters=LATEX)
+    explain(INTRO, DETAILS)
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             seed = gr.Number(value=0, label="seed", minimum=0, step=1, elem_id="cmp-seed")

@@ -17,7 +17,7 @@ from visualize.tokens import render_step
 from visualize.embeddings import denoising_map_figure, finite_extent, pca_basis, project
 from visualize.export import step_record
 
-from .common import (LATEX, MAX_SEED, SAMPLING, SHIPPED, export_buttons, model_radio, pick_checkpoint, run_settings,
+from .common import (MAX_SEED, SAMPLING, SHIPPED, explain, export_buttons, model_radio, pick_checkpoint, run_settings,
                      whole, wire_export)
 
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
@@ -162,9 +162,7 @@ def _clamp_start_range(steps: float, clamp_start: float) -> Any:
 
 def tab(models: gr.State) -> None:
     """The Denoise tab: sample from the shipped continuous model and watch each step."""
-    gr.Markdown(DENOISE_INTRO, latex_delimiters=LATEX)
-    with gr.Accordion("How it works", open=False):
-        gr.Markdown(DENOISE_DETAILS, latex_delimiters=LATEX)
+    explain(DENOISE_INTRO, DENOISE_DETAILS)
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             choice = model_radio("denoise-model")

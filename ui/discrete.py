@@ -15,7 +15,7 @@ from visualize.tokens import render_step, render_tokens
 
 from visualize.export import step_record
 
-from .common import (LATEX, MAX_SEED, SAMPLING, SHIPPED, export_buttons, model_radio, pick_checkpoint, run_settings,
+from .common import (MAX_SEED, SAMPLING, SHIPPED, explain, export_buttons, model_radio, pick_checkpoint, run_settings,
                      whole, wire_export)
 
 GRAPHS = {"absorb": "sedd-absorb", "uniform": "sedd-uniform"}  # graph -> shipped checkpoint folder
@@ -138,9 +138,7 @@ def _first_view(graph: str, sentence: str, t: float, seed: float | None, choice:
 
 def tab(models: gr.State) -> dict[str, Any]:
     """Build the tab; returns the page-load event (fn, inputs, outputs) that draws the forward view."""
-    gr.Markdown(INTRO, latex_delimiters=LATEX)
-    with gr.Accordion("How it works", open=False):
-        gr.Markdown(DETAILS, latex_delimiters=LATEX)
+    explain(INTRO, DETAILS)
     with gr.Row():
         graph = gr.Radio(list(GRAPHS), value="absorb", label="graph", elem_id="sedd-graph",
                          info="absorbing: tokens become [MASK]; uniform: tokens become any token "

@@ -14,7 +14,7 @@ from diffusion.corpus.classes import class_names, word_class
 from diffusion.projection import PROJECTION_FILE, load_projection, pca_2d, save_projection, umap_2d
 from visualize.embeddings import embedding_map_figure, nearest_neighbours
 
-from .common import LATEX, SAMPLING, model_radio, pick_checkpoint
+from .common import SAMPLING, explain, model_radio, pick_checkpoint
 
 FAMILIES = ("continuous", "seq2seq")  # the families with a table of word embeddings
 PROJECTIONS = ("UMAP", "PCA")
@@ -116,9 +116,7 @@ def embedding_map(family: str, projection: str, highlight: str | None, choice: s
 
 def tab(models: gr.State) -> None:
     """The Embeddings tab; drawn on page load, redrawn when the family, model, map or highlighted word changes."""
-    gr.Markdown(INTRO, latex_delimiters=LATEX)
-    with gr.Accordion("How it works", open=False):
-        gr.Markdown(DETAILS, latex_delimiters=LATEX)
+    explain(INTRO, DETAILS)
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
             family = gr.Dropdown(list(FAMILIES), value=FAMILIES[0], label="family", elem_id="emb-family",

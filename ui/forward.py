@@ -15,7 +15,7 @@ from diffusion.corpus.tokenizer import SPECIAL_TOKENS
 from visualize.embeddings import finite_extent, gaussian_schedule_figure, noising_map_figure, pca_basis, project
 from visualize.tokens import CHANGED, render_tokens
 
-from .common import LATEX, MAX_SEED, model_radio, pick_checkpoint, whole
+from .common import MAX_SEED, explain, model_radio, pick_checkpoint, whole
 
 EXAMPLES = (  # sentences of the built-in grammar (the tests check each one parses)
     "mill is a family friendly italian restaurant by the riverside .",
@@ -161,9 +161,7 @@ def advance(t: float) -> tuple[Any, Any]:
 
 def tab(models: gr.State) -> None:
     """The Forward noising tab; drawn on page load, redrawn on any change of its inputs."""
-    gr.Markdown(INTRO, latex_delimiters=LATEX)
-    with gr.Accordion("How it works", open=False):
-        gr.Markdown(DETAILS, latex_delimiters=LATEX)
+    explain(INTRO, DETAILS)
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             choice = model_radio("fwd-model")

@@ -16,7 +16,7 @@ from visualize.tokens import render_step
 
 from visualize.export import step_record
 
-from .common import (LATEX, MAX_SEED, SAMPLING, SHIPPED, checkpoint_path, export_buttons, load, model_length,
+from .common import (MAX_SEED, SAMPLING, SHIPPED, checkpoint_path, explain, export_buttons, load, model_length,
                      model_radio, pick_checkpoint, run_settings, whole, wire_export)
 
 ORDER_INTRO = r"""
@@ -111,9 +111,7 @@ def order_scrub(frame: float, record: dict[str, Any] | None) -> tuple[Any, Any]:
 def tab(models: gr.State) -> None:
     """The Order-agnostic tab: ARDM's reveal order, its planned steps and NLL against budget."""
     D = model_length("ardm")
-    gr.Markdown(ORDER_INTRO, latex_delimiters=LATEX)
-    with gr.Accordion("How it works", open=False):
-        gr.Markdown(ORDER_DETAILS, latex_delimiters=LATEX)
+    explain(ORDER_INTRO, ORDER_DETAILS)
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             choice = model_radio("order-model")

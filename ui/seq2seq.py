@@ -19,7 +19,7 @@ from visualize.tokens import render_step
 
 from visualize.export import step_record
 
-from .common import (LATEX, MAX_SEED, SAMPLING, SHIPPED, export_buttons, model_radio, pick_checkpoint, run_settings,
+from .common import (MAX_SEED, SAMPLING, SHIPPED, explain, export_buttons, model_radio, pick_checkpoint, run_settings,
                      whole, wire_export)
 
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
@@ -135,9 +135,7 @@ def seq2seq_scrub(frame: float, record: dict[str, Any] | None) -> Any:
 
 
 def tab(models: gr.State) -> None:
-    gr.Markdown(INTRO, latex_delimiters=LATEX)
-    with gr.Accordion("How it works", open=False):
-        gr.Markdown(DETAILS, latex_delimiters=LATEX)
+    explain(INTRO, DETAILS)
     example = parse_mr(MR_EXAMPLE)
     with gr.Row():
         with gr.Column(scale=1, min_width=300):

@@ -27,8 +27,7 @@ from diffusion.seq2seq import candidates_steps, check_source, decode_targets
 from diffusion.training import prepare, train
 from visualize.train import loss_curve_figure
 
-from .common import forget_models
-from .common import LATEX, MAX_SEED, SESSION_ROOT, session_load, whole
+from .common import MAX_SEED, SESSION_ROOT, explain, forget_models, session_load, whole
 
 # label -> (family, model overrides)
 FAMILY_CHOICES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -219,9 +218,7 @@ def stop_training(request: gr.Request) -> str:
 
 def tab(models: gr.State) -> None:
     """The Train tab."""
-    gr.Markdown(INTRO, latex_delimiters=LATEX)
-    with gr.Accordion("How it works", open=False):
-        gr.Markdown(DETAILS, latex_delimiters=LATEX)
+    explain(INTRO, DETAILS)
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             family = gr.Dropdown(list(FAMILY_CHOICES), value="continuous (Diffusion-LM)", label="family",

@@ -191,6 +191,21 @@ def place_labels(points: Any, labels: Sequence[str], extent: Any, size_px: tuple
     return out
 
 
+def _vocabulary_and_paths(vxy: np.ndarray, vocab_words: Sequence[str], paths: np.ndarray, name: str) -> go.Figure:
+    """A new figure with the vocabulary faint in the background and one thin line per token's path."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=vxy[:, 0], y=vxy[:, 1], mode="markers", name="vocabulary", hovertext=list(vocab_words),
+                             hoverinfo="text", marker=dict(color=VOCAB, size=6, opacity=0.6)))
+    lx: list[float | None] = []
+    ly: list[float | None] = []
+    for path in paths:
+        lx += [*path[:, 0], None]
+        ly += [*path[:, 1], None]
+    fig.add_trace(go.Scatter(x=lx, y=ly, mode="lines", name=name, hoverinfo="skip",
+                             line=dict(color=PATH, width=1.2), opacity=0.45))
+    return fig
+
+
 def noising_map_figure(vocab_xy: Any, vocab_words: Sequence[str], paths: Any, words: Sequence[str],
                        rounded: Sequence[str], t: float, extent: Any | None = None) -> go.Figure:
     """A sentence drifting into noise on the PCA plane: the vocabulary faint behind, each token's path from its
@@ -206,16 +221,7 @@ def noising_map_figure(vocab_xy: Any, vocab_words: Sequence[str], paths: Any, wo
     if len(vxy) != len(vocab_words):
         raise ValueError(f"vocab_xy and vocab_words differ in length: {len(vxy)} and {len(vocab_words)}")
     start, now = p[:, 0], p[:, -1]
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=vxy[:, 0], y=vxy[:, 1], mode="markers", name="vocabulary", hovertext=list(vocab_words),
-                             hoverinfo="text", marker=dict(color=VOCAB, size=6, opacity=0.6)))
-    lx: list[float | None] = []
-    ly: list[float | None] = []
-    for path in p:
-        lx += [*path[:, 0], None]
-        ly += [*path[:, 1], None]
-    fig.add_trace(go.Scatter(x=lx, y=ly, mode="lines", name="path from t = 0", hoverinfo="skip",
-                             line=dict(color=PATH, width=1.2), opacity=0.45))
+    fig = _vocabulary_and_paths(vxy, vocab_words, p, "path from t = 0")
     fig.add_trace(go.Scatter(x=start[:, 0], y=start[:, 1], mode="markers", name="x₀ = EMB(w)",
                              hovertext=[f"position {k + 1}: {w} (t = 0)" for k, w in enumerate(words)],
                              hoverinfo="text", marker=dict(color=PATH, size=8, symbol="circle-open",
@@ -309,16 +315,7 @@ def denoising_map_figure(vocab_xy: Any, vocab_words: Sequence[str], paths: Any, 
     if len(vxy) != len(vocab_words):
         raise ValueError(f"vocab_xy and vocab_words differ in length: {len(vxy)} and {len(vocab_words)}")
     start, now = p[:, 0], p[:, -1]
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=vxy[:, 0], y=vxy[:, 1], mode="markers", name="vocabulary", hovertext=list(vocab_words),
-                             hoverinfo="text", marker=dict(color=VOCAB, size=6, opacity=0.6)))
-    lx: list[float | None] = []
-    ly: list[float | None] = []
-    for path in p:
-        lx += [*path[:, 0], None]
-        ly += [*path[:, 1], None]
-    fig.add_trace(go.Scatter(x=lx, y=ly, mode="lines", name="latent path", hoverinfo="skip",
-                             line=dict(color=PATH, width=1.2), opacity=0.45))
+    fig = _vocabulary_and_paths(vxy, vocab_words, p, "latent path")
     fig.add_trace(go.Scatter(x=start[:, 0], y=start[:, 1], mode="markers", name="x_T ~ N(0, I)",
                              hovertext=[f"position {k + 1}: the prior" for k in range(len(p))], hoverinfo="text",
                              marker=dict(color=PATH, size=8, symbol="circle-open", line=dict(width=1.5))))
