@@ -183,6 +183,14 @@ def _discrete_flow(module, screenshot: Path, steps: int) -> None:
         t_box.fill("1")
         t_box.press("Enter")
         expect(forward).to_contain_text("t = 1.00", timeout=30_000)
+        page.locator("#sedd-play").click()  # from t = 1 play starts again at 0 and t climbs
+        expect(forward).to_contain_text("t = 0.0", timeout=30_000)
+        expect(forward).not_to_contain_text("t = 0.00", timeout=30_000)
+        page.locator("#sedd-pause").click()
+        page.wait_for_timeout(1_000)  # a tick already in flight may still land
+        paused = t_box.input_value()
+        page.wait_for_timeout(1_500)
+        assert t_box.input_value() == paused and 0 < float(paused) < 1
         t_box.fill("0.5")
         t_box.press("Enter")
         expect(forward).to_contain_text("t = 0.50", timeout=30_000)

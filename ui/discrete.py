@@ -15,6 +15,7 @@ from visualize.tokens import render_step, render_tokens
 
 from visualize.export import step_record
 
+from . import forward
 from .common import (MAX_SEED, SAMPLING, SHIPPED, explain, export_buttons, model_radio, pick_checkpoint, run_settings,
                      whole, wire_export)
 
@@ -149,6 +150,9 @@ def tab(models: gr.State) -> dict[str, Any]:
         with gr.Column(scale=1, min_width=280):
             sentence = gr.Textbox(EXAMPLE, label="sentence", lines=2, elem_id="sedd-sentence")
             t = gr.Slider(0, 1, value=0.5, step=0.01, label="t", elem_id="sedd-t")
+            with gr.Row():
+                play_button = gr.Button("▶ Play", variant="primary", min_width=80, elem_id="sedd-play")
+                pause_button = gr.Button("❚❚ Pause", min_width=80, elem_id="sedd-pause")
             noise_seed = gr.Number(value=0, label="seed", minimum=0, step=1, elem_id="sedd-noise-seed")
         with gr.Column(scale=3):
             noised = gr.HTML(elem_id="sedd-forward")
@@ -169,8 +173,12 @@ def tab(models: gr.State) -> dict[str, Any]:
             quality = gr.Plot(label="grammatical rate against steps", elem_id="sedd-quality")
     record = gr.State(None)
     forward_inputs = [graph, sentence, t, noise_seed, choice, models]
-    gr.on([t.input, sentence.submit, noise_seed.submit, graph.change, choice.change], forward_view, forward_inputs,
+    gr.on([t.change, sentence.submit, noise_seed.submit, graph.change, choice.change], forward_view, forward_inputs,
           [noised, schedule], trigger_mode="always_last", show_progress="hidden", api_name="sedd_forward")
+    timer = gr.Timer(forward.TICK_SECONDS, active=False)  # Play moves t as the Forward noising tab's does
+    play_button.click(forward.play, t, [t, timer], api_visibility="private", show_progress="hidden")
+    pause_button.click(forward.pause, None, timer, api_visibility="private", show_progress="hidden")
+    timer.tick(forward.advance, t, [t, timer], api_visibility="private", show_progress="hidden")
     event = run.click(sedd_denoise, [graph, seed, steps, sampler, num_samples, choice, models],
                       [text, record, frame, quality], show_progress="minimal", **SAMPLING)
     wire_export(event, record, buttons)

@@ -31,6 +31,7 @@ INTRO = r"""
 **Forward noising** in Diffusion-LM: each word's embedding $x_0 = \mathrm{EMB}(w)$ is mixed with Gaussian noise,
 $x_t = \sqrt{\bar\alpha(t)}\, x_0 + \sqrt{1 - \bar\alpha(t)}\, \varepsilon$, $\varepsilon \sim \mathcal N(0, I)$.
 Move $t$ (or press Play) to watch the sentence dissolve; each point is labelled with the word it would round to.
+Discrete families mask or replace tokens instead: see the *Discrete diffusion* tab.
 """
 
 DETAILS = r"""
