@@ -221,6 +221,18 @@ def _browser_run(module, steps: int, screenshot: Path, max_steps: int) -> None:
         assert text.inner_text() != final
         scrub.press("End")
         expect(text).to_contain_text(f"step {steps} / {steps}")
+        # Play from the last frame starts again at the prior and steps forward; Pause holds the frame.
+        page.locator("#denoise-play").click()
+        expect(text).to_contain_text(f"step 0 / {steps}")
+        expect(text).not_to_contain_text(f"step 0 / {steps}")
+        page.locator("#denoise-pause").click()
+        page.wait_for_timeout(800)  # a tick already in flight may still land
+        held = text.inner_text()
+        page.wait_for_timeout(1_000)
+        assert text.inner_text() == held and f"step {steps} / {steps}" not in held
+        scrub.focus()
+        scrub.press("End")
+        expect(text).to_contain_text(f"step {steps} / {steps}")
         expect(page.locator("#clamp-plot")).to_be_visible()
         expect(page.locator("#clamp-plot .js-plotly-plot")).to_be_visible()
         expect(page.locator("#latent-map .js-plotly-plot")).to_be_visible()
@@ -274,3 +286,10 @@ def test_every_tab_fits_a_phone(tmp_path):
             assert width <= viewport, f"{name}: the page is {width} px wide on a {viewport} px screen"
         page.screenshot(path=str(tmp_path / "phone-train.png"))
         expect(page.locator("#train-run")).to_be_visible()
+
+
+def test_element_ids_are_unique():
+    """Browser tests and CSS find controls by elem_id: no two components may share one."""
+    config = app.build_demo().get_config_file()
+    ids = [c["props"].get("elem_id") for c in config["components"] if c.get("props", {}).get("elem_id")]
+    assert ids and len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})

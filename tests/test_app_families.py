@@ -183,10 +183,10 @@ def _discrete_flow(module, screenshot: Path, steps: int) -> None:
         t_box.fill("1")
         t_box.press("Enter")
         expect(forward).to_contain_text("t = 1.00", timeout=30_000)
-        page.locator("#sedd-play").click()  # from t = 1 play starts again at 0 and t climbs
+        page.locator("#sedd-fwd-play").click()  # from t = 1 play starts again at 0 and t climbs
         expect(forward).to_contain_text("t = 0.0", timeout=30_000)
         expect(forward).not_to_contain_text("t = 0.00", timeout=30_000)
-        page.locator("#sedd-pause").click()
+        page.locator("#sedd-fwd-pause").click()
         page.wait_for_timeout(1_000)  # a tick already in flight may still land
         paused = t_box.input_value()
         page.wait_for_timeout(1_500)

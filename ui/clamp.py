@@ -16,7 +16,7 @@ from visualize.clamp import clamp_distances_figure, disagreement_figure, disagre
 from visualize.plots import mean_distance
 from visualize.tokens import legend_html, render_step
 
-from .common import MAX_SEED, SAMPLING, explain, model_radio, pick_checkpoint, whole
+from .common import MAX_SEED, SAMPLING, explain, model_radio, pick_checkpoint, player_buttons, whole, wire_player
 
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
 SAMPLERS = ("ddpm", "ddim")
@@ -171,6 +171,7 @@ def tab(models: gr.State) -> None:
             gr.HTML(legend_html())
             frame = gr.Slider(0, 1, value=0, step=1, label="scrub through the recorded steps (moves both)",
                               visible=False, interactive=False, elem_id="ct-scrub")
+            player = player_buttons("ct")
             with gr.Row():
                 distance = gr.Plot(label="distance to the nearest word", visible=False, elem_id="ct-distance",
                                    min_width=300)
@@ -185,3 +186,4 @@ def tab(models: gr.State) -> None:
               show_progress="minimal", **SAMPLING)
     frame.input(clamp_scrub, [frame, record], [view_on, view_off, distance, disagree], trigger_mode="always_last",
                 show_progress="hidden")
+    wire_player(player, frame, record, [view_on, view_off, distance, disagree], clamp_scrub)

@@ -17,8 +17,8 @@ from visualize.tokens import render_step
 from visualize.embeddings import denoising_map_figure, finite_extent, pca_basis, project
 from visualize.export import step_record
 
-from .common import (MAX_SEED, SAMPLING, SHIPPED, explain, export_buttons, model_radio, pick_checkpoint, run_settings,
-                     whole, wire_export)
+from .common import (MAX_SEED, SAMPLING, SHIPPED, explain, export_buttons, model_radio, pick_checkpoint,
+                     player_buttons, run_settings, whole, wire_export, wire_player)
 
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
 MAX_SAMPLES = 4
@@ -109,8 +109,8 @@ def denoise(seed: float | None, steps: float, sampler: str, clamp: bool, clamp_s
                             clamp_start_step=clamp_start, num_samples=num_samples)
     texts = [ck.tokenizer.decode(row) for row in step.tokens]
     paths = _paths(ck, latents, recorded)
-    record = dict(paths=paths, frames=frames, frame_steps=frame_steps, indices=indices, distances=distances, clamped=clamped,
-                  num_steps=steps,
+    record = dict(paths=paths, frames=frames, frame_steps=frame_steps, indices=indices, distances=distances,
+                  clamped=clamped, num_steps=steps,
                   export=dict(slug="denoise", title="Diffusion-LM denoising", settings=settings, steps=recorded,
                               labels=[f"step {i} of {steps}" for i in frame_steps], result={"samples": texts}))
     last = len(frames) - 1
@@ -181,6 +181,7 @@ def tab(models: gr.State) -> None:
             buttons = export_buttons("denoise")
             frame = gr.Slider(0, 1, value=0, step=1, label="scrub through the recorded steps", visible=False,
                               interactive=False, elem_id="scrub")
+            player = player_buttons("denoise")
             plot = gr.Plot(label="clamp distance", visible=False, elem_id="clamp-plot")
             latent_map = gr.Plot(label="latent paths on the embedding map", visible=False, elem_id="latent-map")
     record = gr.State(None)
@@ -190,3 +191,4 @@ def tab(models: gr.State) -> None:
                       [text, record, frame, plot, latent_map], show_progress="minimal", **SAMPLING)
     wire_export(event, record, buttons)
     frame.input(scrub, [frame, record], [text, plot, latent_map], trigger_mode="always_last", show_progress="hidden")
+    wire_player(player, frame, record, [text, plot, latent_map], scrub)

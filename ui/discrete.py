@@ -16,8 +16,8 @@ from visualize.tokens import render_step, render_tokens
 from visualize.export import step_record
 
 from . import forward
-from .common import (MAX_SEED, SAMPLING, SHIPPED, explain, export_buttons, model_radio, pick_checkpoint, run_settings,
-                     whole, wire_export)
+from .common import (MAX_SEED, SAMPLING, SHIPPED, explain, export_buttons, model_radio, pick_checkpoint,
+                     player_buttons, run_settings, whole, wire_export, wire_player)
 
 GRAPHS = {"absorb": "sedd-absorb", "uniform": "sedd-uniform"}  # graph -> shipped checkpoint folder
 SAMPLERS = ("tweedie", "euler")
@@ -151,8 +151,8 @@ def tab(models: gr.State) -> dict[str, Any]:
             sentence = gr.Textbox(EXAMPLE, label="sentence", lines=2, elem_id="sedd-sentence")
             t = gr.Slider(0, 1, value=0.5, step=0.01, label="t", elem_id="sedd-t")
             with gr.Row():
-                play_button = gr.Button("▶ Play", variant="primary", min_width=80, elem_id="sedd-play")
-                pause_button = gr.Button("❚❚ Pause", min_width=80, elem_id="sedd-pause")
+                play_button = gr.Button("▶ Play", variant="primary", min_width=80, elem_id="sedd-fwd-play")
+                pause_button = gr.Button("❚❚ Pause", min_width=80, elem_id="sedd-fwd-pause")
             noise_seed = gr.Number(value=0, label="seed", minimum=0, step=1, elem_id="sedd-noise-seed")
         with gr.Column(scale=3):
             noised = gr.HTML(elem_id="sedd-forward")
@@ -169,6 +169,7 @@ def tab(models: gr.State) -> dict[str, Any]:
             text = gr.HTML("<i>Press Run to watch the tokens being written.</i>", elem_id="sedd-text", min_height=120)
             frame = gr.Slider(0, 1, value=0, step=1, label="scrub through the recorded steps", visible=False,
                               interactive=False, elem_id="sedd-scrub")
+            player = player_buttons("sedd")
             buttons = export_buttons("sedd")
             quality = gr.Plot(label="grammatical rate against steps", elem_id="sedd-quality")
     record = gr.State(None)
@@ -183,4 +184,5 @@ def tab(models: gr.State) -> dict[str, Any]:
                       [text, record, frame, quality], show_progress="minimal", **SAMPLING)
     wire_export(event, record, buttons)
     frame.input(sedd_scrub, [frame, record], text, trigger_mode="always_last", show_progress="hidden")
+    wire_player(player, frame, record, [text], sedd_scrub)
     return dict(fn=_first_view, inputs=forward_inputs, outputs=[noised, schedule])

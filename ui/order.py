@@ -17,7 +17,7 @@ from visualize.tokens import render_step
 from visualize.export import step_record
 
 from .common import (MAX_SEED, SAMPLING, SHIPPED, checkpoint_path, explain, export_buttons, load, model_length,
-                     model_radio, pick_checkpoint, run_settings, whole, wire_export)
+                     model_radio, pick_checkpoint, player_buttons, run_settings, whole, wire_export, wire_player)
 
 ORDER_INTRO = r"""
 **Order-agnostic ARDM** writes the positions in a random order $\sigma$, each from
@@ -90,8 +90,8 @@ def order_agnostic(seed: float | None, budget: float, temperature: float,
         tokens_per_sequence = ck.meta.get("calibration", {}).get("tokens_per_sequence", D)
         bits = costs_by_budget(process.loss_components) / math.log(2) / tokens_per_sequence
         curve = nll_budget_figure(list(range(1, D + 1)), bits.tolist(), _references(), current=budget)
-    settings = run_settings(ck, f"--seed {seed} --steps {budget} --num {num_samples} --temperature {float(temperature)}",
-                            seed=seed, steps=budget, temperature=float(temperature), num_samples=num_samples,
+    cli = f"--seed {seed} --steps {budget} --num {num_samples} --temperature {float(temperature)}"
+    settings = run_settings(ck, cli, seed=seed, steps=budget, temperature=float(temperature), num_samples=num_samples,
                             tokens_per_step=list(sizes))
     export = dict(slug="ardm", title="ARDM planned parallel decoding", settings=settings, steps=recorded,
                   labels=[f"step {r['index']} of {budget}" for r in recorded],
@@ -126,6 +126,7 @@ def tab(models: gr.State) -> None:
             text = gr.HTML("<i>Press Run to watch the positions being written.</i>", elem_id="order-text",
                            min_height=120)
             frame = gr.Slider(0, D, value=0, step=1, label="scrub through the steps", elem_id="order-scrub")
+            player = player_buttons("order")
             buttons = export_buttons("order")
             plan = gr.Plot(label="planned steps", elem_id="order-plan")
             curve = gr.Plot(label="NLL against budget", elem_id="order-curve")
@@ -137,3 +138,4 @@ def tab(models: gr.State) -> None:
         lambda r: gr.Slider(maximum=len(r["frames"]) - 1 if r else 1, value=len(r["frames"]) - 1 if r else 0),
         record, frame, api_visibility="private", show_progress="hidden")
     frame.input(order_scrub, [frame, record], [text, plan], trigger_mode="always_last", show_progress="hidden")
+    wire_player(player, frame, record, [text, plan], order_scrub)

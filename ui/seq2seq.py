@@ -19,8 +19,8 @@ from visualize.tokens import render_step
 
 from visualize.export import step_record
 
-from .common import (MAX_SEED, SAMPLING, SHIPPED, explain, export_buttons, model_radio, pick_checkpoint, run_settings,
-                     whole, wire_export)
+from .common import (MAX_SEED, SAMPLING, SHIPPED, explain, export_buttons, model_radio, pick_checkpoint,
+                     player_buttons, run_settings, whole, wire_export, wire_player)
 
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
 MAX_CANDIDATES, DEFAULT_CANDIDATES = 8, 5
@@ -157,6 +157,7 @@ def tab(models: gr.State) -> None:
                            elem_id="s2s-text", min_height=160)
             frame = gr.Slider(0, 1, value=0, step=1, label="scrub through the recorded steps", visible=False,
                               interactive=False, elem_id="s2s-scrub")
+            player = player_buttons("s2s")
             picked = gr.HTML(elem_id="s2s-candidates-out")
             buttons = export_buttons("s2s")
             heatmap = gr.Plot(label="pairwise BLEU", visible=False, elem_id="s2s-bleu")
@@ -167,3 +168,4 @@ def tab(models: gr.State) -> None:
                       [text, record, frame, picked, heatmap], show_progress="minimal", **SAMPLING)
     wire_export(event, record, buttons)
     frame.input(seq2seq_scrub, [frame, record], text, trigger_mode="always_last", show_progress="hidden")
+    wire_player(player, frame, record, [text], seq2seq_scrub)

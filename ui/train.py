@@ -144,7 +144,8 @@ def _preview(family: str, path: Path, corpus, seed: int) -> str:
         return " <b>✓ grammatical</b>" if is_grammatical(text) else " <i>✗ not in the grammar</i>"
 
     rows = "".join(f"<li><code>{html.escape(t)}</code>{verdict(t)}</li>" for t in texts)
-    return f"<div id='train-samples'>{head}<p>{len(texts)} samples, seed {seed}, {steps} steps:</p><ol>{rows}</ol></div>"
+    intro = f"<p>{len(texts)} samples, seed {seed}, {steps} steps:</p>"
+    return f"<div id='train-samples'>{head}{intro}<ol>{rows}</ol></div>"
 
 
 def train_model(label: str, corpus_choice: str, upload: str | None, seconds: float, size: str, seed: float,
