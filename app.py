@@ -20,8 +20,7 @@ from ui import forward as forward_tab
 from ui import order as order_tab
 from ui import seq2seq as seq2seq_tab
 from ui import train as train_tab
-from ui.common import forget_models
-from ui.common import CHECKPOINT_ENV, CHECKPOINTS, DEFAULT_CHECKPOINT, get_checkpoint, load
+from ui.common import CHECKPOINT_ENV, CHECKPOINTS, DEFAULT_CHECKPOINT, forget_models, get_checkpoint, load
 from ui.common import env_name as _env
 from ui.denoise import DEFAULT_STEPS, MAX_STEPS, MIN_STEPS, denoise, scrub
 from ui.discrete import forward_view, sedd_denoise, sedd_scrub
@@ -35,32 +34,25 @@ __all__ = ["CHECKPOINT_ENV", "CHECKPOINTS", "DEFAULT_CHECKPOINT", "DEFAULT_STEPS
            "sedd_scrub", "seq2seq_run", "seq2seq_scrub"]
 
 
+# The tabs in order: (title, module with tab(models)).
+TABS = (("Forward noising", forward_tab), ("Denoise", denoise_tab), ("Embeddings", embeddings_tab),
+        ("Clamping trick", clamp_tab), ("Discrete diffusion", discrete_tab), ("Order-agnostic", order_tab),
+        ("Seq2seq", seq2seq_tab), ("Compare", compare_tab), ("Train", train_tab))
+
+
 def build_demo() -> gr.Blocks:
     """The whole app: one tab per module; checkpoints load lazily, on a tab's first run."""
     with gr.Blocks(title="Text diffusion lab") as demo:
         gr.Markdown("# Text diffusion lab")
         # This browser session's own models, {family: checkpoint folder}, made in the Train tab; gone with the session.
         models = gr.State({}, delete_callback=forget_models)
+        page_loads = []
         with gr.Tabs():
-            with gr.Tab("Forward noising"):
-                forward_tab.tab(models)
-            with gr.Tab("Denoise"):
-                denoise_tab.tab(models)
-            with gr.Tab("Embeddings"):
-                embeddings_tab.tab(models)
-            with gr.Tab("Clamping trick"):
-                clamp_tab.tab(models)
-            with gr.Tab("Discrete diffusion"):
-                discrete_load = discrete_tab.tab(models)
-            with gr.Tab("Order-agnostic"):
-                order_tab.tab(models)
-            with gr.Tab("Seq2seq"):
-                seq2seq_tab.tab(models)
-            with gr.Tab("Compare"):
-                compare_tab.tab(models)
-            with gr.Tab("Train"):
-                train_tab.tab(models)
-        demo.load(**discrete_load, api_visibility="private", show_progress="hidden")
+            for name, module in TABS:
+                with gr.Tab(name):
+                    page_loads.append(module.tab(models))  # a tab may return an event to run on page load
+        for load_event in filter(None, page_loads):
+            demo.load(**load_event, api_visibility="private", show_progress="hidden")
     return demo
 
 

@@ -2,7 +2,7 @@
 
 Runs the real app (`python app.py`) in a subprocess and drives it over HTTP with gradio_client, as a browser
 would. Figures are medians over repeats with their min and max; resident memory is the server process's VmRSS
-after every tab has run. Linux only (reads /proc).
+after every tab has run (psutil).
 
     python bench/app.py [--repeats 3] [--json]      # writes bench/results/app-<date>-<machine>.json
 """
@@ -58,18 +58,21 @@ def _spread(values: list[float]) -> dict[str, float]:
 
 
 def _rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children, in MB."""
+    """Resident memory of a process and its children, in MB (0 when there is no such process)."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
     total = 0
-    pids = [pid]
-    while pids:
-        p = pids.pop()
+    for p in procs:
         try:
-            status = Path(f"/proc/{p}/status").read_text()
-            total += int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))
-            pids += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
-        except (OSError, AttributeError):
-            continue
-    return round(total / 1024, 1)
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue  # ended while we counted
+    return round(total / 2**20, 1)
 
 
 def start_app(port: int) -> tuple[subprocess.Popen, float]:

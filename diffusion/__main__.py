@@ -9,7 +9,6 @@ import json
 import shlex
 import sys
 from dataclasses import replace
-from pathlib import Path
 
 import torch
 

@@ -1,9 +1,11 @@
-"""The 2-D map of learned word embeddings: UMAP (cached in the checkpoint as projection.npz) and PCA."""
+"""The 2-D maps of learned word embeddings: UMAP (cached in the checkpoint as projection.npz) and PCA, the PCA
+basis that projects any latent onto the same plane, and nearest neighbours in the full space."""
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,11 +15,36 @@ from .checkpoint import atomic_write_bytes
 PROJECTION_FILE = "projection.npz"
 
 
+def nearest_neighbours(emb: Any, k: int = 5) -> np.ndarray:
+    """(V, d) embeddings -> (V, k) ids of each row's k nearest other rows by Euclidean distance, nearest first."""
+    e = np.asarray(emb, dtype=np.float64)
+    if e.ndim != 2:
+        raise ValueError(f"embeddings must be a (V, d) array, got shape {e.shape}")
+    k = min(k, len(e) - 1)
+    sq = (e * e).sum(1)
+    dist = sq[:, None] + sq[None, :] - 2 * e @ e.T  # (V, V) squared distances
+    np.fill_diagonal(dist, np.inf)
+    order = np.argsort(dist, axis=1, kind="stable")
+    return order[:, :k]
+
+
+def pca_basis(emb: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(mean (d,), components (2, d)) of the embedding table: its first two principal directions."""
+    e = np.asarray(emb, dtype=np.float64)
+    mean = e.mean(0)
+    _, _, vt = np.linalg.svd(e - mean, full_matrices=False)
+    return mean, vt[:2]
+
+
+def project(x: Any, basis: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """(..., d) points -> (..., 2) on the PCA plane; affine, so it commutes with the noising's linear mix."""
+    mean, components = basis
+    return (np.asarray(x, dtype=np.float64) - mean) @ components.T
+
+
 def pca_2d(emb: np.ndarray) -> np.ndarray:
     """(V, d) -> (V, 2): the first two principal components (instant; shown while UMAP runs)."""
-    centred = emb - emb.mean(0, keepdims=True)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    return (centred @ vt[:2].T).astype(np.float32)
+    return project(emb, pca_basis(emb)).astype(np.float32)
 
 
 def umap_2d(emb: np.ndarray, seed: int = 0) -> np.ndarray:

@@ -15,11 +15,11 @@ import diffusion.projection
 from diffusion.corpus.classes import FUNCTION, OTHER, PUNCTUATION, SLOT_KEY, SPECIAL, class_names, word_class
 from diffusion.corpus.grammar import BUILTIN, SLOTS, Grammar
 from diffusion.corpus.validator import is_grammatical
-from diffusion.projection import PROJECTION_FILE, pca_2d
+from diffusion.projection import PROJECTION_FILE, nearest_neighbours, pca_2d, pca_basis, project
 from test_app import ROOT, open_in_chromium
 from ui import embeddings, forward
 from visualize.embeddings import (OKABE_ITO, class_styles, embedding_map_figure, gaussian_schedule_figure,
-                                  nearest_neighbours, noising_map_figure, pca_basis, place_labels, project)
+                                  noising_map_figure, place_labels)
 
 SHOTS = ROOT / "assets"
 

@@ -14,7 +14,8 @@ from diffusion.sampling import sample_steps
 from visualize.plots import clamp_distance_figure
 from visualize.tokens import render_step
 
-from visualize.embeddings import denoising_map_figure, finite_extent, pca_basis, project
+from diffusion.projection import pca_basis, project
+from visualize.embeddings import denoising_map_figure, finite_extent
 from visualize.export import step_record
 
 from .common import (MAX_SEED, SAMPLING, SHIPPED, explain, export_buttons, model_radio, pick_checkpoint,

@@ -11,8 +11,9 @@ import gradio as gr
 import numpy as np
 
 from diffusion.corpus.classes import class_names, word_class
-from diffusion.projection import PROJECTION_FILE, load_projection, pca_2d, save_projection, umap_2d
-from visualize.embeddings import embedding_map_figure, nearest_neighbours
+from diffusion.projection import (PROJECTION_FILE, load_projection, nearest_neighbours, pca_2d, save_projection,
+                                  umap_2d)
+from visualize.embeddings import embedding_map_figure
 
 from .common import SAMPLING, explain, model_radio, pick_checkpoint
 

@@ -12,7 +12,8 @@ from torch import Tensor
 
 from diffusion import schedules
 from diffusion.corpus.tokenizer import SPECIAL_TOKENS
-from visualize.embeddings import finite_extent, gaussian_schedule_figure, noising_map_figure, pca_basis, project
+from diffusion.projection import pca_basis, project
+from visualize.embeddings import finite_extent, gaussian_schedule_figure, noising_map_figure
 from visualize.tokens import CHANGED, render_tokens
 
 from .common import MAX_SEED, explain, model_radio, pick_checkpoint, whole

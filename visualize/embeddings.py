@@ -1,7 +1,8 @@
-"""Figures of the embedding space: the 2-D word map coloured by class, and sentences drifting into Gaussian noise.
+"""Figures of the embedding space: the 2-D word map coloured by class, and latents drifting into Gaussian noise
+and back.
 
-Plain data in (NumPy arrays or nested lists, lists of words and class names), go.Figure out; the small linear
-algebra the figures need (PCA basis, nearest neighbours) is NumPy here too, so the figures stay testable alone.
+Plain data in (map coordinates as NumPy arrays or nested lists, lists of words and class names), go.Figure out; the
+projections themselves (PCA basis, UMAP, nearest neighbours) come from diffusion.projection.
 """
 
 from __future__ import annotations
@@ -31,33 +32,6 @@ def class_styles(class_order: Sequence[str]) -> dict[str, tuple[str, str]]:
         else:
             styles[name] = GREY_STYLES[(k - len(OKABE_ITO)) % len(GREY_STYLES)]
     return styles
-
-
-def nearest_neighbours(emb: Any, k: int = 5) -> np.ndarray:
-    """(V, d) embeddings -> (V, k) ids of each row's k nearest other rows by Euclidean distance, nearest first."""
-    e = np.asarray(emb, dtype=np.float64)
-    if e.ndim != 2:
-        raise ValueError(f"embeddings must be a (V, d) array, got shape {e.shape}")
-    k = min(k, len(e) - 1)
-    sq = (e * e).sum(1)
-    dist = sq[:, None] + sq[None, :] - 2 * e @ e.T  # (V, V) squared distances
-    np.fill_diagonal(dist, np.inf)
-    order = np.argsort(dist, axis=1, kind="stable")
-    return order[:, :k]
-
-
-def pca_basis(emb: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(mean (d,), components (2, d)) of the embedding table: the same SVD as diffusion.projection.pca_2d."""
-    e = np.asarray(emb, dtype=np.float64)
-    mean = e.mean(0)
-    _, _, vt = np.linalg.svd(e - mean, full_matrices=False)
-    return mean, vt[:2]
-
-
-def project(x: Any, basis: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """(..., d) points -> (..., 2) on the PCA plane; affine, so it commutes with the noising's linear mix."""
-    mean, components = basis
-    return (np.asarray(x, dtype=np.float64) - mean) @ components.T
 
 
 def _xy(points: Any, name: str) -> np.ndarray:
