@@ -13,6 +13,7 @@ import gradio as gr
 
 from ui import clamp as clamp_tab
 from ui import compare as compare_tab
+from ui import control as control_tab
 from ui import denoise as denoise_tab
 from ui import discrete as discrete_tab
 from ui import embeddings as embeddings_tab
@@ -37,7 +38,7 @@ __all__ = ["CHECKPOINT_ENV", "CHECKPOINTS", "DEFAULT_CHECKPOINT", "DEFAULT_STEPS
 # The tabs in order: (title, module with tab(models)).
 TABS = (("Forward noising", forward_tab), ("Denoise", denoise_tab), ("Embeddings", embeddings_tab),
         ("Clamping trick", clamp_tab), ("Discrete diffusion", discrete_tab), ("Order-agnostic", order_tab),
-        ("Seq2seq", seq2seq_tab), ("Compare", compare_tab), ("Train", train_tab))
+        ("Seq2seq", seq2seq_tab), ("Control", control_tab), ("Compare", compare_tab), ("Train", train_tab))
 
 
 def build_demo() -> gr.Blocks:

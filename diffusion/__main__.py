@@ -45,6 +45,17 @@ def _add_sampler_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clamp-from", type=float,
                    help="continuous families: clamp at steps starting at t <= this (default 1.0 = every step)")
     p.add_argument("--temperature", type=float, help="ar and ardm: sampling temperature (default 1.0; 0 = greedy)")
+    c = p.add_argument_group("control (continuous family; Li et al. 2022 Sec. 5)")
+    c.add_argument("--control", action="append", metavar="SLOT=VALUE",
+                   help="classifier guidance towards a slot value, e.g. food=italian (repeat for several); needs "
+                        "the classifier from train-classifier")
+    c.add_argument("--infill", metavar="TEMPLATE", help="fill the blanks of a template, one ___ per word, e.g. "
+                   "\"zizzi is a ___ ___ in the city centre .\"")
+    c.add_argument("--length", type=_positive_int, help="generate exactly this many words")
+    c.add_argument("--guidance-weight", type=float, default=0.01, help="lambda: weight of fluency against control "
+                   "(default 0.01)")
+    c.add_argument("--guidance-step", type=float, default=0.1, help="Adagrad step size of guidance (default 0.1)")
+    c.add_argument("--guidance-updates", type=int, default=3, help="gradient updates per reverse step (default 3)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,7 +91,18 @@ def build_parser() -> argparse.ArgumentParser:
                    "with geometric)")
     t.add_argument("--time-sampling", choices=("uniform", "high_noise"), help="how training draws t")
     t.add_argument("--x0-rounding-weight", type=float, help="continuous: weight of the rounding loss on the predicted x0")
+    t.add_argument("--no-preconditioning", dest="preconditioning", action="store_false", default=None,
+                   help="continuous: the network predicts x0 directly, without the EDM skip connection")
+    t.add_argument("--no-self-condition", dest="self_condition", action="store_false", default=None,
+                   help="continuous: do not feed the previous x0 estimate back in")
     t.add_argument("--no-projection", action="store_true", help="skip the cached 2-D embedding map")
+
+    k = sub.add_parser("train-classifier", help="train the slot classifier on noisy latents that --control uses, "
+                       "saved into the checkpoint folder")
+    k.add_argument("--checkpoint", required=True, help="a continuous checkpoint trained on the built-in corpus")
+    k.add_argument("--minutes", type=_positive_float, help="wall-clock budget (default 3 when no --steps)")
+    k.add_argument("--steps", type=_positive_int, help="optimiser-step budget")
+    k.add_argument("--seed", type=int, default=0)
 
     s = sub.add_parser("sample", help="print samples from a checkpoint")
     s.add_argument("--checkpoint", required=True)
@@ -118,11 +140,59 @@ def _configure(ck, args):
             raise ValueError(f"{SAMPLER_OPTIONS[k]} does not apply to the {ck.config.family} family "
                              f"(its sampler options: {options})")
     ck.process = ck.process.configure(**given)
+    _configure_control(ck, args)
     paired = get_family(ck.config.family).paired
     for flag, value in (("--source", getattr(args, "source", None)), ("--candidates", getattr(args, "candidates", None))):
         if value is not None and not paired:
             raise ValueError(f"{flag} applies to the seq2seq family only; this checkpoint is {ck.config.family}")
     return ck
+
+
+def _configure_control(ck, args) -> None:
+    """Build the Control that --control / --infill / --length ask for and put it on the process."""
+    wanted = [f for f, v in (("--control", args.control), ("--infill", args.infill), ("--length", args.length))
+              if v is not None]
+    if not wanted:
+        return
+    if ck.config.family != "continuous":
+        raise ValueError(f"{wanted[0]} applies to the continuous family only; this checkpoint is {ck.config.family}")
+    if args.infill is not None and args.length is not None:
+        raise ValueError("--infill fixes the length already (one ___ per word); give --infill or --length, not both")
+    from .classifier import load_classifier
+    from .control import Control, Guidance, infill_anchor, length_anchor, parse_targets
+
+    anchor = None
+    if args.infill is not None:
+        anchor = infill_anchor(ck.tokenizer, args.infill, ck.config.seq_len)
+    elif args.length is not None:
+        anchor = length_anchor(args.length, ck.config.seq_len)
+    guidance = None
+    if args.control is not None:
+        classifier, _ = load_classifier(ck.path)
+        targets = parse_targets(args.control, classifier.config.slots)
+        guidance = Guidance(classifier, targets, args.guidance_weight, args.guidance_step, args.guidance_updates)
+    ck.process = ck.process.configure(control=Control(anchor, guidance))
+
+
+def cmd_train_classifier(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from . import checkpoint
+    from .classifier import CONFIG, train_classifier
+
+    ck = checkpoint.load(args.checkpoint)
+    minutes = 3.0 if args.minutes is None and args.steps is None else args.minutes
+    command = "python -m diffusion " + " ".join(shlex.quote(a) for a in args.argv)
+    logs = train_classifier(ck, minutes=minutes, steps=args.steps, seed=args.seed, command=command)
+    with tqdm(total=args.steps, unit="step", dynamic_ncols=True, file=sys.stderr) as bar:
+        for log in logs:
+            bar.update(log.step - bar.n)
+            if log.loss == log.loss:  # the last log carries no loss (NaN)
+                bar.set_postfix(loss=f"{log.loss:.3f}", min=f"{log.seconds / 60:.1f}")
+    meta = json.loads((ck.path / CONFIG).read_text())["meta"]
+    accuracy = ", ".join(f"t={t}: {a:.2f}" for t, a in meta["accuracy_by_t"].items())
+    print(f"trained the classifier {meta['steps']} steps in {meta['seconds'] / 60:.1f} min; slot accuracy on "
+          f"held-out sentences by noise level: {accuracy}; saved in {ck.path / CONFIG}")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -138,6 +208,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         parameterisation=args.parameterisation, embed_dim=args.embed_dim, num_timesteps=args.timesteps,
         d_model=args.d_model, n_layers=args.layers, d_ff=args.d_ff, time_sampling=args.time_sampling,
         x0_rounding_weight=args.x0_rounding_weight, graph=args.graph, noise=args.noise,
+        preconditioning=args.preconditioning, self_condition=args.self_condition,
         positions=args.positions).items()
         if v is not None}
     model_config, train_config = preset(args.preset, **overrides)
@@ -174,7 +245,11 @@ def cmd_sample(args: argparse.Namespace) -> None:
     traj = sample(ck.process, ck.model, args.num, steps, generator=gen, every=steps)
     texts = [ck.tokenizer.decode(row) for row in traj.final.tokens]
     if args.json:
-        print(json.dumps({"family": ck.config.family, "steps": steps, "seed": args.seed, "samples": texts}))
+        out = {"family": ck.config.family, "steps": steps, "seed": args.seed, "samples": texts}
+        control = getattr(ck.process, "control", None)
+        if control is not None:
+            out["control"] = control.describe()
+        print(json.dumps(out))
     else:
         print("\n".join(texts))
 
@@ -217,7 +292,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             print(f"{k}: {v}")
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate}
+COMMANDS = {"train": cmd_train, "train-classifier": cmd_train_classifier, "sample": cmd_sample,
+            "evaluate": cmd_evaluate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -160,6 +160,6 @@ def copy_for_shipping(src: str | Path, dst: str | Path) -> None:
     """The files a Space needs (no optimiser state, no logs)."""
     src, dst = Path(src), Path(dst)
     dst.mkdir(parents=True, exist_ok=True)
-    for name in (*REQUIRED, "projection.npz", "README.md"):
+    for name in (*REQUIRED, "projection.npz", "README.md", "classifier.safetensors", "classifier.json"):
         if (src / name).is_file():
             shutil.copy2(src / name, dst / name)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +21,9 @@ from .backbone import TimeEmbedding, build_backbone
 from .config import ModelConfig
 from .corpus.tokenizer import SPECIAL_TOKENS
 from .trajectory import Loss, StepOutput
+
+if TYPE_CHECKING:
+    from .control import Control
 
 SAMPLERS = ("ddpm", "ddim")
 NON_ROUNDING_IDS = tuple(range(1, len(SPECIAL_TOKENS)))  # unk, mask, sep, bos, eos: never a rounding target
@@ -124,6 +127,7 @@ class ContinuousProcess:
     sampler: Literal["ddpm", "ddim"] = "ddpm"
     clamp: bool = True
     clamp_from: float = 1.0  # clamp at every step whose starting time t <= clamp_from (1.0: every step)
+    control: Control | None = None  # plug-and-play control (control.py): anchored words, classifier guidance
     name: str = "continuous"
     nll_method: ClassVar[str] = "variational bound with rounding: 64 stratified levels per sequence, one x_t each"
 
@@ -136,7 +140,7 @@ class ContinuousProcess:
         object.__setattr__(self, "alpha_bar", ab.float())  # (T + 1,)
 
     def configure(self, **settings) -> ContinuousProcess:
-        """A copy with other sampling settings (sampler, clamp, clamp_from)."""
+        """A copy with other sampling settings (sampler, clamp, clamp_from, control)."""
         return replace(self, **settings)
 
     @property
@@ -260,37 +264,60 @@ class ContinuousProcess:
         """Latents (B, L, d) with the positions the chain keeps fixed put back (none here; the source in seq2seq)."""
         return x
 
+    def round_logits(self, model: ContinuousModel, x: Tensor) -> Tensor:
+        """(B, L, V) rounding logits of latents, restricted where a control forbids words."""
+        logits = model.round_logits(x)
+        anchor = self.control.anchor if self.control is not None else None
+        return logits if anchor is None else anchor.restrict(logits)
+
     def readable(self, model: ContinuousModel, x: Tensor, t: float) -> Tensor:
-        """Words a latent at time t rounds to, after undoing the sqrt(alpha_bar) shrinkage."""
+        """Words a latent at time t rounds to, after undoing the sqrt(alpha_bar) shrinkage (anchored words as given)."""
         ab = self.alpha_bar[self.index(t)]
-        return model.round_logits(x / ab.sqrt()).argmax(-1)
+        tokens = self.round_logits(model, x / ab.sqrt()).argmax(-1)
+        anchor = self.control.anchor if self.control is not None else None
+        return tokens if anchor is None else anchor.put(tokens)
 
     def step(self, model: ContinuousModel, x: Tensor | LatentState, t: float, t_next: float,
              generator: torch.Generator | None = None) -> StepOutput:
-        """One reverse update x_t -> x_s: predict x0, clamp it to the nearest word, then DDPM or DDIM."""
+        """One reverse update x_t -> x_s: predict x0, clamp it to the nearest word, then DDPM or DDIM; a control
+        anchors known words in x0 and guides x_s towards its classifier's labels."""
         x, x0_prev = (x.latent, x.x0_hat) if isinstance(x, LatentState) else (x, None)
         x = self.hold(model, x)
         B = x.shape[0]
         i, s = self.index(t), self.index(t_next)
+        emb = model.embedding.weight
+        anchor = self.control.anchor if self.control is not None else None
+        guidance = self.control.guidance if self.control is not None else None
         x0_hat = self.predict_x0(model, x, i.expand(B), x0_prev)  # (B, L, d)
-        logits = model.round_logits(x0_hat)  # (B, L, V)
-        pred, dist = nearest(x0_hat, model.embedding.weight, logits)
+        logits = self.round_logits(model, x0_hat)  # (B, L, V)
+        pred, dist = nearest(x0_hat, emb, logits)
         confidence = logits.softmax(-1).gather(-1, pred[..., None])[..., 0]  # (B, L)
         clamped = self.clamp and t <= self.clamp_from + 1e-9
         if clamped:
-            x0_hat = model.embedding.weight[pred]
+            x0_hat = emb[pred]
         x0_hat = self.hold(model, x0_hat)  # the held words are known exactly: the update and self-conditioning use them
+        if anchor is not None:  # known words enter the update as themselves, whatever the network guessed
+            x0_hat, pred = anchor.put_embeddings(x0_hat, emb), anchor.put(pred)
+            confidence = torch.where(anchor.known, 1.0, confidence)
         ab_t, ab_s = self.alpha_bar[i].expand(B), self.alpha_bar[s].expand(B)
+        mean, var = posterior(x0_hat, x, ab_t, ab_s)
         if self.sampler == "ddim" or s == 0:  # s == 0: no noise at the last step
             x_next = ddim_update(x0_hat, x, ab_t, ab_s) if s > 0 else x0_hat
         else:
-            mean, var = posterior(x0_hat, x, ab_t, ab_s)
             x_next = mean + var.sqrt() * torch.randn(x.shape, generator=generator)
+        extras = {"clamp_distance": dist, "clamped": clamped}
+        if guidance is not None:
+            if s > 0:  # the last step lands on the clamped words: no Gaussian to stay close to, nothing to move
+                # DDIM has no variance of its own; the DDPM one keeps the fluency term on the same scale
+                x_next, prob = guidance.apply(x_next, x_next if self.sampler == "ddim" else mean, var, float(t_next))
+            else:
+                prob = guidance.probability(x_next, float(t_next))
+            extras["control_prob"] = prob  # (B,) the classifier's probability of the asked values at x_s
         x_next = self.hold(model, x_next)
         tokens = self.readable(model, x_next, float(t_next))
         state = LatentState(x_next, x0_hat) if self.config.self_condition else x_next
         return StepOutput(x=state, tokens=tokens, pred_tokens=pred, confidence=confidence, latent=x_next,
-                          extras={"clamp_distance": dist, "clamped": clamped})
+                          extras=extras)
 
     # likelihood
     @torch.no_grad()

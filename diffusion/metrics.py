@@ -79,10 +79,12 @@ def evaluate(ck: Checkpoint, num_samples: int, steps: int | None = None, seed: i
         return evaluate_seq2seq(ck, num_samples, steps, seed, candidates, batch_size)
     gen = torch.Generator().manual_seed(seed)
     texts: list[str] = []
+    rows: list[torch.Tensor] = []
     start = time.perf_counter()
     for b in range(0, num_samples, batch_size):
         traj = sample(ck.process, ck.model, min(batch_size, num_samples - b), steps, generator=gen, every=steps)
         texts += [ck.tokenizer.decode(row) for row in traj.final.tokens]
+        rows.append(traj.final.tokens)
     seconds = time.perf_counter() - start
     corpus_name = ck.meta.get("corpus", "builtin")
     builtin = corpus_name == "builtin"
@@ -108,7 +110,43 @@ def evaluate(ck: Checkpoint, num_samples: int, steps: int | None = None, seed: i
     }
     if hasattr(ck.process, "nll_by_budget") and held_out:
         result["nll_by_budget"] = nll_by_budget(ck, held_out, seed)
+    control = getattr(ck.process, "control", None)
+    if control is not None:
+        result.update(control_figures(control, texts, torch.cat(rows), ck.tokenizer.pad_id))
     return result
+
+
+def realises(text: str, targets: dict[str, str]) -> bool:
+    """Whether the validator finds every asked slot value in `text` (read off the parse, or spotted as a phrasing
+    when the text is not a sentence of the grammar)."""
+    return realised_slots(text, targets) == len(targets)
+
+
+def prior_rate(targets: dict[str, str]) -> float:
+    """How often the training corpus itself realises the targets: what an unguided perfect model would give."""
+    train = builtin_split("train")
+    return sum(all(ex.mr.get(s) == v for s, v in targets.items()) for ex in train) / len(train)
+
+
+def control_figures(control: Any, texts: list[str], tokens: torch.Tensor, pad_id: int) -> dict[str, Any]:
+    """Figures of a controlled run: control_success (the validator finds the asked values), the same among
+    grammatical samples, the corpus's own rate of them; for anchored runs whether every given word was kept and
+    whether every sample has exactly the asked number of words."""
+    out: dict[str, Any] = {"control": control.describe()}
+    if control.guidance is not None:
+        targets = control.guidance.targets
+        hits = [realises(t, targets) for t in texts]
+        good = [is_grammatical(t) for t in texts]
+        out.update(control_success=sum(hits) / len(texts),
+                   control_success_grammatical=sum(h and g for h, g in zip(hits, good)) / len(texts),
+                   control_prior_rate=prior_rate(targets))
+    if control.anchor is not None:
+        anchor = control.anchor
+        kept = (tokens[:, anchor.known] == anchor.ids[anchor.known]).all(1)  # (N,)
+        words = (tokens != pad_id).sum(1)  # (N,)
+        asked = int((~(anchor.known & (anchor.ids == pad_id))).sum())  # every position not fixed to [PAD]
+        out.update(anchor_kept=float(kept.float().mean()), length_exact=float((words == asked).float().mean()))
+    return out
 
 
 def nll_by_budget(ck: Checkpoint, texts: list[str], seed: int = 0) -> dict[str, float]:

@@ -29,6 +29,19 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_with_classifier(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the tiny continuous checkpoint with a control classifier trained for 30 steps by the CLI."""
+    from diffusion import checkpoint
+
+    out = tmp_path_factory.mktemp("control") / "continuous"
+    checkpoint.copy_for_shipping(tiny_checkpoint, out)
+    result = cli("train-classifier", "--checkpoint", str(out), "--steps", "30")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "slot accuracy on held-out sentences" in result.stdout
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_ardm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train_tiny(tmp_path_factory, "ardm")
 

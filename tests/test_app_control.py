@@ -1,0 +1,134 @@
+"""The Control tab: infilling, length and classifier guidance stream, score their samples, refuse bad input, and work
+in Chromium."""
+
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+import app
+from diffusion.corpus.validator import is_grammatical
+from test_app import open_in_chromium
+from ui.control import TEMPLATES, control_run, verdicts_html
+from visualize.control import control_probability_figure
+
+
+@pytest.fixture
+def control_app(tiny_with_classifier: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv(app.CHECKPOINT_ENV, str(tiny_with_classifier))
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    app._load.cache_clear()
+    yield app
+    app._load.cache_clear()
+
+
+def _run(mode="Classifier guidance", template=TEMPLATES[0], length=9, slot="food", value="italian", weight=0.01,
+         step_size=0.1, updates=3, seed=0, steps=10, num_samples=2):
+    return list(control_run(mode, template, length, slot, value, weight, step_size, updates, seed, steps, num_samples))
+
+
+def test_every_template_has_a_completion_in_the_grammar():
+    """Each example template is a test sentence with its slot values blanked: some filling is grammatical."""
+    from diffusion.corpus import builtin_split
+
+    sentences = [ex.text for ex in builtin_split("test")]
+    for t in TEMPLATES:
+        pattern = t.split()
+        assert any(len(s.split()) == len(pattern) and all(p == "___" or p == w for p, w in zip(pattern, s.split()))
+                   and is_grammatical(s) for s in sentences), t
+
+
+def test_guidance_streams_then_plots_the_classifier_probability(control_app):
+    outs = _run()
+    assert len(outs) > 2
+    text, record, frame, plot, verdicts = outs[-1]
+    assert "step 10 / 10" in text
+    assert frame.visible is True and plot.visible is True
+    assert record["label"] == "food=italian" and len(record["probs"]) == len(record["indices"]) >= 2
+    assert all(0.0 <= p <= 1.0 for row in record["probs"] for p in row)
+    assert verdicts.count("<tr>") == 3 and "food=italian" in verdicts  # a header and a row per sample
+    assert record["export"]["settings"]["targets"] == {"food": "italian"}
+
+
+def test_infilling_keeps_the_template(control_app):
+    template = TEMPLATES[1]
+    text, record, frame, plot, verdicts = _run(mode="Infilling", template=template)[-1]
+    assert plot.visible is False  # no classifier in infilling
+    for row in record["export"]["result"]["samples"]:
+        words = row.split()
+        assert len(words) == len(template.split())
+        assert all(t == "___" or t == w for t, w in zip(template.split(), words)), row
+
+
+def test_length_mode_gives_that_many_words(control_app):
+    record = _run(mode="Length", length=7)[-1][1]
+    assert all(len(s.split()) == 7 for s in record["export"]["result"]["samples"])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(mode="Infilling", template="zizzi is a pub ."), "the template has no blank"),
+    (dict(mode="Infilling", template="zizzi is a ___ qwerty ."), "never saw: qwerty"),
+    (dict(mode="Length", length=500), "length must be a whole number from 1 to"),
+    (dict(value="martian"), "unknown value 'martian' for food; accepted: italian"),
+    (dict(slot="colour"), "unknown slot 'colour'"),
+    (dict(weight=-1), "λ (fluency weight) must be a number from 0.0 to 1.0"),
+    (dict(mode="Telepathy"), "mode must be one of Infilling, Length, Classifier guidance"),
+    (dict(steps=0), "steps must be a whole number from 10"),
+])
+def test_bad_input_is_a_gr_error(control_app, kwargs, message):
+    with pytest.raises(gr.Error, match=message.replace("(", r"\(").replace(")", r"\)")):
+        _run(**kwargs)
+
+
+def test_guidance_without_a_classifier_says_how_to_train_one(tiny_checkpoint: Path, monkeypatch):
+    monkeypatch.setenv(app.CHECKPOINT_ENV, str(tiny_checkpoint))
+    app._load.cache_clear()
+    try:
+        with pytest.raises(gr.Error, match="train-classifier --checkpoint"):
+            _run()
+        assert _run(mode="Length", length=5)  # the other modes need no classifier
+    finally:
+        app._load.cache_clear()
+
+
+def test_verdicts_mark_grammar_and_value():
+    html = verdicts_html(["zizzi is an italian restaurant .", "zizzi zizzi ."], {"food": "italian"})
+    assert html.count("✓ grammatical") == 1 and html.count("✗ not in the grammar") == 1
+    assert html.count("✓ food=italian") == 1 and html.count("✗ food=italian") == 1
+
+
+def test_probability_figure_has_one_line_per_sample():
+    fig = control_probability_figure([0, 5, 10], [[0.1, 0.2], [0.5, 0.4], [0.9, 0.8]], "food=thai", current=5)
+    assert [tr.name for tr in fig.data] == ["sample 1", "sample 2"]
+    assert list(fig.data[1].y) == [0.2, 0.4, 0.8]
+    with pytest.raises(ValueError, match="same length"):
+        control_probability_figure([0, 1], [[0.1]], "food=thai")
+
+
+def test_control_tab_in_browser(control_app, tmp_path):
+    """Guidance by default: run, see the verdicts and the probability plot; then Infilling keeps the template."""
+    from playwright.sync_api import expect
+
+    with open_in_chromium(control_app) as page:
+        page.get_by_role("tab", name="Control", exact=True).click()
+        steps = page.locator("#control-steps input[type=number]")
+        steps.fill("12")
+        steps.press("Enter")
+        page.locator("#control-value input").click()
+        page.get_by_role("option", name="thai", exact=True).click()
+        page.locator("#control-run").click()
+        expect(page.locator("#control-scrub input[type=range]")).to_be_visible(timeout=120_000)
+        expect(page.locator("#control-text")).to_contain_text("step 12 / 12")
+        expect(page.locator("#control-plot .js-plotly-plot")).to_be_visible()
+        expect(page.locator("#control-verdicts")).to_contain_text("food=thai")
+        page.screenshot(path=str(tmp_path / "control-guidance.png"), full_page=True)
+
+        page.get_by_label("Infilling").check()
+        expect(page.locator("#control-template textarea")).to_be_visible()
+        page.locator("#control-template textarea").fill("zizzi is a ___ near the ___ .")
+        page.locator("#control-run").click()
+        expect(page.locator("#control-plot")).to_be_hidden(timeout=120_000)
+        expect(page.locator("#control-verdicts tr")).to_have_count(3, timeout=120_000)  # a header, two samples
+        for row in page.locator("#control-verdicts tr").all_inner_texts()[1:]:
+            assert "zizzi is a " in row and " near the " in row, row
+        page.screenshot(path=str(tmp_path / "control-infill.png"), full_page=True)

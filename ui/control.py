@@ -1,0 +1,239 @@
+"""The Control tab: Diffusion-LM's plug-and-play control (infilling, length, classifier guidance) on a frozen LM."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import torch
+
+from diffusion.classifier import load_classifier
+from diffusion.control import BLANK, Control, Guidance, infill_anchor, length_anchor, parse_targets
+from diffusion.corpus import SLOTS, VALUES
+from diffusion.corpus.validator import is_grammatical
+from diffusion.metrics import realises
+from diffusion.sampling import sample_steps
+from visualize.control import control_probability_figure
+from visualize.export import step_record
+from visualize.tokens import render_step
+
+from .common import (MAX_SEED, SAMPLING, explain, export_buttons, model_length, model_radio, pick_checkpoint,
+                     player_buttons, run_settings, whole, wire_export, wire_player)
+
+MODES = ("Infilling", "Length", "Classifier guidance")
+MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
+MAX_SAMPLES = 4
+TEMPLATES = tuple(t.replace("___", BLANK) for t in (  # test sentences with their slot values blanked
+    "___ is a place in the city centre that serves ___ food .",
+    "___ is a kid friendly ___ that is close to the ___ .",
+    "there is a ___ named ___ , which gets ___ ratings .",
+    "if you want ___ food , ___ is a place near the ___ .",
+    "in the ___ area , ___ is a place that is pricey .",
+))
+WEIGHT_RANGE, DEFAULT_WEIGHT = (0.0, 1.0), 0.01
+STEP_RANGE, DEFAULT_STEP = (0.0, 1.0), 0.1
+
+INTRO = r"""
+**Plug-and-play control** (Li et al. 2022, Sec. 5): the language model is frozen; control acts on the latent at
+every step. Fix known words and generate the blanks, fix the length, or push $x_{t-1}$ up the gradient of a
+classifier, $x_{t-1} \leftarrow x_{t-1} + \eta\, \nabla \big[\log p(c \mid x_{t-1}) + \lambda \log p(x_{t-1} \mid x_t)\big]$.
+"""
+
+DETAILS = r"""
+**Infilling.** Write a sentence with a blank (`___`) for each word to generate. At every step the network's
+prediction $\hat x_0$ is overwritten at the known positions by their words' embeddings, so the update
+$x_{t-1} \sim q(x_{t-1} \mid x_t, \hat x_0)$ treats them as certain and the blanks are drawn around them. The known
+words never change; the blanks may not become padding, and the positions after the template are padding, so the
+sentence keeps the template's length. No classifier is involved.
+
+**Length.** The same anchoring with the template "n blanks, then padding": exactly $n$ words.
+
+**Classifier guidance.** A small transformer $p(c \mid x_t, t)$, trained on sentences of the built-in corpus noised by
+this model's own embeddings and schedule, predicts each slot of the meaning representation (or "absent"). After each
+reverse step, a few Adagrad updates move $x_{t-1}$ to raise
+$$\log p(c \mid x_{t-1}) + \lambda \log \mathcal N\big(x_{t-1};\ \mu_\theta(x_t, t),\ \sigma_t^2 I\big),$$
+the classifier's belief in the asked value plus $\lambda$ times the fluency term: how likely the moved latent is under
+the language model's own step. Small $\lambda$: strong control, at the cost of fluency; large $\lambda$: the latent
+stays where the LM put it. The plot shows the classifier's probability of the asked value at every step. (The paper
+used Adagrad with 3 updates per step.) The command line combines guidance with `--length` or `--infill`.
+
+**Scoring.** Under each run, every sample is checked by the grammar's validator: is it a sentence of the grammar, and
+does it realise the asked value?
+"""
+
+
+_classifiers: dict[str, Any] = {}
+
+
+def _classifier(path: Path) -> Any:
+    key = str(Path(path).resolve())
+    if key not in _classifiers:
+        _classifiers[key] = load_classifier(path)[0]
+    return _classifiers[key]
+
+
+def build_control(ck: Any, mode: str, template: str, length: float, slot: str, value: str, weight: float,
+                  step_size: float, updates: float) -> tuple[Control, str]:
+    """The Control a mode asks for and the CLI flags that reproduce it; gr.Error naming what is accepted."""
+    if mode not in MODES:
+        raise gr.Error(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    try:
+        if mode == "Infilling":
+            return Control(anchor=infill_anchor(ck.tokenizer, template or "", ck.config.seq_len)), \
+                f"--infill {_quote(' '.join((template or '').split()))}"
+        n = whole(length, "length", 1, ck.config.seq_len)
+        if mode == "Length":
+            return Control(anchor=length_anchor(n, ck.config.seq_len)), f"--length {n}"
+        weight = _number(weight, "λ (fluency weight)", *WEIGHT_RANGE)
+        step_size = _number(step_size, "step size", *STEP_RANGE)
+        updates = whole(updates, "updates per step", 0, 10)
+        classifier = _classifier(ck.path)
+        targets = parse_targets([f"{slot}={value}"], classifier.config.slots)
+        guidance = Guidance(classifier, targets, weight, step_size, updates)
+        cli = (f"--control {_quote(f'{slot}={value}')} --guidance-weight {weight!r} --guidance-step {step_size!r} "
+               f"--guidance-updates {updates}")
+        return Control(guidance=guidance), cli
+    except ValueError as e:
+        raise gr.Error(str(e)) from None
+
+
+def _quote(s: str) -> str:
+    return "'" + s.replace("'", "'\\''") + "'" if any(c in s for c in " '\"$`\\") else s
+
+
+def _number(value: Any, name: str, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise gr.Error(f"{name} must be a number from {low} to {high}, got {value!r}")
+    return float(value)
+
+
+def control_run(mode: str, template: str, length: float, slot: str, value: str, weight: float, step_size: float,
+                updates: float, seed: float | None, steps: float, num_samples: float, choice: str | None = None,
+                models: dict[str, str] | None = None) -> Iterator[tuple[Any, ...]]:
+    """Stream a controlled reverse chain; at the end the verdicts, the probability plot and the scrub slider."""
+    seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
+    ck = pick_checkpoint("continuous", choice, models)
+    steps = whole(steps, "steps", MIN_STEPS, min(MAX_STEPS, ck.process.T))
+    num_samples = whole(num_samples, "number of samples", 1, MAX_SAMPLES)
+    control, cli_control = build_control(ck, mode, template, length, slot, value, weight, step_size, updates)
+    process = ck.process.configure(control=control)
+    generator = torch.Generator().manual_seed(seed)
+    frames, frame_steps, recorded, indices, probs = [], [], [], [], []
+    hidden = (gr.Slider(visible=False), gr.Plot(visible=False), "")
+    try:
+        for step in sample_steps(process, ck.model, num_samples, steps, generator=generator):
+            words = [ck.tokenizer.tokens(row) for row in step.tokens]
+            recorded.append(step_record(step.index, step.t, words, step.confidence, step.changed))
+            frames.append(render_step(words, step.confidence, step.changed, index=step.index, t=step.t,
+                                      num_steps=steps))
+            frame_steps.append(step.index)
+            if "control_prob" in step.extras:
+                indices.append(step.index)
+                probs.append(step.extras["control_prob"].tolist())
+            yield (frames[-1], gr.skip(), *hidden) if len(frames) == 1 else (frames[-1], *[gr.skip()] * 4)
+    except ValueError as e:
+        raise gr.Error(str(e)) from None
+    texts = [ck.tokenizer.decode(row) for row in step.tokens]
+    targets = control.guidance.targets if control.guidance is not None else None
+    label = ", ".join(f"{s}={v}" for s, v in targets.items()) if targets else ""
+    settings = run_settings(ck, f"--seed {seed} --steps {steps} --num {num_samples} {cli_control}", seed=seed,
+                            steps=steps, num_samples=num_samples, mode=mode, **control.describe())
+    record = dict(frames=frames, frame_steps=frame_steps, indices=indices, probs=probs, label=label, num_steps=steps,
+                  export=dict(slug="control", title=f"Diffusion-LM control: {mode.lower()}", settings=settings,
+                              steps=recorded, labels=[f"step {i} of {steps}" for i in frame_steps],
+                              result={"samples": texts}))
+    last = len(frames) - 1
+    yield (frames[-1], record, gr.Slider(minimum=0, maximum=last, value=last, step=1, visible=True, interactive=True),
+           gr.Plot(value=_figure(record, last), visible=bool(indices)), verdicts_html(texts, targets))
+
+
+def verdicts_html(texts: list[str], targets: dict[str, str] | None) -> str:
+    """One line per final sample: the text, whether the grammar accepts it, and whether it realises the targets."""
+    head = "<th>#</th><th>final sample</th><th>grammar</th>" + ("<th>asked value</th>" if targets else "")
+    rows = [f"<tr>{head}</tr>"]
+    for k, text in enumerate(texts):
+        ok = is_grammatical(text)
+        cells = [f"<td>{k + 1}</td><td>{html.escape(text)}</td>",
+                 f"<td>{'✓ grammatical' if ok else '✗ not in the grammar'}</td>"]
+        if targets:
+            hit = realises(text, targets)
+            cells.append(f"<td>{'✓' if hit else '✗'} {html.escape(', '.join(f'{s}={v}' for s, v in targets.items()))}</td>")
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return f'<table class="control-verdicts" style="width:100%">{"".join(rows)}</table>'
+
+
+def _figure(record: dict[str, Any], frame: int) -> Any:
+    if not record["indices"]:
+        return None
+    return control_probability_figure(record["indices"], record["probs"], record["label"],
+                                      current=record["frame_steps"][frame], num_steps=record["num_steps"])
+
+
+def control_scrub(frame: float, record: dict[str, Any] | None) -> tuple[Any, Any]:
+    if not record:
+        return gr.skip(), gr.skip()
+    i = min(max(int(frame), 0), len(record["frames"]) - 1)
+    return record["frames"][i], _figure(record, i) if record["indices"] else gr.skip()
+
+
+def _mode_visibility(mode: str) -> tuple[Any, Any, Any]:
+    return (gr.Column(visible=mode == "Infilling"), gr.Column(visible=mode == "Length"),
+            gr.Column(visible=mode == "Classifier guidance"))
+
+
+def _values(slot: str) -> Any:
+    values = list(VALUES.get(slot, ()))
+    return gr.Dropdown(choices=values, value=values[0] if values else None)
+
+
+def tab(models: gr.State) -> None:
+    """The Control tab."""
+    explain(INTRO, DETAILS)
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            choice = model_radio("control-model")
+            mode = gr.Radio(list(MODES), value="Classifier guidance", label="control", elem_id="control-mode")
+            with gr.Column(visible=False) as infill_box:
+                template = gr.Textbox(TEMPLATES[0], label="template", elem_id="control-template",
+                                      info="three underscores for each word to generate; the other words stay as they are")
+                gr.Examples([[t] for t in TEMPLATES], [template], label="templates")
+            with gr.Column(visible=False) as length_box:
+                length = gr.Slider(1, model_length("continuous", 40), value=14, step=1, label="length (words)",
+                                   elem_id="control-length", info="exactly this many words")
+            with gr.Column(visible=True) as guidance_box:
+                slot = gr.Dropdown(list(SLOTS), value="food", label="slot", elem_id="control-slot")
+                value = gr.Dropdown(list(VALUES["food"]), value="italian", label="value", elem_id="control-value")
+                weight = gr.Slider(*WEIGHT_RANGE, value=DEFAULT_WEIGHT, step=0.001, label="λ: fluency weight",
+                                   info="small: strong control; large: stays close to the LM's own step",
+                                   elem_id="control-weight")
+                step_size = gr.Slider(*STEP_RANGE, value=DEFAULT_STEP, step=0.01, label="step size (Adagrad)",
+                                      elem_id="control-step")
+                updates = gr.Slider(0, 10, value=3, step=1, label="updates per step", elem_id="control-updates")
+            seed = gr.Number(value=0, label="seed", minimum=0, step=1, elem_id="control-seed")
+            steps = gr.Slider(MIN_STEPS, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="steps",
+                              elem_id="control-steps")
+            num_samples = gr.Slider(1, MAX_SAMPLES, value=2, step=1, label="number of samples",
+                                    elem_id="control-samples")
+            run = gr.Button("Run", variant="primary", elem_id="control-run")
+        with gr.Column(scale=3):
+            text = gr.HTML("<i>Press Run; the text appears here step by step.</i>", elem_id="control-text",
+                           min_height=160)
+            verdicts = gr.HTML("", elem_id="control-verdicts")
+            buttons = export_buttons("control")
+            frame = gr.Slider(0, 1, value=0, step=1, label="scrub through the recorded steps", visible=False,
+                              interactive=False, elem_id="control-scrub")
+            player = player_buttons("control")
+            plot = gr.Plot(label="classifier probability", visible=False, elem_id="control-plot")
+    record = gr.State(None)
+    mode.change(_mode_visibility, mode, [infill_box, length_box, guidance_box], api_visibility="private",
+                show_progress="hidden")
+    slot.change(_values, slot, value, api_visibility="private", show_progress="hidden")
+    event = run.click(control_run, [mode, template, length, slot, value, weight, step_size, updates, seed, steps,
+                                    num_samples, choice, models], [text, record, frame, plot, verdicts],
+                      show_progress="minimal", **SAMPLING)
+    wire_export(event, record, buttons)
+    frame.input(control_scrub, [frame, record], [text, plot], trigger_mode="always_last", show_progress="hidden")
+    wire_player(player, frame, record, [text, plot], control_scrub)
