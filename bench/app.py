@@ -13,8 +13,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
-import re
 import socket
 import statistics
 import subprocess
@@ -27,7 +25,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: the package lives beside bench/
-RESULTS = ROOT / "bench" / "results"
+
+
+from bench.common import RESULTS, machine, results_path, rss_mb, spread  # noqa: E402
+
 MR = "name [zizzi] food [french] area [riverside]"
 SENTENCE = "punter is a cafe in the riverside area not far from the lighthouse that is inexpensive and is adults only ."
 
@@ -41,6 +42,8 @@ CALLS: list[tuple[str, str, tuple]] = [
     ("Discrete diffusion", "/sedd_denoise", ("absorb", 0, 64, "tweedie", 2, "shipped")),
     ("Order-agnostic", "/order_agnostic", (0, 10, 1.0, 1, "shipped")),
     ("Seq2seq", "/seq2seq_run", (MR, 0, 200, 5, "shipped")),
+    ("Control (guidance)", "/control_run", ("Classifier guidance", "", 14, "food", "italian", 0.01, 0.1, 3, 0, 200, 2,
+                                            "shipped")),
     ("Compare", "/compare_run", None),  # arguments read from the endpoint's defaults (see _compare_args)
     ("Train (5 s, tiny)", "/train_model", ("continuous (Diffusion-LM)", "built-in restaurant grammar", None, 5, "tiny", 0)),
 ]
@@ -50,29 +53,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _spread(values: list[float]) -> dict[str, float]:
-    return {"median": round(statistics.median(values), 4), "min": round(min(values), 4), "max": round(max(values), 4),
-            "repeats": len(values)}
-
-
-def _rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children, in MB (0 when there is no such process)."""
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        procs = [proc, *proc.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
-    total = 0
-    for p in procs:
-        try:
-            total += p.memory_info().rss
-        except psutil.NoSuchProcess:
-            continue  # ended while we counted
-    return round(total / 2**20, 1)
 
 
 def start_app(port: int) -> tuple[subprocess.Popen, float]:
@@ -114,15 +94,6 @@ def _compare_args(client: Any) -> tuple:
     return tuple(p.get("parameter_default") for p in info["parameters"])
 
 
-def machine() -> dict[str, Any]:
-    import torch
-
-    from diffusion.training import cpu_name
-
-    return {"cpu": cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "python": platform.python_version()}
-
-
 def run(repeats: int, log: Callable[[str], None]) -> dict[str, Any]:
     from gradio_client import Client
 
@@ -137,7 +108,7 @@ def run(repeats: int, log: Callable[[str], None]) -> dict[str, Any]:
     starts.append(seconds)
     log(f"start to serving: {starts}")
     try:
-        rss_start = _rss_mb(proc.pid)
+        rss_start = rss_mb(proc.pid)
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         handlers: dict[str, Any] = {}
         for tab, api, args in CALLS:
@@ -147,9 +118,9 @@ def run(repeats: int, log: Callable[[str], None]) -> dict[str, Any]:
                 first, total = timed(client, api, args)
                 firsts.append(first)
                 totals.append(total)
-            handlers[tab] = {"api": api, "first_output_seconds": _spread(firsts), "total_seconds": _spread(totals)}
+            handlers[tab] = {"api": api, "first_output_seconds": spread(firsts), "total_seconds": spread(totals)}
             log(f"{tab}: first {statistics.median(firsts):.3f} s, total {statistics.median(totals):.3f} s")
-        rss_after = _rss_mb(proc.pid)
+        rss_after = rss_mb(proc.pid)
     finally:
         proc.kill()
         proc.wait()
@@ -159,7 +130,7 @@ def run(repeats: int, log: Callable[[str], None]) -> dict[str, Any]:
         "date": datetime.date.today().isoformat(),
         "machine": machine(),
         "command": "python bench/app.py --repeats %d" % repeats,
-        "start_to_serving_seconds": _spread(starts),
+        "start_to_serving_seconds": spread(starts),
         "denoise_200_steps_first_frame_seconds": denoise["first_output_seconds"],
         "denoise_200_steps_total_seconds": denoise["total_seconds"],
         "rss_mb_at_start": rss_start,
@@ -181,8 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     result = run(args.repeats, lambda s: print(s, file=sys.stderr))
     if not args.no_write:
         RESULTS.mkdir(parents=True, exist_ok=True)
-        slug = re.sub(r"[^a-z0-9]+", "-", result["machine"]["cpu"].lower()).strip("-")[:40]
-        path = RESULTS / f"app-{result['date']}-{slug}-{result['machine']['cores']}cores.json"
+        path = results_path("app-", result["machine"], result["date"])
         path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
     print(json.dumps(result) if args.json else json.dumps(result, indent=1))

@@ -1,4 +1,4 @@
-"""Command line: python -m diffusion {train,sample,evaluate}."""
+"""Command line: python -m diffusion {train,train-classifier,sample,evaluate,bench}."""
 
 from __future__ import annotations
 
@@ -123,6 +123,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--candidates", type=_positive_int, help="seq2seq: MBR candidates per source (default 5); "
                    "--num-samples is then the number of test sources")
     _add_sampler_options(e)
+
+    b = sub.add_parser("bench", help="speed, memory and quality of the shipped checkpoints, measured side by side "
+                       "(code in bench/); the full run writes bench/results/<date>-<machine>.json")
+    b.add_argument("--quick", action="store_true", help="at most a minute: continuous_200_steps_seconds and "
+                   "lean_vs_bert_speedup only (nothing written)")
+    b.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    b.add_argument("--repeats", type=_positive_int, default=5, help="repeats per timing (median reported)")
+    b.add_argument("--quality-samples", type=_positive_int, default=100, help="samples per quality figure")
+    b.add_argument("--ttq-minutes", type=float, default=5.0, help="training budget per family for time to "
+                   "quality (0 skips it)")
+    b.add_argument("--no-write", action="store_true", help="do not write bench/results/")
     return parser
 
 
@@ -292,8 +303,27 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             print(f"{k}: {v}")
 
 
+def cmd_bench(args: argparse.Namespace) -> None:
+    try:
+        from bench import suite
+        from bench.common import RESULTS, results_path
+    except ImportError as e:
+        raise ValueError(f"the benchmarks live in bench/ beside the package; run from the repository root ({e})") from None
+    if args.ttq_minutes < 0:
+        raise ValueError(f"--ttq-minutes must be >= 0 (0 skips time to quality), got {args.ttq_minutes}")
+    result = suite.run(quick=args.quick, repeats=args.repeats, quality_samples=args.quality_samples,
+                       ttq_minutes=args.ttq_minutes, log=lambda line: print(line, file=sys.stderr))
+    result["command"] = "python -m diffusion " + " ".join(shlex.quote(a) for a in args.argv)
+    if not args.quick and not args.no_write:
+        path = results_path("", result["machine"], result["date"])
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {path}", file=sys.stderr)
+    print(json.dumps(result) if args.json else json.dumps(result, indent=1))
+
+
 COMMANDS = {"train": cmd_train, "train-classifier": cmd_train_classifier, "sample": cmd_sample,
-            "evaluate": cmd_evaluate}
+            "evaluate": cmd_evaluate, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,17 +19,17 @@ def bench():
 
 
 def test_spread_is_median_min_max(bench):
-    assert bench._spread([3.0, 1.0, 2.0, 10.0]) == {"median": 2.5, "min": 1.0, "max": 10.0, "repeats": 4}
+    assert bench.spread([3.0, 1.0, 2.0, 10.0]) == {"median": 2.5, "min": 1.0, "max": 10.0, "repeats": 4}
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
 def test_rss_of_this_process_is_plausible(bench):
     import resource
 
-    rss = bench._rss_mb(os.getpid())
+    rss = bench.rss_mb(os.getpid())
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
     assert 10 < rss <= peak + 1
-    assert bench._rss_mb(2**22 + 12345) == 0  # no such process
+    assert bench.rss_mb(2**22 + 12345) == 0  # no such process
 
 
 def test_machine_names_the_cpu_and_torch(bench):

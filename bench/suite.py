@@ -1,0 +1,296 @@
+"""The benchmark suite behind `python -m diffusion bench`: speed, memory and quality of the shipped checkpoints,
+measured side by side in one run on this machine.
+
+    python -m diffusion bench --quick --json      # at most a minute: the two headline ratios
+    python -m diffusion bench --json              # everything; writes bench/results/<date>-<machine>.json
+
+Every time is a median over repeats with its min and max (`bench.common.spread`). FLOPs are counted by
+`torch.utils.flop_counter.FlopCounterMode` (matmuls and attention; elementwise work is not counted), so a
+"fraction of peak" is the matmul work done against the machine's own matmul rate measured in the same run.
+"""
+
+from __future__ import annotations
+
+import datetime
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from diffusion import checkpoint
+from diffusion.sampling import sample
+
+from .common import ROOT, machine, spread, timed
+
+CHECKPOINTS = ROOT / "assets" / "checkpoints"
+SHIPPED = ("continuous", "seq2seq", "sedd-absorb", "sedd-uniform", "ardm", "ar")
+SEQ2SEQ_SOURCE = "name [zizzi] eatType [pub] food [french] area [riverside]"
+# what a teacher shows: quality at a few step counts per family (ardm: planned budgets; ar: one step per position)
+QUALITY_STEPS: dict[str, tuple[int | None, ...]] = {
+    "continuous": (20, 50, 200, 1000), "sedd-absorb": (8, 16, 32, 64), "sedd-uniform": (8, 16, 32, 64),
+    "ardm": (5, 10, 20, 40), "ar": (None,),
+}
+# time to quality: the shipped recipe of each family, from scratch, the budget set by the benchmark
+TTQ_RECIPES: dict[str, dict[str, Any]] = {
+    "continuous": dict(family="continuous", lr=3e-3),
+    "sedd-absorb": dict(family="sedd", graph="absorb"),
+    "ardm": dict(family="ardm"),
+}
+TARGETS = {"continuous_200_steps_seconds": 0.4, "lean_vs_bert_speedup": 3.0, "training_fraction_of_peak": 0.4,
+           "time_to_quality_minutes": 5.0, "embedding_map_cached_seconds": 1.0}
+
+
+def load(name: str) -> checkpoint.Checkpoint:
+    return checkpoint.load(CHECKPOINTS / name)
+
+
+def _sampler(ck: checkpoint.Checkpoint, batch: int, steps: int, model: torch.nn.Module | None = None
+             ) -> Callable[[], Any]:
+    """A call that draws `batch` sequences with `steps` steps (seq2seq: for one fixed source)."""
+    process = ck.process
+    if ck.config.source_len:
+        from diffusion.seq2seq import encode_sources
+
+        process = process.configure(source=encode_sources(ck.tokenizer, ck.config, [SEQ2SEQ_SOURCE] * batch))
+    model = ck.model if model is None else model
+    return lambda: sample(process, model, batch, steps, generator=torch.Generator().manual_seed(0), every=steps)
+
+
+# ---- speed ---------------------------------------------------------------------------------------------------
+
+def continuous_200_steps(repeats: int) -> dict[str, Any]:
+    """200 Diffusion-LM steps for one sequence with the shipped model (DDPM, clamping)."""
+    return spread(timed(_sampler(load("continuous"), 1, 200), repeats))
+
+
+def lean_vs_bert(repeats: int) -> dict[str, Any]:
+    """The shipped continuous model's size with each backbone (random weights: speed does not depend on them),
+    200 steps for one sequence, timed alternately so both see the same machine."""
+    ck = load("continuous")
+    models = {}
+    for backbone in ("lean", "bert"):
+        config = replace(ck.config, backbone=backbone, positions=ck.config.positions if backbone == "lean" else "learned")
+        torch.manual_seed(0)
+        models[backbone] = type(ck.model)(config).eval()
+    calls = {name: _sampler(ck, 1, 200, m) for name, m in models.items()}
+    for call in calls.values():
+        call()  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, call in calls.items():
+            times[name] += timed(call, 1, warmup=0)
+    lean, bert = spread(times["lean"]), spread(times["bert"])
+    return {"lean_seconds": lean, "bert_seconds": bert, "speedup": round(bert["median"] / lean["median"], 3),
+            "parameters": {n: sum(p.numel() for p in m.parameters()) for n, m in models.items()}}
+
+
+def sampling_latency(repeats: int, batches: tuple[int, ...] = (1, 16)) -> dict[str, Any]:
+    """Every shipped checkpoint at its default steps: seconds for one sequence and for 16."""
+    out = {}
+    for name in SHIPPED:
+        ck = load(name)
+        steps = ck.process.default_steps
+        out[name] = {"steps": steps, **{f"batch_{b}_seconds": spread(timed(_sampler(ck, b, steps), repeats))
+                                        for b in batches}}
+    return out
+
+
+def matmul_peak(repeats: int, n: int = 1024) -> dict[str, Any]:
+    """The machine's fp32 matmul rate on all torch threads: GFLOP/s of an n x n by n x n product."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    seconds = timed(lambda: a @ b, max(repeats, 5) * 4, warmup=3)
+    rates = [2 * n**3 / s / 1e9 for s in seconds]
+    return {"gflops": spread(rates, 2), "n": n}
+
+
+def count_flops(fn: Callable[[], Any]) -> int:
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def training_throughput(repeats: int, peak_gflops: float, batch_size: int = 64) -> dict[str, Any]:
+    """The default model (the `small` preset, as the shipped continuous checkpoint) trained on real batches: tokens
+    per second and matmul FLOPs per second as a fraction of the measured peak, for each backbone."""
+    from diffusion.config import preset
+    from diffusion.families import get_family
+
+    ck = load("continuous")
+    ids = ck.tokenizer.batch([ex.text for ex in _train_examples(batch_size)], ck.config.seq_len)  # (B, L)
+    out = {}
+    for backbone in ("lean", "bert"):
+        model_config, train_config = preset("small", vocab_size=ck.config.vocab_size, seq_len=ck.config.seq_len,
+                                            backbone=backbone, **({"positions": "learned"} if backbone == "bert" else {}))
+        torch.manual_seed(0)
+        model, process = get_family("continuous").build(model_config)
+        opt = torch.optim.AdamW(model.parameters(), lr=train_config.lr)
+        gen = torch.Generator().manual_seed(0)
+
+        def step() -> None:
+            loss = process.loss(model, ids, gen)
+            opt.zero_grad(set_to_none=True)
+            loss.total.backward()
+            opt.step()
+
+        model.train()
+        flops = count_flops(step)
+        seconds = spread(timed(step, repeats * 4, warmup=3))
+        tokens = ids.numel()
+        out[backbone] = {"step_seconds": seconds, "tokens_per_second": round(tokens / seconds["median"]),
+                         "gflop_per_step": round(flops / 1e9, 3),
+                         "fraction_of_peak": round(flops / seconds["median"] / 1e9 / peak_gflops, 3)}
+    return {"batch_size": batch_size, "seq_len": ck.config.seq_len, **out}
+
+
+def _train_examples(n: int) -> tuple:
+    from diffusion.corpus import builtin_split
+
+    return builtin_split("train")[:n]
+
+
+def compute_floor(peak_gflops: float, latency: dict[str, Any]) -> dict[str, Any]:
+    """FLOPs of one sampling step (counted on a real step from the prior) over the measured peak: the least time a
+    step could take here; and how many times that each family's measured sampling takes."""
+    out = {}
+    for name in SHIPPED:
+        ck = load(name)
+        steps = latency[name]["steps"]
+        row = {}
+        for b in (1, 16):
+            flops = count_flops(_sampler(ck, b, 1))  # the prior and one step
+            floor = flops / 1e9 / peak_gflops
+            measured = latency[name][f"batch_{b}_seconds"]["median"] / steps
+            row[f"batch_{b}"] = {"mflop_per_step": round(flops / 1e6, 2), "floor_seconds_per_step": round(floor, 6),
+                                 "measured_seconds_per_step": round(measured, 6),
+                                 "times_floor": round(measured / floor, 1) if floor else None}
+        out[name] = row
+    return out
+
+
+# ---- quality -------------------------------------------------------------------------------------------------
+
+def quality_vs_steps(num_samples: int, nll_sequences: int, log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Grammatical rate (and the NLL bound, once per family) at several step counts: entries the Compare tab reads."""
+    from diffusion.metrics import evaluate
+
+    entries = []
+    for name, step_counts in QUALITY_STEPS.items():
+        ck = load(name)
+        for k, steps in enumerate(step_counts):
+            result = evaluate(ck, num_samples, steps, seed=0, nll_sequences=nll_sequences if k == 0 else 0)
+            entry = {"checkpoint": name, **{key: v for key, v in result.items() if key != "examples"}}
+            if k and entries:  # the NLL does not depend on the sampler's steps: carry it over
+                entry["nll_bits_per_token"] = entries[-1]["nll_bits_per_token"]
+            entries.append(entry)
+            log(f"{name} at {entry['steps']} steps: grammatical {entry['grammatical_rate']}, "
+                f"{entry['sample_seconds_per_sequence']:.4f} s/sequence")
+    return entries
+
+
+def time_to_quality(minutes: float, num_samples: int, log: Callable[[str], None], target: float = 0.95,
+                    snapshot_seconds: float = 60.0, preset_name: str = "small") -> dict[str, Any]:
+    """Train each family's shipped recipe from scratch for `minutes`, snapshotting the checkpoint about every
+    `snapshot_seconds` of training; then score every snapshot (outside the training clock). The answer is the
+    training time of the first snapshot at or above `target`, or None with the best rate seen."""
+    from diffusion.config import preset
+    from diffusion.corpus import load_corpus
+    from diffusion.metrics import evaluate
+    from diffusion.training import train
+
+    corpus = load_corpus("builtin")
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="ttq-") as tmp:
+        for name, recipe in TTQ_RECIPES.items():
+            recipe = dict(recipe)
+            lr = recipe.pop("lr", None)
+            model_config, train_config = preset(preset_name, **recipe)
+            train_config = replace(train_config, minutes=minutes, checkpoint_every_seconds=snapshot_seconds / 4,
+                                   **({"lr": lr} if lr else {}))
+            run_dir, snapshots = Path(tmp) / name, []
+            next_snapshot = snapshot_seconds
+            for entry in train(model_config, train_config, corpus, run_dir):
+                if entry.seconds >= next_snapshot and checkpoint.has_checkpoint(run_dir):
+                    snap = Path(tmp) / f"{name}-{len(snapshots)}"
+                    shutil.copytree(run_dir, snap, ignore=shutil.ignore_patterns("logs", "training_state*"))
+                    snapshots.append(snap)
+                    next_snapshot += snapshot_seconds
+            snapshots.append(run_dir)  # the final save
+            curve = []
+            for snap in snapshots:
+                ck = checkpoint.load(snap)
+                rate = evaluate(ck, num_samples, None, seed=0, nll_sequences=0)["grammatical_rate"]
+                curve.append({"minutes": round(ck.meta["seconds"] / 60, 2), "grammatical_rate": rate})
+            reached = next((c["minutes"] for c in curve if c["grammatical_rate"] >= target), None)
+            out[name] = {"minutes_to_target": reached, "budget_minutes": minutes, "target": target,
+                         "best_grammatical_rate": max(c["grammatical_rate"] for c in curve), "curve": curve}
+            log(f"time to quality, {name}: {reached} min (best {out[name]['best_grammatical_rate']})")
+    return out
+
+
+# ---- the app's side: the embedding map, start-up, memory -----------------------------------------------------
+
+def embedding_map_seconds(repeats: int) -> dict[str, Any]:
+    """UMAP of the shipped continuous embeddings fitted cold, and the cached map read and drawn as the app does."""
+    from diffusion.projection import load_projection, umap_2d
+
+    ck = load("continuous")
+    emb = ck.model.embedding.weight.detach().numpy()
+    cold = timed(lambda: umap_2d(emb, seed=0), max(1, repeats // 2), warmup=0)
+    import ui.embeddings as tab  # gradio and plotly: imported only here
+
+    cached = timed(lambda: tab.embedding_map("continuous", "UMAP", None, "shipped"), repeats, warmup=1)
+    return {"umap_cold_seconds": spread(cold), "cached_map_seconds": spread(cached),
+            "cached_projection_present": load_projection(ck.path) is not None}
+
+
+def app_start_and_memory(log: Callable[[str], None]) -> dict[str, Any]:
+    """The app benchmark (bench/app.py) with one repeat: start-up to serving, resident memory after every tab."""
+    from .app import run as run_app
+
+    result = run_app(1, log)
+    keep = ("start_to_serving_seconds", "rss_mb_at_start", "rss_mb_after_every_tab",
+            "denoise_200_steps_first_frame_seconds", "handlers")
+    return {k: result[k] for k in keep}
+
+
+# ---- the run ---------------------------------------------------------------------------------------------------
+
+def run(quick: bool = False, repeats: int = 5, quality_samples: int = 100, ttq_minutes: float = 5.0,
+        log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+    """The whole suite (or, with `quick`, the two headline figures in well under a minute) as one flat-ish dict."""
+    started = time.perf_counter()
+    result: dict[str, Any] = {"benchmark": "suite", "quick": quick, "date": datetime.date.today().isoformat(),
+                              "machine": machine(), "targets": TARGETS}
+    repeats = min(repeats, 3) if quick else repeats
+    c200 = continuous_200_steps(repeats)
+    result["continuous_200_steps_seconds"] = c200["median"]
+    result["continuous_200_steps"] = c200
+    log(f"continuous, 200 steps, one sequence: {c200['median']:.3f} s")
+    lvb = lean_vs_bert(repeats)
+    result["lean_vs_bert_speedup"] = lvb["speedup"]
+    result["lean_vs_bert"] = lvb
+    log(f"lean vs bert: {lvb['speedup']}x")
+    if not quick:
+        peak = matmul_peak(repeats)
+        result["matmul_peak"] = peak
+        log(f"matmul peak: {peak['gflops']['median']} GFLOP/s")
+        result["training"] = training_throughput(repeats, peak["gflops"]["median"])
+        result["training_fraction_of_peak"] = result["training"]["lean"]["fraction_of_peak"]
+        log(f"training: {result['training_fraction_of_peak']:.0%} of peak (lean)")
+        latency = sampling_latency(repeats)
+        result["sampling_latency"] = latency
+        result["compute_floor"] = compute_floor(peak["gflops"]["median"], latency)
+        result["embedding_map"] = embedding_map_seconds(repeats)
+        result["results"] = quality_vs_steps(quality_samples, 256, log)  # the key the Compare tab reads
+        if ttq_minutes > 0:
+            result["time_to_quality"] = time_to_quality(ttq_minutes, quality_samples, log)
+        result["app"] = app_start_and_memory(log)
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    return result

@@ -1,0 +1,66 @@
+"""The benchmark suite (bench/suite.py, `python -m diffusion bench`): its arithmetic, its quick run, the results the
+Compare tab reads, and time to quality on a tiny budget."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench import suite
+from bench.common import results_path, spread
+from conftest import cli
+from diffusion import checkpoint
+
+
+def test_flops_of_a_matmul_are_counted():
+    a, b = torch.randn(8, 16), torch.randn(16, 4)
+    assert suite.count_flops(lambda: a @ b) == 2 * 8 * 16 * 4
+
+
+def test_results_path_names_date_cpu_and_cores():
+    path = results_path("", {"cpu": "AMD EPYC 7B13 (x2)", "cores": 2}, "2026-11-23")
+    assert path.name == "2026-11-23-amd-epyc-7b13-x2-2cores.json" and path.parent.name == "results"
+
+
+def test_spread_reports_median_and_range():
+    assert spread([0.3, 0.1, 0.2]) == {"median": 0.2, "min": 0.1, "max": 0.3, "repeats": 3}
+
+
+def test_quick_bench_prints_the_two_headline_figures():
+    out = cli("bench", "--quick", "--json", "--repeats", "2")
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.splitlines()[-1])
+    assert result["quick"] is True and result["machine"]["torch"].startswith("2.13")
+    assert 0 < result["continuous_200_steps_seconds"] < 60
+    assert result["lean_vs_bert_speedup"] == pytest.approx(
+        result["lean_vs_bert"]["bert_seconds"]["median"] / result["lean_vs_bert"]["lean_seconds"]["median"], rel=1e-2)
+    assert result["continuous_200_steps"]["repeats"] == 2 and "training" not in result
+
+
+def test_bench_rejects_a_negative_budget():
+    out = cli("bench", "--ttq-minutes", "-1")
+    assert out.returncode != 0 and "--ttq-minutes must be >= 0" in out.stderr
+
+
+def test_quality_entries_are_what_the_compare_tab_reads(tiny_checkpoint: Path, tmp_path: Path, monkeypatch):
+    from ui.compare import recorded_rows
+
+    monkeypatch.setattr(suite, "QUALITY_STEPS", {"continuous": (2, 4)})
+    monkeypatch.setattr(suite, "load", lambda name: checkpoint.load(tiny_checkpoint))
+    entries = suite.quality_vs_steps(3, 4, lambda s: None)
+    assert [e["steps"] for e in entries] == [2, 4]
+    assert entries[0]["nll_bits_per_token"] == entries[1]["nll_bits_per_token"] is not None
+    (tmp_path / "suite.json").write_text(json.dumps({"benchmark": "suite", "results": entries}))
+    rows, _, notes = recorded_rows(tmp_path)
+    bench_rows = [r for r in rows if r["source"] == "bench/suite.json"]
+    assert [r["steps"] for r in bench_rows] == [2, 4] and not notes
+
+
+def test_time_to_quality_scores_snapshots_outside_the_training_clock(monkeypatch):
+    monkeypatch.setattr(suite, "TTQ_RECIPES", {"continuous": dict(family="continuous")})
+    out = suite.time_to_quality(0.1, 2, lambda s: None, snapshot_seconds=2, preset_name="tiny")["continuous"]
+    minutes = [c["minutes"] for c in out["curve"]]
+    assert len(minutes) >= 2 and minutes == sorted(minutes) and minutes[-1] <= 0.1 + 0.05
+    assert out["budget_minutes"] == 0.1 and out["target"] == 0.95
+    assert out["minutes_to_target"] is None or out["minutes_to_target"] in minutes
