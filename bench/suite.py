@@ -156,15 +156,15 @@ def _train_examples(n: int) -> tuple:
 
 
 def compute_floor(peak_gflops: float, latency: dict[str, Any]) -> dict[str, Any]:
-    """FLOPs of one sampling step (counted on a real step from the prior) over the measured peak: the least time a
-    step could take here; and how many times that each family's measured sampling takes."""
+    """FLOPs of a sampling step (counted over a whole draw at the default steps) over the measured peak: the least
+    time a step could take here; and how many times that each family's measured sampling takes."""
     out = {}
     for name in SHIPPED:
         ck = load(name)
         steps = latency[name]["steps"]
         row = {}
         for b in (1, 16):
-            flops = count_flops(_sampler(ck, b, 1))  # the prior and one step
+            flops = count_flops(_sampler(ck, b, steps)) / steps  # every step of a whole draw, averaged
             floor = flops / 1e9 / peak_gflops
             measured = latency[name][f"batch_{b}_seconds"]["median"] / steps
             row[f"batch_{b}"] = {"mflop_per_step": round(flops / 1e6, 2), "floor_seconds_per_step": round(floor, 6),
@@ -221,7 +221,8 @@ def time_to_quality(minutes: float, num_samples: int, log: Callable[[str], None]
                     shutil.copytree(run_dir, snap, ignore=shutil.ignore_patterns("logs", "training_state*"))
                     snapshots.append(snap)
                     next_snapshot += snapshot_seconds
-            snapshots.append(run_dir)  # the final save
+            if not snapshots or checkpoint.load(snapshots[-1]).meta["seconds"] != checkpoint.load(run_dir).meta["seconds"]:
+                snapshots.append(run_dir)  # the final save, unless the last snapshot already is it
             curve = []
             for snap in snapshots:
                 ck = checkpoint.load(snap)
@@ -245,7 +246,7 @@ def embedding_map_seconds(repeats: int) -> dict[str, Any]:
     cold = timed(lambda: umap_2d(emb, seed=0), max(1, repeats // 2), warmup=0)
     import ui.embeddings as tab  # gradio and plotly: imported only here
 
-    cached = timed(lambda: tab.embedding_map("continuous", "UMAP", None, "shipped"), repeats, warmup=1)
+    cached = timed(lambda: list(tab.embedding_map("continuous", "UMAP", None, "shipped", {})), repeats, warmup=1)
     return {"umap_cold_seconds": spread(cold), "cached_map_seconds": spread(cached),
             "cached_projection_present": load_projection(ck.path) is not None}
 

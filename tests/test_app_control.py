@@ -8,7 +8,7 @@ import pytest
 
 import app
 from diffusion.corpus.validator import is_grammatical
-from test_app import open_in_chromium
+from test_app import ROOT, open_in_chromium
 from ui.control import TEMPLATES, control_run, verdicts_html
 from visualize.control import control_probability_figure
 
@@ -105,23 +105,24 @@ def test_probability_figure_has_one_line_per_sample():
         control_probability_figure([0, 1], [[0.1]], "food=thai")
 
 
-def test_control_tab_in_browser(control_app, tmp_path):
+def _control_flow(module, steps: int, guidance_shot: Path, infill_shot: Path) -> None:
     """Guidance by default: run, see the verdicts and the probability plot; then Infilling keeps the template."""
     from playwright.sync_api import expect
 
-    with open_in_chromium(control_app) as page:
+    with open_in_chromium(module) as page:
         page.get_by_role("tab", name="Control", exact=True).click()
-        steps = page.locator("#control-steps input[type=number]")
-        steps.fill("12")
-        steps.press("Enter")
+        box = page.locator("#control-steps input[type=number]")
+        box.fill(str(steps))
+        box.press("Enter")
         page.locator("#control-value input").click()
         page.get_by_role("option", name="thai", exact=True).click()
         page.locator("#control-run").click()
         expect(page.locator("#control-scrub input[type=range]")).to_be_visible(timeout=120_000)
-        expect(page.locator("#control-text")).to_contain_text("step 12 / 12")
+        expect(page.locator("#control-text")).to_contain_text(f"step {steps} / {steps}")
         expect(page.locator("#control-plot .js-plotly-plot")).to_be_visible()
         expect(page.locator("#control-verdicts")).to_contain_text("food=thai")
-        page.screenshot(path=str(tmp_path / "control-guidance.png"), full_page=True)
+        guidance_shot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(guidance_shot), full_page=True)
 
         page.get_by_label("Infilling").check()
         expect(page.locator("#control-template textarea")).to_be_visible()
@@ -131,4 +132,22 @@ def test_control_tab_in_browser(control_app, tmp_path):
         expect(page.locator("#control-verdicts tr")).to_have_count(3, timeout=120_000)  # a header, two samples
         for row in page.locator("#control-verdicts tr").all_inner_texts()[1:]:
             assert "zizzi is a " in row and " near the " in row, row
-        page.screenshot(path=str(tmp_path / "control-infill.png"), full_page=True)
+        page.screenshot(path=str(infill_shot), full_page=True)
+    assert guidance_shot.stat().st_size > 10_000
+
+
+def test_control_tab_in_browser(control_app, tmp_path):
+    _control_flow(control_app, 12, tmp_path / "control-guidance.png", tmp_path / "control-infill.png")
+
+
+@pytest.mark.skipif(not (app.DEFAULT_CHECKPOINT / "classifier.json").is_file(),
+                    reason="the shipped continuous checkpoint has no control classifier")
+def test_shipped_control_in_browser(monkeypatch, tmp_path):
+    """What a visitor sees with the shipped model and its classifier at 200 steps: the README's screenshot."""
+    monkeypatch.delenv(app.CHECKPOINT_ENV, raising=False)
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    app._load.cache_clear()
+    try:
+        _control_flow(app, 200, ROOT / "assets" / "screenshot-control.png", tmp_path / "control-infill.png")
+    finally:
+        app._load.cache_clear()
