@@ -174,6 +174,55 @@ def compute_floor(peak_gflops: float, latency: dict[str, Any]) -> dict[str, Any]
     return out
 
 
+def step_profile(repeats: int, top: int = 10) -> dict[str, Any]:
+    """Where one continuous sampling step (one sequence) spends its time: the network against the step's own tensor
+    math, timed, and the operators torch.profiler finds, per step."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from diffusion.continuous import LatentState
+
+    ck = load("continuous")
+    process, model = ck.process, ck.model
+    x = process.prior(1, ck.config.seq_len, torch.Generator().manual_seed(0))
+    state = LatentState(x, x.clone()) if ck.config.self_condition else x
+    t = torch.tensor([0.5])
+    n = 100
+    with torch.inference_mode():
+        step = spread([s / n for s in timed(lambda: [process.step(model, state, 0.5, 0.495) for _ in range(n)],
+                                                repeats)], 6)
+        network = spread([s / n for s in timed(lambda: [model(x, t, x) for _ in range(n)], repeats)], 6)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(n):
+                process.step(model, state, 0.5, 0.495)
+    ops = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
+    return {"step_seconds": step, "network_seconds": network,
+            "step_math_seconds": round(step["median"] - network["median"], 6),
+            "top_operators": [{"name": e.key, "calls_per_step": e.count / n,
+                               "self_microseconds_per_step": round(e.self_cpu_time_total / n, 1)} for e in ops]}
+
+
+def compiled_vs_eager(repeats: int) -> dict[str, Any]:
+    """200 continuous steps for one sequence with the lean backbone as is and through torch.compile (timed side by
+    side after the compile, whose own time is reported)."""
+    ck = load("continuous")
+    eager_call = _sampler(ck, 1, 200)
+    compiled = type(ck.model)(ck.config).eval()
+    compiled.load_state_dict(ck.model.state_dict())
+    start = time.perf_counter()
+    compiled.backbone = torch.compile(compiled.backbone, dynamic=False)
+    compiled_call = _sampler(ck, 1, 200, compiled)
+    compiled_call()
+    compile_seconds = time.perf_counter() - start
+    eager_call()
+    times: dict[str, list[float]] = {"eager": [], "compiled": []}
+    for _ in range(repeats):
+        times["eager"] += timed(eager_call, 1, warmup=0)
+        times["compiled"] += timed(compiled_call, 1, warmup=0)
+    eager, comp = spread(times["eager"]), spread(times["compiled"])
+    return {"eager_seconds": eager, "compiled_seconds": comp, "compile_and_first_run_seconds": round(compile_seconds, 1),
+            "speedup": round(eager["median"] / comp["median"], 3)}
+
+
 # ---- quality -------------------------------------------------------------------------------------------------
 
 def quality_vs_steps(num_samples: int, nll_sequences: int, log: Callable[[str], None]) -> list[dict[str, Any]]:
@@ -285,6 +334,9 @@ def run(quick: bool = False, repeats: int = 5, quality_samples: int = 100, ttq_m
         result["training"] = training_throughput(repeats, peak["gflops"]["median"])
         result["training_fraction_of_peak"] = result["training"]["lean"]["fraction_of_peak"]
         log(f"training: {result['training_fraction_of_peak']:.0%} of peak (lean)")
+        result["step_profile"] = step_profile(repeats)
+        result["compiled_vs_eager"] = compiled_vs_eager(repeats)
+        log(f"torch.compile: {result['compiled_vs_eager']['speedup']}x over eager")
         latency = sampling_latency(repeats)
         result["sampling_latency"] = latency
         result["compute_floor"] = compute_floor(peak["gflops"]["median"], latency)

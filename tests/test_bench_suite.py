@@ -64,3 +64,12 @@ def test_time_to_quality_scores_snapshots_outside_the_training_clock(monkeypatch
     assert len(minutes) >= 2 and minutes == sorted(minutes) and minutes[-1] <= 0.1 + 0.05
     assert out["budget_minutes"] == 0.1 and out["target"] == 0.95
     assert out["minutes_to_target"] is None or out["minutes_to_target"] in minutes
+
+
+def test_step_profile_splits_a_step_into_network_and_math():
+    prof = suite.step_profile(1, top=5)
+    assert prof["step_seconds"]["median"] > prof["network_seconds"]["median"] > 0
+    assert prof["step_math_seconds"] == pytest.approx(prof["step_seconds"]["median"] - prof["network_seconds"]["median"],
+                                                      abs=1e-6)
+    names = [op["name"] for op in prof["top_operators"]]
+    assert len(names) == 5 and "aten::addmm" in names  # the network's linear layers lead
