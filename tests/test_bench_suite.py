@@ -73,3 +73,24 @@ def test_step_profile_splits_a_step_into_network_and_math():
                                                       abs=1e-6)
     names = [op["name"] for op in prof["top_operators"]]
     assert len(names) == 5 and "aten::addmm" in names  # the network's linear layers lead
+
+
+def test_report_renders_the_committed_results(capsys):
+    from bench import report
+    from bench.common import RESULTS
+
+    files = sorted(p for p in RESULTS.glob("20*.json"))
+    if not files:
+        pytest.skip("no full results committed")
+    assert report.main([str(files[-1])]) == 0
+    out = capsys.readouterr().out
+    assert "`continuous_200_steps_seconds`" in out and "| `ar` | 40: " in out
+
+
+def test_report_refuses_a_file_that_is_not_a_full_run(tmp_path, capsys):
+    from bench import report
+
+    bad = tmp_path / "quick.json"
+    bad.write_text(json.dumps({"quick": True}))
+    assert report.main([str(bad)]) == 1
+    assert "not a full results file" in capsys.readouterr().err
