@@ -45,6 +45,9 @@ def _add_sampler_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clamp-from", type=float,
                    help="continuous families: clamp at steps starting at t <= this (default 1.0 = every step)")
     p.add_argument("--temperature", type=float, help="ar and ardm: sampling temperature (default 1.0; 0 = greedy)")
+    p.add_argument("--order", choices=("random", "confident"),
+                   help="ardm: which positions each step writes: the next of a random order (default; draws exactly "
+                   "from the model) or the masked ones the model is surest of")
     c = p.add_argument_group("control (continuous family; Li et al. 2022 Sec. 5)")
     c.add_argument("--control", action="append", metavar="SLOT=VALUE",
                    help="classifier guidance towards a slot value, e.g. food=italian (repeat for several); needs "
@@ -138,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 SAMPLER_OPTIONS = {"sampler": "--sampler", "clamp": "--no-clamp", "clamp_from": "--clamp-from",
-                   "temperature": "--temperature"}
+                   "temperature": "--temperature", "order": "--order"}
 
 
 def _configure(ck, args):

@@ -22,6 +22,7 @@ from .discrete import TokenModel, forbid, sample_categorical, stratified_uniform
 from .trajectory import Loss, StepOutput
 
 NEVER_WRITTEN = (UNK_ID, MASK_ID, SEP_ID, BOS_ID, EOS_ID)  # PAD is a real symbol here: it ends the sentence
+ORDERS = ("random", "confident")
 
 
 class ARDMModel(TokenModel, tags=["ardm", "order-agnostic"]):
@@ -98,6 +99,10 @@ class ARDMState:
 class ARDMProcess:
     config: ModelConfig
     temperature: float = 1.0
+    # random: the paper's sampler, which draws exactly from the model. confident: every masked position gets a draw, and
+    # a step keeps the planned number whose draws the network gave the highest probability (MaskGIT, Chang et al.
+    # 2022): an adaptive order that leaves the model's distribution for its commoner (and shorter) sentences
+    order: str = "random"
     loss_components: tuple[float, ...] | None = None  # L_t in nats, measured on held-out data after training
     name: str = "ardm"
     nll_method: ClassVar[str] = "ELBO (Eq. 6) summed over every t, one random order per sequence and t: D Monte-Carlo draws per sequence"
@@ -105,6 +110,8 @@ class ARDMProcess:
     def __post_init__(self) -> None:
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0 (0 = greedy), got {self.temperature}")
+        if self.order not in ORDERS:
+            raise ValueError(f"unknown order {self.order!r}; choose one of {', '.join(ORDERS)}")
         if self.loss_components is not None:
             object.__setattr__(self, "loss_components", tuple(float(v) for v in self.loss_components))
             if len(self.loss_components) != self.config.seq_len:
@@ -208,16 +215,30 @@ class ARDMProcess:
     @torch.no_grad()
     def step(self, model: ARDMModel, x: ARDMState, t: float, t_next: float,
              generator: torch.Generator | None = None) -> StepOutput:
-        """Write the positions whose rank lies in [known, known_next) together, each from p(x_k | written)."""
+        """Write the planned number of positions together, each from p(x_k | written): the next ones of the random
+        order, or (order="confident") the masked positions whose draws are the most probable."""
         B, D = x.tokens.shape
         known, known_next = round((1 - t) * D), round((1 - t_next) * D)
         masked = x.tokens == MASK_ID  # (B, L)
         logits = forbid(model(x.tokens, masked.float().mean(1)), NEVER_WRITTEN)  # (B, L, V)
         draw = sample_categorical(logits, generator, self.temperature)  # (B, L)
-        reveal = (x.order >= known) & (x.order < known_next)  # (B, L)
-        tokens = torch.where(reveal, draw, x.tokens)
         probs = logits.float().softmax(-1)
-        pred = torch.where(masked, probs.argmax(-1), x.tokens)
-        confidence = torch.where(masked, probs.gather(-1, pred[..., None])[..., 0], torch.ones(B, D))
-        return StepOutput(x=ARDMState(tokens, x.order), tokens=tokens, pred_tokens=pred, confidence=confidence,
-                          extras={"order": x.order, "revealed": reveal})
+        best, pred = probs.max(-1)
+        pred = torch.where(masked, pred, x.tokens)
+        if self.order == "random":
+            order = x.order
+        else:  # MaskGIT's rule: rank by the probability of the word just drawn, so unlikely draws wait for more context
+            order = confident_order(x.order, masked, probs.gather(-1, draw[..., None])[..., 0], known, known_next)
+        reveal = (order >= known) & (order < known_next)  # (B, L)
+        tokens = torch.where(reveal, draw, x.tokens)
+        confidence = torch.where(masked, best, torch.ones(B, D))
+        return StepOutput(x=ARDMState(tokens, order), tokens=tokens, pred_tokens=pred, confidence=confidence,
+                          extras={"order": order, "revealed": reveal})
+
+
+def confident_order(order: Tensor, masked: Tensor, score: Tensor, known: int, known_next: int) -> Tensor:
+    """(B, L) ranks with the `known_next - known` masked positions of highest score moved to ranks known..known_next-1
+    (surest first); the other masked positions follow by score; written positions keep their ranks."""
+    key = torch.where(masked, -score.double(), torch.inf)  # masked positions first, surest first
+    ranked = key.argsort(dim=1, stable=True).argsort(1)  # (B, L) 0.. over the masked positions
+    return torch.where(masked, known + ranked, order)

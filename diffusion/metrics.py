@@ -19,6 +19,12 @@ def grammatical_rate(texts: list[str]) -> float:
     return sum(map(is_grammatical, texts)) / max(1, len(texts))
 
 
+def mean_length(texts: list[str], level: str = "word") -> float:
+    """Mean length of the texts in tokens of the level (words or characters): a sampler that prefers short,
+    common sentences shows here, beside the corpus's own mean."""
+    return sum(len(t.split()) if level == "word" else len(t) for t in texts) / max(1, len(texts))
+
+
 def distinct_n(texts: list[str], n: int = 2, level: str = "word") -> float:
     """Distinct n-grams over all n-grams across the texts (Li et al. 2016)."""
     grams, total = set(), 0
@@ -98,6 +104,8 @@ def evaluate(ck: Checkpoint, num_samples: int, steps: int | None = None, seed: i
         "num_samples": num_samples,
         "grammatical_rate": grammatical_rate(texts) if builtin else None,
         "distinct_2": distinct_n(texts, 2, ck.config.level),
+        "mean_length": mean_length(texts, ck.config.level),
+        "corpus_mean_length": mean_length(list(load_corpus("builtin").test), ck.config.level) if builtin else None,
         "nll_bits_per_token": nll_bits_per_token(ck, held_out) if held_out else None,
         "nll_num_sequences": len(held_out),
         "nll_method": getattr(ck.process, "nll_method", None),
@@ -106,6 +114,7 @@ def evaluate(ck: Checkpoint, num_samples: int, steps: int | None = None, seed: i
         "sampler": getattr(ck.process, "sampler", None),
         "clamp": getattr(ck.process, "clamp", None),
         "temperature": getattr(ck.process, "temperature", None),
+        "order": getattr(ck.process, "order", None),
         "examples": texts[:5],
     }
     if hasattr(ck.process, "nll_by_budget") and held_out:

@@ -77,6 +77,8 @@ def test_every_family_tab_runs(client):
 
     text, plan, curve = client.predict(0, 10, 1.0, 1, "shipped", api_name="/order_agnostic")
     assert "step 10 / 10" in text and _plot(plan) and _plot(curve)
+    text, *_ = client.predict(0, 10, 1.0, 1, "shipped", "confident", api_name="/order_agnostic")
+    assert "step 10 / 10" in text
 
     text, _, candidates, heatmap = client.predict(MR, 0, 20, 3, "shipped", api_name="/seq2seq_run")
     assert "step 20 / 20" in text and candidates.count("candidate") >= 3 and _plot(heatmap)

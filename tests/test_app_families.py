@@ -70,7 +70,15 @@ def test_order_agnostic_streams_then_shows_the_plan(ardm_app):
     assert "step 0 / 5" in frame
 
 
+def test_order_agnostic_confident_order_writes_the_planned_counts(ardm_app):
+    *_, (html, record, plan, curve) = list(ardm_app.order_agnostic(0, 5, 1.0, 1, "shipped", None, "confident"))
+    assert "step 5 / 5" in html and "not yet written" not in html
+    assert record["export"]["settings"]["order"] == "confident"
+    assert sorted(record["export"]["result"]["order"][0]) == list(range(ardm_app.get_checkpoint("ardm").config.seq_len))
+
+
 @pytest.mark.parametrize("args, message", [
+    ((0, 5, 1.0, 1, "shipped", None, "greedy"), "order must be one of random, confident"),
     ((0, 0, 1.0, 1), "steps must be a whole number from 1 to"),
     ((0, 500, 1.0, 1), "steps must be a whole number from 1 to"),
     ((0, 5, -1.0, 1), "temperature must be a number from 0 to 2"),

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from diffusion.ar import BOS_ID, EOS_ID, MASK_ID, PAD_ID, ARModel, ARProcess, inputs_and_targets
-from diffusion.ardm import ARDMModel, ARDMProcess, ARDMState, costs_by_budget, plan_budget, random_order, uniform_plan
+from diffusion.ardm import (ARDMModel, ARDMProcess, ARDMState, confident_order, costs_by_budget, plan_budget, random_order,
+                            uniform_plan)
 from diffusion.config import preset
 from diffusion.sampling import sample, sample_steps
 
@@ -203,3 +204,57 @@ def test_tiny_ardm_model_overfits_one_batch():
         opt.step()
     # two sequences: the ELBO can fall to log 2 nats (which one), far below D log V at the start
     assert process.nll_bound(model.eval(), ids, gen).mean().item() < 0.1 * first
+
+
+def test_confident_order_moves_the_surest_masked_positions_next():
+    order = torch.tensor([[0, 3, 1, 4, 2, 5]])
+    masked = torch.tensor([[False, True, False, True, True, True]])  # ranks 0 and 1 written: known = 2
+    score = torch.tensor([[0.9, 0.2, 0.9, 0.7, 0.1, 0.7]])
+    new = confident_order(order, masked, score, known=2, known_next=4)
+    assert new.tolist() == [[0, 4, 1, 2, 5, 3]]  # written ranks kept; 0.7 (left first), 0.7, then 0.2, 0.1
+    assert (new.sort(1).values == torch.arange(L)).all()
+
+
+def test_confident_sampling_writes_the_planned_counts_and_a_permutation():
+    torch.manual_seed(0)
+    process = ARDMProcess(config("ardm"), order="confident", loss_components=[2.0, 1.5, 1.0, 0.3, 0.2, 0.1])
+    model = ARDMModel(config("ardm")).eval()
+    traj = sample(process, model, 5, 3, generator=torch.Generator().manual_seed(1), every=1)
+    for previous, step, size in zip(traj.steps, traj.steps[1:], process.plan(3)):
+        assert (step.extras["revealed"].sum(1) == size).all()
+        assert not (step.tokens[step.extras["revealed"]] == MASK_ID).any()
+        kept = previous.tokens != MASK_ID
+        assert torch.equal(step.tokens[kept], previous.tokens[kept])  # a written word is never rewritten
+    assert (traj.final.extras["order"].sort(1).values == torch.arange(L)).all()
+    again = sample(process, model, 5, 3, generator=torch.Generator().manual_seed(1), every=1)
+    assert torch.equal(again.final.tokens, traj.final.tokens)
+
+
+class PeakedAt(torch.nn.Module):
+    """Fixed logits: position `peak` is sure of word 9, every other position is flat over the words."""
+
+    def __init__(self, peak: int):
+        super().__init__()
+        self.config, self.peak = config("ardm"), peak
+
+    def forward(self, ids: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        logits = torch.zeros(*ids.shape, V)
+        logits[:, self.peak, 9] = 30.0
+        return logits
+
+
+@pytest.mark.parametrize("peak", [0, 4])
+def test_confident_order_writes_the_surest_position_first(peak):
+    process = ARDMProcess(config("ardm"), order="confident")
+    steps = list(sample_steps(process, PeakedAt(peak), 3, L, generator=torch.Generator().manual_seed(0), every=1))
+    first = steps[1].extras["revealed"]
+    assert first.sum(1).tolist() == [1, 1, 1] and first[:, peak].all()
+    assert (steps[1].tokens[:, peak] == 9).all()
+    random_first = list(sample_steps(process.configure(order="random"), PeakedAt(peak), 3, L,
+                                     generator=torch.Generator().manual_seed(0), every=1))[1].extras["revealed"]
+    assert not random_first[:, peak].all()  # the random order starts elsewhere for some row (seed 0)
+
+
+def test_unknown_order_names_the_choices():
+    with pytest.raises(ValueError, match="random, confident"):
+        ARDMProcess(config("ardm"), order="greedy")

@@ -62,6 +62,18 @@ def test_ar_evaluate_gives_an_exact_nll_above_the_entropy(runs, capsys):
     assert result["nll_bits_per_token"] > result["entropy_bits_per_token"]
 
 
+def test_ardm_confident_order_is_recorded_beside_the_random_one(runs, capsys):
+    ardm = str(runs["ardm"])
+    for order in ("random", "confident"):
+        assert main(["evaluate", "--checkpoint", ardm, "--num-samples", "4", "--nll-sequences", "4", "--order", order,
+                     "--record", "--json"]) == 0
+        result = _last_json(capsys)
+        assert result["order"] == order and result["mean_length"] > 0 and result["corpus_mean_length"] > 5
+    keys = set(checkpoint.load(ardm).meta["evaluation"])
+    D = checkpoint.load(ardm).config.seq_len
+    assert {f"steps={D},temperature=1.0", f"steps={D},temperature=1.0,order=confident"} <= keys
+
+
 def test_character_level_ardm(tmp_path, capsys):
     corpus = tmp_path / "c.txt"
     corpus.write_text("a cat sat\na dog ran\n" * 10, encoding="utf-8")
@@ -82,7 +94,9 @@ def test_bad_input_for_the_token_families(runs, capsys):
     assert main(["sample", "--checkpoint", str(runs["ar"]), "--steps", "3"]) == 1
     assert "writes one token per step" in _error(capsys)
     assert main(["sample", "--checkpoint", ardm, "--sampler", "ddim"]) == 1
-    assert "--sampler does not apply to the ardm family (its sampler options: --temperature)" in _error(capsys)
+    assert "--sampler does not apply to the ardm family (its sampler options: --temperature, --order)" in _error(capsys)
+    assert main(["sample", "--checkpoint", str(runs["ar"]), "--order", "confident"]) == 1
+    assert "--order does not apply to the ar family (its sampler options: --temperature)" in _error(capsys)
     assert main(["train", "--family", "ardm", "--preset", "tiny", "--steps", "2", "--out", str(runs["ar"])]) == 1
     assert "holds a 'ar' checkpoint" in _error(capsys)
     with pytest.raises(SystemExit):

@@ -181,6 +181,8 @@ def _sampler_text(entry: dict[str, Any]) -> str:
         parts.append(f"MBR over {entry['mbr_candidates']}")
     if entry.get("temperature") is not None:
         parts.append(f"temperature {entry['temperature']}")
+    if entry.get("order") not in (None, "random"):
+        parts.append(f"{entry['order']} order")
     return " · ".join(parts)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import gradio as gr
 import torch
 
-from diffusion.ardm import costs_by_budget
+from diffusion.ardm import ORDERS, costs_by_budget
 from diffusion.sampling import sample_steps
 from visualize.order import nll_budget_figure, plan_figure, step_of_position
 from visualize.tokens import render_step
@@ -36,6 +36,14 @@ all predicted from what was known at $s$). Among all ways to split the $D$ steps
 programme finds the cheapest in $O(k D^2)$. The curve shows that cost, in bits per token, for every budget;
 flat lines are the left-to-right model's exact NLL and the corpus's true entropy.
 
+**The order.** The paper writes positions in a uniformly random order, which draws exactly from the model.
+With *most probable draws first* (MaskGIT's rule, Chang et al. 2022), every masked position gets a draw and a step
+keeps those the network gave the highest probability: unlikely words wait for more context. On the shipped model,
+one position per step, that lifts the grammatical rate from 0.44 to 0.88, but the sentences are half as long
+(9 words against the corpus's 18): sure choices are the common, short ones. It is a different sampler, not a
+better model. With several positions per step it fails (0.00 at 10 steps, against 0.20 in random order):
+neighbouring positions are each sure of the same word, and drawn together they repeat it.
+
 **Reading the view.** Dotted boxes are positions not yet written; words are shaded by the model's
 probability of them; orange marks what the last step wrote. The grid shows which positions each step wrote.
 """
@@ -60,7 +68,7 @@ def _references() -> dict[str, float]:
 
 def order_agnostic(seed: float | None, budget: float, temperature: float,
                    num_samples: float, choice: str = SHIPPED,
-                   models: dict[str, str] | None = None) -> Iterator[tuple[Any, Any, Any, Any]]:
+                   models: dict[str, str] | None = None, order: str = "random") -> Iterator[tuple[Any, Any, Any, Any]]:
     """Stream ARDM's planned parallel decoding; then the plan grid, the NLL curve and the scrubber."""
     seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
     ck = pick_checkpoint("ardm", choice, models)
@@ -69,7 +77,9 @@ def order_agnostic(seed: float | None, budget: float, temperature: float,
     num_samples = whole(num_samples, "number of samples", 1, MAX_ORDER_SAMPLES)
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
         raise gr.Error(f"temperature must be a number from 0 to 2, got {temperature!r}")
-    process = ck.process.configure(temperature=float(temperature))
+    if order not in ORDERS:
+        raise gr.Error(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
+    process = ck.process.configure(temperature=float(temperature), order=order)
     sizes = process.plan(budget)
     generator = torch.Generator().manual_seed(seed)
     frames: list[str] = []
@@ -90,9 +100,9 @@ def order_agnostic(seed: float | None, budget: float, temperature: float,
         tokens_per_sequence = ck.meta.get("calibration", {}).get("tokens_per_sequence", D)
         bits = costs_by_budget(process.loss_components) / math.log(2) / tokens_per_sequence
         curve = nll_budget_figure(list(range(1, D + 1)), bits.tolist(), _references(), current=budget)
-    cli = f"--seed {seed} --steps {budget} --num {num_samples} --temperature {float(temperature)}"
-    settings = run_settings(ck, cli, seed=seed, steps=budget, temperature=float(temperature), num_samples=num_samples,
-                            tokens_per_step=list(sizes))
+    cli = f"--seed {seed} --steps {budget} --num {num_samples} --temperature {float(temperature)} --order {order}"
+    settings = run_settings(ck, cli, seed=seed, steps=budget, temperature=float(temperature), order=order,
+                            num_samples=num_samples, tokens_per_step=list(sizes))
     export = dict(slug="ardm", title="ARDM planned parallel decoding", settings=settings, steps=recorded,
                   labels=[f"step {r['index']} of {budget}" for r in recorded],
                   result={"samples": [ck.tokenizer.decode(row) for row in last.tokens],
@@ -119,6 +129,10 @@ def tab(models: gr.State) -> None:
             budget = gr.Slider(1, D, value=max(1, D // 4), step=1, label="steps (budget)",
                                info="1 = everything at once; the length = one position per step", elem_id="budget")
             temperature = gr.Slider(0, 2, value=1.0, step=0.05, label="temperature", elem_id="order-temperature")
+            order = gr.Radio([("random (the model's own distribution)", "random"),
+                              ("most probable draws first", "confident")], value="random", label="order",
+                             info="adaptive: one position per step, more grammatical but shorter sentences; several per step, repeated words",
+                             elem_id="order-order")
             num_samples = gr.Slider(1, MAX_ORDER_SAMPLES, value=1, step=1, label="number of samples",
                                     elem_id="order-samples")
             run = gr.Button("Run", variant="primary", elem_id="order-run")
@@ -131,7 +145,7 @@ def tab(models: gr.State) -> None:
             plan = gr.Plot(label="planned steps", elem_id="order-plan")
             curve = gr.Plot(label="NLL against budget", elem_id="order-curve")
     record = gr.State(None)
-    event = run.click(order_agnostic, [seed, budget, temperature, num_samples, choice, models],
+    event = run.click(order_agnostic, [seed, budget, temperature, num_samples, choice, models, order],
                       [text, record, plan, curve], show_progress="minimal", **SAMPLING)
     wire_export(event, record, buttons)
     event.then(
