@@ -44,6 +44,8 @@ def _add_sampler_options(p: argparse.ArgumentParser) -> None:
                    help="continuous families: turn the clamping trick off")
     p.add_argument("--clamp-from", type=float,
                    help="continuous families: clamp at steps starting at t <= this (default 1.0 = every step)")
+    p.add_argument("--noise-scale", type=float, help="continuous families, DDPM: scale of each step's fresh noise, "
+                   "from 0 to 1 (default 1 = the posterior's own; lower is more fluent and less varied)")
     p.add_argument("--temperature", type=float, help="ar and ardm: sampling temperature (default 1.0; 0 = greedy)")
     p.add_argument("--order", choices=("random", "confident"),
                    help="ardm: which positions each step writes: the next of a random order (default; draws exactly "
@@ -141,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 SAMPLER_OPTIONS = {"sampler": "--sampler", "clamp": "--no-clamp", "clamp_from": "--clamp-from",
-                   "temperature": "--temperature", "order": "--order"}
+                   "noise_scale": "--noise-scale", "temperature": "--temperature", "order": "--order"}
 
 
 def _configure(ck, args):

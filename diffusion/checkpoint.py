@@ -97,7 +97,10 @@ def record_evaluation(path: str | Path, result: dict[str, Any]) -> None:
     path = Path(path)
     meta = _read_json(path / "meta.json")
     key = ",".join(f"{k}={result[k]}" for k in ("steps", "sampler", "clamp", "temperature", "mbr_candidates") if result.get(k) is not None)
-    if result.get("order") not in (None, "random"):  # the default order keeps the keys recorded before it existed
+    # settings at their defaults keep the keys recorded before the settings existed
+    if result.get("noise_scale") not in (None, 1.0):
+        key += f",noise_scale={result['noise_scale']}"
+    if result.get("order") not in (None, "random"):
         key += f",order={result['order']}"
     if result.get("control"):  # a controlled run never overwrites the unconditional figures
         key += ",control=" + json.dumps(result["control"], sort_keys=True)

@@ -127,6 +127,7 @@ class ContinuousProcess:
     sampler: Literal["ddpm", "ddim"] = "ddpm"
     clamp: bool = True
     clamp_from: float = 1.0  # clamp at every step whose starting time t <= clamp_from (1.0: every step)
+    noise_scale: float = 1.0  # DDPM: the fresh noise of each step times this (1: the posterior's own variance)
     control: Control | None = None  # plug-and-play control (control.py): anchored words, classifier guidance
     name: str = "continuous"
     nll_method: ClassVar[str] = "variational bound with rounding: 64 stratified levels per sequence, one x_t each"
@@ -136,11 +137,15 @@ class ContinuousProcess:
             raise ValueError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")
         if not 0.0 <= self.clamp_from <= 1.0:
             raise ValueError(f"clamp_from must be a time in [0, 1], got {self.clamp_from}")
+        if not 0.0 <= self.noise_scale <= 1.0:
+            raise ValueError(f"noise_scale must be from 0 to 1 (1 = the DDPM posterior's own noise), got {self.noise_scale}")
+        if self.sampler == "ddim" and self.noise_scale != 1.0:
+            raise ValueError("noise_scale applies to the ddpm sampler only; ddim adds no noise")
         ab = schedules.alpha_bar(self.config.schedule, self.config.num_timesteps)
         object.__setattr__(self, "alpha_bar", ab.float())  # (T + 1,)
 
     def configure(self, **settings) -> ContinuousProcess:
-        """A copy with other sampling settings (sampler, clamp, clamp_from, control)."""
+        """A copy with other sampling settings (sampler, clamp, clamp_from, noise_scale, control)."""
         return replace(self, **settings)
 
     @property
@@ -304,7 +309,8 @@ class ContinuousProcess:
         if self.sampler == "ddim" or s == 0:  # s == 0: no noise at the last step
             x_next = ddim_update(x0_hat, x, ab_t, ab_s) if s > 0 else x0_hat
         else:
-            x_next = mean + var.sqrt() * torch.randn(x.shape, generator=generator)
+            # noise_scale < 1 samples a colder chain: less fresh noise each step, fewer words knocked off course
+            x_next = mean + self.noise_scale * var.sqrt() * torch.randn(x.shape, generator=generator)
         extras = {"clamp_distance": dist, "clamped": clamped}
         if guidance is not None:
             if s > 0:  # the last step lands on the clamped words: no Gaussian to stay close to, nothing to move

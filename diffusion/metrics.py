@@ -113,6 +113,7 @@ def evaluate(ck: Checkpoint, num_samples: int, steps: int | None = None, seed: i
         "sample_seconds_per_sequence": seconds / num_samples,
         "sampler": getattr(ck.process, "sampler", None),
         "clamp": getattr(ck.process, "clamp", None),
+        "noise_scale": getattr(ck.process, "noise_scale", None),
         "temperature": getattr(ck.process, "temperature", None),
         "order": getattr(ck.process, "order", None),
         "examples": texts[:5],
@@ -212,5 +213,6 @@ def evaluate_seq2seq(ck: Checkpoint, num_sources: int, steps: int, seed: int = 0
         "sample_seconds_per_sequence": seconds / (len(test) * candidates),
         "sampler": ck.process.sampler,
         "clamp": ck.process.clamp,
+        "noise_scale": ck.process.noise_scale,
         "examples": [f"{s} -> {p}" for s, p in zip(sources[:5], picks[:5])],
     }

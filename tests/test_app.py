@@ -118,6 +118,8 @@ def test_denoise_is_deterministic_per_seed(tiny_app):
     ((0, 20, "ddpm", True, 30, 1), "clamping start step must be a whole number from 0 to 20"),
     ((0, 20, "ddpm", True, 0, 5), "number of samples must be a whole number from 1 to 4"),
     ((0, 20, "euler", True, 0, 1), "sampler must be one of ddpm, ddim"),
+    ((0, 20, "ddpm", True, 0, 1, "shipped", None, 1.5), "noise scale must be a number from 0 to 1"),
+    ((0, 20, "ddim", True, 0, 1, "shipped", None, 0.5), "noise scale applies to the ddpm sampler only"),
 ])
 def test_bad_input_raises_gr_error(tiny_app, args, message):
     with pytest.raises(gr.Error, match=re.escape(message)):

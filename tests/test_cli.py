@@ -155,3 +155,18 @@ def test_evaluate_can_record_its_figures_in_meta(trained, tmp_path, capsys):
     meta = json.loads((run / "meta.json").read_text())
     entry = meta["evaluation"]["steps=5,sampler=ddpm,clamp=True"]
     assert entry["num_samples"] == 2 and "grammatical_rate" in entry and meta["command"].startswith("python -m")
+    assert entry["noise_scale"] == 1.0
+    assert main(["evaluate", "--checkpoint", str(run), "--num-samples", "2", "--steps", "5", "--nll-sequences", "4",
+                 "--noise-scale", "0.7", "--record"]) == 0
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["evaluation"]["steps=5,sampler=ddpm,clamp=True,noise_scale=0.7"]["noise_scale"] == 0.7
+    assert "steps=5,sampler=ddpm,clamp=True" in meta["evaluation"]  # the default run is kept beside it
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--noise-scale", "1.5"], "noise_scale must be from 0 to 1"),
+    (["--noise-scale", "0.5", "--sampler", "ddim"], "noise_scale applies to the ddpm sampler only"),
+])
+def test_bad_noise_scale_fails_cleanly(trained, capsys, flags, message):
+    assert main(["sample", "--checkpoint", str(trained), "--num", "1", "--steps", "5", *flags]) == 1
+    assert message in capsys.readouterr().err

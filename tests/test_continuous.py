@@ -182,3 +182,30 @@ def test_training_levels_uniform_and_high_noise():
     assert abs(high.mean() - 2 / 3) < 0.01  # E[1 - (1 - u)^2] = 2/3
     with pytest.raises(ValueError, match="uniform, high_noise"):
         ModelConfig(time_sampling="late")
+
+
+def test_noise_scale_scales_only_the_fresh_noise_of_a_ddpm_step():
+    torch.manual_seed(0)
+    model = ContinuousModel(tiny_config()).eval()
+    base = ContinuousProcess(tiny_config())
+    x = base.prior(3, 6, torch.Generator().manual_seed(1))
+
+    def step(scale: float) -> torch.Tensor:
+        out = base.configure(noise_scale=scale).step(model, x, 0.6, 0.5, torch.Generator().manual_seed(2))
+        return out.latent
+
+    with torch.inference_mode():
+        mean, full, half = step(0.0), step(1.0), step(0.5)
+    assert not torch.allclose(full, mean)
+    assert torch.allclose(half - mean, 0.5 * (full - mean), atol=1e-6)
+    assert torch.equal(step(1.0), full)  # the default draws what it always drew
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(noise_scale=1.5), "noise_scale must be from 0 to 1"),
+    (dict(noise_scale=-0.1), "noise_scale must be from 0 to 1"),
+    (dict(noise_scale=0.5, sampler="ddim"), "applies to the ddpm sampler only"),
+])
+def test_bad_noise_scales_say_what_is_accepted(settings, message):
+    with pytest.raises(ValueError, match=message):
+        ContinuousProcess(tiny_config()).configure(**settings)

@@ -177,6 +177,8 @@ def _sampler_text(entry: dict[str, Any]) -> str:
         parts.append(str(entry["sampler"]))
     if entry.get("clamp") is not None:
         parts.append("clamp" if entry["clamp"] else "no clamp")
+    if entry.get("noise_scale") not in (None, 1.0):
+        parts.append(f"noise x{entry['noise_scale']}")
     if entry.get("mbr_candidates"):
         parts.append(f"MBR over {entry['mbr_candidates']}")
     if entry.get("temperature") is not None:

@@ -51,6 +51,11 @@ over the training grid.
 update. Without it the chain can drift between words and round to nonsense; with it every step commits to real
 words. "Clamping starts at step" lets the first steps run unclamped, when the prediction is still vague.
 
+**Noise scale** multiplies the fresh noise $\sigma z$ of each DDPM step: below 1 the chain runs colder, and fewer
+words are knocked off course after they have formed. On the shipped model 0.7 raises the grammatical rate from
+0.25 to 0.30 (0.20 to 0.31 over 400 samples from four other seeds), with sentences a word shorter and a little less
+varied: a sampler's trade, as temperature is for the token families.
+
 **Reading the view.** Each token is the word the current latent $x_t$ rounds to. Its shade is the model's
 confidence: the probability of its predicted word under the rounding softmax
 $p(w \mid \hat x_0) \propto \exp(-\lVert \hat x_0 - \mathrm{EMB}(w) \rVert^2)$. An orange bar marks a word that
@@ -61,8 +66,8 @@ nearest embedding: it falls as the prediction settles on words.
 
 
 def denoise(seed: float | None, steps: float, sampler: str, clamp: bool, clamp_start: float,
-            num_samples: float, choice: str = SHIPPED,
-            models: dict[str, str] | None = None) -> Iterator[tuple[Any, Any, Any, Any, Any]]:
+            num_samples: float, choice: str = SHIPPED, models: dict[str, str] | None = None,
+            noise_scale: float = 1.0) -> Iterator[tuple[Any, Any, Any, Any, Any]]:
     """Stream the reverse chain frame by frame; at the end keep the frames and reveal the scrub slider and plot."""
     seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
     ck = pick_checkpoint("continuous", choice, models)
@@ -75,7 +80,12 @@ def denoise(seed: float | None, steps: float, sampler: str, clamp: bool, clamp_s
     # Clamp every step that starts at or after grid time ts[start]: exactly the steps after `clamp_start`,
     # even where respacing rounds 1 - start/steps onto the training grid.
     clamp_from = float(ck.process.timesteps(steps)[clamp_start])
-    process = ck.process.configure(sampler=sampler, clamp=bool(clamp), clamp_from=clamp_from)
+    if isinstance(noise_scale, bool) or not isinstance(noise_scale, (int, float)) or not 0 <= noise_scale <= 1:
+        raise gr.Error(f"noise scale must be a number from 0 to 1, got {noise_scale!r}")
+    noise_scale = float(noise_scale)
+    if sampler == "ddim" and noise_scale != 1.0:
+        raise gr.Error("noise scale applies to the ddpm sampler only (ddim adds no noise): set it to 1 or pick ddpm")
+    process = ck.process.configure(sampler=sampler, clamp=bool(clamp), clamp_from=clamp_from, noise_scale=noise_scale)
     generator = torch.Generator().manual_seed(seed)
     frames: list[str] = []
     indices: list[int] = []
@@ -105,9 +115,10 @@ def denoise(seed: float | None, steps: float, sampler: str, clamp: bool, clamp_s
     except ValueError as e:
         raise gr.Error(str(e)) from None
     cli = (f"--seed {seed} --steps {steps} --num {num_samples} --sampler {sampler}"
-           + (f" --clamp-from {clamp_from!r}" if clamp else " --no-clamp"))
+           + (f" --clamp-from {clamp_from!r}" if clamp else " --no-clamp")
+           + (f" --noise-scale {noise_scale!r}" if noise_scale != 1.0 else ""))
     settings = run_settings(ck, cli, seed=seed, steps=steps, sampler=sampler, clamp=bool(clamp),
-                            clamp_start_step=clamp_start, num_samples=num_samples)
+                            clamp_start_step=clamp_start, noise_scale=noise_scale, num_samples=num_samples)
     texts = [ck.tokenizer.decode(row) for row in step.tokens]
     paths = _paths(ck, latents, recorded)
     record = dict(paths=paths, frames=frames, frame_steps=frame_steps, indices=indices, distances=distances,
@@ -174,6 +185,9 @@ def tab(models: gr.State) -> None:
             clamp = gr.Checkbox(value=True, label="clamping", elem_id="clamp")
             clamp_start = gr.Slider(0, DEFAULT_STEPS, value=0, step=1, label="clamping starts at step",
                                     info="steps after this one are clamped", elem_id="clamp-start")
+            noise_scale = gr.Slider(0, 1, value=1.0, step=0.05, label="noise scale (ddpm)",
+                                    info="each step's fresh noise times this; lower: more fluent, less varied",
+                                    elem_id="noise-scale")
             num_samples = gr.Slider(1, MAX_SAMPLES, value=2, step=1, label="number of samples", elem_id="samples")
             run = gr.Button("Run", variant="primary", elem_id="run")
         with gr.Column(scale=3):
@@ -188,7 +202,7 @@ def tab(models: gr.State) -> None:
     record = gr.State(None)
     steps.change(_clamp_start_range, [steps, clamp_start], clamp_start, api_visibility="private",
                  show_progress="hidden")
-    event = run.click(denoise, [seed, steps, sampler, clamp, clamp_start, num_samples, choice, models],
+    event = run.click(denoise, [seed, steps, sampler, clamp, clamp_start, num_samples, choice, models, noise_scale],
                       [text, record, frame, plot, latent_map], show_progress="minimal", **SAMPLING)
     wire_export(event, record, buttons)
     frame.input(scrub, [frame, record], [text, plot, latent_map], trigger_mode="always_last", show_progress="hidden")
