@@ -53,7 +53,7 @@ words. "Clamping starts at step" lets the first steps run unclamped, when the pr
 
 **Noise scale** multiplies the fresh noise $\sigma z$ of each DDPM step: below 1 the chain runs colder, and fewer
 words are knocked off course after they have formed. On the shipped model 0.7 raises the grammatical rate from
-0.25 to 0.30 (0.20 to 0.31 over 400 samples from four other seeds), with sentences a word shorter and a little less
+0.25 to 0.30 (0.20 to 0.31 over 400 samples from seeds 0-3), with sentences a word shorter and a little less
 varied: a sampler's trade, as temperature is for the token families.
 
 **Reading the view.** Each token is the word the current latent $x_t$ rounds to. Its shade is the model's
