@@ -9,7 +9,7 @@ Time for the sampler is the fraction of positions still masked: t = 1 all masked
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
@@ -102,7 +102,7 @@ class ARDMProcess:
     # random: the paper's sampler, which draws exactly from the model. confident: every masked position gets a draw, and
     # a step keeps the planned number whose draws the network gave the highest probability (MaskGIT, Chang et al.
     # 2022): an adaptive order that leaves the model's distribution for its commoner (and shorter) sentences
-    order: str = "random"
+    order: Literal["random", "confident"] = "random"
     loss_components: tuple[float, ...] | None = None  # L_t in nats, measured on held-out data after training
     name: str = "ardm"
     nll_method: ClassVar[str] = "ELBO (Eq. 6) summed over every t, one random order per sequence and t: D Monte-Carlo draws per sequence"

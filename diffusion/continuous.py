@@ -138,7 +138,8 @@ class ContinuousProcess:
         if not 0.0 <= self.clamp_from <= 1.0:
             raise ValueError(f"clamp_from must be a time in [0, 1], got {self.clamp_from}")
         if not 0.0 <= self.noise_scale <= 1.0:
-            raise ValueError(f"noise_scale must be from 0 to 1 (1 = the DDPM posterior's own noise), got {self.noise_scale}")
+            raise ValueError(f"noise_scale must be from 0 to 1 (1 = the DDPM posterior's own noise), "
+                             f"got {self.noise_scale}")
         if self.sampler == "ddim" and self.noise_scale != 1.0:
             raise ValueError("noise_scale applies to the ddpm sampler only; ddim adds no noise")
         ab = schedules.alpha_bar(self.config.schedule, self.config.num_timesteps)

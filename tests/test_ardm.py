@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from diffusion.ar import BOS_ID, EOS_ID, MASK_ID, PAD_ID, ARModel, ARProcess, inputs_and_targets
-from diffusion.ardm import (ARDMModel, ARDMProcess, ARDMState, confident_order, costs_by_budget, plan_budget, random_order,
-                            uniform_plan)
+from diffusion.ardm import (ARDMModel, ARDMProcess, ARDMState, confident_order, costs_by_budget, plan_budget,
+                            random_order, uniform_plan)
 from diffusion.config import preset
 from diffusion.sampling import sample, sample_steps
 

@@ -131,7 +131,8 @@ def tab(models: gr.State) -> None:
             temperature = gr.Slider(0, 2, value=1.0, step=0.05, label="temperature", elem_id="order-temperature")
             order = gr.Radio([("random (the model's own distribution)", "random"),
                               ("most probable draws first", "confident")], value="random", label="order",
-                             info="adaptive: one position per step, more grammatical but shorter sentences; several per step, repeated words",
+                             info="adaptive: one position per step, more grammatical but shorter sentences; "
+                                  "several per step, repeated words",
                              elem_id="order-order")
             num_samples = gr.Slider(1, MAX_ORDER_SAMPLES, value=1, step=1, label="number of samples",
                                     elem_id="order-samples")
