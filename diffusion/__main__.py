@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import torch
 
-from .config import BACKBONES, GRAPHS, NOISES, PARAMETERISATIONS, PRESETS, SCHEDULES, preset
+from .config import BACKBONES, GRAPHS, LENGTH_MODELS, NOISES, PARAMETERISATIONS, PRESETS, SCHEDULES, preset
 from .families import FAMILIES, get_family
 
 
@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--noise", choices=NOISES, help="sedd: sigma_bar(t) (default loglinear; SEDD pairs uniform "
                    "with geometric)")
     t.add_argument("--time-sampling", choices=("uniform", "high_noise"), help="how training draws t")
+    t.add_argument("--length-model", choices=LENGTH_MODELS, help="ardm: pad (default: write every position, [PAD] "
+                   "ending the sentence) or prior (draw the length from the training set's, write only those words)")
     t.add_argument("--x0-rounding-weight", type=float, help="continuous: weight of the rounding loss on the predicted x0")
     t.add_argument("--no-preconditioning", dest="preconditioning", action="store_false", default=None,
                    help="continuous: the network predicts x0 directly, without the EDM skip connection")
@@ -225,7 +227,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         d_model=args.d_model, n_layers=args.layers, d_ff=args.d_ff, time_sampling=args.time_sampling,
         x0_rounding_weight=args.x0_rounding_weight, graph=args.graph, noise=args.noise,
         preconditioning=args.preconditioning, self_condition=args.self_condition,
-        positions=args.positions).items()
+        positions=args.positions, length_model=args.length_model).items()
         if v is not None}
     model_config, train_config = preset(args.preset, **overrides)
     train_config = replace(train_config, seed=args.seed, minutes=args.minutes, steps=args.steps,

@@ -4,6 +4,9 @@ Training: draw a step t ~ U{1..D} and an order sigma; the first t - 1 positions 
 rest hold the mask id, and the network scores all of them at once. The per-sequence ELBO is
 D * E_t[ (1 / (D - t + 1)) sum over masked positions of log p(x_k | x_sigma(<t)) ] (Eq. 6 of the paper).
 Time for the sampler is the fraction of positions still masked: t = 1 all masked, t = 0 all written.
+
+With `length_model="prior"` a sentence of L words is drawn as L ~ p(L) (the training set's lengths), then
+OA-ARDM over its L positions only: -log p(x) = -log p(L) + the ELBO above with D replaced by L.
 """
 
 from __future__ import annotations
@@ -82,9 +85,35 @@ def uniform_plan(D: int, budget: int) -> list[int]:
     return [D // budget + (1 if j < D % budget else 0) for j in range(budget)]
 
 
-def random_order(batch_size: int, length: int, generator: torch.Generator | None = None) -> Tensor:
-    """(B, L) rank of each position in a uniformly random order (a permutation per row)."""
-    return torch.rand(batch_size, length, generator=generator).argsort(1).argsort(1)
+def random_order(batch_size: int, length: int, generator: torch.Generator | None = None,
+                 lengths: Tensor | None = None) -> Tensor:
+    """(B, L) rank of each position in a uniformly random order (a permutation per row). With `lengths` (B,),
+    the positions of each row's sentence come first in random order and its padding after, in place."""
+    key = torch.rand(batch_size, length, generator=generator)  # (B, L)
+    if lengths is not None:
+        key = key + (torch.arange(length) >= lengths[:, None]) * (2.0 + torch.arange(length))
+    return key.argsort(1).argsort(1)
+
+
+def length_probs(ids: Tensor, D: int, pad_id: int = PAD_ID) -> list[float]:
+    """p(L) for L = 1..D from training rows (B, D), with one extra count per length (Laplace), so a held-out
+    sentence of a length training never saw still has a finite NLL."""
+    counts = torch.bincount((ids != pad_id).sum(1), minlength=D + 1)[1:D + 1].double() + 1  # (D,)
+    return (counts / counts.sum()).tolist()
+
+
+def fraction_bins(step_losses: Tensor, lengths: Tensor, D: int) -> np.ndarray:
+    """(D,) L_t on a grid of the fraction known: from (B, D) per-step losses of rows of `lengths` words (step t of a
+    row of length L falls in bin floor((t - 1) D / L)); empty bins are interpolated from their neighbours."""
+    t = torch.arange(D)[None].expand(len(lengths), D)  # (B, D) t - 1
+    valid = t < lengths[:, None]
+    bins = (t * D // lengths.clamp(min=1)[:, None])[valid]
+    sums = torch.bincount(bins, weights=step_losses[valid].double(), minlength=D)
+    counts = torch.bincount(bins, minlength=D).double()
+    filled = (counts > 0).numpy()
+    mean = (sums / counts.clamp(min=1)).numpy()
+    grid = np.arange(D)
+    return np.interp(grid, grid[filled], mean[filled])
 
 
 # ---- the process ------------------------------------------------------------------------------------------------
@@ -93,6 +122,8 @@ def random_order(batch_size: int, length: int, generator: torch.Generator | None
 class ARDMState:
     tokens: Tensor  # (B, L) mask id where not yet written
     order: Tensor  # (B, L) rank of each position in the generation order
+    pred: Tensor | None = None  # (B, L) the last step's guess and its probability, shown again by a step that
+    confidence: Tensor | None = None  # writes nothing (by length, a short sentence has fewer words than steps)
 
 
 @dataclass(frozen=True)
@@ -104,10 +135,15 @@ class ARDMProcess:
     # 2022): an adaptive order that leaves the model's distribution for its commoner (and shorter) sentences
     order: Literal["random", "confident"] = "random"
     loss_components: tuple[float, ...] | None = None  # L_t in nats, measured on held-out data after training
+    length_probs: tuple[float, ...] | None = None  # length_model "prior": p(L) for L = 1..D, from the training set
     name: str = "ardm"
     nll_method: ClassVar[str] = "ELBO (Eq. 6) summed over every t, one random order per sequence and t: D Monte-Carlo draws per sequence"
+    nll_method_by_length: ClassVar[str] = ("-log p(L) from the training lengths plus the ELBO (Eq. 6) over the L words, "
+                                           "one random order per sequence and t: L Monte-Carlo draws per sequence")
 
     def __post_init__(self) -> None:
+        if self.by_length:
+            object.__setattr__(self, "nll_method", self.nll_method_by_length)
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0 (0 = greedy), got {self.temperature}")
         if self.order not in ORDERS:
@@ -116,6 +152,10 @@ class ARDMProcess:
             object.__setattr__(self, "loss_components", tuple(float(v) for v in self.loss_components))
             if len(self.loss_components) != self.config.seq_len:
                 raise ValueError(f"loss_components must hold {self.config.seq_len} values, got {len(self.loss_components)}")
+        if self.length_probs is not None:
+            object.__setattr__(self, "length_probs", tuple(float(v) for v in self.length_probs))
+            if len(self.length_probs) != self.config.seq_len or min(self.length_probs) < 0:
+                raise ValueError(f"length_probs must hold {self.config.seq_len} probabilities, one per length 1..D")
 
     def configure(self, **settings) -> ARDMProcess:
         return replace(self, **settings)
@@ -127,6 +167,31 @@ class ARDMProcess:
     @property
     def default_steps(self) -> int:
         return self.D
+
+    @property
+    def by_length(self) -> bool:
+        """Whether the length is drawn first (length_model "prior") rather than written as [PAD]s."""
+        return self.config.length_model == "prior"
+
+    @property
+    def hides_padding(self) -> bool:
+        """Training may cut a batch to its longest row (the padding is hidden from attention by length)."""
+        return self.by_length
+
+    def lengths(self, ids: Tensor) -> Tensor:
+        """(B,) the number of positions each row's sentence takes: its words by length, else all D."""
+        if self.by_length:
+            return (ids != PAD_ID).sum(1)
+        return torch.full(ids.shape[:1], ids.shape[1])
+
+    def length_nll(self, lengths: Tensor) -> Tensor:
+        """(B,) -log p(L) in nats (zero on the [PAD] canvas, where the length is part of the ELBO)."""
+        if not self.by_length:
+            return torch.zeros(lengths.shape, dtype=torch.float64)
+        if self.length_probs is None:
+            raise ValueError("this ardm checkpoint has no length distribution in meta.json (it is measured when "
+                             "training ends); train it again or resume it for one step")
+        return -torch.tensor(self.length_probs, dtype=torch.float64).log()[lengths - 1]
 
     def plan(self, budget: int) -> list[int]:
         """How many positions each of `budget` steps writes: the DP plan when L_t is known, else equal groups."""
@@ -143,8 +208,11 @@ class ARDMProcess:
 
     def _masked_nll(self, model: TokenModel, ids: Tensor, known: Tensor, order: Tensor) -> tuple[Tensor, Tensor]:
         """Per-sequence sum of -log p over the masked positions, and the mask. known: (B,) shown positions."""
+        lengths = self.lengths(ids)  # (B,)
         masked = order >= known[:, None]  # (B, L)
-        t_in = masked.float().mean(1)  # fraction still masked, the network's time
+        if self.by_length:
+            masked &= ids != PAD_ID  # the padding is given, never predicted
+        t_in = masked.sum(1) / lengths  # fraction of the sentence still masked, the network's time
         logits = model(ids.masked_fill(masked, MASK_ID), t_in)  # (B, L, V)
         nll = F.cross_entropy(logits.flatten(0, 1).float(), ids.flatten(), reduction="none").view(ids.shape)
         return (nll * masked).sum(1), masked
@@ -152,46 +220,85 @@ class ARDMProcess:
     def loss(self, model: ARDMModel, batch: Tensor, generator: torch.Generator | None = None) -> Loss:
         """The OA-ARDM objective per position: the mean of (1 / (D - t + 1)) sum over masked -log p."""
         B, D = batch.shape
-        t = 1 + (stratified_uniform(B, generator) * D).long()  # t - 1 positions known, t uniform on 1..D
-        order = random_order(B, D, generator)
+        lengths = self.lengths(batch)  # (B,) D on the [PAD] canvas
+        t = 1 + (stratified_uniform(B, generator) * lengths).long()  # t - 1 positions known, t uniform on 1..L
+        order = random_order(B, D, generator, lengths if self.by_length else None)
         nll, _ = self._masked_nll(model, batch, t - 1, order)
-        per_position = nll / (D - t + 1)  # (B,) the weighting of Eq. 6, divided by D
-        total = per_position.mean()
+        per_position = nll / (lengths - t + 1)  # (B,) the weighting of Eq. 6, divided by L
+        # rows weighted by their length: the mean is then an unbiased estimate of the NLL per position
+        total = (per_position * lengths).sum() / lengths.sum()
         return Loss(total, {"total": total.item()})
 
     @torch.no_grad()
     def step_losses(self, model: ARDMModel, ids: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """(B, D) in nats: for each sequence and each t, (1 / (D - t + 1)) sum over the masked positions of
-        -log p with t - 1 positions shown in one random order (D Monte-Carlo draws per sequence)."""
+        """(B, D) in nats: for each sequence and each t, (1 / (L - t + 1)) sum over the masked positions of
+        -log p with t - 1 positions shown in one random order (L Monte-Carlo draws per sequence; zero for t > L)."""
         B, D = ids.shape
+        lengths = self.lengths(ids)  # (B,)
         out = torch.zeros(B, D, dtype=torch.float64)
-        for t in range(1, D + 1):
-            nll, _ = self._masked_nll(model, ids, torch.full((B,), t - 1), random_order(B, D, generator))
-            out[:, t - 1] = nll.double() / (D - t + 1)
+        for t in range(1, int(lengths.max()) + 1):
+            live = lengths >= t  # (B,) rows whose sentence still has a step t
+            rows = ids[live][:, : int(lengths[live].max())]  # cut to the longest live row: padding is hidden
+            order = random_order(len(rows), rows.shape[1], generator, lengths[live] if self.by_length else None)
+            nll, _ = self._masked_nll(model, rows, torch.full((len(rows),), t - 1), order)
+            out[live, t - 1] = nll.double() / (lengths[live] - t + 1)
         return out
 
     def components(self, model: ARDMModel, ids: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """(D,) L_t in nats: the mean NLL of one position generated when t - 1 are known."""
-        return self.step_losses(model, ids, generator).mean(0)
+        """(D,) L_t in nats: the mean NLL of one position generated when t - 1 are known (by length: with a
+        fraction (t - 1) / D of the sentence known)."""
+        losses = self.step_losses(model, ids, generator)
+        if not self.by_length:
+            return losses.mean(0)
+        return torch.from_numpy(fraction_bins(losses, self.lengths(ids), self.D))
 
     def nll_bound(self, model: ARDMModel, ids: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """(B,) the ELBO's -log p(x) in nats, summed over every t with one random order each (D draws per sequence)."""
-        return self.step_losses(model, ids, generator).sum(1)
+        """(B,) the ELBO's -log p(x) in nats, summed over every t with one random order each (L draws per sequence),
+        plus -log p(L) when the length is drawn first."""
+        return self.step_losses(model, ids, generator).sum(1) + self.length_nll(self.lengths(ids))
 
     def calibrate(self, model: ARDMModel, ids: Tensor, generator: torch.Generator | None = None,
-                  pad_id: int = PAD_ID) -> tuple[dict, dict]:
-        """Measured after training on held-out data: the L_t the parallel plan needs (a process setting), and
-        how they were measured (for meta.json)."""
-        comps = self.components(model, ids, generator)
+                  pad_id: int = PAD_ID, train: Tensor | None = None) -> tuple[dict, dict]:
+        """Measured after training: on held-out data the L_t the parallel plan needs, by length the length
+        distribution of the `train` rows (process settings), and how they were measured (for meta.json)."""
+        settings: dict = {}
+        if self.by_length:
+            if train is None:
+                raise ValueError("the length distribution is measured on the training rows: pass train")
+            settings["length_probs"] = length_probs(train, self.D, pad_id)
+        calibrated = self.configure(**settings)
+        comps = calibrated.components(model, ids, generator)
         tokens = float((ids != pad_id).sum()) / ids.shape[0]
-        return ({"loss_components": comps.tolist()},
-                {"sequences": int(ids.shape[0]), "tokens_per_sequence": tokens,
-                 "monte_carlo": "one random order per sequence and t"})
+        info = {"sequences": int(ids.shape[0]), "tokens_per_sequence": tokens,
+                "monte_carlo": "one random order per sequence and t"}
+        if self.by_length:
+            info["length_nats_per_sequence"] = float(calibrated.length_nll(calibrated.lengths(ids)).mean())
+        return {**settings, "loss_components": comps.tolist()}, info
+
+    def planned_costs(self, components: Tensor | list[float] | np.ndarray) -> np.ndarray:
+        """(D,) expected nats per sequence of parallel decoding with the DP plan, for budgets 1..D. By length the
+        plan is made on the fraction grid and scaled to each length, so the cost is averaged over p(L)."""
+        L = np.asarray(components, dtype=np.float64)
+        if not self.by_length:
+            return costs_by_budget(L)
+        D = self.D
+        if self.length_probs is None:
+            raise ValueError("this ardm checkpoint has no length distribution in meta.json")
+        p = np.asarray(self.length_probs)
+        costs = np.zeros(D)
+        for k in range(1, D + 1):
+            written = np.concatenate([[0], np.cumsum(plan_budget(L, k)[0])]) / D  # fractions after each step
+            for n in range(1, D + 1):
+                known = np.round(written * n).astype(int)  # positions written after each step, for n words
+                sizes, start = np.diff(known), known[:-1]
+                bins = np.minimum(start * D // n, D - 1)  # a finished row's empty steps read the last bin
+                costs[k - 1] += p[n - 1] * float((sizes * L[bins]).sum())
+        return costs - float((p * np.log(p)).sum())  # plus the expected -log p(L)
 
     def nll_by_budget(self, components: Tensor | list[float], tokens_per_sequence: float,
                       budgets: list[int]) -> dict[int, float]:
         """Bits per token of parallel decoding with the DP plan for each budget (Sec. 4 of the paper)."""
-        costs = costs_by_budget(np.asarray(components, dtype=np.float64))
+        costs = self.planned_costs(components)
         for k in budgets:
             _check_budget(k, len(costs))
         return {k: float(costs[k - 1]) / np.log(2) / tokens_per_sequence for k in budgets}
@@ -200,8 +307,24 @@ class ARDMProcess:
     def prior(self, batch_size: int, length: int, generator: torch.Generator | None = None) -> ARDMState:
         if length != self.D:
             raise ValueError(f"the ardm family generates all {self.D} positions of its length; got length {length}")
-        return ARDMState(torch.full((batch_size, length), MASK_ID, dtype=torch.long),
-                         random_order(batch_size, length, generator))
+        if not self.by_length:
+            return ARDMState(torch.full((batch_size, length), MASK_ID, dtype=torch.long),
+                             random_order(batch_size, length, generator))
+        if self.length_probs is None:
+            raise ValueError("this ardm checkpoint has no length distribution in meta.json (it is measured when "
+                             "training ends); train it again or resume it for one step")
+        lengths = 1 + torch.multinomial(torch.tensor(self.length_probs), batch_size, replacement=True,
+                                        generator=generator)  # (B,) L ~ p(L)
+        tokens = torch.where(torch.arange(length) < lengths[:, None], MASK_ID, PAD_ID)  # (B, L)
+        return ARDMState(tokens, random_order(batch_size, length, generator, lengths))
+
+    def row_plan(self, num_steps: int, length: int) -> list[int]:
+        """How many positions each step writes in a sentence of `length` words (the plan's fractions scaled to it,
+        rounded as `step` rounds them); on the [PAD] canvas every row follows plan(num_steps) over D positions."""
+        if not self.by_length:
+            return self.plan(num_steps)
+        known = torch.round((1 - self.timesteps(num_steps)) * float(length)).long()  # (num_steps + 1,)
+        return known.diff().tolist()
 
     def timesteps(self, num_steps: int) -> Tensor:
         """num_steps + 1 times from 1 to 0: after step j, the planned cumulative count of positions is written."""
@@ -218,9 +341,18 @@ class ARDMProcess:
         """Write the planned number of positions together, each from p(x_k | written): the next ones of the random
         order, or (order="confident") the masked positions whose draws are the most probable."""
         B, D = x.tokens.shape
-        known, known_next = round((1 - t) * D), round((1 - t_next) * D)
+        lengths = self.lengths(x.tokens)  # (B,) by length, each row's own: the plan's fractions scale to it
+        known = torch.round((1 - t) * lengths.double()).long()[:, None]  # (B, 1)
+        known_next = torch.round((1 - t_next) * lengths.double()).long()[:, None]
         masked = x.tokens == MASK_ID  # (B, L)
-        logits = forbid(model(x.tokens, masked.float().mean(1)), NEVER_WRITTEN)  # (B, L, V)
+        if x.pred is not None and bool((known_next == known).all()):  # no row writes a word: no network call
+            return StepOutput(x=x, tokens=x.tokens, pred_tokens=x.pred, confidence=x.confidence,
+                              extras={"order": x.order, "revealed": torch.zeros(B, D, dtype=torch.bool)})
+        n = int(lengths.max())  # padding past the longest row is hidden from attention: cut it off
+        logits = model(x.tokens[:, :n], masked.sum(1) / lengths)  # (B, n, V)
+        if n < D:
+            logits = torch.cat([logits, torch.zeros(B, D - n, logits.shape[-1])], dim=1)  # (B, L, V)
+        logits = forbid(logits, NEVER_WRITTEN + ((PAD_ID,) if self.by_length else ()))  # (B, L, V)
         draw = sample_categorical(logits, generator, self.temperature)  # (B, L)
         probs = logits.float().softmax(-1)
         best, pred = probs.max(-1)
@@ -232,11 +364,14 @@ class ARDMProcess:
         reveal = (order >= known) & (order < known_next)  # (B, L)
         tokens = torch.where(reveal, draw, x.tokens)
         confidence = torch.where(masked, best, torch.ones(B, D))
-        return StepOutput(x=ARDMState(tokens, order), tokens=tokens, pred_tokens=pred, confidence=confidence,
+        # what a later step that writes nothing shows: the written words, sure, and these guesses elsewhere
+        state = ARDMState(tokens, order, torch.where(reveal, tokens, pred), torch.where(reveal, 1.0, confidence))
+        return StepOutput(x=state, tokens=tokens, pred_tokens=pred, confidence=confidence,
                           extras={"order": order, "revealed": reveal})
 
 
-def confident_order(order: Tensor, masked: Tensor, score: Tensor, known: int, known_next: int) -> Tensor:
+def confident_order(order: Tensor, masked: Tensor, score: Tensor, known: int | Tensor,
+                    known_next: int | Tensor) -> Tensor:
     """(B, L) ranks with the `known_next - known` masked positions of highest score moved to ranks known..known_next-1
     (surest first); the other masked positions follow by score; written positions keep their ranks."""
     key = torch.where(masked, -score.double(), torch.inf)  # masked positions first, surest first

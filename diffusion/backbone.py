@@ -62,14 +62,16 @@ class Block(nn.Module):
         self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(approximate="tanh"), nn.Linear(d_ff, d_model))
         self.dropout = dropout
 
-    def forward(self, h: Tensor, causal: bool, rotary: tuple[Tensor, Tensor] | None = None) -> Tensor:
+    def forward(self, h: Tensor, causal: bool, rotary: tuple[Tensor, Tensor] | None = None,
+                attn_mask: Tensor | None = None) -> Tensor:
         B, L, D = h.shape
         qkv = self.qkv(self.ln1(h)).view(B, L, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)
         qk, v = qkv[:2], qkv[2]  # (2, B, H, L, D/H) and (B, H, L, D/H)
         if rotary is not None:
             qk = apply_rotary(qk, *rotary)  # queries and keys in one call: fewer small ops per step at batch 1
         p = self.dropout if self.training else 0.0
-        a = F.scaled_dot_product_attention(qk[0], qk[1], v, dropout_p=p, is_causal=causal)  # (B, H, L, D/H)
+        a = F.scaled_dot_product_attention(qk[0], qk[1], v, attn_mask=attn_mask, dropout_p=p,
+                                           is_causal=causal)  # (B, H, L, D/H)
         a = self.proj(a.transpose(1, 2).reshape(B, L, D))
         h = h + (F.dropout(a, p, True) if p else a)
         f = self.ff(self.ln2(h))
@@ -91,15 +93,18 @@ class LeanBackbone(nn.Module):
                                     for _ in range(config.n_layers))
         self.ln_f = nn.LayerNorm(config.d_model)
 
-    def forward(self, h: Tensor, cond: Tensor | None = None) -> Tensor:
+    def forward(self, h: Tensor, cond: Tensor | None = None, key_mask: Tensor | None = None) -> Tensor:
+        """key_mask (B, L) bool: the positions attention may read (padding outside a sequence is hidden)."""
         assert h.dim() == 3 and h.shape[1] <= self.pos.shape[0], f"expected (B, L<={self.pos.shape[0]}, D), got {tuple(h.shape)}"
+        assert key_mask is None or not self.causal, "the causal mask and a key mask are not combined"
+        attn_mask = None if key_mask is None else key_mask[:, None, None, :]  # (B, 1, 1, L)
         h = h + self.pos[: h.shape[1]]  # (B, L, D)
         if cond is not None:
             h = h + cond[:, None, :]
         L = h.shape[1]
         rotary = (self.rot_cos[:L], self.rot_sin[:L]) if self.rotary else None
         for block in self.blocks:
-            h = block(h, self.causal, rotary)
+            h = block(h, self.causal, rotary, attn_mask)
         return self.ln_f(h)
 
 
@@ -118,10 +123,11 @@ class BertBackbone(nn.Module):
         )
         self.bert = BertModel(bert_config, add_pooling_layer=False)
 
-    def forward(self, h: Tensor, cond: Tensor | None = None) -> Tensor:
+    def forward(self, h: Tensor, cond: Tensor | None = None, key_mask: Tensor | None = None) -> Tensor:
         if cond is not None:
             h = h + cond[:, None, :]
-        return self.bert(inputs_embeds=h).last_hidden_state
+        mask = None if key_mask is None else key_mask.long()  # (B, L) 1 where attention may read
+        return self.bert(inputs_embeds=h, attention_mask=mask).last_hidden_state
 
 
 BACKBONES = {"lean": LeanBackbone, "bert": BertBackbone}

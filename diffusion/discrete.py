@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from .backbone import TimeEmbedding, build_backbone
 from .config import ModelConfig
+from .corpus.tokenizer import PAD_ID
 
 
 class TokenModel(nn.Module, PyTorchModelHubMixin, library_name="text-diffusion-lab"):
@@ -35,11 +36,22 @@ class TokenModel(nn.Module, PyTorchModelHubMixin, library_name="text-diffusion-l
         self.time = TimeEmbedding(config.d_model) if self.time_conditioned else None
         self.backbone = build_backbone(long, causal=self.causal)
         self.head = nn.Linear(config.d_model, config.vocab_size)
+        # length_model "prior": the sequence is the non-[PAD] positions; its length joins the conditioning vector
+        # and padding is hidden from attention, so a batch can be cut to its longest row without changing a logit
+        self.length = None
+        if config.length_model == "prior":
+            self.length = nn.Embedding(config.seq_len + 1, config.d_model)
+            nn.init.normal_(self.length.weight, std=0.02)
 
     def forward(self, ids: Tensor, t: Tensor | None = None) -> Tensor:
         """(B, L) ids, optional (B,) time in [0, 1] -> (B, L, V) logits."""
         cond = self.time(t) if self.time is not None and t is not None else None
-        return self.head(self.backbone(self.embedding(ids), cond))
+        key_mask = None
+        if self.length is not None:
+            key_mask = ids != PAD_ID  # (B, L)
+            by_length = self.length(key_mask.sum(1))  # (B, d_model)
+            cond = by_length if cond is None else cond + by_length
+        return self.head(self.backbone(self.embedding(ids), cond, key_mask))
 
 
 def stratified_uniform(batch_size: int, generator: torch.Generator | None = None) -> Tensor:

@@ -24,6 +24,7 @@ from .seq2seq import encode_pairs, source_words
 
 
 CALIBRATION_SEQUENCES = 512
+BUCKET_BATCHES = 8  # batches drawn at once and sorted by length, when a process lets a batch be cut to its longest row
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
         step, seconds_before = js["step"], js["seconds"]
         gen.manual_seed(cfg.seed + step)  # a resumed run draws fresh batches
     data = encode_split(model_config, tokenizer, corpus, "train")  # (N, L)
+    batches = _batches(data, tokenizer.pad_id, cfg.batch_size, gen, getattr(process, "hides_padding", False))
     writer = _summary_writer(out_dir / "logs")
 
     def save(seconds: float) -> None:
@@ -166,11 +168,10 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
         elapsed = time.perf_counter() - start
         if step >= budget_steps or elapsed >= budget_s or (should_stop is not None and should_stop()):
             break
-        idx = torch.randint(0, data.shape[0], (cfg.batch_size,), generator=gen)
         lr = _lr(step, max(step / budget_steps, elapsed / budget_s), cfg)
         for g in opt.param_groups:
             g["lr"] = lr
-        loss = process.loss(model, data[idx], gen)
+        loss = process.loss(model, next(batches), gen)
         opt.zero_grad(set_to_none=True)
         loss.total.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -188,14 +189,31 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
             last_save = time.perf_counter()
     total = seconds_before + time.perf_counter() - start
     if hasattr(process, "calibrate") and corpus.validation:
-        # Some processes measure what sampling needs on held-out data once trained (ARDM's L_t for its plan).
+        # Some processes measure what sampling needs once trained (ARDM's L_t for its plan on held-out data, and
+        # its length distribution on the training rows).
         ema.module.eval()
         held_out = encode_split(model_config, tokenizer, corpus, "validation")[:CALIBRATION_SEQUENCES]
         meta["process"], meta["calibration"] = process.calibrate(ema.module, held_out,
-                                                                 torch.Generator().manual_seed(cfg.seed))
+                                                                 torch.Generator().manual_seed(cfg.seed), train=data)
     save(total)
     writer.close()
     yield TrainLog(step, last_loss, total, lr, done=True)
+
+
+def _batches(data: torch.Tensor, pad_id: int, batch_size: int, gen: torch.Generator,
+             by_length: bool) -> Iterator[torch.Tensor]:
+    """Endless training batches of random rows. When the process hides padding from attention, BUCKET_BATCHES
+    batches are drawn at once, sorted by length and cut to their longest row: about half the positions of the
+    built-in corpus are padding, so each step then costs about half as much."""
+    if not by_length:
+        while True:
+            yield data[torch.randint(0, data.shape[0], (batch_size,), generator=gen)]
+    lengths = (data != pad_id).sum(1)  # (N,)
+    while True:
+        idx = torch.randint(0, data.shape[0], (batch_size * BUCKET_BATCHES,), generator=gen)
+        chunks = idx[lengths[idx].argsort(stable=True)].split(batch_size)
+        for j in torch.randperm(len(chunks), generator=gen).tolist():
+            yield data[chunks[j]][:, : int(lengths[chunks[j]].max())]
 
 
 def _summary_writer(path: Path):

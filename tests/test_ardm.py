@@ -3,14 +3,15 @@ orders, planned reveals, determinism, and a tiny model learning one batch."""
 
 import itertools
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
 from diffusion.ar import BOS_ID, EOS_ID, MASK_ID, PAD_ID, ARModel, ARProcess, inputs_and_targets
-from diffusion.ardm import (ARDMModel, ARDMProcess, ARDMState, confident_order, costs_by_budget, plan_budget,
-                            random_order, uniform_plan)
+from diffusion.ardm import (ARDMModel, ARDMProcess, ARDMState, confident_order, costs_by_budget, fraction_bins,
+                            length_probs, plan_budget, random_order, uniform_plan)
 from diffusion.config import preset
 from diffusion.sampling import sample, sample_steps
 
@@ -258,3 +259,147 @@ def test_confident_order_writes_the_surest_position_first(peak):
 def test_unknown_order_names_the_choices():
     with pytest.raises(ValueError, match="random, confident"):
         ARDMProcess(config("ardm"), order="greedy")
+
+
+# ---- ardm: the length drawn first (length_model "prior") -----------------------------------------------------
+
+def by_length_config():
+    return replace(config("ardm"), length_model="prior")
+
+
+def test_random_order_by_length_puts_the_sentence_first_and_is_a_permutation():
+    lengths = torch.tensor([3, 6, 1])
+    order = random_order(3, L, torch.Generator().manual_seed(0), lengths)
+    assert (order.sort(1).values == torch.arange(L)).all()
+    for row, n in zip(order, lengths.tolist()):
+        assert sorted(row[:n].tolist()) == list(range(n))  # the words take ranks 0..n-1
+        assert row[n:].tolist() == list(range(n, L))  # padding after them, in place
+
+
+def test_length_probs_count_the_training_lengths_with_one_extra_each():
+    probs = length_probs(toy_batch(), L)  # one sentence of 3 words and one of 6
+    assert probs == pytest.approx([1 / 8, 1 / 8, 2 / 8, 1 / 8, 1 / 8, 2 / 8])
+
+
+def test_fraction_bins_average_each_step_in_its_bin_and_fill_gaps():
+    losses = torch.tensor([[3.0, 2.0, 0.0, 0.0], [4.0, 3.0, 2.0, 1.0]])  # lengths 2 and 4, D = 4
+    comps = fraction_bins(losses, torch.tensor([2, 4]), 4)
+    # row 0: step 1 -> bin 0, step 2 -> bin 2; row 1: steps 1..4 -> bins 0..3
+    assert comps.tolist() == pytest.approx([3.5, 3.0, 2.0, 1.0])
+    gappy = fraction_bins(torch.tensor([[3.0, 1.0, 0.0, 0.0]]), torch.tensor([2]), 4)
+    assert gappy.tolist() == pytest.approx([3.0, 2.0, 1.0, 1.0])  # bin 1 between its neighbours, bin 3 held
+
+
+def test_a_sentence_reads_the_same_whatever_padding_follows_it():
+    """Padding is hidden from attention and the length joins the conditioning: cutting a batch to its longest
+    row, as training does, changes no logit of a word."""
+    torch.manual_seed(0)
+    for backbone, positions in (("lean", "rotary"), ("bert", "learned")):
+        model = ARDMModel(replace(by_length_config(), backbone=backbone, positions=positions)).eval()
+        ids = torch.tensor([[6, MASK_ID, 8, PAD_ID, PAD_ID, PAD_ID], [9, 10, MASK_ID, MASK_ID, PAD_ID, PAD_ID]])
+        t = torch.tensor([0.3, 0.5])
+        with torch.no_grad():
+            full, cut = model(ids, t), model(ids[:, :4], t)
+            shorter = model(ids[:1, :3], t[:1])
+        assert torch.allclose(full[0, :3], cut[0, :3], atol=1e-5) and torch.allclose(full[1, :4], cut[1, :4], atol=1e-5)
+        assert torch.allclose(full[0, :3], shorter[0], atol=1e-5)
+        other = model(torch.tensor([[6, MASK_ID, 8, 9, PAD_ID, PAD_ID]]), t[:1])  # one word longer: another length
+        assert not torch.allclose(full[0, :3], other[0, :3], atol=1e-3)
+
+
+def test_uniform_model_by_length_has_nll_l_log_v_plus_the_length():
+    """Equal logits: every term is log V, and -log p(L) is added once per sentence."""
+    model = ARDMModel(by_length_config()).eval()
+    torch.nn.init.zeros_(model.head.weight)
+    torch.nn.init.zeros_(model.head.bias)
+    probs = length_probs(toy_batch(), L)
+    process = ARDMProcess(by_length_config(), length_probs=probs)
+    ids, gen = toy_batch(), torch.Generator().manual_seed(0)
+    expected = [3 * math.log(V) - math.log(probs[2]), 6 * math.log(V) - math.log(probs[5])]
+    assert process.nll_bound(model, ids, gen).tolist() == pytest.approx(expected)
+    assert process.loss(model, ids, gen).total.item() == pytest.approx(math.log(V))
+    assert process.loss(model, ids[:1, :3], gen).total.item() == pytest.approx(math.log(V))  # a cut batch
+    assert process.components(model, ids, gen).tolist() == pytest.approx([math.log(V)] * L)
+
+
+def test_planned_cost_by_length_is_the_mean_length_times_a_flat_component_plus_the_length_entropy():
+    """With the same L_t at every t, writing words together costs nothing: every budget costs E[L] c + H(L)."""
+    probs = [0.0, 0.5, 0.0, 0.25, 0.0, 0.25]
+    process = ARDMProcess(by_length_config(), length_probs=[p or 1e-12 for p in probs])
+    costs = process.planned_costs([0.7] * L)
+    p = np.asarray(process.length_probs)
+    expected = float((p * np.arange(1, L + 1)).sum()) * 0.7 - float((p * np.log(p)).sum())
+    assert costs.tolist() == pytest.approx([expected] * L, rel=1e-6)
+    falling = process.planned_costs([2.0, 1.5, 1.0, 0.3, 0.2, 0.1])
+    assert falling[-1] < falling[0]  # with context helping, more steps cost less
+
+
+def test_sampling_by_length_writes_exactly_the_drawn_length_in_the_planned_steps():
+    torch.manual_seed(0)
+    probs = [0.0, 0.0, 0.0, 1.0, 0.0, 0.0]  # every sentence has 4 words
+    process = ARDMProcess(by_length_config(), length_probs=probs)
+    model = ARDMModel(by_length_config()).eval()
+    traj = sample(process, model, 5, L, generator=torch.Generator().manual_seed(1), every=1)
+    assert (traj.steps[0].tokens[:, :4] == MASK_ID).all() and (traj.steps[0].tokens[:, 4:] == PAD_ID).all()
+    revealed = torch.stack([s.extras["revealed"].sum(1) for s in traj.steps[1:]])  # (steps, B)
+    assert (revealed <= 1).all() and (revealed.sum(0) == 4).all()  # one word a step at most, four in all
+    final = traj.final.tokens
+    assert not (final[:, :4] == MASK_ID).any() and not (final[:, :4] == PAD_ID).any()
+    assert (final[:, 4:] == PAD_ID).all()
+    again = sample(process, model, 5, L, generator=torch.Generator().manual_seed(1), every=1)
+    assert torch.equal(again.final.tokens, final)
+    two_steps = sample(process, model, 5, 2, generator=torch.Generator().manual_seed(1), every=1)
+    assert [s.extras["revealed"].sum(1).tolist() for s in two_steps.steps[1:]] == [[2] * 5, [2] * 5]
+    assert process.row_plan(2, 4) == [2, 2] and process.row_plan(L, 4) == revealed[:, 0].tolist()
+
+
+def test_a_step_that_writes_no_word_calls_no_network_and_shows_the_last_guess():
+    calls = []
+
+    class Counting(ARDMModel):
+        def forward(self, ids, t=None):
+            calls.append(ids.shape)
+            return super().forward(ids, t)
+
+    torch.manual_seed(0)
+    process = ARDMProcess(by_length_config(), length_probs=[0.0, 0.0, 1.0, 0.0, 0.0, 0.0])  # 3 words, 6 steps
+    steps = list(sample_steps(process, Counting(by_length_config()).eval(), 2, L,
+                              generator=torch.Generator().manual_seed(0), every=1))
+    writing = sum(bool(step.extras["revealed"].any()) for step in steps[1:])
+    assert writing == 3 and all(shape == (2, 3) for shape in calls)  # padding cut off
+    # one call per step that writes a word, and the first step's even if it writes none (it has no guess yet)
+    assert len(calls) == writing + (not steps[1].extras["revealed"].any())
+    for previous, step in zip(steps[1:], steps[2:]):
+        if not step.extras["revealed"].any():
+            assert torch.equal(step.tokens, previous.tokens)
+            written = previous.tokens != MASK_ID
+            assert torch.equal(step.pred_tokens[written], previous.tokens[written])
+
+
+def test_sampling_by_length_draws_lengths_from_the_distribution():
+    process = ARDMProcess(by_length_config(), length_probs=[0.0, 0.5, 0.0, 0.0, 0.0, 0.5])
+    state = process.prior(400, L, torch.Generator().manual_seed(0))
+    lengths = (state.tokens == MASK_ID).sum(1)
+    assert set(lengths.tolist()) == {2, 6} and 150 < int((lengths == 2).sum()) < 250
+
+
+def test_by_length_needs_its_distribution_and_the_ardm_family():
+    with pytest.raises(ValueError, match="no length distribution"):
+        ARDMProcess(by_length_config()).prior(2, L)
+    with pytest.raises(ValueError, match="one per length"):
+        ARDMProcess(by_length_config(), length_probs=[0.5, 0.5])
+    with pytest.raises(ValueError, match="built for the ardm family"):
+        replace(config("sedd"), length_model="prior")
+    with pytest.raises(ValueError, match="pad, prior"):
+        replace(config("ardm"), length_model="given")
+
+
+def test_calibration_by_length_measures_lengths_on_the_training_rows():
+    torch.manual_seed(0)
+    model, process = ARDMModel(by_length_config()).eval(), ARDMProcess(by_length_config())
+    settings, info = process.calibrate(model, toy_batch(), torch.Generator().manual_seed(0), train=toy_batch())
+    assert settings["length_probs"] == pytest.approx(length_probs(toy_batch(), L))
+    assert len(settings["loss_components"]) == L
+    assert info["length_nats_per_sequence"] == pytest.approx(-math.log(2 / 8))
+    calibrated = process.configure(**settings)
+    assert calibrated.prior(3, L, torch.Generator().manual_seed(0)).tokens.shape == (3, L)

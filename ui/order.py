@@ -9,7 +9,7 @@ from typing import Any
 import gradio as gr
 import torch
 
-from diffusion.ardm import ORDERS, costs_by_budget
+from diffusion.ardm import ORDERS
 from diffusion.sampling import sample_steps
 from visualize.order import nll_budget_figure, plan_figure, step_of_position
 from visualize.tokens import render_step
@@ -80,7 +80,6 @@ def order_agnostic(seed: float | None, budget: float, temperature: float,
     if order not in ORDERS:
         raise gr.Error(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
     process = ck.process.configure(temperature=float(temperature), order=order)
-    sizes = process.plan(budget)
     generator = torch.Generator().manual_seed(seed)
     frames: list[str] = []
     recorded: list[dict[str, Any]] = []
@@ -92,13 +91,15 @@ def order_agnostic(seed: float | None, budget: float, temperature: float,
         frames.append(frame)
         last = step
         yield frame, gr.skip(), gr.skip(), gr.skip()
-    tokens = ck.tokenizer.tokens(last.tokens[0])
-    written = step_of_position(last.extras["order"][0], sizes)
+    n = int(process.lengths(last.tokens[:1])[0])  # the first sample's positions: by length, its words only
+    tokens = ck.tokenizer.tokens(last.tokens[0, :n])
+    sizes = process.row_plan(budget, n)
+    written = step_of_position(last.extras["order"][0, :n], sizes)
     plan = plan_figure(written, tokens, budget)
     curve = None
     if process.loss_components is not None:
         tokens_per_sequence = ck.meta.get("calibration", {}).get("tokens_per_sequence", D)
-        bits = costs_by_budget(process.loss_components) / math.log(2) / tokens_per_sequence
+        bits = process.planned_costs(process.loss_components) / math.log(2) / tokens_per_sequence
         curve = nll_budget_figure(list(range(1, D + 1)), bits.tolist(), _references(), current=budget)
     cli = f"--seed {seed} --steps {budget} --num {num_samples} --temperature {float(temperature)} --order {order}"
     settings = run_settings(ck, cli, seed=seed, steps=budget, temperature=float(temperature), order=order,
