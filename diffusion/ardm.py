@@ -21,7 +21,8 @@ from torch import Tensor
 
 from .config import ModelConfig
 from .corpus.tokenizer import BOS_ID, EOS_ID, MASK_ID, PAD_ID, SEP_ID, UNK_ID
-from .discrete import TokenModel, forbid, sample_categorical, stratified_uniform
+from .discrete import (NO_LENGTHS, TokenModel, check_length_probs, draw_lengths, forbid, length_nll, length_probs,
+                       sample_categorical, stratified_uniform)
 from .trajectory import Loss, StepOutput
 
 NEVER_WRITTEN = (UNK_ID, MASK_ID, SEP_ID, BOS_ID, EOS_ID)  # PAD is a real symbol here: it ends the sentence
@@ -95,13 +96,6 @@ def random_order(batch_size: int, length: int, generator: torch.Generator | None
     return key.argsort(1).argsort(1)
 
 
-def length_probs(ids: Tensor, D: int, pad_id: int = PAD_ID) -> list[float]:
-    """p(L) for L = 1..D from training rows (B, D), with one extra count per length (Laplace), so a held-out
-    sentence of a length training never saw still has a finite NLL."""
-    counts = torch.bincount((ids != pad_id).sum(1), minlength=D + 1)[1:D + 1].double() + 1  # (D,)
-    return (counts / counts.sum()).tolist()
-
-
 def fraction_bins(step_losses: Tensor, lengths: Tensor, D: int) -> np.ndarray:
     """(D,) L_t on a grid of the fraction known: from (B, D) per-step losses of rows of `lengths` words (step t of a
     row of length L falls in bin floor((t - 1) D / L)); empty bins are interpolated from their neighbours."""
@@ -152,10 +146,7 @@ class ARDMProcess:
             object.__setattr__(self, "loss_components", tuple(float(v) for v in self.loss_components))
             if len(self.loss_components) != self.config.seq_len:
                 raise ValueError(f"loss_components must hold {self.config.seq_len} values, got {len(self.loss_components)}")
-        if self.length_probs is not None:
-            object.__setattr__(self, "length_probs", tuple(float(v) for v in self.length_probs))
-            if len(self.length_probs) != self.config.seq_len or min(self.length_probs) < 0:
-                raise ValueError(f"length_probs must hold {self.config.seq_len} probabilities, one per length 1..D")
+        object.__setattr__(self, "length_probs", check_length_probs(self.length_probs, self.config.seq_len))
 
     def configure(self, **settings) -> ARDMProcess:
         return replace(self, **settings)
@@ -188,10 +179,7 @@ class ARDMProcess:
         """(B,) -log p(L) in nats (zero on the [PAD] canvas, where the length is part of the ELBO)."""
         if not self.by_length:
             return torch.zeros(lengths.shape, dtype=torch.float64)
-        if self.length_probs is None:
-            raise ValueError("this ardm checkpoint has no length distribution in meta.json (it is measured when "
-                             "training ends); train it again or resume it for one step")
-        return -torch.tensor(self.length_probs, dtype=torch.float64).log()[lengths - 1]
+        return length_nll(self.length_probs, lengths)
 
     def plan(self, budget: int) -> list[int]:
         """How many positions each of `budget` steps writes: the DP plan when L_t is known, else equal groups."""
@@ -200,11 +188,13 @@ class ARDMProcess:
         return plan_budget(self.loss_components, budget)[0]
 
     def add_noise(self, x0: Tensor, t: Tensor | float, generator: torch.Generator | None = None) -> Tensor:
-        """Mask round(t D) positions chosen by a random order."""
-        B, L = x0.shape
+        """Mask round(t L) positions chosen by a random order (by length, of the sentence's L words)."""
+        B, D = x0.shape
+        lengths = self.lengths(x0)  # (B,)
         t = torch.as_tensor(t, dtype=torch.float64).expand(B)
-        known = L - (t * L).round().long()
-        return x0.masked_fill(random_order(B, L, generator) >= known[:, None], MASK_ID)
+        known = lengths - (t * lengths).round().long()
+        order = random_order(B, D, generator, lengths if self.by_length else None)
+        return x0.masked_fill((order >= known[:, None]) & (order < lengths[:, None]), MASK_ID)
 
     def _masked_nll(self, model: TokenModel, ids: Tensor, known: Tensor, order: Tensor) -> tuple[Tensor, Tensor]:
         """Per-sequence sum of -log p over the masked positions, and the mask. known: (B,) shown positions."""
@@ -257,23 +247,21 @@ class ARDMProcess:
         plus -log p(L) when the length is drawn first."""
         return self.step_losses(model, ids, generator).sum(1) + self.length_nll(self.lengths(ids))
 
+    def data_settings(self, train: Tensor, pad_id: int = PAD_ID) -> dict:
+        """Read off the training rows before training: by length, the length distribution p(L)."""
+        return {"length_probs": length_probs(train, self.D, pad_id)} if self.by_length else {}
+
     def calibrate(self, model: ARDMModel, ids: Tensor, generator: torch.Generator | None = None,
-                  pad_id: int = PAD_ID, train: Tensor | None = None) -> tuple[dict, dict]:
-        """Measured after training: on held-out data the L_t the parallel plan needs, by length the length
-        distribution of the `train` rows (process settings), and how they were measured (for meta.json)."""
-        settings: dict = {}
-        if self.by_length:
-            if train is None:
-                raise ValueError("the length distribution is measured on the training rows: pass train")
-            settings["length_probs"] = length_probs(train, self.D, pad_id)
-        calibrated = self.configure(**settings)
-        comps = calibrated.components(model, ids, generator)
+                  pad_id: int = PAD_ID) -> tuple[dict, dict]:
+        """Measured after training on held-out data: the L_t the parallel plan needs (a process setting), and
+        how they were measured (for meta.json)."""
+        comps = self.components(model, ids, generator)
         tokens = float((ids != pad_id).sum()) / ids.shape[0]
         info = {"sequences": int(ids.shape[0]), "tokens_per_sequence": tokens,
                 "monte_carlo": "one random order per sequence and t"}
         if self.by_length:
-            info["length_nats_per_sequence"] = float(calibrated.length_nll(calibrated.lengths(ids)).mean())
-        return {**settings, "loss_components": comps.tolist()}, info
+            info["length_nats_per_sequence"] = float(self.length_nll(self.lengths(ids)).mean())
+        return {"loss_components": comps.tolist()}, info
 
     def planned_costs(self, components: Tensor | list[float] | np.ndarray) -> np.ndarray:
         """(D,) expected nats per sequence of parallel decoding with the DP plan, for budgets 1..D. By length the
@@ -283,7 +271,7 @@ class ARDMProcess:
             return costs_by_budget(L)
         D = self.D
         if self.length_probs is None:
-            raise ValueError("this ardm checkpoint has no length distribution in meta.json")
+            raise ValueError(NO_LENGTHS)
         p = np.asarray(self.length_probs)
         costs = np.zeros(D)
         for k in range(1, D + 1):
@@ -293,7 +281,7 @@ class ARDMProcess:
                 sizes, start = np.diff(known), known[:-1]
                 bins = np.minimum(start * D // n, D - 1)  # a finished row's empty steps read the last bin
                 costs[k - 1] += p[n - 1] * float((sizes * L[bins]).sum())
-        return costs - float((p * np.log(p)).sum())  # plus the expected -log p(L)
+        return costs - float((p[p > 0] * np.log(p[p > 0])).sum())  # plus the expected -log p(L)
 
     def nll_by_budget(self, components: Tensor | list[float], tokens_per_sequence: float,
                       budgets: list[int]) -> dict[int, float]:
@@ -310,11 +298,7 @@ class ARDMProcess:
         if not self.by_length:
             return ARDMState(torch.full((batch_size, length), MASK_ID, dtype=torch.long),
                              random_order(batch_size, length, generator))
-        if self.length_probs is None:
-            raise ValueError("this ardm checkpoint has no length distribution in meta.json (it is measured when "
-                             "training ends); train it again or resume it for one step")
-        lengths = 1 + torch.multinomial(torch.tensor(self.length_probs), batch_size, replacement=True,
-                                        generator=generator)  # (B,) L ~ p(L)
+        lengths = draw_lengths(self.length_probs, batch_size, generator)  # (B,) L ~ p(L)
         tokens = torch.where(torch.arange(length) < lengths[:, None], MASK_ID, PAD_ID)  # (B, L)
         return ARDMState(tokens, random_order(batch_size, length, generator, lengths))
 

@@ -45,7 +45,7 @@ class ModelConfig:
     # sedd
     graph: Literal["absorb", "uniform"] = "absorb"  # the forward CTMC: to a mask token, or to any token
     noise: Literal["loglinear", "geometric"] = "loglinear"  # sigma_bar(t); SEDD pairs uniform with geometric
-    # ardm: "pad" writes all seq_len positions, [PAD] a word like any other that ends the sentence (the paper's
+    # ardm and absorbing sedd: "pad" writes all seq_len positions, [PAD] a word like any other that ends the sentence (the paper's
     # fixed-length canvas); "prior" draws the length first from the training set's lengths and writes only that
     # many positions, padding hidden from attention (as length-predicting non-autoregressive models do)
     length_model: Literal["pad", "prior"] = "pad"
@@ -60,8 +60,9 @@ class ModelConfig:
         _check("graph", self.graph, GRAPHS)
         _check("noise", self.noise, NOISES)
         _check("length_model", self.length_model, LENGTH_MODELS)
-        if self.length_model == "prior" and self.family != "ardm":
-            raise ValueError(f"length_model 'prior' is built for the ardm family; {self.family} uses 'pad'")
+        if self.length_model == "prior" and not (self.family == "ardm" or (self.family == "sedd" and self.graph == "absorb")):
+            raise ValueError(f"length_model 'prior' is built for ardm and absorbing sedd; "
+                             f"{self.family}{' (uniform)' if self.family == 'sedd' else ''} uses 'pad'")
         for name in ("seq_len", "d_model", "n_layers", "n_heads", "d_ff", "embed_dim", "num_timesteps"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")

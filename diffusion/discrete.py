@@ -7,6 +7,7 @@ the attention mask, the conditioning and what the logits mean differ, and those 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from huggingface_hub import PyTorchModelHubMixin
@@ -52,6 +53,44 @@ class TokenModel(nn.Module, PyTorchModelHubMixin, library_name="text-diffusion-l
             by_length = self.length(key_mask.sum(1))  # (B, d_model)
             cond = by_length if cond is None else cond + by_length
         return self.head(self.backbone(self.embedding(ids), cond, key_mask))
+
+
+# ---- the length drawn first (length_model "prior") -------------------------------------------------------------
+
+NO_LENGTHS = ("this checkpoint has no length distribution in meta.json (it is measured when training ends); "
+              "train it again, or resume it for one step")
+
+
+def length_probs(ids: Tensor, D: int, pad_id: int = PAD_ID) -> list[float]:
+    """p(L) for L = 1..D from training rows (B, D), with one extra count per length (Laplace), so a held-out
+    sentence of a length training never saw still has a finite NLL."""
+    counts = torch.bincount((ids != pad_id).sum(1), minlength=D + 1)[1:D + 1].double() + 1  # (D,)
+    return (counts / counts.sum()).tolist()
+
+
+def check_length_probs(probs: Any, D: int) -> tuple[float, ...] | None:
+    """The setting as a tuple of D probabilities (one per length 1..D), or a ValueError."""
+    if probs is None:
+        return None
+    probs = tuple(float(v) for v in probs)
+    if len(probs) != D or min(probs) < 0 or not math.isclose(sum(probs), 1.0, rel_tol=1e-6):
+        raise ValueError(f"length_probs must hold {D} probabilities summing to 1, one per length 1..D")
+    return probs
+
+
+def length_nll(probs: tuple[float, ...] | None, lengths: Tensor) -> Tensor:
+    """(B,) -log p(L) in nats."""
+    if probs is None:
+        raise ValueError(NO_LENGTHS)
+    return -torch.tensor(probs, dtype=torch.float64).log()[lengths - 1]
+
+
+def draw_lengths(probs: tuple[float, ...] | None, batch_size: int,
+                 generator: torch.Generator | None = None) -> Tensor:
+    """(B,) lengths L ~ p(L)."""
+    if probs is None:
+        raise ValueError(NO_LENGTHS)
+    return 1 + torch.multinomial(torch.tensor(probs), batch_size, replacement=True, generator=generator)
 
 
 def stratified_uniform(batch_size: int, generator: torch.Generator | None = None) -> Tensor:

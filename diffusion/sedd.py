@@ -5,6 +5,9 @@ row by row. The network outputs log concrete scores log s(x_t)_i,y ~ log p_t(x w
 loss is the diffusion-weighted denoising score entropy (DWDSE, Eq. 10), an upper bound on -log p(x_0).
 Reverse updates: Euler on the reverse rates Q(y, x) s_y, or Tweedie tau-leaping (Thm 4.2), and a last
 denoising step to t = 0 that leaves no mask.
+
+With `length_model="prior"` (absorbing graph) a sentence of L words is drawn as L ~ p(L) (the training set's
+lengths), and the chain runs on its L positions only: the padding is never noised and hidden from attention.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from torch import Tensor
 
 from . import schedules
 from .config import ModelConfig
-from .corpus.tokenizer import BOS_ID, EOS_ID, MASK_ID, SEP_ID, UNK_ID
-from .discrete import TokenModel, sample_weights, stratified_uniform
+from .corpus.tokenizer import BOS_ID, EOS_ID, MASK_ID, PAD_ID, SEP_ID, UNK_ID
+from .discrete import (TokenModel, check_length_probs, draw_lengths, length_nll, length_probs, sample_weights,
+                       stratified_uniform)
 from .graphs import get_graph, score_entropy
 from .trajectory import Loss, StepOutput
 
@@ -51,12 +55,18 @@ def euler_probs(graph, score: Tensor, x: Tensor, rate_dt: Tensor | float) -> Ten
 class SEDDProcess:
     config: ModelConfig
     sampler: Literal["euler", "tweedie"] = "tweedie"
+    length_probs: tuple[float, ...] | None = None  # length_model "prior": p(L) for L = 1..D, from the training set
     name: str = "sedd"
     nll_method: ClassVar[str] = "DWDSE bound: 32 stratified times per sequence, one x_t each, plus the prior term"
+    nll_method_by_length: ClassVar[str] = ("-log p(L) from the training lengths plus the DWDSE bound over the L words: "
+                                           "32 stratified times per sequence, one x_t each, plus the prior term")
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {self.sampler!r} for sedd; choose one of {', '.join(SAMPLERS)}")
+        object.__setattr__(self, "length_probs", check_length_probs(self.length_probs, self.config.seq_len))
+        if self.by_length:
+            object.__setattr__(self, "nll_method", self.nll_method_by_length)
         object.__setattr__(self, "graph", get_graph(self.config.graph, self.config.vocab_size, MASK_ID))
         schedules.total_noise(self.config.noise, 0.5)  # an unknown name fails here, at construction
 
@@ -66,6 +76,24 @@ class SEDDProcess:
     @property
     def default_steps(self) -> int:
         return 64
+
+    @property
+    def by_length(self) -> bool:
+        """Whether the length is drawn first (length_model "prior") rather than written as [PAD]s."""
+        return self.config.length_model == "prior"
+
+    @property
+    def hides_padding(self) -> bool:
+        """Training may cut a batch to its longest row (the padding is hidden from attention by length)."""
+        return self.by_length
+
+    def content(self, ids: Tensor) -> Tensor:
+        """(B, L) bool: the positions the chain runs on (by length the words; else every position)."""
+        return ids != PAD_ID if self.by_length else torch.ones(ids.shape, dtype=torch.bool)
+
+    def data_settings(self, train: Tensor, pad_id: int = PAD_ID) -> dict:
+        """Read off the training rows before training: by length, the length distribution p(L)."""
+        return {"length_probs": length_probs(train, self.config.seq_len, pad_id)} if self.by_length else {}
 
     def noise(self, t: Tensor | float) -> tuple[Tensor, Tensor]:
         return schedules.total_noise(self.config.noise, t)
@@ -77,7 +105,11 @@ class SEDDProcess:
         Absorbing: at a masked position the true score is p(x0_i = y | x_t) / (e^sigma_bar - 1), so the network
         gives a distribution over words (log-softmax) and the known factor is added (SEDD's scale-by-sigma).
         Unmasked positions never move, so their scores are unused. Uniform: the output is the log score."""
-        logits = model(x, t.float()).double()  # (B, L, V)
+        B, D = x.shape
+        n = int(self.content(x).sum(1).max()) if self.by_length else D  # padding past the longest row: cut off
+        logits = model(x[:, :n], t.float()).double()  # (B, n, V)
+        if n < D:  # padding never moves, so its scores are unused
+            logits = torch.cat([logits, logits.new_zeros(B, D - n, logits.shape[-1])], dim=1)  # (B, L, V)
         if self.config.graph == "absorb":
             sigma_bar, _ = self.noise(t)
             logits[..., list(NOT_IN_DATA)] = -torch.inf
@@ -94,23 +126,24 @@ class SEDDProcess:
         u = torch.rand(x0.shape, generator=generator, dtype=torch.float64)
         replacement = self.graph.prior_sample(x0.shape, generator)
         hit = u < -torch.expm1(-sigma_bar).view(-1, *([1] * (x0.dim() - 1)))
-        return torch.where(hit, replacement, x0)
+        return torch.where(hit & self.content(x0), replacement, x0)
 
     def _dwdse(self, model: SEDDModel, x0: Tensor, t: Tensor, generator: torch.Generator | None) -> Tensor:
         """(B,) sigma(t) * sum over positions of the denoising score entropy at x_t ~ p_t(. | x0)."""
         sigma_bar, sigma = self.noise(t)
         p_t = self.graph.transition(x0, sigma_bar)  # (B, L, V)
-        xt = sample_weights(p_t, generator)
+        content = self.content(x0)  # (B, L)
+        xt = torch.where(content, sample_weights(p_t, generator), x0)  # by length the padding is given
         ratio = p_t / p_t.gather(-1, xt[..., None])  # p_t(y | x0) / p_t(x_t | x0)
         ent = score_entropy(self.log_score(model, xt, t), xt, ratio, self.graph.rates_into(xt))  # (B, L)
-        return sigma * ent.sum(1)
+        return sigma * ent.where(content, 0.0).sum(1)
 
     def loss(self, model: SEDDModel, batch: Tensor, generator: torch.Generator | None = None) -> Loss:
         """DWDSE per position: E_t[sigma(t) sum_i score entropy] / L, t ~ U(eps, 1)."""
         B, L = batch.shape
         t = TRAIN_EPS + (1 - TRAIN_EPS) * stratified_uniform(B, generator)
         per_seq = self._dwdse(model, batch, t, generator)
-        total = (per_seq / L).mean().float()
+        total = (per_seq.sum() / self.content(batch).sum()).float()  # per position of the chain
         return Loss(total, {"total": total.item()})
 
     @torch.no_grad()
@@ -126,12 +159,20 @@ class SEDDProcess:
         sigma_end, _ = self.noise(torch.ones(()))
         p1 = self.graph.transition(ids, sigma_end)  # (B, L, V)
         base = self.graph.prior_probs(float(sigma_end))
-        kl = (torch.xlogy(p1, p1) - p1 * torch.log(base)).sum((1, 2))
+        kl = (torch.xlogy(p1, p1) - p1 * torch.log(base)).sum(-1).where(self.content(ids), 0.0).sum(1)
+        if self.by_length:
+            return total + kl + length_nll(self.length_probs, self.content(ids).sum(1))
         return total + kl
 
     # reverse
     def prior(self, batch_size: int, length: int, generator: torch.Generator | None = None) -> Tensor:
-        return self.graph.prior_sample((batch_size, length), generator)
+        if not self.by_length:
+            return self.graph.prior_sample((batch_size, length), generator)
+        if length != self.config.seq_len:
+            raise ValueError(f"this sedd model draws each sentence's length; it takes the model's length "
+                             f"{self.config.seq_len}, got {length}")
+        lengths = draw_lengths(self.length_probs, batch_size, generator)  # (B,) L ~ p(L)
+        return torch.where(torch.arange(length) < lengths[:, None], MASK_ID, PAD_ID)  # (B, L)
 
     def timesteps(self, num_steps: int) -> Tensor:
         """num_steps + 1 times: num_steps - 1 predictor steps from 1 to eps, then the denoising step to 0."""
@@ -154,6 +195,8 @@ class SEDDProcess:
         # What the scores say about x0: the Tweedie step all the way to t = 0 (the confidence shown).
         x0_probs = tweedie_probs(self.graph, score, x, sigma_t)
         x0_probs[..., list(NEVER_WRITTEN)] = 0
+        if self.by_length:
+            x0_probs[..., PAD_ID] *= x != MASK_ID  # a masked position is a word; padding stays padding
         x0_probs = x0_probs / x0_probs.sum(-1, keepdim=True).clamp(min=1e-300)
         best, pred = x0_probs.max(-1)
         if t_next <= 0:
@@ -166,6 +209,8 @@ class SEDDProcess:
                 probs = euler_probs(self.graph, score, x, (t - t_next) * rate_t)
             if self.config.graph == "absorb":
                 probs[..., UNK_ID] = 0  # an unmasked token is final in this chain: never write [UNK]
+                if self.by_length:
+                    probs[..., PAD_ID] *= x != MASK_ID
             new = sample_weights(probs, generator)
         # Shade a written token by the probability the model gave it; a position still masked by its best guess.
         undecided = new == MASK_ID

@@ -144,6 +144,12 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
         step, seconds_before = js["step"], js["seconds"]
         gen.manual_seed(cfg.seed + step)  # a resumed run draws fresh batches
     data = encode_split(model_config, tokenizer, corpus, "train")  # (N, L)
+    if hasattr(process, "data_settings") and not meta:
+        # Settings some processes read off the training rows before the first step (the length distribution
+        # when it is drawn first): in meta.json from the first save, so every checkpoint of the run can sample.
+        settings = process.data_settings(data, tokenizer.pad_id)
+        process = process.configure(**settings)
+        meta["process"] = settings
     batches = _batches(data, tokenizer.pad_id, cfg.batch_size, gen, getattr(process, "hides_padding", False))
     writer = _summary_writer(out_dir / "logs")
 
@@ -193,8 +199,8 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
         # its length distribution on the training rows).
         ema.module.eval()
         held_out = encode_split(model_config, tokenizer, corpus, "validation")[:CALIBRATION_SEQUENCES]
-        meta["process"], meta["calibration"] = process.calibrate(ema.module, held_out,
-                                                                 torch.Generator().manual_seed(cfg.seed), train=data)
+        measured, meta["calibration"] = process.calibrate(ema.module, held_out, torch.Generator().manual_seed(cfg.seed))
+        meta["process"] = {**meta.get("process", {}), **measured}
     save(total)
     writer.close()
     yield TrainLog(step, last_loss, total, lr, done=True)

@@ -383,23 +383,25 @@ def test_sampling_by_length_draws_lengths_from_the_distribution():
     assert set(lengths.tolist()) == {2, 6} and 150 < int((lengths == 2).sum()) < 250
 
 
-def test_by_length_needs_its_distribution_and_the_ardm_family():
+def test_by_length_needs_its_distribution_and_an_order_agnostic_family():
     with pytest.raises(ValueError, match="no length distribution"):
         ARDMProcess(by_length_config()).prior(2, L)
     with pytest.raises(ValueError, match="one per length"):
         ARDMProcess(by_length_config(), length_probs=[0.5, 0.5])
-    with pytest.raises(ValueError, match="built for the ardm family"):
-        replace(config("sedd"), length_model="prior")
+    with pytest.raises(ValueError, match="built for ardm and absorbing sedd"):
+        replace(config("ar"), length_model="prior")
     with pytest.raises(ValueError, match="pad, prior"):
         replace(config("ardm"), length_model="given")
 
 
-def test_calibration_by_length_measures_lengths_on_the_training_rows():
+def test_by_length_the_training_rows_give_the_lengths_and_held_out_rows_the_plan():
     torch.manual_seed(0)
     model, process = ARDMModel(by_length_config()).eval(), ARDMProcess(by_length_config())
-    settings, info = process.calibrate(model, toy_batch(), torch.Generator().manual_seed(0), train=toy_batch())
+    assert ARDMProcess(config("ardm")).data_settings(toy_batch()) == {}
+    settings = process.data_settings(toy_batch())
     assert settings["length_probs"] == pytest.approx(length_probs(toy_batch(), L))
-    assert len(settings["loss_components"]) == L
+    process = process.configure(**settings)
+    assert process.prior(3, L, torch.Generator().manual_seed(0)).tokens.shape == (3, L)
+    measured, info = process.calibrate(model, toy_batch(), torch.Generator().manual_seed(0))
+    assert len(measured["loss_components"]) == L
     assert info["length_nats_per_sequence"] == pytest.approx(-math.log(2 / 8))
-    calibrated = process.configure(**settings)
-    assert calibrated.prior(3, L, torch.Generator().manual_seed(0)).tokens.shape == (3, L)

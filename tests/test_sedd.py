@@ -2,6 +2,7 @@
 the likelihood bound on a model that knows nothing, sampling, and bad input."""
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -10,7 +11,7 @@ from diffusion import schedules
 from diffusion.config import ModelConfig, preset
 from diffusion.graphs import Absorbing, Uniform, get_graph, score_entropy
 from diffusion.sampling import sample, sample_steps
-from diffusion.sedd import MASK_ID, SEDDModel, SEDDProcess, euler_probs, tweedie_probs
+from diffusion.sedd import MASK_ID, PAD_ID, SAMPLERS, SEDDModel, SEDDProcess, euler_probs, tweedie_probs
 
 V, L = 9, 5
 GRAPHS = [Absorbing(V, MASK_ID), Uniform(V, MASK_ID)]
@@ -183,3 +184,64 @@ def test_trajectory_steps_carry_confidence_of_the_prediction():
         assert torch.allclose(s.confidence[kept], torch.ones(int(kept.sum())))
         assert ((s.confidence > 0) & (s.confidence <= 1)).all()
         assert torch.equal(s.pred_tokens[s.tokens != MASK_ID], s.tokens[s.tokens != MASK_ID])
+
+
+# ---- the length drawn first (length_model "prior", absorbing) --------------------------------------------------
+
+def by_length(probs=(0.0, 0.25, 0.0, 0.25, 0.5)) -> tuple[SEDDModel, SEDDProcess]:
+    cfg = replace(config(), length_model="prior")
+    return SEDDModel(cfg).eval(), SEDDProcess(cfg, length_probs=probs)
+
+
+def test_bound_by_length_runs_the_chain_on_the_words_and_adds_the_length():
+    """The know-nothing bound above, with L replaced by each sentence's length, plus -log p(L)."""
+    torch.manual_seed(0)
+    model, process = by_length()
+    torch.nn.init.zeros_(model.head.weight)
+    torch.nn.init.zeros_(model.head.bias)
+    gen = torch.Generator().manual_seed(0)
+    lengths = torch.tensor([2, 4, 5, 5] * 100)
+    ids = torch.randint(6, V, (400, L), generator=gen).masked_fill(torch.arange(L) >= lengths[:, None], PAD_ID)
+    bound = process.nll_bound(model, ids, torch.Generator().manual_seed(1))
+    eps = schedules.LOGLINEAR_EPS
+    per_word = (1 - eps) * math.log(V - 4) + eps * math.log(V - 1)
+    length_term = -torch.tensor([0.25, 0.25, 0.5, 0.5] * 100).log()
+    assert bound.mean().item() == pytest.approx((lengths * per_word + length_term).mean().item(), rel=0.03)
+    other = SEDDProcess(process.config, length_probs=(0.0, 0.5, 0.0, 0.25, 0.25))  # only p(L) differs
+    again = other.nll_bound(model, ids, torch.Generator().manual_seed(1))
+    assert torch.allclose(again - bound, (-torch.tensor([0.5, 0.25, 0.25, 0.25] * 100).log() - length_term).double())
+
+
+def test_padding_is_never_noised_by_length():
+    _, process = by_length()
+    ids = torch.tensor([[6, 7, PAD_ID, PAD_ID, PAD_ID], [8, 7, 6, 6, PAD_ID]])
+    noised = process.add_noise(ids, 1.0, torch.Generator().manual_seed(0))
+    assert torch.equal(noised == PAD_ID, ids == PAD_ID) and (noised[ids != PAD_ID] == MASK_ID).all()
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_sampling_by_length_writes_exactly_the_drawn_number_of_words(sampler):
+    torch.manual_seed(0)
+    model, process = by_length()
+    process = process.configure(sampler=sampler)
+    a = sample(process, model, 40, 8, generator=torch.Generator().manual_seed(3), every=1)
+    b = sample(process, model, 40, 8, generator=torch.Generator().manual_seed(3), every=1)
+    assert all(torch.equal(x.tokens, y.tokens) for x, y in zip(a.steps, b.steps))
+    start, final = a.steps[0].tokens, a.final.tokens
+    lengths = (start == MASK_ID).sum(1)
+    assert set(lengths.tolist()) <= {2, 4, 5} and len(set(lengths.tolist())) > 1
+    assert torch.equal(start == PAD_ID, torch.arange(L) >= lengths[:, None])  # the words first, padding after
+    words = torch.arange(L) < lengths[:, None]
+    assert not (final[words] == MASK_ID).any() and not (final[words] == PAD_ID).any()
+    assert (final[~words] == PAD_ID).all()
+
+
+def test_by_length_needs_the_absorbing_graph_and_its_distribution():
+    with pytest.raises(ValueError, match="built for ardm and absorbing sedd"):
+        replace(config("uniform", "geometric"), length_model="prior")
+    cfg = replace(config(), length_model="prior")
+    with pytest.raises(ValueError, match="no length distribution"):
+        SEDDProcess(cfg).prior(2, L)
+    settings = SEDDProcess(cfg).data_settings(torch.tensor([[6, 7, 8, PAD_ID, PAD_ID]]))
+    assert settings["length_probs"] == pytest.approx([1 / 6, 1 / 6, 2 / 6, 1 / 6, 1 / 6])
+    assert SEDDProcess(config()).data_settings(torch.tensor([[6, 7, 8, PAD_ID, PAD_ID]])) == {}
