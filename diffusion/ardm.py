@@ -132,7 +132,7 @@ class ARDMProcess:
     length_probs: tuple[float, ...] | None = None  # length_model "prior": p(L) for L = 1..D, from the training set
     name: str = "ardm"
     nll_method: ClassVar[str] = "ELBO (Eq. 6) summed over every t, one random order per sequence and t: D Monte-Carlo draws per sequence"
-    nll_method_by_length: ClassVar[str] = ("-log p(L) from the training lengths plus the ELBO (Eq. 6) over the L words, "
+    nll_method_by_length: ClassVar[str] = ("ELBO (Eq. 6) over the L words plus -log p(L) from the training lengths, "
                                            "one random order per sequence and t: L Monte-Carlo draws per sequence")
 
     def __post_init__(self) -> None:

@@ -58,8 +58,8 @@ class SEDDProcess:
     length_probs: tuple[float, ...] | None = None  # length_model "prior": p(L) for L = 1..D, from the training set
     name: str = "sedd"
     nll_method: ClassVar[str] = "DWDSE bound: 32 stratified times per sequence, one x_t each, plus the prior term"
-    nll_method_by_length: ClassVar[str] = ("-log p(L) from the training lengths plus the DWDSE bound over the L words: "
-                                           "32 stratified times per sequence, one x_t each, plus the prior term")
+    nll_method_by_length: ClassVar[str] = ("DWDSE bound over the L words: 32 stratified times per sequence, one x_t "
+                                           "each, plus the prior term and -log p(L) from the training lengths")
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:

@@ -47,6 +47,12 @@ A last denoising step goes to $t = 0$ and forbids `[MASK]`.
 probability $(t - s)/t$ and draw its word from the same distribution: the same seed gives the same sentences.
 With the uniform graph they differ.
 
+**The length.** The shipped absorbing model draws a sentence's length first, from the lengths of the training
+sentences, and runs the chain on those positions only: padding is never noised and hidden from attention, and
+$-\log p(L)$ joins the bound. On a fixed canvas with `[PAD]` a word like any other (`--length-model pad`, as the
+uniform model is trained) half of every batch is padding; drawing the length first let 10 minutes of training
+take 8279 steps instead of 5123, and the bound fell from 1.803 to 1.756 bits per word.
+
 **Reading the view.** Dotted boxes are masked tokens; words are shaded by the probability the scores give them;
 orange marks the tokens the last step changed. The right-hand plot shows recorded evaluations of the shipped
 model: the share of grammatical samples against the number of steps, for each sampler.

@@ -36,13 +36,23 @@ all predicted from what was known at $s$). Among all ways to split the $D$ steps
 programme finds the cheapest in $O(k D^2)$. The curve shows that cost, in bits per token, for every budget;
 flat lines are the left-to-right model's exact NLL and the corpus's true entropy.
 
-**The order.** The paper writes positions in a uniformly random order, which draws exactly from the model.
-With *most probable draws first* (MaskGIT's rule, Chang et al. 2022), every masked position gets a draw and a step
-keeps those the network gave the highest probability: unlikely words wait for more context. On the shipped model,
-one position per step, that lifts the grammatical rate from 0.44 to 0.88, but the sentences are half as long
-(9 words against the corpus's 18): sure choices are the common, short ones. It is a different sampler, not a
-better model. With several positions per step it fails (0.00 at 10 steps, against 0.20 in random order):
-neighbouring positions are each sure of the same word, and drawn together they repeat it.
+**The length.** The shipped model draws a sentence's length $L$ first, from the lengths of the training
+sentences, then writes only those $L$ positions; padding is hidden from attention and never predicted, so
+$-\log p(x) \le -\log p(L) + $ the bound above over $L$ positions. The paper's fixed canvas of $D$ positions, with
+[PAD] a word like any other (`--length-model pad`), spends half of every batch on padding here: drawing the length
+first let the same 10 minutes of training take 10233 steps instead of 5631, and the NLL fell from 1.805 to 1.737
+bits per word (3.5% above the left-to-right model's). The plan is made on the fraction of the sentence written,
+so a budget of $k$ steps writes each sentence in $k$ steps whatever its length; with more steps than words, some
+steps write nothing (and cost nothing).
+
+**The order.** The paper writes positions in a uniformly random order, which draws exactly from the model:
+0.60 of its samples are grammatical (200 samples; 0.53 with another seed). With *most probable draws first*
+(MaskGIT's rule, Chang et al. 2022), every masked position gets a draw and a step keeps those the network gave the
+highest probability: unlikely words wait for more context. One position per step, that lifts the grammatical
+rate to 0.94 (600 samples, seeds 0-2), with sentences as long as the corpus's, since the length is drawn first
+(on the fixed canvas it went for short sentences: 9 words against 18). It is a different sampler, not a better
+model, and a little less varied. With several positions per step it does worse than the random order (0.20
+against 0.49 at 10 steps): neighbouring positions are each sure of the same word, and drawn together they repeat it.
 
 **Reading the view.** Dotted boxes are positions not yet written; words are shaded by the model's
 probability of them; orange marks what the last step wrote. The grid shows which positions each step wrote.
@@ -132,7 +142,7 @@ def tab(models: gr.State) -> None:
             temperature = gr.Slider(0, 2, value=1.0, step=0.05, label="temperature", elem_id="order-temperature")
             order = gr.Radio([("random (the model's own distribution)", "random"),
                               ("most probable draws first", "confident")], value="random", label="order",
-                             info="adaptive: one position per step, more grammatical but shorter sentences; "
+                             info="adaptive: one position per step, more grammatical and a little less varied; "
                                   "several per step, repeated words",
                              elem_id="order-order")
             num_samples = gr.Slider(1, MAX_ORDER_SAMPLES, value=1, step=1, label="number of samples",
