@@ -21,8 +21,8 @@ from torch import Tensor
 
 from .config import ModelConfig
 from .corpus.tokenizer import BOS_ID, EOS_ID, MASK_ID, PAD_ID, SEP_ID, UNK_ID
-from .discrete import (NO_LENGTHS, TokenModel, check_length_probs, draw_lengths, forbid, length_nll, length_probs,
-                       sample_categorical, stratified_uniform)
+from .discrete import (NO_LENGTHS, LengthDrawnFirst, TokenModel, check_length_probs, draw_lengths, forbid,
+                       length_nll, sample_categorical, stratified_uniform)
 from .trajectory import Loss, StepOutput
 
 NEVER_WRITTEN = (UNK_ID, MASK_ID, SEP_ID, BOS_ID, EOS_ID)  # PAD is a real symbol here: it ends the sentence
@@ -121,7 +121,7 @@ class ARDMState:
 
 
 @dataclass(frozen=True)
-class ARDMProcess:
+class ARDMProcess(LengthDrawnFirst):
     config: ModelConfig
     temperature: float = 1.0
     # random: the paper's sampler, which draws exactly from the model. confident: every masked position gets a draw, and
@@ -158,16 +158,6 @@ class ARDMProcess:
     @property
     def default_steps(self) -> int:
         return self.D
-
-    @property
-    def by_length(self) -> bool:
-        """Whether the length is drawn first (length_model "prior") rather than written as [PAD]s."""
-        return self.config.length_model == "prior"
-
-    @property
-    def hides_padding(self) -> bool:
-        """Training may cut a batch to its longest row (the padding is hidden from attention by length)."""
-        return self.by_length
 
     def lengths(self, ids: Tensor) -> Tensor:
         """(B,) the number of positions each row's sentence takes: its words by length, else all D."""
@@ -246,10 +236,6 @@ class ARDMProcess:
         """(B,) the ELBO's -log p(x) in nats, summed over every t with one random order each (L draws per sequence),
         plus -log p(L) when the length is drawn first."""
         return self.step_losses(model, ids, generator).sum(1) + self.length_nll(self.lengths(ids))
-
-    def data_settings(self, train: Tensor, pad_id: int = PAD_ID) -> dict:
-        """Read off the training rows before training: by length, the length distribution p(L)."""
-        return {"length_probs": length_probs(train, self.D, pad_id)} if self.by_length else {}
 
     def calibrate(self, model: ARDMModel, ids: Tensor, generator: torch.Generator | None = None,
                   pad_id: int = PAD_ID) -> tuple[dict, dict]:

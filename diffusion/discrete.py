@@ -93,6 +93,28 @@ def draw_lengths(probs: tuple[float, ...] | None, batch_size: int,
     return 1 + torch.multinomial(torch.tensor(probs), batch_size, replacement=True, generator=generator)
 
 
+class LengthDrawnFirst:
+    """What a token process with length_model "prior" shares (ardm, absorbing sedd): it reads p(L) off the training
+    rows, and lets training cut a batch to its longest row, since its network hides padding from attention."""
+
+    config: ModelConfig
+    length_probs: tuple[float, ...] | None
+
+    @property
+    def by_length(self) -> bool:
+        """Whether the length is drawn first (length_model "prior") rather than written as [PAD]s."""
+        return self.config.length_model == "prior"
+
+    @property
+    def hides_padding(self) -> bool:
+        """Training may cut a batch to its longest row (the padding is hidden from attention by length)."""
+        return self.by_length
+
+    def data_settings(self, train: Tensor, pad_id: int = PAD_ID) -> dict:
+        """Read off the training rows before training: by length, the length distribution p(L)."""
+        return {"length_probs": length_probs(train, self.config.seq_len, pad_id)} if self.by_length else {}
+
+
 def stratified_uniform(batch_size: int, generator: torch.Generator | None = None) -> Tensor:
     """(B,) float64 draws in [0, 1), one in each of B equal strata, shuffled: each is U(0, 1), but a batch
     covers the whole range (the low-discrepancy sampler of Kingma et al. 2021 and MDLM), so the loss,

@@ -21,7 +21,7 @@ from torch import Tensor
 from . import schedules
 from .config import ModelConfig
 from .corpus.tokenizer import BOS_ID, EOS_ID, MASK_ID, PAD_ID, SEP_ID, UNK_ID
-from .discrete import (TokenModel, check_length_probs, draw_lengths, length_nll, length_probs, sample_weights,
+from .discrete import (LengthDrawnFirst, TokenModel, check_length_probs, draw_lengths, length_nll, sample_weights,
                        stratified_uniform)
 from .graphs import get_graph, score_entropy
 from .trajectory import Loss, StepOutput
@@ -52,7 +52,7 @@ def euler_probs(graph, score: Tensor, x: Tensor, rate_dt: Tensor | float) -> Ten
 
 
 @dataclass(frozen=True)
-class SEDDProcess:
+class SEDDProcess(LengthDrawnFirst):
     config: ModelConfig
     sampler: Literal["euler", "tweedie"] = "tweedie"
     length_probs: tuple[float, ...] | None = None  # length_model "prior": p(L) for L = 1..D, from the training set
@@ -77,23 +77,9 @@ class SEDDProcess:
     def default_steps(self) -> int:
         return 64
 
-    @property
-    def by_length(self) -> bool:
-        """Whether the length is drawn first (length_model "prior") rather than written as [PAD]s."""
-        return self.config.length_model == "prior"
-
-    @property
-    def hides_padding(self) -> bool:
-        """Training may cut a batch to its longest row (the padding is hidden from attention by length)."""
-        return self.by_length
-
     def content(self, ids: Tensor) -> Tensor:
         """(B, L) bool: the positions the chain runs on (by length the words; else every position)."""
         return ids != PAD_ID if self.by_length else torch.ones(ids.shape, dtype=torch.bool)
-
-    def data_settings(self, train: Tensor, pad_id: int = PAD_ID) -> dict:
-        """Read off the training rows before training: by length, the length distribution p(L)."""
-        return {"length_probs": length_probs(train, self.config.seq_len, pad_id)} if self.by_length else {}
 
     def noise(self, t: Tensor | float) -> tuple[Tensor, Tensor]:
         return schedules.total_noise(self.config.noise, t)
