@@ -144,6 +144,17 @@ def test_forward_view_hits_more_tokens_as_t_grows(sedd_app):
     assert "not yet written" in sedd_app.forward_view("absorb", sentence, 0.9, 3)[0]  # masked tokens shown empty
 
 
+@pytest.mark.skipif(not (app.CHECKPOINTS / "sedd-absorb").is_dir(), reason="no shipped sedd-absorb checkpoint")
+def test_shipped_sedd_draws_the_length_first_and_never_noises_padding(monkeypatch):
+    monkeypatch.delenv(app._env("sedd-absorb"), raising=False)
+    app._load.cache_clear()
+    try:
+        html, _ = app.forward_view("absorb", "the mill is a pub near the bakery .", 1.0, 3)
+    finally:
+        app._load.cache_clear()
+    assert "9 of 9 word positions hit (padding is never noised)" in html
+
+
 def test_sedd_denoise_streams_then_reveals_scrubber(sedd_app):
     outputs = list(sedd_app.sedd_denoise("absorb", 0, 6, "euler", 2))
     html, record, slider, quality = outputs[-1]

@@ -85,8 +85,12 @@ def forward_view(graph: str, sentence: str, t: float, seed: float | None, choice
     changed = (noisy != ids)[0]
     hit = int(changed.sum())
     words = int((ids != ck.tokenizer.pad_id).sum())
-    html = (f'<div style="font-weight:600;margin-bottom:0.4em">t = {float(t):.2f} · {hit} of {ids.shape[1]} '
-            f'positions hit ({words} words)</div>' + render_tokens(tokens, [1.0] * len(tokens), changed.tolist()))
+    if getattr(ck.process, "by_length", False):  # the length is drawn first: padding is never noised
+        count = f"{hit} of {words} word positions hit (padding is never noised)"
+    else:
+        count = f"{hit} of {ids.shape[1]} positions hit ({words} words)"
+    html = (f'<div style="font-weight:600;margin-bottom:0.4em">t = {float(t):.2f} · {count}</div>'
+            + render_tokens(tokens, [1.0] * len(tokens), changed.tolist()))
     curves = schedules.discrete_curves(ck.config.noise)
     return html, discrete_schedule_figure(curves, float(t), ck.config.graph)
 
