@@ -45,9 +45,9 @@ class ModelConfig:
     # sedd
     graph: Literal["absorb", "uniform"] = "absorb"  # the forward CTMC: to a mask token, or to any token
     noise: Literal["loglinear", "geometric"] = "loglinear"  # sigma_bar(t); SEDD pairs uniform with geometric
-    # ardm and absorbing sedd: "pad" writes all seq_len positions, [PAD] a word like any other that ends the sentence (the paper's
-    # fixed-length canvas); "prior" draws the length first from the training set's lengths and writes only that
-    # many positions, padding hidden from attention (as length-predicting non-autoregressive models do)
+    # ardm and absorbing sedd: "pad" writes all seq_len positions, [PAD] a word like any other that ends the
+    # sentence (the papers' fixed-length canvas); "prior" draws the length first from the training set's lengths
+    # and writes only that many positions, padding hidden from attention (as length-predicting models do)
     length_model: Literal["pad", "prior"] = "pad"
 
     def __post_init__(self) -> None:

@@ -57,8 +57,8 @@ class TokenModel(nn.Module, PyTorchModelHubMixin, library_name="text-diffusion-l
 
 # ---- the length drawn first (length_model "prior") -------------------------------------------------------------
 
-NO_LENGTHS = ("this checkpoint has no length distribution in meta.json (it is measured when training ends); "
-              "train it again, or resume it for one step")
+NO_LENGTHS = ("this checkpoint has no length distribution in meta.json (training reads it off the training rows "
+              "before the first step); train it again with --length-model prior")
 
 
 def length_probs(ids: Tensor, D: int, pad_id: int = PAD_ID) -> list[float]:

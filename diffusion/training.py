@@ -195,8 +195,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
             last_save = time.perf_counter()
     total = seconds_before + time.perf_counter() - start
     if hasattr(process, "calibrate") and corpus.validation:
-        # Some processes measure what sampling needs once trained (ARDM's L_t for its plan on held-out data, and
-        # its length distribution on the training rows).
+        # Some processes measure what sampling needs on held-out data once trained (ARDM's L_t for its plan).
         ema.module.eval()
         held_out = encode_split(model_config, tokenizer, corpus, "validation")[:CALIBRATION_SEQUENCES]
         measured, meta["calibration"] = process.calibrate(ema.module, held_out, torch.Generator().manual_seed(cfg.seed))

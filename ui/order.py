@@ -43,7 +43,7 @@ $-\log p(x) \le -\log p(L) + $ the bound above over $L$ positions. The paper's f
 first let the same 10 minutes of training take 10233 steps instead of 5631, and the NLL fell from 1.805 to 1.737
 bits per word (3.5% above the left-to-right model's). The plan is made on the fraction of the sentence written,
 so a budget of $k$ steps writes each sentence in $k$ steps whatever its length; with more steps than words, some
-steps write nothing (and cost nothing).
+steps write nothing (and, after the first, make no network call).
 
 **The order.** The paper writes positions in a uniformly random order, which draws exactly from the model:
 0.60 of its samples are grammatical (200 samples; 0.53 with another seed). With *most probable draws first*
