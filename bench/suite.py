@@ -183,14 +183,16 @@ def step_profile(repeats: int, top: int = 10) -> dict[str, Any]:
 
     ck = load("continuous")
     process, model = ck.process, ck.model
-    x = process.prior(1, ck.config.seq_len, torch.Generator().manual_seed(0))
-    state = LatentState(x, x.clone()) if ck.config.self_condition else x
+    state = process.prior(1, ck.config.seq_len, torch.Generator().manual_seed(0))
+    if not isinstance(state, LatentState) and ck.config.self_condition:
+        state = LatentState(state, state.clone())
+    x, content = (state.latent, state.content) if isinstance(state, LatentState) else (state, None)
     t = torch.tensor([0.5])
     n = 100
     with torch.inference_mode():
         step = spread([s / n for s in timed(lambda: [process.step(model, state, 0.5, 0.495) for _ in range(n)],
                                                 repeats)], 6)
-        network = spread([s / n for s in timed(lambda: [model(x, t, x) for _ in range(n)], repeats)], 6)
+        network = spread([s / n for s in timed(lambda: [model(x, t, x, content) for _ in range(n)], repeats)], 6)
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             for _ in range(n):
                 process.step(model, state, 0.5, 0.495)

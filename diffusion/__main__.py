@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--noise", choices=NOISES, help="sedd: sigma_bar(t) (default loglinear; SEDD pairs uniform "
                    "with geometric)")
     t.add_argument("--time-sampling", choices=("uniform", "high_noise"), help="how training draws t")
-    t.add_argument("--length-model", choices=LENGTH_MODELS, help="ardm and absorbing sedd: pad (default: write "
+    t.add_argument("--length-model", choices=LENGTH_MODELS, help="continuous, ardm and absorbing sedd: pad (default: write "
                    "every position, [PAD] ending the sentence) or prior (draw the length from the training set's, "
                    "write only those words)")
     t.add_argument("--x0-rounding-weight", type=float, help="continuous: weight of the rounding loss on the predicted x0")

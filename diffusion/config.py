@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 BACKBONES = ("lean", "bert")
 SCHEDULES = ("linear", "cosine", "sqrt")
-PARAMETERISATIONS = ("x0", "eps")
+PARAMETERISATIONS = ("x0", "eps", "softmax")
 GRAPHS = ("absorb", "uniform")
 NOISES = ("loglinear", "geometric")
 LENGTH_MODELS = ("pad", "prior")
@@ -37,7 +37,9 @@ class ModelConfig:
     embed_dim: int = 16
     num_timesteps: int = 2000  # T of the training chain; sampling may use fewer, respaced steps
     schedule: Literal["linear", "cosine", "sqrt"] = "sqrt"
-    parameterisation: Literal["x0", "eps"] = "x0"
+    # what the denoiser outputs: x0 directly, the noise eps, or a distribution over words whose expected embedding
+    # is x0_hat (CDCD's score interpolation, Dieleman et al. 2022): still an x0 prediction, on the words' hull
+    parameterisation: Literal["x0", "eps", "softmax"] = "x0"
     x0_rounding_weight: float = 1.0  # weight of the rounding loss on the predicted x0 (0 = paper's loss)
     preconditioning: bool = True  # EDM-style skip connection around the network (Karras et al. 2022)
     self_condition: bool = True  # feed the previous x0 estimate back in (Chen et al. 2022)
@@ -60,8 +62,9 @@ class ModelConfig:
         _check("graph", self.graph, GRAPHS)
         _check("noise", self.noise, NOISES)
         _check("length_model", self.length_model, LENGTH_MODELS)
-        if self.length_model == "prior" and not (self.family == "ardm" or (self.family == "sedd" and self.graph == "absorb")):
-            raise ValueError(f"length_model 'prior' is built for ardm and absorbing sedd; "
+        if self.length_model == "prior" and not (self.family in ("ardm", "continuous")
+                                                 or (self.family == "sedd" and self.graph == "absorb")):
+            raise ValueError(f"length_model 'prior' is built for continuous, ardm and absorbing sedd; "
                              f"{self.family}{' (uniform)' if self.family == 'sedd' else ''} uses 'pad'")
         for name in ("seq_len", "d_model", "n_layers", "n_heads", "d_ff", "embed_dim", "num_timesteps"):
             if getattr(self, name) <= 0:

@@ -19,7 +19,8 @@ from torch import Tensor, nn
 from . import schedules
 from .backbone import TimeEmbedding, build_backbone
 from .config import ModelConfig
-from .corpus.tokenizer import SPECIAL_TOKENS
+from .corpus.tokenizer import PAD_ID, SPECIAL_TOKENS
+from .discrete import LengthDrawnFirst, check_length_probs, draw_lengths, length_nll
 from .trajectory import Loss, StepOutput
 
 if TYPE_CHECKING:
@@ -78,6 +79,13 @@ def nearest(x: Tensor, emb: Tensor, logits: Tensor | None = None) -> tuple[Tenso
     return ids, dist
 
 
+def ban_pad(logits: Tensor, content: Tensor | None) -> Tensor:
+    """(B, L, V) logits with [PAD] impossible inside the sentence (by length, `content` (B, L)); as given if None."""
+    if content is None:
+        return logits
+    return logits.masked_fill(content[..., None] & (torch.arange(logits.shape[-1]) == PAD_ID), -math.inf)
+
+
 # ---- the network ----------------------------------------------------------------------------------------------
 
 class ContinuousModel(nn.Module, PyTorchModelHubMixin, library_name="text-diffusion-lab", tags=["diffusion-lm"]):
@@ -93,17 +101,31 @@ class ContinuousModel(nn.Module, PyTorchModelHubMixin, library_name="text-diffus
         self.in_proj = nn.Linear(config.embed_dim * (2 if config.self_condition else 1), config.d_model)
         self.time = TimeEmbedding(config.d_model)
         self.backbone = build_backbone(config)
-        self.out_proj = nn.Linear(config.d_model, config.embed_dim)
+        # softmax: logits over the vocabulary (the expected embedding is x0_hat); else a point in embedding space
+        out = config.vocab_size if config.parameterisation == "softmax" else config.embed_dim
+        self.out_proj = nn.Linear(config.d_model, out)
+        # length_model "prior": the sentence is the non-[PAD] positions, padding is hidden from attention and the
+        # length joins the conditioning vector (as in TokenModel), so a batch can be cut to its longest row
+        self.length = None
+        if config.length_model == "prior":
+            self.length = nn.Embedding(config.seq_len + 1, config.d_model)
+            nn.init.normal_(self.length.weight, std=0.02)
         mask = torch.zeros(config.vocab_size, dtype=torch.bool)
         mask[[i for i in NON_ROUNDING_IDS if i < config.vocab_size]] = True
         self.register_buffer("non_rounding", mask, persistent=False)
 
-    def forward(self, xt: Tensor, t: Tensor, x0_prev: Tensor | None = None) -> Tensor:
-        """(B, L, d) latent, (B,) time, optional previous x0 estimate -> (B, L, d) network output."""
+    def forward(self, xt: Tensor, t: Tensor, x0_prev: Tensor | None = None, content: Tensor | None = None) -> Tensor:
+        """(B, L, d) latent, (B,) time, optional previous x0 estimate -> (B, L, d) network output ((B, L, V) logits
+        with the softmax parameterisation). `content` (B, L) bool: by length, the sentence's positions."""
         if self.config.self_condition:
             xt = torch.cat([xt, torch.zeros_like(xt) if x0_prev is None else x0_prev], dim=-1)  # (B, L, 2d)
         h = self.in_proj(xt)  # (B, L, d_model)
-        return self.out_proj(self.backbone(h, self.time(t)))
+        cond = self.time(t)  # (B, d_model)
+        if self.length is None:
+            return self.out_proj(self.backbone(h, cond))
+        if content is None:
+            content = torch.ones(xt.shape[:2], dtype=torch.bool, device=xt.device)
+        return self.out_proj(self.backbone(h, cond + self.length(content.sum(1)), content))
 
     def round_logits(self, x: Tensor) -> Tensor:
         return rounding_logits(x, self.embedding.weight).masked_fill(self.non_rounding, -math.inf)
@@ -111,17 +133,24 @@ class ContinuousModel(nn.Module, PyTorchModelHubMixin, library_name="text-diffus
 
 @dataclass(frozen=True)
 class LatentState:
-    """The reverse chain's state with self-conditioning: the latent and the last x0 estimate."""
+    """The reverse chain's state with self-conditioning or a length drawn first: the latent, the last x0 estimate,
+    and by length which positions hold the sentence."""
 
     latent: Tensor  # (B, L, d)
     x0_hat: Tensor  # (B, L, d)
+    content: Tensor | None = None  # (B, L) bool; by length the rest is padding, held on [PAD]'s own noisy path
 
 
 # ---- the process ----------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class ContinuousProcess:
-    """Forward noising, the training loss, and the reverse step of Diffusion-LM. Sampling settings are fields."""
+class ContinuousProcess(LengthDrawnFirst):
+    """Forward noising, the training loss, and the reverse step of Diffusion-LM. Sampling settings are fields.
+
+    With length_model "prior" a sentence of L words is drawn as L ~ p(L) (the training set's lengths) and the network
+    sees only its L positions; the padding after it is known, never a rounding target, and kept on the noisy path of
+    [PAD]'s embedding (as an anchored word is), so a classifier reading all positions sees what it was trained on.
+    """
 
     config: ModelConfig
     sampler: Literal["ddpm", "ddim"] = "ddpm"
@@ -129,8 +158,11 @@ class ContinuousProcess:
     clamp_from: float = 1.0  # clamp at every step whose starting time t <= clamp_from (1.0: every step)
     noise_scale: float = 1.0  # DDPM: the fresh noise of each step times this (1: the posterior's own variance)
     control: Control | None = None  # plug-and-play control (control.py): anchored words, classifier guidance
+    length_probs: tuple[float, ...] | None = None  # length_model "prior": p(L) for L = 1..D, from the training set
     name: str = "continuous"
     nll_method: ClassVar[str] = "variational bound with rounding: 64 stratified levels per sequence, one x_t each"
+    nll_method_by_length: ClassVar[str] = ("variational bound with rounding over the L words: 64 stratified levels "
+                                           "per sequence, one x_t each, plus -log p(L) from the training lengths")
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -144,9 +176,12 @@ class ContinuousProcess:
             raise ValueError("noise_scale applies to the ddpm sampler only; ddim adds no noise")
         ab = schedules.alpha_bar(self.config.schedule, self.config.num_timesteps)
         object.__setattr__(self, "alpha_bar", ab.float())  # (T + 1,)
+        object.__setattr__(self, "length_probs", check_length_probs(self.length_probs, self.config.seq_len))
+        if self.by_length:
+            object.__setattr__(self, "nll_method", self.nll_method_by_length)
 
     def configure(self, **settings) -> ContinuousProcess:
-        """A copy with other sampling settings (sampler, clamp, clamp_from, noise_scale, control)."""
+        """A copy with other sampling settings (sampler, clamp, clamp_from, noise_scale, control, length_probs)."""
         return replace(self, **settings)
 
     @property
@@ -180,27 +215,36 @@ class ContinuousProcess:
             return mean
         return mean + self.sigma0 * torch.randn(mean.shape, generator=generator, device=mean.device)
 
-    def predict_x0(self, model: ContinuousModel, xt: Tensor, i: Tensor, x0_prev: Tensor | None = None) -> Tensor:
-        """x0_hat from the network: directly (x0), through eps, or around the linear estimate (preconditioned)."""
-        x0_hat, _ = self._predict(model, xt, i, x0_prev)
+    def predict_x0(self, model: ContinuousModel, xt: Tensor, i: Tensor, x0_prev: Tensor | None = None,
+                   content: Tensor | None = None) -> Tensor:
+        """x0_hat from the network: directly (x0), through eps, as the expected embedding under its softmax, or
+        around the linear estimate (preconditioned). `content`: by length, the sentence's positions."""
+        x0_hat, _ = self._predict(model, xt, i, x0_prev, content)
         return x0_hat
 
-    def _predict(self, model: ContinuousModel, xt: Tensor, i: Tensor, x0_prev: Tensor | None) -> tuple[Tensor, Tensor]:
+    def _predict(self, model: ContinuousModel, xt: Tensor, i: Tensor, x0_prev: Tensor | None,
+                 content: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """(x0_hat, raw network output)."""
         ab = self.alpha_bar[i].view(-1, 1, 1).to(xt.dtype)
         t = i.float() / self.T
         if self.config.parameterisation == "eps":
-            out = model(xt, t, x0_prev)
+            out = model(xt, t, x0_prev, content)
             return (xt - (1 - ab).sqrt() * out) / ab.sqrt(), out
+        if self.config.parameterisation == "softmax":
+            # x_t scaled to unit variance in, p(w | x_t) out; x0_hat = E[EMB(w)] under it, the MSE-optimal x0
+            sd2 = model.embedding.weight.detach().var()
+            logits = model(xt * (ab * sd2 + (1 - ab)).rsqrt(), t, x0_prev, content)
+            logits = ban_pad(logits.masked_fill(model.non_rounding, -math.inf), content)
+            return logits.softmax(-1) @ model.embedding.weight, logits
         if not self.config.preconditioning:
-            out = model(xt, t, x0_prev)
+            out = model(xt, t, x0_prev, content)
             return out, out
         # EDM preconditioning in VP form: x0_hat = c_skip x_t + c_out F(c_in x_t). c_skip x_t is the best
         # linear estimate of x0 for data of variance sd2, so at low noise the network starts near the answer.
         sd2 = model.embedding.weight.detach().var()
         var_t = ab * sd2 + (1 - ab)  # variance of x_t
         c_skip, c_out, c_in = ab.sqrt() * sd2 / var_t, (sd2 * (1 - ab) / var_t).sqrt(), var_t.rsqrt()
-        out = model(c_in * xt, t, x0_prev)
+        out = model(c_in * xt, t, x0_prev, content)
         return c_skip * xt + c_out * out, out
 
     # training
@@ -219,6 +263,9 @@ class ContinuousProcess:
         noise = torch.randn(x0.shape, generator=generator)
         xt = q_sample(x0, self.alpha_bar[i], noise)
         free = torch.ones(ids.shape, dtype=torch.bool) if held is None else ~held  # (B, L)
+        content = self.content(ids)  # by length the padding is hidden from the network and out of every term
+        if content is not None:
+            free = free & content
         if held is not None:
             xt = torch.where(held[..., None], x0_mean, xt)
         x0_prev = None
@@ -226,36 +273,63 @@ class ContinuousProcess:
             # Self-conditioning (Chen et al. 2022): half the batches first predict x0 without gradient and
             # then condition on that guess, so at sampling time the previous step's estimate can be fed back.
             with torch.no_grad():
-                x0_prev = self.predict_x0(model, xt, i)
+                x0_prev = self.predict_x0(model, xt, i, content=content)
                 if held is not None:  # the estimate at held positions is what sampling feeds back: the clean words
                     x0_prev = torch.where(held[..., None], x0_mean, x0_prev)
-        x0_hat, out = self._predict(model, xt, i, x0_prev)
+        x0_hat, out = self._predict(model, xt, i, x0_prev, content)
         n_free = free.sum().clamp(min=1)
 
         def mean_free(per_position: Tensor) -> Tensor:  # (B, L) -> mean over the positions that are noised
             # where, not a product: a held [SEP] is no rounding target, so its cross-entropy is inf there
             return per_position.where(free, 0.0).sum() / n_free
 
-        target = x0 if self.config.parameterisation == "x0" else noise
-        mse = mean_free(((x0_hat if self.config.parameterisation == "x0" else out) - target).pow(2).mean(-1))
-        rounding = mean_free(F.cross_entropy(model.round_logits(x0).transpose(1, 2), ids, reduction="none"))
+        if self.config.parameterisation == "eps":
+            mse = mean_free((out - noise).pow(2).mean(-1))
+        else:
+            mse = mean_free((x0_hat - x0).pow(2).mean(-1))
+        rounding = mean_free(F.cross_entropy(ban_pad(model.round_logits(x0), content).transpose(1, 2), ids,
+                                             reduction="none"))
         prior = mean_free((self.alpha_bar[-1] * x0_mean**2).mean(-1))  # ||mu_T||^2: keeps embeddings from growing
         total = mse + rounding + prior
         parts = {"mse": mse.item(), "rounding": rounding.item(), "prior": prior.item()}
-        if self.config.x0_rounding_weight > 0:
+        if self.config.parameterisation == "softmax":
+            # the cross-entropy of p(w | x_t) against the words: CDCD's score-interpolation loss
+            x0_round = mean_free(F.cross_entropy(out.transpose(1, 2), ids, reduction="none"))
+            total = total + max(self.config.x0_rounding_weight, 1.0) * x0_round
+            parts["x0_rounding"] = x0_round.item()
+        elif self.config.x0_rounding_weight > 0:
             # Rounding the *predicted* x0 (as Difformer and CDCD do) ties the denoiser to the words it must
             # land on; with eps-prediction the division by sqrt(alpha_bar) makes it explode, so it is skipped.
             if self.config.parameterisation == "x0":
-                x0_round = mean_free(F.cross_entropy(model.round_logits(x0_hat).transpose(1, 2), ids,
-                                                     reduction="none"))
+                x0_round = mean_free(F.cross_entropy(ban_pad(model.round_logits(x0_hat), content).transpose(1, 2),
+                                                     ids, reduction="none"))
                 total = total + self.config.x0_rounding_weight * x0_round
                 parts["x0_rounding"] = x0_round.item()
         parts["total"] = total.item()
         return Loss(total, parts)
 
+    def content(self, ids: Tensor) -> Tensor | None:
+        """(B, L) bool: by length the positions holding words (the rest is padding); None when every position is
+        generated, [PAD] a word like any other."""
+        return ids != PAD_ID if self.by_length else None
+
     # sampling
-    def prior(self, batch_size: int, length: int, generator: torch.Generator | None = None) -> Tensor:
-        return torch.randn(batch_size, length, self.config.embed_dim, generator=generator)  # (B, L, d)
+    def prior(self, batch_size: int, length: int, generator: torch.Generator | None = None) -> Tensor | LatentState:
+        """x_T ~ N(0, I) (B, L, d); by length also each row's sentence positions: L ~ p(L), or the length a control
+        fixes (its template's, or the asked one)."""
+        noise = torch.randn(batch_size, length, self.config.embed_dim, generator=generator)  # (B, L, d)
+        if not self.by_length:
+            return noise
+        if length != self.config.seq_len:
+            raise ValueError(f"this model draws each sentence's length; it takes the model's length "
+                             f"{self.config.seq_len}, got {length}")
+        anchor = self.control.anchor if self.control is not None else None
+        if anchor is not None:  # the anchor's [PAD]s (after a template, after the asked length) are the padding
+            content = (~(anchor.known & (anchor.ids == PAD_ID))).expand(batch_size, -1)
+        else:
+            lengths = draw_lengths(self.length_probs, batch_size, generator)  # (B,)
+            content = torch.arange(length) < lengths[:, None]  # (B, L)
+        return LatentState(noise, torch.zeros_like(noise), content)
 
     def timesteps(self, num_steps: int) -> Tensor:
         """num_steps + 1 times from 1 to 0 on the training grid (respaced when num_steps < T)."""
@@ -276,17 +350,41 @@ class ContinuousProcess:
         anchor = self.control.anchor if self.control is not None else None
         return logits if anchor is None else anchor.restrict(logits)
 
-    def readable(self, model: ContinuousModel, x: Tensor, t: float) -> Tensor:
-        """Words a latent at time t rounds to, after undoing the sqrt(alpha_bar) shrinkage (anchored words as given)."""
+    def readable(self, model: ContinuousModel, x: Tensor | LatentState, t: float) -> Tensor:
+        """Words a latent at time t rounds to, after undoing the sqrt(alpha_bar) shrinkage (anchored words as given;
+        by length [PAD] after the sentence, never inside it)."""
+        content = x.content if isinstance(x, LatentState) else None
+        x = x.latent if isinstance(x, LatentState) else x
         ab = self.alpha_bar[self.index(t)]
-        tokens = self.round_logits(model, x / ab.sqrt()).argmax(-1)
+        logits = self.round_logits(model, x / ab.sqrt())
+        if content is not None:
+            tokens = ban_pad(logits, content).argmax(-1).masked_fill(~content, PAD_ID)
+        else:
+            tokens = logits.argmax(-1)
         anchor = self.control.anchor if self.control is not None else None
         return tokens if anchor is None else anchor.put(tokens)
+
+    def _denoise(self, model: ContinuousModel, x: Tensor, i: Tensor, x0_prev: Tensor | None,
+                 content: Tensor | None) -> tuple[Tensor, Tensor]:
+        """`_predict` on the whole canvas; by length on the positions up to the longest sentence only (the network
+        cannot see the padding anyway), the padding after it given back as [PAD] for certain."""
+        n = x.shape[1] if content is None else int(content.sum(1).max())
+        if n == x.shape[1]:
+            return self._predict(model, x, i, x0_prev, content)
+        cut = slice(0, n)
+        x0_hat, out = self._predict(model, x[:, cut], i, None if x0_prev is None else x0_prev[:, cut], content[:, cut])
+        B, L = content.shape
+        x0_hat = torch.cat([x0_hat, model.embedding.weight[PAD_ID].expand(B, L - n, -1)], 1)
+        if self.config.parameterisation == "softmax":  # logits of [PAD] for certain past the longest sentence
+            rest = torch.full((B, L - n, out.shape[-1]), -math.inf).index_fill(-1, torch.tensor([PAD_ID]), 0.0)
+            out = torch.cat([out, rest], 1)
+        return x0_hat, out
 
     def step(self, model: ContinuousModel, x: Tensor | LatentState, t: float, t_next: float,
              generator: torch.Generator | None = None) -> StepOutput:
         """One reverse update x_t -> x_s: predict x0, clamp it to the nearest word, then DDPM or DDIM; a control
         anchors known words in x0 and guides x_s towards its classifier's labels."""
+        content = x.content if isinstance(x, LatentState) else None  # (B, L) by length
         x, x0_prev = (x.latent, x.x0_hat) if isinstance(x, LatentState) else (x, None)
         x = self.hold(model, x)
         B = x.shape[0]
@@ -294,10 +392,18 @@ class ContinuousProcess:
         emb = model.embedding.weight
         anchor = self.control.anchor if self.control is not None else None
         guidance = self.control.guidance if self.control is not None else None
-        x0_hat = self.predict_x0(model, x, i.expand(B), x0_prev)  # (B, L, d)
-        logits = self.round_logits(model, x0_hat)  # (B, L, V)
+        x0_hat, out = self._denoise(model, x, i.expand(B), x0_prev, content)  # (B, L, d)
+        if self.config.parameterisation == "softmax":  # the network's own p(w | x_t) names the word to clamp to
+            logits = out if anchor is None else anchor.restrict(out)
+        else:
+            logits = self.round_logits(model, x0_hat)  # (B, L, V)
+        logits = ban_pad(logits, content)  # by length, never [PAD] inside the sentence
         pred, dist = nearest(x0_hat, emb, logits)
         confidence = logits.softmax(-1).gather(-1, pred[..., None])[..., 0]  # (B, L)
+        if content is not None:  # the padding is known: [PAD] for certain, its x0 exactly [PAD]'s embedding
+            x0_hat = torch.where(content[..., None], x0_hat, emb[PAD_ID])
+            pred, dist = pred.masked_fill(~content, PAD_ID), dist.where(content, 0.0)
+            confidence = confidence.where(content, 1.0)
         clamped = self.clamp and t <= self.clamp_from + 1e-9
         if clamped:
             x0_hat = emb[pred]
@@ -321,8 +427,8 @@ class ContinuousProcess:
                 prob = guidance.probability(x_next, float(t_next))
             extras["control_prob"] = prob  # (B,) the classifier's probability of the asked values at x_s
         x_next = self.hold(model, x_next)
-        tokens = self.readable(model, x_next, float(t_next))
-        state = LatentState(x_next, x0_hat) if self.config.self_condition else x_next
+        state = LatentState(x_next, x0_hat, content) if self.config.self_condition or content is not None else x_next
+        tokens = self.readable(model, state, float(t_next))
         return StepOutput(x=state, tokens=tokens, pred_tokens=pred, confidence=confidence, latent=x_next,
                           extras=extras)
 
@@ -334,31 +440,36 @@ class ContinuousProcess:
 
         L_T (closed form) + sum_{i>=2} KL(q(x_{i-1}|x_i,x0) || p(x_{i-1}|x_i)) estimated on `num_levels`
         stratified levels + the x_1 -> x_0 decoder N(x0_hat, sigma0^2) against q(x0|w) + rounding -log p(w|x0).
+        By length every term runs over the L words only, plus -log p(L).
         """
         B = ids.shape[0]
+        content = self.content(ids)
+        m = torch.ones(ids.shape, dtype=torch.float64) if content is None else content.double()  # (B, L)
         ab = self.alpha_bar.double()
         x0_mean = self.embed(model, ids, noisy=False).double()
         x0 = x0_mean + self.sigma0 * torch.randn(x0_mean.shape, generator=generator, dtype=torch.float64)
         # prior: KL(N(sqrt(ab_T) x0, 1 - ab_T) || N(0, 1)) per dimension
         abT = ab[-1]
-        total = 0.5 * (abT * x0**2 + (1 - abT) - 1 - torch.log(1 - abT)).sum((1, 2))
+        total = (0.5 * (abT * x0**2 + (1 - abT) - 1 - torch.log(1 - abT)).sum(2) * m).sum(1)
         # reverse KLs on stratified levels i in 2..T
         K = min(num_levels, self.T - 1)
         for k in range(K):
             u = torch.rand(B, generator=generator, dtype=torch.float64)
             i = (2 + ((k + u) * (self.T - 1) / K).floor().long()).clamp(max=self.T)
             xt = q_sample(x0, ab[i], torch.randn(x0.shape, generator=generator, dtype=torch.float64))
-            x0_hat = self.predict_x0(model, xt.float(), i).double()
+            x0_hat = self.predict_x0(model, xt.float(), i, content=content).double()
             mean_q, var = posterior(x0, xt, ab[i], ab[i - 1])
             mean_p, _ = posterior(x0_hat, xt, ab[i], ab[i - 1])
-            total = total + (self.T - 1) / K * ((mean_q - mean_p) ** 2 / (2 * var)).sum((1, 2))
+            total = total + (self.T - 1) / K * (((mean_q - mean_p) ** 2 / (2 * var)).sum(2) * m).sum(1)
         # decoder x_1 -> x_0 against q(x_0 | w), both Gaussians with variance sigma0^2
         one = torch.ones(B, dtype=torch.long)
         x1 = q_sample(x0, ab[one], torch.randn(x0.shape, generator=generator, dtype=torch.float64))
-        x0_hat = self.predict_x0(model, x1.float(), one).double()
+        x0_hat = self.predict_x0(model, x1.float(), one, content=content).double()
         s2 = self.sigma0**2
-        total = total + (((x0 - x0_hat) ** 2).sum((1, 2)) - ((x0 - x0_mean) ** 2).sum((1, 2))) / (2 * s2)
+        total = total + ((((x0 - x0_hat) ** 2).sum(2) - ((x0 - x0_mean) ** 2).sum(2)) * m).sum(1) / (2 * s2)
         # rounding
-        logp = model.round_logits(x0.float()).log_softmax(-1).double()
-        total = total - logp.gather(-1, ids[..., None])[..., 0].sum(1)
+        logp = ban_pad(model.round_logits(x0.float()), content).log_softmax(-1).double()
+        total = total - (logp.gather(-1, ids[..., None])[..., 0] * m).sum(1)
+        if content is not None:
+            total = total + length_nll(self.length_probs, content.sum(1))
         return total

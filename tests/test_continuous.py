@@ -209,3 +209,135 @@ def test_noise_scale_scales_only_the_fresh_noise_of_a_ddpm_step():
 def test_bad_noise_scales_say_what_is_accepted(settings, message):
     with pytest.raises(ValueError, match=message):
         ContinuousProcess(tiny_config()).configure(**settings)
+
+
+# ---- the softmax parameterisation (CDCD's score interpolation) -------------------------------------------------
+
+def test_softmax_x0_is_the_expected_embedding_and_trains():
+    """The network outputs p(w | x_t); x0_hat is sum_w p(w | x_t) EMB(w), and clamping names the network's argmax."""
+    torch.manual_seed(0)
+    mc = tiny_config(parameterisation="softmax")
+    model, p = ContinuousModel(mc).eval(), ContinuousProcess(mc)
+    xt, i = torch.randn(2, 6, mc.embed_dim), torch.tensor([10, 40])
+    x0_hat, logits = p._predict(model, xt, i, None)
+    assert logits.shape == (2, 6, mc.vocab_size)
+    assert torch.allclose(x0_hat, logits.softmax(-1) @ model.embedding.weight, atol=1e-6)
+    assert (logits[..., 1:6] == -math.inf).all()  # the special tokens are never words to land on
+    loss = p.loss(model.train(), torch.randint(6, 12, (4, 6)), torch.Generator().manual_seed(0))
+    loss.total.backward()
+    assert math.isfinite(loss.total.item()) and loss.parts["x0_rounding"] > 0
+    out = p.step(model.eval(), torch.randn(1, 6, mc.embed_dim), 0.5, 0.4, torch.Generator().manual_seed(0))
+    _, logits = p._predict(model, torch.randn(1, 6, mc.embed_dim), torch.tensor([25]), None)
+    assert out.tokens.shape == (1, 6) and (out.confidence > 0).all() and (out.confidence <= 1).all()
+
+
+def test_softmax_tiny_model_overfits_one_batch():
+    torch.manual_seed(0)
+    mc = tiny_config(parameterisation="softmax")
+    model, p = ContinuousModel(mc), ContinuousProcess(mc)
+    batch = torch.randint(6, 12, (4, 6))
+    g = torch.Generator().manual_seed(0)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(300):
+        loss = p.loss(model, batch, g)
+        opt.zero_grad()
+        loss.total.backward()
+        opt.step()
+    with torch.no_grad():
+        _, logits = p._predict(model, p.add_noise(p.embed(model, batch, g), 10 / 50, g), torch.full((4,), 10), None)
+        assert (logits.argmax(-1) == batch).float().mean() > 0.95
+
+
+# ---- the length drawn first (length_model "prior") -----------------------------------------------------------
+
+PAD = 0
+
+
+def by_length_config(**kw) -> ModelConfig:
+    return tiny_config(length_model="prior", **kw)
+
+
+def test_a_sentence_denoises_the_same_whatever_padding_follows_it():
+    """By length the padding is hidden from attention and the length joins the conditioning: cutting a batch to its
+    longest row, or changing the padding's latents, changes nothing at a word."""
+    torch.manual_seed(0)
+    for backbone in ("lean", "bert"):
+        mc = by_length_config(backbone=backbone)
+        model, p = ContinuousModel(mc).eval(), ContinuousProcess(mc)
+        content = torch.tensor([[True, True, True, False, False, False], [True] * 4 + [False] * 2])
+        xt, i = torch.randn(2, 6, mc.embed_dim), torch.tensor([10, 30])
+        with torch.no_grad():
+            full = p.predict_x0(model, xt, i, content=content)
+            other = p.predict_x0(model, torch.where(content[..., None], xt, torch.randn_like(xt)), i, content=content)
+            cut = p.predict_x0(model, xt[:, :4], i, content=content[:, :4])
+            longer = p.predict_x0(model, xt[:1], i[:1], content=torch.tensor([[True] * 4 + [False] * 2]))
+        assert torch.allclose(full[content], other[content], atol=1e-5)
+        assert torch.allclose(full[:, :3], cut[:, :3], atol=1e-5) and torch.allclose(full[1, :4], cut[1], atol=1e-5)
+        assert not torch.allclose(full[0, :3], longer[0, :3], atol=1e-3)  # one word longer: another sentence
+
+
+def test_by_length_sampling_writes_the_drawn_length_and_pads_after_it():
+    mc = by_length_config()
+    model, p = ContinuousModel(mc).eval(), ContinuousProcess(mc, length_probs=[0.0, 0.5, 0.0, 0.0, 0.0, 0.5])
+    steps = list(sample_steps(p, model, 64, 10, generator=torch.Generator().manual_seed(0), every=1))
+    for s in steps:  # every frame: words, then padding, at the drawn length
+        lengths = (s.tokens != PAD).sum(1)
+        assert set(lengths.tolist()) <= {2, 6}
+        assert torch.equal(s.tokens != PAD, torch.arange(6) < lengths[:, None])
+    final = steps[-1].tokens
+    assert 10 < int(((final != PAD).sum(1) == 2).sum()) < 54
+    # the padding's x0 is exactly [PAD]'s embedding, so its latent lands there
+    pad_rows = (final == PAD)
+    assert torch.allclose(steps[-1].latent[pad_rows], model.embedding.weight[PAD].expand(int(pad_rows.sum()), -1))
+
+
+def test_by_length_control_fixes_the_length_and_keeps_given_words():
+    from diffusion.control import Anchor, Control, length_anchor
+
+    mc = by_length_config()
+    model, p = ContinuousModel(mc).eval(), ContinuousProcess(mc, length_probs=[1 / 6] * 6)
+    three = p.configure(control=Control(anchor=length_anchor(3, 6)))
+    final = sample(three, model, 8, 10, generator=torch.Generator().manual_seed(0)).final.tokens
+    assert ((final != PAD).sum(1) == 3).all() and (final[:, 3:] == PAD).all()
+    ids = torch.tensor([7, 0, 9, 0, PAD, PAD])
+    known = torch.tensor([True, False, True, False, True, True])
+    infill = p.configure(control=Control(anchor=Anchor(ids, known)))
+    final = sample(infill, model, 8, 10, generator=torch.Generator().manual_seed(1)).final.tokens
+    assert (final[:, [0, 2]] == torch.tensor([7, 9])).all() and (final[:, [1, 3]] != PAD).all()
+    assert (final[:, 4:] == PAD).all()
+
+
+def test_by_length_nll_adds_minus_log_p_of_the_length():
+    mc = by_length_config()
+    model = ContinuousModel(mc).eval()
+    ids = torch.tensor([[6, 7, 8, PAD, PAD, PAD], [9, 10, 11, 6, 7, PAD]])
+    a = [0.1, 0.1, 0.4, 0.1, 0.2, 0.1]
+    b = [0.2, 0.2, 0.2, 0.2, 0.1, 0.1]
+    nll_a = ContinuousProcess(mc, length_probs=a).nll_bound(model, ids, torch.Generator().manual_seed(0), num_levels=4)
+    nll_b = ContinuousProcess(mc, length_probs=b).nll_bound(model, ids, torch.Generator().manual_seed(0), num_levels=4)
+    expected = torch.tensor([math.log(0.2 / 0.4), math.log(0.1 / 0.2)], dtype=torch.float64)
+    assert torch.allclose(nll_a - nll_b, expected, atol=1e-6)
+
+
+def test_by_length_no_term_of_the_loss_reaches_the_padding():
+    """By length [PAD] is never noised, read or rounded to: its embedding gets no gradient, and the loss is the
+    same whatever latents the padding would have held."""
+    mc = by_length_config()
+    model, p = ContinuousModel(mc), ContinuousProcess(mc)
+    ids = torch.tensor([[6, 7, 8, PAD, PAD, PAD], [9, 10, 11, 6, PAD, PAD]])
+    loss = p.loss(model, ids, torch.Generator().manual_seed(0))
+    loss.total.backward()
+    grad = model.embedding.weight.grad
+    assert grad[PAD].abs().max() == 0 and grad[6].abs().max() > 0
+    plain = tiny_config()
+    model, p = ContinuousModel(plain), ContinuousProcess(plain)
+    p.loss(model, ids, torch.Generator().manual_seed(0)).total.backward()
+    assert model.embedding.weight.grad[PAD].abs().max() > 0  # with [PAD] a word, it is one
+
+
+def test_by_length_is_for_the_unconditional_continuous_family():
+    assert by_length_config().length_model == "prior"
+    with pytest.raises(ValueError, match="built for continuous, ardm and absorbing sedd"):
+        ModelConfig(family="seq2seq", length_model="prior")
+    with pytest.raises(ValueError, match="no length distribution"):
+        ContinuousProcess(by_length_config()).prior(2, 6)
