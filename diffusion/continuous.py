@@ -79,11 +79,13 @@ def nearest(x: Tensor, emb: Tensor, logits: Tensor | None = None) -> tuple[Tenso
     return ids, dist
 
 
+_PAD_INDEX = torch.tensor([PAD_ID])
+
+
 def ban_pad(logits: Tensor, content: Tensor | None) -> Tensor:
-    """(B, L, V) logits with [PAD] impossible inside the sentence (by length, `content` (B, L)); as given if None."""
-    if content is None:
-        return logits
-    return logits.masked_fill(content[..., None] & (torch.arange(logits.shape[-1]) == PAD_ID), -math.inf)
+    """(B, L, V) logits with [PAD] impossible, by length (`content` given: where the padding is, it is given, never
+    a choice); as given if None."""
+    return logits if content is None else logits.index_fill(-1, _PAD_INDEX, -math.inf)
 
 
 # ---- the network ----------------------------------------------------------------------------------------------
@@ -125,7 +127,9 @@ class ContinuousModel(nn.Module, PyTorchModelHubMixin, library_name="text-diffus
             return self.out_proj(self.backbone(h, cond))
         if content is None:
             content = torch.ones(xt.shape[:2], dtype=torch.bool, device=xt.device)
-        return self.out_proj(self.backbone(h, cond + self.length(content.sum(1)), content))
+        # no mask at all when every position is a word (one sentence on a canvas cut to it): the same attention, less work
+        key_mask = None if bool(content.all()) else content
+        return self.out_proj(self.backbone(h, cond + self.length(content.sum(1)), key_mask))
 
     def round_logits(self, x: Tensor) -> Tensor:
         return rounding_logits(x, self.embedding.weight).masked_fill(self.non_rounding, -math.inf)
@@ -376,7 +380,7 @@ class ContinuousProcess(LengthDrawnFirst):
         B, L = content.shape
         x0_hat = torch.cat([x0_hat, model.embedding.weight[PAD_ID].expand(B, L - n, -1)], 1)
         if self.config.parameterisation == "softmax":  # logits of [PAD] for certain past the longest sentence
-            rest = torch.full((B, L - n, out.shape[-1]), -math.inf).index_fill(-1, torch.tensor([PAD_ID]), 0.0)
+            rest = torch.full((B, L - n, out.shape[-1]), -math.inf).index_fill(-1, _PAD_INDEX, 0.0)
             out = torch.cat([out, rest], 1)
         return x0_hat, out
 
@@ -469,7 +473,7 @@ class ContinuousProcess(LengthDrawnFirst):
         total = total + ((((x0 - x0_hat) ** 2).sum(2) - ((x0 - x0_mean) ** 2).sum(2)) * m).sum(1) / (2 * s2)
         # rounding
         logp = ban_pad(model.round_logits(x0.float()), content).log_softmax(-1).double()
-        total = total - (logp.gather(-1, ids[..., None])[..., 0] * m).sum(1)
+        total = total - logp.gather(-1, ids[..., None])[..., 0].where(m > 0, 0.0).sum(1)  # where: -inf at padding
         if content is not None:
             total = total + length_nll(self.length_probs, content.sum(1))
         return total
