@@ -38,7 +38,7 @@ QUALITY_STEPS: dict[str, tuple[int | None, ...]] = {
 }
 # time to quality: the shipped recipe of each family, from scratch, the budget set by the benchmark
 TTQ_RECIPES: dict[str, dict[str, Any]] = {
-    "continuous": dict(family="continuous", lr=3e-3),
+    "continuous": dict(family="continuous", lr=3e-3, length_model="prior", time_sampling="high_noise"),
     "sedd-absorb": dict(family="sedd", graph="absorb", length_model="prior"),
     "ardm": dict(family="ardm", length_model="prior"),
 }

@@ -68,9 +68,10 @@ def test_loss_ignores_the_source_positions(tokenizer):
     assert again.item() == pytest.approx(base.item(), rel=1e-5)
 
 
-def test_anchoring_restores_the_source_after_every_step(tokenizer):
+@pytest.mark.parametrize("parameterisation", ["x0", "softmax"])
+def test_anchoring_restores_the_source_after_every_step(tokenizer, parameterisation):
     torch.manual_seed(0)
-    mc = tiny(tokenizer)
+    mc = tiny(tokenizer, parameterisation=parameterisation)
     model = Seq2SeqModel(mc)
     rows = encode_sources(tokenizer, mc, SOURCES)
     p = Seq2SeqProcess(mc, source=rows)
