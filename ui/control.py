@@ -49,7 +49,10 @@ $x_{t-1} \sim q(x_{t-1} \mid x_t, \hat x_0)$ treats them as certain and the blan
 words never change; the blanks may not become padding, and the positions after the template are padding, so the
 sentence keeps the template's length. No classifier is involved.
 
-**Length.** The same anchoring with the template "n blanks, then padding": exactly $n$ words.
+**Length.** The same anchoring with the template "n blanks, then padding": exactly $n$ words. A model that draws
+its length first (the shipped one) takes the template's length, or $n$, as that length: the network then sees just
+those positions, trained as it was on sentences of a known length, and plans the full stop at the end (12 words:
+74% grammatical, against 22% for the fixed-canvas model shipped before).
 
 **Classifier guidance.** A small transformer $p(c \mid x_t, t)$, trained on sentences of the built-in corpus noised by
 this model's own embeddings and schedule, predicts each slot of the meaning representation (or "absent"). After each

@@ -61,7 +61,7 @@ against 0.44 and 0.35, 100 samples each from seeds 0 and 1).
 before the first step (`--length-model prior`). The network sees only those $L$ positions (the padding is hidden
 from attention), never rounds them to padding, and the padding after them is padding in every frame; its latent
 follows [PAD]'s own noisy path, as an anchored word's does. Diffusion-LM itself writes padding as a word on a
-fixed canvas: the model shipped before did, and its sentences came out about four words short of the corpus's 18,
+fixed canvas: the model shipped before did, and its sentences came out about three words short of the corpus's 18,
 20-31% grammatical (100 samples from each of seeds 0-3). Drawing the length first (with rotary positions, as
 the token families have), 10 minutes of training give
 sentences of the corpus's length, 36-39% grammatical (seeds 0-2); training more on high noise levels, where the
