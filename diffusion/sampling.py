@@ -36,7 +36,7 @@ def sample_steps(process: Any, model: nn.Module, num_samples: int, num_steps: in
     tokens = process.readable(model, x, ts[0])
     yield Step(index=0, t=ts[0], tokens=tokens, pred_tokens=tokens, confidence=torch.zeros(tokens.shape),
                changed=torch.zeros(tokens.shape, dtype=torch.bool),
-               latent=x.detach().cpu() if isinstance(x, torch.Tensor) and x.is_floating_point() else None, extras={})
+               latent=_prior_latent(x), extras={})
     previous = tokens
     for k in range(1, num_steps + 1):
         out = process.step(model, x, ts[k - 1], ts[k], generator)
@@ -47,6 +47,12 @@ def sample_steps(process: Any, model: nn.Module, num_samples: int, num_steps: in
                    confidence=out.confidence.cpu(), changed=(out.tokens != previous).cpu(),
                    latent=_cpu(out.latent), extras={k_: _cpu(v) for k_, v in out.extras.items()})
         previous = out.tokens
+
+
+def _prior_latent(x: Any) -> torch.Tensor | None:
+    """x_T of a continuous chain (a tensor, or a state holding one as `latent`) on the CPU; None for token chains."""
+    latent = x.latent if hasattr(x, "latent") else x
+    return latent.detach().cpu() if isinstance(latent, torch.Tensor) and latent.is_floating_point() else None
 
 
 def _cpu(v: Any) -> Any:

@@ -286,6 +286,7 @@ def test_by_length_sampling_writes_the_drawn_length_and_pads_after_it():
         assert torch.equal(s.tokens != PAD, torch.arange(6) < lengths[:, None])
     final = steps[-1].tokens
     assert 10 < int(((final != PAD).sum(1) == 2).sum()) < 54
+    assert steps[0].latent is not None and steps[0].latent.shape == (64, 6, mc.embed_dim)  # x_T, for the latent map
     # the padding's x0 is exactly [PAD]'s embedding, so its latent lands there
     pad_rows = (final == PAD)
     assert torch.allclose(steps[-1].latent[pad_rows], model.embedding.weight[PAD].expand(int(pad_rows.sum()), -1))
