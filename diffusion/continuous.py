@@ -20,7 +20,7 @@ from . import schedules
 from .backbone import TimeEmbedding, build_backbone
 from .config import ModelConfig
 from .corpus.tokenizer import PAD_ID, SPECIAL_TOKENS
-from .discrete import LengthDrawnFirst, check_length_probs, draw_lengths, length_nll
+from .discrete import LengthDrawnFirst, check_length_probs, draw_lengths, length_embedding, length_nll
 from .trajectory import Loss, StepOutput
 
 if TYPE_CHECKING:
@@ -108,10 +108,7 @@ class ContinuousModel(nn.Module, PyTorchModelHubMixin, library_name="text-diffus
         self.out_proj = nn.Linear(config.d_model, out)
         # length_model "prior": the sentence is the non-[PAD] positions, padding is hidden from attention and the
         # length joins the conditioning vector (as in TokenModel), so a batch can be cut to its longest row
-        self.length = None
-        if config.length_model == "prior":
-            self.length = nn.Embedding(config.seq_len + 1, config.d_model)
-            nn.init.normal_(self.length.weight, std=0.02)
+        self.length = length_embedding(config)
         mask = torch.zeros(config.vocab_size, dtype=torch.bool)
         mask[[i for i in NON_ROUNDING_IDS if i < config.vocab_size]] = True
         self.register_buffer("non_rounding", mask, persistent=False)
@@ -360,11 +357,9 @@ class ContinuousProcess(LengthDrawnFirst):
         content = x.content if isinstance(x, LatentState) else None
         x = x.latent if isinstance(x, LatentState) else x
         ab = self.alpha_bar[self.index(t)]
-        logits = self.round_logits(model, x / ab.sqrt())
+        tokens = ban_pad(self.round_logits(model, x / ab.sqrt()), content).argmax(-1)
         if content is not None:
-            tokens = ban_pad(logits, content).argmax(-1).masked_fill(~content, PAD_ID)
-        else:
-            tokens = logits.argmax(-1)
+            tokens = tokens.masked_fill(~content, PAD_ID)
         anchor = self.control.anchor if self.control is not None else None
         return tokens if anchor is None else anchor.put(tokens)
 

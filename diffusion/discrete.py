@@ -39,10 +39,7 @@ class TokenModel(nn.Module, PyTorchModelHubMixin, library_name="text-diffusion-l
         self.head = nn.Linear(config.d_model, config.vocab_size)
         # length_model "prior": the sequence is the non-[PAD] positions; its length joins the conditioning vector
         # and padding is hidden from attention, so a batch can be cut to its longest row without changing a logit
-        self.length = None
-        if config.length_model == "prior":
-            self.length = nn.Embedding(config.seq_len + 1, config.d_model)
-            nn.init.normal_(self.length.weight, std=0.02)
+        self.length = length_embedding(config)
 
     def forward(self, ids: Tensor, t: Tensor | None = None) -> Tensor:
         """(B, L) ids, optional (B,) time in [0, 1] -> (B, L, V) logits."""
@@ -56,6 +53,16 @@ class TokenModel(nn.Module, PyTorchModelHubMixin, library_name="text-diffusion-l
 
 
 # ---- the length drawn first (length_model "prior") -------------------------------------------------------------
+
+def length_embedding(config: ModelConfig) -> nn.Embedding | None:
+    """By length (length_model "prior"), an embedding of the length L = 0..D added to the conditioning vector, so the
+    network knows where the sentence ends although the padding is hidden from it; None otherwise."""
+    if config.length_model != "prior":
+        return None
+    table = nn.Embedding(config.seq_len + 1, config.d_model)
+    nn.init.normal_(table.weight, std=0.02)
+    return table
+
 
 NO_LENGTHS = ("this checkpoint has no length distribution in meta.json (training reads it off the training rows "
               "before the first step); train it again with --length-model prior")

@@ -129,6 +129,20 @@ def test_eps_parameterisation_trains_and_samples():
     assert sample(p, model, 1, 5, generator=torch.Generator().manual_seed(0)).final.tokens.shape == (1, 6)
 
 
+def fit_one_batch(p: ContinuousProcess, model: ContinuousModel, batch: torch.Tensor, g: torch.Generator,
+                  steps: int = 300) -> tuple[float, float]:
+    """AdamW on one batch for `steps` steps; the first and the last loss."""
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(steps):
+        loss = p.loss(model, batch, g)
+        opt.zero_grad()
+        loss.total.backward()
+        opt.step()
+        losses.append(loss.total.item())
+    return losses[0], losses[-1]
+
+
 def test_tiny_model_overfits_one_batch():
     """A few hundred steps on one batch: denoising from moderate noise recovers it, and the loss falls."""
     torch.manual_seed(0)
@@ -136,15 +150,8 @@ def test_tiny_model_overfits_one_batch():
     model, p = ContinuousModel(mc), ContinuousProcess(mc)
     batch = torch.randint(6, 12, (4, 6))
     g = torch.Generator().manual_seed(0)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    first = None
-    for _ in range(300):
-        loss = p.loss(model, batch, g)
-        opt.zero_grad()
-        loss.total.backward()
-        opt.step()
-        first = first if first is not None else loss.total.item()
-    assert loss.total.item() < 0.3 * first
+    first, last = fit_one_batch(p, model, batch, g)
+    assert last < 0.3 * first
     with torch.no_grad():
         x0 = p.embed(model, batch, g)
         i = torch.full((4,), 10)
@@ -227,7 +234,6 @@ def test_softmax_x0_is_the_expected_embedding_and_trains():
     loss.total.backward()
     assert math.isfinite(loss.total.item()) and loss.parts["x0_rounding"] > 0
     out = p.step(model.eval(), torch.randn(1, 6, mc.embed_dim), 0.5, 0.4, torch.Generator().manual_seed(0))
-    _, logits = p._predict(model, torch.randn(1, 6, mc.embed_dim), torch.tensor([25]), None)
     assert out.tokens.shape == (1, 6) and (out.confidence > 0).all() and (out.confidence <= 1).all()
 
 
@@ -237,12 +243,7 @@ def test_softmax_tiny_model_overfits_one_batch():
     model, p = ContinuousModel(mc), ContinuousProcess(mc)
     batch = torch.randint(6, 12, (4, 6))
     g = torch.Generator().manual_seed(0)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    for _ in range(300):
-        loss = p.loss(model, batch, g)
-        opt.zero_grad()
-        loss.total.backward()
-        opt.step()
+    fit_one_batch(p, model, batch, g)
     with torch.no_grad():
         _, logits = p._predict(model, p.add_noise(p.embed(model, batch, g), 10 / 50, g), torch.full((4,), 10), None)
         assert (logits.argmax(-1) == batch).float().mean() > 0.95
