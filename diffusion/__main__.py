@@ -95,9 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--noise", choices=NOISES, help="sedd: sigma_bar(t) (default loglinear; SEDD pairs uniform "
                    "with geometric)")
     t.add_argument("--time-sampling", choices=("uniform", "high_noise"), help="how training draws t")
-    t.add_argument("--length-model", choices=LENGTH_MODELS, help="continuous, ardm and absorbing sedd: pad (default: write "
-                   "every position, [PAD] ending the sentence) or prior (draw the length from the training set's, "
-                   "write only those words)")
+    t.add_argument("--length-model", choices=LENGTH_MODELS, help="continuous, seq2seq, ardm and absorbing sedd: pad "
+                   "(default: write every position, [PAD] ending the sentence) or prior (draw the length from the "
+                   "training set's, given the source's for seq2seq, and write only those words)")
     t.add_argument("--x0-rounding-weight", type=float, help="continuous: weight of the rounding loss on the predicted x0")
     t.add_argument("--no-preconditioning", dest="preconditioning", action="store_false", default=None,
                    help="continuous: the network predicts x0 directly, without the EDM skip connection")
@@ -126,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--num-samples", type=_positive_int, default=100)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--nll-sequences", type=_positive_int, default=256, help="held-out sequences for the NLL bound")
+    e.add_argument("--nll-split", choices=("test", "validation", "train"), default="test",
+                   help="the built-in corpus's split the NLL is measured on (train: what the model memorised)")
     e.add_argument("--json", action="store_true")
     e.add_argument("--record", action="store_true", help="also store the figures in the checkpoint's meta.json")
     e.add_argument("--candidates", type=_positive_int, help="seq2seq: MBR candidates per source (default 5); "
@@ -301,7 +303,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     ck = _configure(checkpoint.load(args.checkpoint), args)
     result = evaluate(ck, args.num_samples, args.steps, seed=args.seed, nll_sequences=args.nll_sequences,
-                      candidates=args.candidates or 5)
+                      candidates=args.candidates or 5, nll_split=args.nll_split)
     if args.record:
         checkpoint.record_evaluation(args.checkpoint, result)
     if args.json:

@@ -62,9 +62,9 @@ class ModelConfig:
         _check("graph", self.graph, GRAPHS)
         _check("noise", self.noise, NOISES)
         _check("length_model", self.length_model, LENGTH_MODELS)
-        if self.length_model == "prior" and not (self.family in ("ardm", "continuous")
+        if self.length_model == "prior" and not (self.family in ("ardm", "continuous", "seq2seq")
                                                  or (self.family == "sedd" and self.graph == "absorb")):
-            raise ValueError(f"length_model 'prior' is built for continuous, ardm and absorbing sedd; "
+            raise ValueError(f"length_model 'prior' is built for continuous, seq2seq, ardm and absorbing sedd; "
                              f"{self.family}{' (uniform)' if self.family == 'sedd' else ''} uses 'pad'")
         for name in ("seq_len", "d_model", "n_layers", "n_heads", "d_ff", "embed_dim", "num_timesteps"):
             if getattr(self, name) <= 0:

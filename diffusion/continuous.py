@@ -20,7 +20,7 @@ from . import schedules
 from .backbone import TimeEmbedding, build_backbone
 from .config import ModelConfig
 from .corpus.tokenizer import PAD_ID, SPECIAL_TOKENS
-from .discrete import LengthDrawnFirst, check_length_probs, draw_lengths, length_embedding, length_nll
+from .discrete import LengthDrawnFirst, check_length_probs, draw_lengths, length_embedding, length_nll, spans
 from .trajectory import Loss, StepOutput
 
 if TYPE_CHECKING:
@@ -365,9 +365,9 @@ class ContinuousProcess(LengthDrawnFirst):
 
     def _denoise(self, model: ContinuousModel, x: Tensor, i: Tensor, x0_prev: Tensor | None,
                  content: Tensor | None) -> tuple[Tensor, Tensor]:
-        """`_predict` on the whole canvas; by length on the positions up to the longest sentence only (the network
+        """`_predict` on the whole canvas; by length on the positions up to the last word of any row only (the network
         cannot see the padding anyway), the padding after it given back as [PAD] for certain."""
-        n = x.shape[1] if content is None else int(content.sum(1).max())
+        n = x.shape[1] if content is None else int(spans(content).max())
         if n == x.shape[1]:
             return self._predict(model, x, i, x0_prev, content)
         cut = slice(0, n)

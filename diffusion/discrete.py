@@ -75,6 +75,12 @@ def length_probs(ids: Tensor, D: int, pad_id: int = PAD_ID) -> list[float]:
     return (counts / counts.sum()).tolist()
 
 
+def spans(words: Tensor) -> Tensor:
+    """(B, L) bool -> (B,) one past each row's last True (0 for none): the positions a row needs, only padding after
+    them. Equal to the word count when the words come first; seq2seq rows also hold the source's padding in between."""
+    return (words * torch.arange(1, words.shape[1] + 1, device=words.device)).amax(1)
+
+
 def check_length_probs(probs: Any, D: int) -> tuple[float, ...] | None:
     """The setting as a tuple of D probabilities (one per length 1..D), or a ValueError."""
     if probs is None:

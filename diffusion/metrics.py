@@ -75,9 +75,10 @@ def nll_bits_per_token(ck: Checkpoint, texts: list[str], batch_size: int = 64, s
 
 
 def evaluate(ck: Checkpoint, num_samples: int, steps: int | None = None, seed: int = 0, nll_sequences: int = 256,
-             batch_size: int = 100, candidates: int = 5) -> dict[str, Any]:
+             batch_size: int = 100, candidates: int = 5, nll_split: str = "test") -> dict[str, Any]:
     """Sample, score, and bound the held-out NLL; one flat dict of figures (steps: the family's default).
-    A seq2seq checkpoint is scored on held-out sources instead (`evaluate_seq2seq`)."""
+    `nll_split` "train" bounds the NLL on training sentences instead: the gap to "test" is what the model
+    memorised. A seq2seq checkpoint is scored on held-out sources instead (`evaluate_seq2seq`)."""
     steps = ck.process.default_steps if steps is None else steps
     if num_samples <= 0:
         raise ValueError(f"number of samples must be a positive integer, got {num_samples}")
@@ -96,7 +97,7 @@ def evaluate(ck: Checkpoint, num_samples: int, steps: int | None = None, seed: i
     builtin = corpus_name == "builtin"
     held_out: list[str] = []
     if builtin:
-        held_out = list(load_corpus("builtin").test[:nll_sequences])
+        held_out = list(load_corpus("builtin").split(nll_split)[:nll_sequences])
     ent = entropy() if builtin and ck.config.level == "word" else None
     result = {
         "family": ck.config.family,
@@ -108,6 +109,7 @@ def evaluate(ck: Checkpoint, num_samples: int, steps: int | None = None, seed: i
         "corpus_mean_length": mean_length(list(load_corpus("builtin").test), ck.config.level) if builtin else None,
         "nll_bits_per_token": nll_bits_per_token(ck, held_out) if held_out else None,
         "nll_num_sequences": len(held_out),
+        "nll_split": nll_split,
         "nll_method": getattr(ck.process, "nll_method", None),
         "entropy_bits_per_token": ent.bits_per_token if ent else None,
         "sample_seconds_per_sequence": seconds / num_samples,
@@ -210,6 +212,8 @@ def evaluate_seq2seq(ck: Checkpoint, num_sources: int, steps: int, seed: int = 0
         "grammatical_rate": grammatical_rate(picks),
         "self_bleu": sum(self_bleus) / len(self_bleus),
         "distinct_2": distinct_n(picks, 2, ck.config.level),
+        "mean_length": mean_length(picks, ck.config.level),
+        "corpus_mean_length": mean_length([ex.text for ex in test], ck.config.level),  # the references'
         "sample_seconds_per_sequence": seconds / (len(test) * candidates),
         "sampler": ck.process.sampler,
         "clamp": ck.process.clamp,

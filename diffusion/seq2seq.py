@@ -17,9 +17,10 @@ import torch
 from torch import Tensor
 
 from .config import ModelConfig
-from .continuous import ContinuousModel, ContinuousProcess
+from .continuous import ContinuousModel, ContinuousProcess, LatentState
 from .corpus.grammar import MR_EXAMPLE, linearise_mr, parse_mr
 from .corpus.tokenizer import PAD_ID, SEP_ID, UNK_ID, TextTokenizer
+from .discrete import NO_LENGTHS, length_probs
 from .trajectory import Loss, Step, StepOutput
 
 _BRACKETS = re.compile(r"[\[\]]")
@@ -79,6 +80,31 @@ def decode_targets(tokenizer: TextTokenizer, config: ModelConfig, ids: Tensor) -
     return [tokenizer.decode(row[config.source_len + 1:]) for row in ids]
 
 
+def target_length_table(rows: Tensor, config: ModelConfig, pad_id: int = PAD_ID) -> list[list[float]]:
+    """p(L | n) from training rows (N, L): row n = 0..S for a source of n words, column L - 1 for a target of L = 1..D
+    words. Each source length's counts get one more pseudo-count, spread as the marginal p(L) (itself with one count
+    per length), so a source length training never saw falls back on the marginal and no length is impossible."""
+    S, D = config.source_len, config.seq_len - config.source_len - 1
+    n, length = (rows[:, :S] != pad_id).sum(1), (rows[:, S + 1:] != pad_id).sum(1)  # (N,), (N,)
+    keep = length > 0
+    marginal = torch.tensor(length_probs(rows[:, S + 1:], D, pad_id), dtype=torch.float64)  # (D,)
+    counts = torch.zeros(S + 1, D, dtype=torch.float64)
+    counts.index_put_((n[keep], length[keep] - 1), torch.ones(int(keep.sum()), dtype=torch.float64), accumulate=True)
+    return ((counts + marginal) / (counts.sum(1, keepdim=True) + 1)).tolist()
+
+
+def check_length_table(table, config: ModelConfig) -> tuple[tuple[float, ...], ...] | None:
+    """The setting as S + 1 rows of D probabilities (p(L | n)), or a ValueError."""
+    if table is None:
+        return None
+    S, D = config.source_len, config.seq_len - config.source_len - 1
+    rows = tuple(tuple(float(v) for v in row) for row in table)
+    if len(rows) != S + 1 or any(len(r) != D or min(r) < 0 or abs(sum(r) - 1) > 1e-6 for r in rows):
+        raise ValueError(f"length_table must hold {S + 1} rows (source lengths 0..{S}) of {D} probabilities summing "
+                         f"to 1 (target lengths 1..{D})")
+    return rows
+
+
 class Seq2SeqModel(ContinuousModel, tags=["diffuseq"]):
     """The same network as Diffusion-LM: embeddings, a denoiser on latents, the tied rounding."""
 
@@ -89,8 +115,36 @@ class Seq2SeqProcess(ContinuousProcess):
     from `encode_sources`, one per sample or one for all."""
 
     source: Tensor | None = None
+    length_table: tuple[tuple[float, ...], ...] | None = None  # length_model "prior": p(L | n), target_length_table
     name: str = "seq2seq"
     nll_method: ClassVar[str | None] = None  # the bound is not computed for the conditional model
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "length_table", check_length_table(self.length_table, self.config))
+        object.__setattr__(self, "nll_method", None)
+
+    def data_settings(self, train: Tensor, pad_id: int = PAD_ID) -> dict:
+        """By length, p(L | n) read off the training pairs before the first step."""
+        return {"length_table": target_length_table(train, self.config, pad_id)} if self.by_length else {}
+
+    def prior(self, batch_size: int, length: int, generator: torch.Generator | None = None) -> Tensor | LatentState:
+        """x_T ~ N(0, I) (B, L, d); by length also the positions to denoise: the source's words and [SEP], then a
+        target of L ~ p(L | n) words for a source of n words."""
+        if not self.by_length:
+            return super().prior(batch_size, length, generator)
+        if length != self.config.seq_len:
+            raise ValueError(f"this model draws each target's length; it takes the model's length "
+                             f"{self.config.seq_len}, got {length}")
+        if self.length_table is None:
+            raise ValueError(NO_LENGTHS)
+        src, _ = self.held(batch_size)  # (B, S + 1)
+        S = self.config.source_len
+        noise = torch.randn(batch_size, length, self.config.embed_dim, generator=generator)  # (B, L, d)
+        given = torch.tensor(self.length_table)[(src[:, :S] != PAD_ID).sum(1)]  # (B, D) p(L | n) of each row
+        lengths = 1 + torch.multinomial(given, 1, generator=generator)[:, 0]  # (B,)
+        content = torch.cat([src != PAD_ID, torch.arange(length - S - 1) < lengths[:, None]], 1)  # (B, L)
+        return LatentState(noise, torch.zeros_like(noise), content)
 
     def held(self, batch_size: int) -> tuple[Tensor, Tensor]:
         """(B, S + 1) source ids to hold and the (L,) mask of held positions."""
@@ -103,12 +157,13 @@ class Seq2SeqProcess(ContinuousProcess):
 
     def loss(self, model: ContinuousModel, batch: Tensor, generator: torch.Generator | None = None) -> Loss:
         """Diffusion-LM's objective on the target positions only, with the source clean in x_t (Eq. 4 of Gong et al.)."""
-        return self.denoising_loss(model, batch, held_mask(self.config).expand_as(batch), generator)
+        held = held_mask(self.config)[: batch.shape[1]]  # by length a batch is cut after its last word
+        return self.denoising_loss(model, batch, held.expand_as(batch), generator)
 
     def add_noise(self, x0: Tensor, t: Tensor | float, generator: torch.Generator | None = None) -> Tensor:
         """q(x_t | x_0) on the target positions; the source and [SEP] are returned exactly as given."""
         xt = super().add_noise(x0, t, generator)
-        return torch.where(held_mask(self.config)[None, :, None], x0, xt)
+        return torch.where(held_mask(self.config)[None, : x0.shape[1], None], x0, xt)
 
     def hold(self, model: ContinuousModel, x: Tensor) -> Tensor:
         """Anchoring: the source and [SEP] positions of the latent (B, L, d) back at their clean embeddings."""

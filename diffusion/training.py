@@ -19,6 +19,7 @@ from .config import ModelConfig, TrainConfig
 from .corpus.grammar import MAX_MR_WORDS, MAX_WORDS
 from .corpus.loaders import Corpus
 from .corpus.tokenizer import TextTokenizer
+from .discrete import spans
 from .families import get_family
 from .seq2seq import encode_pairs, source_words
 
@@ -208,12 +209,12 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
 def _batches(data: torch.Tensor, pad_id: int, batch_size: int, gen: torch.Generator,
              by_length: bool) -> Iterator[torch.Tensor]:
     """Endless training batches of random rows. When the process hides padding from attention, BUCKET_BATCHES
-    batches are drawn at once, sorted by length and cut to their longest row: about half the positions of the
+    batches are drawn at once, sorted by length and cut to their longest row (its last word): about half the positions of the
     built-in corpus are padding, so each step then costs about half as much."""
     if not by_length:
         while True:
             yield data[torch.randint(0, data.shape[0], (batch_size,), generator=gen)]
-    lengths = (data != pad_id).sum(1)  # (N,)
+    lengths = spans(data != pad_id)  # (N,) the positions each row needs
     while True:
         idx = torch.randint(0, data.shape[0], (batch_size * BUCKET_BATCHES,), generator=gen)
         chunks = idx[lengths[idx].argsort(stable=True)].split(batch_size)

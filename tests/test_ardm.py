@@ -389,7 +389,7 @@ def test_by_length_needs_its_distribution_and_an_order_agnostic_family():
         ARDMProcess(by_length_config()).prior(2, L)
     with pytest.raises(ValueError, match="one per length"):
         ARDMProcess(by_length_config(), length_probs=[0.5, 0.5])
-    with pytest.raises(ValueError, match="built for continuous, ardm and absorbing sedd"):
+    with pytest.raises(ValueError, match="built for continuous, seq2seq, ardm and absorbing sedd"):
         replace(config("ar"), length_model="prior")
     with pytest.raises(ValueError, match="pad, prior"):
         replace(config("ardm"), length_model="given")

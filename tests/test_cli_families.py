@@ -62,6 +62,24 @@ def test_ar_evaluate_gives_an_exact_nll_above_the_entropy(runs, capsys):
     assert result["nll_bits_per_token"] > result["entropy_bits_per_token"]
 
 
+def test_evaluate_measures_the_nll_on_the_split_asked(runs, capsys):
+    """--nll-split train bounds the NLL on training sentences (the gap to test is what the model memorised)."""
+    from diffusion.corpus import load_corpus
+    from diffusion.metrics import nll_bits_per_token
+
+    ck = checkpoint.load(runs["ar"])
+    seen = {}
+    for split in ("train", "test"):
+        assert main(["evaluate", "--checkpoint", str(runs["ar"]), "--num-samples", "2", "--nll-sequences", "16",
+                     "--nll-split", split, "--json"]) == 0
+        result = _last_json(capsys)
+        assert result["nll_split"] == split and result["nll_num_sequences"] == 16
+        seen[split] = result["nll_bits_per_token"]
+        exact = nll_bits_per_token(ck, list(load_corpus("builtin").split(split)[:16]))  # ar's NLL is exact
+        assert seen[split] == pytest.approx(exact, rel=1e-6)
+    assert seen["train"] != seen["test"]
+
+
 def test_ardm_confident_order_is_recorded_beside_the_random_one(runs, capsys):
     ardm = str(runs["ardm"])
     for order in ("random", "confident"):

@@ -37,13 +37,33 @@ def test_sample_one_source_with_candidates_and_mbr(tiny_seq2seq, capsys):
     assert sum(line.startswith("*") for line in lines[:3]) == 1
 
 
+def test_by_length_the_target_length_is_read_off_the_pairs_and_drawn_given_the_source(tmp_path, capsys):
+    out = tmp_path / "by-length"
+    assert main(["train", "--family", "seq2seq", "--preset", "tiny", "--steps", "5", "--length-model", "prior",
+                 "--out", str(out)]) == 0
+    ck = checkpoint.load(out)
+    S, D = ck.config.source_len, ck.config.seq_len - ck.config.source_len - 1
+    table = ck.meta["process"]["length_table"]
+    assert len(table) == S + 1 and all(len(row) == D for row in table)
+    assert ck.process.length_table is not None and ck.process.nll_method is None
+    mean = [sum((L + 1) * p for L, p in enumerate(row)) for row in table]  # E[L | n]
+    assert mean[16] > mean[6] + 5  # more slots, longer sentences: the length is drawn given the source
+    args = ["sample", "--checkpoint", str(out), "--source", "name [zizzi] food [thai]", "--steps", "5",
+            "--candidates", "4", "--json"]
+    assert main(args) == 0
+    candidates = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["candidates"]
+    assert all(c and "[PAD]" not in c for c in candidates)
+
+
 def test_evaluate_reports_bleu_slots_and_mbr(tiny_seq2seq, capsys):
     args = ["evaluate", "--checkpoint", str(tiny_seq2seq), "--num-samples", "3", "--steps", "5", "--candidates", "2",
             "--json", "--record"]
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    for key in ("bleu", "slot_accuracy", "self_bleu", "grammatical_rate", "distinct_2"):
+    for key in ("bleu", "slot_accuracy", "self_bleu", "grammatical_rate", "distinct_2", "mean_length",
+                "corpus_mean_length"):
         assert isinstance(result[key], float), key
+    assert result["corpus_mean_length"] > 5  # the test references' words a sentence
     assert result["mbr_candidates"] == 2 and result["num_samples"] == 3 and 0 <= result["slot_accuracy"] <= 1
     recorded = json.loads((tiny_seq2seq / "meta.json").read_text())["evaluation"]
     assert any("mbr_candidates=2" in key for key in recorded)

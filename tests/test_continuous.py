@@ -337,9 +337,9 @@ def test_by_length_no_term_of_the_loss_reaches_the_padding():
     assert model.embedding.weight.grad[PAD].abs().max() > 0  # with [PAD] a word, it is one
 
 
-def test_by_length_is_for_the_unconditional_continuous_family():
+def test_by_length_is_a_setting_of_the_config():
     assert by_length_config().length_model == "prior"
-    with pytest.raises(ValueError, match="built for continuous, ardm and absorbing sedd"):
-        ModelConfig(family="seq2seq", length_model="prior")
+    with pytest.raises(ValueError, match="built for continuous, seq2seq, ardm and absorbing sedd"):
+        ModelConfig(family="ar", length_model="prior")
     with pytest.raises(ValueError, match="no length distribution"):
         ContinuousProcess(by_length_config()).prior(2, 6)

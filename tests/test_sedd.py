@@ -237,7 +237,7 @@ def test_sampling_by_length_writes_exactly_the_drawn_number_of_words(sampler):
 
 
 def test_by_length_needs_the_absorbing_graph_and_its_distribution():
-    with pytest.raises(ValueError, match="built for continuous, ardm and absorbing sedd"):
+    with pytest.raises(ValueError, match="built for continuous, seq2seq, ardm and absorbing sedd"):
         replace(config("uniform", "geometric"), length_model="prior")
     cfg = replace(config(), length_model="prior")
     with pytest.raises(ValueError, match="no length distribution"):

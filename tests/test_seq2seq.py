@@ -6,10 +6,11 @@ import torch
 from diffusion.config import preset
 from diffusion.corpus import MAX_MR_WORDS, TextTokenizer, linearise_mr, parse_mr, realised_slots, sample_examples
 from diffusion.corpus.tokenizer import PAD_ID, SEP_ID
+from diffusion.discrete import spans
 from diffusion.metrics import bleu_matrix, mbr_pick
 from diffusion.sampling import sample, sample_steps
 from diffusion.seq2seq import (Seq2SeqModel, Seq2SeqProcess, check_source, decode_targets, encode_pairs,
-                               encode_sources, held_mask, source_words)
+                               encode_sources, held_mask, source_words, target_length_table)
 
 SOURCES = ["name [zizzi] food [french]", "name [aromi] area [city centre]"]
 TARGETS = ["zizzi serves french food .", "aromi is in the city centre ."]
@@ -158,3 +159,96 @@ def test_longest_mr_fits_and_slots_are_counted_by_the_validator():
     assert len(source_words(linearise_mr(ex.mr)).split()) <= MAX_MR_WORDS == 19
     assert realised_slots(ex.text, ex.mr) == len(ex.mr)
     assert realised_slots("nothing here .", ex.mr) == 0
+
+
+# ---- the target's length drawn first (length_model "prior") ---------------------------------------------------
+
+def test_target_length_table_counts_each_source_length_and_falls_back_on_the_marginal(tokenizer):
+    mc = tiny(tokenizer, length_model="prior")  # S = 6, targets of 1..8 words
+    rows = encode_pairs(tokenizer, mc, [SOURCES[0]] * 3 + [SOURCES[1]], [TARGETS[0]] * 3 + [TARGETS[1]])
+    table = torch.tensor(target_length_table(rows, mc), dtype=torch.float64)  # (7, 8)
+    assert table.shape == (7, 8) and torch.allclose(table.sum(1), torch.ones(7, dtype=torch.float64))
+    marginal = torch.tensor([1, 1, 1, 1, 4, 1, 2, 1], dtype=torch.float64) / 12  # counts + 1: three 5s, one 7
+    assert torch.allclose(table[0], marginal)  # no source of 0 words: the marginal
+    assert torch.allclose(table[4], (torch.eye(8, dtype=torch.float64)[4] * 3 + marginal) / 4)  # "name zizzi food french"
+    assert torch.allclose(table[5], (torch.eye(8, dtype=torch.float64)[6] + marginal) / 2)
+    assert Seq2SeqProcess(mc, length_table=table.tolist()).length_table[4] == tuple(table[4].tolist())
+    with pytest.raises(ValueError, match="7 rows"):
+        Seq2SeqProcess(mc, length_table=table[:3].tolist())
+
+
+def test_by_length_chain_keeps_the_source_and_writes_the_drawn_target_length(tokenizer):
+    """Each source gets a target of the length p(L | n) gives its word count, in every frame; the source's own
+    padding stays [PAD] and the source is anchored as on the fixed canvas."""
+    torch.manual_seed(0)
+    mc = tiny(tokenizer, length_model="prior")
+    model = Seq2SeqModel(mc).eval()
+    table = torch.full((7, 8), 1 / 8)
+    table[4], table[5] = torch.eye(8)[2], torch.eye(8)[5]  # 4 source words: 3 target words; 5: 6
+    rows = encode_sources(tokenizer, mc, SOURCES)
+    p = Seq2SeqProcess(mc, source=rows, length_table=table.tolist())
+    steps = list(sample_steps(p, model, 2, 10, generator=torch.Generator().manual_seed(0), every=1))
+    for s in steps:
+        assert torch.equal(s.tokens[:, :7], rows[:, :7])
+        target = s.tokens[:, 7:]
+        assert torch.equal(target != PAD_ID, torch.arange(8) < torch.tensor([[3], [6]]))
+    emb = model.embedding(rows[:, :7]).detach()
+    assert torch.equal(steps[-1].latent[:, :7], emb)
+    with pytest.raises(ValueError, match="no length distribution"):
+        sample(Seq2SeqProcess(mc, source=rows), model, 2, 5)
+
+
+def test_by_length_a_target_reads_the_same_whatever_padding_surrounds_it(tokenizer):
+    """By length the source's padding and the target's are hidden from attention: cutting the rows after the last
+    target word, or changing the padding's latents, changes nothing at a word."""
+    torch.manual_seed(0)
+    mc = tiny(tokenizer, length_model="prior")
+    model, p = Seq2SeqModel(mc).eval(), Seq2SeqProcess(mc)
+    rows = encode_pairs(tokenizer, mc, SOURCES, TARGETS)
+    content = rows != PAD_ID  # source words, [SEP], target words
+    last = int(spans(content).max())
+    assert last == 7 + 7 and spans(content).tolist() == [7 + 5, 7 + 7]  # targets of 5 and 7 words
+    xt, i = torch.randn(2, mc.seq_len, mc.embed_dim), torch.tensor([10, 30])
+    with torch.no_grad():
+        full = p.predict_x0(model, xt, i, content=content)
+        other = p.predict_x0(model, torch.where(content[..., None], xt, torch.randn_like(xt)), i, content=content)
+        cut = p.predict_x0(model, xt[:, :last], i, content=content[:, :last])
+    assert torch.allclose(full[content], other[content], atol=1e-5)
+    assert torch.allclose(full[:, :last][content[:, :last]], cut[content[:, :last]], atol=1e-5)
+
+
+def test_training_batches_cut_after_the_last_word_not_the_word_count(tokenizer):
+    """A by-length batch is cut after its last word; seq2seq rows hold the source's padding before the target, so
+    cutting at the word count (10 and 13 here) would drop the ends of the targets."""
+    from diffusion.training import _batches
+
+    mc = tiny(tokenizer, length_model="prior")
+    rows = encode_pairs(tokenizer, mc, SOURCES, TARGETS)
+    batches = _batches(rows, PAD_ID, 2, torch.Generator().manual_seed(0), True)
+    widths = set()
+    for _ in range(8):
+        batch = next(batches)
+        widths.add(batch.shape[1])
+        for row in batch:  # each row whole: one of the two, cut only where padding follows
+            assert any(torch.equal(row, r[:batch.shape[1]]) and (r[batch.shape[1]:] == PAD_ID).all() for r in rows)
+    assert widths == {12, 14}
+
+
+def test_tiny_by_length_model_learns_the_target_of_each_source(tokenizer):
+    torch.manual_seed(0)
+    mc = tiny(tokenizer, length_model="prior")
+    model, p = Seq2SeqModel(mc), Seq2SeqProcess(mc)
+    batch = encode_pairs(tokenizer, mc, SOURCES, TARGETS).repeat(4, 1)
+    p = p.configure(**p.data_settings(batch.repeat(1000, 1)))  # p(L | n) 0.9998 on each target's length
+    g = torch.Generator().manual_seed(0)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(400):
+        loss = p.loss(model, batch, g)
+        opt.zero_grad()
+        loss.total.backward()
+        opt.step()
+    model.eval()
+    for source, target in zip(SOURCES, TARGETS):
+        rows = encode_sources(tokenizer, mc, [source])
+        traj = sample(p.configure(source=rows), model, 4, 50, generator=torch.Generator().manual_seed(1))
+        assert decode_targets(tokenizer, mc, traj.final.tokens) == [target] * 4

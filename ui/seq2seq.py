@@ -48,6 +48,13 @@ the highest summed BLEU against the others,
 $\hat y = \arg\max_i \sum_{j \ne i} \mathrm{BLEU}(y_i, y_j)$: the medoid, the candidate the others agree with most.
 The heatmap shows every pair; the pick's row is outlined.
 
+**The length first.** The shipped model draws each candidate's length before the first step
+(`--length-model prior`): $L \sim p(L \mid n)$, counted on the training pairs whose source has the same number of
+words $n$ (more slots, longer sentences). Only those $L$ target positions are denoised; the padding after them, and
+the source's own, is hidden from attention and stays padding in every frame, so candidates of one MR can differ in
+length. DiffuSeq itself writes padding as a word on a fixed canvas; the model shipped before did, and MBR picked a
+sentence of the grammar for 28-35% of test MRs against 46-50% now (100 MRs from each of seeds 0-2).
+
 **The task.** The source is a meaning representation of the built-in restaurant corpus (`slot [value]` pairs; the
 model reads them without brackets), the target a sentence that realises it. Under each candidate: whether the
 grammar accepts it, and how many of the MR's slot values it says.
