@@ -94,7 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--graph", choices=GRAPHS, help="sedd: the forward chain (absorb or uniform)")
     t.add_argument("--noise", choices=NOISES, help="sedd: sigma_bar(t) (default loglinear; SEDD pairs uniform "
                    "with geometric)")
-    t.add_argument("--time-sampling", choices=("uniform", "high_noise"), help="how training draws t")
+    t.add_argument("--time-sampling", choices=("uniform", "high_noise"), help="continuous, seq2seq and ardm: how "
+                   "training draws t (high_noise: 1 - (1 - u)^2, more of the noisiest levels; for ardm, of the first "
+                   "steps)")
     t.add_argument("--length-model", choices=LENGTH_MODELS, help="continuous, seq2seq, ardm and absorbing sedd: pad "
                    "(default: write every position, [PAD] ending the sentence) or prior (draw the length from the "
                    "training set's, given the source's for seq2seq, and write only those words)")

@@ -201,7 +201,12 @@ class ARDMProcess(LengthDrawnFirst):
         """The OA-ARDM objective per position: the mean of (1 / (D - t + 1)) sum over masked -log p."""
         B, D = batch.shape
         lengths = self.lengths(batch)  # (B,) D on the [PAD] canvas
-        t = 1 + (stratified_uniform(B, generator) * lengths).long()  # t - 1 positions known, t uniform on 1..L
+        u = stratified_uniform(B, generator)  # the fraction of the sentence known
+        if self.config.time_sampling == "high_noise":
+            # continuous's 1 - (1 - u)^2 of the sentence masked: more of the first steps, where little is known.
+            # Every term is still a proper log-loss, so the best model is the same; only the effort moves.
+            u = u**2
+        t = 1 + (u * lengths).long()  # t - 1 positions known, t uniform on 1..L by default
         order = random_order(B, D, generator, lengths if self.by_length else None)
         nll, _ = self._masked_nll(model, batch, t - 1, order)
         per_position = nll / (lengths - t + 1)  # (B,) the weighting of Eq. 6, divided by L

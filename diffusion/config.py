@@ -43,7 +43,7 @@ class ModelConfig:
     x0_rounding_weight: float = 1.0  # weight of the rounding loss on the predicted x0 (0 = paper's loss)
     preconditioning: bool = True  # EDM-style skip connection around the network (Karras et al. 2022)
     self_condition: bool = True  # feed the previous x0 estimate back in (Chen et al. 2022)
-    time_sampling: Literal["uniform", "high_noise"] = "uniform"  # training t ~ U(0,1), or 1 - (1 - u)^2
+    time_sampling: Literal["uniform", "high_noise"] = "uniform"  # t ~ U(0,1), or 1 - (1 - u)^2 (ardm: u^2 shown)
     # sedd
     graph: Literal["absorb", "uniform"] = "absorb"  # the forward CTMC: to a mask token, or to any token
     noise: Literal["loglinear", "geometric"] = "loglinear"  # sigma_bar(t); SEDD pairs uniform with geometric
@@ -66,6 +66,9 @@ class ModelConfig:
                                                  or (self.family == "sedd" and self.graph == "absorb")):
             raise ValueError(f"length_model 'prior' is built for continuous, seq2seq, ardm and absorbing sedd; "
                              f"{self.family}{' (uniform)' if self.family == 'sedd' else ''} uses 'pad'")
+        if self.time_sampling != "uniform" and self.family not in ("continuous", "seq2seq", "ardm"):
+            raise ValueError(f"time_sampling {self.time_sampling!r} is built for continuous, seq2seq and ardm; "
+                             f"{self.family} draws its training times uniformly")
         for name in ("seq_len", "d_model", "n_layers", "n_heads", "d_ff", "embed_dim", "num_timesteps"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")

@@ -406,3 +406,31 @@ def test_by_length_the_training_rows_give_the_lengths_and_held_out_rows_the_plan
     measured, info = process.calibrate(model, toy_batch(), torch.Generator().manual_seed(0))
     assert len(measured["loss_components"]) == L
     assert info["length_nats_per_sequence"] == pytest.approx(-math.log(2 / 8))
+
+
+def test_high_noise_training_shows_the_model_less_of_the_sentence():
+    """--time-sampling high_noise shows the model a fraction u^2 of the sentence, u uniform (as continuous masks
+    1 - (1 - u)^2 of it with noise): more of the first steps, where little is known."""
+    batch = torch.randint(6, V, (512, L))
+    known = {}
+    for mode in ("uniform", "high_noise"):
+        process = ARDMProcess(replace(config("ardm"), time_sampling=mode))
+        seen = []
+
+        def spy(model, ids, k, order, _seen=seen, _original=process._masked_nll):
+            _seen.append(k)
+            return _original(model, ids, k, order)
+
+        object.__setattr__(process, "_masked_nll", spy)
+        process.loss(ARDMModel(process.config), batch, torch.Generator().manual_seed(0))
+        known[mode] = torch.cat(seen).double().mean().item() / L  # mean fraction of the sentence shown
+    # E[floor(L f)] / L for a fraction f shown: P(f >= k / L) summed over k = 1..L-1
+    assert known["uniform"] == pytest.approx(sum(1 - k / L for k in range(1, L)) / L, abs=0.01)  # 0.42
+    assert known["high_noise"] == pytest.approx(sum(1 - math.sqrt(k / L) for k in range(1, L)) / L, abs=0.01)  # 0.26
+
+
+def test_time_sampling_is_refused_where_it_is_not_built():
+    with pytest.raises(ValueError, match="built for continuous, seq2seq and ardm"):
+        replace(config("ar"), time_sampling="high_noise")
+    with pytest.raises(ValueError, match="built for continuous, seq2seq and ardm"):
+        preset("tiny", family="sedd", time_sampling="high_noise")
