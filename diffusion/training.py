@@ -209,8 +209,8 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
 def _batches(data: torch.Tensor, pad_id: int, batch_size: int, gen: torch.Generator,
              by_length: bool) -> Iterator[torch.Tensor]:
     """Endless training batches of random rows. When the process hides padding from attention, BUCKET_BATCHES
-    batches are drawn at once, sorted by length and cut to their longest row (its last word): about half the positions of the
-    built-in corpus are padding, so each step then costs about half as much."""
+    batches are drawn at once, sorted by length and cut after the last word of their longest row: about half the
+    positions of the built-in corpus are padding, so each step then costs about half as much."""
     if not by_length:
         while True:
             yield data[torch.randint(0, data.shape[0], (batch_size,), generator=gen)]
