@@ -46,6 +46,9 @@ class ClassifierConfig:
     n_layers: int = 2
     n_heads: int = 4
     d_ff: int = 128
+    # by length (the LM draws each sentence's length first): attention and pooling over the sentence's positions
+    # only, so the padding after it, which the LM keeps on [PAD]'s path, is neither read nor pushed by guidance
+    content_only: bool = False
 
     def backbone_config(self) -> ModelConfig:
         return ModelConfig(family="classifier", seq_len=self.seq_len, d_model=self.d_model, n_layers=self.n_layers,
@@ -65,11 +68,16 @@ class SlotClassifier(nn.Module):
         ab = schedules.alpha_bar(config.schedule, config.num_timesteps).float()
         self.register_buffer("alpha_bar", ab, persistent=False)  # (T + 1,)
 
-    def forward(self, xt: Tensor, t: Tensor) -> dict[str, Tensor]:
+    def forward(self, xt: Tensor, t: Tensor, content: Tensor | None = None) -> dict[str, Tensor]:
+        """`content` (B, L) bool, read when the classifier is content-only: the sentence's positions (None: all)."""
         i = (t.double() * self.config.num_timesteps).round().long().clamp(0, self.config.num_timesteps)
         ab = self.alpha_bar[i].view(-1, 1, 1)
         xt = xt * (ab * self.config.data_var + 1 - ab).rsqrt()  # unit variance at every t, as EDM's c_in
-        h = self.backbone(self.in_proj(xt), self.time(t)).mean(1)  # (B, d_model)
+        if not self.config.content_only or content is None or bool(content.all()):
+            h = self.backbone(self.in_proj(xt), self.time(t)).mean(1)  # (B, d_model)
+        else:
+            h = self.backbone(self.in_proj(xt), self.time(t), content)  # (B, L, d_model)
+            h = (h * content[..., None]).sum(1) / content.sum(1, keepdim=True).clamp(min=1)
         return {s: head(h) for s, head in self.heads.items()}
 
     def target_index(self, slot: str, value: str) -> int:
@@ -81,9 +89,9 @@ class SlotClassifier(nn.Module):
             raise ValueError(f"unknown slot {slot!r}; the classifier knows {', '.join(self.config.slots)}")
         return [ABSENT, *self.config.slots[slot]]
 
-    def log_prob(self, xt: Tensor, t: Tensor, targets: dict[str, int]) -> Tensor:
+    def log_prob(self, xt: Tensor, t: Tensor, targets: dict[str, int], content: Tensor | None = None) -> Tensor:
         """(B,) sum over the asked slots of log p(slot = value | x_t, t)."""
-        logits = self(xt, t)
+        logits = self(xt, t, content)
         return sum(logits[s].log_softmax(-1)[:, k] for s, k in targets.items())
 
 
@@ -137,7 +145,7 @@ def train_classifier(ck: Checkpoint, minutes: float | None = None, steps: int | 
     emb = ck.model.embedding.weight.detach()
     config = ClassifierConfig(embed_dim=ck.config.embed_dim, seq_len=ck.config.seq_len,
                               num_timesteps=ck.config.num_timesteps, schedule=ck.config.schedule,
-                              data_var=float(emb.var()))
+                              data_var=float(emb.var()), content_only=ck.process.by_length)
     clf = SlotClassifier(config)
     opt = torch.optim.AdamW(clf.parameters(), lr=lr, weight_decay=0.01)
     train = builtin_split("train")
@@ -156,7 +164,7 @@ def train_classifier(ck: Checkpoint, minutes: float | None = None, steps: int | 
         t = torch.rand(batch_size, generator=gen, dtype=torch.float64)
         xt = noisy_latents(ck, ids_all[rows], t, gen)
         clf.train()
-        logits = clf(xt, t.float())
+        logits = clf(xt, t.float(), ids_all[rows] != ck.tokenizer.pad_id)
         loss = sum(F.cross_entropy(logits[s], y_all[s][rows]) for s in config.slots)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -187,7 +195,7 @@ def accuracy_by_t(ck: Checkpoint, clf: SlotClassifier, times: tuple[float, ...] 
     out = {}
     for t in times:
         tt = torch.full((len(val),), t, dtype=torch.float64)
-        logits = clf(noisy_latents(ck, ids, tt, gen), tt.float())
+        logits = clf(noisy_latents(ck, ids, tt, gen), tt.float(), ids != ck.tokenizer.pad_id)
         out[f"{t:g}"] = round(sum(float((logits[s].argmax(-1) == y[s]).float().mean()) for s in y) / len(y), 4)
     return out
 

@@ -421,9 +421,10 @@ class ContinuousProcess(LengthDrawnFirst):
         if guidance is not None:
             if s > 0:  # the last step lands on the clamped words: no Gaussian to stay close to, nothing to move
                 # DDIM has no variance of its own; the DDPM one keeps the fluency term on the same scale
-                x_next, prob = guidance.apply(x_next, x_next if self.sampler == "ddim" else mean, var, float(t_next))
+                x_next, prob = guidance.apply(x_next, x_next if self.sampler == "ddim" else mean, var, float(t_next),
+                                              content)
             else:
-                prob = guidance.probability(x_next, float(t_next))
+                prob = guidance.probability(x_next, float(t_next), content)
             extras["control_prob"] = prob  # (B,) the classifier's probability of the asked values at x_s
         x_next = self.hold(model, x_next)
         state = LatentState(x_next, x0_hat, content) if self.config.self_condition or content is not None else x_next

@@ -147,21 +147,25 @@ class Guidance:
             raise ValueError(f"guidance updates must be a whole number >= 0, got {self.updates!r}")
         object.__setattr__(self, "index", {s: self.classifier.target_index(s, v) for s, v in self.targets.items()})
 
-    def log_prob(self, x: Tensor, t: float) -> Tensor:
-        """(B,) log p(targets | x_t) under the classifier."""
+    def log_prob(self, x: Tensor, t: float, content: Tensor | None = None) -> Tensor:
+        """(B,) log p(targets | x_t) under the classifier; `content` (B, L) bool: by length, the sentence's positions."""
         tt = torch.full((x.shape[0],), float(t))
-        return self.classifier.log_prob(x, tt, self.index)
+        return self.classifier.log_prob(x, tt, self.index, content)
 
-    def apply(self, x: Tensor, mean: Tensor, var: Tensor, t: float) -> tuple[Tensor, Tensor]:
+    def apply(self, x: Tensor, mean: Tensor, var: Tensor, t: float,
+              content: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Guided x_{t} and the classifier's probability (B,) of the targets there."""
         if self.updates and self.step_size > 0:
-            x = guide(x, mean, var, lambda z: self.log_prob(z, t), self.weight, self.step_size, self.updates)
-        return x, self.probability(x, t)
+            if content is not None:  # made under the sampler's inference_mode: autograd may not save it as it is
+                with torch.inference_mode(False):
+                    content = content.clone()
+            x = guide(x, mean, var, lambda z: self.log_prob(z, t, content), self.weight, self.step_size, self.updates)
+        return x, self.probability(x, t, content)
 
-    def probability(self, x: Tensor, t: float) -> Tensor:
+    def probability(self, x: Tensor, t: float, content: Tensor | None = None) -> Tensor:
         """(B,) the classifier's probability of all the targets at x_t."""
         with torch.no_grad():
-            return self.log_prob(x, t).exp()
+            return self.log_prob(x, t, content).exp()
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,15 @@ import torch
 from torch import nn
 
 from diffusion import checkpoint
-from diffusion.classifier import ABSENT, ClassifierConfig, SlotClassifier, has_classifier, load_classifier, labels
+from diffusion.classifier import (ABSENT, ClassifierConfig, SlotClassifier, has_classifier, labels, load_classifier,
+                                  save_classifier)
 from diffusion.control import Anchor, Control, Guidance, guide, infill_anchor, length_anchor, parse_targets
 from diffusion.corpus import VALUES
 from diffusion.corpus.tokenizer import PAD_ID
 from diffusion.metrics import control_figures, realises
 from diffusion.sampling import sample
 
-from conftest import cli
+from conftest import cli, train_tiny
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +82,7 @@ class HandBuilt(SlotClassifier):
                                           d_ff=8))
         self.w = nn.Parameter(torch.tensor([[0.0, 0, 0, 0], [3.0, 0, 0, 0], [-3.0, 0, 0, 0]]), requires_grad=False)
 
-    def forward(self, xt, t):
+    def forward(self, xt, t, content=None):
         return {"food": xt.mean(1) @ self.w.T}
 
 
@@ -96,6 +97,39 @@ def test_guidance_moves_the_latent_towards_the_asked_value():
     assert bool((prob > g.probability(x, 0.5)).all())
     g_fr = Guidance(clf, {"food": "french"}, weight=0.0, step_size=0.1, updates=3)
     assert bool((g_fr.apply(x, x.clone(), torch.tensor(1.0), 0.5)[0][..., 0] < 0).all())
+
+
+def test_a_content_only_classifier_neither_reads_nor_pushes_the_padding():
+    """By length the LM keeps the padding on [PAD]'s path: the classifier sees only the sentence, and guidance moves
+    only the sentence's latents."""
+    torch.manual_seed(0)
+    config = ClassifierConfig(embed_dim=4, seq_len=6, num_timesteps=10, schedule="sqrt", data_var=1.0,
+                              slots={"food": ["italian", "french"]}, d_model=8, n_layers=1, n_heads=2, d_ff=8,
+                              content_only=True)
+    clf = SlotClassifier(config).eval()
+    content = torch.tensor([[True] * 4 + [False] * 2, [True] * 6])
+    x = torch.randn(2, 6, 4)
+    other = x.clone()
+    other[0, 4:] = torch.randn(2, 4) * 5  # other padding latents in the first row
+    t = torch.full((2,), 0.5)
+    with torch.no_grad():
+        assert torch.allclose(clf(x, t, content)["food"], clf(other, t, content)["food"], atol=1e-6)
+        assert not torch.allclose(clf(x, t)["food"][0], clf(other, t)["food"][0])  # without content: all positions
+    g = Guidance(clf, {"food": "italian"}, weight=0.0, step_size=0.1, updates=3)
+    with torch.inference_mode():  # as the sampler runs it: the content mask is an inference tensor there
+        moved, _ = g.apply(x, x.clone(), torch.tensor(1.0), 0.5, content.clone())
+    assert torch.equal(moved[0, 4:], x[0, 4:]) and not torch.allclose(moved[0, :4], x[0, :4])
+    assert not torch.allclose(moved[1], x[1])
+
+
+def test_a_classifier_saved_before_content_only_loads_as_reading_every_position(tmp_path: Path):
+    clf = HandBuilt()
+    save_classifier(tmp_path, SlotClassifier(clf.config), {"steps": 1})
+    raw = json.loads((tmp_path / "classifier.json").read_text())
+    del raw["config"]["content_only"]  # as written before the field existed
+    (tmp_path / "classifier.json").write_text(json.dumps(raw))
+    loaded, _ = load_classifier(tmp_path)
+    assert loaded.config.content_only is False
 
 
 def test_fluency_weight_holds_the_latent_near_the_step_mean():
@@ -182,6 +216,17 @@ def test_cli_evaluate_reports_control_success(tiny_with_classifier: Path):
     result = json.loads(out.stdout.splitlines()[-1])
     assert 0.0 <= result["control_success"] <= 1.0 and "grammatical_rate" in result
     assert result["control"]["targets"] == {"area": "riverside"}
+
+
+def test_cli_guides_a_length_first_model_with_a_content_only_classifier(tmp_path_factory: pytest.TempPathFactory):
+    """The shipped model draws its length first: its classifier reads the sentence's positions only, end to end."""
+    ck = train_tiny(tmp_path_factory, "continuous", "--no-projection", "--length-model", "prior")
+    assert cli("train-classifier", "--checkpoint", str(ck), "--steps", "10").returncode == 0
+    clf, _ = load_classifier(ck)
+    assert clf.config.content_only
+    out = cli("sample", "--checkpoint", str(ck), "--num", "3", "--steps", "6", "--json", "--control", "food=italian")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.splitlines()[-1])["control"]["targets"] == {"food": "italian"}
 
 
 @pytest.mark.parametrize("args, message", [
