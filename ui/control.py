@@ -55,7 +55,9 @@ those positions, trained as it was on sentences of a known length, and plans the
 74% grammatical, against 22% for the fixed-canvas model shipped before).
 
 **Classifier guidance.** A small transformer $p(c \mid x_t, t)$, trained on sentences of the built-in corpus noised by
-this model's own embeddings and schedule, predicts each slot of the meaning representation (or "absent"). After each
+this model's own embeddings and schedule, predicts each slot of the meaning representation (or "absent"); it reads
+only the sentence's positions (this model draws the length first, and the padding after it is not the sentence's to
+change). After each
 reverse step, a few Adagrad updates move $x_{t-1}$ to raise
 $$\log p(c \mid x_{t-1}) + \lambda \log \mathcal N\big(x_{t-1};\ \mu_\theta(x_t, t),\ \sigma_t^2 I\big),$$
 the classifier's belief in the asked value plus $\lambda$ times the fluency term: how likely the moved latent is under
