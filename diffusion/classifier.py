@@ -164,7 +164,7 @@ def train_classifier(ck: Checkpoint, minutes: float | None = None, steps: int | 
         t = torch.rand(batch_size, generator=gen, dtype=torch.float64)
         xt = noisy_latents(ck, ids_all[rows], t, gen)
         clf.train()
-        logits = clf(xt, t.float(), ids_all[rows] != ck.tokenizer.pad_id)
+        logits = clf(xt, t.float(), ck.process.content(ids_all[rows]))
         loss = sum(F.cross_entropy(logits[s], y_all[s][rows]) for s in config.slots)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -195,7 +195,7 @@ def accuracy_by_t(ck: Checkpoint, clf: SlotClassifier, times: tuple[float, ...] 
     out = {}
     for t in times:
         tt = torch.full((len(val),), t, dtype=torch.float64)
-        logits = clf(noisy_latents(ck, ids, tt, gen), tt.float(), ids != ck.tokenizer.pad_id)
+        logits = clf(noisy_latents(ck, ids, tt, gen), tt.float(), ck.process.content(ids))
         out[f"{t:g}"] = round(sum(float((logits[s].argmax(-1) == y[s]).float().mean()) for s in y) / len(y), 4)
     return out
 
