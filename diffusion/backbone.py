@@ -8,6 +8,7 @@ per layer; `bert` is transformers' BertModel built from a BertConfig (no weights
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -18,10 +19,14 @@ from .config import ModelConfig
 
 def timestep_embedding(t: Tensor, dim: int, max_period: float = 10_000.0) -> Tensor:
     """(B,) times in [0, 1] -> (B, dim) sinusoidal features (Vaswani et al. 2017; t scaled by 1000 as DDPM)."""
-    half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
-    args = 1000.0 * t.float()[:, None] * freqs[None]  # (B, half)
+    args = t.float()[:, None] * _frequencies(dim // 2, max_period).to(t.device)  # (B, half)
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+@lru_cache(maxsize=8)
+def _frequencies(half: int, max_period: float) -> Tensor:
+    """(1, half) 1000 * the sinusoid frequencies: made once, not at every sampling step (never written to)."""
+    return 1000.0 * torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32) / half)[None]
 
 
 class TimeEmbedding(nn.Module):
@@ -37,18 +42,17 @@ class TimeEmbedding(nn.Module):
 
 
 def rotary_tables(length: int, head_dim: int, base: float = 10_000.0) -> tuple[Tensor, Tensor]:
-    """(L, Dh) cos and sin of rotary position embeddings (Su et al. 2021), rotate-half layout."""
+    """(L, Dh) cos and signed sin of rotary position embeddings (Su et al. 2021), rotate-half layout: the sin table's
+    first half is negated, so `apply_rotary` needs no negation of its own."""
     inv = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)  # (Dh/2,)
     angles = torch.arange(length, dtype=torch.float32)[:, None] * inv[None]  # (L, Dh/2)
-    angles = torch.cat([angles, angles], dim=-1)
-    return angles.cos(), angles.sin()
+    return torch.cat([angles, angles], dim=-1).cos(), torch.cat([-angles.sin(), angles.sin()], dim=-1)
 
 
-def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotate (..., L, Dh) queries or keys by their position, so attention scores depend on offsets."""
-    half = x.shape[-1] // 2
-    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
-    return x * cos + rotated * sin
+def apply_rotary(x: Tensor, cos: Tensor, signed_sin: Tensor) -> Tensor:
+    """Rotate (..., L, Dh) queries or keys by their position, so attention scores depend on offsets:
+    x cos + (-x2, x1) sin for x = (x1, x2), written as x cos + roll(x) * signed_sin (three small ops, not seven)."""
+    return torch.addcmul(x * cos, x.roll(x.shape[-1] // 2, -1), signed_sin)
 
 
 class Block(nn.Module):
@@ -64,17 +68,24 @@ class Block(nn.Module):
 
     def forward(self, h: Tensor, causal: bool, rotary: tuple[Tensor, Tensor] | None = None,
                 attn_mask: Tensor | None = None) -> Tensor:
+        # The submodules' weights through torch.nn.functional, not their __call__: at batch 1 a sampling step is
+        # bound by the number of Python calls, and module hooks cost about as much as a small matmul here.
         B, L, D = h.shape
-        qkv = self.qkv(self.ln1(h)).view(B, L, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)
+        ln1, ln2, ff_in, ff_out = self.ln1, self.ln2, self.ff[0], self.ff[2]
+        x = F.layer_norm(h, (D,), ln1.weight, ln1.bias, ln1.eps)
+        qkv = F.linear(x, self.qkv.weight, self.qkv.bias).view(B, L, 3, self.n_heads, D // self.n_heads)
+        qkv = qkv.permute(2, 0, 3, 1, 4)
         qk, v = qkv[:2], qkv[2]  # (2, B, H, L, D/H) and (B, H, L, D/H)
         if rotary is not None:
-            qk = apply_rotary(qk, *rotary)  # queries and keys in one call: fewer small ops per step at batch 1
+            qk = apply_rotary(qk, *rotary)  # queries and keys in one call
         p = self.dropout if self.training else 0.0
         a = F.scaled_dot_product_attention(qk[0], qk[1], v, attn_mask=attn_mask, dropout_p=p,
                                            is_causal=causal)  # (B, H, L, D/H)
-        a = self.proj(a.transpose(1, 2).reshape(B, L, D))
+        a = F.linear(a.transpose(1, 2).reshape(B, L, D), self.proj.weight, self.proj.bias)
         h = h + (F.dropout(a, p, True) if p else a)
-        f = self.ff(self.ln2(h))
+        f = F.layer_norm(h, (D,), ln2.weight, ln2.bias, ln2.eps)
+        f = F.gelu(F.linear(f, ff_in.weight, ff_in.bias), approximate=self.ff[1].approximate)
+        f = F.linear(f, ff_out.weight, ff_out.bias)
         return h + (F.dropout(f, p, True) if p else f)
 
 

@@ -32,29 +32,34 @@ NON_ROUNDING_IDS = tuple(range(1, len(SPECIAL_TOKENS)))  # unk, mask, sep, bos, 
 
 # ---- pure math (tested with hand-built inputs) --------------------------------------------------------------
 
-def q_sample(x0: Tensor, ab: Tensor, noise: Tensor) -> Tensor:
-    """x_t = sqrt(alpha_bar) x0 + sqrt(1 - alpha_bar) eps (Eq. 4 of Ho et al. 2020); ab is (B,)."""
-    ab = ab.to(x0.dtype).view(-1, *([1] * (x0.dim() - 1)))
-    return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+def per_row(a: Tensor | float, like: Tensor) -> Tensor | float:
+    """A level's value for each row, ready to broadcast over `like` (B, ...): a (B,) tensor reshaped, or one float for
+    the whole batch as it is, so a sampling step (one time for every row) does its schedule arithmetic in Python."""
+    return a.to(like.dtype).view(-1, *([1] * (like.dim() - 1))) if isinstance(a, Tensor) else float(a)
 
 
-def posterior(x0: Tensor, xt: Tensor, ab_t: Tensor, ab_s: Tensor) -> tuple[Tensor, Tensor]:
-    """Mean and variance of q(x_s | x_t, x0) for s < t (Eq. 6-7 of Ho et al. 2020, for any pair of levels)."""
-    shape = (-1, *([1] * (x0.dim() - 1)))
-    ab_t, ab_s = ab_t.to(x0.dtype).view(shape), ab_s.to(x0.dtype).view(shape)
+def q_sample(x0: Tensor, ab: Tensor | float, noise: Tensor) -> Tensor:
+    """x_t = sqrt(alpha_bar) x0 + sqrt(1 - alpha_bar) eps (Eq. 4 of Ho et al. 2020); ab is (B,) or one float."""
+    ab = per_row(ab, x0)
+    return ab**0.5 * x0 + (1 - ab) ** 0.5 * noise
+
+
+def posterior(x0: Tensor, xt: Tensor, ab_t: Tensor | float, ab_s: Tensor | float) -> tuple[Tensor, Tensor | float]:
+    """Mean and variance of q(x_s | x_t, x0) for s < t (Eq. 6-7 of Ho et al. 2020, for any pair of levels); the
+    variance has the levels' shape, (B, 1, ...) or a float."""
+    ab_t, ab_s = per_row(ab_t, x0), per_row(ab_s, x0)
     alpha_ts = ab_t / ab_s
     beta_ts = 1 - alpha_ts
-    mean = (ab_s.sqrt() * beta_ts / (1 - ab_t)) * x0 + (alpha_ts.sqrt() * (1 - ab_s) / (1 - ab_t)) * xt
+    mean = (ab_s**0.5 * beta_ts / (1 - ab_t)) * x0 + (alpha_ts**0.5 * (1 - ab_s) / (1 - ab_t)) * xt
     var = beta_ts * (1 - ab_s) / (1 - ab_t)
     return mean, var
 
 
-def ddim_update(x0: Tensor, xt: Tensor, ab_t: Tensor, ab_s: Tensor) -> Tensor:
+def ddim_update(x0: Tensor, xt: Tensor, ab_t: Tensor | float, ab_s: Tensor | float) -> Tensor:
     """Deterministic DDIM step (eta = 0, Eq. 12 of Song et al. 2021) from the predicted x0."""
-    shape = (-1, *([1] * (x0.dim() - 1)))
-    ab_t, ab_s = ab_t.to(x0.dtype).view(shape), ab_s.to(x0.dtype).view(shape)
-    eps = (xt - ab_t.sqrt() * x0) / (1 - ab_t).sqrt()
-    return ab_s.sqrt() * x0 + (1 - ab_s).sqrt() * eps
+    ab_t, ab_s = per_row(ab_t, x0), per_row(ab_s, x0)
+    eps = (xt - ab_t**0.5 * x0) / (1 - ab_t) ** 0.5
+    return ab_s**0.5 * x0 + (1 - ab_s) ** 0.5 * eps
 
 
 def sample_levels(batch_size: int, T: int, mode: str = "uniform", generator: torch.Generator | None = None) -> Tensor:
@@ -201,6 +206,11 @@ class ContinuousProcess(LengthDrawnFirst):
         """Times in [0, 1] -> integer levels on the grid."""
         return (torch.as_tensor(t, dtype=torch.float64) * self.T).round().long().clamp(0, self.T)
 
+    def level(self, t: float) -> int:
+        """One time in [0, 1] -> its level on the grid, as `index` (both round half to even) but in Python: the
+        sampler's times are floats, and a step's schedule arithmetic is then no tensor op at all."""
+        return min(max(round(float(t) * self.T), 0), self.T)
+
     # forward
     def add_noise(self, x0: Tensor, t: Tensor | float, generator: torch.Generator | None = None) -> Tensor:
         """A sample of q(x_t | x_0) for latents x0 (B, L, d) at times t (B,) or a float."""
@@ -223,18 +233,20 @@ class ContinuousProcess(LengthDrawnFirst):
         x0_hat, _ = self._predict(model, xt, i, x0_prev, content)
         return x0_hat
 
-    def _predict(self, model: ContinuousModel, xt: Tensor, i: Tensor, x0_prev: Tensor | None,
+    def _predict(self, model: ContinuousModel, xt: Tensor, i: Tensor | int, x0_prev: Tensor | None,
                  content: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """(x0_hat, raw network output)."""
-        ab = self.alpha_bar[i].view(-1, 1, 1).to(xt.dtype)
-        t = i.float() / self.T
+        """(x0_hat, raw network output); levels i (B,), or one int for every row (sampling)."""
+        if isinstance(i, Tensor):
+            ab, t = per_row(self.alpha_bar[i], xt), i.float() / self.T
+        else:
+            ab, t = float(self.alpha_bar[i]), torch.full((xt.shape[0],), i / self.T)
         if self.config.parameterisation == "eps":
             out = model(xt, t, x0_prev, content)
-            return (xt - (1 - ab).sqrt() * out) / ab.sqrt(), out
+            return (xt - (1 - ab) ** 0.5 * out) / ab**0.5, out
         if self.config.parameterisation == "softmax":
             # x_t scaled to unit variance in, p(w | x_t) out; x0_hat = E[EMB(w)] under it, the MSE-optimal x0
-            sd2 = model.embedding.weight.detach().var()
-            logits = model(xt * (ab * sd2 + (1 - ab)).rsqrt(), t, x0_prev, content)
+            sd2 = float(model.embedding.weight.detach().var())
+            logits = model(xt * (ab * sd2 + (1 - ab)) ** -0.5, t, x0_prev, content)
             logits = ban_pad(logits.masked_fill(model.non_rounding, -math.inf), content)
             return logits.softmax(-1) @ model.embedding.weight, logits
         if not self.config.preconditioning:
@@ -242,9 +254,9 @@ class ContinuousProcess(LengthDrawnFirst):
             return out, out
         # EDM preconditioning in VP form: x0_hat = c_skip x_t + c_out F(c_in x_t). c_skip x_t is the best
         # linear estimate of x0 for data of variance sd2, so at low noise the network starts near the answer.
-        sd2 = model.embedding.weight.detach().var()
+        sd2 = float(model.embedding.weight.detach().var())
         var_t = ab * sd2 + (1 - ab)  # variance of x_t
-        c_skip, c_out, c_in = ab.sqrt() * sd2 / var_t, (sd2 * (1 - ab) / var_t).sqrt(), var_t.rsqrt()
+        c_skip, c_out, c_in = ab**0.5 * sd2 / var_t, (sd2 * (1 - ab) / var_t) ** 0.5, var_t**-0.5
         out = model(c_in * xt, t, x0_prev, content)
         return c_skip * xt + c_out * out, out
 
@@ -356,14 +368,14 @@ class ContinuousProcess(LengthDrawnFirst):
         by length [PAD] after the sentence, never inside it)."""
         content = x.content if isinstance(x, LatentState) else None
         x = x.latent if isinstance(x, LatentState) else x
-        ab = self.alpha_bar[self.index(t)]
-        tokens = ban_pad(self.round_logits(model, x / ab.sqrt()), content).argmax(-1)
+        ab = float(self.alpha_bar[self.level(t)])
+        tokens = ban_pad(self.round_logits(model, x * ab**-0.5), content).argmax(-1)
         if content is not None:
             tokens = tokens.masked_fill(~content, PAD_ID)
         anchor = self.control.anchor if self.control is not None else None
         return tokens if anchor is None else anchor.put(tokens)
 
-    def _denoise(self, model: ContinuousModel, x: Tensor, i: Tensor, x0_prev: Tensor | None,
+    def _denoise(self, model: ContinuousModel, x: Tensor, i: Tensor | int, x0_prev: Tensor | None,
                  content: Tensor | None) -> tuple[Tensor, Tensor]:
         """`_predict` on the whole canvas; by length on the positions up to the last word of any row only (the network
         cannot see the padding anyway), the padding after it given back as [PAD] for certain."""
@@ -386,12 +398,11 @@ class ContinuousProcess(LengthDrawnFirst):
         content = x.content if isinstance(x, LatentState) else None  # (B, L) by length
         x, x0_prev = (x.latent, x.x0_hat) if isinstance(x, LatentState) else (x, None)
         x = self.hold(model, x)
-        B = x.shape[0]
-        i, s = self.index(t), self.index(t_next)
+        i, s = self.level(t), self.level(t_next)  # ints: the schedule's arithmetic below is on Python floats
         emb = model.embedding.weight
         anchor = self.control.anchor if self.control is not None else None
         guidance = self.control.guidance if self.control is not None else None
-        x0_hat, out = self._denoise(model, x, i.expand(B), x0_prev, content)  # (B, L, d)
+        x0_hat, out = self._denoise(model, x, i, x0_prev, content)  # (B, L, d)
         if self.config.parameterisation == "softmax":  # the network's own p(w | x_t) names the word to clamp to
             logits = out if anchor is None else anchor.restrict(out)
         else:
@@ -410,13 +421,13 @@ class ContinuousProcess(LengthDrawnFirst):
         if anchor is not None:  # known words enter the update as themselves, whatever the network guessed
             x0_hat, pred = anchor.put_embeddings(x0_hat, emb), anchor.put(pred)
             confidence = torch.where(anchor.known, 1.0, confidence)
-        ab_t, ab_s = self.alpha_bar[i].expand(B), self.alpha_bar[s].expand(B)
-        mean, var = posterior(x0_hat, x, ab_t, ab_s)
+        ab_t, ab_s = float(self.alpha_bar[i]), float(self.alpha_bar[s])
+        mean, var = posterior(x0_hat, x, ab_t, ab_s)  # var: one float
         if self.sampler == "ddim" or s == 0:  # s == 0: no noise at the last step
             x_next = ddim_update(x0_hat, x, ab_t, ab_s) if s > 0 else x0_hat
         else:
             # noise_scale < 1 samples a colder chain: less fresh noise each step, fewer words knocked off course
-            x_next = mean + self.noise_scale * var.sqrt() * torch.randn(x.shape, generator=generator)
+            x_next = mean + self.noise_scale * var**0.5 * torch.randn(x.shape, generator=generator)
         extras = {"clamp_distance": dist, "clamped": clamped}
         if guidance is not None:
             if s > 0:  # the last step lands on the clamped words: no Gaussian to stay close to, nothing to move

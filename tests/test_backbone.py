@@ -20,6 +20,17 @@ def test_rotary_scores_depend_on_the_offset_only():
     assert torch.allclose(apply_rotary(v.expand(1, 1, 12, 8), cos, sin).norm(dim=-1), v.norm().expand(1, 1, 12))
 
 
+def test_rotary_is_the_rotate_half_rotation():
+    """x cos(theta) + (-x2, x1) sin(theta), theta = position / 10000^(2k / Dh), written out by hand."""
+    L, Dh = 5, 8
+    x = torch.randn(2, 3, L, Dh, generator=torch.Generator().manual_seed(1))
+    inv = 1.0 / 10_000 ** (torch.arange(0, Dh, 2, dtype=torch.float32) / Dh)
+    theta = torch.arange(L, dtype=torch.float32)[:, None] * inv  # (L, Dh/2)
+    x1, x2 = x[..., : Dh // 2], x[..., Dh // 2:]
+    by_hand = torch.cat([x1 * theta.cos() - x2 * theta.sin(), x2 * theta.cos() + x1 * theta.sin()], -1)
+    assert torch.allclose(apply_rotary(x, *rotary_tables(L, Dh)), by_hand, atol=1e-6)
+
+
 def test_rotary_backbone_runs_and_is_lean_only():
     mc, _ = preset("tiny", vocab_size=10, seq_len=6, positions="rotary")
     out = build_backbone(mc)(torch.randn(2, 6, mc.d_model))

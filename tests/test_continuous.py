@@ -70,6 +70,39 @@ def test_ddim_is_deterministic_and_exact_on_the_true_x0():
     assert torch.allclose(ddim_update(x0, xt, ab_t, ab_s), q_sample(x0, ab_s, eps), atol=1e-5)
 
 
+def test_one_float_level_gives_what_a_tensor_of_levels_gives():
+    """The sampler passes one alpha_bar (a float) for the whole batch; training passes one per row (B,)."""
+    g = torch.Generator().manual_seed(2)
+    x0, xt, eps = torch.randn(3, 5, 4, generator=g), torch.randn(3, 5, 4, generator=g), torch.randn(3, 5, 4, generator=g)
+    ab_t, ab_s = 0.23, 0.61
+    rows_t, rows_s = torch.full((3,), ab_t), torch.full((3,), ab_s)
+    mean_f, var_f = posterior(x0, xt, ab_t, ab_s)
+    mean_r, var_r = posterior(x0, xt, rows_t, rows_s)
+    assert isinstance(var_f, float) and var_r.shape == (3, 1, 1)
+    assert torch.allclose(mean_f, mean_r, atol=1e-6) and torch.allclose(var_r, torch.tensor(var_f), atol=1e-7)
+    assert torch.allclose(ddim_update(x0, xt, ab_t, ab_s), ddim_update(x0, xt, rows_t, rows_s), atol=1e-6)
+    assert torch.allclose(q_sample(x0, ab_t, eps), q_sample(x0, rows_t, eps), atol=1e-6)
+
+
+@pytest.mark.parametrize("parameterisation", ["x0", "eps", "softmax"])
+def test_predict_at_one_level_equals_predict_per_row(parameterisation):
+    torch.manual_seed(0)
+    mc = tiny_config(parameterisation=parameterisation)
+    model, p = ContinuousModel(mc).eval(), ContinuousProcess(mc)
+    xt = torch.randn(2, 6, mc.embed_dim)
+    with torch.no_grad():
+        for i in (1, 17, 50):
+            one, out_one = p._predict(model, xt, i, None)
+            rows, out_rows = p._predict(model, xt, torch.full((2,), i), None)
+            assert torch.allclose(one, rows, atol=1e-5) and torch.allclose(out_one, out_rows, atol=1e-5)
+
+
+def test_level_rounds_as_index_does():
+    p = ContinuousProcess(tiny_config())  # T = 50: t * T lands on halves, where both round half to even
+    times = [k / 200 for k in range(201)] + [0.01, 0.03, 0.05, 0.07, -0.2, 1.3]
+    assert [p.level(t) for t in times] == p.index(torch.tensor(times, dtype=torch.float64)).tolist()
+
+
 def test_rounding_and_clamping_pick_the_nearest_embedding():
     emb = torch.tensor([[0.0, 0.0], [3.0, 0.0], [0.0, 3.0]])
     x = torch.tensor([[[2.5, 0.4], [0.2, 0.1], [-0.1, 2.0]]])
