@@ -44,6 +44,7 @@ def headline(r: dict[str, Any]) -> str:
         ("the same 200 steps through `torch.compile` (backbone)",
          f"{comp['speedup']}x eager ({comp['compiled_seconds']['median']:.3f} s against "
          f"{comp['eager_seconds']['median']:.3f} s; compiling took {comp['compile_and_first_run_seconds']} s)", ""),
+        *_threads_row(r.get("threads")),
         (f"matmul peak ({r['matmul_peak']['n']} x {r['matmul_peak']['n']} fp32)",
          _s(r["matmul_peak"]["gflops"], "GFLOP/s", 0), ""),
         (f"training the default model (`small`, batch {train['batch_size']} x {train['seq_len']} tokens)",
@@ -64,6 +65,16 @@ def headline(r: dict[str, Any]) -> str:
     lines = ["| measure | result | target |", "| --- | --- | --- |"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     return "\n".join(lines)
+
+
+def _threads_row(th: dict[str, Any] | None) -> list[tuple[str, str, str]]:
+    """The one-thread row, for results files that measured it (from 2026-12-03 on)."""
+    if not th or "batch_1" not in th:
+        return []
+    cells = "; ".join(f"{key.split('_')[1]}: {v['one_thread_speedup']}x ({v['one_thread_seconds']['median']:.3f} s "
+                      f"against {v['default_threads_seconds']['median']:.3f} s)"
+                      for key, v in th.items() if key.startswith("batch_"))
+    return [(f"{th['steps']} continuous steps on one thread against {th['default_threads']}, by batch", cells, "")]
 
 
 def quality(r: dict[str, Any]) -> str:

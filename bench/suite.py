@@ -90,6 +90,31 @@ def lean_vs_bert(repeats: int) -> dict[str, Any]:
             "parameters": {n: sum(p.numel() for p in m.parameters()) for n, m in models.items()}}
 
 
+def threads_vs_latency(repeats: int, batches: tuple[int, ...] = (1, 16), steps: int = 200) -> dict[str, Any]:
+    """`steps` continuous steps with one intra-op thread and with torch's default count, timed alternately: at one
+    sequence most ops are too small to split, and waking a second thread for each can cost more than it saves."""
+    ck = load("continuous")
+    default = torch.get_num_threads()
+    out: dict[str, Any] = {"default_threads": default, "steps": steps}
+    if default == 1:
+        return out
+    try:
+        for b in batches:
+            call = _sampler(ck, b, steps)
+            call()  # warm-up
+            times: dict[int, list[float]] = {1: [], default: []}
+            for _ in range(repeats):
+                for n in times:
+                    torch.set_num_threads(n)
+                    times[n] += timed(call, 1, warmup=0)
+            one, many = spread(times[1]), spread(times[default])
+            out[f"batch_{b}"] = {"one_thread_seconds": one, "default_threads_seconds": many,
+                                 "one_thread_speedup": round(many["median"] / one["median"], 3)}
+    finally:
+        torch.set_num_threads(default)
+    return out
+
+
 def sampling_latency(repeats: int, batches: tuple[int, ...] = (1, 16)) -> dict[str, Any]:
     """Every shipped checkpoint at its default steps: seconds for one sequence and for 16."""
     out = {}
@@ -339,6 +364,7 @@ def run(quick: bool = False, repeats: int = 5, quality_samples: int = 100, ttq_m
         result["step_profile"] = step_profile(repeats)
         result["compiled_vs_eager"] = compiled_vs_eager(repeats)
         log(f"torch.compile: {result['compiled_vs_eager']['speedup']}x over eager")
+        result["threads"] = threads_vs_latency(repeats)
         latency = sampling_latency(repeats)
         result["sampling_latency"] = latency
         result["compute_floor"] = compute_floor(peak["gflops"]["median"], latency)

@@ -76,6 +76,18 @@ def test_step_profile_splits_a_step_into_network_and_math():
     assert len(names) == 5 and "aten::addmm" in names  # the network's linear layers lead
 
 
+def test_threads_are_timed_both_ways_and_restored():
+    before = torch.get_num_threads()
+    out = suite.threads_vs_latency(1, batches=(1, 2), steps=3)
+    assert torch.get_num_threads() == before and out["default_threads"] == before
+    if before > 1:
+        for b in (1, 2):
+            v = out[f"batch_{b}"]
+            assert v["one_thread_seconds"]["median"] > 0 and v["default_threads_seconds"]["median"] > 0
+            assert v["one_thread_speedup"] == pytest.approx(
+                v["default_threads_seconds"]["median"] / v["one_thread_seconds"]["median"], rel=1e-2)
+
+
 def test_report_renders_the_committed_results(capsys):
     from bench import report
     from bench.common import RESULTS
