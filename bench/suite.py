@@ -205,6 +205,7 @@ def step_profile(repeats: int, top: int = 10) -> dict[str, Any]:
     from torch.profiler import ProfilerActivity, profile
 
     from diffusion.continuous import LatentState
+    from diffusion.discrete import spans
 
     ck = load("continuous")
     process, model = ck.process, ck.model
@@ -212,12 +213,21 @@ def step_profile(repeats: int, top: int = 10) -> dict[str, Any]:
     if not isinstance(state, LatentState) and ck.config.self_condition:
         state = LatentState(state, state.clone())
     x, content = (state.latent, state.content) if isinstance(state, LatentState) else (state, None)
+    if content is not None:  # by length the step runs the network on the sentence's positions only: time the same
+        words = int(spans(content).max())
+        x, content = x[:, :words], content[:, :words]
     t = torch.tensor([0.5])
     n = 100
+    calls = {"step": lambda: [process.step(model, state, 0.5, 0.495) for _ in range(n)],
+             "network": lambda: [model(x, t, x, content) for _ in range(n)]}
+    times: dict[str, list[float]] = {name: [] for name in calls}
     with torch.inference_mode():
-        step = spread([s / n for s in timed(lambda: [process.step(model, state, 0.5, 0.495) for _ in range(n)],
-                                                repeats)], 6)
-        network = spread([s / n for s in timed(lambda: [model(x, t, x, content) for _ in range(n)], repeats)], 6)
+        for call in calls.values():
+            call()  # warm-up
+        for _ in range(repeats):  # alternately, so both see the same machine (its speed drifts within minutes)
+            for name, call in calls.items():
+                times[name] += [s / n for s in timed(call, 1, warmup=0)]
+        step, network = spread(times["step"], 6), spread(times["network"], 6)
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             for _ in range(n):
                 process.step(model, state, 0.5, 0.495)
