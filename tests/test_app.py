@@ -228,7 +228,8 @@ def _browser_run(module, steps: int, screenshot: Path, max_steps: int) -> None:
         expect(text).to_contain_text(f"step 0 / {steps}")
         expect(text).not_to_contain_text(f"step 0 / {steps}")
         page.locator("#denoise-pause").click()
-        page.wait_for_timeout(800)  # a tick already in flight may still land
+        page.wait_for_timeout(800)  # a tick already in flight may still land: wait until it has
+        expect(text).not_to_contain_text("processing", timeout=10_000)
         held = text.inner_text()
         page.wait_for_timeout(1_000)
         assert text.inner_text() == held and f"step {steps} / {steps}" not in held
