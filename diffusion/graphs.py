@@ -44,11 +44,12 @@ class Absorbing:
 
     def transition_into(self, x: Tensor, sigma: Tensor | float) -> Tensor:
         """(..., V) columns exp(sigma Q)[:, x]: the probability of reaching x from each y."""
-        stay = torch.exp(-_col(sigma, x.double())).expand(x.shape)
-        out = F.one_hot(x, self.vocab_size).double() * stay[..., None]
-        masked = x == self.mask_id
-        out[masked] = (1 - stay[masked])[..., None].expand(-1, self.vocab_size).clone()
-        out[masked, self.mask_id] = 1.0
+        stay = torch.exp(-_col(sigma, x.double())).expand(x.shape)[..., None]  # (..., 1)
+        masked = (x == self.mask_id)[..., None]  # (..., 1)
+        # a word is reached only from itself (it stays); the mask from every y (it was hit) and from itself (1).
+        # One where, no boolean indexing: this runs twice per sampling step.
+        out = torch.where(masked, 1 - stay, F.one_hot(x, self.vocab_size).double() * stay)
+        out[..., self.mask_id] = masked[..., 0].double()
         return out
 
     def rates_into(self, x: Tensor) -> Tensor:
