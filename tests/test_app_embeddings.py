@@ -384,7 +384,8 @@ def test_forward_tab_in_browser(shipped_app):
         expect(tokens).not_to_contain_text("t = 0.00", timeout=15_000)
         page.wait_for_timeout(1200)
         page.locator("#fwd-pause").click()
-        page.wait_for_timeout(1000)  # a tick already in flight may still land
+        page.wait_for_timeout(1000)  # a tick already in flight may still land: wait until it has
+        expect(tokens).not_to_contain_text("processing", timeout=10_000)
         paused = _t_value(page)
         assert 0 < paused < 1
         page.wait_for_timeout(1200)

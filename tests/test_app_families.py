@@ -206,7 +206,8 @@ def _discrete_flow(module, screenshot: Path, steps: int) -> None:
         expect(forward).to_contain_text("t = 0.0", timeout=30_000)
         expect(forward).not_to_contain_text("t = 0.00", timeout=30_000)
         page.locator("#sedd-fwd-pause").click()
-        page.wait_for_timeout(1_000)  # a tick already in flight may still land
+        page.wait_for_timeout(1_000)  # a tick already in flight may still land: wait until it has
+        expect(forward).not_to_contain_text("processing", timeout=10_000)
         paused = t_box.input_value()
         page.wait_for_timeout(1_500)
         assert t_box.input_value() == paused and 0 < float(paused) < 1
