@@ -69,7 +69,7 @@ class Block(nn.Module):
     def forward(self, h: Tensor, causal: bool, rotary: tuple[Tensor, Tensor] | None = None,
                 attn_mask: Tensor | None = None) -> Tensor:
         # The submodules' weights through torch.nn.functional, not their __call__: at batch 1 a sampling step is
-        # bound by the number of Python calls, and module hooks cost about as much as a small matmul here.
+        # bound by the number of Python calls, and the seven module calls cost about a tenth of a block here.
         B, L, D = h.shape
         ln1, ln2, ff_in, ff_out = self.ln1, self.ln2, self.ff[0], self.ff[2]
         x = F.layer_norm(h, (D,), ln1.weight, ln1.bias, ln1.eps)

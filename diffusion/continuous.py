@@ -155,7 +155,7 @@ class ContinuousProcess(LengthDrawnFirst):
 
     With length_model "prior" a sentence of L words is drawn as L ~ p(L) (the training set's lengths) and the network
     sees only its L positions; the padding after it is known, never a rounding target, and kept on the noisy path of
-    [PAD]'s embedding (as an anchored word is), so a classifier reading all positions sees what it was trained on.
+    [PAD]'s embedding (as an anchored word is), so the chain's padding looks as it did in training.
     """
 
     config: ModelConfig
