@@ -299,6 +299,31 @@ def test_recorded_rows_read_meta_json_and_bench_results(tiny_sedd, monkeypatch, 
     assert compare_ui.recorded_rows(tmp_path / "none")[0] == [r for r in rows if r["source"] == "meta.json"]
 
 
+def test_recorded_rows_show_the_newest_bench_run_only(tmp_path):
+    """Each full bench run measures every checkpoint again: the table shows the newest (by its date, then file name)
+    and names the others, so three runs do not triple the rows."""
+    bench = tmp_path / "results"
+    bench.mkdir()
+
+    def run(name: str, date: str | None, rate: float) -> None:
+        data = {"results": [{"family": "ar", "checkpoint": "assets/checkpoints/ar", "steps": 40,
+                             "grammatical_rate": rate, "seconds_per_sequence": 0.01}]}
+        (bench / name).write_text(json.dumps(dict(data, date=date) if date else data))
+
+    run("2026-12-03-amd.json", "2026-12-03", 0.9)
+    run("2026-11-23-amd.json", "2026-11-23", 0.7)
+    run("zz-no-date.json", None, 0.1)  # no date sorts before any dated run, whatever its name
+    rows, _, notes = compare_ui.recorded_rows(bench)
+    bench_rows = [r for r in rows if r["source"].startswith("bench/")]
+    assert [(r["source"], r["grammatical_rate"]) for r in bench_rows] == [("bench/2026-12-03-amd.json", 0.9)]
+    (note,) = [n for n in notes if "older runs" in n]
+    assert "2026-11-23-amd.json" in note and "zz-no-date.json" in note and "2026-12-03-amd.json, " not in note
+    # a file with no rows (a speed-only report) is not a run, so it never hides the newest one
+    (bench / "2027-01-01-speed.json").write_text(json.dumps({"date": "2027-01-01", "continuous_200_steps": 0.3}))
+    assert [r["source"] for r in compare_ui.recorded_rows(bench)[0] if r["source"].startswith("bench/")] == \
+        ["bench/2026-12-03-amd.json"]
+
+
 @pytest.mark.skipif(not (app.CHECKPOINTS / "ardm").is_dir(), reason="no shipped checkpoints")
 def test_recorded_rows_of_the_shipped_checkpoints(monkeypatch, tmp_path):
     for name in compare_ui.ENTRIES:

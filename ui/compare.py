@@ -58,9 +58,9 @@ accepts the sentence, and the wall-clock seconds of sampling one sequence on thi
 excluded). One sample says little: the table gives rates over 100 samples.
 
 **The table.** Figures recorded with `python -m diffusion evaluate --record` in each shipped checkpoint's
-`meta.json` (and, if present, benchmark results in `bench/results/*.json`). NLL: **exact** for the left-to-right
-model (sum of next-token log-probabilities); **ELBO** for ARDM (Eq. 6 of Hoogeboom et al. 2022; with fewer steps than
-positions, the expected NLL of the planned parallel decoding); **bound** for the diffusion models (Diffusion-LM's
+`meta.json` and, if present, the newest benchmark run in `bench/results/` (older runs are named under the table).
+NLL: **exact** for the left-to-right model (sum of next-token log-probabilities); **ELBO** for ARDM (Eq. 6 of
+Hoogeboom et al. 2022; with fewer steps than positions, the expected NLL of the planned parallel decoding); **bound** for the diffusion models (Diffusion-LM's
 variational bound with rounding, SEDD's DWDSE bound). All are upper bounds on the true NLL except the exact one, so
 none can go below the corpus's entropy. seq2seq reports no NLL (BLEU and slot accuracy instead; see its tab).
 Seconds per sequence were measured in batches of 100 on the training machine, so they are lower than a card's.
@@ -213,7 +213,8 @@ def _read_json(path: Path) -> Any:
 
 def recorded_rows(bench_dir: Path | None = None) -> tuple[list[dict[str, Any]], float | None, list[str]]:
     """(rows, true entropy in bits per word, notes): every evaluation recorded in the shipped checkpoints' meta.json
-    (or the checkpoint an environment variable names), then the benchmark results in `bench_dir` if any."""
+    (or the checkpoint an environment variable names), then the newest benchmark run in `bench_dir` (by its `date`,
+    then file name), if any; the notes name unreadable files and the older runs left out."""
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
     floor: float | None = None
@@ -234,6 +235,7 @@ def recorded_rows(bench_dir: Path | None = None) -> tuple[list[dict[str, Any]], 
             if floor is None and entry.get("entropy_bits_per_token") is not None:
                 floor = float(entry["entropy_bits_per_token"])
     bench_dir = BENCH_RESULTS if bench_dir is None else bench_dir
+    runs: list[tuple[str, str, list[dict[str, Any]]]] = []  # (date, file name, entries) of each readable run
     for path in sorted(bench_dir.glob("*.json")) if bench_dir.is_dir() else []:
         try:
             data = _read_json(path)
@@ -244,11 +246,20 @@ def recorded_rows(bench_dir: Path | None = None) -> tuple[list[dict[str, Any]], 
         if not isinstance(entries, list):
             notes.append(f"{path.name}: expected an object, a list of objects or {{'results': [...]}}")
             continue
+        entries = [e for e in entries if isinstance(e, dict) and (e.get("checkpoint") or e.get("family"))]
+        if entries:
+            date = str(data.get("date") or "") if isinstance(data, dict) else ""
+            runs.append((date, path.name, entries))
+    if runs:
+        # The newest run only: each full run measures every checkpoint again, so older runs would repeat its rows.
+        date, file_name, entries = max(runs)
         for entry in entries:
-            if not isinstance(entry, dict) or not (entry.get("checkpoint") or entry.get("family")):
-                continue
             name = Path(str(entry.get("checkpoint") or entry["family"])).name
-            rows.append(_row(entry, name, entry.get("family"), None, f"bench/{path.name}", None))
+            rows.append(_row(entry, name, entry.get("family"), None, f"bench/{file_name}", None))
+        older = sorted((name for _, name, _ in runs if name != file_name), reverse=True)
+        if older:
+            notes.append(f"benchmark rows from the newest run, {file_name}; older runs in bench/results/ not shown: "
+                         f"{', '.join(older)}")
     if floor is None:
         floor = entropy().bits_per_token  # nothing recorded it: a few seconds of exact probabilities, cached
     return rows, floor, notes

@@ -79,7 +79,8 @@ def discrete_schedule_figure(curves: dict[str, list[float]], t: float | None = N
     fig.update_layout(
         title=dict(text="Noise schedule", font=dict(size=14)),
         xaxis=dict(title="t", range=[0, 1]), yaxis=dict(title="probability", range=[0, 1.02]),
-        yaxis2=dict(title="σ̄(t)", overlaying="y", side="right", type="log", showgrid=False),
+        yaxis2=dict(title="σ̄(t)", overlaying="y", side="right", type="log", showgrid=False,
+                    dtick=1),  # a label per decade: the 2s and 5s between them crowd a 300-pixel axis
         template="plotly_white", height=300, margin=dict(l=60, r=60, t=50, b=50),
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
     )
