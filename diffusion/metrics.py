@@ -74,6 +74,32 @@ def nll_bits_per_token(ck: Checkpoint, texts: list[str], batch_size: int = 64, s
     return nats / tokens / math.log(2)
 
 
+@torch.no_grad()
+def denoising_accuracy(ck: Checkpoint, texts: list[str], ts: list[float], seed: int = 0) -> dict[str, list[float]]:
+    """How well a continuous model's one-shot x0_hat rounds back to the words, as t grows: each sentence is embedded,
+    noised to x_t ~ q(x_t | x_0) (the same noise at every t), denoised once (no self-conditioning) and rounded to its
+    nearest words. Returns t, the fraction of the sentences' words rounded right, and of whole sentences."""
+    from .continuous import ban_pad, q_sample  # continuous families only
+
+    process, model = ck.process, ck.model
+    ids = ck.tokenizer.batch(texts, ck.config.seq_len)
+    words = ids != ck.tokenizer.pad_id  # (N, L) accuracy is over the sentences' words
+    content = words if process.by_length else None  # by length the network sees the sentence's positions only
+    gen = torch.Generator().manual_seed(seed)
+    x0 = process.embed(model, ids, gen)
+    noise = torch.randn(x0.shape, generator=gen)
+    out: dict[str, list[float]] = {"t": [], "words": [], "sentences": []}
+    for t in ts:
+        i = process.level(t)
+        x0_hat = process.predict_x0(model, q_sample(x0, float(process.alpha_bar[i]), noise), i, content=content)
+        pred = ban_pad(model.round_logits(x0_hat), content).argmax(-1)
+        right = pred == ids
+        out["t"].append(float(t))
+        out["words"].append(float(right[words].float().mean()))
+        out["sentences"].append(float((right | ~words).all(1).float().mean()))
+    return out
+
+
 def evaluate(ck: Checkpoint, num_samples: int, steps: int | None = None, seed: int = 0, nll_sequences: int = 256,
              batch_size: int = 100, candidates: int = 5, nll_split: str = "test") -> dict[str, Any]:
     """Sample, score, and bound the held-out NLL; one flat dict of figures (steps: the family's default).

@@ -70,6 +70,9 @@ def test_every_family_tab_runs(client):
     left, right, *_ = client.predict(0, 20, "ddpm", 5, "shipped", api_name="/clamp_compare")
     assert "step 20 / 20" in left and "step 20 / 20" in right
     assert "step 0 / 20" in client.predict(0, api_name="/clamp_scrub")[0]
+    left, right, *_, heading_left, heading_right, accuracy = client.predict(0, 20, "ddpm", 0, "shipped", "prediction",
+                                                                            api_name="/clamp_compare")
+    assert "step 20 / 20" in left and "step 20 / 20" in right and "ε" in heading_right and _plot(accuracy)
 
     text, _, quality = client.predict("absorb", 0, 16, "tweedie", 2, "shipped", api_name="/sedd_denoise")
     assert "step 16 / 16" in text and _plot(quality)

@@ -23,6 +23,11 @@ def tiny_ar(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train_tiny(tmp_path_factory, "ar")
 
 
+@pytest.fixture(scope="session")
+def tiny_eps(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_tiny(tmp_path_factory, "continuous", "--no-projection", "--parameterisation", "eps")
+
+
 @pytest.fixture
 def clamp_app(tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv(app.CHECKPOINT_ENV, str(tiny_checkpoint))
@@ -137,7 +142,8 @@ def test_quality_speed_figure_has_a_point_per_entry():
 def test_clamp_compare_streams_both_runs_then_reveals_the_scrubber(clamp_app):
     outputs = list(clamp_app.clamp_compare(0, 20, "ddpm", 0, SHIPPED, {}))
     assert "step 0 / 20" in outputs[0][0] and "step 0 / 20" in outputs[0][1]
-    on, off, verdict_on, verdict_off, record, slider, distance, disagree = outputs[-1]
+    assert outputs[0][-3:-1] == outputs[-1][-3:-1] == ("**With clamping**", "**Without clamping**")  # headings
+    on, off, verdict_on, verdict_off, record, slider, distance, disagree, *_ = outputs[-1]
     assert "step 20 / 20" in on and "x̂₀ clamped" in on and "not clamped" in off
     assert "grammatical" in verdict_on and "grammatical" in verdict_off
     assert len(record["frame_steps"]) == len(outputs) - 1 == 21  # the prior, 20 steps, then the reveal
@@ -195,6 +201,61 @@ def test_clamp_compare_runs_the_model_trained_in_this_session(tiny_checkpoint, m
             list(clamp_ui.clamp_compare(0, 10, "ddpm", 0, SHIPPED, {}))
     finally:
         app._load.cache_clear()
+
+
+@pytest.fixture
+def x0_eps_app(tiny_checkpoint: Path, tiny_eps: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv(app.CHECKPOINT_ENV, str(tiny_checkpoint))
+    monkeypatch.setenv(app._env(clamp_ui.EPS_FOLDER), str(tiny_eps))
+    app._load.cache_clear()
+    yield clamp_ui
+    app._load.cache_clear()
+
+
+def test_x0_beside_eps_runs_both_models_on_the_same_noise(x0_eps_app, tiny_checkpoint, tiny_eps):
+    outputs = list(x0_eps_app.clamp_compare(3, 12, "ddpm", 0, SHIPPED, {}, "prediction"))
+    first, last = outputs[0], outputs[-1]
+    assert first[-3].startswith("**Predicts x₀") and first[-2].startswith("**Predicts ε")
+    record = last[4]
+    assert record["compare"] == "prediction"
+    assert record["clamped"]["on"] == record["clamped"]["off"] == [True] * 12  # the same sampler for both models
+    assert record["final_distance"]["on"] == pytest.approx(0.0, abs=1e-5)  # both end clamped on words
+    assert record["final_distance"]["off"] == pytest.approx(0.0, abs=1e-5)
+    assert record["distance"]["on"] != record["distance"]["off"]  # two networks, two predictions
+    # each column is its own model: the same as running that checkpoint alone with the same seed
+    import torch
+
+    from diffusion import checkpoint
+    from diffusion.sampling import sample
+    eps = checkpoint.load(tiny_eps)
+    alone = sample(eps.process.configure(sampler="ddpm", clamp=True, clamp_from=1.0), eps.model, 1, 12,
+                   generator=torch.Generator().manual_seed(3), every=12)
+    assert record["texts"]["off"] == eps.tokenizer.decode(alone.steps[-1].tokens[0])
+    accuracy = last[-1]  # the one-shot x0_hat of held-out sentences, both models, against t
+    assert accuracy.visible is True
+    names = [t["name"] for t in json.loads(accuracy.value["plot"])["data"]]
+    assert names == ["predicts x₀: words", "predicts x₀: sentences", "predicts ε: words", "predicts ε: sentences"]
+    fig_d, fig_c = x0_eps_app.clamp_scrub(5, record)[2:]
+    assert [t.name for t in fig_d.data][:2] == ["predicts x₀", "predicts ε"]
+    assert [t.name for t in fig_c.data][:2] == ["predicts x₀", "predicts ε"]
+
+
+def test_x0_beside_eps_refuses_what_it_cannot_compare(x0_eps_app, tiny_checkpoint, monkeypatch, tmp_path):
+    with pytest.raises(gr.Error, match="compares the two shipped models; pick the shipped model"):
+        list(x0_eps_app.clamp_compare(0, 10, "ddpm", 0, TRAINED, {"continuous": str(tiny_checkpoint)}, "prediction"))
+    with pytest.raises(gr.Error, match=re.escape("compare must be one of clamping, prediction, got 'both'")):
+        list(x0_eps_app.clamp_compare(0, 10, "ddpm", 0, SHIPPED, {}, "both"))
+    monkeypatch.setenv(app._env(clamp_ui.EPS_FOLDER), str(tiny_checkpoint))  # an x0 model where the eps one goes
+    app._load.cache_clear()
+    with pytest.raises(gr.Error, match="needs an x0 and an eps model, got x0 and x0"):
+        list(x0_eps_app.clamp_compare(0, 10, "ddpm", 0, SHIPPED, {}, "prediction"))
+    monkeypatch.setenv(app._env(clamp_ui.EPS_FOLDER), str(tmp_path / "nowhere"))
+    app._load.cache_clear()
+    with pytest.raises(gr.Error, match="DIFFUSION_CHECKPOINT_CONTINUOUS_EPS .*--parameterisation eps"):
+        list(x0_eps_app.clamp_compare(0, 10, "ddpm", 0, SHIPPED, {}, "prediction"))
+    # the clamping comparison does not need the eps model at all, and hides the x0 / eps accuracy plot
+    last = list(x0_eps_app.clamp_compare(0, 10, "ddpm", 0, SHIPPED, {}, "clamping"))[-1]
+    assert "step 10 / 10" in last[0] and last[-1].visible is False
 
 
 @pytest.mark.parametrize("args, message", [
@@ -402,6 +463,41 @@ def test_clamp_tab_in_browser(monkeypatch):
             for _ in range(6):
                 scrub.press("ArrowRight")
             expect(on).to_contain_text("step 12 / 20")  # mid-way: the screenshot shows the two runs apart
+            page.screenshot(path=str(screenshot), full_page=True)
+    finally:
+        app._load.cache_clear()
+    assert screenshot.stat().st_size > 10_000
+
+
+@pytest.mark.skipif(not (app.CHECKPOINTS / clamp_ui.EPS_FOLDER).is_dir(), reason="no shipped eps checkpoint")
+def test_x0_beside_eps_in_browser(monkeypatch):
+    """The shipped x0 and eps models in Chromium: the columns' headings follow the comparison, both chains run to the
+    end clamped, and the distance plot names the two models; the README's screenshot."""
+    from playwright.sync_api import expect
+
+    _shipped(monkeypatch)
+    monkeypatch.delenv(app._env(clamp_ui.EPS_FOLDER), raising=False)
+    screenshot = ROOT / "assets" / "screenshot-clamp-eps.png"
+    try:
+        with open_in_chromium(app) as page:
+            page.get_by_role("tab", name="Clamping trick").click()
+            expect(page.locator("#ct-heading-on")).to_contain_text("With clamping")
+            page.locator("#ct-compare").get_by_text("x₀ or ε prediction").click()
+            page.locator("#ct-run").click()
+            scrub = page.locator("#ct-scrub input[type=range]")
+            expect(scrub).to_be_visible(timeout=120_000)
+            expect(page.locator("#ct-heading-on")).to_contain_text("Predicts x₀")
+            expect(page.locator("#ct-heading-off")).to_contain_text("Predicts ε")
+            for side in ("on", "off"):
+                view = page.locator(f"#ct-view-{side}")
+                expect(view).to_contain_text("step 200 / 200 · t = 0.000 · x̂₀ clamped")
+                expect(page.locator(f"#ct-verdict-{side}")).to_contain_text("grammatical")
+            expect(page.locator("#ct-distance")).to_contain_text("predicts ε")
+            expect(page.locator("#ct-accuracy")).to_contain_text("predicts ε: words")
+            scrub.focus()
+            for _ in range(25):
+                scrub.press("ArrowLeft")  # half-way: x̂₀ still far from words under ε, settled under x₀
+            expect(page.locator("#ct-view-on")).to_contain_text("step 100 / 200")
             page.screenshot(path=str(screenshot), full_page=True)
     finally:
         app._load.cache_clear()

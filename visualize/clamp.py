@@ -15,11 +15,11 @@ import plotly.graph_objects as go
 from .plots import mean_distance
 from .tokens import BLUES, CHANGED
 
-# Two blues far apart in lightness, and a dash, so the runs differ in more than colour (and in greyscale).
-RUN_STYLES = {
-    "with clamping": dict(color=BLUES[7], dash="solid", symbol="circle"),
-    "without clamping": dict(color=BLUES[4], dash="dash", symbol="square-open"),
-}
+# Two blues far apart in lightness, and a dash, so the runs differ in more than colour (and in greyscale): the first
+# run (with clamping; the x0-parameterised model) dark and solid, the second light and dashed.
+RUN_STYLES = (dict(color=BLUES[7], dash="solid", symbol="circle"),
+              dict(color=BLUES[4], dash="dash", symbol="square-open"))
+CLAMP_RUNS = ("with clamping", "without clamping")
 
 
 def disagreements(pred_tokens: Any, tokens: Any) -> float:
@@ -39,10 +39,10 @@ def _runs_figure(indices: Sequence[int], runs: dict[str, Sequence[float]], curre
                  clamp_start: int | None = None) -> go.Figure:
     xs = [int(i) for i in indices]
     fig = go.Figure()
-    for name, ys in runs.items():
+    for k, (name, ys) in enumerate(runs.items()):
         if len(ys) != len(xs):
             raise ValueError(f"{name!r} must have one value per step, got {len(ys)} for {len(xs)} steps")
-        style = RUN_STYLES.get(name, dict(color=BLUES[6], dash="solid", symbol="circle"))
+        style = RUN_STYLES[k % len(RUN_STYLES)]
         fig.add_trace(go.Scatter(x=xs, y=list(ys), mode="lines+markers", name=name,
                                  line=dict(color=style["color"], dash=style["dash"], width=2),
                                  marker=dict(color=style["color"], symbol=style["symbol"], size=5)))
@@ -74,22 +74,22 @@ def _runs_figure(indices: Sequence[int], runs: dict[str, Sequence[float]], curre
 
 def clamp_distances_figure(indices: Sequence[int], with_clamping: Sequence[Any], without_clamping: Sequence[Any],
                            current: int | None = None, num_steps: int | None = None,
-                           clamp_start: int | None = None) -> go.Figure:
+                           clamp_start: int | None = None, names: tuple[str, str] = CLAMP_RUNS) -> go.Figure:
     """Per step, the mean distance from the network's x̂₀ (before any snapping) to its nearest word embedding, for
-    the run with clamping and the run without: two lines, `current` marked in orange, steps up to `clamp_start`
-    (run unclamped in both) shaded. Each distance is a number or a (B, L) array, averaged over every token."""
-    runs = {"with clamping": [mean_distance(d) for d in with_clamping],
-            "without clamping": [mean_distance(d) for d in without_clamping]}
+    the run with clamping and the run without (or any two runs, `names` their legend): two lines, `current` marked in
+    orange, steps up to `clamp_start` (unclamped in both) shaded. Each distance is a number or a (B, L) array,
+    averaged over every token."""
+    runs = {names[0]: [mean_distance(d) for d in with_clamping], names[1]: [mean_distance(d) for d in without_clamping]}
     return _runs_figure(indices, runs, current, num_steps, "Distance of x̂₀ to the nearest word",
                         "mean ‖x̂₀ − EMB(w)‖", clamp_start=clamp_start)
 
 
 def disagreement_figure(indices: Sequence[int], with_clamping: Sequence[float], without_clamping: Sequence[float],
                         length: int, current: int | None = None, num_steps: int | None = None,
-                        clamp_start: int | None = None) -> go.Figure:
+                        clamp_start: int | None = None, names: tuple[str, str] = CLAMP_RUNS) -> go.Figure:
     """Per step, how many of the `length` positions round differently in x̂₀ and in the new latent x_t (the words the
     model predicts against the words the chain shows), for both runs."""
-    runs = {"with clamping": list(with_clamping), "without clamping": list(without_clamping)}
+    runs = {names[0]: list(with_clamping), names[1]: list(without_clamping)}
     return _runs_figure(indices, runs, current, num_steps, "Words where x̂₀ and x_t round differently",
                         f"positions (of {length})", y_max=length * 1.04, clamp_start=clamp_start)
 
@@ -104,3 +104,26 @@ def verdict_html(text: str, grammatical: bool, final_distance: float | None = No
     return (f'<div class="verdict" style="border-top:1px solid #c6dbef;margin-top:0.4em;padding-top:0.4em">'
             f'final sample: {mark}<span style="font-size:0.85em;opacity:0.8">{where}</span>'
             f'<div style="margin-top:0.2em">{body}</div></div>')
+
+
+def denoising_accuracy_figure(curves: dict[str, dict[str, Sequence[float]]], count: int) -> go.Figure:
+    """Per model (`curves`: name -> {"t", "words", "sentences"} as `diffusion.metrics.denoising_accuracy` returns),
+    the fraction of held-out words (solid) and whole sentences (dotted) that the one-shot x̂₀ at t rounds back to,
+    against t; `count` sentences were noised."""
+    fig = go.Figure()
+    for k, (name, c) in enumerate(curves.items()):
+        style = RUN_STYLES[k % len(RUN_STYLES)]
+        fig.add_trace(go.Scatter(x=list(c["t"]), y=list(c["words"]), mode="lines+markers", name=f"{name}: words",
+                                 line=dict(color=style["color"], dash=style["dash"], width=2),
+                                 marker=dict(color=style["color"], symbol=style["symbol"], size=6)))
+        fig.add_trace(go.Scatter(x=list(c["t"]), y=list(c["sentences"]), mode="lines", name=f"{name}: sentences",
+                                 line=dict(color=style["color"], dash="dot", width=1.5)))
+    fig.update_layout(
+        title=dict(text=f"One-shot x̂₀ of {count} held-out sentences noised to t: rounded back right",
+                   font=dict(size=14)),
+        xaxis=dict(title="t (0 = clean, 1 = pure noise)", range=[0, 1]),
+        yaxis=dict(title="fraction right", range=[0, 1.04]),
+        template="plotly_white", height=340, margin=dict(l=60, r=20, t=50, b=95),
+        legend=dict(orientation="h", yanchor="top", y=-0.3, xanchor="left", x=0.0),
+    )
+    return fig
