@@ -1,8 +1,12 @@
 """Fixtures shared across test files: tiny checkpoints of each family, trained once per session by the CLI."""
 
+import contextlib
+import io
 import subprocess
 import sys
+import traceback
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,7 +14,27 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    """`python -m diffusion ARGS` in the repository, as a person would run it."""
+    """`python -m diffusion ARGS` in the repository, run in this process: the same `main` the module runs, with its
+    return code, stdout and stderr as a subprocess would give them (a fresh interpreter per call spent about 2 s
+    importing torch, most of what a tiny run costs). `cli_subprocess` runs the real command line."""
+    from diffusion.__main__ import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(ROOT), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as e:  # argparse: --help, an unknown option
+            code = e.code if isinstance(e.code, int) else int(e.code is not None)
+            if isinstance(e.code, str):
+                print(e.code, file=sys.stderr)
+        except Exception:  # what the interpreter would print, and its exit status
+            traceback.print_exc()
+            code = 1
+    return subprocess.CompletedProcess(["python", "-m", "diffusion", *args], code, out.getvalue(), err.getvalue())
+
+
+def cli_subprocess(*args: str) -> subprocess.CompletedProcess:
+    """`python -m diffusion ARGS` in a new interpreter, in the repository, as a person would run it."""
     return subprocess.run([sys.executable, "-m", "diffusion", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=600)
 
@@ -59,3 +83,28 @@ def tiny_sedd(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_seq2seq(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """On the built-in MR -> sentence pairs."""
     return train_tiny(tmp_path_factory, "seq2seq", "--no-projection")
+
+
+# ---- one Chromium for the session ---------------------------------------------------------------------------------
+_CHROMIUM: dict[str, Any] = {}
+
+
+def chromium(executable: str, args: list[str]) -> Any:
+    """Debian's Chromium under Playwright, started on first use and kept for the whole session (starting both cost
+    about a second per browser test); each test opens its own context, so no state passes between tests."""
+    browser = _CHROMIUM.get("browser")
+    if browser is None or not browser.is_connected():
+        from playwright.sync_api import sync_playwright
+
+        if "playwright" not in _CHROMIUM:
+            _CHROMIUM["playwright"] = sync_playwright().start()
+        _CHROMIUM["browser"] = _CHROMIUM["playwright"].chromium.launch(executable_path=executable, args=args)
+    return _CHROMIUM["browser"]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    browser, playwright = _CHROMIUM.pop("browser", None), _CHROMIUM.pop("playwright", None)
+    if browser is not None:
+        browser.close()
+    if playwright is not None:
+        playwright.stop()

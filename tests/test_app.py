@@ -11,6 +11,7 @@ import gradio as gr
 import pytest
 
 import app
+from conftest import chromium
 from visualize.plots import clamp_distance_figure
 from visualize.tokens import confidence_colour, render_step, render_tokens
 
@@ -166,23 +167,21 @@ def open_in_chromium(module) -> Iterator[Any]:
     """The app of `module` served on a free port and opened in Debian's Chromium; skips where it is missing."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing (CI installs Debian's chromium)")
-    from playwright.sync_api import sync_playwright
-
     demo = module.build_demo()
     port = _free_port()
     demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1280, "height": 900})
-                # No network in tests: anything not served by the app (web fonts, CDNs) is refused at once.
-                page.route(lambda url: not url.startswith(base), lambda route: route.abort())
-                page.goto(base, wait_until="domcontentloaded")
-                yield page
-            finally:
-                browser.close()
+        # the session's one browser, a fresh context (cookies, storage, Gradio session) for this test
+        context = chromium(CHROMIUM, CHROMIUM_ARGS).new_context(viewport={"width": 1280, "height": 900})
+        try:
+            page = context.new_page()
+            # No network in tests: anything not served by the app (web fonts, CDNs) is refused at once.
+            page.route(lambda url: not url.startswith(base), lambda route: route.abort())
+            page.goto(base, wait_until="domcontentloaded")
+            yield page
+        finally:
+            context.close()
     finally:
         demo.close()
 

@@ -98,6 +98,21 @@ def test_argument_errors_exit_non_zero(args, message, capsys):
     assert message in _error(capsys)
 
 
+def test_the_module_runs_as_a_command(trained):
+    """`python -m diffusion` in a new interpreter (the other tests call the same `main` in-process): it samples, and
+    bad input is one line on stderr and a non-zero exit."""
+    from conftest import cli_subprocess
+
+    ok = cli_subprocess("sample", "--checkpoint", str(trained), "--num", "2", "--steps", "3", "--json")
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert len(json.loads(ok.stdout.splitlines()[-1])["samples"]) == 2
+    bad = cli_subprocess("sample", "--checkpoint", str(trained), "--steps", "0")
+    assert bad.returncode == 2 and "expected a positive integer, got 0" in bad.stderr.strip().splitlines()[-1]
+    missing = cli_subprocess("sample", "--checkpoint", str(trained.parent / "nowhere"))
+    assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
+    assert missing.stderr.startswith("error: ")
+
+
 def test_bad_corpora_fail_cleanly(tmp_path, capsys):
     out = tmp_path / "never"
     empty = tmp_path / "empty.txt"
