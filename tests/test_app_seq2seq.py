@@ -8,7 +8,7 @@ import gradio as gr
 import pytest
 
 import app
-from test_app import ROOT, open_in_chromium
+from test_app import ROOT, dismiss_error, open_in_chromium
 from visualize.plots import bleu_heatmap_figure
 from visualize.tokens import render_tokens
 
@@ -94,12 +94,13 @@ def _seq2seq_flow(module, screenshot: Path, steps: int) -> None:
         food.click()
         page.get_by_role("option", name="italian", exact=True).click()
         expect(source).to_have_value("name [zizzi] food [italian] area [riverside]", timeout=30_000)
+        first = steps + 1  # the run after the error below uses `steps`: its frames cannot be mistaken for these
         box = page.locator("#s2s-steps input[type=number]")
-        box.fill(str(steps))
+        box.fill(str(first))
         box.press("Enter")
         page.locator("#s2s-run").click()
         text = page.locator("#s2s-text")
-        expect(text).to_contain_text(f"step {steps} / {steps}", timeout=120_000)
+        expect(text).to_contain_text(f"step {first} / {first}", timeout=120_000)
         expect(page.locator("#s2s-candidates-out .mbr-pick")).to_have_count(1, timeout=30_000)
         expect(page.locator("#s2s-bleu .js-plotly-plot")).to_be_visible(timeout=30_000)
         expect(text.locator(".held").first).to_have_text("name")
@@ -107,19 +108,19 @@ def _seq2seq_flow(module, screenshot: Path, steps: int) -> None:
         expect(scrub).to_be_visible(timeout=30_000)
         scrub.focus()
         scrub.press("Home")
-        expect(text).to_contain_text(f"step 0 / {steps}")
+        expect(text).to_contain_text(f"step 0 / {first}")
         expect(text.locator(".held").nth(3)).to_have_text("italian")  # the source is there from the start
         scrub.press("End")
-        expect(text).to_contain_text(f"step {steps} / {steps}")
+        expect(text).to_contain_text(f"step {first} / {first}")
         # bad input: a typed MR with an unknown value is a one-line error, and the tab keeps working
         source.fill("name [zizzi] food [martian]")
         page.locator("#s2s-run").click()
-        expect(page.get_by_text("unknown food value 'martian'")).to_be_visible(timeout=30_000)
-        page.reload(wait_until="domcontentloaded")
-        page.get_by_role("tab", name="Seq2seq").click()
-        page.locator("#s2s-steps input[type=number]").fill(str(steps))
-        page.locator("#s2s-steps input[type=number]").press("Enter")
+        dismiss_error(page, "unknown food value 'martian'")
+        source.fill("name [zizzi] food [italian] area [riverside]")  # the same page, fixed input: it runs again
+        box.fill(str(steps))
+        box.press("Enter")
         page.locator("#s2s-run").click()
+        expect(text).to_contain_text(f"step {steps} / {steps}", timeout=120_000)
         expect(page.locator("#s2s-candidates-out .mbr-pick")).to_have_count(1, timeout=120_000)
         expect(page.locator("#s2s-bleu .js-plotly-plot")).to_be_visible(timeout=30_000)
         screenshot.parent.mkdir(parents=True, exist_ok=True)
