@@ -391,7 +391,8 @@ def test_recorded_rows_of_the_shipped_checkpoints(monkeypatch, tmp_path):
         monkeypatch.delenv(app._env(name), raising=False)
     rows, floor, _ = compare_ui.recorded_rows(tmp_path)
     by = {(r["name"], r["steps"], r["sampler"]): r for r in rows}
-    assert {r["name"] for r in rows} == set(compare_ui.ENTRIES)
+    assert {r["name"] for r in rows} == {*compare_ui.ENTRIES, *compare_ui.RECORDED_ONLY}
+    assert by[("continuous-eps", 200, "ddpm · clamp")]["nll_method"] == "bound"  # the eps twin: a row, no card
     assert by[("ar", 40, "temperature 1.0")]["nll_method"] == "exact"
     # ARDM at 10 of its 40 positions: the planned parallel decoding's NLL, not the full ELBO
     ardm = json.loads((app.CHECKPOINTS / "ardm" / "meta.json").read_text())["evaluation"]

@@ -29,6 +29,8 @@ ENTRIES: dict[str, tuple[str, str]] = {
     "ardm": ("ardm", "ardm"),
     "ar": ("ar", "ar"),
 }
+# shipped checkpoints with a row in the table but no card: the continuous recipe trained to predict the noise
+RECORDED_ONLY = ("continuous-eps",)
 MIN_BUDGET, MAX_BUDGET, DEFAULT_BUDGET = 1, 1000, 64
 BENCH_RESULTS = CHECKPOINTS.parents[1] / "bench" / "results"
 
@@ -218,7 +220,7 @@ def recorded_rows(bench_dir: Path | None = None) -> tuple[list[dict[str, Any]], 
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
     floor: float | None = None
-    for folder in dict.fromkeys(folder for _, folder in ENTRIES.values()):
+    for folder in dict.fromkeys([*(folder for _, folder in ENTRIES.values()), *RECORDED_ONLY]):
         path = Path(checkpoint_path(folder))
         try:
             meta = _read_json(path / "meta.json")

@@ -43,6 +43,10 @@ $$x_{s} = \frac{\sqrt{\bar\alpha_s}\,\beta_{t\to s}}{1 - \bar\alpha_t}\,\hat x_0
  + \frac{\sqrt{\alpha_{t\to s}}\,(1 - \bar\alpha_s)}{1 - \bar\alpha_t}\,x_t + \sigma_{t\to s}\, z,
  \qquad \alpha_{t\to s} = \bar\alpha_t / \bar\alpha_s,\ \beta_{t\to s} = 1 - \alpha_{t\to s}.$$
 
+Predicting $x_0$ rather than the noise $\epsilon$ is Diffusion-LM's choice: the Clamping trick tab runs this model
+beside the same recipe trained to predict $\epsilon$, and shows how much more often the $x_0$ model's one-shot
+prediction rounds back to the right words.
+
 **DDIM** (Song et al. 2021) drops the noise $z$ and moves deterministically along the predicted direction, so
 fewer steps still land on words. With fewer steps than the model was trained with, the steps are spread evenly
 over the training grid.
