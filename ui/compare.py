@@ -62,8 +62,8 @@ excluded). One sample says little: the table gives rates over 100 samples.
 **The table.** Figures recorded with `python -m diffusion evaluate --record` in each shipped checkpoint's
 `meta.json` and, if present, the newest benchmark run in `bench/results/` (older runs are named under the table).
 NLL: **exact** for the left-to-right model (sum of next-token log-probabilities); **ELBO** for ARDM (Eq. 6 of
-Hoogeboom et al. 2022; with fewer steps than positions, the expected NLL of the planned parallel decoding); **bound** for the diffusion models (Diffusion-LM's
-variational bound with rounding, SEDD's DWDSE bound). All are upper bounds on the true NLL except the exact one, so
+Hoogeboom et al. 2022; with fewer steps than positions, the expected NLL of the planned parallel decoding); **bound**
+for the diffusion models (Diffusion-LM's variational bound with rounding, SEDD's DWDSE bound). All are upper bounds on the true NLL except the exact one, so
 none can go below the corpus's entropy. seq2seq reports no NLL (BLEU and slot accuracy instead; see its tab).
 Seconds per sequence were measured in batches of 100 on the training machine, so they are lower than a card's.
 """
