@@ -33,7 +33,7 @@ SHIPPED = ("continuous", "seq2seq", "sedd-absorb", "sedd-uniform", "ardm", "ar")
 SEQ2SEQ_SOURCE = "name [zizzi] eatType [pub] food [french] area [riverside]"
 # what a teacher shows: quality at a few step counts per family (ardm: planned budgets; ar: one step per position)
 QUALITY_STEPS: dict[str, tuple[int | None, ...]] = {
-    "continuous": (20, 50, 200, 1000), "sedd-absorb": (8, 16, 32, 64), "sedd-uniform": (8, 16, 32, 64),
+    "continuous": (20, 50, 200, 1000), "sedd-absorb": (8, 16, 32, 64, 256, 1024), "sedd-uniform": (8, 16, 32, 64),
     "ardm": (5, 10, 20, 40), "ar": (None,),
 }
 # time to quality: the shipped recipe of each family, from scratch, the budget set by the benchmark

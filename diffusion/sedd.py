@@ -6,12 +6,18 @@ loss is the diffusion-weighted denoising score entropy (DWDSE, Eq. 10), an upper
 Reverse updates: Euler on the reverse rates Q(y, x) s_y, or Tweedie tau-leaping (Thm 4.2), and a last
 denoising step to t = 0 that leaves no mask.
 
+On the absorbing graph a step factorises: whether a masked position is unmasked between t and s depends on the
+schedule alone, and only which word it becomes needs the network. So a step draws the unmasking first and runs the
+network on the rows that unmask something; with more steps than words most steps unmask nothing and cost no
+network call (MDLM's caching, Sahoo et al. 2024). The law of the samples is the same.
+
 With `length_model="prior"` (absorbing graph) a sentence of L words is drawn as L ~ p(L) (the training set's
 lengths), and the chain runs on its L positions only: the padding is never noised and hidden from attention.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import ClassVar, Literal
 
@@ -44,11 +50,29 @@ def tweedie_probs(graph, score: Tensor, x: Tensor, dsigma: Tensor | float) -> Te
     return (graph.staggered_score(score, dsigma) * graph.transition_into(x, dsigma)).clamp(min=0)
 
 
+def unmask_probability(sigma_t: float, sigma_s: float, rate_dt: float, sampler: str) -> float:
+    """The chance a masked position of the absorbing chain is unmasked by a step from sigma_bar = sigma_t to sigma_s:
+    with the true score, p(x0 = y | x_t) / (e^sigma_t - 1) at y, Tweedie moves (e^(sigma_t - sigma_s) - 1) /
+    (e^sigma_t - 1) of the mass and Euler rate_dt / (e^sigma_t - 1) (capped at 1), whatever p is (`tweedie_probs`,
+    `euler_probs`). With the log-linear schedule both are (t - s) / t."""
+    move = math.expm1(sigma_t - sigma_s) if sampler == "tweedie" else rate_dt
+    return min(1.0, move / math.expm1(sigma_t))
+
+
 def euler_probs(graph, score: Tensor, x: Tensor, rate_dt: Tensor | float) -> Tensor:
     """p(x_s = y | x_t) of one Euler step: dt sigma(t) Q(y, x_t) s_y to move, the rest to stay."""
     move = graph.rates_into(x) * score * torch.as_tensor(rate_dt, dtype=score.dtype).view(-1, 1, 1)
     stay = (1 - move.sum(-1, keepdim=True)).clamp(min=0)
     return move.scatter(-1, x[..., None], stay)
+
+
+@dataclass(frozen=True)
+class SEDDState:
+    """The absorbing chain's state: the tokens, and the guesses a step that writes nothing shows again."""
+
+    tokens: Tensor  # (B, L) mask id where not yet written
+    pred: Tensor  # (B, L) the last network call's guess at each masked position; the word where written
+    confidence: Tensor  # (B, L) its probability; 1 where written
 
 
 @dataclass(frozen=True)
@@ -75,7 +99,10 @@ class SEDDProcess(LengthDrawnFirst):
 
     @property
     def default_steps(self) -> int:
-        return 64
+        """Absorbing: 1024 steps, so that two words of a sentence seldom share one (the exact limit is one word at a
+        time); the steps that unmask nothing call no network, so it costs about a sentence's length in calls.
+        Uniform: 64, every step a network call."""
+        return 1024 if self.config.graph == "absorb" else 64
 
     def content(self, ids: Tensor) -> Tensor:
         """(B, L) bool: the positions the chain runs on (by length the words; else every position)."""
@@ -85,20 +112,26 @@ class SEDDProcess(LengthDrawnFirst):
         return schedules.total_noise(self.config.noise, t)
 
     # the network's scores
-    def log_score(self, model: SEDDModel, x: Tensor, t: Tensor) -> Tensor:
-        """(B, L, V) log concrete scores, 0 at the current token.
-
-        Absorbing: at a masked position the true score is p(x0_i = y | x_t) / (e^sigma_bar - 1), so the network
-        gives a distribution over words (log-softmax) and the known factor is added (SEDD's scale-by-sigma).
-        Unmasked positions never move, so their scores are unused. Uniform: the output is the log score."""
+    def word_logits(self, model: SEDDModel, x: Tensor, t: Tensor) -> Tensor:
+        """(B, L, V) the network's output on the positions the longest row needs (padding past it: zeros)."""
         B, D = x.shape
         n = int(self.content(x).sum(1).max()) if self.by_length else D  # padding past the longest row: cut off
         logits = model(x[:, :n], t.float()).double()  # (B, n, V)
         if n < D:  # padding never moves, so its scores are unused
             logits = torch.cat([logits, logits.new_zeros(B, D - n, logits.shape[-1])], dim=1)  # (B, L, V)
         if self.config.graph == "absorb":
-            sigma_bar, _ = self.noise(t)
             logits[..., list(NOT_IN_DATA)] = -torch.inf
+        return logits
+
+    def log_score(self, model: SEDDModel, x: Tensor, t: Tensor) -> Tensor:
+        """(B, L, V) log concrete scores, 0 at the current token.
+
+        Absorbing: at a masked position the true score is p(x0_i = y | x_t) / (e^sigma_bar - 1), so the network
+        gives a distribution over words (log-softmax) and the known factor is added (SEDD's scale-by-sigma).
+        Unmasked positions never move, so their scores are unused. Uniform: the output is the log score."""
+        logits = self.word_logits(model, x, t)
+        if self.config.graph == "absorb":
+            sigma_bar, _ = self.noise(t)
             logits = logits.log_softmax(-1) - torch.log(torch.expm1(sigma_bar)).view(-1, 1, 1)
         return logits.scatter(-1, x[..., None], 0.0)
 
@@ -151,14 +184,19 @@ class SEDDProcess(LengthDrawnFirst):
         return total + kl
 
     # reverse
-    def prior(self, batch_size: int, length: int, generator: torch.Generator | None = None) -> Tensor:
-        if not self.by_length:
-            return self.graph.prior_sample((batch_size, length), generator)
-        if length != self.config.seq_len:
+    def prior(self, batch_size: int, length: int, generator: torch.Generator | None = None) -> SEDDState | Tensor:
+        """All masked (absorbing; by length, the first L ~ p(L) positions, padding after) or uniform tokens."""
+        if self.by_length and length != self.config.seq_len:
             raise ValueError(f"this sedd model draws each sentence's length; it takes the model's length "
                              f"{self.config.seq_len}, got {length}")
-        lengths = draw_lengths(self.length_probs, batch_size, generator)  # (B,) L ~ p(L)
-        return torch.where(torch.arange(length) < lengths[:, None], MASK_ID, PAD_ID)  # (B, L)
+        if self.by_length:
+            lengths = draw_lengths(self.length_probs, batch_size, generator)  # (B,) L ~ p(L)
+            x = torch.where(torch.arange(length) < lengths[:, None], MASK_ID, PAD_ID)  # (B, L)
+        else:
+            x = self.graph.prior_sample((batch_size, length), generator)
+        if self.config.graph != "absorb":
+            return x
+        return SEDDState(x, x.clone(), torch.zeros(x.shape))
 
     def timesteps(self, num_steps: int) -> Tensor:
         """num_steps + 1 times: num_steps - 1 predictor steps from 1 to eps, then the denoising step to 0."""
@@ -167,13 +205,15 @@ class SEDDProcess(LengthDrawnFirst):
         ts = torch.linspace(1, SAMPLE_EPS, num_steps, dtype=torch.float64)
         return torch.cat([ts, torch.zeros(1, dtype=torch.float64)])
 
-    def readable(self, model: SEDDModel, x: Tensor, t: float) -> Tensor:
-        return x
+    def readable(self, model: SEDDModel, x: SEDDState | Tensor, t: float) -> Tensor:
+        return x.tokens if isinstance(x, SEDDState) else x
 
     @torch.no_grad()
-    def step(self, model: SEDDModel, x: Tensor, t: float, t_next: float,
+    def step(self, model: SEDDModel, x: SEDDState | Tensor, t: float, t_next: float,
              generator: torch.Generator | None = None) -> StepOutput:
         """One reverse update; at t_next = 0 the denoising step (Tweedie to time 0 with the mask forbidden)."""
+        if isinstance(x, SEDDState):
+            return self._absorbing_step(model, x, t, t_next, generator)
         B = x.shape[0]
         tt = torch.full((B,), t, dtype=torch.float64)
         sigma_t, rate_t = self.noise(tt)
@@ -181,8 +221,6 @@ class SEDDProcess(LengthDrawnFirst):
         # What the scores say about x0: the Tweedie step all the way to t = 0 (the confidence shown).
         x0_probs = tweedie_probs(self.graph, score, x, sigma_t)
         x0_probs[..., list(NEVER_WRITTEN)] = 0
-        if self.by_length:
-            x0_probs[..., PAD_ID] *= x != MASK_ID  # a masked position is a word; padding stays padding
         x0_probs = x0_probs / x0_probs.sum(-1, keepdim=True).clamp(min=1e-300)
         best, pred = x0_probs.max(-1)
         if t_next <= 0:
@@ -193,13 +231,48 @@ class SEDDProcess(LengthDrawnFirst):
                 probs = tweedie_probs(self.graph, score, x, sigma_t - sigma_s)
             else:
                 probs = euler_probs(self.graph, score, x, (t - t_next) * rate_t)
-            if self.config.graph == "absorb":
-                probs[..., UNK_ID] = 0  # an unmasked token is final in this chain: never write [UNK]
-                if self.by_length:
-                    probs[..., PAD_ID] *= x != MASK_ID
             new = sample_weights(probs, generator)
-        # Shade a written token by the probability the model gave it; a position still masked by its best guess.
+        # Shade a written token by the probability the model gave it; a position at the mask id (the uniform prior
+        # draws it too) by its best guess.
         undecided = new == MASK_ID
         pred = torch.where(undecided, pred, new)
         confidence = torch.where(undecided, best, x0_probs.gather(-1, new[..., None])[..., 0])
         return StepOutput(x=new, tokens=new, pred_tokens=pred, confidence=confidence.float(), extras={})
+
+    def _absorbing_step(self, model: SEDDModel, x: SEDDState, t: float, t_next: float,
+                        generator: torch.Generator | None) -> StepOutput:
+        """The absorbing step, factorised: draw which masked positions are unmasked (`unmask_probability`; all of them
+        at the denoising step), then, for the rows where any is, their words from p(x0_i | x_t), the network's
+        distribution over words with the tokens a sample never holds removed. A row that unmasks nothing keeps its
+        state; a step where no row does calls no network."""
+        B, D = x.tokens.shape
+        masked = x.tokens == MASK_ID  # (B, L)
+        if t_next <= 0:
+            unmask = masked
+        else:
+            (sigma_t, rate_t), (sigma_s, _) = self.noise(t), self.noise(t_next)
+            p = unmask_probability(float(sigma_t), float(sigma_s), (t - t_next) * float(rate_t), self.sampler)
+            unmask = masked & (torch.rand(B, D, generator=generator, dtype=torch.float64) < p)  # (B, L)
+        rows = unmask.any(1).nonzero()[:, 0]  # (R,) the rows whose words need the network
+        written = ~masked
+        if len(rows) == 0:  # nothing changes: show the last guesses again
+            return StepOutput(x=x, tokens=x.tokens, pred_tokens=x.pred, confidence=x.confidence, extras={})
+        logits = self.word_logits(model, x.tokens[rows], torch.full((len(rows),), t, dtype=torch.float64))
+        words = logits.softmax(-1)  # (R, L, V) p(x0_i = y | x_t) at the masked positions
+        words[..., list(NEVER_WRITTEN)] = 0
+        if self.by_length:
+            words[..., PAD_ID] = 0  # a masked position is a word; padding stays padding
+        words = words / words.sum(-1, keepdim=True).clamp(min=1e-300)
+        best, guess = words.max(-1)  # (R, L)
+        draw = sample_weights(words, generator)  # (R, L)
+        tokens, pred, confidence = x.tokens.clone(), x.pred.clone(), x.confidence.clone()
+        now = unmask[rows]  # (R, L)
+        tokens[rows] = torch.where(now, draw, x.tokens[rows])
+        pred[rows] = torch.where(masked[rows], torch.where(now, draw, guess), x.tokens[rows])
+        # a word written at this step is shaded by the probability it was drawn with, a masked position by its
+        # best guess's; what a later step that writes nothing shows: the written words sure, the guesses elsewhere
+        confidence[rows] = torch.where(now, words.gather(-1, draw[..., None])[..., 0], best).float()
+        confidence[written] = 1.0
+        still = tokens == MASK_ID
+        state = SEDDState(tokens, pred, torch.where(still, confidence, 1.0))
+        return StepOutput(x=state, tokens=tokens, pred_tokens=pred, confidence=confidence, extras={})

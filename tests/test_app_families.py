@@ -168,13 +168,24 @@ def test_sedd_denoise_streams_then_reveals_scrubber(sedd_app):
     (lambda a: a.forward_view("absorb", "", 0.5, 0), "type a sentence"),
     (lambda a: a.forward_view("absorb", "a b", 1.5, 0), "t must be a number from 0 to 1"),
     (lambda a: a.forward_view("absorb", "word " * 500, 0.5, 0), "longer than the model's length"),
-    (lambda a: list(a.sedd_denoise("absorb", 0, 0, "euler", 1)), "steps must be a whole number from 1 to 256"),
+    (lambda a: list(a.sedd_denoise("absorb", 0, 0, "euler", 1)), "steps must be a whole number from 1 to 1024"),
     (lambda a: list(a.sedd_denoise("absorb", 0, 5, "ddpm", 1)), "sampler must be one of tweedie, euler"),
     (lambda a: list(a.sedd_denoise("gaussian", 0, 5, "euler", 1)), "graph must be one of absorb, uniform"),
 ])
 def test_discrete_tab_bad_input(sedd_app, call, message):
     with pytest.raises(gr.Error, match=re.escape(message)):
         call(sedd_app)
+
+
+def test_each_graph_starts_at_its_own_default_steps():
+    from diffusion.config import ModelConfig
+    from diffusion.sedd import SEDDProcess
+    from ui import discrete
+
+    for graph in discrete.GRAPHS:
+        config = ModelConfig(family="sedd", graph=graph, vocab_size=10)
+        assert discrete.graph_steps(graph).value == discrete.DEFAULT_STEPS[graph] == SEDDProcess(config).default_steps
+    assert discrete.DEFAULT_STEPS["absorb"] <= discrete.MAX_STEPS
 
 
 def test_discrete_tab_refuses_a_checkpoint_of_another_family(sedd_app, tiny_ardm, monkeypatch):
@@ -215,6 +226,12 @@ def _discrete_flow(module, screenshot: Path, steps: int) -> None:
         t_box.press("Enter")
         expect(forward).to_contain_text("t = 0.50", timeout=30_000)
         box = page.locator("#sedd-steps input[type=number]")
+        expect(box).to_have_value("1024")  # the absorbing graph's default
+        page.locator("#sedd-graph").get_by_label("uniform").check()
+        expect(box).to_have_value("64")  # each uniform step is a network call
+        expect(forward).to_contain_text("positions hit (", timeout=30_000)  # the uniform model's fixed canvas
+        page.locator("#sedd-graph").get_by_label("absorb").check()
+        expect(box).to_have_value("1024")
         box.fill(str(steps))
         box.press("Enter")
         page.locator("#sedd-run").click()
@@ -243,6 +260,6 @@ def test_shipped_sedd_in_browser(monkeypatch):
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     app._load.cache_clear()
     try:
-        _discrete_flow(app, ROOT / "assets" / "screenshot-discrete.png", 64)
+        _discrete_flow(app, ROOT / "assets" / "screenshot-discrete.png", 1024)
     finally:
         app._load.cache_clear()

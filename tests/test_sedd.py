@@ -11,7 +11,8 @@ from diffusion import schedules
 from diffusion.config import ModelConfig, preset
 from diffusion.graphs import Absorbing, Uniform, get_graph, score_entropy
 from diffusion.sampling import sample, sample_steps
-from diffusion.sedd import MASK_ID, PAD_ID, SAMPLERS, SEDDModel, SEDDProcess, euler_probs, tweedie_probs
+from diffusion.sedd import (MASK_ID, NEVER_WRITTEN, PAD_ID, SAMPLERS, SEDDModel, SEDDProcess, euler_probs, tweedie_probs,
+                            unmask_probability)
 
 V, L = 9, 5
 GRAPHS = [Absorbing(V, MASK_ID), Uniform(V, MASK_ID)]
@@ -81,6 +82,8 @@ def test_tweedie_step_by_hand_on_the_absorbing_graph():
     expected = move * p
     expected[MASK_ID] = 1 - move
     assert torch.allclose(probs, expected, atol=1e-12)
+    # what the factorised step draws first: the same chance, whatever p is
+    assert unmask_probability(sigma_t, sigma_s, 0.0, "tweedie") == pytest.approx(move, rel=1e-12)
     # an unmasked token never moves
     stay = tweedie_probs(graph, torch.rand(1, 1, V, dtype=torch.float64) + 1, torch.tensor([[7]]), 0.4)[0, 0]
     assert stay.argmax() == 7 and (stay[torch.arange(V) != 7] == 0).all()
@@ -93,6 +96,75 @@ def test_euler_step_by_hand():
     probs = euler_probs(graph, score, torch.tensor([[MASK_ID]]), torch.tensor([0.5]))[0, 0]
     assert probs[MASK_ID] == pytest.approx(1 - 0.5 * 0.1 * (V - 1))
     assert probs[0] == pytest.approx(0.05) and probs.sum() == pytest.approx(1.0)
+    # with the true score (here p uniform over V - 1 words and e^sigma_t - 1 = 1 / (0.1 (V - 1))) the chance to move
+    sigma_t = math.log1p(1 / (0.1 * (V - 1)))
+    assert unmask_probability(sigma_t, 0.0, 0.5, "euler") == pytest.approx(0.5 * 0.1 * (V - 1))
+    assert unmask_probability(sigma_t, 0.0, 1e3, "euler") == 1.0  # capped
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_log_linear_unmasking_is_the_fraction_of_time_left(sampler):
+    """Log-linear, e^sigma_bar(t) = 1 / (1 - c t): a masked token is unmasked between t and s with probability exactly
+    (t - s) / t, by Tweedie and by Euler alike (why the two samplers are the same update on this schedule)."""
+    for t, s in ((1.0, 0.9), (0.5, 0.2), (0.01, 0.005), (0.3, 0.0)):
+        (bar_t, rate), (bar_s, _) = schedules.total_noise("loglinear", t), schedules.total_noise("loglinear", s)
+        p = unmask_probability(float(bar_t), float(bar_s), (t - s) * float(rate), sampler)
+        assert p == pytest.approx((t - s) / t, rel=1e-9)
+
+
+class FixedWords(torch.nn.Module):
+    """A stand-in network: the same logits at every position and time; counts the rows it is asked about."""
+
+    def __init__(self, logits: torch.Tensor):
+        super().__init__()
+        self.logits, self.rows, self.calls, self.config = logits, 0, 0, config()
+
+    def forward(self, ids: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        self.rows += ids.shape[0]
+        return self.logits.expand(*ids.shape, V).clone()
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_absorbing_step_has_the_law_of_the_tweedie_step(sampler):
+    """The factorised step (unmask, then the word) against tweedie_probs / euler_probs on the same scores, from
+    20000 all-masked rows: each position's law over the mask and the words a sample may hold."""
+    process = SEDDProcess(config(), sampler=sampler)
+    logits = torch.randn(V, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    model = FixedWords(logits)
+    x = process.prior(20000, L)
+    t, s = 0.5, 0.2
+    out = process.step(model, x, t, s, torch.Generator().manual_seed(0))
+    assert model.calls == 1
+    tt = torch.full((1,), t, dtype=torch.float64)
+    score = process.log_score(model, torch.full((1, 1), MASK_ID), tt).exp()  # (1, 1, V)
+    (bar_t, rate), (bar_s, _) = process.noise(tt), process.noise(torch.full((1,), s, dtype=torch.float64))
+    if sampler == "tweedie":
+        law = tweedie_probs(process.graph, score, torch.full((1, 1), MASK_ID), bar_t - bar_s)[0, 0]
+    else:
+        law = euler_probs(process.graph, score, torch.full((1, 1), MASK_ID), (t - s) * rate)[0, 0]
+    words = law.clone()
+    words[list(NEVER_WRITTEN)] = 0  # [UNK] is never written (the other specials the scores rule out already)
+    expected = words / words.sum() * (1 - law[MASK_ID])
+    expected[MASK_ID] = law[MASK_ID]
+    seen = torch.bincount(out.tokens.flatten(), minlength=V).double() / out.tokens.numel()
+    assert (seen - expected).abs().max() < 0.01  # 100000 draws: a standard error of at most 0.0016
+    assert out.confidence[out.tokens != MASK_ID].max() < 1
+
+
+def test_a_step_that_unmasks_nothing_calls_no_network():
+    """One sequence, 500 steps: the network runs only at the steps that write a word (at most L of them), and a
+    batch sends it only the rows that write one."""
+    model = FixedWords(torch.randn(V, generator=torch.Generator().manual_seed(2), dtype=torch.float64))
+    process = SEDDProcess(config())
+    steps = list(sample_steps(process, model, 1, 500, generator=torch.Generator().manual_seed(0), every=1))
+    writes = sum(bool(s.changed.any()) for s in steps[1:])
+    assert model.calls == writes and 1 <= writes <= L and not (steps[-1].tokens == MASK_ID).any()
+    assert all(torch.equal(s.pred_tokens, b.pred_tokens) for b, s in zip(steps, steps[1:]) if not s.changed.any())
+    model.calls = model.rows = 0
+    steps = list(sample_steps(process, model, 8, 500, generator=torch.Generator().manual_seed(0), every=1))
+    assert model.rows == sum(int(s.changed.any(1).sum()) for s in steps[1:]) and model.rows <= 8 * L
+    assert model.calls < 8 * L
 
 
 @pytest.mark.parametrize("name", schedules.NOISES)
@@ -182,8 +254,10 @@ def test_trajectory_steps_carry_confidence_of_the_prediction():
         kept = before.tokens != MASK_ID  # written at an earlier step: final in an absorbing chain
         assert torch.equal(s.tokens[kept], before.tokens[kept])
         assert torch.allclose(s.confidence[kept], torch.ones(int(kept.sum())))
-        assert ((s.confidence > 0) & (s.confidence <= 1)).all()
+        guessed = s.pred_tokens != MASK_ID  # a row the network has not yet seen has no guess, shaded 0
+        assert ((s.confidence[guessed] > 0) & (s.confidence[guessed] <= 1)).all() and (s.confidence[~guessed] == 0).all()
         assert torch.equal(s.pred_tokens[s.tokens != MASK_ID], s.tokens[s.tokens != MASK_ID])
+    assert (steps[-1].pred_tokens != MASK_ID).all()
 
 
 # ---- the length drawn first (length_model "prior", absorbing) --------------------------------------------------

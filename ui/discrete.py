@@ -21,7 +21,8 @@ from .common import (MAX_SEED, SAMPLING, SHIPPED, explain, export_buttons, model
 
 GRAPHS = {"absorb": "sedd-absorb", "uniform": "sedd-uniform"}  # graph -> shipped checkpoint folder
 SAMPLERS = ("tweedie", "euler")
-MAX_STEPS, DEFAULT_STEPS, MAX_SAMPLES = 256, 64, 4
+MAX_STEPS, MAX_SAMPLES = 1024, 4
+DEFAULT_STEPS = {"absorb": 1024, "uniform": 64}  # each graph's own default (SEDDProcess.default_steps)
 # A sentence of the built-in grammar (the tests check it parses).
 EXAMPLE = "punter is a cafe in the riverside area not far from the lighthouse that is inexpensive and is adults only ."
 
@@ -42,9 +43,10 @@ the exact denoiser for a step of size $\Delta\bar\sigma$ given the scores:
 $p(x_s = y \mid x_t) = \big[e^{-\Delta\bar\sigma Q^\top} s\big]_y\, e^{\Delta\bar\sigma Q}(y, x_t)$; it needs fewer steps.
 A last denoising step goes to $t = 0$ and forbids `[MASK]`.
 
-**Why Euler and Tweedie agree here.** With the absorbing graph and the log-linear schedule, $e^{\bar\sigma(t)} - 1
-\approx t/(1-t)$ and $\sigma(t) \approx 1/(1-t)$, so both samplers unmask a position between $t$ and $s$ with
-probability $(t - s)/t$ and draw its word from the same distribution: the same seed gives the same sentences.
+**Why Euler and Tweedie agree here.** With the absorbing graph and the log-linear schedule,
+$e^{\bar\sigma(t)} - 1 = ct/(1-ct)$ and $\sigma(t) = c/(1-ct)$ ($c = 1 - 10^{-3}$), so both samplers unmask a
+position between $t$ and $s$ with probability $(t - s)/t$ and draw its word from the same distribution: the same
+seed gives the same sentences.
 With the uniform graph they differ.
 
 **The length.** The shipped absorbing model draws a sentence's length first, from the lengths of the training
@@ -52,6 +54,15 @@ sentences, and runs the chain on those positions only: padding is never noised a
 $-\log p(L)$ joins the bound. On a fixed canvas with `[PAD]` a word like any other (`--length-model pad`, as the
 uniform model is trained) half of every batch is padding; drawing the length first let 10 minutes of training
 take 8279 steps instead of 5123, and the bound fell from 1.803 to 1.756 bits per word.
+
+**Steps that write nothing are free.** On the absorbing graph a step factorises: whether a masked position is
+unmasked between $t$ and $s$ does not depend on the network, only which word it becomes does (the chance is
+$(e^{\bar\sigma(t) - \bar\sigma(s)} - 1)/(e^{\bar\sigma(t)} - 1)$, here $(t - s)/t$). So the sampler draws the
+unmasking first and calls the network only for the sentences that unmask something. With many more steps than
+words most steps unmask nothing: 1024 steps (the default) cost about one network call per word, what 64 steps cost
+before, and two words seldom share a step, which the grammatical rate rewards (0.42 at 64 steps, 0.47 at 256, 0.49
+at 1024, 0.50 at 4096; 900 samples each). The uniform graph moves every token at every step, so each step is a
+network call (default 64).
 
 **Reading the view.** Dotted boxes are masked tokens; words are shaded by the probability the scores give them;
 orange marks the tokens the last step changed. The right-hand plot shows recorded evaluations of the shipped
@@ -138,6 +149,11 @@ def sedd_scrub(frame: float, record: dict[str, Any] | None) -> Any:
     return record["frames"][min(max(int(frame), 0), len(record["frames"]) - 1)]
 
 
+def graph_steps(graph: str) -> Any:
+    """The steps slider at the picked graph's default."""
+    return gr.Slider(value=DEFAULT_STEPS.get(graph, DEFAULT_STEPS["uniform"]))
+
+
 def _first_view(graph: str, sentence: str, t: float, seed: float | None, choice: str = SHIPPED,
                 models: dict[str, str] | None = None) -> tuple[str, Any]:
     """The forward view on page load; without a checkpoint a note instead of an error toast."""
@@ -171,7 +187,8 @@ def tab(models: gr.State) -> dict[str, Any]:
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             seed = gr.Number(value=0, label="seed", minimum=0, step=1, elem_id="sedd-seed")
-            steps = gr.Slider(1, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="steps", elem_id="sedd-steps")
+            steps = gr.Slider(1, MAX_STEPS, value=DEFAULT_STEPS["absorb"], step=1, label="steps", elem_id="sedd-steps",
+                              info="absorbing: steps that unmask nothing cost nothing")
             sampler = gr.Radio(list(SAMPLERS), value="tweedie", label="sampler", elem_id="sedd-sampler")
             num_samples = gr.Slider(1, MAX_SAMPLES, value=2, step=1, label="number of samples", elem_id="sedd-samples")
             run = gr.Button("Run", variant="primary", elem_id="sedd-run")
@@ -186,6 +203,7 @@ def tab(models: gr.State) -> dict[str, Any]:
     forward_inputs = [graph, sentence, t, noise_seed, choice, models]
     gr.on([t.change, sentence.submit, noise_seed.submit, graph.change, choice.change], forward_view, forward_inputs,
           [noised, schedule], trigger_mode="always_last", show_progress="hidden", api_name="sedd_forward")
+    graph.change(graph_steps, graph, steps, api_visibility="private", show_progress="hidden")
     timer = gr.Timer(forward.TICK_SECONDS, active=False)  # Play moves t as the Forward noising tab's does
     play_button.click(forward.play, t, [t, timer], api_visibility="private", show_progress="hidden")
     pause_button.click(forward.pause, None, timer, api_visibility="private", show_progress="hidden")
