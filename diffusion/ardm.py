@@ -320,25 +320,45 @@ class ARDMProcess(LengthDrawnFirst):
         known = torch.round((1 - t) * lengths.double()).long()[:, None]  # (B, 1)
         known_next = torch.round((1 - t_next) * lengths.double()).long()[:, None]
         masked = x.tokens == MASK_ID  # (B, L)
-        if x.pred is not None and bool((known_next == known).all()):  # no row writes a word: no network call
+        writes = (known_next > known)[:, 0]  # (B,) the rows this step writes a word in
+        if x.pred is not None and not bool(writes.any()):  # no row writes a word: no network call
             return StepOutput(x=x, tokens=x.tokens, pred_tokens=x.pred, confidence=x.confidence,
                               extras={"order": x.order, "revealed": torch.zeros(B, D, dtype=torch.bool)})
-        n = int(lengths.max())  # padding past the longest row is hidden from attention: cut it off
-        logits = model(x.tokens[:, :n], masked.sum(1) / lengths)  # (B, n, V)
+        # The network reads only the rows that write (by length a short sentence is done early, and its plan's steps
+        # fall elsewhere); on the first step every row, so that each has a guess to show.
+        rows = None if x.pred is None or bool(writes.all()) else writes.nonzero()[:, 0]  # (R,); None: all rows
+
+        def pick(v: Tensor) -> Tensor:  # the rows the network reads
+            return v if rows is None else v[rows]
+
+        def put(full: Tensor, part: Tensor) -> Tensor:  # those rows updated, the others as they were
+            if rows is None:
+                return part
+            full = full.clone()
+            full[rows] = part
+            return full
+
+        sub, sub_masked, sub_lengths = pick(x.tokens), pick(masked), pick(lengths)  # (R, L), (R, L), (R,)
+        n = int(sub_lengths.max())  # padding past the longest row is hidden from attention: cut it off
+        logits = model(sub[:, :n], sub_masked.sum(1) / sub_lengths)  # (R, n, V)
         if n < D:
-            logits = torch.cat([logits, torch.zeros(B, D - n, logits.shape[-1])], dim=1)  # (B, L, V)
-        logits = forbid(logits, NEVER_WRITTEN + ((PAD_ID,) if self.by_length else ()))  # (B, L, V)
-        draw = sample_categorical(logits, generator, self.temperature)  # (B, L)
+            logits = torch.cat([logits, torch.zeros(len(sub), D - n, logits.shape[-1])], dim=1)  # (R, L, V)
+        logits = forbid(logits, NEVER_WRITTEN + ((PAD_ID,) if self.by_length else ()))  # (R, L, V)
+        draw = sample_categorical(logits, generator, self.temperature)  # (R, L)
         probs = logits.float().softmax(-1)
-        best, pred = probs.max(-1)
-        pred = torch.where(masked, pred, x.tokens)
+        best, guess = probs.max(-1)
         if self.order == "random":
-            order = x.order
+            sub_order = pick(x.order)
         else:  # MaskGIT's rule: rank by the probability of the word just drawn, so unlikely draws wait for more context
-            order = confident_order(x.order, masked, probs.gather(-1, draw[..., None])[..., 0], known, known_next)
-        reveal = (order >= known) & (order < known_next)  # (B, L)
-        tokens = torch.where(reveal, draw, x.tokens)
-        confidence = torch.where(masked, best, torch.ones(B, D))
+            sub_order = confident_order(pick(x.order), sub_masked, probs.gather(-1, draw[..., None])[..., 0],
+                                        pick(known), pick(known_next))
+        sub_reveal = (sub_order >= pick(known)) & (sub_order < pick(known_next))  # (R, L)
+        tokens, order = put(x.tokens, torch.where(sub_reveal, draw, sub)), put(x.order, sub_order)
+        reveal = put(torch.zeros(B, D, dtype=torch.bool), sub_reveal)
+        # rows left out show their last guesses (x.pred is None only on the first step, which reads every row)
+        pred = put(x.pred if x.pred is not None else x.tokens, torch.where(sub_masked, guess, sub))
+        confidence = put(x.confidence if x.confidence is not None else torch.zeros(B, D),
+                         torch.where(sub_masked, best, 1.0))
         # what a later step that writes nothing shows: the written words, sure, and these guesses elsewhere
         state = ARDMState(tokens, order, torch.where(reveal, tokens, pred), torch.where(reveal, 1.0, confidence))
         return StepOutput(x=state, tokens=tokens, pred_tokens=pred, confidence=confidence,

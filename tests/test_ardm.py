@@ -377,6 +377,33 @@ def test_a_step_that_writes_no_word_calls_no_network_and_shows_the_last_guess():
             assert torch.equal(step.pred_tokens[written], previous.tokens[written])
 
 
+@pytest.mark.parametrize("order", ["random", "confident"])
+def test_only_the_rows_that_write_a_word_are_sent_to_the_network(order):
+    """Sentences of 2 and 5 words over 6 steps: a 2-word row writes at 2 of them, and only then (after the first
+    step, which gives every row a guess to show) does the network read it."""
+    rows = []
+
+    class Counting(ARDMModel):
+        def forward(self, ids, t=None):
+            rows.append(ids.shape[0])
+            return super().forward(ids, t)
+
+    torch.manual_seed(0)
+    process = ARDMProcess(by_length_config(), length_probs=[0.0, 0.5, 0.0, 0.0, 0.5, 0.0], order=order)
+    steps = list(sample_steps(process, Counting(by_length_config()).eval(), 8, L,
+                              generator=torch.Generator().manual_seed(0), every=1))
+    lengths = (steps[0].tokens == MASK_ID).sum(1)
+    assert set(lengths.tolist()) == {2, 5}
+    writing = [int(step.extras["revealed"].any(1).sum()) for step in steps[1:]]  # rows writing at each step
+    assert rows[0] == 8 and rows[1:] == [w for w in writing[1:] if w]
+    assert sum(rows) < 8 * len(rows)
+    final = steps[-1].tokens
+    assert ((final != MASK_ID) & (final != PAD_ID)).sum(1).tolist() == lengths.tolist()
+    for previous, step in zip(steps[1:], steps[2:]):  # a row that writes nothing shows its last guesses again
+        idle = ~step.extras["revealed"].any(1)
+        assert torch.equal(step.tokens[idle], previous.tokens[idle])
+
+
 def test_sampling_by_length_draws_lengths_from_the_distribution():
     process = ARDMProcess(by_length_config(), length_probs=[0.0, 0.5, 0.0, 0.0, 0.0, 0.5])
     state = process.prior(400, L, torch.Generator().manual_seed(0))
