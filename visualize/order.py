@@ -56,7 +56,9 @@ def nll_budget_figure(budgets: Sequence[int], bits: Sequence[float], references:
     fig = go.Figure(go.Scatter(x=list(budgets), y=list(bits), mode="lines+markers", name="ARDM, planned",
                                line=dict(color=BLUES[6]), marker=dict(size=5)))
     dashes = ("dash", "dot", "dashdot")
-    places = ("top right", "bottom right", "top left")  # lines close together keep their labels apart
+    # on the left, where the curve is far above the floors it falls towards; lines close together keep their labels
+    # apart (one above its line, one below)
+    places = ("top left", "bottom left", "top right")
     for k, (name, value) in enumerate((references or {}).items()):
         if value is None:
             continue
