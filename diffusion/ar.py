@@ -106,6 +106,12 @@ class ARProcess:
         B, L = x.shape
         k = int(round((1 - t) * L))
         ended = (x[:, :k] == PAD_ID).any(1) if k > 0 else torch.zeros(B, dtype=torch.bool)  # (B,)
+        if bool(ended.all()):  # every sentence has ended: padding follows, as it would, without the network
+            out = x.clone()
+            out[:, k] = PAD_ID
+            confidence = (torch.arange(L) <= k).float().repeat(B, 1)  # (B, L)
+            return StepOutput(x=out, tokens=out, pred_tokens=out.clone(), confidence=confidence,
+                              extras={"position": k}, calls=0)
         inputs = torch.cat([torch.full((B, 1), BOS_ID, dtype=x.dtype), x[:, :k]], dim=1)  # (B, k + 1)
         logits = model(inputs)[:, -1]  # (B, V): causal, so the prefix alone decides position k
         logits = forbid(logits, (PAD_ID, UNK_ID, MASK_ID, SEP_ID, BOS_ID))

@@ -323,7 +323,7 @@ class ARDMProcess(LengthDrawnFirst):
         writes = (known_next > known)[:, 0]  # (B,) the rows this step writes a word in
         if x.pred is not None and not bool(writes.any()):  # no row writes a word: no network call
             return StepOutput(x=x, tokens=x.tokens, pred_tokens=x.pred, confidence=x.confidence,
-                              extras={"order": x.order, "revealed": torch.zeros(B, D, dtype=torch.bool)})
+                              extras={"order": x.order, "revealed": torch.zeros(B, D, dtype=torch.bool)}, calls=0)
         # The network reads only the rows that write (by length a short sentence is done early, and its plan's steps
         # fall elsewhere); on the first step every row, so that each has a guess to show.
         rows = None if x.pred is None or bool(writes.all()) else writes.nonzero()[:, 0]  # (R,); None: all rows

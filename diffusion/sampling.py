@@ -37,15 +37,15 @@ def sample_steps(process: Any, model: nn.Module, num_samples: int, num_steps: in
     yield Step(index=0, t=ts[0], tokens=tokens, pred_tokens=tokens, confidence=torch.zeros(tokens.shape),
                changed=torch.zeros(tokens.shape, dtype=torch.bool),
                latent=_prior_latent(x), extras={})
-    previous = tokens
+    previous, calls = tokens, 0
     for k in range(1, num_steps + 1):
         out = process.step(model, x, ts[k - 1], ts[k], generator)
-        x = out.x
+        x, calls = out.x, calls + out.calls
         if k % every and k != num_steps:
             continue
         yield Step(index=k, t=ts[k], tokens=out.tokens.cpu(), pred_tokens=out.pred_tokens.cpu(),
                    confidence=out.confidence.cpu(), changed=(out.tokens != previous).cpu(),
-                   latent=_cpu(out.latent), extras={k_: _cpu(v) for k_, v in out.extras.items()})
+                   latent=_cpu(out.latent), extras={k_: _cpu(v) for k_, v in out.extras.items()}, calls=calls)
         previous = out.tokens
 
 

@@ -256,7 +256,7 @@ class SEDDProcess(LengthDrawnFirst):
         rows = unmask.any(1).nonzero()[:, 0]  # (R,) the rows whose words need the network
         written = ~masked
         if len(rows) == 0:  # nothing changes: show the last guesses again
-            return StepOutput(x=x, tokens=x.tokens, pred_tokens=x.pred, confidence=x.confidence, extras={})
+            return StepOutput(x=x, tokens=x.tokens, pred_tokens=x.pred, confidence=x.confidence, extras={}, calls=0)
         logits = self.word_logits(model, x.tokens[rows], torch.full((len(rows),), t, dtype=torch.float64))
         words = logits.softmax(-1)  # (R, L, V) p(x0_i = y | x_t) at the masked positions
         words[..., list(NEVER_WRITTEN)] = 0

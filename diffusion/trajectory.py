@@ -26,6 +26,7 @@ class StepOutput:
     confidence: Tensor  # (B, L) probability of pred_tokens
     latent: Tensor | None = None  # (B, L, D) continuous families only
     extras: dict[str, Any] = field(default_factory=dict)
+    calls: int = 1  # network calls the step made: 0 where it could change nothing and skipped the network
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class Step:
     changed: Tensor  # (B, L) bool: tokens differ from the previous recorded step
     latent: Tensor | None  # (B, L, D) continuous families only
     extras: dict[str, Any]  # family-specific views: clamp distance, reveal order, ...
+    calls: int = 0  # network calls of the chain so far: what its steps cost (a step may make none)
 
 
 @dataclass

@@ -90,7 +90,11 @@ def test_result_card_states():
     done = result_card("ar", "done", tokens=["a", "pub", "[PAD]"], confidence=[0.5, 0.9, 0.0], text="a pub",
                        grammatical=True, seconds=0.25, steps=40, note="one step per token")
     assert 'data-status="done"' in done and "grammatical ✓" in done and "0.25 s" in done and "40 steps" in done
-    assert "[PAD]" not in done
+    assert "[PAD]" not in done and "network call" not in done
+    counted = result_card("ar", "done", tokens=["a"], text="a", grammatical=False, seconds=0.1, steps=40, calls=3)
+    assert "40 steps" in counted and "3 network calls" in counted
+    assert "1 network call ·" in result_card("ar", "done", tokens=["a"], text="a", grammatical=False, seconds=0.1,
+                                             calls=1)
     assert "skipped: no model" in result_card("ardm", "skipped", message="no model")
     assert "waiting" in result_card("ardm", "waiting") and "running" in result_card("ardm", "running")
     with pytest.raises(ValueError, match="status must be one of"):
@@ -296,6 +300,13 @@ def test_compare_streams_one_result_per_family(compare_app):
     L = app.get_checkpoint("ar").config.seq_len
     assert f"always one step per token ({L})" in outputs[-1] and "6 steps" in outputs[-1]
     assert "held" in outputs[-1]  # the seq2seq card shows its fixed source
+    # Network calls: one a step for the Gaussian families; at most one a step for the others (ar stops once its
+    # sentence has ended, which the tiny model may not do before its L steps)
+    cards = outputs[-1].split('class="family-card"')[1:]
+    calls = {re.search(r'data-family="([^"]+)"', c).group(1): int(m.group(1))
+             for c in cards if (m := re.search(r"(\d+) network calls?", c))}
+    assert set(calls) == set(ran) and calls["continuous"] == calls["seq2seq"] == 6
+    assert 0 < calls["sedd-absorb"] <= 6 and 0 < calls["ardm"] <= 6 and 0 < calls["ar"] <= L
 
 
 def test_compare_is_deterministic_per_seed(compare_app):

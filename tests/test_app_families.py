@@ -237,6 +237,9 @@ def _discrete_flow(module, screenshot: Path, steps: int) -> None:
         page.locator("#sedd-run").click()
         text = page.locator("#sedd-text")
         expect(text).to_contain_text(f"step {steps} / {steps}", timeout=120_000)
+        # two samples of at most 40 words: the absorbing chain calls the network at most once a word, whatever the steps
+        calls = int(re.search(r"(\d+) network calls?", text.locator(".step-title").inner_text()).group(1))
+        assert 0 < calls <= min(steps, 2 * 40)
         scrub = page.locator("#sedd-scrub input[type=range]")
         expect(scrub).to_be_visible(timeout=30_000)
         scrub.focus()

@@ -70,6 +70,27 @@ def test_ar_samples_are_sentences_then_padding_and_deterministic():
         assert not (step.tokens[:, :k] == MASK_ID).any() and (step.tokens[:, k:] == MASK_ID).all()
 
 
+def test_ar_stops_calling_the_network_once_every_sentence_has_ended():
+    """A model that ends one sentence after two words and the other after four: the chain's network calls are the
+    longest sentence plus its end (five), not the length; the samples are what each call drew, then padding."""
+    torch.manual_seed(0)
+
+    class Scripted(ARModel):
+        def forward(self, ids, t=None):
+            logits = torch.full((*ids.shape, V), -30.0)
+            k = ids.shape[1] - 1  # the position being written
+            ends = torch.tensor([k >= 2, k >= 4])[: ids.shape[0]]
+            logits[:, -1, 7] = 0.0
+            logits[ends, -1, EOS_ID] = 30.0
+            return logits
+
+    model, process = Scripted(config("ar")).eval(), ARProcess(config("ar"))
+    traj = sample(process, model, 2, L, generator=torch.Generator().manual_seed(0), every=1)
+    assert traj.final.tokens.tolist() == [[7, 7, PAD_ID, PAD_ID, PAD_ID, PAD_ID], [7, 7, 7, 7, PAD_ID, PAD_ID]]
+    assert [s.calls for s in traj.steps] == [0, 1, 2, 3, 4, 5, 5]
+    assert (traj.final.confidence == 1).all()
+
+
 def test_ar_steps_must_equal_the_length():
     with pytest.raises(ValueError, match=f"steps must be the model's length {L}"):
         ARProcess(config("ar")).timesteps(3)
@@ -369,7 +390,7 @@ def test_a_step_that_writes_no_word_calls_no_network_and_shows_the_last_guess():
     writing = sum(bool(step.extras["revealed"].any()) for step in steps[1:])
     assert writing == 3 and all(shape == (2, 3) for shape in calls)  # padding cut off
     # one call per step that writes a word, and the first step's even if it writes none (it has no guess yet)
-    assert len(calls) == writing + (not steps[1].extras["revealed"].any())
+    assert len(calls) == writing + (not steps[1].extras["revealed"].any()) == steps[-1].calls
     for previous, step in zip(steps[1:], steps[2:]):
         if not step.extras["revealed"].any():
             assert torch.equal(step.tokens, previous.tokens)

@@ -147,6 +147,7 @@ def test_sample_steps_yields_every_kth_plus_last_and_extras():
     model, p = ContinuousModel(mc), ContinuousProcess(mc, clamp_from=0.5)
     steps = list(sample_steps(p, model, 1, 23, generator=torch.Generator().manual_seed(0), every=5))
     assert [s.index for s in steps] == [0, 5, 10, 15, 20, 23]
+    assert [s.calls for s in steps] == [0, 5, 10, 15, 20, 23]  # one network call a step, counted between frames too
     assert all(s.tokens.device.type == "cpu" and s.tokens.shape == (1, 6) for s in steps)
     clamped = [s.extras["clamped"] for s in steps[1:]]
     assert clamped[0] is False and clamped[-1] is True  # clamping starts once t <= 0.5

@@ -160,6 +160,7 @@ def test_a_step_that_unmasks_nothing_calls_no_network():
     steps = list(sample_steps(process, model, 1, 500, generator=torch.Generator().manual_seed(0), every=1))
     writes = sum(bool(s.changed.any()) for s in steps[1:])
     assert model.calls == writes and 1 <= writes <= L and not (steps[-1].tokens == MASK_ID).any()
+    assert steps[-1].calls == model.calls and [s.calls for s in steps] == sorted(s.calls for s in steps)
     assert all(torch.equal(s.pred_tokens, b.pred_tokens) for b, s in zip(steps, steps[1:]) if not s.changed.any())
     model.calls = model.rows = 0
     steps = list(sample_steps(process, model, 8, 500, generator=torch.Generator().manual_seed(0), every=1))

@@ -35,8 +35,9 @@ MIN_BUDGET, MAX_BUDGET, DEFAULT_BUDGET = 1, 1000, 64
 BENCH_RESULTS = CHECKPOINTS.parents[1] / "bench" / "results"
 
 INTRO = r"""
-**Five families, one seed, one step budget $k$.** Each draws one sentence from the same seed with at most $k$
-network calls; the cards fill in as each finishes. Below, what was measured offline: NLL in bits per token against
+**Five families, one seed, one step budget $k$.** Each draws one sentence from the same seed in at most $k$
+steps (the left-to-right model takes one per word, whatever $k$) and says how many network calls they made; the
+cards fill in as each finishes. Below, what was measured offline: NLL in bits per token against
 the corpus's true entropy $H = -\tfrac{1}{\mathbb E|s|}\,\mathbb E \log_2 p(s)$, and quality against speed.
 """
 
@@ -56,8 +57,11 @@ DETAILS = r"""
 before the arrow. The others write unconditionally, so their sentences say different things.
 
 **Reading a card.** The final tokens shaded by the model's confidence (dark: sure), whether the built-in grammar
-accepts the sentence, and the wall-clock seconds of sampling one sequence on this machine (the model's loading
-excluded). One sample says little: the table gives rates over 100 samples.
+accepts the sentence, how many times the steps ran the network, and the wall-clock seconds of sampling one sequence
+on this machine (the model's loading excluded). Steps and network calls differ where a step can change nothing:
+an absorbing SEDD step that unmasks no word, an ARDM step whose plan writes none in a short sentence, a left-to-right
+step after the sentence has ended; those skip the network. One sample says little: the table gives rates over 100
+samples.
 
 **The table.** Figures recorded with `python -m diffusion evaluate --record` in each shipped checkpoint's
 `meta.json` and, if present, the newest benchmark run in `bench/results/` (older runs are named under the table).
@@ -130,7 +134,7 @@ def _sample(label: str, ck, steps: int, seed: int, source: str | None) -> dict[s
     else:
         text, held = ck.tokenizer.decode(final.tokens[0]), 0
     return dict(tokens=ck.tokenizer.tokens(final.tokens[0]), confidence=final.confidence[0].tolist(), held=held,
-                text=text, grammatical=is_grammatical(text), seconds=seconds, steps=steps)
+                text=text, grammatical=is_grammatical(text), seconds=seconds, steps=steps, calls=final.calls)
 
 
 def compare_run(seed: float | None, budget: float, families: list[str] | None, source: str | None,

@@ -128,7 +128,8 @@ def sedd_denoise(graph: str, seed: float | None, steps: float, sampler: str,
     for step in sample_steps(process, ck.model, num_samples, steps, generator=generator):
         words = [ck.tokenizer.tokens(row) for row in step.tokens]
         recorded.append(step_record(step.index, step.t, words, step.confidence, step.changed))
-        frames.append(render_step(words, step.confidence, step.changed, index=step.index, t=step.t, num_steps=steps))
+        frames.append(render_step(words, step.confidence, step.changed, index=step.index, t=step.t, num_steps=steps,
+                                  calls=step.calls))
         if len(frames) == 1:
             yield frames[-1], None, gr.Slider(visible=False), gr.skip()
         else:

@@ -97,7 +97,8 @@ def order_agnostic(seed: float | None, budget: float, temperature: float,
     for step in sample_steps(process, ck.model, num_samples, budget, generator=generator, every=1):
         words = [ck.tokenizer.tokens(row) for row in step.tokens]
         recorded.append(step_record(step.index, step.t, words, step.confidence, step.changed))
-        frame = render_step(words, step.confidence, step.changed, index=step.index, t=step.t, num_steps=budget)
+        frame = render_step(words, step.confidence, step.changed, index=step.index, t=step.t, num_steps=budget,
+                            calls=step.calls)
         frames.append(frame)
         last = step
         yield frame, gr.skip(), gr.skip(), gr.skip()

@@ -45,9 +45,11 @@ def _fmt(value: Any, spec: str, missing: str = "—") -> str:
 
 def result_card(name: str, status: Status, *, tokens: Sequence[str] | None = None, confidence: Any = None,
                 held: int = 0, text: str | None = None, grammatical: bool | None = None,
-                seconds: float | None = None, steps: int | None = None, note: str = "", message: str = "") -> str:
+                seconds: float | None = None, steps: int | None = None, note: str = "", message: str = "",
+                calls: int | None = None) -> str:
     """One family's card: its name, the steps it took and why, then (when done) the final tokens shaded by confidence,
-    the grammar's verdict and the wall-clock seconds; otherwise what it is waiting for or why it was skipped."""
+    the grammar's verdict, the network calls the steps made and the wall-clock seconds; otherwise what it is waiting
+    for or why it was skipped."""
     if status not in ("waiting", "running", "done", "skipped"):
         raise ValueError(f"status must be one of waiting, running, done, skipped; got {status!r}")
     head = f'<b>{html.escape(name)}</b>'
@@ -63,7 +65,7 @@ def result_card(name: str, status: Status, *, tokens: Sequence[str] | None = Non
         verdict = ('<b style="color:#08519c">grammatical ✓</b>' if grammatical
                    else '<b style="color:#a63603">not grammatical ✗</b>')
         body = (f'<div style="line-height:1.9;margin:0.3em 0">{words}</div>'
-                f'<div class="card-line" style="font-size:0.9em">{verdict} · {seconds:.2f} s</div>'
+                f'<div class="card-line" style="font-size:0.9em">{verdict}{_calls(calls)} · {seconds:.2f} s</div>'
                 f'<div class="card-text" style="font-size:0.8em;opacity:0.7;margin-top:0.2em">'
                 f'{html.escape(text) or "<i>(empty)</i>"}</div>')
         border = f"1px solid {BLUES[3]}"
@@ -76,6 +78,10 @@ def result_card(name: str, status: Status, *, tokens: Sequence[str] | None = Non
     return (f'<div class="family-card" data-family="{html.escape(name, quote=True)}" data-status="{status}" '
             f'style="flex:1 1 300px;min-width:260px;max-width:100%;border:{border};border-radius:8px;'
             f'padding:0.5em 0.7em">{head}{body}</div>')
+
+
+def _calls(calls: int | None) -> str:
+    return "" if calls is None else f" · {calls} network call{'s' if calls != 1 else ''}"
 
 
 def cards_html(cards: Sequence[str], footer: str = "") -> str:

@@ -127,9 +127,9 @@ def legend_html(held: bool = False) -> str:
 
 def render_step(tokens: Sequence[Sequence[str]], confidence: Any, changed: Any | None = None, *, index: int,
                 t: float, num_steps: int | None = None, clamped: bool | None = None, pad: PadMode = "faint",
-                legend: bool = True, held: int = 0, row_label: str = "sample") -> str:
-    """A frame of the reverse chain: a title line (step index, t), then one shaded row per sample (the first
-    `held` tokens of each row drawn as a fixed source)."""
+                legend: bool = True, held: int = 0, row_label: str = "sample", calls: int | None = None) -> str:
+    """A frame of the reverse chain: a title line (step index, t, and the network calls so far when given), then one
+    shaded row per sample (the first `held` tokens of each row drawn as a fixed source)."""
     conf = _as_list(confidence)
     flags = _as_list(changed) if changed is not None else [None] * len(tokens)
     if not len(tokens) == len(conf) == len(flags):
@@ -137,6 +137,8 @@ def render_step(tokens: Sequence[Sequence[str]], confidence: Any, changed: Any |
                          f"{len(conf)}, {len(flags)} rows")
     of = f" / {num_steps}" if num_steps is not None else ""
     note = "" if clamped is None else (" · x̂₀ clamped" if clamped else " · not clamped")
+    if calls is not None:
+        note += f" · {calls} network call{'s' if calls != 1 else ''}"
     title = (f'<div class="step-title" style="font-weight:600;margin-bottom:0.4em">step {index}{of} · '
              f't = {t:.3f}{note}</div>')
     rows = []
