@@ -39,7 +39,7 @@ CALLS: list[tuple[str, str, tuple]] = [
     ("Embeddings", "/embedding_map", ("continuous", "UMAP", "shipped")),
     ("Clamping trick", "/clamp_compare", (0, 200, "ddpm", 0, "shipped")),
     ("Discrete diffusion (forward)", "/sedd_forward", ("absorb", SENTENCE, 0.5, 0, "shipped")),
-    ("Discrete diffusion", "/sedd_denoise", ("absorb", 0, 64, "tweedie", 2, "shipped")),
+    ("Discrete diffusion", "/sedd_denoise", ("absorb", 0, 1024, "tweedie", 2, "shipped")),
     ("Order-agnostic", "/order_agnostic", (0, 10, 1.0, 1, "shipped")),
     ("Seq2seq", "/seq2seq_run", (MR, 0, 200, 5, "shipped")),
     ("Control (guidance)", "/control_run", ("Classifier guidance", "", 14, "food", "italian", 0.01, 0.1, 3, 0, 200, 2,
