@@ -199,9 +199,9 @@ def compute_floor(peak_gflops: float, latency: dict[str, Any]) -> dict[str, Any]
     return out
 
 
-def step_profile(repeats: int, top: int = 10) -> dict[str, Any]:
+def step_profile(repeats: int, top: int = 10, n: int = 100) -> dict[str, Any]:
     """Where one continuous sampling step (one sequence) spends its time: the network against the step's own tensor
-    math, timed, and the operators torch.profiler finds, per step."""
+    math, timed over `n` steps at a time, and the operators torch.profiler finds, per step."""
     from torch.profiler import ProfilerActivity, profile
 
     from diffusion.continuous import LatentState
@@ -217,7 +217,6 @@ def step_profile(repeats: int, top: int = 10) -> dict[str, Any]:
         words = int(spans(content).max())
         x, content = x[:, :words], content[:, :words]
     t = torch.tensor([0.5])
-    n = 100
     calls = {"step": lambda: [process.step(model, state, 0.5, 0.495) for _ in range(n)],
              "network": lambda: [model(x, t, x, content) for _ in range(n)]}
     times: dict[str, list[float]] = {name: [] for name in calls}
