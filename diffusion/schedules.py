@@ -58,15 +58,18 @@ LOGLINEAR_EPS = 1e-3  # sigma_bar(1) = -log(eps): at t = 1 a token is masked wit
 GEOMETRIC_MIN, GEOMETRIC_MAX = 1e-4, 20.0
 
 
-def total_noise(name: str, t: Tensor) -> tuple[Tensor, Tensor]:
-    """(sigma_bar(t), sigma(t)) for t in [0, 1] (Sec. 3.3 and App. C of Lou et al. 2024).
+def total_noise(name: str, t: Tensor | float) -> tuple[Tensor, Tensor] | tuple[float, float]:
+    """(sigma_bar(t), sigma(t)) for t in [0, 1] (Sec. 3.3 and App. C of Lou et al. 2024); a Python float in, floats
+    out (a sampling step's one level then costs no tensor op), else float64 tensors.
 
     loglinear: sigma_bar = -log(1 - (1 - eps) t), so an absorbing chain masks a token with probability ~t.
     geometric: sigma_bar = sigma_min^(1 - t) sigma_max^t, the uniform chain's schedule."""
-    t = torch.as_tensor(t, dtype=torch.float64)
+    scalar = isinstance(t, float)
+    if not scalar:
+        t = torch.as_tensor(t, dtype=torch.float64)
     if name == "loglinear":
         e = LOGLINEAR_EPS
-        return -torch.log1p(-(1 - e) * t), (1 - e) / (1 - (1 - e) * t)
+        return -(math.log1p if scalar else torch.log1p)(-(1 - e) * t), (1 - e) / (1 - (1 - e) * t)
     if name == "geometric":
         lo, hi = GEOMETRIC_MIN, GEOMETRIC_MAX
         bar = lo ** (1 - t) * hi**t

@@ -250,13 +250,13 @@ class SEDDProcess(LengthDrawnFirst):
         if t_next <= 0:
             unmask = masked
         else:
-            (sigma_t, rate_t), (sigma_s, _) = self.noise(t), self.noise(t_next)
-            p = unmask_probability(float(sigma_t), float(sigma_s), (t - t_next) * float(rate_t), self.sampler)
+            (sigma_t, rate_t), (sigma_s, _) = self.noise(float(t)), self.noise(float(t_next))  # floats: no tensor ops
+            p = unmask_probability(sigma_t, sigma_s, (t - t_next) * rate_t, self.sampler)
             unmask = masked & (torch.rand(B, D, generator=generator, dtype=torch.float64) < p)  # (B, L)
+        if not bool(unmask.any()):  # nothing changes (most steps, with many more steps than words): no network call
+            return StepOutput(x=x, tokens=x.tokens, pred_tokens=x.pred, confidence=x.confidence, extras={}, calls=0)
         rows = unmask.any(1).nonzero()[:, 0]  # (R,) the rows whose words need the network
         written = ~masked
-        if len(rows) == 0:  # nothing changes: show the last guesses again
-            return StepOutput(x=x, tokens=x.tokens, pred_tokens=x.pred, confidence=x.confidence, extras={}, calls=0)
         logits = self.word_logits(model, x.tokens[rows], torch.full((len(rows),), t, dtype=torch.float64))
         words = logits.softmax(-1)  # (R, L, V) p(x0_i = y | x_t) at the masked positions
         words[..., list(NEVER_WRITTEN)] = 0

@@ -178,6 +178,11 @@ def test_noise_rate_is_the_derivative_of_the_total(name):
     assert torch.allclose((bar_hi - bar_lo) / (2 * h), rate, rtol=1e-5)
     bar0, _ = schedules.total_noise(name, torch.tensor(0.0))
     assert bar0 < 1e-3
+    for s in (0.0, 0.3, 1.0):  # a float in, floats out: the same numbers without tensor ops
+        bar_f, rate_f = schedules.total_noise(name, s)
+        bar_t, rate_t = schedules.total_noise(name, torch.tensor(s, dtype=torch.float64))
+        assert isinstance(bar_f, float) and isinstance(rate_f, float)
+        assert bar_f == pytest.approx(float(bar_t), rel=1e-12) and rate_f == pytest.approx(float(rate_t), rel=1e-12)
 
 
 def test_bound_of_a_model_that_knows_nothing():
