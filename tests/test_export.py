@@ -23,6 +23,7 @@ def test_step_record_is_plain_json():
     rec = step_record(3, 0.25, [["a", "pub"]], [[0.123456, float("nan")]], [[True, False]])
     assert rec == {"index": 3, "t": 0.25, "tokens": [["a", "pub"]], "confidence": [[0.1235, 0.0]],
                    "changed": [[True, False]]}
+    assert step_record(3, 0.25, [["a"]], [[1.0]], [[True]], calls=7)["network_calls"] == 7
     doc = json.loads(trajectory_json({"seed": 1}, [rec], {"samples": ["a pub"]}))
     assert doc["format"] == FORMAT and doc["num_frames"] == 1 and doc["result"]["samples"] == ["a pub"]
     with pytest.raises(ValueError, match="at least one step"):
@@ -61,6 +62,8 @@ def test_exported_command_reproduces_the_run(tab):
     doc = json.loads(_path(json_button).read_text(encoding="utf-8"))
     assert doc["num_frames"] == len(doc["steps"]) == len(outputs[-1][1]["frames"])
     assert doc["steps"][-1]["tokens"] and doc["settings"]["seed"] in (1, 2, 3, 4)
+    calls = [s["network_calls"] for s in doc["steps"]]  # the chain's cost so far, never falling
+    assert calls[0] == 0 and calls == sorted(calls) and 0 < calls[-1] <= doc["steps"][-1]["index"]
     result = cli(*shlex.split(doc["settings"]["command"])[3:], "--json")
     assert result.returncode == 0, result.stderr[-1000:]
     printed = json.loads(result.stdout)

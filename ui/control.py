@@ -131,7 +131,7 @@ def control_run(mode: str, template: str, length: float, slot: str, value: str, 
     try:
         for step in sample_steps(process, ck.model, num_samples, steps, generator=generator):
             words = [ck.tokenizer.tokens(row) for row in step.tokens]
-            recorded.append(step_record(step.index, step.t, words, step.confidence, step.changed))
+            recorded.append(step_record(step.index, step.t, words, step.confidence, step.changed, step.calls))
             frames.append(render_step(words, step.confidence, step.changed, index=step.index, t=step.t,
                                       num_steps=steps))
             frame_steps.append(step.index)

@@ -112,7 +112,7 @@ def denoise(seed: float | None, steps: float, sampler: str, clamp: bool, clamp_s
     try:
         for step in sample_steps(process, ck.model, num_samples, steps, generator=generator):
             words = [ck.tokenizer.tokens(row) for row in step.tokens]
-            recorded.append(step_record(step.index, step.t, words, step.confidence, step.changed))
+            recorded.append(step_record(step.index, step.t, words, step.confidence, step.changed, step.calls))
             if step.latent is not None:
                 latents.append(step.latent[0])
             frame = render_step(words, step.confidence, step.changed,

@@ -127,7 +127,7 @@ def sedd_denoise(graph: str, seed: float | None, steps: float, sampler: str,
     recorded: list[dict[str, Any]] = []
     for step in sample_steps(process, ck.model, num_samples, steps, generator=generator):
         words = [ck.tokenizer.tokens(row) for row in step.tokens]
-        recorded.append(step_record(step.index, step.t, words, step.confidence, step.changed))
+        recorded.append(step_record(step.index, step.t, words, step.confidence, step.changed, step.calls))
         frames.append(render_step(words, step.confidence, step.changed, index=step.index, t=step.t, num_steps=steps,
                                   calls=step.calls))
         if len(frames) == 1:

@@ -96,7 +96,7 @@ def order_agnostic(seed: float | None, budget: float, temperature: float,
     last = None
     for step in sample_steps(process, ck.model, num_samples, budget, generator=generator, every=1):
         words = [ck.tokenizer.tokens(row) for row in step.tokens]
-        recorded.append(step_record(step.index, step.t, words, step.confidence, step.changed))
+        recorded.append(step_record(step.index, step.t, words, step.confidence, step.changed, step.calls))
         frame = render_step(words, step.confidence, step.changed, index=step.index, t=step.t, num_steps=budget,
                             calls=step.calls)
         frames.append(frame)

@@ -110,7 +110,7 @@ def seq2seq_run(source: str, seed: float | None, steps: float,
     recorded: list[dict[str, Any]] = []
     for step in candidates_steps(ck.process, ck.model, ck.tokenizer, source, k, steps, generator):
         words = [ck.tokenizer.tokens(row) for row in step.tokens]
-        recorded.append(step_record(step.index, step.t, words, step.confidence, step.changed))
+        recorded.append(step_record(step.index, step.t, words, step.confidence, step.changed, step.calls))
         frames.append(render_step(words, step.confidence, step.changed,
                                   index=step.index, t=step.t, num_steps=steps, clamped=step.extras.get("clamped"),
                                   held=held, row_label="candidate"))

@@ -16,11 +16,16 @@ import numpy as np
 FORMAT = "text-diffusion-lab trajectory, version 1"
 
 
-def step_record(index: int, t: float, tokens: Sequence[Sequence[str]], confidence: Any, changed: Any) -> dict[str, Any]:
-    """One recorded step as plain JSON data: tokens per sample, confidence to 4 decimals, changed flags."""
+def step_record(index: int, t: float, tokens: Sequence[Sequence[str]], confidence: Any, changed: Any,
+                calls: int | None = None) -> dict[str, Any]:
+    """One recorded step as plain JSON data: tokens per sample, confidence to 4 decimals, changed flags, and the
+    network calls the chain had made by then (when given)."""
     conf = np.asarray(confidence, dtype=np.float64).round(4)
-    return {"index": int(index), "t": round(float(t), 6), "tokens": [list(map(str, row)) for row in tokens],
-            "confidence": np.nan_to_num(conf).tolist(), "changed": np.asarray(changed, dtype=bool).tolist()}
+    record = {"index": int(index), "t": round(float(t), 6), "tokens": [list(map(str, row)) for row in tokens],
+              "confidence": np.nan_to_num(conf).tolist(), "changed": np.asarray(changed, dtype=bool).tolist()}
+    if calls is not None:
+        record["network_calls"] = int(calls)
+    return record
 
 
 def trajectory_json(settings: dict[str, Any], steps: Sequence[dict[str, Any]], result: dict[str, Any] | None = None) -> str:
