@@ -301,7 +301,7 @@ def time_to_quality(minutes: float, num_samples: int, log: Callable[[str], None]
             run_dir, snapshots = Path(tmp) / name, []
             next_snapshot = snapshot_seconds
             for entry in train(model_config, train_config, corpus, run_dir):
-                if entry.seconds >= next_snapshot and checkpoint.has_checkpoint(run_dir):
+                if entry.phase == "training" and entry.seconds >= next_snapshot and checkpoint.has_checkpoint(run_dir):
                     snap = Path(tmp) / f"{name}-{len(snapshots)}"
                     shutil.copytree(run_dir, snap, ignore=shutil.ignore_patterns("logs", "training_state*"))
                     snapshots.append(snap)

@@ -244,6 +244,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     last = next(logs)  # bad input surfaces here, before a progress bar is drawn
     with tqdm(total=args.steps, unit="step", dynamic_ncols=True, file=sys.stderr) as bar:
         for log in itertools.chain([last], logs):
+            if log.phase == "calibrating":
+                bar.set_description("calibrating on held-out sentences")
             bar.update(log.step - bar.n)
             bar.set_postfix(loss=f"{log.loss:.3f}", min=f"{log.seconds / 60:.1f}")
             last = log

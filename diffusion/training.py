@@ -36,6 +36,9 @@ class TrainLog:
     lr: float
     parts: dict[str, float] = field(default_factory=dict)
     done: bool = False
+    # "training", or "calibrating": the steps are done and the process measures what sampling needs on held-out
+    # data (ARDM's L_t, seconds for a small model), so a progress display can say why it waits
+    phase: str = "training"
 
 
 def _lr(step: int, progress: float, cfg: TrainConfig) -> float:
@@ -197,6 +200,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
     total = seconds_before + time.perf_counter() - start
     if hasattr(process, "calibrate") and corpus.validation:
         # Some processes measure what sampling needs on held-out data once trained (ARDM's L_t for its plan).
+        yield TrainLog(step, last_loss, total, lr, phase="calibrating")
         ema.module.eval()
         held_out = encode_split(model_config, tokenizer, corpus, "validation")[:CALIBRATION_SEQUENCES]
         measured, meta["calibration"] = process.calibrate(ema.module, held_out, torch.Generator().manual_seed(cfg.seed))

@@ -106,10 +106,18 @@ def test_an_uploaded_txt_trains_on_its_own_vocabulary(session_root: Path, tmp_pa
     lines = [f"the {c} cat sat on the {m} mat" for c in ("red", "blue", "green", "grey") for m in ("big", "small", "old")]
     upload = tmp_path / "cats.txt"
     upload.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    status, _, preview, models = _train(label="ar (left to right)", corpus=train_tab.UPLOAD, upload=str(upload))[-1]
+    outputs = _train(label="ar (left to right)", corpus=train_tab.UPLOAD, upload=str(upload))
+    status, _, preview, models = outputs[-1]
     ck = checkpoint.load(models["ar"])
     assert ck.tokenizer.encode("the grey cat") and "grammar" not in preview  # no grammar for a user corpus
     assert "[UNK]" not in ck.tokenizer.tokens(ck.tokenizer.encode("the grey cat sat on the old mat"))
+    statuses = [o[0] for o in outputs if isinstance(o[0], str)]
+    assert not any("held-out" in s for s in statuses) and f"drawing {train_tab.PREVIEW} samples" in statuses[-2]  # nothing to calibrate
+    # ARDM measures its plan after the steps: the status says so between the progress and the samples
+    statuses = [o[0] for o in _train(label="ardm (order-agnostic)", corpus=train_tab.UPLOAD, upload=str(upload))
+                if isinstance(o[0], str)]
+    calibrating = [k for k, s in enumerate(statuses) if "held-out sentences, which plans parallel decoding" in s]
+    assert len(calibrating) == 1 and "drawing" in statuses[calibrating[0] + 1] and statuses[-1].startswith("**Done**")
 
 
 def _write(path: Path, data: bytes) -> str:

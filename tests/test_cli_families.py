@@ -1,6 +1,7 @@
 """The CLI on the token families (ar, ardm): train, calibrate, sample, evaluate, char level, and bad input."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,21 @@ def runs(tmp_path_factory) -> dict[str, Path]:
         out[family] = root / family
         assert main(["train", "--family", family, "--preset", "tiny", "--steps", "12", "--out", str(out[family])]) == 0
     return out
+
+
+def test_training_says_when_it_calibrates(tmp_path):
+    """The training generator's last logs: ARDM announces its calibration after the steps; AR has none."""
+    from diffusion.config import preset
+    from diffusion.corpus import load_corpus
+    from diffusion.training import train
+
+    corpus = load_corpus("builtin")
+    for family, calibrates in (("ardm", True), ("ar", False)):
+        model_config, train_config = preset("tiny", family=family)
+        logs = list(train(model_config, replace(train_config, steps=2, log_every=1), corpus, tmp_path / family))
+        # a log at steps 1 and 2, the calibration's notice (ardm), then the end
+        assert [log.phase for log in logs] == ["training"] * 2 + ["calibrating"] * calibrates + ["training"]
+        assert logs[-1].done and logs[-1].step == 2 and not any(log.done for log in logs[:-1])
 
 
 def test_ardm_calibrates_its_plan_after_training(runs):

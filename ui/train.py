@@ -24,7 +24,7 @@ from diffusion.corpus.loaders import load_builtin, load_corpus
 from diffusion.families import get_family
 from diffusion.sampling import sample
 from diffusion.seq2seq import candidates_steps, check_source, decode_targets
-from diffusion.training import prepare, train
+from diffusion.training import CALIBRATION_SEQUENCES, prepare, train
 from visualize.train import loss_curve_figure
 
 from .common import MAX_SEED, SESSION_ROOT, explain, forget_models, session_load, whole
@@ -187,6 +187,11 @@ def train_model(label: str, corpus_choice: str, upload: str | None, seconds: flo
             last = log
             if log.done:
                 break
+            if log.phase == "calibrating":  # the steps are done; ARDM measures its plan's L_t before saving
+                yield (f"Trained {log.step} steps in {log.seconds:.0f} s; measuring the loss of each generation step "
+                       f"on {CALIBRATION_SEQUENCES} held-out sentences, which plans parallel decoding…",
+                       gr.skip(), gr.skip(), gr.skip())
+                continue
             steps.append(log.step)
             losses.append(log.loss)
             if time.perf_counter() - shown >= UPDATE_SECONDS:
@@ -202,6 +207,8 @@ def train_model(label: str, corpus_choice: str, upload: str | None, seconds: flo
     models = dict(models or {}, **{family: str(out)})
     why = "stopped" if stop.is_set() else "time cap reached"
     loss = losses[-1] if losses else float("nan")
+    yield (f"Trained {last.step} steps in {last.seconds:.0f} s; drawing {PREVIEW} samples at "
+           f"{session_load(str(out), family).process.default_steps} steps…", gr.skip(), gr.skip(), gr.skip())
     done = (f"**Done** ({why}): {last.step} steps in {last.seconds:.0f} s, last loss {loss:.4f}. "
             f"Pick *trained here* in {USED_IN[family]} to use it.")
     yield (done, loss_curve_figure(steps, losses, last.seconds, cap, family), _preview(family, out, corpus, seed),
