@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import plotly.graph_objects as go
 
-from .tokens import BLUES, render_tokens
+from .tokens import BLUES, calls_note, render_tokens
 
 Status = Literal["waiting", "running", "done", "skipped"]
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "star", "hexagon", "x")
@@ -65,7 +65,7 @@ def result_card(name: str, status: Status, *, tokens: Sequence[str] | None = Non
         verdict = ('<b style="color:#08519c">grammatical ✓</b>' if grammatical
                    else '<b style="color:#a63603">not grammatical ✗</b>')
         body = (f'<div style="line-height:1.9;margin:0.3em 0">{words}</div>'
-                f'<div class="card-line" style="font-size:0.9em">{verdict}{_calls(calls)} · {seconds:.2f} s</div>'
+                f'<div class="card-line" style="font-size:0.9em">{verdict}{calls_note(calls)} · {seconds:.2f} s</div>'
                 f'<div class="card-text" style="font-size:0.8em;opacity:0.7;margin-top:0.2em">'
                 f'{html.escape(text) or "<i>(empty)</i>"}</div>')
         border = f"1px solid {BLUES[3]}"
@@ -78,10 +78,6 @@ def result_card(name: str, status: Status, *, tokens: Sequence[str] | None = Non
     return (f'<div class="family-card" data-family="{html.escape(name, quote=True)}" data-status="{status}" '
             f'style="flex:1 1 300px;min-width:260px;max-width:100%;border:{border};border-radius:8px;'
             f'padding:0.5em 0.7em">{head}{body}</div>')
-
-
-def _calls(calls: int | None) -> str:
-    return "" if calls is None else f" · {calls} network call{'s' if calls != 1 else ''}"
 
 
 def cards_html(cards: Sequence[str], footer: str = "") -> str:

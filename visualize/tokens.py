@@ -125,6 +125,11 @@ def legend_html(held: bool = False) -> str:
             f'opacity:0.35">{PAD}</span> padding</span>{source}</div>')
 
 
+def calls_note(calls: int | None) -> str:
+    """' · N network calls' (what a chain's steps cost), or nothing when not counted."""
+    return "" if calls is None else f" · {calls} network call{'s' if calls != 1 else ''}"
+
+
 def render_step(tokens: Sequence[Sequence[str]], confidence: Any, changed: Any | None = None, *, index: int,
                 t: float, num_steps: int | None = None, clamped: bool | None = None, pad: PadMode = "faint",
                 legend: bool = True, held: int = 0, row_label: str = "sample", calls: int | None = None) -> str:
@@ -137,8 +142,7 @@ def render_step(tokens: Sequence[Sequence[str]], confidence: Any, changed: Any |
                          f"{len(conf)}, {len(flags)} rows")
     of = f" / {num_steps}" if num_steps is not None else ""
     note = "" if clamped is None else (" · x̂₀ clamped" if clamped else " · not clamped")
-    if calls is not None:
-        note += f" · {calls} network call{'s' if calls != 1 else ''}"
+    note += calls_note(calls)
     title = (f'<div class="step-title" style="font-weight:600;margin-bottom:0.4em">step {index}{of} · '
              f't = {t:.3f}{note}</div>')
     rows = []
