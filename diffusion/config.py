@@ -104,10 +104,14 @@ class TrainConfig:
     ema_decay: float = 0.999  # sampling uses the EMA weights, as DDPM does
     log_every: int = 50
     checkpoint_every_seconds: float = 60.0
+    # held-out sentences a process measures after training, where it has something to measure (ARDM's L_t)
+    calibration_sequences: int = 512
 
     def __post_init__(self) -> None:
         if self.batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {self.batch_size}")
+        if self.calibration_sequences <= 0:
+            raise ValueError(f"calibration_sequences must be positive, got {self.calibration_sequences}")
         if self.steps is not None and self.steps <= 0:
             raise ValueError(f"steps must be a positive integer, got {self.steps}")
         if self.minutes is not None and self.minutes <= 0:
@@ -123,7 +127,7 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     # seconds on a laptop: tests and the app's Train tab
     "tiny": Preset(model=dict(d_model=64, n_layers=2, n_heads=2, d_ff=128, num_timesteps=200, positions="rotary"),
-                   train=dict(batch_size=32, warmup_steps=20, log_every=10)),
+                   train=dict(batch_size=32, warmup_steps=20, log_every=10, calibration_sequences=128)),
     # minutes on a 2-core CPU: the shipped checkpoints
     "small": Preset(model=dict(d_model=128, n_layers=4, n_heads=4, d_ff=256, positions="rotary"), train=dict(lr=3e-3)),
     # the size Diffusion-LM's ablations call small; wants a GPU

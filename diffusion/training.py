@@ -24,7 +24,6 @@ from .families import get_family
 from .seq2seq import encode_pairs, source_words
 
 
-CALIBRATION_SEQUENCES = 512
 BUCKET_BATCHES = 8  # batches drawn at once and sorted by length, when a process lets a batch be cut to its longest row
 
 
@@ -91,12 +90,12 @@ def prepare(model_config: ModelConfig, corpus: Corpus, seq_len_given: bool = Fal
                          "none: use --corpus builtin, or a .csv with --source-column and --target-column")
     sources = [source_words(s) for s in corpus.sources["train"]] if paired else []
     tokenizer = TextTokenizer.train([*corpus.train, *sources], model_config.level)
-    longest = max(len(ids) for ids in (tokenizer.encode(t) for t in corpus.train))
+    longest = max(tokenizer.lengths(list(corpus.train)))
     if corpus.builtin and model_config.level == "word":
         longest = max(longest, MAX_WORDS)  # room for any sentence of the grammar, not just the sampled ones
     source_len = 0
     if paired:
-        source_len = max(len(tokenizer.encode(s)) for s in sources)
+        source_len = max(tokenizer.lengths(sources))
         if corpus.builtin and model_config.level == "word":
             source_len = max(source_len, MAX_MR_WORDS)  # room for any MR of the grammar
         longest += source_len + 1  # source, [SEP], target
@@ -202,7 +201,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
         # Some processes measure what sampling needs on held-out data once trained (ARDM's L_t for its plan).
         yield TrainLog(step, last_loss, total, lr, phase="calibrating")
         ema.module.eval()
-        held_out = encode_split(model_config, tokenizer, corpus, "validation")[:CALIBRATION_SEQUENCES]
+        held_out = encode_split(model_config, tokenizer, corpus, "validation")[:cfg.calibration_sequences]
         measured, meta["calibration"] = process.calibrate(ema.module, held_out, torch.Generator().manual_seed(cfg.seed))
         meta["process"] = {**meta.get("process", {}), **measured}
     save(total)

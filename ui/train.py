@@ -24,7 +24,7 @@ from diffusion.corpus.loaders import load_builtin, load_corpus
 from diffusion.families import get_family
 from diffusion.sampling import sample
 from diffusion.seq2seq import candidates_steps, check_source, decode_targets
-from diffusion.training import CALIBRATION_SEQUENCES, prepare, train
+from diffusion.training import prepare, train
 from visualize.train import loss_curve_figure
 
 from .common import MAX_SEED, SESSION_ROOT, explain, forget_models, session_load, whole
@@ -189,7 +189,7 @@ def train_model(label: str, corpus_choice: str, upload: str | None, seconds: flo
                 break
             if log.phase == "calibrating":  # the steps are done; ARDM measures its plan's L_t before saving
                 yield (f"Trained {log.step} steps in {log.seconds:.0f} s; measuring the loss of each generation step "
-                       f"on {CALIBRATION_SEQUENCES} held-out sentences, which plans parallel decoding…",
+                       f"on {train_config.calibration_sequences} held-out sentences, which plans parallel decoding…",
                        gr.skip(), gr.skip(), gr.skip())
                 continue
             steps.append(log.step)

@@ -59,15 +59,20 @@ class TextTokenizer:
     def encode(self, text: str) -> list[int]:
         return self.tok.encode(text).ids
 
+    def lengths(self, texts: list[str]) -> list[int]:
+        """The number of tokens of each text (one batched encode)."""
+        return [len(enc.ids) for enc in self.tok.encode_batch(texts)]
+
     def batch(self, texts: list[str], length: int) -> torch.Tensor:
         """(B, L) ids padded with [PAD]; raises when a text is longer than `length` tokens."""
-        out = torch.full((len(texts), length), self.pad_id, dtype=torch.long)
-        for i, enc in enumerate(self.tok.encode_batch(texts)):
-            if len(enc.ids) > length:
-                raise ValueError(f"sequence of {len(enc.ids)} tokens is longer than the model's length {length}: "
+        rows = [enc.ids for enc in self.tok.encode_batch(texts)]
+        for i, ids in enumerate(rows):
+            if len(ids) > length:
+                raise ValueError(f"sequence of {len(ids)} tokens is longer than the model's length {length}: "
                                  f"{texts[i][:60]!r}")
-            out[i, :len(enc.ids)] = torch.tensor(enc.ids, dtype=torch.long)
-        return out
+        if not rows:
+            return torch.full((0, length), self.pad_id, dtype=torch.long)
+        return torch.tensor([ids + [self.pad_id] * (length - len(ids)) for ids in rows], dtype=torch.long)
 
     def tokens(self, ids: Iterable[int]) -> list[str]:
         return [self.tok.id_to_token(int(i)) for i in ids]
