@@ -21,5 +21,7 @@ $(VENV)/.installed-test: requirements-test.txt $(VENV)/.installed
 app: $(VENV)/.installed
 	$(BIN)/python app.py
 
+# Two pytest-xdist workers, a test file each at a time, one torch thread each (tests/conftest.py): the browser tests
+# wait on Chromium and Gradio while the other worker computes.
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
