@@ -66,7 +66,7 @@ def _runs_figure(indices: Sequence[int], runs: dict[str, Sequence[float]], curre
         xaxis=dict(title="step (0 = pure noise)", range=[-0.02 * x_max, 1.02 * x_max]),
         yaxis=dict(title=y_title, rangemode="tozero", range=None if y_max is None else [0, y_max]),
         # the legend under the axis: on a phone's width it would otherwise run over the title
-        template="plotly_white", height=340, margin=dict(l=60, r=20, t=50, b=95),
+        height=340, margin=dict(l=60, r=20, t=50, b=95),
         legend=dict(orientation="h", yanchor="top", y=-0.3, xanchor="left", x=0.0),
     )
     return fig
@@ -123,7 +123,7 @@ def denoising_accuracy_figure(curves: dict[str, dict[str, Sequence[float]]], cou
                    font=dict(size=14)),
         xaxis=dict(title="t (0 = clean, 1 = pure noise)", range=[0, 1]),
         yaxis=dict(title="fraction right", range=[0, 1.04]),
-        template="plotly_white", height=340, margin=dict(l=60, r=20, t=50, b=95),
+        height=340, margin=dict(l=60, r=20, t=50, b=95),
         legend=dict(orientation="h", yanchor="top", y=-0.3, xanchor="left", x=0.0),
     )
     return fig

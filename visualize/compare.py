@@ -150,7 +150,7 @@ def quality_speed_figure(rows: Sequence[dict[str, Any]]) -> go.Figure:
         title=dict(text="Quality against speed (labels: steps)", font=dict(size=14)),
         xaxis=dict(title="seconds per sequence (log)", type="log", tickvals=_ticks(seconds) or None),
         yaxis=dict(title="grammatical rate", range=[-0.05, 1.15]),  # room for the labels above a rate of 1
-        template="plotly_white", height=380, margin=dict(l=60, r=20, t=50, b=50),
+        height=380, margin=dict(l=60, r=20, t=50, b=50),
         legend=dict(orientation="h", yanchor="top", y=-0.18, xanchor="left", x=0.0),
     )
     return fig

@@ -36,6 +36,5 @@ def control_probability_figure(indices: Sequence[int], probs: Sequence[Sequence[
         xaxis=dict(title="step (0 = pure noise)", range=[-0.02 * x_max, 1.02 * x_max]),
         yaxis=dict(title="probability", range=[-0.02, 1.02]),
         height=280, margin=dict(l=50, r=20, t=40, b=40), legend=dict(orientation="h", y=-0.3),
-        template="plotly_white",
     )
     return fig

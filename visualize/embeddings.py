@@ -95,7 +95,7 @@ def embedding_map_figure(coords: Any, words: Sequence[str], classes: Sequence[st
         title=dict(text=title, font=dict(size=14)),
         xaxis=dict(title="PC 1" if method == "PCA" else "", **axis),
         yaxis=dict(title="PC 2" if method == "PCA" else "", **axis),
-        template="plotly_white", height=560, margin=dict(l=40, r=20, t=50, b=20), hovermode="closest",
+        height=560, margin=dict(l=40, r=20, t=50, b=20), hovermode="closest",
         legend=dict(orientation="h", yanchor="top", y=-0.04, xanchor="left", x=0, font=dict(size=11)),
     )
     return fig
@@ -222,7 +222,7 @@ def noising_map_figure(vocab_xy: Any, vocab_words: Sequence[str], paths: Any, wo
         title=dict(text=f"x_t on the PCA plane of the embeddings · t = {t:.2f}", font=dict(size=14)),
         xaxis=dict(title="PC 1", range=[ext[0, 0] - pad, ext[0, 1] + pad], zeroline=False),
         yaxis=dict(title="PC 2", range=[ext[1, 0] - pad, ext[1, 1] + pad], zeroline=False),
-        template="plotly_white", height=520, margin=dict(l=50, r=20, t=50, b=40), hovermode="closest",
+        height=520, margin=dict(l=50, r=20, t=50, b=40), hovermode="closest",
         legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0, font=dict(size=11)),
     )
     return fig
@@ -259,7 +259,7 @@ def gaussian_schedule_figure(t: Sequence[float], alpha_bar: Sequence[float], snr
         xaxis=dict(title="t", range=[0, 1]), yaxis=dict(title="ᾱ(t)", range=[0, 1.02]),
         yaxis2=dict(title="SNR (log scale)", overlaying="y", side="right", type="log", showgrid=False,
                     exponentformat="power"),
-        template="plotly_white", height=360, margin=dict(l=60, r=70, t=72, b=50),
+        height=360, margin=dict(l=60, r=70, t=72, b=50),
         legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0),
     )
     return fig
@@ -309,7 +309,7 @@ def denoising_map_figure(vocab_xy: Any, vocab_words: Sequence[str], paths: Any, 
         title=dict(text=title, font=dict(size=14)),
         xaxis=dict(title="PC 1", range=[ext[0, 0] - pad, ext[0, 1] + pad], zeroline=False),
         yaxis=dict(title="PC 2", range=[ext[1, 0] - pad, ext[1, 1] + pad], zeroline=False),
-        template="plotly_white", height=480, margin=dict(l=50, r=20, t=50, b=40), hovermode="closest",
+        height=480, margin=dict(l=50, r=20, t=50, b=40), hovermode="closest",
         legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0, font=dict(size=11)),
     )
     return fig

@@ -42,7 +42,7 @@ def plan_figure(step_of_position: Sequence[int], tokens: Sequence[str], num_step
     fig.update_layout(
         title=dict(text=f"Planned steps: {num_steps} steps for {L} positions", font=dict(size=14)),
         xaxis=dict(title="position", dtick=5), yaxis=dict(title="step", autorange="reversed"),
-        template="plotly_white", height=min(700, 160 + 16 * num_steps), margin=dict(l=60, r=20, t=50, b=50),
+        height=min(700, 160 + 16 * num_steps), margin=dict(l=60, r=20, t=50, b=50),
     )
     return fig
 
@@ -71,7 +71,7 @@ def nll_budget_figure(budgets: Sequence[int], bits: Sequence[float], references:
     fig.update_layout(
         title=dict(text="NLL against the number of steps", font=dict(size=14)),
         xaxis=dict(title="steps (budget)", type="log", tickvals=_log_ticks(budgets)), yaxis=dict(title="bits per token"),
-        template="plotly_white", height=340, margin=dict(l=60, r=20, t=50, b=50),
+        height=340, margin=dict(l=60, r=20, t=50, b=50),
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
     )
     return fig

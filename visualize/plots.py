@@ -58,7 +58,7 @@ def clamp_distance_figure(indices: Sequence[int], distances: Sequence[Any], curr
         title=dict(text="Distance from predicted x̂₀ to the nearest word embedding", font=dict(size=14)),
         xaxis=dict(title="step (0 = pure noise)", range=[-0.02 * x_max, 1.02 * x_max]),
         yaxis=dict(title="mean ‖x̂₀ − EMB(w)‖", rangemode="tozero"),
-        template="plotly_white", height=320, margin=dict(l=60, r=20, t=50, b=50),
+        height=320, margin=dict(l=60, r=20, t=50, b=50),
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
     )
     return fig
@@ -81,7 +81,7 @@ def discrete_schedule_figure(curves: dict[str, list[float]], t: float | None = N
         xaxis=dict(title="t", range=[0, 1]), yaxis=dict(title="probability", range=[0, 1.02]),
         yaxis2=dict(title="σ̄(t)", overlaying="y", side="right", type="log", showgrid=False,
                     dtick=1),  # a label per decade: the 2s and 5s between them crowd a 300-pixel axis
-        template="plotly_white", height=300, margin=dict(l=60, r=60, t=50, b=50),
+        height=300, margin=dict(l=60, r=60, t=50, b=50),
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
     )
     return fig
@@ -107,7 +107,7 @@ def quality_vs_steps_figure(rows: Sequence[dict[str, Any]], key: str = "grammati
         title=dict(text=f"{key.replace('_', ' ')} against steps", font=dict(size=14)),
         xaxis=dict(title="steps", type="log", tickvals=sorted({int(r["steps"]) for r in rows})),
         yaxis=dict(title=key.replace("_", " "), range=[0, 1.02]),
-        template="plotly_white", height=300, margin=dict(l=60, r=20, t=50, b=50),
+        height=300, margin=dict(l=60, r=20, t=50, b=50),
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
     )
     return fig
@@ -141,6 +141,6 @@ def bleu_heatmap_figure(matrix: Sequence[Sequence[float]], pick: int | None = No
         title=dict(text="Pairwise BLEU between candidates (MBR picks the highest row sum)", font=dict(size=14)),
         xaxis=dict(title="reference candidate", type="category"),
         yaxis=dict(title="candidate", type="category", autorange="reversed"),
-        template="plotly_white", height=320, margin=dict(l=70, r=120, t=50, b=50),
+        height=320, margin=dict(l=70, r=120, t=50, b=50),
     )
     return fig

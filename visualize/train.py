@@ -32,7 +32,7 @@ def loss_curve_figure(steps: Sequence[int], losses: Sequence[float], seconds: fl
         title=dict(text=title, font=dict(size=14)),
         xaxis=dict(title="step", rangemode="tozero"),
         yaxis=dict(title="loss (log scale)", type="log" if positive and len(positive) == len(ys) else "linear"),
-        margin=dict(l=60, r=20, t=50, b=50), height=320, template="plotly_white",
+        margin=dict(l=60, r=20, t=50, b=50), height=320,
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
     )
     return fig
