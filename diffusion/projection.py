@@ -50,7 +50,8 @@ def pca_2d(emb: np.ndarray) -> np.ndarray:
 def umap_2d(emb: np.ndarray, seed: int = 0) -> np.ndarray:
     import umap  # heavy (numba): imported only when a map is computed
 
-    reducer = umap.UMAP(n_components=2, n_neighbors=min(15, len(emb) - 1), min_dist=0.1, random_state=seed)
+    # one job: a seeded UMAP runs on one thread anyway (and warns when asked for more)
+    reducer = umap.UMAP(n_components=2, n_neighbors=min(15, len(emb) - 1), min_dist=0.1, random_state=seed, n_jobs=1)
     return reducer.fit_transform(emb).astype(np.float32)
 
 

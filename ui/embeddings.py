@@ -102,7 +102,8 @@ def embedding_map(family: str, projection: str, highlight: str | None, choice: s
         yield figure(maps["umap"], "UMAP"), f"UMAP of {len(words)} embeddings, cached in {PROJECTION_FILE}{note}"
         return
     yield (figure(pca_2d(emb), "PCA"),
-           f"⏳ no cached UMAP for this model: computing it once (about 15 s); PCA meanwhile{note}")
+           f"⏳ no cached UMAP for this model: computing it once (about 20 s for the app's first map, while UMAP "
+           f"compiles; under a second after); PCA meanwhile{note}")
     with _UMAP_LOCK:
         maps = _cached(ck.path, len(words))  # another session may have computed it while this one waited
         saved = f"computed once and saved in {PROJECTION_FILE}"
