@@ -21,6 +21,33 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "real_umap: run umap-learn itself instead of the suite's stand-in")
+
+
+@pytest.fixture(autouse=True)
+def umap_stand_in(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """umap-learn's first fit in a process spends about 20 s compiling with numba, and every page load of the app on
+    a tiny checkpoint (which has no cached map) starts one in the background. Tests marked `real_umap` run the real
+    one; the rest get this stand-in, which keeps the compute-once-and-cache flow in milliseconds. Returns the calls
+    (the number of embeddings of each)."""
+    calls: list[int] = []
+    if request.node.get_closest_marker("real_umap"):
+        return calls
+    import numpy as np
+
+    import diffusion.projection
+    from ui import embeddings
+
+    def umap_2d(emb, seed=0):
+        calls.append(len(emb))
+        return (diffusion.projection.pca_2d(emb) * 2 + 1).astype(np.float32)
+
+    monkeypatch.setattr(diffusion.projection, "umap_2d", umap_2d)
+    monkeypatch.setattr(embeddings, "umap_2d", umap_2d)
+    return calls
+
+
 def cli(*args: str) -> subprocess.CompletedProcess:
     """`python -m diffusion ARGS` in the repository, run in this process: the same `main` the module runs, with its
     return code, stdout and stderr as a subprocess would give them (a fresh interpreter per call spent about 2 s

@@ -262,18 +262,9 @@ def test_play_advance_pause_move_t_and_stop_at_one():
 
 
 @pytest.fixture
-def fast_umap(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """UMAP's first run spends ~15 s compiling with numba (the real one is covered by test_cli); this stand-in keeps
-    the compute-once flow under test in a second. Returns the list of calls."""
-    calls: list[int] = []
-
-    def umap_2d(emb, seed=0):
-        calls.append(len(emb))
-        return (pca_2d(emb) * 2 + 1).astype(np.float32)
-
-    monkeypatch.setattr(diffusion.projection, "umap_2d", umap_2d)
-    monkeypatch.setattr(embeddings, "umap_2d", umap_2d)
-    return calls
+def fast_umap(umap_stand_in: list[int]) -> list[int]:
+    """The suite's UMAP stand-in (conftest.py; the real one is covered by test_cli): its list of calls."""
+    return umap_stand_in
 
 
 def test_embedding_map_without_cache_shows_pca_then_computes_umap_once(tiny_copy, fast_umap):

@@ -71,6 +71,7 @@ def test_evaluate_prints_the_keys_on_its_last_line(trained, capsys):
     assert result["nll_bits_per_token"] > result["entropy_bits_per_token"] > 1
 
 
+@pytest.mark.real_umap
 def test_projection_is_cached_without_pickle(trained, tmp_path):
     emb = torch.randn(30, 16)
     maps = save_projection(tmp_path, emb, seed=0)
