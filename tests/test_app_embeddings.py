@@ -261,16 +261,10 @@ def test_play_advance_pause_move_t_and_stop_at_one():
     assert forward.pause().active is False
 
 
-@pytest.fixture
-def fast_umap(umap_stand_in: list[int]) -> list[int]:
-    """The suite's UMAP stand-in (conftest.py; the real one is covered by test_cli): its list of calls."""
-    return umap_stand_in
-
-
-def test_embedding_map_without_cache_shows_pca_then_computes_umap_once(tiny_copy, fast_umap):
+def test_embedding_map_without_cache_shows_pca_then_computes_umap_once(tiny_copy, umap_stand_in):
     assert not (tiny_copy / PROJECTION_FILE).exists()
     pca_only = list(embeddings.embedding_map("continuous", "PCA", "", "shipped", {}))
-    assert len(pca_only) == 1 and "PCA of" in pca_only[0][1] and fast_umap == []  # PCA needs no UMAP
+    assert len(pca_only) == 1 and "PCA of" in pca_only[0][1] and umap_stand_in == []  # PCA needs no UMAP
     assert not (tiny_copy / PROJECTION_FILE).exists()
 
     first = list(embeddings.embedding_map("continuous", "UMAP", "", "shipped", {}))
@@ -281,10 +275,10 @@ def test_embedding_map_without_cache_shows_pca_then_computes_umap_once(tiny_copy
     assert (tiny_copy / PROJECTION_FILE).is_file()
     ck = app.get_checkpoint()
     V = ck.config.vocab_size
-    assert fast_umap == [V]
+    assert umap_stand_in == [V]
 
     again = list(embeddings.embedding_map("continuous", "UMAP", "", "shipped", {}))
-    assert len(again) == 1 and "cached in" in again[0][1] and fast_umap == [V]  # computed once
+    assert len(again) == 1 and "cached in" in again[0][1] and umap_stand_in == [V]  # computed once
     # the points drawn are the cached map's
     cached = diffusion.projection.load_projection(tiny_copy)["umap"]
     xs = np.concatenate([t.x for t in again[0][0].data])
@@ -292,7 +286,7 @@ def test_embedding_map_without_cache_shows_pca_then_computes_umap_once(tiny_copy
     assert sum(len(t.x) for t in again[0][0].data) == V
 
 
-def test_embedding_map_highlight_lists_neighbours_or_warns(tiny_copy, fast_umap):
+def test_embedding_map_highlight_lists_neighbours_or_warns(tiny_copy, umap_stand_in):
     (fig, status), = list(embeddings.embedding_map("continuous", "PCA", "italian", "shipped", {}))
     assert re.search(r"nearest to \*\*italian\*\*: (\S+, ){4}\S+$", status)
     assert fig.data[-1].text == ("<b>italian</b>",)
