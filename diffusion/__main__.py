@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import torch
 
-from .config import BACKBONES, GRAPHS, LENGTH_MODELS, NOISES, PARAMETERISATIONS, PRESETS, SCHEDULES, preset
+from .config import BACKBONES, GRAPHS, LENGTH_MODELS, NOISES, OPTIMIZERS, PARAMETERISATIONS, PRESETS, SCHEDULES, preset
 from .families import FAMILIES, get_family
 
 
@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--target-column", help="CSV column holding the target (source/target corpora)")
     t.add_argument("--batch-size", type=_positive_int)
     t.add_argument("--lr", type=_positive_float)
+    t.add_argument("--optimizer", choices=OPTIMIZERS, help="muon (the small preset's default): Muon on the backbone's "
+                   "weight matrices (torch.optim.Muon), AdamW on the rest; or adamw on every parameter (the other presets')")
     t.add_argument("--backbone", choices=BACKBONES)
     t.add_argument("--schedule", choices=SCHEDULES)
     t.add_argument("--parameterisation", choices=PARAMETERISATIONS)
@@ -236,7 +238,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         if v is not None}
     model_config, train_config = preset(args.preset, **overrides)
     train_config = replace(train_config, seed=args.seed, minutes=args.minutes, steps=args.steps,
-                           **{k: v for k, v in dict(batch_size=args.batch_size, lr=args.lr).items() if v is not None})
+                           **{k: v for k, v in dict(batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer).items() if v is not None})
     corpus = load_corpus(args.corpus, args.text_column, args.source_column, args.target_column,
                          paired=get_family(args.family).paired)
     command = "python -m diffusion " + " ".join(shlex.quote(a) for a in args.argv)

@@ -11,6 +11,7 @@ PARAMETERISATIONS = ("x0", "eps", "softmax")
 GRAPHS = ("absorb", "uniform")
 NOISES = ("loglinear", "geometric")
 LENGTH_MODELS = ("pad", "prior")
+OPTIMIZERS = ("adamw", "muon")
 
 
 def _check(name: str, value: Any, choices: tuple) -> None:
@@ -96,6 +97,7 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 0.0
+    optimizer: str = "adamw"  # or "muon": Muon on the backbone's weight matrices, AdamW on the rest
     warmup_steps: int = 200
     steps: int | None = None  # stop after this many optimiser steps...
     minutes: float | None = None  # ...or after this much wall-clock time, whichever comes first
@@ -108,6 +110,7 @@ class TrainConfig:
     calibration_sequences: int = 512
 
     def __post_init__(self) -> None:
+        _check("optimizer", self.optimizer, OPTIMIZERS)
         if self.batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {self.batch_size}")
         if self.calibration_sequences <= 0:
@@ -129,7 +132,9 @@ PRESETS: dict[str, Preset] = {
     "tiny": Preset(model=dict(d_model=64, n_layers=2, n_heads=2, d_ff=128, num_timesteps=200, positions="rotary"),
                    train=dict(batch_size=32, warmup_steps=20, log_every=10, calibration_sequences=128)),
     # minutes on a 2-core CPU: the shipped checkpoints
-    "small": Preset(model=dict(d_model=128, n_layers=4, n_heads=4, d_ff=256, positions="rotary"), train=dict(lr=3e-3)),
+    # (Muon: better checkpoints in the same 10 minutes, although each step costs about a third more; see README)
+    "small": Preset(model=dict(d_model=128, n_layers=4, n_heads=4, d_ff=256, positions="rotary"),
+                    train=dict(lr=3e-3, optimizer="muon")),
     # the size Diffusion-LM's ablations call small; wants a GPU
     "base": Preset(model=dict(d_model=256, n_layers=8, n_heads=8, d_ff=1024, positions="rotary"),
                    train=dict(batch_size=128)),

@@ -56,29 +56,74 @@ def _ema(decay: float):
     return update
 
 
-def _flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Optimizer state as flat tensors (for safetensors) plus JSON (param groups, scalar fields)."""
-    sd = opt.state_dict()
-    tensors, scalars = {}, {}
-    for pid, state in sd["state"].items():
-        for k, v in state.items():
-            if isinstance(v, torch.Tensor):
-                tensors[f"optimizer.{pid}.{k}"] = v
+class Optimizers:
+    """AdamW alone, or Muon on the backbone's weight matrices with AdamW on the rest (embeddings, heads, biases,
+    norms), as Muon's authors use it: one object with the optimiser's `param_groups`, `zero_grad` and `step`."""
+
+    def __init__(self, model: torch.nn.Module, cfg: TrainConfig) -> None:
+        matrices = [m.weight for m in _backbone(model).modules() if isinstance(m, torch.nn.Linear)] \
+            if cfg.optimizer == "muon" else []
+        chosen = {id(p) for p in matrices}
+        rest = [p for p in model.parameters() if id(p) not in chosen]
+        self.parts: dict[str, torch.optim.Optimizer] = {
+            "optimizer": torch.optim.AdamW(rest, lr=cfg.lr, weight_decay=cfg.weight_decay)}
+        if matrices:
+            # "match_rms_adamw" scales each update to AdamW's size, so the two share one learning rate (Moonshot)
+            self.parts["muon"] = torch.optim.Muon(matrices, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                                  adjust_lr_fn="match_rms_adamw")
+        self.param_groups = [g for opt in self.parts.values() for g in opt.param_groups]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for opt in self.parts.values():
+            opt.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        for opt in self.parts.values():
+            opt.step()
+
+    def flatten(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """The state as flat tensors (for safetensors) plus JSON (param groups, scalar fields): AdamW's under the
+        keys a checkpoint has always had ("optimizer."), Muon's under "muon."."""
+        tensors: dict[str, torch.Tensor] = {}
+        js: dict[str, Any] = {}
+        for name, opt in self.parts.items():
+            sd = opt.state_dict()
+            scalars = {}
+            for pid, state in sd["state"].items():
+                for k, v in state.items():
+                    if isinstance(v, torch.Tensor):
+                        tensors[f"{name}.{pid}.{k}"] = v
+                    else:
+                        scalars[f"{pid}.{k}"] = v
+            part = {"param_groups": sd["param_groups"], "scalars": scalars}
+            if name == "optimizer":
+                js.update(part)
             else:
-                scalars[f"{pid}.{k}"] = v
-    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+                js.setdefault("parts", {})[name] = part
+        return tensors, js
+
+    def load(self, tensors: dict[str, torch.Tensor], js: dict[str, Any]) -> None:
+        saved = {"optimizer": js, **js.get("parts", {})}
+        if set(saved) != set(self.parts):
+            used = "muon" if "muon" in saved else "adamw"
+            raise ValueError(f"the checkpoint was trained with the {used} optimiser; resume it with --optimizer {used}")
+        for name, opt in self.parts.items():
+            state: dict[int, dict[str, Any]] = {}
+            for key, v in tensors.items():
+                if key.startswith(name + "."):
+                    _, pid, k = key.split(".", 2)
+                    state.setdefault(int(pid), {})[k] = v
+            for key, v in saved[name].get("scalars", {}).items():
+                pid, k = key.split(".", 1)
+                state.setdefault(int(pid), {})[k] = v
+            opt.load_state_dict({"state": state, "param_groups": saved[name]["param_groups"]})
 
 
-def _unflatten_optimizer(tensors: dict[str, torch.Tensor], js: dict[str, Any]) -> dict[str, Any]:
-    state: dict[int, dict[str, Any]] = {}
-    for key, v in tensors.items():
-        if key.startswith("optimizer."):
-            _, pid, k = key.split(".", 2)
-            state.setdefault(int(pid), {})[k] = v
-    for key, v in js.get("scalars", {}).items():
-        pid, k = key.split(".", 1)
-        state.setdefault(int(pid), {})[k] = v
-    return {"state": state, "param_groups": js["param_groups"]}
+def _backbone(model: torch.nn.Module) -> torch.nn.Module:
+    backbone = getattr(model, "backbone", None)
+    if not isinstance(backbone, torch.nn.Module):
+        raise ValueError(f"the muon optimiser needs a model with a backbone; {type(model).__name__} has none")
+    return backbone
 
 
 def prepare(model_config: ModelConfig, corpus: Corpus, seq_len_given: bool = False) -> tuple[ModelConfig, TextTokenizer]:
@@ -138,11 +183,11 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
         model, process = get_family(model_config.family).build(model_config)
         meta = {}
     ema = AveragedModel(model, multi_avg_fn=_ema(cfg.ema_decay))
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = Optimizers(model, cfg)
     if meta:
         tensors, js = checkpoint.load_training_state(out_dir)
         model.load_state_dict({k[len("raw."):]: v for k, v in tensors.items() if k.startswith("raw.")})
-        opt.load_state_dict(_unflatten_optimizer(tensors, js))
+        opt.load(tensors, js)
         ema.module.load_state_dict(ck.model.state_dict())
         step, seconds_before = js["step"], js["seconds"]
         gen.manual_seed(cfg.seed + step)  # a resumed run draws fresh batches
@@ -158,7 +203,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
 
     def save(seconds: float) -> None:
         ema_model = ema.module
-        tensors, js = _flatten_optimizer(opt)
+        tensors, js = opt.flatten()
         tensors.update({f"raw.{k}": v for k, v in model.state_dict().items()})
         js.update(step=step, seconds=seconds)
         info = dict(meta, family=model_config.family, command=command or meta.get("command", ""),

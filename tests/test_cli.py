@@ -1,6 +1,7 @@
 """The CLI and checkpoints, end to end on a tiny model: train, resume, sample, evaluate, and bad input."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,8 +10,11 @@ import torch
 
 from diffusion import checkpoint
 from diffusion.__main__ import main
+from diffusion.config import preset
 from diffusion.continuous import ContinuousModel
+from diffusion.families import get_family
 from diffusion.projection import load_projection, save_projection
+from diffusion.training import Optimizers
 
 TINY = ["--family", "continuous", "--preset", "tiny"]
 
@@ -49,6 +53,32 @@ def test_resume_continues_from_the_checkpoint(trained, tmp_path):
     assert meta["steps"] == 20
     again = checkpoint.load(run).model.state_dict()
     assert any(not torch.equal(first[k], again[k]) for k in first)
+
+
+def test_muon_trains_the_backbone_matrices_and_resumes(tmp_path, capsys):
+    """--optimizer muon: Muon owns exactly the backbone's Linear weights, AdamW every other parameter; its state is
+    saved beside AdamW's and a resumed run picks both up; resuming with the other optimiser is a clear error."""
+    model_config, train_config = preset("tiny", family="ardm", vocab_size=50, seq_len=12)
+    model, _ = get_family("ardm").build(model_config)
+    opt = Optimizers(model, replace(train_config, optimizer="muon"))
+    muon = {id(p) for g in opt.parts["muon"].param_groups for p in g["params"]}
+    adamw = {id(p) for g in opt.parts["optimizer"].param_groups for p in g["params"]}
+    linear = {id(m.weight) for m in model.backbone.modules() if isinstance(m, torch.nn.Linear)}
+    assert muon == linear and len(muon) == 4 * model_config.n_layers
+    assert not muon & adamw and muon | adamw == {id(p) for p in model.parameters()}
+
+    run = tmp_path / "run"
+    args = ["train", "--family", "ardm", "--preset", "tiny", "--out", str(run), "--no-projection", "--optimizer", "muon"]
+    assert main([*args, "--steps", "6"]) == 0
+    tensors, js = checkpoint.load_training_state(run)
+    assert any(k.startswith("muon.") for k in tensors) and any(k.startswith("optimizer.") for k in tensors)
+    assert json.loads((run / "meta.json").read_text())["train_config"]["optimizer"] == "muon"
+    assert main([*args, "--steps", "9"]) == 0
+    assert json.loads((run / "meta.json").read_text())["steps"] == 9
+    capsys.readouterr()
+    assert main([*args[:-2], "--steps", "12"]) != 0  # AdamW cannot take Muon's state
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "muon" in err and "--optimizer" in err
 
 
 def test_sample_json_is_deterministic(trained, capsys):
