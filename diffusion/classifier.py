@@ -172,7 +172,7 @@ def train_classifier(ck: Checkpoint, minutes: float | None = None, steps: int | 
         opt.step()
         step += 1
         if step % 25 == 0:
-            yield ClassifierLog(step, float(loss), time.perf_counter() - start)
+            yield ClassifierLog(step, float(loss.detach()), time.perf_counter() - start)
         if time.perf_counter() - last_save > 60:
             save_classifier(ck.path, clf, {"command": command, "steps": step, "seconds": time.perf_counter() - start})
             last_save = time.perf_counter()

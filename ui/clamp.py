@@ -76,15 +76,15 @@ drops to zero early: the chain follows its own predictions. Without, words keep 
 reaches $x_0$ only through $\hat x_0 = (x_t - \sqrt{1 - \bar\alpha_t}\,\hat\epsilon) / \sqrt{\bar\alpha_t}$, which
 multiplies the network's error by $\sqrt{(1 - \bar\alpha_t) / \bar\alpha_t}$: large wherever the noise is. With
 "x₀ or ε prediction" the left column runs the shipped model and the right one the same recipe trained with
-`--parameterisation eps` for the same 6012 steps (`assets/checkpoints/continuous-eps`), both with the sampler and
+`--parameterisation eps` for the same 5996 steps (`assets/checkpoints/continuous-eps`), both with the sampler and
 clamping chosen here, from the same seed. The plot at the bottom noises 256 held-out sentences to each $t$, lets each
-model predict $\hat x_0$ once and counts the words it rounds back right: the $x_0$ model 100%, 95%, 88%, 75% and 45%
-at $t$ = 0.1, 0.3, 0.5, 0.7, 0.9; the $\epsilon$ model 97%, 88%, 78%, 61% and 32%. Sampled (100 sentences of 200
-steps, seeds 0 and 1), the $\epsilon$ model writes 21% and 20% grammatical sentences against the $x_0$ model's 44%
-and 35% (21% and 18% unclamped), although its likelihood bound is far better (12.3 bits per word against 27.1: the
+model predict $\hat x_0$ once and counts the words it rounds back right: the $x_0$ model 100%, 95%, 88%, 76% and 46%
+at $t$ = 0.1, 0.3, 0.5, 0.7, 0.9; the $\epsilon$ model 97%, 90%, 82%, 68% and 36%. Sampled (100 sentences of 200
+steps, seeds 0 and 1), the $\epsilon$ model writes 38% and 33% grammatical sentences against the $x_0$ model's 56%
+and 56% (35% and 39% unclamped), although its likelihood bound is far better (10.6 bits per word against 24.1: the
 bound is dominated by the lowest noise levels, where predicting $\epsilon$ is easy). Its $\hat x_0$ does lie
 nearer to *a* word in the distance plot, but its embeddings are also packed closer (the median distance from a
-word to the next is 2.73 against the $x_0$ model's 3.61), and, as the bottom plot shows, it is more often the wrong
+word to the next is 2.74 against the $x_0$ model's 3.60), and, as the bottom plot shows, it is more often the wrong
 word.
 
 **Reading the columns.** Each token is the word the current latent rounds to, shaded by the model's confidence;
