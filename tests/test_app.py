@@ -11,9 +11,10 @@ import gradio as gr
 import pytest
 
 import app
+from diffusion.corpus import is_grammatical
 from conftest import chromium
 from visualize.plots import clamp_distance_figure
-from visualize.tokens import confidence_colour, render_step, render_tokens
+from visualize.tokens import confidence_colour, grammar_note, render_step, render_tokens
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -63,6 +64,36 @@ def test_render_step_has_title_and_one_row_per_sample():
     assert out.count('class="sample-row"') == 2
 
 
+def test_render_step_draws_one_note_under_each_sample():
+    out = render_step([["a", "pub"], ["an", "inn"]], [[0.1, 0.2], [0.3, 0.4]], index=3, t=0.0,
+                      notes=[grammar_note(True, "name [zizzi] eatType [pub]"), grammar_note(False)])
+    assert out.count('class="sample-note"') == 2
+    first, second = out.split('class="sample-row"')[1:]
+    assert "✓ a sentence of the grammar: says name [zizzi] eatType [pub]" in first and "✗" not in first
+    assert "✗ not a sentence of the grammar" in second and "✓" not in second
+    with pytest.raises(ValueError, match="one entry per sample"):
+        render_step([["a"]], [[0.5]], index=0, t=1.0, notes=[])
+
+
+def test_grammar_checks_ask_the_grammar_only_for_the_builtin_corpus():
+    from types import SimpleNamespace
+
+    from diffusion.corpus import builtin_split, linearise_mr
+    from ui.common import grammar_checks, grammar_notes, samples_result
+
+    example = builtin_split("test")[0]
+    broken = f"{example.text.split()[0]} {example.text}"  # the first word doubled
+    checks = grammar_checks(SimpleNamespace(meta={"corpus": "builtin"}), [example.text, broken])
+    assert [v.grammatical for v in checks] == [True, False]
+    good, bad = grammar_notes(checks)
+    assert checks[0].mr["name"] == example.mr["name"] and f"says {linearise_mr(checks[0].mr)}</span>" in good
+    assert "not a sentence" in bad
+    assert samples_result([example.text, broken], checks) == {"samples": [example.text, broken],
+                                                              "grammatical": [True, False]}
+    assert grammar_checks(SimpleNamespace(meta={"corpus": "mine.txt"}), [example.text]) is None
+    assert grammar_notes(None) is None and samples_result(["x"], None) == {"samples": ["x"]}
+
+
 def test_clamp_distance_figure_marks_current_step():
     fig = clamp_distance_figure([1, 2, 3], [[[1.0, 3.0]], 1.5, [[1.0]]], current=2, clamped=[False, True, True])
     names = [trace.name for trace in fig.data]
@@ -101,6 +132,11 @@ def test_denoise_streams_frames_then_reveals_scrubber(tiny_app):
     assert "step 0 / 20" in outputs[0][0]
     html, record, slider, plot, latent_map = _final(outputs)
     assert "step 20 / 20" in html and html.count('class="sample-row"') == 2
+    # The final frame says what the grammar makes of each sample; the streamed frames do not.
+    assert html.count('class="grammar-note"') == 2 and 'class="grammar-note"' not in outputs[-2][0]
+    verdicts = record["export"]["result"]["grammatical"]
+    assert verdicts == [is_grammatical(text) for text in record["export"]["result"]["samples"]]
+    assert html.count("✓ a sentence of the grammar") == sum(verdicts) and record["frames"][-1] == html
     assert len(record["frames"]) == len(outputs) - 1  # one yield per frame, then the final reveal
     assert slider.visible is True and slider.maximum == len(record["frames"]) - 1
     assert plot.visible is True

@@ -64,6 +64,8 @@ def test_order_agnostic_streams_then_shows_the_plan(ardm_app):
     assert "step 0 / 5" in outputs[0][0] and outputs[0][0].count("not yet written") == 2 * D
     html, record, plan, curve = outputs[-1]
     assert "step 5 / 5" in html and "not yet written" not in html
+    assert html.count('class="grammar-note"') == 2 and 'class="grammar-note"' not in outputs[-2][0]
+    assert len(record["export"]["result"]["grammatical"]) == 2 and len(record["export"]["result"]["order"]) == 2
     assert sorted(set(record["written"])) == sorted(set(range(1, 6)) & set(record["written"]))
     assert len(record["written"]) == D and curve is not None and plan is not None
     frame, figure = ardm_app.order_scrub(0, record)
@@ -159,6 +161,7 @@ def test_sedd_denoise_streams_then_reveals_scrubber(sedd_app):
     outputs = list(sedd_app.sedd_denoise("absorb", 0, 6, "euler", 2))
     html, record, slider, quality = outputs[-1]
     assert "step 6 / 6" in html and "not yet written" not in html
+    assert html.count('class="grammar-note"') == 2 and len(record["export"]["result"]["grammatical"]) == 2
     assert slider.visible is True and slider.maximum == len(record["frames"]) - 1
     assert quality is not None and len(quality.data) >= 1  # the recorded evaluation is drawn
     assert "step 0 / 6" in sedd_app.sedd_scrub(0, record)

@@ -9,13 +9,15 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gradio as gr
 
 from diffusion import checkpoint
+from diffusion.corpus import Validation, linearise_mr, validate
 from visualize.export import animated_html, trajectory_json
+from visualize.tokens import grammar_note
 
 CHECKPOINT_ENV = "DIFFUSION_CHECKPOINT"  # the continuous model; other families: DIFFUSION_CHECKPOINT_<FAMILY>
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "assets" / "checkpoints"
@@ -179,6 +181,28 @@ def run_settings(ck: checkpoint.Checkpoint, cli: str = "", **settings: Any) -> d
     out = {"family": ck.config.family, "checkpoint": where, **settings}
     if shipped and cli:
         out["command"] = f"python -m diffusion sample --checkpoint {where} {cli}"
+    return out
+
+
+def grammar_checks(ck: checkpoint.Checkpoint, texts: Sequence[str]) -> list[Validation] | None:
+    """The built-in grammar's verdict on each final sample, or None for a model of another corpus (no grammar)."""
+    if ck.meta.get("corpus") != "builtin":
+        return None
+    return [validate(text) for text in texts]
+
+
+def grammar_notes(checks: list[Validation] | None) -> list[str] | None:
+    """The line drawn under each final sample: whether the grammar accepts it and, if so, the MR it says."""
+    if checks is None:
+        return None
+    return [grammar_note(v.grammatical, linearise_mr(v.mr) if v.mr else None) for v in checks]
+
+
+def samples_result(texts: Sequence[str], checks: list[Validation] | None) -> dict[str, Any]:
+    """An export's final samples, with the grammar's verdict on each when there is a grammar to ask."""
+    out: dict[str, Any] = {"samples": list(texts)}
+    if checks is not None:
+        out["grammatical"] = [v.grammatical for v in checks]
     return out
 
 

@@ -18,8 +18,8 @@ from diffusion.projection import pca_basis, project
 from visualize.embeddings import denoising_map_figure, finite_extent
 from visualize.export import step_record
 
-from .common import (MAX_SEED, SAMPLING, SHIPPED, explain, export_buttons, model_radio, pick_checkpoint,
-                     player_buttons, run_settings, whole, wire_export, wire_player)
+from .common import (MAX_SEED, SAMPLING, SHIPPED, explain, export_buttons, grammar_checks, grammar_notes, model_radio,
+                     pick_checkpoint, player_buttons, run_settings, samples_result, whole, wire_export, wire_player)
 
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
 MAX_SAMPLES = 4
@@ -103,6 +103,11 @@ def denoise(seed: float | None, steps: float, sampler: str, clamp: bool, clamp_s
         raise gr.Error("noise scale applies to the ddpm sampler only (ddim adds no noise): set it to 1 or pick ddpm")
     process = ck.process.configure(sampler=sampler, clamp=bool(clamp), clamp_from=clamp_from, noise_scale=noise_scale)
     generator = torch.Generator().manual_seed(seed)
+
+    def draw(step: Any, words: list[list[str]], notes: list[str] | None = None) -> str:
+        return render_step(words, step.confidence, step.changed, index=step.index, t=step.t, num_steps=steps,
+                           clamped=step.extras.get("clamped"), notes=notes)
+
     frames: list[str] = []
     indices: list[int] = []
     distances: list[Any] = []
@@ -116,8 +121,7 @@ def denoise(seed: float | None, steps: float, sampler: str, clamp: bool, clamp_s
             recorded.append(step_record(step.index, step.t, words, step.confidence, step.changed, step.calls))
             if step.latent is not None:
                 latents.append(step.latent[0])
-            frame = render_step(words, step.confidence, step.changed,
-                                index=step.index, t=step.t, num_steps=steps, clamped=step.extras.get("clamped"))
+            frame = draw(step, words)
             frames.append(frame)
             frame_steps.append(step.index)
             if "clamp_distance" in step.extras:
@@ -136,11 +140,13 @@ def denoise(seed: float | None, steps: float, sampler: str, clamp: bool, clamp_s
     settings = run_settings(ck, cli, seed=seed, steps=steps, sampler=sampler, clamp=bool(clamp),
                             clamp_start_step=clamp_start, noise_scale=noise_scale, num_samples=num_samples)
     texts = [ck.tokenizer.decode(row) for row in step.tokens]
+    checks = grammar_checks(ck, texts)
+    frames[-1] = draw(step, words, grammar_notes(checks))  # the last frame says what the grammar makes of each sample
     paths = _paths(ck, latents, recorded)
     record = dict(paths=paths, frames=frames, frame_steps=frame_steps, indices=indices, distances=distances,
                   clamped=clamped, num_steps=steps,
                   export=dict(slug="denoise", title="Diffusion-LM denoising", settings=settings, steps=recorded,
-                              labels=[f"step {i} of {steps}" for i in frame_steps], result={"samples": texts}))
+                              labels=[f"step {i} of {steps}" for i in frame_steps], result=samples_result(texts, checks)))
     last = len(frames) - 1
     yield (frames[-1], record,
            gr.Slider(minimum=0, maximum=last, value=last, step=1, visible=True, interactive=True),

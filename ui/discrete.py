@@ -16,8 +16,8 @@ from visualize.tokens import render_step, render_tokens
 from visualize.export import step_record
 
 from . import forward
-from .common import (MAX_SEED, SAMPLING, SHIPPED, explain, export_buttons, model_radio, pick_checkpoint,
-                     player_buttons, run_settings, whole, wire_export, wire_player)
+from .common import (MAX_SEED, SAMPLING, SHIPPED, explain, export_buttons, grammar_checks, grammar_notes, model_radio,
+                     pick_checkpoint, player_buttons, run_settings, samples_result, whole, wire_export, wire_player)
 
 GRAPHS = {"absorb": "sedd-absorb", "uniform": "sedd-uniform"}  # graph -> shipped checkpoint folder
 SAMPLERS = ("tweedie", "euler")
@@ -124,23 +124,30 @@ def sedd_denoise(graph: str, seed: float | None, steps: float, sampler: str,
     ck = _checkpoint(graph, choice, models)
     process = ck.process.configure(sampler=sampler)
     generator = torch.Generator().manual_seed(seed)
+
+    def draw(step: Any, words: list[list[str]], notes: list[str] | None = None) -> str:
+        return render_step(words, step.confidence, step.changed, index=step.index, t=step.t, num_steps=steps,
+                           calls=step.calls, notes=notes)
+
     frames: list[str] = []
     recorded: list[dict[str, Any]] = []
     for step in sample_steps(process, ck.model, num_samples, steps, generator=generator):
         words = [ck.tokenizer.tokens(row) for row in step.tokens]
         recorded.append(step_record(step.index, step.t, words, step.confidence, step.changed, step.calls))
-        frames.append(render_step(words, step.confidence, step.changed, index=step.index, t=step.t, num_steps=steps,
-                                  calls=step.calls))
+        frames.append(draw(step, words))
         if len(frames) == 1:
             yield frames[-1], None, gr.Slider(visible=False), gr.skip()
         else:
             yield frames[-1], gr.skip(), gr.skip(), gr.skip()
+    texts = [ck.tokenizer.decode(row) for row in step.tokens]
+    checks = grammar_checks(ck, texts)
+    frames[-1] = draw(step, words, grammar_notes(checks))  # the last frame says what the grammar makes of each sample
     last = len(frames) - 1
     settings = run_settings(ck, f"--seed {seed} --steps {steps} --num {num_samples} --sampler {sampler}",
                             graph=ck.config.graph, seed=seed, steps=steps, sampler=sampler, num_samples=num_samples)
     export = dict(slug=f"sedd-{ck.config.graph}", title=f"SEDD ({ck.config.graph}) denoising", settings=settings,
                   steps=recorded, labels=[f"step {r['index']} of {steps}" for r in recorded],
-                  result={"samples": [ck.tokenizer.decode(row) for row in step.tokens]})
+                  result=samples_result(texts, checks))
     yield (frames[-1], {"frames": frames, "export": export},
            gr.Slider(minimum=0, maximum=last, value=last, step=1, visible=True, interactive=True), _quality(ck))
 

@@ -16,8 +16,9 @@ from visualize.tokens import render_step
 
 from visualize.export import step_record
 
-from .common import (MAX_SEED, SAMPLING, SHIPPED, checkpoint_path, explain, export_buttons, load, model_length,
-                     model_radio, pick_checkpoint, player_buttons, run_settings, whole, wire_export, wire_player)
+from .common import (MAX_SEED, SAMPLING, SHIPPED, checkpoint_path, explain, export_buttons, grammar_checks,
+                     grammar_notes, load, model_length, model_radio, pick_checkpoint, player_buttons, run_settings,
+                     samples_result, whole, wire_export, wire_player)
 
 ORDER_INTRO = r"""
 **Order-agnostic ARDM** writes the positions in a random order $\sigma$, each from
@@ -92,17 +93,24 @@ def order_agnostic(seed: float | None, budget: float, temperature: float,
         raise gr.Error(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
     process = ck.process.configure(temperature=float(temperature), order=order)
     generator = torch.Generator().manual_seed(seed)
+
+    def draw(step: Any, words: list[list[str]], notes: list[str] | None = None) -> str:
+        return render_step(words, step.confidence, step.changed, index=step.index, t=step.t, num_steps=budget,
+                           calls=step.calls, notes=notes)
+
     frames: list[str] = []
     recorded: list[dict[str, Any]] = []
     last = None
     for step in sample_steps(process, ck.model, num_samples, budget, generator=generator, every=1):
         words = [ck.tokenizer.tokens(row) for row in step.tokens]
         recorded.append(step_record(step.index, step.t, words, step.confidence, step.changed, step.calls))
-        frame = render_step(words, step.confidence, step.changed, index=step.index, t=step.t, num_steps=budget,
-                            calls=step.calls)
+        frame = draw(step, words)
         frames.append(frame)
         last = step
         yield frame, gr.skip(), gr.skip(), gr.skip()
+    texts = [ck.tokenizer.decode(row) for row in last.tokens]
+    checks = grammar_checks(ck, texts)
+    frames[-1] = draw(last, words, grammar_notes(checks))  # the last frame says what the grammar makes of each sample
     n = int(process.lengths(last.tokens[:1])[0])  # the first sample's positions: by length, its words only
     tokens = ck.tokenizer.tokens(last.tokens[0, :n])
     sizes = process.row_plan(budget, n)
@@ -118,8 +126,7 @@ def order_agnostic(seed: float | None, budget: float, temperature: float,
                             num_samples=num_samples, tokens_per_step=list(sizes))
     export = dict(slug="ardm", title="ARDM planned parallel decoding", settings=settings, steps=recorded,
                   labels=[f"step {r['index']} of {budget}" for r in recorded],
-                  result={"samples": [ck.tokenizer.decode(row) for row in last.tokens],
-                          "order": last.extras["order"].tolist()})
+                  result={**samples_result(texts, checks), "order": last.extras["order"].tolist()})
     record = dict(frames=frames, written=written, tokens=tokens, num_steps=budget, export=export)
     yield (frames[-1], record, plan, curve if curve is not None else gr.skip())
 

@@ -132,14 +132,18 @@ def calls_note(calls: int | None) -> str:
 
 def render_step(tokens: Sequence[Sequence[str]], confidence: Any, changed: Any | None = None, *, index: int,
                 t: float, num_steps: int | None = None, clamped: bool | None = None, pad: PadMode = "faint",
-                legend: bool = True, held: int = 0, row_label: str = "sample", calls: int | None = None) -> str:
+                legend: bool = True, held: int = 0, row_label: str = "sample", calls: int | None = None,
+                notes: Sequence[str] | None = None) -> str:
     """A frame of the reverse chain: a title line (step index, t, and the network calls so far when given), then one
-    shaded row per sample (the first `held` tokens of each row drawn as a fixed source)."""
+    shaded row per sample (the first `held` tokens of each row drawn as a fixed source), each with its line of
+    `notes` (HTML, such as `grammar_note`'s verdict) under it when given."""
     conf = _as_list(confidence)
     flags = _as_list(changed) if changed is not None else [None] * len(tokens)
     if not len(tokens) == len(conf) == len(flags):
         raise ValueError(f"tokens, confidence and changed must have one row per sample; got {len(tokens)}, "
                          f"{len(conf)}, {len(flags)} rows")
+    if notes is not None and len(notes) != len(tokens):
+        raise ValueError(f"notes must have one entry per sample; got {len(notes)} for {len(tokens)} rows")
     of = f" / {num_steps}" if num_steps is not None else ""
     note = "" if clamped is None else (" · x̂₀ clamped" if clamped else " · not clamped")
     note += calls_note(calls)
@@ -148,7 +152,18 @@ def render_step(tokens: Sequence[Sequence[str]], confidence: Any, changed: Any |
     rows = []
     for b, (row, c, f) in enumerate(zip(tokens, conf, flags)):
         body = render_tokens(row, c, f, pad=pad, held=held)
+        if notes is not None:
+            body += f'<div class="sample-note" style="line-height:1.4;margin-top:0.1em">{notes[b]}</div>'
         rows.append(f'<div class="sample-row" style="display:flex;gap:0.6em;align-items:baseline;margin:0.2em 0">'
                     f'<span style="min-width:4.5em;font-size:0.85em;opacity:0.7">{row_label} {b + 1}</span>'
                     f'<div style="line-height:1.9">{body}</div></div>')
     return f'<div class="denoise-frame">{title}{"".join(rows)}{legend_html(held > 0) if legend else ""}</div>'
+
+
+def grammar_note(grammatical: bool, mr: str | None = None) -> str:
+    """One sample's verdict from the built-in grammar: accepted, with the linearised MR it realises, or not. The
+    mark and the words carry the verdict; the colour (blue against orange-brown) only repeats it."""
+    if grammatical:
+        said = f": says {html.escape(mr)}" if mr else ""
+        return f'<span class="grammar-note" style="color:#08519c;font-size:0.85em">✓ a sentence of the grammar{said}</span>'
+    return '<span class="grammar-note" style="color:#a63603;font-size:0.85em">✗ not a sentence of the grammar</span>'
