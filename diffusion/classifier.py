@@ -27,7 +27,7 @@ from . import schedules
 from .backbone import TimeEmbedding, build_backbone
 from .checkpoint import Checkpoint, atomic_write_bytes, atomic_write_json
 from .config import ModelConfig
-from .continuous import q_sample
+from .gaussian import q_sample
 from .corpus import SLOTS, VALUES, builtin_split
 
 WEIGHTS, CONFIG = "classifier.safetensors", "classifier.json"

@@ -21,6 +21,7 @@ from .backbone import TimeEmbedding, build_backbone
 from .config import ModelConfig
 from .corpus.tokenizer import PAD_ID, SPECIAL_TOKENS
 from .discrete import LengthDrawnFirst, check_length_probs, draw_lengths, length_embedding, length_nll, spans
+from .gaussian import PAD_INDEX, ban_pad, ddim_update, nearest, per_row, posterior, q_sample, rounding_logits, sample_levels
 from .trajectory import Loss, StepOutput
 
 if TYPE_CHECKING:
@@ -28,69 +29,6 @@ if TYPE_CHECKING:
 
 SAMPLERS = ("ddpm", "ddim")
 NON_ROUNDING_IDS = tuple(range(1, len(SPECIAL_TOKENS)))  # unk, mask, sep, bos, eos: never a rounding target
-
-
-# ---- pure math (tested with hand-built inputs) --------------------------------------------------------------
-
-def per_row(a: Tensor | float, like: Tensor) -> Tensor | float:
-    """A level's value for each row, ready to broadcast over `like` (B, ...): a (B,) tensor reshaped, or one float for
-    the whole batch as it is, so a sampling step (one time for every row) does its schedule arithmetic in Python."""
-    return a.to(like.dtype).view(-1, *([1] * (like.dim() - 1))) if isinstance(a, Tensor) else float(a)
-
-
-def q_sample(x0: Tensor, ab: Tensor | float, noise: Tensor) -> Tensor:
-    """x_t = sqrt(alpha_bar) x0 + sqrt(1 - alpha_bar) eps (Eq. 4 of Ho et al. 2020); ab is (B,) or one float."""
-    ab = per_row(ab, x0)
-    return ab**0.5 * x0 + (1 - ab) ** 0.5 * noise
-
-
-def posterior(x0: Tensor, xt: Tensor, ab_t: Tensor | float, ab_s: Tensor | float) -> tuple[Tensor, Tensor | float]:
-    """Mean and variance of q(x_s | x_t, x0) for s < t (Eq. 6-7 of Ho et al. 2020, for any pair of levels); the
-    variance has the levels' shape, (B, 1, ...) or a float."""
-    ab_t, ab_s = per_row(ab_t, x0), per_row(ab_s, x0)
-    alpha_ts = ab_t / ab_s
-    beta_ts = 1 - alpha_ts
-    mean = (ab_s**0.5 * beta_ts / (1 - ab_t)) * x0 + (alpha_ts**0.5 * (1 - ab_s) / (1 - ab_t)) * xt
-    var = beta_ts * (1 - ab_s) / (1 - ab_t)
-    return mean, var
-
-
-def ddim_update(x0: Tensor, xt: Tensor, ab_t: Tensor | float, ab_s: Tensor | float) -> Tensor:
-    """Deterministic DDIM step (eta = 0, Eq. 12 of Song et al. 2021) from the predicted x0."""
-    ab_t, ab_s = per_row(ab_t, x0), per_row(ab_s, x0)
-    eps = (xt - ab_t**0.5 * x0) / (1 - ab_t) ** 0.5
-    return ab_s**0.5 * x0 + (1 - ab_s) ** 0.5 * eps
-
-
-def sample_levels(batch_size: int, T: int, mode: str = "uniform", generator: torch.Generator | None = None) -> Tensor:
-    """Training levels i in 1..T: uniform, or `high_noise` with t = 1 - (1 - u)^2 (density 1 / (2 sqrt(1 - t))),
-    which trains more where the plan of the sentence is decided."""
-    u = torch.rand(batch_size, generator=generator, dtype=torch.float64)
-    if mode == "high_noise":
-        u = 1 - (1 - u) ** 2
-    return (u * T).ceil().long().clamp(1, T)
-
-
-def rounding_logits(x: Tensor, emb: Tensor) -> Tensor:
-    """(B, L, D), (V, D) -> (B, L, V) logits -||x - EMB(w)||^2 (the -||x||^2 term is constant over w)."""
-    return 2 * x @ emb.T - (emb * emb).sum(-1)
-
-
-def nearest(x: Tensor, emb: Tensor, logits: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """Ids of the nearest embedding (the clamping trick, Sec. 4.2 of Li et al. 2022) and the distance to it."""
-    logits = rounding_logits(x, emb) if logits is None else logits
-    ids = logits.argmax(-1)  # (B, L)
-    dist = (x - emb[ids]).norm(dim=-1)  # (B, L)
-    return ids, dist
-
-
-_PAD_INDEX = torch.tensor([PAD_ID])
-
-
-def ban_pad(logits: Tensor, content: Tensor | None) -> Tensor:
-    """(B, L, V) logits with [PAD] impossible, by length (`content` given: where the padding is, it is given, never
-    a choice); as given if None."""
-    return logits if content is None else logits.index_fill(-1, _PAD_INDEX, -math.inf)
 
 
 # ---- the network ----------------------------------------------------------------------------------------------
@@ -387,7 +325,7 @@ class ContinuousProcess(LengthDrawnFirst):
         B, L = content.shape
         x0_hat = torch.cat([x0_hat, model.embedding.weight[PAD_ID].expand(B, L - n, -1)], 1)
         if self.config.parameterisation == "softmax":  # logits of [PAD] for certain past the longest sentence
-            rest = torch.full((B, L - n, out.shape[-1]), -math.inf).index_fill(-1, _PAD_INDEX, 0.0)
+            rest = torch.full((B, L - n, out.shape[-1]), -math.inf).index_fill(-1, PAD_INDEX, 0.0)
             out = torch.cat([out, rest], 1)
         return x0_hat, out
 

@@ -79,7 +79,7 @@ def denoising_accuracy(ck: Checkpoint, texts: list[str], ts: list[float], seed: 
     """How well a continuous model's one-shot x0_hat rounds back to the words, as t grows: each sentence is embedded,
     noised to x_t ~ q(x_t | x_0) (the same noise at every t), denoised once (no self-conditioning) and rounded to its
     nearest words. Returns t, the fraction of the sentences' words rounded right, and of whole sentences."""
-    from .continuous import ban_pad, q_sample  # continuous families only
+    from .gaussian import ban_pad, q_sample  # continuous families only
 
     process, model = ck.process, ck.model
     ids = ck.tokenizer.batch(texts, ck.config.seq_len)

@@ -5,8 +5,8 @@ import torch
 
 from diffusion import schedules
 from diffusion.config import ModelConfig, preset
-from diffusion.continuous import (ContinuousModel, ContinuousProcess, ddim_update, nearest, posterior, q_sample,
-                                  rounding_logits)
+from diffusion.continuous import ContinuousModel, ContinuousProcess
+from diffusion.gaussian import ddim_update, nearest, posterior, q_sample, rounding_logits
 from diffusion.sampling import sample, sample_steps
 
 
@@ -214,7 +214,7 @@ def test_backbones_are_interchangeable(backbone):
 
 
 def test_training_levels_uniform_and_high_noise():
-    from diffusion.continuous import sample_levels
+    from diffusion.gaussian import sample_levels
 
     g = torch.Generator().manual_seed(0)
     uniform = sample_levels(100_000, 200, "uniform", g).double() / 200

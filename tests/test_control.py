@@ -10,7 +10,7 @@ from torch import nn
 from diffusion import checkpoint
 from diffusion.classifier import (ABSENT, ClassifierConfig, SlotClassifier, has_classifier, labels, load_classifier,
                                   save_classifier)
-from diffusion.control import Anchor, Control, Guidance, guide, infill_anchor, length_anchor, parse_targets
+from diffusion.control import Control, Guidance, guide, infill_anchor, length_anchor, parse_targets
 from diffusion.corpus import VALUES
 from diffusion.corpus.tokenizer import PAD_ID
 from diffusion.metrics import control_figures, realises

@@ -11,7 +11,7 @@ from typing import Any
 import gradio as gr
 import torch
 
-from diffusion.continuous import nearest
+from diffusion.gaussian import nearest
 from diffusion.corpus import builtin_split
 from diffusion.corpus.validator import is_grammatical
 from diffusion.metrics import denoising_accuracy

@@ -63,7 +63,9 @@ unmasking first and calls the network only for the sentences that unmask somethi
 words most steps unmask nothing: 1024 steps (the default) cost about one network call per word, what 64 steps cost
 before, and two words seldom share a step, which the grammatical rate rewards (0.48 at 64 steps, 0.56 at 256, 0.57
 at 1024, 0.55 at 4096; 900 samples each). The uniform graph moves every token at every step, so each step is a
-network call (default 64).
+network call (default 64). The shipped uniform model writes 23-27% grammatical sentences at 64 steps (100 samples,
+Tweedie and Euler) and its bound is 2.065 bits per word, 0.33 above the absorbing model's: any token may be wrong at
+any time, so every step must find the wrong ones as well as what replaces them.
 
 **Reading the view.** Dotted boxes are masked tokens; words are shaded by the probability the scores give them;
 orange marks the tokens the last step changed. The right-hand plot shows recorded evaluations of the shipped
