@@ -46,6 +46,8 @@ def _add_sampler_options(p: argparse.ArgumentParser) -> None:
                    help="continuous families: clamp at steps starting at t <= this (default 1.0 = every step)")
     p.add_argument("--noise-scale", type=float, help="continuous families, DDPM: scale of each step's fresh noise, "
                    "from 0 to 1 (default 1 = the posterior's own; lower is more fluent and less varied)")
+    p.add_argument("--remask", type=float, help="sedd, absorbing graph, tweedie: ReMDM's eta, the most a step may "
+                   "mask a written word again, from 0 to 1 (default 0 = never; 0.02 rewrites early words)")
     p.add_argument("--temperature", type=float, help="ar and ardm: sampling temperature (default 1.0; 0 = greedy)")
     p.add_argument("--order", choices=("random", "confident"),
                    help="ardm: which positions each step writes: the next of a random order (default; draws exactly "
@@ -152,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 SAMPLER_OPTIONS = {"sampler": "--sampler", "clamp": "--no-clamp", "clamp_from": "--clamp-from",
-                   "noise_scale": "--noise-scale", "temperature": "--temperature", "order": "--order"}
+                   "noise_scale": "--noise-scale", "temperature": "--temperature", "order": "--order",
+                   "remask": "--remask"}
 
 
 def _configure(ck, args):

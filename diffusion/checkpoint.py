@@ -102,6 +102,8 @@ def record_evaluation(path: str | Path, result: dict[str, Any]) -> None:
         key += f",noise_scale={result['noise_scale']}"
     if result.get("order") not in (None, "random"):
         key += f",order={result['order']}"
+    if result.get("remask"):
+        key += f",remask={result['remask']}"
     if result.get("control"):  # a controlled run never overwrites the unconditional figures
         key += ",control=" + json.dumps(result["control"], sort_keys=True)
     meta.setdefault("evaluation", {})[key] = {k: v for k, v in result.items() if k != "examples"}

@@ -144,6 +144,7 @@ def evaluate(ck: Checkpoint, num_samples: int, steps: int | None = None, seed: i
         "noise_scale": getattr(ck.process, "noise_scale", None),
         "temperature": getattr(ck.process, "temperature", None),
         "order": getattr(ck.process, "order", None),
+        "remask": getattr(ck.process, "remask", None),
         "examples": texts[:5],
     }
     if hasattr(ck.process, "nll_by_budget") and held_out:

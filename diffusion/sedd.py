@@ -11,6 +11,10 @@ schedule alone, and only which word it becomes needs the network. So a step draw
 network on the rows that unmask something; with more steps than words most steps unmask nothing and cost no
 network call (MDLM's caching, Sahoo et al. 2024). The law of the samples is the same.
 
+With `remask` = eta > 0 (absorbing graph, ReMDM-cap of Wang et al. 2025) a step may also mask again a word written
+before, with probability min(eta, (1 - alpha_s) / alpha_t), and unmasks masked positions a little more often to
+keep the share of written tokens at alpha_s: words written early, with little context, get rewritten with more.
+
 With `length_model="prior"` (absorbing graph) a sentence of L words is drawn as L ~ p(L) (the training set's
 lengths), and the chain runs on its L positions only: the padding is never noised and hidden from attention.
 """
@@ -59,6 +63,16 @@ def unmask_probability(sigma_t: float, sigma_s: float, rate_dt: float, sampler: 
     return min(1.0, move / math.expm1(sigma_t))
 
 
+def remask_probabilities(alpha_t: float, alpha_s: float, eta: float) -> tuple[float, float]:
+    """ReMDM-cap's step from t to s < t (Wang et al. 2025, Eq. 7 with sigma_t = min(eta, (1 - alpha_s) / alpha_t)),
+    where alpha is the chance a token is written (e^-sigma_bar): (unmask, remask), the chances that a masked position
+    is written and that a written one is masked again. P(written at s) = alpha_t (1 - remask) + (1 - alpha_t) unmask
+    = alpha_s, as without remasking; eta = 0 is the usual step, (alpha_s - alpha_t) / (1 - alpha_t)."""
+    remask = min(eta, (1 - alpha_s) / alpha_t, 1.0)
+    unmask = (alpha_s - (1 - remask) * alpha_t) / (1 - alpha_t)
+    return min(max(unmask, 0.0), 1.0), remask
+
+
 def euler_probs(graph, score: Tensor, x: Tensor, rate_dt: Tensor | float) -> Tensor:
     """p(x_s = y | x_t) of one Euler step: dt sigma(t) Q(y, x_t) s_y to move, the rest to stay."""
     move = graph.rates_into(x) * score * torch.as_tensor(rate_dt, dtype=score.dtype).view(-1, 1, 1)
@@ -79,6 +93,7 @@ class SEDDState:
 class SEDDProcess(LengthDrawnFirst):
     config: ModelConfig
     sampler: Literal["euler", "tweedie"] = "tweedie"
+    remask: float = 0.0  # ReMDM-cap's eta (absorbing graph, tweedie): 0 never masks a written word again
     length_probs: tuple[float, ...] | None = None  # length_model "prior": p(L) for L = 1..D, from the training set
     name: str = "sedd"
     nll_method: ClassVar[str] = "DWDSE bound: 32 stratified times per sequence, one x_t each, plus the prior term"
@@ -88,6 +103,14 @@ class SEDDProcess(LengthDrawnFirst):
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {self.sampler!r} for sedd; choose one of {', '.join(SAMPLERS)}")
+        if isinstance(self.remask, bool) or not isinstance(self.remask, (int, float)) or not 0 <= self.remask <= 1:
+            raise ValueError(f"remask must be a number from 0 to 1 (ReMDM's eta; 0 = off), got {self.remask!r}")
+        if self.remask and self.config.graph != "absorb":
+            raise ValueError("remask applies to the absorbing graph only (the uniform graph rewrites any token "
+                             "already); set it to 0")
+        if self.remask and self.sampler != "tweedie":
+            raise ValueError("remask follows the exact posterior of the absorbing chain, as the tweedie sampler "
+                             "does; use the tweedie sampler or set remask to 0")
         object.__setattr__(self, "length_probs", check_length_probs(self.length_probs, self.config.seq_len))
         if self.by_length:
             object.__setattr__(self, "nll_method", self.nll_method_by_length)
@@ -243,36 +266,52 @@ class SEDDProcess(LengthDrawnFirst):
                         generator: torch.Generator | None) -> StepOutput:
         """The absorbing step, factorised: draw which masked positions are unmasked (`unmask_probability`; all of them
         at the denoising step), then, for the rows where any is, their words from p(x0_i | x_t), the network's
-        distribution over words with the tokens a sample never holds removed. A row that unmasks nothing keeps its
-        state; a step where no row does calls no network."""
+        distribution over words with the tokens a sample never holds removed. With `remask`, written words are
+        masked again by `remask_probabilities` (never at the denoising step). A row that unmasks nothing keeps its
+        words; a step where no row does calls no network."""
         B, D = x.tokens.shape
         masked = x.tokens == MASK_ID  # (B, L)
+        remask = None
         if t_next <= 0:
             unmask = masked
         else:
             (sigma_t, rate_t), (sigma_s, _) = self.noise(float(t)), self.noise(float(t_next))  # floats: no tensor ops
-            p = unmask_probability(sigma_t, sigma_s, (t - t_next) * rate_t, self.sampler)
-            unmask = masked & (torch.rand(B, D, generator=generator, dtype=torch.float64) < p)  # (B, L)
-        if not bool(unmask.any()):  # nothing changes (most steps, with many more steps than words): no network call
+            u = torch.rand(B, D, generator=generator, dtype=torch.float64)  # (B, L) one draw decides either move
+            if self.remask:
+                p, q = remask_probabilities(math.exp(-sigma_t), math.exp(-sigma_s), self.remask)
+                remask = ~masked & self.content(x.tokens) & (u < q)  # (B, L) written words masked again
+                remask = remask if bool(remask.any()) else None
+            else:
+                p = unmask_probability(sigma_t, sigma_s, (t - t_next) * rate_t, self.sampler)
+            unmask = masked & (u < p)  # (B, L)
+        if not bool(unmask.any()) and remask is None:  # nothing changes (most steps, with many more steps than
+            # words): no network call
             return StepOutput(x=x, tokens=x.tokens, pred_tokens=x.pred, confidence=x.confidence, extras={}, calls=0)
-        rows = unmask.any(1).nonzero()[:, 0]  # (R,) the rows whose words need the network
-        written = ~masked
-        logits = self.word_logits(model, x.tokens[rows], torch.full((len(rows),), t, dtype=torch.float64))
-        words = logits.softmax(-1)  # (R, L, V) p(x0_i = y | x_t) at the masked positions
-        words[..., list(NEVER_WRITTEN)] = 0
-        if self.by_length:
-            words[..., PAD_ID] = 0  # a masked position is a word; padding stays padding
-        words = words / words.sum(-1, keepdim=True).clamp(min=1e-300)
-        best, guess = words.max(-1)  # (R, L)
-        draw = sample_weights(words, generator)  # (R, L)
         tokens, pred, confidence = x.tokens.clone(), x.pred.clone(), x.confidence.clone()
-        now = unmask[rows]  # (R, L)
-        tokens[rows] = torch.where(now, draw, x.tokens[rows])
-        pred[rows] = torch.where(masked[rows], torch.where(now, draw, guess), x.tokens[rows])
-        # a word written at this step is shaded by the probability it was drawn with, a masked position by its
-        # best guess's; what a later step that writes nothing shows: the written words sure, the guesses elsewhere
-        confidence[rows] = torch.where(now, words.gather(-1, draw[..., None])[..., 0], best).float()
-        confidence[written] = 1.0
+        calls = 0
+        if bool(unmask.any()):
+            rows = unmask.any(1).nonzero()[:, 0]  # (R,) the rows whose words need the network
+            logits = self.word_logits(model, x.tokens[rows], torch.full((len(rows),), t, dtype=torch.float64))
+            words = logits.softmax(-1)  # (R, L, V) p(x0_i = y | x_t) at the masked positions
+            words[..., list(NEVER_WRITTEN)] = 0
+            if self.by_length:
+                words[..., PAD_ID] = 0  # a masked position is a word; padding stays padding
+            words = words / words.sum(-1, keepdim=True).clamp(min=1e-300)
+            best, guess = words.max(-1)  # (R, L)
+            draw = sample_weights(words, generator)  # (R, L)
+            now = unmask[rows]  # (R, L)
+            tokens[rows] = torch.where(now, draw, x.tokens[rows])
+            pred[rows] = torch.where(masked[rows], torch.where(now, draw, guess), x.tokens[rows])
+            # a word written at this step is shaded by the probability it was drawn with, a masked position by its
+            # best guess's; what a later step that writes nothing shows: the written words sure, the guesses
+            # elsewhere
+            confidence[rows] = torch.where(now, words.gather(-1, draw[..., None])[..., 0], best).float()
+            calls = 1
+        confidence[~masked] = 1.0
+        if remask is not None:  # masked again: the word it held stays its guess, unsure until the network sees it
+            tokens[remask] = MASK_ID
+            pred = torch.where(remask, x.tokens, pred)
+            confidence[remask] = 0.0
         still = tokens == MASK_ID
         state = SEDDState(tokens, pred, torch.where(still, confidence, 1.0))
-        return StepOutput(x=state, tokens=tokens, pred_tokens=pred, confidence=confidence, extras={})
+        return StepOutput(x=state, tokens=tokens, pred_tokens=pred, confidence=confidence, extras={}, calls=calls)

@@ -411,6 +411,10 @@ def test_recorded_rows_of_the_shipped_checkpoints(monkeypatch, tmp_path):
     assert by[("ardm", 10, "temperature 1.0")]["nll_method"] == "ELBO"
     assert by[("continuous", 200, "ddpm · clamp")]["nll_method"] == "bound"  # recorded before methods were named
     assert by[("seq2seq", 200, "ddpm · clamp · MBR over 5")]["nll"] is None
+    sedd = json.loads((app.CHECKPOINTS / "sedd-absorb" / "meta.json").read_text())["evaluation"]
+    remasked = by[("sedd-absorb", 1024, "tweedie · remask 0.02")]  # its own row, not a second plain tweedie one
+    assert remasked["grammatical_rate"] == sedd["steps=1024,sampler=tweedie,remask=0.02"]["grammatical_rate"]
+    assert by[("sedd-absorb", 1024, "tweedie")]["grammatical_rate"] == sedd["steps=1024,sampler=tweedie"]["grammatical_rate"]
     assert floor == pytest.approx(1.666, abs=1e-3)
 
 

@@ -167,6 +167,18 @@ def test_sedd_denoise_streams_then_reveals_scrubber(sedd_app):
     assert "step 0 / 6" in sedd_app.sedd_scrub(0, record)
 
 
+def test_sedd_denoise_with_remasking_masks_written_words_again(sedd_app):
+    """eta = 0.1 on 40 steps: some step turns a written word back into [MASK]; the chain still ends with every word
+    written, and the export names the setting and the command that redraws it."""
+    outputs = list(sedd_app.sedd_denoise("absorb", 3, 40, "tweedie", 4, remask=0.1))
+    html, record, slider, quality = outputs[-1]
+    assert "step 40 / 40" in html and "not yet written" not in html
+    steps = record["export"]["steps"]
+    masked = [sum(token == "[MASK]" for row in step["tokens"] for token in row) for step in steps]
+    assert any(later > earlier for earlier, later in zip(masked, masked[1:])) and masked[-1] == 0
+    assert record["export"]["settings"]["remask"] == 0.1
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda a: a.forward_view("absorb", "", 0.5, 0), "type a sentence"),
     (lambda a: a.forward_view("absorb", "a b", 1.5, 0), "t must be a number from 0 to 1"),
@@ -174,6 +186,8 @@ def test_sedd_denoise_streams_then_reveals_scrubber(sedd_app):
     (lambda a: list(a.sedd_denoise("absorb", 0, 0, "euler", 1)), "steps must be a whole number from 1 to 1024"),
     (lambda a: list(a.sedd_denoise("absorb", 0, 5, "ddpm", 1)), "sampler must be one of tweedie, euler"),
     (lambda a: list(a.sedd_denoise("gaussian", 0, 5, "euler", 1)), "graph must be one of absorb, uniform"),
+    (lambda a: list(a.sedd_denoise("absorb", 0, 5, "euler", 1, remask=0.02)), "use the tweedie sampler"),
+    (lambda a: list(a.sedd_denoise("absorb", 0, 5, "tweedie", 1, remask=0.5)), "remasking eta must be a number from 0"),
 ])
 def test_discrete_tab_bad_input(sedd_app, call, message):
     with pytest.raises(gr.Error, match=re.escape(message)):
@@ -187,7 +201,9 @@ def test_each_graph_starts_at_its_own_default_steps():
 
     for graph in discrete.GRAPHS:
         config = ModelConfig(family="sedd", graph=graph, vocab_size=10)
-        assert discrete.graph_steps(graph).value == discrete.DEFAULT_STEPS[graph] == SEDDProcess(config).default_steps
+        steps, remask = discrete.graph_steps(graph)
+        assert steps.value == discrete.DEFAULT_STEPS[graph] == SEDDProcess(config).default_steps
+        assert (remask.value == 0) if graph == "uniform" else isinstance(remask, dict)  # absorbing: left as it was
     assert discrete.DEFAULT_STEPS["absorb"] <= discrete.MAX_STEPS
 
 
@@ -230,8 +246,12 @@ def _discrete_flow(module, screenshot: Path, steps: int) -> None:
         expect(forward).to_contain_text("t = 0.50", timeout=30_000)
         box = page.locator("#sedd-steps input[type=number]")
         expect(box).to_have_value("1024")  # the absorbing graph's default
+        remask = page.locator("#sedd-remask input[type=number]")
+        remask.fill("0.02")
+        remask.press("Enter")
         page.locator("#sedd-graph").get_by_label("uniform").check()
         expect(box).to_have_value("64")  # each uniform step is a network call
+        expect(remask).to_have_value("0")  # the uniform graph has no remasking
         expect(forward).to_contain_text("positions hit (", timeout=30_000)  # the uniform model's fixed canvas
         page.locator("#sedd-graph").get_by_label("absorb").check()
         expect(box).to_have_value("1024")

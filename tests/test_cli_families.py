@@ -1,4 +1,5 @@
-"""The CLI on the token families (ar, ardm): train, calibrate, sample, evaluate, char level, and bad input."""
+"""The CLI on the token families (ar, ardm; sedd's remasking): train, calibrate, sample, evaluate, char level, and bad
+input."""
 
 import json
 from dataclasses import replace
@@ -110,6 +111,23 @@ def test_ardm_confident_order_is_recorded_beside_the_random_one(runs, capsys):
     assert {f"steps={D},temperature=1.0", f"steps={D},temperature=1.0,order=confident"} <= keys
 
 
+def test_sedd_remasking_is_recorded_beside_the_plain_chain(tiny_sedd, tmp_path, capsys):
+    import shutil
+
+    sedd = shutil.copytree(tiny_sedd, tmp_path / "sedd")  # the session's model keeps its own recorded figures
+    assert main(["evaluate", "--checkpoint", str(sedd), "--num-samples", "4", "--steps", "6", "--nll-sequences", "4",
+                 "--remask", "0.1", "--record", "--json"]) == 0
+    result = _last_json(capsys)
+    assert result["remask"] == 0.1 and result["sampler"] == "tweedie" and result["grammatical_rate"] is not None
+    assert "steps=6,sampler=tweedie,remask=0.1" in checkpoint.load(sedd).meta["evaluation"]
+    assert main(["sample", "--checkpoint", str(sedd), "--num", "2", "--steps", "6", "--remask", "0.1", "--json"]) == 0
+    assert len(_last_json(capsys)["samples"]) == 2
+    assert main(["sample", "--checkpoint", str(sedd), "--remask", "0.1", "--sampler", "euler"]) == 1
+    assert "use the tweedie sampler or set remask to 0" in _error(capsys)
+    assert main(["sample", "--checkpoint", str(sedd), "--remask", "2"]) == 1
+    assert "remask must be a number from 0 to 1" in _error(capsys)
+
+
 def test_character_level_ardm(tmp_path, capsys):
     corpus = tmp_path / "c.txt"
     corpus.write_text("a cat sat\na dog ran\n" * 10, encoding="utf-8")
@@ -133,6 +151,8 @@ def test_bad_input_for_the_token_families(runs, capsys):
     assert "--sampler does not apply to the ardm family (its sampler options: --temperature, --order)" in _error(capsys)
     assert main(["sample", "--checkpoint", str(runs["ar"]), "--order", "confident"]) == 1
     assert "--order does not apply to the ar family (its sampler options: --temperature)" in _error(capsys)
+    assert main(["sample", "--checkpoint", ardm, "--remask", "0.02"]) == 1
+    assert "--remask does not apply to the ardm family" in _error(capsys)
     assert main(["train", "--family", "ardm", "--preset", "tiny", "--steps", "2", "--out", str(runs["ar"])]) == 1
     assert "holds a 'ar' checkpoint" in _error(capsys)
     with pytest.raises(SystemExit):

@@ -11,8 +11,8 @@ from diffusion import schedules
 from diffusion.config import ModelConfig, preset
 from diffusion.graphs import Absorbing, Uniform, get_graph, score_entropy
 from diffusion.sampling import sample, sample_steps
-from diffusion.sedd import (MASK_ID, NEVER_WRITTEN, PAD_ID, SAMPLERS, SEDDModel, SEDDProcess, euler_probs, tweedie_probs,
-                            unmask_probability)
+from diffusion.sedd import (MASK_ID, NEVER_WRITTEN, PAD_ID, SAMPLERS, SEDDModel, SEDDProcess, SEDDState, euler_probs,
+                            remask_probabilities, tweedie_probs, unmask_probability)
 
 V, L = 9, 5
 GRAPHS = [Absorbing(V, MASK_ID), Uniform(V, MASK_ID)]
@@ -236,6 +236,59 @@ def test_tiny_sedd_model_learns_one_batch():
     assert after < 0.35 * first  # from ~L log V towards the floor, log 2 (which of the two sentences)
 
 
+def test_remasking_keeps_the_share_of_written_tokens():
+    """ReMDM-cap by hand: sigma = min(eta, (1 - alpha_s) / alpha_t); unmasking makes up for it, so a token written with
+    probability alpha_t at t is written with alpha_s at s whatever eta; eta = 0 is the usual step."""
+    for alpha_t, alpha_s in ((0.1, 0.3), (0.5, 0.52), (0.9, 0.999), (0.001, 0.002)):
+        assert remask_probabilities(alpha_t, alpha_s, 0.0) == pytest.approx(((alpha_s - alpha_t) / (1 - alpha_t), 0.0))
+        for eta in (0.01, 0.05, 0.5, 1.0):
+            unmask, remask = remask_probabilities(alpha_t, alpha_s, eta)
+            assert remask == pytest.approx(min(eta, (1 - alpha_s) / alpha_t, 1.0))
+            assert 0 <= unmask <= 1
+            assert alpha_t * (1 - remask) + (1 - alpha_t) * unmask == pytest.approx(alpha_s)
+    assert remask_probabilities(0.5, 0.52, 0.05) == pytest.approx(((0.52 - 0.95 * 0.5) / 0.5, 0.05))
+    assert remask_probabilities(0.98, 0.99, 0.05)[1] == pytest.approx(0.01 / 0.98)  # capped near the end
+
+
+def test_a_remasking_step_has_the_law_by_hand():
+    """From rows half written, half masked: each written word is masked again with the remask chance and each masked
+    position written with the unmask chance (40000 rows); a remasked position shows the word it held as its guess."""
+    process = SEDDProcess(config(), remask=0.05)
+    model = FixedWords(torch.randn(V, generator=torch.Generator().manual_seed(2), dtype=torch.float64))
+    n, t, s = 40000, 0.5, 0.45
+    tokens = torch.tensor([[6, 7, MASK_ID, MASK_ID, 8]]).repeat(n, 1)
+    x = SEDDState(tokens, tokens.clone(), torch.where(tokens == MASK_ID, 0.0, 1.0))
+    out = process.step(model, x, t, s, torch.Generator().manual_seed(0))
+    (bar_t, _), (bar_s, _) = process.noise(t), process.noise(s)
+    unmask, remask = remask_probabilities(math.exp(-bar_t), math.exp(-bar_s), 0.05)
+    written = tokens != MASK_ID
+    masked_again = out.tokens[written] == MASK_ID
+    assert masked_again.double().mean().item() == pytest.approx(remask, abs=0.004)  # 120000 draws
+    assert (out.tokens[~written] != MASK_ID).double().mean().item() == pytest.approx(unmask, abs=0.005)
+    assert torch.equal(out.pred_tokens[written], tokens[written])  # kept, or the word it held as the guess
+    assert (out.confidence[written][masked_again] == 0).all()
+    kept = out.tokens[written] != MASK_ID
+    assert torch.equal(out.tokens[written][kept], tokens[written][kept])  # a kept word is never changed
+
+
+def test_remasking_ends_without_masks_and_is_deterministic():
+    """With remasking on, a chain can mask a word again (the count of masks is no longer monotone) and still ends
+    with every position written; the same seed gives the same trajectory, and eta = 0 the chain without it."""
+    torch.manual_seed(0)
+    cfg = config()
+    model = SEDDModel(cfg).eval()
+    process = SEDDProcess(cfg, remask=0.5)
+    a = sample(process, model, 16, 40, generator=torch.Generator().manual_seed(3), every=1)
+    b = sample(process, model, 16, 40, generator=torch.Generator().manual_seed(3), every=1)
+    assert all(torch.equal(x.tokens, y.tokens) for x, y in zip(a.steps, b.steps))
+    assert not (a.final.tokens == MASK_ID).any()
+    masked = [int((s.tokens == MASK_ID).sum()) for s in a.steps]
+    assert any(later > earlier for earlier, later in zip(masked, masked[1:]))
+    off = sample(process.configure(remask=0.0), model, 16, 40, generator=torch.Generator().manual_seed(3), every=1)
+    plain = sample(SEDDProcess(cfg), model, 16, 40, generator=torch.Generator().manual_seed(3), every=1)
+    assert all(torch.equal(x.tokens, y.tokens) for x, y in zip(off.steps, plain.steps))
+
+
 def test_bad_names_and_steps():
     with pytest.raises(ValueError, match="unknown graph 'gaussian'; choose one of absorb, uniform"):
         get_graph("gaussian", V, MASK_ID)
@@ -250,6 +303,13 @@ def test_bad_names_and_steps():
     for steps in (0, -3, 2.5):
         with pytest.raises(ValueError, match="steps must be a positive integer"):
             SEDDProcess(config()).timesteps(steps)
+    for eta in (-0.1, 1.5, True, "0.1"):
+        with pytest.raises(ValueError, match="remask must be a number from 0 to 1"):
+            SEDDProcess(config(), remask=eta)
+    with pytest.raises(ValueError, match="remask applies to the absorbing graph only"):
+        SEDDProcess(config("uniform", "geometric"), remask=0.02)
+    with pytest.raises(ValueError, match="use the tweedie sampler"):
+        SEDDProcess(config(), sampler="euler", remask=0.02)
 
 
 def test_trajectory_steps_carry_confidence_of_the_prediction():

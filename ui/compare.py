@@ -191,6 +191,8 @@ def _sampler_text(entry: dict[str, Any]) -> str:
         parts.append(f"temperature {entry['temperature']}")
     if entry.get("order") not in (None, "random"):
         parts.append(f"{entry['order']} order")
+    if entry.get("remask"):
+        parts.append(f"remask {entry['remask']:g}")
     return " · ".join(parts)
 
 

@@ -23,6 +23,7 @@ GRAPHS = {"absorb": "sedd-absorb", "uniform": "sedd-uniform"}  # graph -> shippe
 SAMPLERS = ("tweedie", "euler")
 MAX_STEPS, MAX_SAMPLES = 1024, 4
 DEFAULT_STEPS = {"absorb": 1024, "uniform": 64}  # each graph's own default (SEDDProcess.default_steps)
+MAX_REMASK = 0.1  # ReMDM's eta on the slider; past it the chain spends its steps rewriting (0.05 already scores lower)
 # A sentence of the built-in grammar (the tests check it parses).
 EXAMPLE = "punter is a cafe in the riverside area not far from the lighthouse that is inexpensive and is adults only ."
 
@@ -66,6 +67,15 @@ at 1024, 0.55 at 4096; 900 samples each). The uniform graph moves every token at
 network call (default 64). The shipped uniform model writes 23-27% grammatical sentences at 64 steps (100 samples,
 Tweedie and Euler) and its bound is 2.065 bits per word, 0.33 above the absorbing model's: any token may be wrong at
 any time, so every step must find the wrong ones as well as what replaces them.
+
+**Remasking** (ReMDM, Wang et al. 2025). An absorbing chain never takes a word back: one written early, from a
+nearly all-masked sentence, stays even when the words around it later disagree. With remasking $\eta > 0$ each
+step may mask a written word again, with probability $\sigma_t = \min(\eta, (1 - \alpha_s)/\alpha_t)$
+($\alpha$ the share of written tokens), and unmasks a little more to keep that share on schedule; the network
+writes it again with the context it has now. On the shipped model at 1024 steps, $\eta = 0.02$ raises the
+grammatical rate from 0.585 / 0.545 to 0.755 / 0.755 (200 samples, seeds 0 and 1; 0.71 / 0.74 at 0.03) at the same
+variety (distinct bigrams 0.20), for about eight times the network calls: a step that only remasks needs no call,
+but words are now written several times over.
 
 **Reading the view.** Dotted boxes are masked tokens; words are shaded by the probability the scores give them;
 orange marks the tokens the last step changed. The right-hand plot shows recorded evaluations of the shipped
@@ -111,20 +121,28 @@ def forward_view(graph: str, sentence: str, t: float, seed: float | None, choice
 
 def _quality(ck) -> Any:
     rows = [dict(entry) for entry in ck.meta.get("evaluation", {}).values() if entry.get("sampler") in SAMPLERS]
+    for row in rows:  # a remasking chain is a sampler of its own on the plot
+        if row.get("remask"):
+            row["sampler"] = f"{row['sampler']} + remask {row['remask']:g}"
     return quality_vs_steps_figure(rows)
 
 
 def sedd_denoise(graph: str, seed: float | None, steps: float, sampler: str,
                  num_samples: float, choice: str = SHIPPED,
-                 models: dict[str, str] | None = None) -> Iterator[tuple[Any, Any, Any, Any]]:
+                 models: dict[str, str] | None = None, remask: float = 0.0) -> Iterator[tuple[Any, Any, Any, Any]]:
     """Stream SEDD's reverse chain; at the end keep the frames for the scrubber and draw quality against steps."""
     seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
     steps = whole(steps, "steps", 1, MAX_STEPS)
     num_samples = whole(num_samples, "number of samples", 1, MAX_SAMPLES)
     if sampler not in SAMPLERS:
         raise gr.Error(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+    if isinstance(remask, bool) or not isinstance(remask, (int, float)) or not 0 <= remask <= MAX_REMASK:
+        raise gr.Error(f"remasking eta must be a number from 0 to {MAX_REMASK}, got {remask!r}")
     ck = _checkpoint(graph, choice, models)
-    process = ck.process.configure(sampler=sampler)
+    try:
+        process = ck.process.configure(sampler=sampler, remask=float(remask))
+    except ValueError as e:
+        raise gr.Error(str(e)) from None
     generator = torch.Generator().manual_seed(seed)
 
     def draw(step: Any, words: list[list[str]], notes: list[str] | None = None) -> str:
@@ -145,8 +163,10 @@ def sedd_denoise(graph: str, seed: float | None, steps: float, sampler: str,
     checks = grammar_checks(ck, texts)
     frames[-1] = draw(step, words, grammar_notes(checks))  # the last frame says what the grammar makes of each sample
     last = len(frames) - 1
-    settings = run_settings(ck, f"--seed {seed} --steps {steps} --num {num_samples} --sampler {sampler}",
-                            graph=ck.config.graph, seed=seed, steps=steps, sampler=sampler, num_samples=num_samples)
+    cli = f"--seed {seed} --steps {steps} --num {num_samples} --sampler {sampler}"
+    cli += f" --remask {float(remask)!r}" if remask else ""
+    settings = run_settings(ck, cli, graph=ck.config.graph, seed=seed, steps=steps, sampler=sampler,
+                            remask=float(remask), num_samples=num_samples)
     export = dict(slug=f"sedd-{ck.config.graph}", title=f"SEDD ({ck.config.graph}) denoising", settings=settings,
                   steps=recorded, labels=[f"step {r['index']} of {steps}" for r in recorded],
                   result=samples_result(texts, checks))
@@ -160,9 +180,10 @@ def sedd_scrub(frame: float, record: dict[str, Any] | None) -> Any:
     return record["frames"][min(max(int(frame), 0), len(record["frames"]) - 1)]
 
 
-def graph_steps(graph: str) -> Any:
-    """The steps slider at the picked graph's default."""
-    return gr.Slider(value=DEFAULT_STEPS.get(graph, DEFAULT_STEPS["uniform"]))
+def graph_steps(graph: str) -> tuple[Any, Any]:
+    """The steps slider at the picked graph's default; remasking back to 0 where the graph has none."""
+    return (gr.Slider(value=DEFAULT_STEPS.get(graph, DEFAULT_STEPS["uniform"])),
+            gr.skip() if graph == "absorb" else gr.Slider(value=0))
 
 
 def _first_view(graph: str, sentence: str, t: float, seed: float | None, choice: str = SHIPPED,
@@ -201,6 +222,9 @@ def tab(models: gr.State) -> dict[str, Any]:
             steps = gr.Slider(1, MAX_STEPS, value=DEFAULT_STEPS["absorb"], step=1, label="steps", elem_id="sedd-steps",
                               info="absorbing: steps that unmask nothing cost nothing")
             sampler = gr.Radio(list(SAMPLERS), value="tweedie", label="sampler", elem_id="sedd-sampler")
+            remask = gr.Slider(0, MAX_REMASK, value=0, step=0.005, label="remasking η (absorbing, tweedie)",
+                               info="ReMDM: the most a step may mask a written word again; 0.02 rewrites the "
+                                    "words written early (more network calls)", elem_id="sedd-remask")
             num_samples = gr.Slider(1, MAX_SAMPLES, value=2, step=1, label="number of samples", elem_id="sedd-samples")
             run = gr.Button("Run", variant="primary", elem_id="sedd-run")
         with gr.Column(scale=3):
@@ -214,12 +238,12 @@ def tab(models: gr.State) -> dict[str, Any]:
     forward_inputs = [graph, sentence, t, noise_seed, choice, models]
     gr.on([t.change, sentence.submit, noise_seed.submit, graph.change, choice.change], forward_view, forward_inputs,
           [noised, schedule], trigger_mode="always_last", show_progress="hidden", api_name="sedd_forward")
-    graph.change(graph_steps, graph, steps, api_visibility="private", show_progress="hidden")
+    graph.change(graph_steps, graph, [steps, remask], api_visibility="private", show_progress="hidden")
     timer = gr.Timer(forward.TICK_SECONDS, active=False)  # Play moves t as the Forward noising tab's does
     play_button.click(forward.play, t, [t, timer], api_visibility="private", show_progress="hidden")
     pause_button.click(forward.pause, None, timer, api_visibility="private", show_progress="hidden")
     timer.tick(forward.advance, t, [t, timer], api_visibility="private", show_progress="hidden")
-    event = run.click(sedd_denoise, [graph, seed, steps, sampler, num_samples, choice, models],
+    event = run.click(sedd_denoise, [graph, seed, steps, sampler, num_samples, choice, models, remask],
                       [text, record, frame, quality], show_progress="minimal", **SAMPLING)
     wire_export(event, record, buttons)
     frame.input(sedd_scrub, [frame, record], text, trigger_mode="always_last", show_progress="hidden")
