@@ -21,7 +21,8 @@ from .backbone import TimeEmbedding, build_backbone
 from .config import ModelConfig
 from .corpus.tokenizer import PAD_ID, SPECIAL_TOKENS
 from .discrete import LengthDrawnFirst, check_length_probs, draw_lengths, length_embedding, length_nll, spans
-from .gaussian import PAD_INDEX, ban_pad, ddim_update, nearest, per_row, posterior, q_sample, rounding_logits, sample_levels
+from .gaussian import (PAD_INDEX, ban_pad, ddim_update, nearest, per_row, posterior, q_sample, rounding_logits,
+                       sample_levels)
 from .trajectory import Loss, StepOutput
 
 if TYPE_CHECKING:

@@ -85,7 +85,8 @@ class SEDDState:
     """The absorbing chain's state: the tokens, and the guesses a step that writes nothing shows again."""
 
     tokens: Tensor  # (B, L) mask id where not yet written
-    pred: Tensor  # (B, L) the last network call's guess at each masked position; the word where written
+    pred: Tensor  # (B, L) the last network call's guess at each masked position (remasked: the word it held);
+    # the word where written
     confidence: Tensor  # (B, L) its probability; 1 where written
 
 
@@ -268,7 +269,7 @@ class SEDDProcess(LengthDrawnFirst):
         at the denoising step), then, for the rows where any is, their words from p(x0_i | x_t), the network's
         distribution over words with the tokens a sample never holds removed. With `remask`, written words are
         masked again by `remask_probabilities` (never at the denoising step). A row that unmasks nothing keeps its
-        words; a step where no row does calls no network."""
+        words unless some are masked again; a step where no row unmasks calls no network."""
         B, D = x.tokens.shape
         masked = x.tokens == MASK_ID  # (B, L)
         remask = None
@@ -308,9 +309,8 @@ class SEDDProcess(LengthDrawnFirst):
             confidence[rows] = torch.where(now, words.gather(-1, draw[..., None])[..., 0], best).float()
             calls = 1
         confidence[~masked] = 1.0
-        if remask is not None:  # masked again: the word it held stays its guess, unsure until the network sees it
+        if remask is not None:  # masked again: the word it held stays its guess (pred holds it already), unsure
             tokens[remask] = MASK_ID
-            pred = torch.where(remask, x.tokens, pred)
             confidence[remask] = 0.0
         still = tokens == MASK_ID
         state = SEDDState(tokens, pred, torch.where(still, confidence, 1.0))

@@ -204,6 +204,7 @@ def test_each_graph_starts_at_its_own_default_steps():
         steps, remask = discrete.graph_steps(graph)
         assert steps.value == discrete.DEFAULT_STEPS[graph] == SEDDProcess(config).default_steps
         assert (remask.value == 0) if graph == "uniform" else isinstance(remask, dict)  # absorbing: left as it was
+    assert discrete.sampler_remask("euler").value == 0 and isinstance(discrete.sampler_remask("tweedie"), dict)
     assert discrete.DEFAULT_STEPS["absorb"] <= discrete.MAX_STEPS
 
 

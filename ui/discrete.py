@@ -180,6 +180,11 @@ def sedd_scrub(frame: float, record: dict[str, Any] | None) -> Any:
     return record["frames"][min(max(int(frame), 0), len(record["frames"]) - 1)]
 
 
+def sampler_remask(sampler: str) -> Any:
+    """Remasking back to 0 when Euler is picked (remasking follows the exact posterior, as Tweedie does)."""
+    return gr.skip() if sampler == "tweedie" else gr.Slider(value=0)
+
+
 def graph_steps(graph: str) -> tuple[Any, Any]:
     """The steps slider at the picked graph's default; remasking back to 0 where the graph has none."""
     return (gr.Slider(value=DEFAULT_STEPS.get(graph, DEFAULT_STEPS["uniform"])),
@@ -239,6 +244,7 @@ def tab(models: gr.State) -> dict[str, Any]:
     gr.on([t.change, sentence.submit, noise_seed.submit, graph.change, choice.change], forward_view, forward_inputs,
           [noised, schedule], trigger_mode="always_last", show_progress="hidden", api_name="sedd_forward")
     graph.change(graph_steps, graph, [steps, remask], api_visibility="private", show_progress="hidden")
+    sampler.change(sampler_remask, sampler, remask, api_visibility="private", show_progress="hidden")
     timer = gr.Timer(forward.TICK_SECONDS, active=False)  # Play moves t as the Forward noising tab's does
     play_button.click(forward.play, t, [t, timer], api_visibility="private", show_progress="hidden")
     pause_button.click(forward.pause, None, timer, api_visibility="private", show_progress="hidden")
