@@ -69,8 +69,8 @@ fixed canvas: the model shipped before did, and its sentences came out about thr
 20-31% grammatical (100 samples from each of seeds 0-3). Drawing the length first (with rotary positions, as
 the token families have), 10 minutes of training give
 sentences of the corpus's length, 36-39% grammatical (seeds 0-2); training more on high noise levels, where the
-sentence's plan is decided (`--time-sampling high_noise`), 35-48%. Both were trained with AdamW; the shipped model is the second recipe
-trained with Muon (`--optimizer muon`) for the same 10 minutes: 52-56%.
+sentence's plan is decided (`--time-sampling high_noise`), 35-48%. Both were trained with AdamW; the shipped
+model is the second recipe trained with Muon (`--optimizer muon`) for the same 10 minutes: 52-56%.
 
 **Reading the view.** Each token is the word the current latent $x_t$ rounds to. Its shade is the model's
 confidence: the probability of its predicted word under the rounding softmax
@@ -146,7 +146,8 @@ def denoise(seed: float | None, steps: float, sampler: str, clamp: bool, clamp_s
     record = dict(paths=paths, frames=frames, frame_steps=frame_steps, indices=indices, distances=distances,
                   clamped=clamped, num_steps=steps,
                   export=dict(slug="denoise", title="Diffusion-LM denoising", settings=settings, steps=recorded,
-                              labels=[f"step {i} of {steps}" for i in frame_steps], result=samples_result(texts, checks)))
+                              labels=[f"step {i} of {steps}" for i in frame_steps],
+                              result=samples_result(texts, checks)))
     last = len(frames) - 1
     yield (frames[-1], record,
            gr.Slider(minimum=0, maximum=last, value=last, step=1, visible=True, interactive=True),

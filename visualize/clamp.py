@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from .plots import mean_distance
-from .tokens import BLUES, CHANGED
+from .tokens import BLUES, CHANGED, verdict_mark
 
 # Two blues far apart in lightness, and a dash, so the runs differ in more than colour (and in greyscale): the first
 # run (with clamping; the x0-parameterised model) dark and solid, the second light and dashed.
@@ -97,8 +97,7 @@ def disagreement_figure(indices: Sequence[int], with_clamping: Sequence[float], 
 def verdict_html(text: str, grammatical: bool, final_distance: float | None = None) -> str:
     """The final line under a run: the decoded sample, whether the built-in grammar accepts it, and the mean distance
     from the final latent x_0 to its nearest word embeddings."""
-    mark = ('<b style="color:#08519c">grammatical ✓</b>' if grammatical
-            else '<b style="color:#a63603">not grammatical ✗</b>')
+    mark = verdict_mark(grammatical)
     body = html.escape(text) if text.strip() else "<i>(empty)</i>"
     where = "" if final_distance is None else f" · x₀ lies {final_distance:.3f} from the nearest words"
     return (f'<div class="verdict" style="border-top:1px solid #c6dbef;margin-top:0.4em;padding-top:0.4em">'

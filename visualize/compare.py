@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import plotly.graph_objects as go
 
-from .tokens import BLUES, calls_note, render_tokens
+from .tokens import BLUES, calls_note, render_tokens, verdict_mark
 
 Status = Literal["waiting", "running", "done", "skipped"]
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "star", "hexagon", "x")
@@ -62,8 +62,7 @@ def result_card(name: str, status: Status, *, tokens: Sequence[str] | None = Non
             raise ValueError("a finished card needs tokens, text, grammatical and seconds")
         conf = confidence if confidence is not None else [1.0] * len(tokens)
         words = render_tokens(list(tokens), conf, pad="hide", held=held)
-        verdict = ('<b style="color:#08519c">grammatical ✓</b>' if grammatical
-                   else '<b style="color:#a63603">not grammatical ✗</b>')
+        verdict = verdict_mark(grammatical)
         body = (f'<div style="line-height:1.9;margin:0.3em 0">{words}</div>'
                 f'<div class="card-line" style="font-size:0.9em">{verdict}{calls_note(calls)} · {seconds:.2f} s</div>'
                 f'<div class="card-text" style="font-size:0.8em;opacity:0.7;margin-top:0.2em">'

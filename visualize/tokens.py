@@ -18,6 +18,8 @@ SEP = "[SEP]"
 # and in greyscale, because it varies in lightness only.
 BLUES = ("#f7fbff", "#deebf7", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b")
 CHANGED = "#e66100"  # orange: the hue furthest from blue for every colour-vision type
+# the grammar's verdict: blue against orange-brown, always beside a mark and words that carry it alone
+GRAMMATICAL, UNGRAMMATICAL = "#08519c", "#a63603"
 DARK_TEXT, LIGHT_TEXT = "#111111", "#ffffff"
 
 PadMode = Literal["faint", "hide"]
@@ -160,10 +162,17 @@ def render_step(tokens: Sequence[Sequence[str]], confidence: Any, changed: Any |
     return f'<div class="denoise-frame">{title}{"".join(rows)}{legend_html(held > 0) if legend else ""}</div>'
 
 
+def verdict_mark(grammatical: bool) -> str:
+    """The grammar's verdict as a bold mark (the Clamping trick's final lines, the Compare cards)."""
+    return (f'<b style="color:{GRAMMATICAL}">grammatical ✓</b>' if grammatical
+            else f'<b style="color:{UNGRAMMATICAL}">not grammatical ✗</b>')
+
+
 def grammar_note(grammatical: bool, mr: str | None = None) -> str:
     """One sample's verdict from the built-in grammar: accepted, with the linearised MR it realises, or not. The
     mark and the words carry the verdict; the colour (blue against orange-brown) only repeats it."""
+    style = f"color:{GRAMMATICAL if grammatical else UNGRAMMATICAL};font-size:0.85em"
     if grammatical:
         said = f": says {html.escape(mr)}" if mr else ""
-        return f'<span class="grammar-note" style="color:#08519c;font-size:0.85em">✓ a sentence of the grammar{said}</span>'
-    return '<span class="grammar-note" style="color:#a63603;font-size:0.85em">✗ not a sentence of the grammar</span>'
+        return f'<span class="grammar-note" style="{style}">✓ a sentence of the grammar{said}</span>'
+    return f'<span class="grammar-note" style="{style}">✗ not a sentence of the grammar</span>'
