@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import torch
 
+from .ardm import ORDERS
 from .config import BACKBONES, GRAPHS, LENGTH_MODELS, NOISES, OPTIMIZERS, PARAMETERISATIONS, PRESETS, SCHEDULES, preset
 from .families import FAMILIES, get_family
 
@@ -49,9 +50,9 @@ def _add_sampler_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--remask", type=float, help="sedd, absorbing graph, tweedie: ReMDM's eta, the most a step may "
                    "mask a written word again, from 0 to 1 (default 0 = never; 0.02 rewrites early words)")
     p.add_argument("--temperature", type=float, help="ar and ardm: sampling temperature (default 1.0; 0 = greedy)")
-    p.add_argument("--order", choices=("random", "confident"),
+    p.add_argument("--order", choices=ORDERS,
                    help="ardm: which positions each step writes: the next of a random order (default; draws exactly "
-                   "from the model) or the masked ones the model is surest of")
+                   "from the model), of one fixed order (also exact), or the masked ones the model is surest of")
     c = p.add_argument_group("control (continuous family; Li et al. 2022 Sec. 5)")
     c.add_argument("--control", action="append", metavar="SLOT=VALUE",
                    help="classifier guidance towards a slot value, e.g. food=italian (repeat for several); needs "

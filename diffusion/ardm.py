@@ -26,7 +26,10 @@ from .discrete import (NO_LENGTHS, LengthDrawnFirst, TokenModel, check_length_pr
 from .trajectory import Loss, StepOutput
 
 NEVER_WRITTEN = (UNK_ID, MASK_ID, SEP_ID, BOS_ID, EOS_ID)  # PAD is a real symbol here: it ends the sentence
-ORDERS = ("random", "confident")
+# random: the paper's sampler. left-to-right / right-to-left: one fixed order, which an order-agnostic model
+# also draws exactly from (it is one of the orders it was trained on). confident: MaskGIT's rule (see ARDMProcess)
+ORDERS = ("random", "left-to-right", "right-to-left", "confident")
+FIXED_ORDERS = ("left-to-right", "right-to-left")
 
 
 class ARDMModel(TokenModel, tags=["ardm", "order-agnostic"]):
@@ -96,6 +99,18 @@ def random_order(batch_size: int, length: int, generator: torch.Generator | None
     return key.argsort(1).argsort(1)
 
 
+def fixed_order(batch_size: int, length: int, direction: str, lengths: Tensor | None = None) -> Tensor:
+    """(B, L) ranks of one fixed order: position i is written i-th ("left-to-right"), or the sentence's last word
+    first ("right-to-left"; with `lengths` (B,), of each row's L words, its padding after, in place)."""
+    if direction not in FIXED_ORDERS:
+        raise ValueError(f"unknown fixed order {direction!r}; choose one of {', '.join(FIXED_ORDERS)}")
+    pos = torch.arange(length).expand(batch_size, length)  # (B, L)
+    if direction == "left-to-right":
+        return pos.clone()
+    last = (lengths if lengths is not None else torch.full((batch_size,), length))[:, None] - 1  # (B, 1)
+    return torch.where(pos <= last, last - pos, pos)
+
+
 def fraction_bins(step_losses: Tensor, lengths: Tensor, D: int) -> np.ndarray:
     """(D,) L_t on a grid of the fraction known: from (B, D) per-step losses of rows of `lengths` words (step t of a
     row of length L falls in bin floor((t - 1) D / L)); empty bins are interpolated from their neighbours."""
@@ -127,7 +142,7 @@ class ARDMProcess(LengthDrawnFirst):
     # random: the paper's sampler, which draws exactly from the model. confident: every masked position gets a draw, and
     # a step keeps the planned number whose draws the network gave the highest probability (MaskGIT, Chang et al.
     # 2022): an adaptive order that leaves the model's distribution for its commoner (and shorter) sentences
-    order: Literal["random", "confident"] = "random"
+    order: Literal["random", "left-to-right", "right-to-left", "confident"] = "random"
     loss_components: tuple[float, ...] | None = None  # L_t in nats, measured on held-out data after training
     length_probs: tuple[float, ...] | None = None  # length_model "prior": p(L) for L = 1..D, from the training set
     name: str = "ardm"
@@ -242,6 +257,27 @@ class ARDMProcess(LengthDrawnFirst):
         plus -log p(L) when the length is drawn first."""
         return self.step_losses(model, ids, generator).sum(1) + self.length_nll(self.lengths(ids))
 
+    @torch.no_grad()
+    def order_nll(self, model: ARDMModel, ids: Tensor, direction: str) -> Tensor:
+        """(B,) the exact -log p(x) in nats of one fixed order (left-to-right or right-to-left): the model as an
+        autoregressive model in that order, one network call per position (plus -log p(L) when the length is
+        drawn first). The ELBO averages the same sum over random orders."""
+        B, D = ids.shape
+        lengths = self.lengths(ids)  # (B,)
+        order = fixed_order(B, D, direction, lengths if self.by_length else None)  # (B, L)
+        out = torch.zeros(B, dtype=torch.float64)
+        for t in range(1, int(lengths.max()) + 1):
+            live = lengths >= t  # (B,) rows whose sentence still has a step t
+            n = int(lengths[live].max())
+            rows, rank = ids[live][:, :n], order[live][:, :n]  # padding past the longest live row is hidden: cut
+            masked = rank >= t - 1
+            if self.by_length:
+                masked &= rows != PAD_ID
+            logits = model(rows.masked_fill(masked, MASK_ID), masked.sum(1) / lengths[live])  # (R, n, V)
+            nll = F.cross_entropy(logits.flatten(0, 1).float(), rows.flatten(), reduction="none").view(rows.shape)
+            out[live] += (nll * (rank == t - 1)).sum(1).double()  # the one position step t writes
+        return out + self.length_nll(lengths)
+
     def calibrate(self, model: ARDMModel, ids: Tensor, generator: torch.Generator | None = None,
                   pad_id: int = PAD_ID) -> tuple[dict, dict]:
         """Measured after training on held-out data: the L_t the parallel plan needs (a process setting), and
@@ -288,10 +324,17 @@ class ARDMProcess(LengthDrawnFirst):
             raise ValueError(f"the ardm family generates all {self.D} positions of its length; got length {length}")
         if not self.by_length:
             return ARDMState(torch.full((batch_size, length), MASK_ID, dtype=torch.long),
-                             random_order(batch_size, length, generator))
+                             self._first_order(batch_size, length, generator, None))
         lengths = draw_lengths(self.length_probs, batch_size, generator)  # (B,) L ~ p(L)
         tokens = torch.where(torch.arange(length) < lengths[:, None], MASK_ID, PAD_ID)  # (B, L)
-        return ARDMState(tokens, random_order(batch_size, length, generator, lengths))
+        return ARDMState(tokens, self._first_order(batch_size, length, generator, lengths))
+
+    def _first_order(self, batch_size: int, length: int, generator: torch.Generator | None,
+                     lengths: Tensor | None) -> Tensor:
+        """(B, L) the order a chain starts with: a fixed one, or a random one (the confident rule reorders it)."""
+        if self.order in FIXED_ORDERS:
+            return fixed_order(batch_size, length, self.order, lengths)
+        return random_order(batch_size, length, generator, lengths)
 
     def row_plan(self, num_steps: int, length: int) -> list[int]:
         """How many positions each step writes in a sentence of `length` words (the plan's fractions scaled to it,
@@ -347,7 +390,7 @@ class ARDMProcess(LengthDrawnFirst):
         draw = sample_categorical(logits, generator, self.temperature)  # (R, L)
         probs = logits.float().softmax(-1)
         best, guess = probs.max(-1)
-        if self.order == "random":
+        if self.order != "confident":  # the order drawn (or fixed) at the start
             sub_order = pick(x.order)
         else:  # MaskGIT's rule: rank by the probability of the word just drawn, so unlikely draws wait for more context
             sub_order = confident_order(pick(x.order), sub_masked, probs.gather(-1, draw[..., None])[..., 0],

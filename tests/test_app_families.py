@@ -8,6 +8,7 @@ import pytest
 
 import app
 from test_app import ROOT, open_in_chromium
+from ui import order as order_tab
 from visualize.order import nll_budget_figure, plan_figure, step_of_position
 
 
@@ -56,6 +57,13 @@ def test_nll_budget_figure_draws_references():
     assert fig.data[-1].name.startswith("2 steps")
 
 
+def test_nll_budget_figure_draws_each_fixed_order_at_the_largest_budget():
+    fig = nll_budget_figure([1, 2, 4], [3.0, 2.0, 1.8], {}, fixed_orders={"left to right": 1.9, "right to left": 1.95})
+    points = [d for d in fig.data if d.name and "exact" in d.name]
+    assert [(d.name, list(d.x), list(d.y)) for d in points] == [("left to right, exact: 1.900", [4], [1.9]),
+                                                                ("right to left, exact: 1.950", [4], [1.95])]
+
+
 def test_order_agnostic_streams_then_shows_the_plan(ardm_app):
     ck = ardm_app.get_checkpoint("ardm")
     D = ck.config.seq_len
@@ -79,8 +87,23 @@ def test_order_agnostic_confident_order_writes_the_planned_counts(ardm_app):
     assert sorted(record["export"]["result"]["order"][0]) == list(range(ardm_app.get_checkpoint("ardm").config.seq_len))
 
 
+@pytest.mark.parametrize("direction", ["left-to-right", "right-to-left"])
+def test_order_agnostic_fixed_order_writes_the_sentence_in_that_order(ardm_app, direction):
+    *_, (html, record, plan, curve) = list(ardm_app.order_agnostic(0, 5, 1.0, 1, "shipped", None, direction))
+    assert "step 5 / 5" in html and record["export"]["settings"]["order"] == direction
+    steps = record["written"]  # the step that wrote each of the first sample's positions
+    assert steps == sorted(steps, reverse=direction == "right-to-left") and len(set(steps)) > 1
+
+
+def test_fixed_orders_are_read_from_the_recorded_evaluation():
+    meta = {"evaluation": {"steps=40": {"grammatical_rate": 0.6},
+                           "steps=10": {"nll_by_order": {"left-to-right": 1.74, "right-to-left": 1.75}}}}
+    assert order_tab._fixed_orders(meta) == {"this model, left to right": 1.74, "this model, right to left": 1.75}
+    assert order_tab._fixed_orders({}) == {}
+
+
 @pytest.mark.parametrize("args, message", [
-    ((0, 5, 1.0, 1, "shipped", None, "greedy"), "order must be one of random, confident"),
+    ((0, 5, 1.0, 1, "shipped", None, "greedy"), "order must be one of random, left-to-right, right-to-left, confident"),
     ((0, 0, 1.0, 1), "steps must be a whole number from 1 to"),
     ((0, 500, 1.0, 1), "steps must be a whole number from 1 to"),
     ((0, 5, -1.0, 1), "temperature must be a number from 0 to 2"),
@@ -91,8 +114,8 @@ def test_order_agnostic_bad_input(ardm_app, args, message):
         list(ardm_app.order_agnostic(*args))
 
 
-def _order_flow(module, screenshot: Path, budget: int) -> None:
-    """In Chromium: open the tab, set the budget, run, wait for the plan and the curve, scrub to the start."""
+def _order_flow(module, screenshot: Path, budget: int, order: str | None = None, curve_text: str | None = None) -> None:
+    """In Chromium: open the tab, set the budget (and the order), run, wait for the plan and the curve, scrub."""
     from playwright.sync_api import expect
 
     with open_in_chromium(module) as page:
@@ -100,11 +123,15 @@ def _order_flow(module, screenshot: Path, budget: int) -> None:
         box = page.locator("#budget input[type=number]")
         box.fill(str(budget))
         box.press("Enter")
+        if order is not None:
+            page.locator("#order-order").get_by_label(order, exact=True).check()
         page.locator("#order-run").click()
         text = page.locator("#order-text")
         expect(text).to_contain_text(f"step {budget} / {budget}", timeout=120_000)
         expect(page.locator("#order-plan .js-plotly-plot")).to_be_visible(timeout=60_000)
         expect(page.locator("#order-curve .js-plotly-plot")).to_be_visible()
+        if curve_text is not None:
+            expect(page.locator("#order-curve")).to_contain_text(curve_text)
         scrub = page.locator("#order-scrub input[type=range]")
         expect(scrub).to_have_attribute("max", str(budget), timeout=30_000)
         scrub.focus()
@@ -118,7 +145,7 @@ def _order_flow(module, screenshot: Path, budget: int) -> None:
 
 
 def test_order_tab_in_browser(ardm_app, tmp_path):
-    _order_flow(ardm_app, tmp_path / "order.png", 4)
+    _order_flow(ardm_app, tmp_path / "order.png", 4, order="left to right")
 
 
 @pytest.mark.skipif(not (app.CHECKPOINTS / "ardm").is_dir(), reason="no shipped ardm checkpoint")
@@ -128,7 +155,7 @@ def test_shipped_ardm_in_browser(monkeypatch):
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     app._load.cache_clear()
     try:
-        _order_flow(app, ROOT / "assets" / "screenshot-order.png", 10)
+        _order_flow(app, ROOT / "assets" / "screenshot-order.png", 10, curve_text="this model, left to right, exact")
     finally:
         app._load.cache_clear()
 

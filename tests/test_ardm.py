@@ -279,7 +279,7 @@ def test_confident_order_writes_the_surest_position_first(peak):
 
 
 def test_unknown_order_names_the_choices():
-    with pytest.raises(ValueError, match="random, confident"):
+    with pytest.raises(ValueError, match="random, left-to-right, right-to-left, confident"):
         ARDMProcess(config("ardm"), order="greedy")
 
 

@@ -48,9 +48,10 @@ def plan_figure(step_of_position: Sequence[int], tokens: Sequence[str], num_step
 
 
 def nll_budget_figure(budgets: Sequence[int], bits: Sequence[float], references: dict[str, float] | None = None,
-                      current: int | None = None) -> go.Figure:
+                      current: int | None = None, fixed_orders: dict[str, float] | None = None) -> go.Figure:
     """NLL in bits per token of planned parallel decoding against the step budget, with reference lines
-    (the left-to-right model, the corpus's true entropy) drawn flat."""
+    (the left-to-right model, the corpus's true entropy) drawn flat, and the same model's exact NLL in each fixed
+    order (one position a step: at the largest budget) as points."""
     if len(budgets) != len(bits):
         raise ValueError(f"budgets and bits must have the same length, got {len(budgets)} and {len(bits)}")
     fig = go.Figure(go.Scatter(x=list(budgets), y=list(bits), mode="lines+markers", name="ARDM, planned",
@@ -64,6 +65,10 @@ def nll_budget_figure(budgets: Sequence[int], bits: Sequence[float], references:
             continue
         fig.add_hline(y=value, line=dict(color=GREY, dash=dashes[k % len(dashes)], width=1),
                       annotation_text=f"{name}: {value:.3f}", annotation_position=places[k % len(places)])
+    symbols = ("triangle-right", "triangle-left", "square")
+    for k, (name, value) in enumerate((fixed_orders or {}).items()):
+        fig.add_trace(go.Scatter(x=[max(budgets)], y=[value], mode="markers", name=f"{name}, exact: {value:.3f}",
+                                 marker=dict(color=BLUES[8], size=10, symbol=symbols[k % len(symbols)])))
     if current is not None and current in list(budgets):
         y = list(bits)[list(budgets).index(current)]
         fig.add_trace(go.Scatter(x=[current], y=[y], mode="markers", name=f"{current} steps: {y:.3f}",
