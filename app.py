@@ -22,7 +22,6 @@ from ui import order as order_tab
 from ui import seq2seq as seq2seq_tab
 from ui import train as train_tab
 from ui.common import CHECKPOINT_ENV, CHECKPOINTS, DEFAULT_CHECKPOINT, forget_models, get_checkpoint, load
-from ui.common import env_name as _env
 from ui.denoise import DEFAULT_STEPS, MAX_STEPS, MIN_STEPS, denoise, scrub
 from ui.discrete import forward_view, sedd_denoise, sedd_scrub
 from ui.order import order_agnostic, order_scrub

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import torch
 
-from .ardm import ORDERS
+from .plan import ORDERS
 from .config import BACKBONES, GRAPHS, LENGTH_MODELS, NOISES, OPTIMIZERS, PARAMETERISATIONS, PRESETS, SCHEDULES, preset
 from .families import FAMILIES, get_family
 

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from sacrebleu.metrics import BLEU
 
-from .ardm import FIXED_ORDERS
+from .plan import FIXED_ORDERS
 from .checkpoint import Checkpoint
 from .corpus import builtin_split, entropy, is_grammatical, linearise_mr, load_corpus, realised_slots
 from .sampling import sample

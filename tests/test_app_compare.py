@@ -13,7 +13,7 @@ from diffusion.corpus import MR_EXAMPLE
 from test_app import ROOT, open_in_chromium
 from ui import clamp as clamp_ui
 from ui import compare as compare_ui
-from ui.common import SHIPPED, TRAINED
+from ui.common import SHIPPED, TRAINED, env_name
 from visualize.clamp import clamp_distances_figure, disagreement_figure, disagreements, verdict_html
 from visualize.compare import cards_html, nll_kind, quality_speed_figure, records_table_html, result_card
 
@@ -42,7 +42,7 @@ def compare_app(tiny_checkpoint, tiny_seq2seq, tiny_sedd, tiny_ardm, tiny_ar, mo
     """Every card on a tiny model; sedd-uniform pointed at the (absorbing) tiny sedd, which its card must refuse."""
     for name, path in (("continuous", tiny_checkpoint), ("seq2seq", tiny_seq2seq), ("sedd-absorb", tiny_sedd),
                        ("sedd-uniform", tiny_sedd), ("ardm", tiny_ardm), ("ar", tiny_ar)):
-        monkeypatch.setenv(app._env(name), str(path))
+        monkeypatch.setenv(env_name(name), str(path))
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     app._load.cache_clear()
     yield compare_ui
@@ -210,7 +210,7 @@ def test_clamp_compare_runs_the_model_trained_in_this_session(tiny_checkpoint, m
 @pytest.fixture
 def x0_eps_app(tiny_checkpoint: Path, tiny_eps: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv(app.CHECKPOINT_ENV, str(tiny_checkpoint))
-    monkeypatch.setenv(app._env(clamp_ui.EPS_FOLDER), str(tiny_eps))
+    monkeypatch.setenv(env_name(clamp_ui.EPS_FOLDER), str(tiny_eps))
     app._load.cache_clear()
     yield clamp_ui
     app._load.cache_clear()
@@ -249,11 +249,11 @@ def test_x0_beside_eps_refuses_what_it_cannot_compare(x0_eps_app, tiny_checkpoin
         list(x0_eps_app.clamp_compare(0, 10, "ddpm", 0, TRAINED, {"continuous": str(tiny_checkpoint)}, "prediction"))
     with pytest.raises(gr.Error, match=re.escape("compare must be one of clamping, prediction, got 'both'")):
         list(x0_eps_app.clamp_compare(0, 10, "ddpm", 0, SHIPPED, {}, "both"))
-    monkeypatch.setenv(app._env(clamp_ui.EPS_FOLDER), str(tiny_checkpoint))  # an x0 model where the eps one goes
+    monkeypatch.setenv(env_name(clamp_ui.EPS_FOLDER), str(tiny_checkpoint))  # an x0 model where the eps one goes
     app._load.cache_clear()
     with pytest.raises(gr.Error, match="needs an x0 and an eps model, got x0 and x0"):
         list(x0_eps_app.clamp_compare(0, 10, "ddpm", 0, SHIPPED, {}, "prediction"))
-    monkeypatch.setenv(app._env(clamp_ui.EPS_FOLDER), str(tmp_path / "nowhere"))
+    monkeypatch.setenv(env_name(clamp_ui.EPS_FOLDER), str(tmp_path / "nowhere"))
     app._load.cache_clear()
     with pytest.raises(gr.Error, match="DIFFUSION_CHECKPOINT_CONTINUOUS_EPS .*--parameterisation eps"):
         list(x0_eps_app.clamp_compare(0, 10, "ddpm", 0, SHIPPED, {}, "prediction"))
@@ -347,7 +347,7 @@ def test_compare_bad_input_raises_gr_error(compare_app, args, message):
 
 
 def test_recorded_rows_read_meta_json_and_bench_results(tiny_sedd, monkeypatch, tmp_path):
-    monkeypatch.setenv(app._env("sedd-absorb"), str(tiny_sedd))
+    monkeypatch.setenv(env_name("sedd-absorb"), str(tiny_sedd))
     recorded = json.loads((tiny_sedd / "meta.json").read_text())["evaluation"]
     (entry,) = recorded.values()
     bench = tmp_path / "results"
@@ -399,7 +399,7 @@ def test_recorded_rows_show_the_newest_bench_run_only(tmp_path):
 @pytest.mark.skipif(not (app.CHECKPOINTS / "ardm").is_dir(), reason="no shipped checkpoints")
 def test_recorded_rows_of_the_shipped_checkpoints(monkeypatch, tmp_path):
     for name in compare_ui.ENTRIES:
-        monkeypatch.delenv(app._env(name), raising=False)
+        monkeypatch.delenv(env_name(name), raising=False)
     rows, floor, _ = compare_ui.recorded_rows(tmp_path)
     by = {(r["name"], r["steps"], r["sampler"]): r for r in rows}
     assert {r["name"] for r in rows} == {*compare_ui.ENTRIES, *compare_ui.RECORDED_ONLY}
@@ -423,7 +423,7 @@ def test_recorded_rows_of_the_shipped_checkpoints(monkeypatch, tmp_path):
 
 def _shipped(monkeypatch):
     for name in compare_ui.ENTRIES:
-        monkeypatch.delenv(app._env(name), raising=False)
+        monkeypatch.delenv(env_name(name), raising=False)
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     app._load.cache_clear()
 
@@ -493,7 +493,7 @@ def test_x0_beside_eps_in_browser(monkeypatch):
     from playwright.sync_api import expect
 
     _shipped(monkeypatch)
-    monkeypatch.delenv(app._env(clamp_ui.EPS_FOLDER), raising=False)
+    monkeypatch.delenv(env_name(clamp_ui.EPS_FOLDER), raising=False)
     screenshot = ROOT / "assets" / "screenshot-clamp-eps.png"
     try:
         with open_in_chromium(app) as page:

@@ -18,6 +18,7 @@ from diffusion.corpus.validator import is_grammatical
 from diffusion.projection import PROJECTION_FILE, nearest_neighbours, pca_2d, pca_basis, project
 from test_app import ROOT, open_in_chromium
 from ui import embeddings, forward
+from ui.common import env_name
 from visualize.embeddings import (OKABE_ITO, class_styles, embedding_map_figure, gaussian_schedule_figure,
                                   noising_map_figure, place_labels)
 
@@ -308,7 +309,7 @@ def test_embedding_map_bad_input_is_a_gr_error(tiny_copy, args, message):
 
 @pytest.mark.skipif(not (app.CHECKPOINTS / "seq2seq" / PROJECTION_FILE).is_file(), reason="no shipped seq2seq map")
 def test_embedding_map_of_the_shipped_seq2seq_model_shows_slot_keys(monkeypatch):
-    monkeypatch.delenv(app._env("seq2seq"), raising=False)
+    monkeypatch.delenv(env_name("seq2seq"), raising=False)
     app._load.cache_clear()
     try:
         (fig, status), = list(embeddings.embedding_map("seq2seq", "UMAP", "", "shipped", {}))

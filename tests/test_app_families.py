@@ -9,12 +9,13 @@ import pytest
 import app
 from test_app import ROOT, open_in_chromium
 from ui import order as order_tab
+from ui.common import env_name
 from visualize.order import nll_budget_figure, plan_figure, step_of_position
 
 
 @pytest.fixture
 def sedd_app(tiny_sedd: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv(app._env("sedd-absorb"), str(tiny_sedd))
+    monkeypatch.setenv(env_name("sedd-absorb"), str(tiny_sedd))
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     app._load.cache_clear()
     yield app
@@ -23,7 +24,7 @@ def sedd_app(tiny_sedd: Path, monkeypatch: pytest.MonkeyPatch):
 
 @pytest.fixture
 def ardm_app(tiny_ardm: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv(app._env("ardm"), str(tiny_ardm))
+    monkeypatch.setenv(env_name("ardm"), str(tiny_ardm))
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     app._load.cache_clear()
     yield app
@@ -151,7 +152,7 @@ def test_order_tab_in_browser(ardm_app, tmp_path):
 @pytest.mark.skipif(not (app.CHECKPOINTS / "ardm").is_dir(), reason="no shipped ardm checkpoint")
 def test_shipped_ardm_in_browser(monkeypatch):
     """What a visitor sees with the shipped model; this is the README's screenshot of the tab."""
-    monkeypatch.delenv(app._env("ardm"), raising=False)
+    monkeypatch.delenv(env_name("ardm"), raising=False)
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     app._load.cache_clear()
     try:
@@ -175,7 +176,7 @@ def test_forward_view_hits_more_tokens_as_t_grows(sedd_app):
 
 @pytest.mark.skipif(not (app.CHECKPOINTS / "sedd-absorb").is_dir(), reason="no shipped sedd-absorb checkpoint")
 def test_shipped_sedd_draws_the_length_first_and_never_noises_padding(monkeypatch):
-    monkeypatch.delenv(app._env("sedd-absorb"), raising=False)
+    monkeypatch.delenv(env_name("sedd-absorb"), raising=False)
     app._load.cache_clear()
     try:
         html, _ = app.forward_view("absorb", "the mill is a pub near the bakery .", 1.0, 3)
@@ -236,14 +237,14 @@ def test_each_graph_starts_at_its_own_default_steps():
 
 
 def test_discrete_tab_refuses_a_checkpoint_of_another_family(sedd_app, tiny_ardm, monkeypatch):
-    monkeypatch.setenv(app._env("sedd-absorb"), str(tiny_ardm))
+    monkeypatch.setenv(env_name("sedd-absorb"), str(tiny_ardm))
     app._load.cache_clear()
     with pytest.raises(gr.Error, match="is of family 'ardm', not 'sedd'"):
         list(sedd_app.sedd_denoise("absorb", 0, 4, "euler", 1))
 
 
 def test_discrete_tab_says_which_checkpoint_is_missing(sedd_app, monkeypatch, tmp_path):
-    monkeypatch.setenv(app._env("sedd-uniform"), str(tmp_path / "none"))
+    monkeypatch.setenv(env_name("sedd-uniform"), str(tmp_path / "none"))
     with pytest.raises(gr.Error, match="DIFFUSION_CHECKPOINT_SEDD_UNIFORM"):
         list(sedd_app.sedd_denoise("uniform", 0, 4, "euler", 1))
 
@@ -310,7 +311,7 @@ def test_discrete_tab_in_browser(sedd_app, tmp_path):
 
 @pytest.mark.skipif(not (app.CHECKPOINTS / "sedd-absorb").is_dir(), reason="no shipped sedd-absorb checkpoint")
 def test_shipped_sedd_in_browser(monkeypatch):
-    monkeypatch.delenv(app._env("sedd-absorb"), raising=False)
+    monkeypatch.delenv(env_name("sedd-absorb"), raising=False)
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     app._load.cache_clear()
     try:

@@ -9,13 +9,14 @@ import pytest
 
 import app
 from test_app import ROOT, dismiss_error, open_in_chromium
+from ui.common import env_name
 from visualize.plots import bleu_heatmap_figure
 from visualize.tokens import render_tokens
 
 
 @pytest.fixture
 def s2s_app(tiny_seq2seq: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv(app._env("seq2seq"), str(tiny_seq2seq))
+    monkeypatch.setenv(env_name("seq2seq"), str(tiny_seq2seq))
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     app._load.cache_clear()
     yield app
@@ -76,7 +77,7 @@ def test_seq2seq_bad_input(s2s_app, args, message):
 
 
 def test_seq2seq_tab_refuses_another_family(s2s_app, monkeypatch):
-    monkeypatch.setenv(app._env("seq2seq"), str(app.CHECKPOINTS / "continuous"))
+    monkeypatch.setenv(env_name("seq2seq"), str(app.CHECKPOINTS / "continuous"))
     app._load.cache_clear()
     with pytest.raises(gr.Error, match="is of family 'continuous', not 'seq2seq'"):
         list(s2s_app.seq2seq_run("name [zizzi]", 0, 10, 2))
@@ -135,7 +136,7 @@ def test_seq2seq_tab_in_browser(s2s_app, tmp_path):
 @pytest.mark.skipif(not (app.CHECKPOINTS / "seq2seq").is_dir(), reason="no shipped seq2seq checkpoint")
 def test_shipped_seq2seq_in_browser(monkeypatch):
     """What a visitor sees with the shipped model; this is the README's screenshot of the tab."""
-    monkeypatch.delenv(app._env("seq2seq"), raising=False)
+    monkeypatch.delenv(env_name("seq2seq"), raising=False)
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     app._load.cache_clear()
     try:

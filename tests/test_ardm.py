@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from diffusion.ar import BOS_ID, EOS_ID, MASK_ID, PAD_ID, ARModel, ARProcess, inputs_and_targets
-from diffusion.ardm import (ARDMModel, ARDMProcess, ARDMState, confident_order, costs_by_budget, fraction_bins,
-                            plan_budget, random_order, uniform_plan)
+from diffusion.ardm import ARDMModel, ARDMProcess, ARDMState
 from diffusion.config import preset
 from diffusion.discrete import length_probs
+from diffusion.plan import confident_order, costs_by_budget, fraction_bins, plan_budget, random_order, uniform_plan
 from diffusion.sampling import sample, sample_steps
 
 V, L = 14, 6

@@ -7,10 +7,11 @@ from dataclasses import replace
 import pytest
 import torch
 
-from diffusion.ardm import ARDMModel, ARDMProcess, fixed_order
+from diffusion.ardm import ARDMModel, ARDMProcess
 from diffusion.config import preset
 from diffusion.corpus.tokenizer import MASK_ID, PAD_ID
 from diffusion.discrete import length_probs
+from diffusion.plan import fixed_order
 from diffusion.sampling import sample
 
 V, L = 14, 6

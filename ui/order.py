@@ -9,7 +9,7 @@ from typing import Any
 import gradio as gr
 import torch
 
-from diffusion.ardm import ORDERS
+from diffusion.plan import ORDERS
 from diffusion.sampling import sample_steps
 from visualize.order import nll_budget_figure, plan_figure, step_of_position
 from visualize.tokens import render_step
