@@ -9,23 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from diffusion.corpus.tokenizer import MASK_ID, PAD_ID
 from diffusion.ardm import ARDMModel, ARDMProcess, ARDMState
 from diffusion.config import preset
+from diffusion.corpus.tokenizer import MASK_ID, PAD_ID
 from diffusion.discrete import length_probs
 from diffusion.plan import confident_order, costs_by_budget, fraction_bins, plan_budget, random_order, uniform_plan
 from diffusion.sampling import sample, sample_steps
-
-V, L = 14, 6
-
-
-def config(family: str):
-    mc, _ = preset("tiny", family=family, vocab_size=V, seq_len=L)
-    return mc
-
-
-def toy_batch() -> torch.Tensor:
-    return torch.tensor([[6, 7, 8, PAD_ID, PAD_ID, PAD_ID], [9, 10, 11, 12, 13, 6]])
+from test_ar import L, V, config, toy_batch  # the same tiny vocabulary, length and batch as the left-to-right tests
 
 
 # ---- ardm: the plan -------------------------------------------------------------------------------------------
