@@ -228,6 +228,9 @@ def test_recorded_rows_of_the_shipped_checkpoints(monkeypatch, tmp_path):
     ardm = json.loads((app.CHECKPOINTS / "ardm" / "meta.json").read_text())["evaluation"]
     assert by[("ardm", 10, "temperature 1.0")]["nll"] == ardm["steps=10,temperature=1.0"]["nll_by_budget"]["10"]
     assert by[("ardm", 10, "temperature 1.0")]["nll_method"] == "ELBO"
+    fixed = by[("ardm", 40, "temperature 1.0 · left-to-right order")]  # one fixed order: its exact NLL
+    assert fixed["nll"] == ardm["steps=40,temperature=1.0,order=left-to-right"]["nll_by_order"]["left-to-right"]
+    assert fixed["nll_method"] == "exact" and by[("ardm", 40, "temperature 1.0")]["nll_method"] == "ELBO"
     assert by[("continuous", 200, "ddpm · clamp")]["nll_method"] == "bound"  # recorded before methods were named
     assert by[("seq2seq", 200, "ddpm · clamp · MBR over 5")]["nll"] is None
     sedd = json.loads((app.CHECKPOINTS / "sedd-absorb" / "meta.json").read_text())["evaluation"]

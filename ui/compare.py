@@ -208,6 +208,9 @@ def _row(entry: dict[str, Any], name: str, family: str | None, minutes: float | 
     if steps is not None and length is not None and steps < length and str(steps) in by_budget:
         # ARDM with fewer steps than positions: the expected NLL of the planned parallel decoding at this budget
         nll, detail = by_budget[str(steps)], f"{detail or 'ELBO'}; planned parallel decoding in {steps} steps"
+    by_order = entry.get("nll_by_order") or {}
+    if entry.get("order") in by_order:  # ARDM drawn in one fixed order: the exact NLL of that order
+        nll, detail = by_order[entry["order"]], f"exact in the {entry['order']} order, one network call per position"
     seconds = entry.get("sample_seconds_per_sequence", entry.get("seconds_per_sequence"))
     return dict(name=name, family=family, steps=steps, sampler=_sampler_text(entry), nll=nll,
                 nll_method=nll_kind(detail) if nll is not None else None, nll_detail=detail,
