@@ -1,5 +1,5 @@
-"""Order-agnostic autoregressive diffusion (OA-ARDM, Hoogeboom et al. 2022): loss, ELBO, planned sampling (the orders and
-the plan itself are in plan.py).
+"""Order-agnostic autoregressive diffusion (OA-ARDM, Hoogeboom et al. 2022): loss, ELBO, planned sampling (the
+orders and the plan itself are in plan.py).
 
 Training: draw a step t ~ U{1..D} and an order sigma; the first t - 1 positions of sigma are shown, the
 rest hold the mask id, and the network scores all of them at once. The per-sequence ELBO is
@@ -50,9 +50,11 @@ class ARDMState:
 class ARDMProcess(LengthDrawnFirst):
     config: ModelConfig
     temperature: float = 1.0
-    # random: the paper's sampler, which draws exactly from the model. confident: every masked position gets a draw, and
-    # a step keeps the planned number whose draws the network gave the highest probability (MaskGIT, Chang et al.
-    # 2022): an adaptive order that leaves the model's distribution for its commoner (and shorter) sentences
+    # random: the paper's sampler, which draws exactly from the model; so do left-to-right and right-to-left, one
+    # fixed order each (an order-agnostic model is autoregressive in every order). confident: every masked position
+    # gets a draw, and a step keeps the planned number whose draws the network gave the highest probability (MaskGIT,
+    # Chang et al. 2022): an adaptive order that leaves the model's distribution for its commoner (and shorter)
+    # sentences
     order: Literal["random", "left-to-right", "right-to-left", "confident"] = "random"
     loss_components: tuple[float, ...] | None = None  # L_t in nats, measured on held-out data after training
     length_probs: tuple[float, ...] | None = None  # length_model "prior": p(L) for L = 1..D, from the training set

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -64,15 +65,21 @@ def mbr_pick(matrix: list[list[float]]) -> int:
     return max(range(len(gains)), key=lambda i: (gains[i], -i))
 
 
+def _bits_per_token(ck: Checkpoint, texts: list[str], nats: Callable[[torch.Tensor], torch.Tensor],
+                    batch_size: int = 64) -> float:
+    """Sum of `nats(ids)` (B,) over `texts` in batches, in bits per (non-padding) token."""
+    total, tokens = 0.0, 0
+    for start in range(0, len(texts), batch_size):
+        ids = ck.tokenizer.batch(texts[start:start + batch_size], ck.config.seq_len)
+        total += float(nats(ids).sum())
+        tokens += int((ids != ck.tokenizer.pad_id).sum())
+    return total / tokens / math.log(2)
+
+
 def nll_bits_per_token(ck: Checkpoint, texts: list[str], batch_size: int = 64, seed: int = 0) -> float:
     """Upper bound on the NLL in bits per (non-padding) token, averaged over `texts`."""
     gen = torch.Generator().manual_seed(seed)
-    nats, tokens = 0.0, 0
-    for start in range(0, len(texts), batch_size):
-        ids = ck.tokenizer.batch(texts[start:start + batch_size], ck.config.seq_len)
-        nats += float(ck.process.nll_bound(ck.model, ids, gen).sum())
-        tokens += int((ids != ck.tokenizer.pad_id).sum())
-    return nats / tokens / math.log(2)
+    return _bits_per_token(ck, texts, lambda ids: ck.process.nll_bound(ck.model, ids, gen), batch_size)
 
 
 @torch.no_grad()
@@ -193,15 +200,8 @@ def control_figures(control: Any, texts: list[str], tokens: torch.Tensor, pad_id
 def nll_by_order(ck: Checkpoint, texts: list[str], batch_size: int = 64) -> dict[str, float]:
     """ARDM: the exact NLL in bits per token of each fixed order (left-to-right, right-to-left), the same held-out
     texts as the ELBO over random orders; the `ar` model's exact NLL is the one order trained alone."""
-    out = {}
-    for direction in FIXED_ORDERS:
-        nats, tokens = 0.0, 0
-        for start in range(0, len(texts), batch_size):
-            ids = ck.tokenizer.batch(texts[start:start + batch_size], ck.config.seq_len)
-            nats += float(ck.process.order_nll(ck.model, ids, direction).sum())
-            tokens += int((ids != ck.tokenizer.pad_id).sum())
-        out[direction] = nats / tokens / math.log(2)
-    return out
+    return {d: _bits_per_token(ck, texts, lambda ids: ck.process.order_nll(ck.model, ids, d), batch_size)
+            for d in FIXED_ORDERS}
 
 
 def nll_by_budget(ck: Checkpoint, texts: list[str], seed: int = 0) -> dict[str, float]:

@@ -65,6 +65,20 @@ def uniform_plan(D: int, budget: int) -> list[int]:
     return [D // budget + (1 if j < D % budget else 0) for j in range(budget)]
 
 
+def fraction_bins(step_losses: Tensor, lengths: Tensor, D: int) -> np.ndarray:
+    """(D,) L_t on a grid of the fraction known: from (B, D) per-step losses of rows of `lengths` words (step t of a
+    row of length L falls in bin floor((t - 1) D / L)); empty bins are interpolated from their neighbours."""
+    t = torch.arange(D)[None].expand(len(lengths), D)  # (B, D) t - 1
+    valid = t < lengths[:, None]
+    bins = (t * D // lengths.clamp(min=1)[:, None])[valid]
+    sums = torch.bincount(bins, weights=step_losses[valid].double(), minlength=D)
+    counts = torch.bincount(bins, minlength=D).double()
+    filled = (counts > 0).numpy()
+    mean = (sums / counts.clamp(min=1)).numpy()
+    grid = np.arange(D)
+    return np.interp(grid, grid[filled], mean[filled])
+
+
 # ---- the orders --------------------------------------------------------------------------------------------------
 
 def random_order(batch_size: int, length: int, generator: torch.Generator | None = None,
@@ -87,20 +101,6 @@ def fixed_order(batch_size: int, length: int, direction: str, lengths: Tensor | 
         return pos.clone()
     last = (lengths if lengths is not None else torch.full((batch_size,), length))[:, None] - 1  # (B, 1)
     return torch.where(pos <= last, last - pos, pos)
-
-
-def fraction_bins(step_losses: Tensor, lengths: Tensor, D: int) -> np.ndarray:
-    """(D,) L_t on a grid of the fraction known: from (B, D) per-step losses of rows of `lengths` words (step t of a
-    row of length L falls in bin floor((t - 1) D / L)); empty bins are interpolated from their neighbours."""
-    t = torch.arange(D)[None].expand(len(lengths), D)  # (B, D) t - 1
-    valid = t < lengths[:, None]
-    bins = (t * D // lengths.clamp(min=1)[:, None])[valid]
-    sums = torch.bincount(bins, weights=step_losses[valid].double(), minlength=D)
-    counts = torch.bincount(bins, minlength=D).double()
-    filled = (counts > 0).numpy()
-    mean = (sums / counts.clamp(min=1)).numpy()
-    grid = np.arange(D)
-    return np.interp(grid, grid[filled], mean[filled])
 
 
 def confident_order(order: Tensor, masked: Tensor, score: Tensor, known: int | Tensor,
