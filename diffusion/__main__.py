@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=_positive_float)
     t.add_argument("--optimizer", choices=OPTIMIZERS, help="muon (the small preset's default): Muon on the backbone's "
                    "weight matrices (torch.optim.Muon), AdamW on the rest; or adamw on every parameter (the other presets')")
+    t.add_argument("--device", default="auto", help="where the training steps run: auto (default: a CUDA GPU when "
+                   "torch sees one, else the CPU), cpu, cuda or cuda:N; the checkpoint samples on the CPU either way")
     t.add_argument("--backbone", choices=BACKBONES)
     t.add_argument("--schedule", choices=SCHEDULES)
     t.add_argument("--parameterisation", choices=PARAMETERISATIONS)
@@ -241,7 +243,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         positions=args.positions, length_model=args.length_model).items()
         if v is not None}
     model_config, train_config = preset(args.preset, **overrides)
-    train_config = replace(train_config, seed=args.seed, minutes=args.minutes, steps=args.steps,
+    train_config = replace(train_config, seed=args.seed, minutes=args.minutes, steps=args.steps, device=args.device,
                            **{k: v for k, v in dict(batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer).items() if v is not None})
     corpus = load_corpus(args.corpus, args.text_column, args.source_column, args.target_column,
                          paired=get_family(args.family).paired)

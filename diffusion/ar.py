@@ -30,10 +30,10 @@ class ARModel(TokenModel, tags=["autoregressive"]):
 def inputs_and_targets(ids: Tensor) -> tuple[Tensor, Tensor]:
     """(B, L) padded ids -> inputs [BOS] + x and targets x + [EOS], both (B, L + 1); targets after EOS are PAD."""
     B = ids.shape[0]
-    inputs = torch.cat([torch.full((B, 1), BOS_ID, dtype=ids.dtype), ids], dim=1)  # (B, L + 1)
-    targets = torch.cat([ids, torch.full((B, 1), PAD_ID, dtype=ids.dtype)], dim=1)  # (B, L + 1)
+    inputs = torch.cat([ids.new_full((B, 1), BOS_ID), ids], dim=1)  # (B, L + 1)
+    targets = torch.cat([ids, ids.new_full((B, 1), PAD_ID)], dim=1)  # (B, L + 1)
     length = (ids != PAD_ID).sum(1)  # (B,)
-    targets[torch.arange(B), length] = EOS_ID  # the first padding position ends the sentence
+    targets[torch.arange(B, device=ids.device), length] = EOS_ID  # the first padding position ends the sentence
     return inputs, targets
 
 

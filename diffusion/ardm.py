@@ -91,7 +91,7 @@ class ARDMProcess(LengthDrawnFirst):
         """(B,) the number of positions each row's sentence takes: its words by length, else all D."""
         if self.by_length:
             return (ids != PAD_ID).sum(1)
-        return torch.full(ids.shape[:1], ids.shape[1])
+        return torch.full(ids.shape[:1], ids.shape[1], device=ids.device)
 
     def length_nll(self, lengths: Tensor) -> Tensor:
         """(B,) -log p(L) in nats (zero on the [PAD] canvas, where the length is part of the ELBO)."""
@@ -129,13 +129,13 @@ class ARDMProcess(LengthDrawnFirst):
         """The OA-ARDM objective per position: the mean of (1 / (D - t + 1)) sum over masked -log p."""
         B, D = batch.shape
         lengths = self.lengths(batch)  # (B,) D on the [PAD] canvas
-        u = stratified_uniform(B, generator)  # the fraction of the sentence known
+        u = stratified_uniform(B, generator, batch.device)  # the fraction of the sentence known
         if self.config.time_sampling == "high_noise":
             # continuous's 1 - (1 - u)^2 of the sentence masked: more of the first steps, where little is known.
             # Every term is still a proper log-loss, so the best model is the same; only the effort moves.
             u = u**2
         t = 1 + (u * lengths).long()  # t - 1 positions known, t uniform on 1..L by default
-        order = random_order(B, D, generator, lengths if self.by_length else None)
+        order = random_order(B, D, generator, lengths if self.by_length else None, batch.device)
         nll, _ = self._masked_nll(model, batch, t - 1, order)
         per_position = nll / (lengths - t + 1)  # (B,) the weighting of Eq. 6, divided by L
         # rows weighted by their length: the mean is then an unbiased estimate of the NLL per position

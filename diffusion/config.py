@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
@@ -108,6 +109,9 @@ class TrainConfig:
     checkpoint_every_seconds: float = 60.0
     # held-out sentences a process measures after training, where it has something to measure (ARDM's L_t)
     calibration_sequences: int = 512
+    # where the training steps run: "cpu", "cuda" (or "cuda:N"), or "auto" (a CUDA GPU when torch sees one).
+    # Checkpoints are written from the CPU and sample there, whatever trained them.
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         _check("optimizer", self.optimizer, OPTIMIZERS)
@@ -119,6 +123,8 @@ class TrainConfig:
             raise ValueError(f"steps must be a positive integer, got {self.steps}")
         if self.minutes is not None and self.minutes <= 0:
             raise ValueError(f"minutes must be positive, got {self.minutes}")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            raise ValueError(f"unknown device {self.device!r}; choose auto, cpu, cuda or cuda:N")
 
 
 @dataclass(frozen=True)

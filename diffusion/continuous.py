@@ -163,7 +163,7 @@ class ContinuousProcess(LengthDrawnFirst):
         mean = model.embedding(ids)  # (B, L, d)
         if not noisy:
             return mean
-        return mean + self.sigma0 * torch.randn(mean.shape, generator=generator, device=mean.device)
+        return mean + self.sigma0 * torch.randn(mean.shape, generator=generator).to(mean.device)
 
     def predict_x0(self, model: ContinuousModel, xt: Tensor, i: Tensor, x0_prev: Tensor | None = None,
                    content: Tensor | None = None) -> Tensor:
@@ -176,9 +176,9 @@ class ContinuousProcess(LengthDrawnFirst):
                  content: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """(x0_hat, raw network output); levels i (B,), or one int for every row (sampling)."""
         if isinstance(i, Tensor):
-            ab, t = per_row(self.alpha_bar[i], xt), i.float() / self.T
+            ab, t = per_row(self.alpha_bar[i], xt), (i.float() / self.T).to(xt.device)
         else:
-            ab, t = float(self.alpha_bar[i]), torch.full((xt.shape[0],), i / self.T)
+            ab, t = float(self.alpha_bar[i]), torch.full((xt.shape[0],), i / self.T, device=xt.device)
         if self.config.parameterisation == "eps":
             out = model(xt, t, x0_prev, content)
             return (xt - (1 - ab) ** 0.5 * out) / ab**0.5, out
@@ -211,10 +211,11 @@ class ContinuousProcess(LengthDrawnFirst):
         B = ids.shape[0]
         i = sample_levels(B, self.T, self.config.time_sampling, generator)  # (B,) levels 1..T
         x0_mean = self.embed(model, ids, noisy=False)  # (B, L, d)
-        x0 = x0_mean + self.sigma0 * torch.randn(x0_mean.shape, generator=generator)
-        noise = torch.randn(x0.shape, generator=generator)
+        # drawn by the (CPU) generator and moved: the same seed gives the same draws on any device
+        x0 = x0_mean + self.sigma0 * torch.randn(x0_mean.shape, generator=generator).to(ids.device)
+        noise = torch.randn(x0.shape, generator=generator).to(ids.device)
         xt = q_sample(x0, self.alpha_bar[i], noise)
-        free = torch.ones(ids.shape, dtype=torch.bool) if held is None else ~held  # (B, L)
+        free = torch.ones(ids.shape, dtype=torch.bool, device=ids.device) if held is None else ~held  # (B, L)
         content = self.content(ids)  # by length the padding is hidden from the network and out of every term
         if content is not None:
             free = free & content

@@ -95,7 +95,7 @@ def length_nll(probs: tuple[float, ...] | None, lengths: Tensor) -> Tensor:
     """(B,) -log p(L) in nats."""
     if probs is None:
         raise ValueError(NO_LENGTHS)
-    return -torch.tensor(probs, dtype=torch.float64).log()[lengths - 1]
+    return -torch.tensor(probs, dtype=torch.float64, device=lengths.device).log()[lengths - 1]
 
 
 def draw_lengths(probs: tuple[float, ...] | None, batch_size: int,
@@ -128,20 +128,35 @@ class LengthDrawnFirst:
         return {"length_probs": length_probs(train, self.config.seq_len, pad_id)} if self.by_length else {}
 
 
-def stratified_uniform(batch_size: int, generator: torch.Generator | None = None) -> Tensor:
+def stratified_uniform(batch_size: int, generator: torch.Generator | None = None,
+                       device: torch.device | None = None) -> Tensor:
     """(B,) float64 draws in [0, 1), one in each of B equal strata, shuffled: each is U(0, 1), but a batch
     covers the whole range (the low-discrepancy sampler of Kingma et al. 2021 and MDLM), so the loss,
-    which varies a lot with the noise level, has less variance from batch to batch."""
+    which varies a lot with the noise level, has less variance from batch to batch. Drawn by the (CPU) generator,
+    then moved to `device`."""
     u = torch.rand(batch_size, generator=generator, dtype=torch.float64)
     strata = torch.randperm(batch_size, generator=generator).double()
-    return (strata + u) / batch_size
+    return ((strata + u) / batch_size).to(device)
 
 
 def sample_weights(probs: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """(..., V) non-negative weights -> (...) ids, each row normalised."""
     flat = probs.reshape(-1, probs.shape[-1])
     flat = (flat / flat.sum(-1, keepdim=True)).float()  # normalise before leaving float64: tiny weights underflow
+    if generator is not None and generator.device != flat.device:
+        # training on a GPU draws with the CPU generator: uniforms from it, inverted through the CDF on the device
+        u = torch.rand(flat.shape[0], generator=generator).to(flat.device)
+        return inverse_cdf(flat, u).view(probs.shape[:-1])
     return torch.multinomial(flat, 1, generator=generator).view(probs.shape[:-1])
+
+
+def inverse_cdf(probs: Tensor, u: Tensor) -> Tensor:
+    """(N, V) normalised rows, (N,) uniforms in [0, 1) -> (N,) the first id whose cumulative probability passes u
+    (ids of probability 0 are never drawn; rounding past the last cumulative sum gives the last possible id)."""
+    cdf = probs.cumsum(-1)
+    ids = (cdf <= u[:, None]).sum(-1)
+    last = probs.shape[-1] - 1 - (probs.flip(-1) > 0).int().argmax(-1)  # the last id of nonzero probability
+    return torch.minimum(ids, last)
 
 
 def sample_categorical(logits: Tensor, generator: torch.Generator | None = None, temperature: float = 1.0) -> Tensor:

@@ -18,7 +18,7 @@ from .corpus.tokenizer import PAD_ID
 def per_row(a: Tensor | float, like: Tensor) -> Tensor | float:
     """A level's value for each row, ready to broadcast over `like` (B, ...): a (B,) tensor reshaped, or one float for
     the whole batch as it is, so a sampling step (one time for every row) does its schedule arithmetic in Python."""
-    return a.to(like.dtype).view(-1, *([1] * (like.dim() - 1))) if isinstance(a, Tensor) else float(a)
+    return a.to(like.device, like.dtype).view(-1, *([1] * (like.dim() - 1))) if isinstance(a, Tensor) else float(a)
 
 
 def q_sample(x0: Tensor, ab: Tensor | float, noise: Tensor) -> Tensor:
@@ -73,4 +73,4 @@ PAD_INDEX = torch.tensor([PAD_ID])
 def ban_pad(logits: Tensor, content: Tensor | None) -> Tensor:
     """(B, L, V) logits with [PAD] impossible, by length (`content` given: where the padding is, it is given, never
     a choice); as given if None."""
-    return logits if content is None else logits.index_fill(-1, PAD_INDEX, -math.inf)
+    return logits if content is None else logits.index_fill(-1, PAD_INDEX.to(logits.device), -math.inf)

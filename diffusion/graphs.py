@@ -54,7 +54,7 @@ class Absorbing:
 
     def rates_into(self, x: Tensor) -> Tensor:
         """(..., V) Q[y, x] for y != x: the rates at which other states feed x (what DWDSE weighs), 0 at y = x."""
-        out = torch.zeros(*x.shape, self.vocab_size, dtype=torch.float64)
+        out = torch.zeros(*x.shape, self.vocab_size, dtype=torch.float64, device=x.device)
         out[x == self.mask_id] = 1.0
         out[..., self.mask_id] = 0.0
         return out
@@ -99,7 +99,7 @@ class Uniform:
         return self.transition(x, sigma)  # Q is symmetric
 
     def rates_into(self, x: Tensor) -> Tensor:
-        out = torch.full((*x.shape, self.vocab_size), 1.0 / self.vocab_size, dtype=torch.float64)
+        out = torch.full((*x.shape, self.vocab_size), 1.0 / self.vocab_size, dtype=torch.float64, device=x.device)
         return out.scatter(-1, x[..., None], 0.0)
 
     def staggered_score(self, score: Tensor, dsigma: Tensor | float) -> Tensor:

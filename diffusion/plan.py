@@ -82,12 +82,15 @@ def fraction_bins(step_losses: Tensor, lengths: Tensor, D: int) -> np.ndarray:
 # ---- the orders --------------------------------------------------------------------------------------------------
 
 def random_order(batch_size: int, length: int, generator: torch.Generator | None = None,
-                 lengths: Tensor | None = None) -> Tensor:
+                 lengths: Tensor | None = None, device: torch.device | None = None) -> Tensor:
     """(B, L) rank of each position in a uniformly random order (a permutation per row). With `lengths` (B,),
-    the positions of each row's sentence come first in random order and its padding after, in place."""
-    key = torch.rand(batch_size, length, generator=generator)  # (B, L)
+    the positions of each row's sentence come first in random order and its padding after, in place. Drawn by
+    the (CPU) generator, on `device` (the lengths' device when given)."""
+    device = lengths.device if lengths is not None else device
+    key = torch.rand(batch_size, length, generator=generator).to(device)  # (B, L)
     if lengths is not None:
-        key = key + (torch.arange(length) >= lengths[:, None]) * (2.0 + torch.arange(length))
+        pos = torch.arange(length, device=device)
+        key = key + (pos >= lengths[:, None]) * (2.0 + pos)
     return key.argsort(1).argsort(1)
 
 

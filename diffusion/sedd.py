@@ -130,7 +130,7 @@ class SEDDProcess(LengthDrawnFirst):
 
     def content(self, ids: Tensor) -> Tensor:
         """(B, L) bool: the positions the chain runs on (by length the words; else every position)."""
-        return ids != PAD_ID if self.by_length else torch.ones(ids.shape, dtype=torch.bool)
+        return ids != PAD_ID if self.by_length else torch.ones(ids.shape, dtype=torch.bool, device=ids.device)
 
     def noise(self, t: Tensor | float) -> tuple[Tensor, Tensor]:
         return schedules.total_noise(self.config.noise, t)
@@ -184,7 +184,7 @@ class SEDDProcess(LengthDrawnFirst):
     def loss(self, model: SEDDModel, batch: Tensor, generator: torch.Generator | None = None) -> Loss:
         """DWDSE per position: E_t[sigma(t) sum_i score entropy] / L, t ~ U(eps, 1)."""
         B, L = batch.shape
-        t = TRAIN_EPS + (1 - TRAIN_EPS) * stratified_uniform(B, generator)
+        t = TRAIN_EPS + (1 - TRAIN_EPS) * stratified_uniform(B, generator, batch.device)
         per_seq = self._dwdse(model, batch, t, generator)
         total = (per_seq.sum() / self.content(batch).sum()).float()  # per position of the chain
         return Loss(total, {"total": total.item()})

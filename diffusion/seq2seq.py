@@ -157,7 +157,7 @@ class Seq2SeqProcess(ContinuousProcess):
 
     def loss(self, model: ContinuousModel, batch: Tensor, generator: torch.Generator | None = None) -> Loss:
         """Diffusion-LM's objective on the target positions only, with the source clean in x_t (Eq. 4 of Gong et al.)."""
-        held = held_mask(self.config)[: batch.shape[1]]  # by length a batch is cut after its last word
+        held = held_mask(self.config)[: batch.shape[1]].to(batch.device)  # by length a batch is cut after its last word
         return self.denoising_loss(model, batch, held.expand_as(batch), generator)
 
     def add_noise(self, x0: Tensor, t: Tensor | float, generator: torch.Generator | None = None) -> Tensor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import platform
@@ -119,6 +120,22 @@ class Optimizers:
             opt.load_state_dict({"state": state, "param_groups": saved[name]["param_groups"]})
 
 
+def resolve_device(name: str) -> torch.device:
+    """The device training runs on: "auto" is a CUDA GPU when torch sees one, else the CPU; asking for a GPU that
+    is not there is a clear error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name!r}: torch {torch.__version__} sees no CUDA GPU on this machine; "
+                             "use --device cpu (or auto)")
+        if (device.index or 0) >= torch.cuda.device_count():
+            raise ValueError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                             f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    return device
+
+
 def _backbone(model: torch.nn.Module) -> torch.nn.Module:
     backbone = getattr(model, "backbone", None)
     if not isinstance(backbone, torch.nn.Module):
@@ -168,8 +185,10 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
     if cfg.steps is None and cfg.minutes is None:
         raise ValueError("give a budget: steps, minutes, or both")
     out_dir = Path(out_dir)
+    device = resolve_device(cfg.device)
+    cfg = replace(cfg, device=str(device))  # meta.json records where the steps ran
     torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)  # on the CPU whatever the device: one seed, the same draws
     step, seconds_before = 0, 0.0
     if checkpoint.has_checkpoint(out_dir):
         ck = checkpoint.load(out_dir)
@@ -182,14 +201,16 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
         model_config, tokenizer = prepare(model_config, corpus, seq_len_given)
         model, process = get_family(model_config.family).build(model_config)
         meta = {}
-    ema = AveragedModel(model, multi_avg_fn=_ema(cfg.ema_decay))
+    model.to(device)
+    ema = AveragedModel(model, multi_avg_fn=_ema(cfg.ema_decay))  # a copy: the checkpoint's EMA weights on resume
     opt = Optimizers(model, cfg)
     if meta:
         tensors, js = checkpoint.load_training_state(out_dir)
         model.load_state_dict({k[len("raw."):]: v for k, v in tensors.items() if k.startswith("raw.")})
         opt.load(tensors, js)
-        ema.module.load_state_dict(ck.model.state_dict())
         step, seconds_before = js["step"], js["seconds"]
+        # the EMA goes on where it stopped (its warm-up reads the update count), not from the raw weights
+        ema.n_averaged.fill_(js.get("ema_updates", step))
         gen.manual_seed(cfg.seed + step)  # a resumed run draws fresh batches
     data = encode_split(model_config, tokenizer, corpus, "train")  # (N, L)
     if hasattr(process, "data_settings") and not meta:
@@ -202,13 +223,14 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
     writer = _summary_writer(out_dir / "logs")
 
     def save(seconds: float) -> None:
-        ema_model = ema.module
+        ema_model = ema.module if device.type == "cpu" else copy.deepcopy(ema.module).cpu()
         tensors, js = opt.flatten()
         tensors.update({f"raw.{k}": v for k, v in model.state_dict().items()})
-        js.update(step=step, seconds=seconds)
+        tensors = {k: v.cpu() for k, v in tensors.items()}
+        js.update(step=step, seconds=seconds, ema_updates=int(ema.n_averaged))
         info = dict(meta, family=model_config.family, command=command or meta.get("command", ""),
                     steps=step, seconds=round(seconds, 1), corpus=corpus.name,
-                    train_config=asdict(cfg), torch=torch.__version__, machine=_machine())
+                    train_config=asdict(cfg), torch=torch.__version__, machine=_machine(device))
         checkpoint.save(out_dir, ema_model, tokenizer, info, tensors, js)
         meta.update(info)
 
@@ -225,7 +247,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
         lr = _lr(step, max(step / budget_steps, elapsed / budget_s), cfg)
         for g in opt.param_groups:
             g["lr"] = lr
-        loss = process.loss(model, next(batches), gen)
+        loss = process.loss(model, next(batches).to(device, non_blocking=True), gen)
         opt.zero_grad(set_to_none=True)
         loss.total.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -247,7 +269,8 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
         yield TrainLog(step, last_loss, total, lr, phase="calibrating")
         ema.module.eval()
         held_out = encode_split(model_config, tokenizer, corpus, "validation")[:cfg.calibration_sequences]
-        measured, meta["calibration"] = process.calibrate(ema.module, held_out, torch.Generator().manual_seed(cfg.seed))
+        measured, meta["calibration"] = process.calibrate(ema.module.cpu(), held_out,  # where it will sample
+                                                          torch.Generator().manual_seed(cfg.seed))
         meta["process"] = {**meta.get("process", {}), **measured}
     save(total)
     writer.close()
@@ -287,5 +310,8 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def _machine() -> str:
-    return f"{cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
+def _machine(device: torch.device | None = None) -> str:
+    where = f"{cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    if device is not None and device.type == "cuda":
+        where += f"; trained on {torch.cuda.get_device_name(device)}"
+    return where
