@@ -14,7 +14,8 @@ from diffusion.corpus import MR_EXAMPLE
 from test_app import ROOT, open_in_chromium
 from ui import compare as compare_ui
 from ui.common import SHIPPED, TRAINED, env_name
-from visualize.compare import cards_html, nll_kind, quality_speed_figure, records_table_html, result_card
+from visualize.compare import (cards_html, nll_kind, quality_speed_figure, records_table_html, result_card,
+                                scaling_figure)
 
 @pytest.fixture(scope="session")
 def tiny_ar(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -241,6 +242,38 @@ def test_recorded_rows_of_the_shipped_checkpoints(monkeypatch, tmp_path):
     assert floor == pytest.approx(1.666, abs=1e-3)
 
 
+def test_scaling_chart_reads_the_newest_report_and_the_shipped_rates(tmp_path):
+    """The quality-against-sentences chart: the newest readable scaling-*.json, one line per recipe in order of
+    sentences, a star per shipped checkpoint at its own count; nothing recorded is an empty chart that says so."""
+    jobs = [{"recipe": "ardm", "batch_size": 1024, "steps": 10, "sentences": 4_000_000, "grammatical_rate": 0.8,
+             "times_shipped_sentences": 4.0, "nll_bits_per_token": 1.7},
+            {"recipe": "ardm", "batch_size": 64, "steps": 10, "sentences": 1_000_000, "grammatical_rate": 0.6},
+            {"recipe": "ardm", "error": "train exited 1"}]
+    (tmp_path / "scaling-2026-01-01-x.json").write_text(json.dumps({"jobs": jobs, "device": "cuda",
+                                                                    "shipped_sentences": {"ardm": 1_000_000}}))
+    (tmp_path / "scaling-2026-02-01-x.json").write_text("{not json")  # newer but unreadable: skipped
+    (tmp_path / "2026-03-01-x.json").write_text(json.dumps({"results": []}))  # a bench run, not a scaling report
+    report, name = compare_ui.scaling_report(tmp_path)
+    assert name == "scaling-2026-01-01-x.json" and len(report["jobs"]) == 3
+    rows = [dict(name="ardm", source="meta.json", sampler="temperature 1.0", steps=40, grammatical_rate=0.68),
+            dict(name="ardm", source="meta.json", sampler="temperature 1.0 · confident order", steps=40,
+                 grammatical_rate=0.95),
+            dict(name="ardm", source="bench/x.json", sampler="", steps=40, grammatical_rate=0.1),
+            dict(name="sedd-absorb", source="meta.json", sampler="euler", steps=1024, grammatical_rate=0.6),
+            dict(name="sedd-absorb", source="meta.json", sampler="tweedie", steps=64, grammatical_rate=0.49),
+            dict(name="sedd-absorb", source="meta.json", sampler="tweedie", steps=1024, grammatical_rate=0.61)]
+    assert compare_ui.shipped_rates(rows) == {"ardm": 0.68, "sedd-absorb": 0.61}
+    fig = scaling_figure(report, {"ardm": 0.68}, name)
+    line, link, star = fig.data
+    assert list(line.x) == [1.0, 4.0] and list(line.y) == [0.6, 0.8]  # sorted by sentences, the failed job left out
+    assert list(link.x) == [1.0, 1.0] and list(link.y) == [0.68, 0.6] and not link.showlegend
+    assert list(star.x) == [1.0] and list(star.y) == [0.68] and star.marker.symbol == "star"
+    assert any(s.y0 == 0.95 for s in fig.layout.shapes) and name in fig.layout.title.text
+    empty = scaling_figure(None)
+    assert not empty.data and "no quality-against-compute results" in empty.layout.annotations[0].text
+    assert compare_ui.scaling_report(tmp_path / "missing") == (None, "")
+
+
 # ---- browser ------------------------------------------------------------------------------------------------------
 
 def use_shipped(monkeypatch):
@@ -271,6 +304,10 @@ def test_compare_tab_in_browser(monkeypatch):
             expect(table).to_contain_text("1.666 bits per word")
             expect(table).to_contain_text("(exact)")
             expect(page.locator("#cmp-chart .js-plotly-plot svg.main-svg").first).to_be_visible()
+            scaling = page.locator("#cmp-scaling")
+            expect(scaling.locator(".js-plotly-plot svg.main-svg").first).to_be_visible()
+            expect(scaling).to_contain_text("ardm: shipped (CPU, 10 min)")  # the legend: the shipped star
+            expect(scaling).to_contain_text("target 0.95")
             page.locator("#cmp-run").click()
             results = page.locator("#cmp-results")
             expect(results.locator('.family-card[data-status="done"]')).to_have_count(len(compare_ui.ENTRIES),

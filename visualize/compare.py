@@ -166,3 +166,53 @@ def _ticks(values: Sequence[float]) -> list[float]:
     below = [t for t in ticks if t <= low]
     above = [t for t in ticks if t >= high]
     return [t for t in ticks if (below[-1] if below else low) <= t <= (above[0] if above else high)]
+
+
+def scaling_figure(report: dict[str, Any] | None, shipped: dict[str, float] | None = None,
+                   source: str = "") -> go.Figure:
+    """Grammatical rate against the sentences a recipe trained on (log scale), one line per recipe from a
+    `bench/scaling.py` report, each shipped checkpoint (10 CPU minutes) a star at its own count, and the 0.95 target."""
+    fig = go.Figure()
+    by_recipe: dict[str, list[dict[str, Any]]] = {}
+    for job in (report or {}).get("jobs", []):
+        if isinstance(job, dict) and job.get("grammatical_rate") is not None and job.get("sentences"):
+            by_recipe.setdefault(str(job.get("recipe")), []).append(job)
+    counts = (report or {}).get("shipped_sentences") or {}
+    device = html.escape(str((report or {}).get("device", "")))
+    for k, (recipe, jobs) in enumerate(by_recipe.items()):
+        jobs.sort(key=lambda j: j["sentences"])
+        colour, symbol = SHADES[k % len(SHADES)], SYMBOLS[k % len(SYMBOLS)]
+        fig.add_trace(go.Scatter(
+            x=[j["sentences"] / 1e6 for j in jobs], y=[j["grammatical_rate"] for j in jobs], mode="lines+markers",
+            name=f"{recipe} (more sentences, {device})",
+            customdata=[[j.get("batch_size"), j.get("steps"), j.get("times_shipped_sentences"),
+                         _fmt(j.get("nll_bits_per_token"), ".3f")] for j in jobs],
+            hovertemplate=(f"<b>{html.escape(recipe)}</b> · batch %{{customdata[0]}}, %{{customdata[1]}} steps<br>"
+                           "%{x:.2f} M sentences (%{customdata[2]}x the shipped run's)<br>"
+                           "grammatical %{y:.3f} · NLL %{customdata[3]} bits per word<extra></extra>"),
+            line=dict(color=colour), marker=dict(symbol=symbol, size=10, color=colour)))
+        if shipped and recipe in shipped and counts.get(recipe):
+            # a dotted link from the shipped checkpoint to the recipe's runs on more sentences
+            fig.add_trace(go.Scatter(x=[counts[recipe] / 1e6, jobs[0]["sentences"] / 1e6],
+                                     y=[shipped[recipe], jobs[0]["grammatical_rate"]], mode="lines",
+                                     line=dict(color=colour, dash="dot"), showlegend=False, hoverinfo="skip"))
+            fig.add_trace(go.Scatter(
+                x=[counts[recipe] / 1e6], y=[shipped[recipe]], mode="markers", name=f"{recipe}: shipped (CPU, 10 min)",
+                hovertemplate=(f"<b>{html.escape(recipe)}</b> as shipped: 10 minutes on this project's CPU<br>"
+                               "%{x:.2f} M sentences · grammatical %{y:.2f}<extra></extra>"),
+                marker=dict(symbol="star", size=15, color=colour, line=dict(color="#000000", width=1))))
+    if not fig.data:
+        fig.add_annotation(text="no quality-against-compute results (bench/scaling.py) in bench/results/",
+                           showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
+    fig.add_hline(y=0.95, line=dict(color="#737373", dash="dash"), annotation_text="target 0.95",
+                  annotation_position="bottom right")
+    sentences = [j["sentences"] / 1e6 for jobs in by_recipe.values() for j in jobs]
+    fig.update_layout(
+        title=dict(text=f"Quality against training sentences{f' ({html.escape(source)})' if source else ''}",
+                   font=dict(size=14)),
+        xaxis=dict(title="sentences seen in training, millions (log)", type="log", tickvals=_ticks(sentences) or None),
+        yaxis=dict(title="grammatical rate", range=[0, 1.05]),
+        height=380, margin=dict(l=60, r=20, t=50, b=50),
+        legend=dict(orientation="h", yanchor="top", y=-0.18, xanchor="left", x=0.0),
+    )
+    return fig
