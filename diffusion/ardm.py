@@ -59,6 +59,7 @@ class ARDMProcess(LengthDrawnFirst):
     loss_components: tuple[float, ...] | None = None  # L_t in nats, measured on held-out data after training
     length_probs: tuple[float, ...] | None = None  # length_model "prior": p(L) for L = 1..D, from the training set
     name: str = "ardm"
+    orders_exact: ClassVar[bool] = True  # an autoregressive model in every order: `order_nll` is exact
     nll_method: ClassVar[str] = "ELBO (Eq. 6) summed over every t, one random order per sequence and t: D Monte-Carlo draws per sequence"
     nll_method_by_length: ClassVar[str] = ("ELBO (Eq. 6) over the L words plus -log p(L) from the training lengths, "
                                            "one random order per sequence and t: L Monte-Carlo draws per sequence")

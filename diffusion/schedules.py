@@ -77,6 +77,20 @@ def total_noise(name: str, t: Tensor | float) -> tuple[Tensor, Tensor] | tuple[f
     raise ValueError(f"unknown noise schedule {name!r}; choose one of {', '.join(NOISES)}")
 
 
+def time_of_hit(name: str, p: Tensor) -> Tensor:
+    """The times t at which a token has been hit with probability p = 1 - exp(-sigma_bar(t)) (float64, clipped to
+    the schedule's range): the inverse of the hit curve, so a state with a fraction p of its tokens masked can be
+    shown to the network at the time it is most typical of."""
+    bar = -torch.log1p(-torch.as_tensor(p, dtype=torch.float64).clamp(max=1 - 1e-12))  # sigma_bar at that time
+    if name == "loglinear":
+        t = -torch.expm1(-bar) / (1 - LOGLINEAR_EPS)
+    elif name == "geometric":
+        t = torch.log(bar.clamp(min=GEOMETRIC_MIN) / GEOMETRIC_MIN) / math.log(GEOMETRIC_MAX / GEOMETRIC_MIN)
+    else:
+        raise ValueError(f"unknown noise schedule {name!r}; choose one of {', '.join(NOISES)}")
+    return t.clamp(0.0, 1.0)
+
+
 def discrete_curves(name: str, points: int = 201) -> dict[str, list[float]]:
     """t, sigma_bar(t) and the probability a token has been hit by t (1 - exp(-sigma_bar)), for plotting."""
     t = torch.linspace(0, 1, points, dtype=torch.float64)

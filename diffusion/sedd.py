@@ -34,6 +34,7 @@ from .corpus.tokenizer import BOS_ID, EOS_ID, MASK_ID, PAD_ID, SEP_ID, UNK_ID
 from .discrete import (LengthDrawnFirst, TokenModel, check_length_probs, draw_lengths, length_nll, sample_weights,
                        stratified_uniform)
 from .graphs import get_graph, score_entropy
+from .plan import fixed_order
 from .trajectory import Loss, StepOutput
 
 NEVER_WRITTEN = (UNK_ID, MASK_ID, SEP_ID, BOS_ID, EOS_ID)  # a finished sample holds words and padding only
@@ -120,6 +121,36 @@ class SEDDProcess(LengthDrawnFirst):
 
     def configure(self, **settings) -> SEDDProcess:
         return replace(self, **settings)
+
+    @property
+    def orders_exact(self) -> bool:
+        """Whether the network is also an autoregressive model in any order, with an exact NLL (`order_nll`)."""
+        return self.config.graph == "absorb"
+
+    @torch.no_grad()
+    def order_nll(self, model: SEDDModel, ids: Tensor, direction: str) -> Tensor:
+        """(B,) the exact -log p(x) in nats of the absorbing network read as an autoregressive model in one fixed
+        order: at a masked position its score is p(x0_i = y | x_t) / (e^sigma_bar - 1), so its softmax is the
+        clean word's distribution given the words shown (Ou et al. 2024, "RADD"), asked at the time whose masking
+        probability is the fraction still masked. One network call per position, plus -log p(L) by length; the
+        DWDSE bound averages over random orders and times what this sums for one order."""
+        if not self.orders_exact:
+            raise ValueError("an exact NLL in a fixed order needs the absorbing graph (its scores are conditionals "
+                             "of the clean words); this model's graph is uniform")
+        B, D = ids.shape
+        content = self.content(ids)  # (B, L)
+        lengths = content.sum(1)  # (B,) every position on the [PAD] canvas
+        order = fixed_order(B, D, direction, lengths if self.by_length else None)  # (B, L)
+        out = torch.zeros(B, dtype=torch.float64)
+        for k in range(int(lengths.max())):
+            live = lengths > k  # rows whose sentence has a position k in the order
+            rows, rank = ids[live], order[live]
+            masked = (rank >= k) & content[live]  # (R, L) still to write, this step's position included
+            t = schedules.time_of_hit(self.config.noise, masked.sum(1) / lengths[live])
+            logp = self.word_logits(model, rows.masked_fill(masked, MASK_ID), t).log_softmax(-1)  # (R, L, V)
+            word = logp.gather(-1, rows[..., None])[..., 0]  # (R, L)
+            out[live] -= torch.where(rank == k, word, 0.0).sum(1)  # the one position step k writes
+        return out + (length_nll(self.length_probs, lengths) if self.by_length else 0.0)
 
     @property
     def default_steps(self) -> int:

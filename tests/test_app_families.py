@@ -100,7 +100,17 @@ def test_fixed_orders_are_read_from_the_recorded_evaluation():
     meta = {"evaluation": {"steps=40": {"grammatical_rate": 0.6},
                            "steps=10": {"nll_by_order": {"left-to-right": 1.74, "right-to-left": 1.75}}}}
     assert order_tab._fixed_orders(meta) == {"this model, left to right": 1.74, "this model, right to left": 1.75}
+    assert order_tab._fixed_orders(meta, "sedd-absorb") == {"sedd-absorb, left to right": 1.74,
+                                                             "sedd-absorb, right to left": 1.75}
     assert order_tab._fixed_orders({}) == {}
+
+
+def test_nll_budget_figure_draws_a_related_model_hollow_beside_this_one():
+    fig = nll_budget_figure([1, 2, 4], [3.0, 2.0, 1.8], {}, fixed_orders={"this model, left to right": 1.9},
+                            related={"sedd-absorb, left to right": 1.92})
+    this, other = (d for d in fig.data if d.name and "exact" in d.name)
+    assert other.name == "sedd-absorb, left to right, exact: 1.920" and list(other.x) == [4]
+    assert other.marker.symbol.endswith("-open") and not this.marker.symbol.endswith("-open")
 
 
 @pytest.mark.parametrize("args, message", [
@@ -115,7 +125,8 @@ def test_order_agnostic_bad_input(ardm_app, args, message):
         list(ardm_app.order_agnostic(*args))
 
 
-def _order_flow(module, screenshot: Path, budget: int, order: str | None = None, curve_text: str | None = None) -> None:
+def _order_flow(module, screenshot: Path, budget: int, order: str | None = None,
+                curve_text: tuple[str, ...] = ()) -> None:
     """In Chromium: open the tab, set the budget (and the order), run, wait for the plan and the curve, scrub."""
     from playwright.sync_api import expect
 
@@ -131,8 +142,8 @@ def _order_flow(module, screenshot: Path, budget: int, order: str | None = None,
         expect(text).to_contain_text(f"step {budget} / {budget}", timeout=120_000)
         expect(page.locator("#order-plan .js-plotly-plot")).to_be_visible(timeout=60_000)
         expect(page.locator("#order-curve .js-plotly-plot")).to_be_visible()
-        if curve_text is not None:
-            expect(page.locator("#order-curve")).to_contain_text(curve_text)
+        for words in curve_text:
+            expect(page.locator("#order-curve")).to_contain_text(words)
         scrub = page.locator("#order-scrub input[type=range]")
         expect(scrub).to_have_attribute("max", str(budget), timeout=30_000)
         scrub.focus()
@@ -156,7 +167,8 @@ def test_shipped_ardm_in_browser(monkeypatch):
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     app._load.cache_clear()
     try:
-        _order_flow(app, ROOT / "assets" / "screenshot-order.png", 10, curve_text="this model, left to right, exact")
+        _order_flow(app, ROOT / "assets" / "screenshot-order.png", 10,
+                    curve_text=("this model, left to right, exact", "sedd-absorb, left to right, exact"))
     finally:
         app._load.cache_clear()
 

@@ -48,10 +48,12 @@ def plan_figure(step_of_position: Sequence[int], tokens: Sequence[str], num_step
 
 
 def nll_budget_figure(budgets: Sequence[int], bits: Sequence[float], references: dict[str, float] | None = None,
-                      current: int | None = None, fixed_orders: dict[str, float] | None = None) -> go.Figure:
+                      current: int | None = None, fixed_orders: dict[str, float] | None = None,
+                      related: dict[str, float] | None = None) -> go.Figure:
     """NLL in bits per token of planned parallel decoding against the step budget, with reference lines
-    (the left-to-right model, the corpus's true entropy) drawn flat, and the same model's exact NLL in each fixed
-    order (one position a step: at the largest budget) as points."""
+    (the left-to-right model, the corpus's true entropy) drawn flat, the same model's exact NLL in each fixed
+    order (one position a step: at the largest budget) as points, and `related` models' exact NLL in fixed orders
+    (absorbing SEDD read as an autoregressive model) as hollow points beside them."""
     if len(budgets) != len(bits):
         raise ValueError(f"budgets and bits must have the same length, got {len(budgets)} and {len(bits)}")
     fig = go.Figure(go.Scatter(x=list(budgets), y=list(bits), mode="lines+markers", name="ARDM, planned",
@@ -69,6 +71,10 @@ def nll_budget_figure(budgets: Sequence[int], bits: Sequence[float], references:
     for k, (name, value) in enumerate((fixed_orders or {}).items()):
         fig.add_trace(go.Scatter(x=[max(budgets)], y=[value], mode="markers", name=f"{name}, exact: {value:.3f}",
                                  marker=dict(color=BLUES[8], size=10, symbol=symbols[k % len(symbols)])))
+    for k, (name, value) in enumerate((related or {}).items()):
+        fig.add_trace(go.Scatter(x=[max(budgets)], y=[value], mode="markers", name=f"{name}, exact: {value:.3f}",
+                                 marker=dict(color=BLUES[5], size=10, symbol=f"{symbols[k % len(symbols)]}-open",
+                                             line=dict(width=2))))
     if current is not None and current in list(budgets):
         y = list(bits)[list(budgets).index(current)]
         fig.add_trace(go.Scatter(x=[current], y=[y], mode="markers", name=f"{current} steps: {y:.3f}",

@@ -1,0 +1,76 @@
+"""Absorbing SEDD read as an autoregressive model in a fixed order: the exact NLL `order_nll` (RADD's view of the
+absorbing score), the schedule inverse it asks the network at, and `evaluate`'s `nll_by_order`."""
+
+import itertools
+import json
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+
+from diffusion import schedules
+from diffusion.__main__ import main
+from diffusion.config import preset
+from diffusion.discrete import length_probs
+from diffusion.sedd import MASK_ID, NOT_IN_DATA, PAD_ID, SEDDModel, SEDDProcess
+
+V, L = 9, 3
+WORDS = [i for i in range(V) if i not in NOT_IN_DATA]  # what the network may write: [PAD], [UNK] and ids 6-8
+
+
+def config(**overrides):
+    mc, _ = preset("tiny", family="sedd", vocab_size=V, seq_len=L)
+    return replace(mc, **overrides)
+
+
+@pytest.mark.parametrize("noise", schedules.NOISES)
+def test_time_of_hit_inverts_the_hit_probability(noise):
+    p = torch.tensor([0.01, 0.25, 0.5, 0.9], dtype=torch.float64)
+    t = schedules.time_of_hit(noise, p)
+    bar, _ = schedules.total_noise(noise, t)
+    assert torch.allclose(-torch.expm1(-bar), p, atol=1e-9)
+    assert float(schedules.time_of_hit(noise, torch.tensor(1.0))) == 1.0  # past the end: clipped
+
+
+@pytest.mark.parametrize("direction", ["left-to-right", "right-to-left"])
+def test_the_exact_likelihood_of_a_fixed_order_sums_to_one_over_every_sequence(direction):
+    """Each factor is the network's softmax at the next position of the order given the words before it: over every
+    sequence of the words it can write, the probabilities sum to one; a position shown its own word breaks this."""
+    torch.manual_seed(0)
+    model, process = SEDDModel(config()).eval(), SEDDProcess(config())
+    every = torch.tensor(list(itertools.product(WORDS, repeat=L)))  # (125, 3)
+    nll = process.order_nll(model, every, direction)
+    assert float(torch.exp(-nll).sum()) == pytest.approx(1.0, abs=1e-6)
+    assert nll.min() > 0 and not torch.allclose(nll, nll[0])  # a real distribution, not a flat one
+    assert torch.isinf(process.order_nll(model, torch.tensor([[6, MASK_ID, 7]]), direction)).all()  # never written
+
+
+def test_a_flat_network_scores_l_log_words_plus_the_length():
+    ids = torch.tensor([[6, 7, PAD_ID], [8, 6, 7]])
+    probs = length_probs(ids, L)
+    cfg = config(length_model="prior")
+    model, process = SEDDModel(cfg).eval(), SEDDProcess(cfg, length_probs=probs)
+    assert not torch.allclose(*(process.order_nll(model, ids, d) for d in ("left-to-right", "right-to-left")))
+    torch.nn.init.zeros_(model.head.weight)
+    torch.nn.init.zeros_(model.head.bias)
+    # a flat network spreads each position over the ids it may write ([PAD] among them: training teaches it that
+    # a sentence's position never holds one)
+    expected = [2 * math.log(len(WORDS)) - math.log(probs[1]), 3 * math.log(len(WORDS)) - math.log(probs[2])]
+    for direction in ("left-to-right", "right-to-left"):
+        assert process.order_nll(model, ids, direction).tolist() == pytest.approx(expected)
+
+
+def test_the_uniform_graph_has_no_exact_order():
+    process = SEDDProcess(config(graph="uniform", noise="geometric"))
+    assert not process.orders_exact
+    with pytest.raises(ValueError, match="absorbing graph"):
+        process.order_nll(SEDDModel(config(graph="uniform")), torch.tensor([[6, 7, 8]]), "left-to-right")
+
+
+def test_evaluate_reports_the_exact_order_nll_of_an_absorbing_model(tiny_sedd, capsys):
+    assert main(["evaluate", "--checkpoint", str(tiny_sedd), "--num-samples", "2", "--steps", "8",
+                 "--nll-sequences", "8", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    by_order = result["nll_by_order"]
+    assert set(by_order) == {"left-to-right", "right-to-left"} and all(v > 0 for v in by_order.values())
