@@ -39,8 +39,9 @@ _positive_float = _positive(float, "a positive number")
 def _add_sampler_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=_positive_int, help="reverse steps (ardm: the step budget); default: the family's "
                    "own (continuous 200, ar and ardm one per position)")
-    p.add_argument("--sampler", choices=("ddpm", "ddim", "euler", "tweedie"),
-                   help="reverse update: continuous ddpm (default) or ddim; sedd tweedie (default) or euler")
+    p.add_argument("--sampler", choices=("ddpm", "ddim", "euler", "tweedie", "any-order"),
+                   help="reverse update: continuous ddpm (default) or ddim; sedd tweedie (default), euler, or "
+                   "any-order (absorbing: the network read as an autoregressive model, one word a step, in --order)")
     p.add_argument("--no-clamp", dest="clamp", action="store_false", default=None,
                    help="continuous families: turn the clamping trick off")
     p.add_argument("--clamp-from", type=float,
@@ -51,7 +52,8 @@ def _add_sampler_options(p: argparse.ArgumentParser) -> None:
                    "mask a written word again, from 0 to 1 (default 0 = never; 0.02 rewrites early words)")
     p.add_argument("--temperature", type=float, help="ar and ardm: sampling temperature (default 1.0; 0 = greedy)")
     p.add_argument("--order", choices=ORDERS,
-                   help="ardm: which positions each step writes: the next of a random order (default; draws exactly "
+                   help="ardm, and sedd's any-order sampler: which positions each step writes: the next of a random "
+                   "order (default; draws exactly "
                    "from the model), of one fixed order (also exact), or the masked ones the model is surest of")
     c = p.add_argument_group("control (continuous family; Li et al. 2022 Sec. 5)")
     c.add_argument("--control", action="append", metavar="SLOT=VALUE",

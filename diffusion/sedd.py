@@ -33,13 +33,15 @@ from .config import ModelConfig
 from .corpus.tokenizer import BOS_ID, EOS_ID, MASK_ID, PAD_ID, SEP_ID, UNK_ID
 from .discrete import (LengthDrawnFirst, TokenModel, check_length_probs, draw_lengths, length_nll, sample_weights,
                        stratified_uniform)
+from .ardm import ARDMProcess, ARDMState
 from .graphs import get_graph, score_entropy
-from .plan import fixed_order
+from .plan import ORDERS, fixed_order
 from .trajectory import Loss, StepOutput
 
 NEVER_WRITTEN = (UNK_ID, MASK_ID, SEP_ID, BOS_ID, EOS_ID)  # a finished sample holds words and padding only
 NOT_IN_DATA = (MASK_ID, SEP_ID, BOS_ID, EOS_ID)  # [UNK] may occur in held-out text, so it keeps a score
-SAMPLERS = ("euler", "tweedie")
+CHAIN_SAMPLERS = ("euler", "tweedie")  # steps of the reverse chain itself
+SAMPLERS = (*CHAIN_SAMPLERS, "any-order")  # any-order: the network read as ARDM's (`AnyOrderView`)
 TRAIN_EPS = 1e-3  # training times t ~ U(eps, 1): at t -> 0 the absorbing ratio 1 / (e^sigma_bar - 1) blows up
 SAMPLE_EPS = 1e-5  # the predictor steps stop here; the denoising step goes on to 0
 
@@ -81,6 +83,20 @@ def euler_probs(graph, score: Tensor, x: Tensor, rate_dt: Tensor | float) -> Ten
     return move.scatter(-1, x[..., None], stay)
 
 
+class AnyOrderView(torch.nn.Module):
+    """An absorbing SEDD network seen as ARDM's: (ids with masks, fraction masked) -> logits of the clean words,
+    asked at the time whose masking probability is that fraction (Ou et al. 2024: at a masked position the absorbing
+    score is p(x0_i | x_t) / (e^sigma_bar - 1), so its softmax is the conditional an ARDM predicts)."""
+
+    def __init__(self, process: SEDDProcess, model: SEDDModel):
+        super().__init__()
+        self.process, self.model, self.config = process, model, model.config
+
+    def forward(self, ids: Tensor, fraction: Tensor) -> Tensor:
+        t = schedules.time_of_hit(self.process.config.noise, fraction.double())
+        return self.process.word_logits(self.model, ids, t).float()
+
+
 @dataclass(frozen=True)
 class SEDDState:
     """The absorbing chain's state: the tokens, and the guesses a step that writes nothing shows again."""
@@ -94,8 +110,11 @@ class SEDDState:
 @dataclass(frozen=True)
 class SEDDProcess(LengthDrawnFirst):
     config: ModelConfig
-    sampler: Literal["euler", "tweedie"] = "tweedie"
+    sampler: Literal["euler", "tweedie", "any-order"] = "tweedie"
     remask: float = 0.0  # ReMDM-cap's eta (absorbing graph, tweedie): 0 never masks a written word again
+    # the any-order sampler (absorbing): the network read as an autoregressive model, one position a step in this
+    # order (random by default, exact; plan.ORDERS), as ARDM samples
+    order: str | None = None
     length_probs: tuple[float, ...] | None = None  # length_model "prior": p(L) for L = 1..D, from the training set
     name: str = "sedd"
     nll_method: ClassVar[str] = "DWDSE bound: 32 stratified times per sequence, one x_t each, plus the prior term"
@@ -118,6 +137,19 @@ class SEDDProcess(LengthDrawnFirst):
             object.__setattr__(self, "nll_method", self.nll_method_by_length)
         object.__setattr__(self, "graph", get_graph(self.config.graph, self.config.vocab_size, MASK_ID))
         schedules.total_noise(self.config.noise, 0.5)  # an unknown name fails here, at construction
+        if self.order is not None and self.order not in ORDERS:
+            raise ValueError(f"unknown order {self.order!r}; choose one of {', '.join(ORDERS)}")
+        if self.order not in (None, "random") and self.sampler != "any-order":
+            raise ValueError(f"the order ({self.order}) applies to the any-order sampler; choose it "
+                             "(--sampler any-order)")
+        any_order = None
+        if self.sampler == "any-order":
+            if not self.orders_exact:
+                raise ValueError("the any-order sampler reads the absorbing network's scores as conditionals of "
+                                 "the clean words; the uniform graph has none: choose euler or tweedie")
+            any_order = ARDMProcess(replace(self.config, family="ardm"), length_probs=self.length_probs,
+                                    order=self.order or "random")
+        object.__setattr__(self, "_any_order", any_order)
 
     def configure(self, **settings) -> SEDDProcess:
         return replace(self, **settings)
@@ -156,7 +188,9 @@ class SEDDProcess(LengthDrawnFirst):
     def default_steps(self) -> int:
         """Absorbing: 1024 steps, so that two words of a sentence seldom share one (the exact limit is one word at a
         time); the steps that unmask nothing call no network, so it costs about a sentence's length in calls.
-        Uniform: 64, every step a network call."""
+        Uniform: 64, every step a network call. The any-order sampler: one position a step."""
+        if self._any_order is not None:
+            return self.config.seq_len
         return 1024 if self.config.graph == "absorb" else 64
 
     def content(self, ids: Tensor) -> Tensor:
@@ -244,6 +278,8 @@ class SEDDProcess(LengthDrawnFirst):
         if self.by_length and length != self.config.seq_len:
             raise ValueError(f"this sedd model draws each sentence's length; it takes the model's length "
                              f"{self.config.seq_len}, got {length}")
+        if self._any_order is not None:
+            return self._any_order.prior(batch_size, length, generator)
         if self.by_length:
             lengths = draw_lengths(self.length_probs, batch_size, generator)  # (B,) L ~ p(L)
             x = torch.where(torch.arange(length) < lengths[:, None], MASK_ID, PAD_ID)  # (B, L)
@@ -255,18 +291,22 @@ class SEDDProcess(LengthDrawnFirst):
 
     def timesteps(self, num_steps: int) -> Tensor:
         """num_steps + 1 times: num_steps - 1 predictor steps from 1 to eps, then the denoising step to 0."""
+        if self._any_order is not None:
+            return self._any_order.timesteps(num_steps)
         if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps <= 0:
             raise ValueError(f"steps must be a positive integer, got {num_steps!r}")
         ts = torch.linspace(1, SAMPLE_EPS, num_steps, dtype=torch.float64)
         return torch.cat([ts, torch.zeros(1, dtype=torch.float64)])
 
-    def readable(self, model: SEDDModel, x: SEDDState | Tensor, t: float) -> Tensor:
-        return x.tokens if isinstance(x, SEDDState) else x
+    def readable(self, model: SEDDModel, x: SEDDState | ARDMState | Tensor, t: float) -> Tensor:
+        return x.tokens if isinstance(x, (SEDDState, ARDMState)) else x
 
     @torch.no_grad()
     def step(self, model: SEDDModel, x: SEDDState | Tensor, t: float, t_next: float,
              generator: torch.Generator | None = None) -> StepOutput:
         """One reverse update; at t_next = 0 the denoising step (Tweedie to time 0 with the mask forbidden)."""
+        if isinstance(x, ARDMState):  # the any-order sampler: ARDM's step, on the network read as ARDM's
+            return self._any_order.step(AnyOrderView(self, model), x, t, t_next, generator)
         if isinstance(x, SEDDState):
             return self._absorbing_step(model, x, t, t_next, generator)
         B = x.shape[0]

@@ -244,8 +244,29 @@ def test_each_graph_starts_at_its_own_default_steps():
         steps, remask = discrete.graph_steps(graph)
         assert steps.value == discrete.DEFAULT_STEPS[graph] == SEDDProcess(config).default_steps
         assert (remask.value == 0) if graph == "uniform" else isinstance(remask, dict)  # absorbing: left as it was
-    assert discrete.sampler_remask("euler").value == 0 and isinstance(discrete.sampler_remask("tweedie"), dict)
+    remask, steps, order = discrete.sampler_changed("euler", "absorb")
+    assert remask.value == 0 and steps.value == 1024 and order.visible is False
+    remask, steps, order = discrete.sampler_changed("tweedie", "uniform")
+    assert isinstance(remask, dict) and steps.value == 64 and order.visible is False
     assert discrete.DEFAULT_STEPS["absorb"] <= discrete.MAX_STEPS
+
+
+def test_the_any_order_sampler_writes_a_word_a_step_in_the_order_asked(sedd_app):
+    from ui import discrete
+
+    length = sedd_app.get_checkpoint("sedd", "sedd-absorb").config.seq_len
+    _, steps, order = discrete.sampler_changed("any-order", "absorb")
+    assert steps.value == length and order.visible is True  # one word a step, and the order to pick
+    html, record, _, quality = list(sedd_app.sedd_denoise("absorb", 0, length, "any-order", 2, order="confident"))[-1]
+    assert f"step {length} / {length}" in html and "not yet written" not in html
+    masked = [sum(token == "[MASK]" for row in step["tokens"] for token in row) for step in record["export"]["steps"]]
+    assert all(0 <= a - b <= 2 for a, b in zip(masked, masked[1:])) and masked[-1] == 0  # at most a word a row
+    settings = record["export"]["settings"]
+    assert settings["order"] == "confident" and settings["sampler"] == "any-order"
+    with pytest.raises(gr.Error, match=f"steps must be from 1 to the model's length {length}"):
+        list(sedd_app.sedd_denoise("absorb", 0, length + 1, "any-order", 1))
+    with pytest.raises(gr.Error, match="order must be one of random, left-to-right"):
+        list(sedd_app.sedd_denoise("absorb", 0, 4, "any-order", 1, order="sideways"))
 
 
 def test_discrete_tab_refuses_a_checkpoint_of_another_family(sedd_app, tiny_ardm, monkeypatch):
@@ -314,6 +335,13 @@ def _discrete_flow(module, screenshot: Path, steps: int) -> None:
         expect(page.locator("#sedd-quality .js-plotly-plot")).to_be_visible()
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(screenshot), full_page=True)
+        # the network read as an autoregressive model: one word a step, the surest first
+        expect(page.locator("#sedd-order")).to_be_hidden()
+        page.locator("#sedd-sampler").get_by_label("any-order").check()
+        expect(box).to_have_value("40")  # the model's length: one word a step
+        page.locator("#sedd-order").get_by_label("most probable draws first").check()
+        page.locator("#sedd-run").click()
+        expect(text).to_contain_text("step 40 / 40", timeout=120_000)
     assert screenshot.stat().st_size > 10_000
 
 

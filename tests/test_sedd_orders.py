@@ -13,6 +13,7 @@ from diffusion import schedules
 from diffusion.__main__ import main
 from diffusion.config import preset
 from diffusion.discrete import length_probs
+from diffusion.sampling import sample
 from diffusion.sedd import MASK_ID, NOT_IN_DATA, PAD_ID, SEDDModel, SEDDProcess
 
 V, L = 9, 3
@@ -74,3 +75,51 @@ def test_evaluate_reports_the_exact_order_nll_of_an_absorbing_model(tiny_sedd, c
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     by_order = result["nll_by_order"]
     assert set(by_order) == {"left-to-right", "right-to-left"} and all(v > 0 for v in by_order.values())
+
+
+# ---- the any-order sampler ------------------------------------------------------------------------------------------
+
+def test_the_any_order_sampler_draws_exactly_the_distribution_order_nll_scores():
+    """Written left to right, one position a step, the samples follow exp(-order_nll) over every sequence: the sampler
+    and the likelihood read the network the same way. A sharpened random network, so that the law is far from flat."""
+    torch.manual_seed(0)
+    model = SEDDModel(config()).eval()
+    with torch.no_grad():
+        model.head.weight.mul_(40.0)
+    process = SEDDProcess(config(), sampler="any-order", order="left-to-right")
+    every = torch.tensor(list(itertools.product(WORDS, repeat=L)))
+    exact = torch.exp(-process.order_nll(model, every, "left-to-right"))  # (125,)
+    n = 20_000
+    traj = sample(process, model, n, L, generator=torch.Generator().manual_seed(1), every=1)
+    final = traj.steps[-1].tokens
+    index = {tuple(row): i for i, row in enumerate(every.tolist())}
+    freq = torch.bincount(torch.tensor([index[tuple(r)] for r in final.tolist()]), minlength=len(every)) / n
+    tv = 0.5 * float((freq.double() - exact).abs().sum())
+    assert tv < 0.03, tv  # sampling noise alone is about 0.015 here
+    assert 0.5 * float((exact - 1 / len(every)).abs().sum()) > 0.3  # and the law is far from uniform
+    assert [int((s.tokens == MASK_ID).sum(1).max()) for s in traj.steps] == [3, 2, 1, 0]  # a position a step
+
+
+def test_the_any_order_sampler_is_seeded_and_takes_every_order():
+    torch.manual_seed(0)
+    probs = [0.0, 0.5, 0.5]
+    cfg = config(length_model="prior")
+    model = SEDDModel(cfg).eval()
+    for order in (None, "random", "left-to-right", "right-to-left", "confident"):
+        process = SEDDProcess(cfg, length_probs=probs, sampler="any-order", order=order)
+        assert process.default_steps == L
+        runs = [sample(process, model, 6, L, generator=torch.Generator().manual_seed(3)).steps[-1].tokens
+                for _ in range(2)]
+        assert torch.equal(*runs) and not (runs[0] == MASK_ID).any()
+        assert set((runs[0] != PAD_ID).sum(1).tolist()) <= {2, 3}  # the drawn lengths, padding after
+
+
+def test_the_any_order_sampler_refuses_what_it_cannot_do():
+    with pytest.raises(ValueError, match="uniform graph has none"):
+        SEDDProcess(config(graph="uniform", noise="geometric"), sampler="any-order")
+    with pytest.raises(ValueError, match="--sampler any-order"):
+        SEDDProcess(config(), order="confident")
+    with pytest.raises(ValueError, match="unknown order 'sideways'"):
+        SEDDProcess(config(), sampler="any-order", order="sideways")
+    with pytest.raises(ValueError, match="remask"):
+        SEDDProcess(config(), sampler="any-order", remask=0.02)

@@ -72,6 +72,9 @@ kind of model, within 0.01 bits per word of each other.
 probability of them; orange marks what the last step wrote. The grid shows which positions each step wrote.
 """
 MAX_ORDER_SAMPLES = 4
+# (label, value) of each order, for the radios that pick one (here and the Discrete diffusion tab's any-order sampler)
+ORDER_CHOICES = (("random (the model's own distribution)", "random"), ("left to right", "left-to-right"),
+                 ("right to left", "right-to-left"), ("most probable draws first", "confident"))
 
 
 def _references() -> dict[str, float]:
@@ -180,9 +183,7 @@ def tab(models: gr.State) -> None:
             budget = gr.Slider(1, D, value=max(1, D // 4), step=1, label="steps (budget)",
                                info="1 = everything at once; the length = one position per step", elem_id="budget")
             temperature = gr.Slider(0, 2, value=1.0, step=0.05, label="temperature", elem_id="order-temperature")
-            order = gr.Radio([("random (the model's own distribution)", "random"),
-                              ("left to right", "left-to-right"), ("right to left", "right-to-left"),
-                              ("most probable draws first", "confident")], value="random", label="order",
+            order = gr.Radio(list(ORDER_CHOICES), value="random", label="order",
                              info="a fixed order draws from the model too; most probable first is adaptive: one "
                                   "position per step, more grammatical and a little less varied; several, repeats",
                              elem_id="order-order")

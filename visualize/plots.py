@@ -99,7 +99,8 @@ def quality_vs_steps_figure(rows: Sequence[dict[str, Any]], key: str = "grammati
         # lightness and dash tell the lines apart (a third light blue line was hard to see on white)
         fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers", name=sampler,
                                  line=dict(color=BLUES[8 - 2 * (k % 3)], dash=("solid", "dash", "dot")[k % 3]),
-                                 marker=dict(size=6)))
+                                 marker=dict(size=7, symbol=("circle", "square", "diamond", "triangle-up",
+                                                             "x")[k % 5])))
     if current is not None:
         fig.add_vline(x=current, line=dict(color=CHANGED, width=1, dash="dot"))
     if not rows:
