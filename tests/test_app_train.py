@@ -6,6 +6,7 @@ from pathlib import Path
 
 import gradio as gr
 import pytest
+import torch
 
 import app
 from diffusion import checkpoint
@@ -51,6 +52,7 @@ def test_trained_model_joins_the_session_and_runs_in_the_denoise_tab(session_roo
     outputs = _train()
     status, curve, preview, models = outputs[-1]
     assert status.startswith("**Done** (time cap reached)") and "Denoise" in status
+    assert ("on the CPU" in status) != torch.cuda.is_available()  # where the steps ran
     # the curve holds every logged step (1, then every 5th) up to the last: how many depends on the machine's speed
     last_step = int(re.search(r"(\d+) steps in", status).group(1))
     assert list(curve.data[0].x) == [1, *range(5, last_step + 1, 5)] and len(curve.data[0].y) == len(curve.data[0].x)
@@ -61,6 +63,7 @@ def test_trained_model_joins_the_session_and_runs_in_the_denoise_tab(session_roo
     meta = checkpoint.load(path).meta
     assert meta["command"].startswith("app Train tab") and meta["train_config"]["minutes"] == pytest.approx(5 / 60)
     assert 4.5 <= meta["seconds"] <= 30  # the time cap held (plus the final save)
+    assert meta["train_config"]["device"] == ("cuda" if torch.cuda.is_available() else "cpu")  # "auto", resolved
 
     frames = list(app.denoise(0, 10, "ddpm", True, 0, 1, common.TRAINED, models))
     assert "step 10" in frames[-1][0]

@@ -24,7 +24,7 @@ from diffusion.corpus.loaders import load_builtin, load_corpus
 from diffusion.families import get_family
 from diffusion.sampling import sample
 from diffusion.seq2seq import candidates_steps, check_source, decode_targets
-from diffusion.training import prepare, train
+from diffusion.training import prepare, resolve_device, train
 from visualize.train import loss_curve_figure
 
 from .common import MAX_SEED, SESSION_ROOT, explain, forget_models, session_load, whole
@@ -176,8 +176,9 @@ def train_model(label: str, corpus_choice: str, upload: str | None, seconds: flo
         stop = _stop.setdefault(session, threading.Event())
         stop.clear()
         out = _out_dir(session, family)
+        # a GPU when the Space has one (the free tier's CPU otherwise); the model samples on the CPU either way
         train_config = replace(train_config, seed=seed, minutes=cap / 60, steps=None, log_every=5,
-                               checkpoint_every_seconds=float(MAX_SECONDS))
+                               checkpoint_every_seconds=float(MAX_SECONDS), device="auto")
         command = f"app Train tab: {label}, {size}, {corpus.name if corpus.builtin else 'uploaded file'}, {cap} s"
         steps, losses, shown = [], [], 0.0
         yield _status(0, 0, cap, float("nan")), loss_curve_figure([], [], family=family), "", gr.skip()
@@ -209,7 +210,8 @@ def train_model(label: str, corpus_choice: str, upload: str | None, seconds: flo
     loss = losses[-1] if losses else float("nan")
     yield (f"Trained {last.step} steps in {last.seconds:.0f} s; drawing {PREVIEW} samples at "
            f"{session_load(str(out), family).process.default_steps} steps…", gr.skip(), gr.skip(), gr.skip())
-    done = (f"**Done** ({why}): {last.step} steps in {last.seconds:.0f} s, last loss {loss:.4f}. "
+    where = "on the CPU" if resolve_device("auto").type == "cpu" else f"on {torch.cuda.get_device_name()}"
+    done = (f"**Done** ({why}): {last.step} steps in {last.seconds:.0f} s {where}, last loss {loss:.4f}. "
             f"Pick *trained here* in {USED_IN[family]} to use it.")
     yield (done, loss_curve_figure(steps, losses, last.seconds, cap, family), _preview(family, out, corpus, seed),
            models)
