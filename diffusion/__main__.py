@@ -123,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--steps", type=_positive_int, help="optimiser-step budget")
     k.add_argument("--seed", type=int, default=0)
 
+    a = sub.add_parser("calibrate", help="measure the L_t of parallel decoding (ardm, absorbing sedd) on held-out "
+                       "sentences and write them into meta.json (training does this for the checkpoints it makes)")
+    a.add_argument("--checkpoint", required=True)
+    a.add_argument("--sequences", type=_positive_int, default=512, help="held-out sentences to measure on")
+    a.add_argument("--seed", type=int, default=0)
+
     s = sub.add_parser("sample", help="print samples from a checkpoint")
     s.add_argument("--checkpoint", required=True)
     s.add_argument("--num", type=_positive_int, default=8)
@@ -226,6 +232,26 @@ def cmd_train_classifier(args: argparse.Namespace) -> None:
     accuracy = ", ".join(f"t={t}: {a:.2f}" for t, a in meta["accuracy_by_t"].items())
     print(f"trained the classifier {meta['steps']} steps in {meta['seconds'] / 60:.1f} min; slot accuracy on "
           f"held-out sentences by noise level: {accuracy}; saved in {ck.path / CONFIG}")
+
+
+def cmd_calibrate(args: argparse.Namespace) -> None:
+    import torch
+
+    from . import checkpoint
+    from .corpus import load_corpus
+    from .training import encode_split
+
+    ck = checkpoint.load(args.checkpoint)
+    if not hasattr(ck.process, "calibrate") or not getattr(ck.process, "orders_exact", True):
+        raise ValueError(f"calibrate measures the plan of parallel decoding for ardm and absorbing sedd; this "
+                         f"checkpoint is {ck.config.family} ({ck.config.graph} graph)")
+    if ck.meta.get("corpus", "builtin") != "builtin":
+        raise ValueError("calibrate measures on the built-in corpus's validation split; this checkpoint was trained on "
+                         f"{ck.meta.get('corpus')!r}, whose held-out split is made when it trains")
+    held_out = encode_split(ck.config, ck.tokenizer, load_corpus("builtin"), "validation")[: args.sequences]
+    measured, info = ck.process.calibrate(ck.model, held_out, torch.Generator().manual_seed(args.seed))
+    checkpoint.record_process(ck.path, measured, info)
+    print(f"measured L_t on {info['sequences']} held-out sentences; written into {ck.path / 'meta.json'}")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -346,8 +372,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
     print(json.dumps(result) if args.json else json.dumps(result, indent=1))
 
 
-COMMANDS = {"train": cmd_train, "train-classifier": cmd_train_classifier, "sample": cmd_sample,
-            "evaluate": cmd_evaluate, "bench": cmd_bench}
+COMMANDS = {"train": cmd_train, "train-classifier": cmd_train_classifier, "calibrate": cmd_calibrate,
+            "sample": cmd_sample, "evaluate": cmd_evaluate, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -110,6 +110,16 @@ def record_evaluation(path: str | Path, result: dict[str, Any]) -> None:
     atomic_write_json(path / "meta.json", meta)
 
 
+def record_process(path: str | Path, measured: dict[str, Any], info: dict[str, Any]) -> None:
+    """Merge process settings measured after training (ARDM's L_t) and how they were measured into meta.json
+    (atomically), as training writes them."""
+    path = Path(path)
+    meta = _read_json(path / "meta.json")
+    meta["process"] = {**meta.get("process", {}), **measured}
+    meta["calibration"] = info
+    atomic_write_json(path / "meta.json", meta)
+
+
 def has_checkpoint(path: str | Path) -> bool:
     return (Path(path) / "model.safetensors").is_file()
 

@@ -155,9 +155,8 @@ def evaluate(ck: Checkpoint, num_samples: int, steps: int | None = None, seed: i
         "remask": getattr(ck.process, "remask", None),
         "examples": texts[:5],
     }
-    if hasattr(ck.process, "nll_by_budget") and held_out:
+    if getattr(ck.process, "orders_exact", False) and held_out:  # ARDM, and absorbing SEDD read as one
         result["nll_by_budget"] = nll_by_budget(ck, held_out, seed)
-    if getattr(ck.process, "orders_exact", False) and held_out:
         result["nll_by_order"] = nll_by_order(ck, held_out)
     control = getattr(ck.process, "control", None)
     if control is not None:
@@ -207,7 +206,8 @@ def nll_by_order(ck: Checkpoint, texts: list[str], batch_size: int = 64) -> dict
 
 
 def nll_by_budget(ck: Checkpoint, texts: list[str], seed: int = 0) -> dict[str, float]:
-    """ARDM: bits per token of parallel decoding planned by the DP, for budgets from 1 step to one per position."""
+    """ARDM (and absorbing SEDD read as one): bits per token of parallel decoding planned by the DP, for budgets from
+    1 step to one per position."""
     ids = ck.tokenizer.batch(texts, ck.config.seq_len)
     comps = ck.process.components(ck.model, ids, torch.Generator().manual_seed(seed))
     D = ck.config.seq_len

@@ -33,9 +33,10 @@ from .config import ModelConfig
 from .corpus.tokenizer import BOS_ID, EOS_ID, MASK_ID, PAD_ID, SEP_ID, UNK_ID
 from .discrete import (LengthDrawnFirst, TokenModel, check_length_probs, draw_lengths, length_nll, sample_weights,
                        stratified_uniform)
+from .anyorder import AnyOrderView, order_nll
 from .ardm import ARDMProcess, ARDMState
 from .graphs import get_graph, score_entropy
-from .plan import ORDERS, fixed_order
+from .plan import ORDERS
 from .trajectory import Loss, StepOutput
 
 NEVER_WRITTEN = (UNK_ID, MASK_ID, SEP_ID, BOS_ID, EOS_ID)  # a finished sample holds words and padding only
@@ -83,20 +84,6 @@ def euler_probs(graph, score: Tensor, x: Tensor, rate_dt: Tensor | float) -> Ten
     return move.scatter(-1, x[..., None], stay)
 
 
-class AnyOrderView(torch.nn.Module):
-    """An absorbing SEDD network seen as ARDM's: (ids with masks, fraction masked) -> logits of the clean words,
-    asked at the time whose masking probability is that fraction (Ou et al. 2024: at a masked position the absorbing
-    score is p(x0_i | x_t) / (e^sigma_bar - 1), so its softmax is the conditional an ARDM predicts)."""
-
-    def __init__(self, process: SEDDProcess, model: SEDDModel):
-        super().__init__()
-        self.process, self.model, self.config = process, model, model.config
-
-    def forward(self, ids: Tensor, fraction: Tensor) -> Tensor:
-        t = schedules.time_of_hit(self.process.config.noise, fraction.double())
-        return self.process.word_logits(self.model, ids, t).float()
-
-
 @dataclass(frozen=True)
 class SEDDState:
     """The absorbing chain's state: the tokens, and the guesses a step that writes nothing shows again."""
@@ -116,6 +103,9 @@ class SEDDProcess(LengthDrawnFirst):
     # order (random by default, exact; plan.ORDERS), as ARDM samples
     order: str | None = None
     length_probs: tuple[float, ...] | None = None  # length_model "prior": p(L) for L = 1..D, from the training set
+    # absorbing: L_t of the network read as ARDM's, measured on held-out data (`calibrate`): the any-order sampler's
+    # plan for fewer steps than positions (equal shares of each sentence without it)
+    loss_components: tuple[float, ...] | None = None
     name: str = "sedd"
     nll_method: ClassVar[str] = "DWDSE bound: 32 stratified times per sequence, one x_t each, plus the prior term"
     nll_method_by_length: ClassVar[str] = ("DWDSE bound over the L words: 32 stratified times per sequence, one x_t "
@@ -142,14 +132,17 @@ class SEDDProcess(LengthDrawnFirst):
         if self.order not in (None, "random") and self.sampler != "any-order":
             raise ValueError(f"the order ({self.order}) applies to the any-order sampler; choose it "
                              "(--sampler any-order)")
-        any_order = None
-        if self.sampler == "any-order":
-            if not self.orders_exact:
-                raise ValueError("the any-order sampler reads the absorbing network's scores as conditionals of "
-                                 "the clean words; the uniform graph has none: choose euler or tweedie")
-            any_order = ARDMProcess(replace(self.config, family="ardm"), length_probs=self.length_probs,
-                                    order=self.order or "random")
-        object.__setattr__(self, "_any_order", any_order)
+        if self.sampler == "any-order" and not self.orders_exact:
+            raise ValueError("the any-order sampler reads the absorbing network's scores as conditionals of the "
+                             "clean words; the uniform graph has none: choose euler or tweedie")
+        if self.loss_components is not None and not self.orders_exact:
+            raise ValueError("loss_components plan the any-order sampler of an absorbing model; this one is uniform")
+        # the network read as ARDM's: its sampler, plan and L_t (absorbing only)
+        planner = ARDMProcess(replace(self.config, family="ardm"), length_probs=self.length_probs,
+                              order=self.order or "random", loss_components=self.loss_components) \
+            if self.orders_exact else None
+        object.__setattr__(self, "_planner", planner)
+        object.__setattr__(self, "_any_order", planner if self.sampler == "any-order" else None)
 
     def configure(self, **settings) -> SEDDProcess:
         return replace(self, **settings)
@@ -159,30 +152,32 @@ class SEDDProcess(LengthDrawnFirst):
         """Whether the network is also an autoregressive model in any order, with an exact NLL (`order_nll`)."""
         return self.config.graph == "absorb"
 
-    @torch.no_grad()
+    def _ardm(self) -> ARDMProcess:
+        if self._planner is None:
+            raise ValueError("the network is an any-order model only on the absorbing graph; this one is uniform")
+        return self._planner
+
+    def calibrate(self, model: SEDDModel, ids: Tensor, generator: torch.Generator | None = None,
+                  pad_id: int = PAD_ID) -> tuple[dict, dict]:
+        """ARDM's calibration through `AnyOrderView`: the L_t the any-order sampler's plan needs, and how measured."""
+        return self._ardm().calibrate(AnyOrderView(self, model), ids, generator, pad_id)
+
+    def components(self, model: SEDDModel, ids: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """(D,) L_t in nats of the network read as ARDM's (`ARDMProcess.components`)."""
+        return self._ardm().components(AnyOrderView(self, model), ids, generator)
+
+    def nll_by_budget(self, components: Tensor | list[float], tokens_per_sequence: float,
+                      budgets: list[int]) -> dict[int, float]:
+        """Bits per token of the any-order sampler with the DP plan, for each budget (`ARDMProcess.nll_by_budget`)."""
+        return self._ardm().nll_by_budget(components, tokens_per_sequence, budgets)
+
     def order_nll(self, model: SEDDModel, ids: Tensor, direction: str) -> Tensor:
         """(B,) the exact -log p(x) in nats of the absorbing network read as an autoregressive model in one fixed
         order: at a masked position its score is p(x0_i = y | x_t) / (e^sigma_bar - 1), so its softmax is the
         clean word's distribution given the words shown (Ou et al. 2024, "RADD"), asked at the time whose masking
         probability is the fraction still masked. One network call per position, plus -log p(L) by length; the
         DWDSE bound averages over random orders and times what this sums for one order."""
-        if not self.orders_exact:
-            raise ValueError("an exact NLL in a fixed order needs the absorbing graph (its scores are conditionals "
-                             "of the clean words); this model's graph is uniform")
-        B, D = ids.shape
-        content = self.content(ids)  # (B, L)
-        lengths = content.sum(1)  # (B,) every position on the [PAD] canvas
-        order = fixed_order(B, D, direction, lengths if self.by_length else None)  # (B, L)
-        out = torch.zeros(B, dtype=torch.float64)
-        for k in range(int(lengths.max())):
-            live = lengths > k  # rows whose sentence has a position k in the order
-            rows, rank = ids[live], order[live]
-            masked = (rank >= k) & content[live]  # (R, L) still to write, this step's position included
-            t = schedules.time_of_hit(self.config.noise, masked.sum(1) / lengths[live])
-            logp = self.word_logits(model, rows.masked_fill(masked, MASK_ID), t).log_softmax(-1)  # (R, L, V)
-            word = logp.gather(-1, rows[..., None])[..., 0]  # (R, L)
-            out[live] -= torch.where(rank == k, word, 0.0).sum(1)  # the one position step k writes
-        return out + (length_nll(self.length_probs, lengths) if self.by_length else 0.0)
+        return order_nll(self, model, ids, direction)
 
     @property
     def default_steps(self) -> int:

@@ -264,7 +264,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
             save(seconds_before + time.perf_counter() - start)
             last_save = time.perf_counter()
     total = seconds_before + time.perf_counter() - start
-    if hasattr(process, "calibrate") and corpus.validation:
+    if hasattr(process, "calibrate") and getattr(process, "orders_exact", True) and corpus.validation:
         # Some processes measure what sampling needs on held-out data once trained (ARDM's L_t for its plan).
         yield TrainLog(step, last_loss, total, lr, phase="calibrating")
         ema.module.eval()

@@ -211,8 +211,9 @@ def _row(entry: dict[str, Any], name: str, family: str | None, minutes: float | 
         detail = getattr(FAMILIES[family].process_cls, "nll_method", None)  # recorded before the method was named
     nll = entry.get("nll_bits_per_token")
     by_budget = entry.get("nll_by_budget") or {}
-    if steps is not None and length is not None and steps < length and str(steps) in by_budget:
-        # ARDM with fewer steps than positions: the expected NLL of the planned parallel decoding at this budget
+    planned = entry.get("sampler") in (None, "any-order")  # ARDM, or SEDD's network read as one (not SEDD's chain)
+    if planned and steps is not None and length is not None and steps < length and str(steps) in by_budget:
+        # fewer steps than positions: the expected NLL of the planned parallel decoding at this budget
         nll, detail = by_budget[str(steps)], f"{detail or 'ELBO'}; planned parallel decoding in {steps} steps"
     by_order = entry.get("nll_by_order") or {}
     if entry.get("order") in by_order:  # ARDM drawn in one fixed order: the exact NLL of that order
