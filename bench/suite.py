@@ -155,7 +155,7 @@ def training_throughput(repeats: int, peak_gflops: float, batch_size: int = 64) 
                                             backbone=backbone, **({"positions": "learned"} if backbone == "bert" else {}))
         torch.manual_seed(0)
         model, process = get_family("continuous").build(model_config)
-        opt = torch.optim.AdamW(model.parameters(), lr=train_config.lr)
+        opt = torch.optim.AdamW(model.parameters(), lr=train_config.lr, fused=True)  # as training's (Optimizers)
         gen = torch.Generator().manual_seed(0)
 
         def step() -> None:
