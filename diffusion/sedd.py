@@ -157,6 +157,10 @@ class SEDDProcess(LengthDrawnFirst):
             raise ValueError("the network is an any-order model only on the absorbing graph; this one is uniform")
         return self._planner
 
+    def as_ardm(self, model: SEDDModel) -> tuple[ARDMProcess, AnyOrderView]:
+        """The network read as ARDM's, with its process (order, L_t, lengths): what the any-order sampler runs."""
+        return self._ardm(), AnyOrderView(self, model)
+
     def calibrate(self, model: SEDDModel, ids: Tensor, generator: torch.Generator | None = None,
                   pad_id: int = PAD_ID) -> tuple[dict, dict]:
         """ARDM's calibration through `AnyOrderView`: the L_t the any-order sampler's plan needs, and how measured."""

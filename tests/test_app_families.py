@@ -96,6 +96,24 @@ def test_order_agnostic_fixed_order_writes_the_sentence_in_that_order(ardm_app, 
     assert steps == sorted(steps, reverse=direction == "right-to-left") and len(set(steps)) > 1
 
 
+def test_the_planner_runs_on_an_absorbing_sedd_network(sedd_app):
+    """network sedd-absorb: the tiny absorbing SEDD (calibrated by training) read as ARDM, planned in 5 steps; its
+    temperature stays 1; the other network's orders are drawn beside, and the export names the CLI's sampler."""
+    from ui import order as order_tab
+
+    html, record, plan, curve = list(sedd_app.order_agnostic(0, 5, 1.0, 2, network="sedd-absorb"))[-1]
+    assert "step 5 / 5" in html and sorted(set(record["written"])) == list(range(1, max(record["written"]) + 1))
+    assert curve is not None and curve.data[0].name == "SEDD read as ARDM, planned"
+    settings = record["export"]["settings"]
+    assert settings["network"] == "sedd-absorb" and settings["family"] == "sedd"
+    with pytest.raises(gr.Error, match="temperature applies to ARDM's network"):
+        list(sedd_app.order_agnostic(0, 5, 0.5, 1, network="sedd-absorb"))
+    with pytest.raises(gr.Error, match="network must be one of ardm, sedd-absorb"):
+        list(sedd_app.order_agnostic(0, 5, 1.0, 1, network="bert"))
+    assert order_tab.network_temperature("sedd-absorb").value == 1.0
+    assert order_tab.network_temperature("ardm").interactive is True
+
+
 def test_fixed_orders_are_read_from_the_recorded_evaluation():
     meta = {"evaluation": {"steps=40": {"grammatical_rate": 0.6},
                            "steps=10": {"nll_by_order": {"left-to-right": 1.74, "right-to-left": 1.75}}}}
@@ -162,13 +180,24 @@ def test_order_tab_in_browser(ardm_app, tmp_path):
 
 @pytest.mark.skipif(not (app.CHECKPOINTS / "ardm").is_dir(), reason="no shipped ardm checkpoint")
 def test_shipped_ardm_in_browser(monkeypatch):
-    """What a visitor sees with the shipped model; this is the README's screenshot of the tab."""
+    """What a visitor sees with the shipped model; this is the README's screenshot of the tab. Then the same planner
+    on the shipped absorbing SEDD."""
+    from playwright.sync_api import expect
+
     monkeypatch.delenv(env_name("ardm"), raising=False)
+    monkeypatch.delenv(env_name("sedd-absorb"), raising=False)
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     app._load.cache_clear()
     try:
         _order_flow(app, ROOT / "assets" / "screenshot-order.png", 10,
                     curve_text=("this model, left to right, exact", "sedd-absorb, left to right, exact"))
+        with open_in_chromium(app) as page:  # the same planner on SEDD's absorbing network
+            page.get_by_role("tab", name="Order-agnostic").click()
+            page.locator("#order-network").get_by_label("SEDD absorbing, read as ARDM").check()
+            page.locator("#order-run").click()
+            expect(page.locator("#order-text")).to_contain_text("step 10 / 10", timeout=120_000)
+            expect(page.locator("#order-curve")).to_contain_text("SEDD read as ARDM, planned")
+            expect(page.locator("#order-curve")).to_contain_text("ardm, left to right, exact")
     finally:
         app._load.cache_clear()
 

@@ -68,10 +68,17 @@ the clean word's distribution given the words shown (Ou et al. 2024), so it too 
 order, with an exact NLL of 1.744 left to right and 1.746 right to left (its DWDSE bound: 1.737). Two losses, one
 kind of model, within 0.01 bits per word of each other.
 
+**Another network.** With *SEDD absorbing, read as ARDM* the tab runs the same planner and orders on the shipped
+SEDD network, asked at the time whose masking probability is the fraction still masked, with the $L_t$ measured the
+same way (`python -m diffusion calibrate`). Its plan at 10 steps writes 0.375 / 0.40 grammatical sentences (200
+samples, seeds 0 and 1), as ARDM's own (0.37 / 0.40); SEDD's own sampler, 10 Tweedie steps, 0.18 / 0.205.
+
 **Reading the view.** Dotted boxes are positions not yet written; words are shaded by the model's
 probability of them; orange marks what the last step wrote. The grid shows which positions each step wrote.
 """
 MAX_ORDER_SAMPLES = 4
+# (label, value) of the networks the tab runs: ARDM's, or an absorbing SEDD's read as one (diffusion/anyorder.py)
+NETWORKS = (("ARDM (trained for any order)", "ardm"), ("SEDD absorbing, read as ARDM", "sedd-absorb"))
 # (label, value) of each order, for the radios that pick one (here and the Discrete diffusion tab's any-order sampler)
 ORDER_CHOICES = (("random (the model's own distribution)", "random"), ("left to right", "left-to-right"),
                  ("right to left", "right-to-left"), ("most probable draws first", "confident"))
@@ -101,22 +108,40 @@ def _fixed_orders(meta: dict[str, Any], who: str = "this model") -> dict[str, fl
     return {}
 
 
-def _sedd_orders() -> dict[str, float]:
-    """The shipped absorbing SEDD's exact NLL in each fixed order: the same kind of network as ARDM's (the words
-    shown, the rest masked), trained by another loss."""
+def _shipped_orders(network: str) -> dict[str, float]:
+    """The other shipped network's exact NLL in each fixed order (ARDM's beside SEDD's, SEDD's beside ARDM's): the
+    same kind of network (the words shown, the rest masked), trained by another loss."""
+    family = "sedd" if network == "sedd-absorb" else "ardm"
     try:
-        meta = load(checkpoint_path("sedd-absorb"), "sedd").meta
+        meta = load(checkpoint_path(network), family).meta
     except ValueError:
         return {}
-    return _fixed_orders(meta, "sedd-absorb")
+    return _fixed_orders(meta, network)
+
+
+def _network(network: str, choice: str, models: dict[str, str] | None) -> tuple[Any, Any, Any]:
+    """(checkpoint, ARDM process, model) of the network the tab runs: ARDM's own, or an absorbing SEDD's read as one."""
+    if network == "ardm":
+        ck = pick_checkpoint("ardm", choice, models)
+        return ck, ck.process, ck.model
+    ck = pick_checkpoint("sedd", choice, models, "sedd-absorb", how=" --graph absorb")
+    if not ck.process.orders_exact:
+        raise gr.Error("this SEDD model uses the uniform graph, whose scores are no conditionals of the clean words; "
+                       "only an absorbing one reads as ARDM (train one with graph absorb)")
+    process, model = ck.process.as_ardm(ck.model)
+    return ck, process, model
 
 
 def order_agnostic(seed: float | None, budget: float, temperature: float,
                    num_samples: float, choice: str = SHIPPED,
-                   models: dict[str, str] | None = None, order: str = "random") -> Iterator[tuple[Any, Any, Any, Any]]:
-    """Stream ARDM's planned parallel decoding; then the plan grid, the NLL curve and the scrubber."""
+                   models: dict[str, str] | None = None, order: str = "random",
+                   network: str = "ardm") -> Iterator[tuple[Any, Any, Any, Any]]:
+    """Stream ARDM's planned parallel decoding (on ARDM's network, or an absorbing SEDD's read as one); then the plan
+    grid, the NLL curve and the scrubber."""
     seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
-    ck = pick_checkpoint("ardm", choice, models)
+    if network not in dict(NETWORKS).values():
+        raise gr.Error(f"network must be one of {', '.join(dict(NETWORKS).values())}, got {network!r}")
+    ck, process, model = _network(network, choice, models)
     D = ck.config.seq_len
     budget = whole(budget, "steps", 1, D)
     num_samples = whole(num_samples, "number of samples", 1, MAX_ORDER_SAMPLES)
@@ -124,7 +149,9 @@ def order_agnostic(seed: float | None, budget: float, temperature: float,
         raise gr.Error(f"temperature must be a number from 0 to 2, got {temperature!r}")
     if order not in ORDERS:
         raise gr.Error(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
-    process = ck.process.configure(temperature=float(temperature), order=order)
+    if network != "ardm" and temperature != 1:
+        raise gr.Error("the temperature applies to ARDM's network; SEDD's any-order sampler draws at temperature 1")
+    process = process.configure(temperature=float(temperature), order=order)
     generator = torch.Generator().manual_seed(seed)
 
     def draw(step: Any, words: list[list[str]], notes: list[str] | None = None) -> str:
@@ -134,7 +161,7 @@ def order_agnostic(seed: float | None, budget: float, temperature: float,
     frames: list[str] = []
     recorded: list[dict[str, Any]] = []
     last = None
-    for step in sample_steps(process, ck.model, num_samples, budget, generator=generator, every=1):
+    for step in sample_steps(process, model, num_samples, budget, generator=generator, every=1):
         words = [ck.tokenizer.tokens(row) for row in step.tokens]
         recorded.append(step_record(step.index, step.t, words, step.confidence, step.changed, step.calls))
         frame = draw(step, words)
@@ -153,16 +180,27 @@ def order_agnostic(seed: float | None, budget: float, temperature: float,
     if process.loss_components is not None:
         tokens_per_sequence = ck.meta.get("calibration", {}).get("tokens_per_sequence", D)
         bits = process.planned_costs(process.loss_components) / math.log(2) / tokens_per_sequence
+        other = "sedd-absorb" if network == "ardm" else "ardm"
         curve = nll_budget_figure(list(range(1, D + 1)), bits.tolist(), _references(), current=budget,
-                                  fixed_orders=_fixed_orders(ck.meta), related=_sedd_orders())
-    cli = f"--seed {seed} --steps {budget} --num {num_samples} --temperature {float(temperature)} --order {order}"
+                                  fixed_orders=_fixed_orders(ck.meta), related=_shipped_orders(other),
+                                  name="ARDM, planned" if network == "ardm" else "SEDD read as ARDM, planned")
+    if network == "ardm":
+        cli = f"--seed {seed} --steps {budget} --num {num_samples} --temperature {float(temperature)} --order {order}"
+    else:
+        cli = f"--seed {seed} --steps {budget} --num {num_samples} --sampler any-order --order {order}"
     settings = run_settings(ck, cli, seed=seed, steps=budget, temperature=float(temperature), order=order,
-                            num_samples=num_samples, tokens_per_step=list(sizes))
-    export = dict(slug="ardm", title="ARDM planned parallel decoding", settings=settings, steps=recorded,
+                            num_samples=num_samples, tokens_per_step=list(sizes), network=network)
+    export = dict(slug=network, title="ARDM planned parallel decoding" if network == "ardm" else
+                  "SEDD (absorbing) read as ARDM: planned parallel decoding", settings=settings, steps=recorded,
                   labels=[f"step {r['index']} of {budget}" for r in recorded],
                   result={**samples_result(texts, checks), "order": last.extras["order"].tolist()})
     record = dict(frames=frames, written=written, tokens=tokens, num_steps=budget, export=export)
     yield (frames[-1], record, plan, curve if curve is not None else gr.skip())
+
+
+def network_temperature(network: str) -> Any:
+    """The temperature is ARDM's: SEDD's any-order sampler draws at 1, so the slider goes back there and rests."""
+    return gr.Slider(interactive=True) if network == "ardm" else gr.Slider(value=1.0, interactive=False)
 
 
 def order_scrub(frame: float, record: dict[str, Any] | None) -> tuple[Any, Any]:
@@ -179,6 +217,9 @@ def tab(models: gr.State) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             choice = model_radio("order-model")
+            network = gr.Radio(list(NETWORKS), value="ardm", label="network", elem_id="order-network",
+                               info="the same planner on SEDD's absorbing network (its softmax at a masked position "
+                                    "is the clean word's conditional, as ARDM's)")
             seed = gr.Number(value=0, label="seed", minimum=0, step=1, elem_id="order-seed")
             budget = gr.Slider(1, D, value=max(1, D // 4), step=1, label="steps (budget)",
                                info="1 = everything at once; the length = one position per step", elem_id="budget")
@@ -199,8 +240,9 @@ def tab(models: gr.State) -> None:
             plan = gr.Plot(label="planned steps", elem_id="order-plan")
             curve = gr.Plot(label="NLL against budget", elem_id="order-curve")
     record = gr.State(None)
-    event = run.click(order_agnostic, [seed, budget, temperature, num_samples, choice, models, order],
+    event = run.click(order_agnostic, [seed, budget, temperature, num_samples, choice, models, order, network],
                       [text, record, plan, curve], show_progress="minimal", **SAMPLING)
+    network.change(network_temperature, network, temperature, api_visibility="private", show_progress="hidden")
     wire_export(event, record, buttons)
     event.then(
         lambda r: gr.Slider(maximum=len(r["frames"]) - 1 if r else 1, value=len(r["frames"]) - 1 if r else 0),

@@ -49,14 +49,14 @@ def plan_figure(step_of_position: Sequence[int], tokens: Sequence[str], num_step
 
 def nll_budget_figure(budgets: Sequence[int], bits: Sequence[float], references: dict[str, float] | None = None,
                       current: int | None = None, fixed_orders: dict[str, float] | None = None,
-                      related: dict[str, float] | None = None) -> go.Figure:
+                      related: dict[str, float] | None = None, name: str = "ARDM, planned") -> go.Figure:
     """NLL in bits per token of planned parallel decoding against the step budget, with reference lines
     (the left-to-right model, the corpus's true entropy) drawn flat, the same model's exact NLL in each fixed
     order (one position a step: at the largest budget) as points, and `related` models' exact NLL in fixed orders
     (absorbing SEDD read as an autoregressive model) as hollow points beside them."""
     if len(budgets) != len(bits):
         raise ValueError(f"budgets and bits must have the same length, got {len(budgets)} and {len(bits)}")
-    fig = go.Figure(go.Scatter(x=list(budgets), y=list(bits), mode="lines+markers", name="ARDM, planned",
+    fig = go.Figure(go.Scatter(x=list(budgets), y=list(bits), mode="lines+markers", name=name,
                                line=dict(color=BLUES[6]), marker=dict(size=5)))
     dashes = ("dash", "dot", "dashdot")
     # on the left, where the curve is far above the floors it falls towards; lines close together keep their labels
