@@ -79,8 +79,9 @@ def _threads_row(th: dict[str, Any] | None) -> list[tuple[str, str, str]]:
 
 def quality(r: dict[str, Any]) -> str:
     by: dict[str, list[dict[str, Any]]] = {}
-    for e in r.get("results", []):
-        by.setdefault(e["checkpoint"], []).append(e)
+    for e in r.get("results", []):  # a checkpoint run with another sampler than its own has a row of its own
+        other = " --sampler any-order" if e.get("sampler") == "any-order" else ""
+        by.setdefault(e["checkpoint"] + other, []).append(e)
     lines = ["| checkpoint | steps: grammatical rate | NLL bits per token | seconds per sequence at the most steps "
              "(batch 100) |", "| --- | --- | --- | --- |"]
     for name, entries in by.items():

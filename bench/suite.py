@@ -31,10 +31,11 @@ from .common import ROOT, machine, spread, timed
 CHECKPOINTS = ROOT / "assets" / "checkpoints"
 SHIPPED = ("continuous", "seq2seq", "sedd-absorb", "sedd-uniform", "ardm", "ar")
 SEQ2SEQ_SOURCE = "name [zizzi] eatType [pub] food [french] area [riverside]"
-# what a teacher shows: quality at a few step counts per family (ardm: planned budgets; ar: one step per position)
+# what a teacher shows: quality at a few step counts per family (ardm: planned budgets; ar: one step per position);
+# "NAME SAMPLER" runs that checkpoint with another sampler (sedd-absorb's network read as ARDM's, planned)
 QUALITY_STEPS: dict[str, tuple[int | None, ...]] = {
-    "continuous": (20, 50, 200, 1000), "sedd-absorb": (8, 16, 32, 64, 256, 1024), "sedd-uniform": (8, 16, 32, 64),
-    "ardm": (5, 10, 20, 40), "ar": (None,),
+    "continuous": (20, 50, 200, 1000), "sedd-absorb": (8, 16, 32, 64, 256, 1024),
+    "sedd-absorb any-order": (5, 10, 20, 40), "sedd-uniform": (8, 16, 32, 64), "ardm": (5, 10, 20, 40), "ar": (None,),
 }
 # time to quality: the shipped recipe of each family, from scratch, the budget set by the benchmark
 TTQ_RECIPES: dict[str, dict[str, Any]] = {
@@ -266,15 +267,18 @@ def quality_vs_steps(num_samples: int, nll_sequences: int, log: Callable[[str], 
     from diffusion.metrics import evaluate
 
     entries = []
-    for name, step_counts in QUALITY_STEPS.items():
+    for key, step_counts in QUALITY_STEPS.items():
+        name, _, sampler = key.partition(" ")
         ck = load(name)
+        if sampler:
+            ck.process = ck.process.configure(sampler=sampler)
         for k, steps in enumerate(step_counts):
             result = evaluate(ck, num_samples, steps, seed=0, nll_sequences=nll_sequences if k == 0 else 0)
             entry = {"checkpoint": name, **{key: v for key, v in result.items() if key != "examples"}}
             if k and entries:  # the NLL does not depend on the sampler's steps: carry it over
                 entry["nll_bits_per_token"] = entries[-1]["nll_bits_per_token"]
             entries.append(entry)
-            log(f"{name} at {entry['steps']} steps: grammatical {entry['grammatical_rate']}, "
+            log(f"{key} at {entry['steps']} steps: grammatical {entry['grammatical_rate']}, "
                 f"{entry['sample_seconds_per_sequence']:.4f} s/sequence")
     return entries
 

@@ -57,6 +57,17 @@ def test_quality_entries_are_what_the_compare_tab_reads(tiny_checkpoint: Path, t
     assert [r["steps"] for r in bench_rows] == [2, 4] and not notes
 
 
+def test_a_quality_key_may_name_another_sampler_and_the_report_gives_it_a_row(tiny_sedd: Path, monkeypatch):
+    from bench.report import quality
+
+    monkeypatch.setattr(suite, "QUALITY_STEPS", {"sedd-absorb": (4,), "sedd-absorb any-order": (2, 3)})
+    monkeypatch.setattr(suite, "load", lambda name: checkpoint.load(tiny_sedd))
+    entries = suite.quality_vs_steps(2, 4, lambda s: None)
+    assert [(e["sampler"], e["steps"]) for e in entries] == [("tweedie", 4), ("any-order", 2), ("any-order", 3)]
+    table = quality({"results": entries})
+    assert "| `sedd-absorb` | 4: " in table and "| `sedd-absorb --sampler any-order` | 2: " in table
+
+
 def test_time_to_quality_scores_snapshots_outside_the_training_clock(monkeypatch):
     monkeypatch.setattr(suite, "TTQ_RECIPES", {"continuous": dict(family="continuous")})
     out = suite.time_to_quality(0.1, 2, lambda s: None, snapshot_seconds=2, preset_name="tiny")["continuous"]
