@@ -243,8 +243,9 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
 
     ck = checkpoint.load(args.checkpoint)
     if not hasattr(ck.process, "calibrate") or not getattr(ck.process, "orders_exact", True):
+        kind = f"sedd with the {ck.config.graph} graph" if ck.config.family == "sedd" else ck.config.family
         raise ValueError(f"calibrate measures the plan of parallel decoding for ardm and absorbing sedd; this "
-                         f"checkpoint is {ck.config.family} ({ck.config.graph} graph)")
+                         f"checkpoint is {kind}")
     if ck.meta.get("corpus", "builtin") != "builtin":
         raise ValueError("calibrate measures on the built-in corpus's validation split; this checkpoint was trained on "
                          f"{ck.meta.get('corpus')!r}, whose held-out split is made when it trains")

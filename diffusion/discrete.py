@@ -153,8 +153,7 @@ def sample_weights(probs: Tensor, generator: torch.Generator | None = None) -> T
 def inverse_cdf(probs: Tensor, u: Tensor) -> Tensor:
     """(N, V) normalised rows, (N,) uniforms in [0, 1) -> (N,) the first id whose cumulative probability passes u
     (ids of probability 0 are never drawn; rounding past the last cumulative sum gives the last possible id)."""
-    cdf = probs.cumsum(-1)
-    ids = (cdf <= u[:, None]).sum(-1)
+    ids = torch.searchsorted(probs.cumsum(-1), u[:, None], right=True)[:, 0]  # how many cumulative sums are <= u
     last = probs.shape[-1] - 1 - (probs.flip(-1) > 0).int().argmax(-1)  # the last id of nonzero probability
     return torch.minimum(ids, last)
 
