@@ -70,9 +70,12 @@ def continuous_200_steps(repeats: int) -> dict[str, Any]:
     return spread(timed(_sampler(load("continuous"), 1, 200), repeats))
 
 
-def lean_vs_bert(repeats: int) -> dict[str, Any]:
+def lean_vs_bert(repeats: int, n: int = 50) -> dict[str, Any]:
     """The shipped continuous model's size with each backbone (random weights: speed does not depend on them),
-    200 steps for one sequence, timed alternately so both see the same machine."""
+    200 steps for one sequence, timed alternately so both see the same machine. Where the ratio comes from: each
+    network alone on one sentence (`n` calls at a time, alternately), and the lean network's linear layers alone,
+    so `network_speedup` is the ratio if the step's own math (the same for both) cost nothing, and
+    `matmul_only_speedup` the ratio if, besides, every other operation of the lean network cost nothing."""
     ck = load("continuous")
     models = {}
     for backbone in ("lean", "bert"):
@@ -80,15 +83,45 @@ def lean_vs_bert(repeats: int) -> dict[str, Any]:
         torch.manual_seed(0)
         models[backbone] = type(ck.model)(config).eval()
     calls = {name: _sampler(ck, 1, 200, m) for name, m in models.items()}
-    for call in calls.values():
-        call()  # warm-up
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(repeats):
-        for name, call in calls.items():
-            times[name] += timed(call, 1, warmup=0)
+    _, args = _one_sequence(ck)
+    linears = [(m, torch.randn(*args[0].shape[:2], m.in_features)) for m in models["lean"].modules()
+               if isinstance(m, torch.nn.Linear)]
+    parts = {**{f"{name}_network": (lambda m=m: [m(*args) for _ in range(n)]) for name, m in models.items()},
+             "lean_linears": lambda: [[torch.nn.functional.linear(x, m.weight, m.bias) for m, x in linears]
+                                      for _ in range(n)]}
+    times: dict[str, list[float]] = {name: [] for name in [*calls, *parts]}
+    with torch.inference_mode():
+        for call in [*calls.values(), *parts.values()]:
+            call()  # warm-up
+        for _ in range(repeats):
+            for name, call in calls.items():
+                times[name] += timed(call, 1, warmup=0)
+            for name, call in parts.items():
+                times[name] += [s / n for s in timed(call, 1, warmup=0)]
     lean, bert = spread(times["lean"]), spread(times["bert"])
+    alone = {name: spread(times[name], 6) for name in parts}
+    bert_net = alone["bert_network"]["median"]
     return {"lean_seconds": lean, "bert_seconds": bert, "speedup": round(bert["median"] / lean["median"], 3),
-            "parameters": {n: sum(p.numel() for p in m.parameters()) for n, m in models.items()}}
+            "parameters": {n: sum(p.numel() for p in m.parameters()) for n, m in models.items()},
+            "network_seconds": alone, "linear_layers": len(linears),
+            "network_speedup": round(bert_net / alone["lean_network"]["median"], 3),
+            "matmul_only_speedup": round(bert_net / alone["lean_linears"]["median"], 3)}
+
+
+def _one_sequence(ck: checkpoint.Checkpoint) -> tuple[Any, tuple]:
+    """A continuous sampler's state for one sequence at the prior, and what a step hands the network from it: x_t,
+    t, the self-conditioning x0 and, by length, the sentence's positions only (the step cuts the canvas to them)."""
+    from diffusion.continuous import LatentState
+    from diffusion.discrete import spans
+
+    state = ck.process.prior(1, ck.config.seq_len, torch.Generator().manual_seed(0))
+    if not isinstance(state, LatentState) and ck.config.self_condition:
+        state = LatentState(state, state.clone())
+    x, content = (state.latent, state.content) if isinstance(state, LatentState) else (state, None)
+    if content is not None:
+        words = int(spans(content).max())
+        x, content = x[:, :words], content[:, :words]
+    return state, (x, torch.tensor([0.5]), x, content)
 
 
 def threads_vs_latency(repeats: int, batches: tuple[int, ...] = (1, 16), steps: int = 200) -> dict[str, Any]:
@@ -205,21 +238,11 @@ def step_profile(repeats: int, top: int = 10, n: int = 100) -> dict[str, Any]:
     math, timed over `n` steps at a time, and the operators torch.profiler finds, per step."""
     from torch.profiler import ProfilerActivity, profile
 
-    from diffusion.continuous import LatentState
-    from diffusion.discrete import spans
-
     ck = load("continuous")
     process, model = ck.process, ck.model
-    state = process.prior(1, ck.config.seq_len, torch.Generator().manual_seed(0))
-    if not isinstance(state, LatentState) and ck.config.self_condition:
-        state = LatentState(state, state.clone())
-    x, content = (state.latent, state.content) if isinstance(state, LatentState) else (state, None)
-    if content is not None:  # by length the step runs the network on the sentence's positions only: time the same
-        words = int(spans(content).max())
-        x, content = x[:, :words], content[:, :words]
-    t = torch.tensor([0.5])
+    state, args = _one_sequence(ck)  # the network timed on the positions the step gives it
     calls = {"step": lambda: [process.step(model, state, 0.5, 0.495) for _ in range(n)],
-             "network": lambda: [model(x, t, x, content) for _ in range(n)]}
+             "network": lambda: [model(*args) for _ in range(n)]}
     times: dict[str, list[float]] = {name: [] for name in calls}
     with torch.inference_mode():
         for call in calls.values():

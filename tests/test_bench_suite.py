@@ -36,6 +36,13 @@ def test_quick_bench_prints_the_two_headline_figures():
     assert result["lean_vs_bert_speedup"] == pytest.approx(
         result["lean_vs_bert"]["bert_seconds"]["median"] / result["lean_vs_bert"]["lean_seconds"]["median"], rel=1e-2)
     assert result["continuous_200_steps"]["repeats"] == 2 and "training" not in result
+    lvb = result["lean_vs_bert"]
+    alone = {name: lvb["network_seconds"][name]["median"] for name in ("lean_network", "bert_network", "lean_linears")}
+    # the ratios are what they say: bert's network over the lean network, and over the lean network's linears alone
+    assert lvb["network_speedup"] == pytest.approx(alone["bert_network"] / alone["lean_network"], rel=1e-2)
+    assert lvb["matmul_only_speedup"] == pytest.approx(alone["bert_network"] / alone["lean_linears"], rel=1e-2)
+    # the continuous model: 4 blocks of 4, the time MLP's 2, the input and output projections
+    assert lvb["linear_layers"] == 20 and lvb["network_seconds"]["lean_network"]["repeats"] == 2
 
 
 def test_bench_rejects_a_negative_budget():
