@@ -21,8 +21,7 @@ if TYPE_CHECKING:
 
 class AnyOrderView(nn.Module):
     """An absorbing SEDD network seen as ARDM's: (ids with masks, fraction masked) -> logits of the clean words,
-    asked at the time whose masking probability is that fraction (Ou et al. 2024: at a masked position the absorbing
-    score is p(x0_i | x_t) / (e^sigma_bar - 1), so its softmax is the conditional an ARDM predicts)."""
+    asked at the time whose masking probability is that fraction (the reading the module's docstring explains)."""
 
     def __init__(self, process: SEDDProcess, model: SEDDModel):
         super().__init__()

@@ -1,5 +1,5 @@
-"""The benchmark suite (bench/suite.py, `python -m diffusion bench`): its arithmetic, its quick run, the results the
-Compare tab reads, and time to quality on a tiny budget."""
+"""The benchmark suite (bench/suite.py and bench/speed.py, `python -m diffusion bench`): its arithmetic, its quick run,
+the results the Compare tab reads, and time to quality on a tiny budget."""
 
 import json
 from pathlib import Path
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench import suite
+from bench import speed, suite
 from bench.common import results_path, spread
 from conftest import cli
 from diffusion import checkpoint
@@ -15,7 +15,7 @@ from diffusion import checkpoint
 
 def test_flops_of_a_matmul_are_counted():
     a, b = torch.randn(8, 16), torch.randn(16, 4)
-    assert suite.count_flops(lambda: a @ b) == 2 * 8 * 16 * 4
+    assert speed.count_flops(lambda: a @ b) == 2 * 8 * 16 * 4
 
 
 def test_results_path_names_date_cpu_and_cores():
@@ -85,7 +85,7 @@ def test_time_to_quality_scores_snapshots_outside_the_training_clock(monkeypatch
 
 
 def test_step_profile_splits_a_step_into_network_and_math():
-    prof = suite.step_profile(1, top=5, n=10)
+    prof = speed.step_profile(1, top=5, n=10)
     # both timed, each once: which is larger is a measurement on a shared machine, not something to assert
     assert prof["step_seconds"]["median"] > 0 and prof["network_seconds"]["median"] > 0
     assert prof["step_math_seconds"] == pytest.approx(prof["step_seconds"]["median"] - prof["network_seconds"]["median"],
@@ -98,7 +98,7 @@ def test_threads_are_timed_both_ways_and_restored():
     outer = torch.get_num_threads()  # one under pytest-xdist (conftest.py): two here, as the benchmark's machine has
     torch.set_num_threads(2)
     try:
-        out = suite.threads_vs_latency(1, batches=(1, 2), steps=3)
+        out = speed.threads_vs_latency(1, batches=(1, 2), steps=3)
         assert torch.get_num_threads() == 2 and out["default_threads"] == 2
     finally:
         torch.set_num_threads(outer)

@@ -9,18 +9,16 @@ import gradio as gr
 import torch
 
 from diffusion import schedules
+from diffusion.plan import ORDERS
 from diffusion.sampling import sample_steps
+from visualize.export import step_record
 from visualize.plots import discrete_schedule_figure, quality_vs_steps_figure
 from visualize.tokens import render_step, render_tokens
 
-from visualize.export import step_record
-
-from diffusion.plan import ORDERS
-
 from . import forward
-from .order import ORDER_CHOICES
 from .common import (MAX_SEED, SAMPLING, SHIPPED, explain, export_buttons, grammar_checks, grammar_notes, model_radio,
                      pick_checkpoint, player_buttons, run_settings, samples_result, whole, wire_export, wire_player)
+from .order import ORDER_CHOICES
 
 GRAPHS = {"absorb": "sedd-absorb", "uniform": "sedd-uniform"}  # graph -> shipped checkpoint folder
 SAMPLERS = ("tweedie", "euler", "any-order")
