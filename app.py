@@ -21,7 +21,8 @@ from ui import forward as forward_tab
 from ui import order as order_tab
 from ui import seq2seq as seq2seq_tab
 from ui import train as train_tab
-from ui.common import CHECKPOINT_ENV, CHECKPOINTS, DEFAULT_CHECKPOINT, forget_models, get_checkpoint, load
+from ui.common import (CHECKPOINTS, CHECKPOINT_ENV, DEFAULT_CHECKPOINT, SESSION_TTL_SECONDS, end_session, forget_models,
+                       get_checkpoint, load, start_sweeper)
 from ui.denoise import DEFAULT_STEPS, MAX_STEPS, MIN_STEPS, denoise, scrub
 from ui.discrete import forward_view, sedd_denoise, sedd_scrub
 from ui.order import order_agnostic, order_scrub
@@ -40,12 +41,18 @@ TABS = (("Forward noising", forward_tab), ("Denoise", denoise_tab), ("Embeddings
         ("Seq2seq", seq2seq_tab), ("Control", control_tab), ("Compare", compare_tab), ("Train", train_tab))
 
 
+# Events waiting at once, across every visitor: past it a visitor is told the Space is busy, rather than waiting on an
+# ever longer queue. A class of thirty pressing Run together fits.
+MAX_QUEUE = 64
+
+
 def build_demo() -> gr.Blocks:
-    """The whole app: one tab per module; checkpoints load lazily, on a tab's first run."""
-    with gr.Blocks(title="Text diffusion lab") as demo:
+    """The whole app, queued: one tab per module; checkpoints load lazily, on a tab's first run. Gradio's uploads and
+    downloads expire with the sessions (`delete_cache`), and a thread sweeps the session root."""
+    with gr.Blocks(title="Text diffusion lab", delete_cache=(SESSION_TTL_SECONDS // 4, SESSION_TTL_SECONDS)) as demo:
         gr.Markdown("# Text diffusion lab")
         # This browser session's own models, {family: checkpoint folder}, made in the Train tab; gone with the session.
-        models = gr.State({}, delete_callback=forget_models)
+        models = gr.State({}, time_to_live=SESSION_TTL_SECONDS, delete_callback=forget_models)
         page_loads = []
         with gr.Tabs():
             for name, module in TABS:
@@ -53,9 +60,20 @@ def build_demo() -> gr.Blocks:
                     page_loads.append(module.tab(models))  # a tab may return an event to run on page load
         for load_event in filter(None, page_loads):
             demo.load(**load_event, api_visibility="private", show_progress="hidden")
-    return demo
+
+        def close(request: gr.Request) -> None:
+            """A closed tab: its training stops, its models and folders go, and its run records are freed now
+            rather than after Gradio's hour of grace for a tab that might reopen."""
+            train_tab.cancel_training(request)
+            end_session(request)
+            if request.session_hash:
+                demo.state_holder.delete_state(request.session_hash)
+
+        demo.unload(close)
+    start_sweeper()
+    return demo.queue(max_size=MAX_QUEUE)
 
 
 if __name__ == "__main__":
     # Uploads (the Train tab) are capped at 2 MB by its handler, with a message; Gradio refuses anything past 10 MB.
-    build_demo().queue().launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), max_file_size="10mb")
+    build_demo().launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), max_file_size="10mb")

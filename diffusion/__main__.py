@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import itertools
 import json
+import math
 import shlex
 import sys
 from dataclasses import replace
@@ -15,42 +16,51 @@ import torch
 from .plan import ORDERS
 from .config import BACKBONES, GRAPHS, LENGTH_MODELS, NOISES, OPTIMIZERS, PARAMETERISATIONS, PRESETS, SCHEDULES, preset
 from .families import FAMILIES, get_family
+from .limits import (MAX_BATCH, MAX_DRAWN, MAX_LAYERS, MAX_SAMPLE_STEPS, MAX_SAMPLES, MAX_SEED,
+                     MAX_SEQ_LEN, MAX_TIMESTEPS, MAX_WIDTH)
 
 
-def _positive(kind: type, what: str):
-    """An argparse type: a number of `kind` > 0, with an error naming what is accepted."""
+def _number(kind: type, low: float, high: float, low_open: bool = False):
+    """An argparse type: a finite number of `kind` in [low, high] ((low, high] with `low_open`), with an error naming
+    what is accepted; NaN and infinity are refused by name, before any work starts."""
+    what, fmt = ("a whole number", ",") if kind is int else ("a number", "g")
+    accepted = (f"{what} {'above' if low_open else 'from'} {low:{fmt}} {'and at most' if low_open else 'to'} "
+                f"{high:{fmt}}")
 
     def parse(s: str):
         try:
             v = kind(s)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {s!r}") from None
-        if v <= 0:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {v}")
+            raise argparse.ArgumentTypeError(f"expected {accepted}, got {s!r}") from None
+        if not math.isfinite(v):
+            raise argparse.ArgumentTypeError(f"expected {accepted}, got {s!r} (NaN and infinity are refused)")
+        if v > high or v < low or (low_open and v == low):
+            raise argparse.ArgumentTypeError(f"expected {accepted}, got {s}")
         return v
 
     return parse
 
 
-_positive_int = _positive(int, "a positive integer")
-_positive_float = _positive(float, "a positive number")
+_seed = _number(int, 0, MAX_SEED)
+_fraction = _number(float, 0, 1)
+_minutes = _number(float, 0, 7 * 24 * 60, low_open=True)  # at most a week
 
 
 def _add_sampler_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--steps", type=_positive_int, help="reverse steps (ardm: the step budget); default: the family's "
+    p.add_argument("--steps", type=_number(int, 1, MAX_SAMPLE_STEPS), help="reverse steps (ardm: the step budget); default: the family's "
                    "own (continuous 200, ar and ardm one per position)")
     p.add_argument("--sampler", choices=("ddpm", "ddim", "euler", "tweedie", "any-order"),
                    help="reverse update: continuous ddpm (default) or ddim; sedd tweedie (default), euler, or "
                    "any-order (absorbing: the network read as an autoregressive model, one word a step, in --order)")
     p.add_argument("--no-clamp", dest="clamp", action="store_false", default=None,
                    help="continuous families: turn the clamping trick off")
-    p.add_argument("--clamp-from", type=float,
+    p.add_argument("--clamp-from", type=_fraction,
                    help="continuous families: clamp at steps starting at t <= this (default 1.0 = every step)")
-    p.add_argument("--noise-scale", type=float, help="continuous families, DDPM: scale of each step's fresh noise, "
+    p.add_argument("--noise-scale", type=_fraction, help="continuous families, DDPM: scale of each step's fresh noise, "
                    "from 0 to 1 (default 1 = the posterior's own; lower is more fluent and less varied)")
-    p.add_argument("--remask", type=float, help="sedd, absorbing graph, tweedie: ReMDM's eta, the most a step may "
+    p.add_argument("--remask", type=_fraction, help="sedd, absorbing graph, tweedie: ReMDM's eta, the most a step may "
                    "mask a written word again, from 0 to 1 (default 0 = never; 0.02 rewrites early words)")
-    p.add_argument("--temperature", type=float, help="ar and ardm: sampling temperature (default 1.0; 0 = greedy)")
+    p.add_argument("--temperature", type=_number(float, 0, 100), help="ar and ardm: sampling temperature (default 1.0; 0 = greedy)")
     p.add_argument("--order", choices=ORDERS,
                    help="ardm, and sedd's any-order sampler: which positions each step writes: the next of a random "
                    "order (default; draws exactly "
@@ -61,11 +71,11 @@ def _add_sampler_options(p: argparse.ArgumentParser) -> None:
                         "the classifier from train-classifier")
     c.add_argument("--infill", metavar="TEMPLATE", help="fill the blanks of a template, one ___ per word, e.g. "
                    "\"zizzi is a ___ ___ in the city centre .\"")
-    c.add_argument("--length", type=_positive_int, help="generate exactly this many words")
-    c.add_argument("--guidance-weight", type=float, default=0.01, help="lambda: weight of fluency against control "
+    c.add_argument("--length", type=_number(int, 1, MAX_SEQ_LEN), help="generate exactly this many words")
+    c.add_argument("--guidance-weight", type=_number(float, 0, 1e6), default=0.01, help="lambda: weight of fluency against control "
                    "(default 0.01)")
-    c.add_argument("--guidance-step", type=float, default=0.1, help="Adagrad step size of guidance (default 0.1)")
-    c.add_argument("--guidance-updates", type=int, default=3, help="gradient updates per reverse step (default 3)")
+    c.add_argument("--guidance-step", type=_number(float, 0, 1e3, low_open=True), default=0.1, help="Adagrad step size of guidance (default 0.1)")
+    c.add_argument("--guidance-updates", type=_number(int, 1, 100), default=3, help="gradient updates per reverse step (default 3)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,17 +86,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--family", required=True, choices=sorted(FAMILIES))
     t.add_argument("--corpus", default="builtin", help="builtin, a .txt (one sequence per line) or .csv file, or hf:NAME")
     t.add_argument("--out", required=True, help="run folder: the checkpoint and TensorBoard logs go here")
-    t.add_argument("--minutes", type=_positive_float, help="wall-clock budget")
-    t.add_argument("--steps", type=_positive_int, help="optimiser-step budget (total, across resumes)")
+    t.add_argument("--minutes", type=_minutes, help="wall-clock budget")
+    t.add_argument("--steps", type=_number(int, 1, 10**9), help="optimiser-step budget (total, across resumes)")
     t.add_argument("--preset", default="small", choices=sorted(PRESETS))
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=_seed, default=0)
     t.add_argument("--level", choices=("word", "char"), default="word", help="tokenise into words or characters")
-    t.add_argument("--seq-len", type=_positive_int, help="model length (default: the longest training sequence)")
+    t.add_argument("--seq-len", type=_number(int, 2, MAX_SEQ_LEN), help="model length (default: the longest training sequence)")
     t.add_argument("--text-column", help="CSV / dataset column holding the text (default: text)")
     t.add_argument("--source-column", help="CSV column holding the source (source/target corpora)")
     t.add_argument("--target-column", help="CSV column holding the target (source/target corpora)")
-    t.add_argument("--batch-size", type=_positive_int)
-    t.add_argument("--lr", type=_positive_float)
+    t.add_argument("--batch-size", type=_number(int, 1, MAX_BATCH))
+    t.add_argument("--lr", type=_number(float, 0, 10, low_open=True))
     t.add_argument("--optimizer", choices=OPTIMIZERS, help="muon (the small preset's default): Muon on the backbone's "
                    "weight matrices (torch.optim.Muon), AdamW on the rest; or adamw on every parameter (the other presets')")
     t.add_argument("--device", default="auto", help="where the training steps run: auto (default: a CUDA GPU when "
@@ -94,11 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--backbone", choices=BACKBONES)
     t.add_argument("--schedule", choices=SCHEDULES)
     t.add_argument("--parameterisation", choices=PARAMETERISATIONS)
-    t.add_argument("--embed-dim", type=_positive_int)
-    t.add_argument("--d-model", type=_positive_int, help="backbone width")
-    t.add_argument("--layers", type=_positive_int, help="backbone depth")
-    t.add_argument("--d-ff", type=_positive_int, help="backbone feed-forward width")
-    t.add_argument("--timesteps", type=_positive_int, help="T of the training chain")
+    t.add_argument("--embed-dim", type=_number(int, 1, MAX_WIDTH))
+    t.add_argument("--d-model", type=_number(int, 1, MAX_WIDTH), help="backbone width")
+    t.add_argument("--layers", type=_number(int, 1, MAX_LAYERS), help="backbone depth")
+    t.add_argument("--d-ff", type=_number(int, 1, MAX_WIDTH), help="backbone feed-forward width")
+    t.add_argument("--timesteps", type=_number(int, 1, MAX_TIMESTEPS), help="T of the training chain")
     t.add_argument("--positions", choices=("learned", "rotary"), help="lean backbone: position encoding")
     t.add_argument("--graph", choices=GRAPHS, help="sedd: the forward chain (absorb or uniform)")
     t.add_argument("--noise", choices=NOISES, help="sedd: sigma_bar(t) (default loglinear; SEDD pairs uniform "
@@ -109,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--length-model", choices=LENGTH_MODELS, help="continuous, seq2seq, ardm and absorbing sedd: pad "
                    "(default: write every position, [PAD] ending the sentence) or prior (draw the length from the "
                    "training set's, given the source's for seq2seq, and write only those words)")
-    t.add_argument("--x0-rounding-weight", type=float, help="continuous: weight of the rounding loss on the predicted x0")
+    t.add_argument("--x0-rounding-weight", type=_number(float, 0, 1e3), help="continuous: weight of the rounding loss on the predicted x0")
     t.add_argument("--no-preconditioning", dest="preconditioning", action="store_false", default=None,
                    help="continuous: the network predicts x0 directly, without the EDM skip connection")
     t.add_argument("--no-self-condition", dest="self_condition", action="store_false", default=None,
@@ -119,35 +129,35 @@ def build_parser() -> argparse.ArgumentParser:
     k = sub.add_parser("train-classifier", help="train the slot classifier on noisy latents that --control uses, "
                        "saved into the checkpoint folder")
     k.add_argument("--checkpoint", required=True, help="a continuous checkpoint trained on the built-in corpus")
-    k.add_argument("--minutes", type=_positive_float, help="wall-clock budget (default 3 when no --steps)")
-    k.add_argument("--steps", type=_positive_int, help="optimiser-step budget")
-    k.add_argument("--seed", type=int, default=0)
+    k.add_argument("--minutes", type=_minutes, help="wall-clock budget (default 3 when no --steps)")
+    k.add_argument("--steps", type=_number(int, 1, 10**9), help="optimiser-step budget")
+    k.add_argument("--seed", type=_seed, default=0)
 
     a = sub.add_parser("calibrate", help="measure the L_t of parallel decoding (ardm, absorbing sedd) on held-out "
                        "sentences and write them into meta.json (training does this for the checkpoints it makes)")
     a.add_argument("--checkpoint", required=True)
-    a.add_argument("--sequences", type=_positive_int, default=512, help="held-out sentences to measure on")
-    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--sequences", type=_number(int, 1, MAX_SAMPLES), default=512, help="held-out sentences to measure on")
+    a.add_argument("--seed", type=_seed, default=0)
 
     s = sub.add_parser("sample", help="print samples from a checkpoint")
     s.add_argument("--checkpoint", required=True)
-    s.add_argument("--num", type=_positive_int, default=8)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--num", type=_number(int, 1, MAX_DRAWN), default=8)
+    s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--json", action="store_true", help="print one JSON object instead of lines of text")
     s.add_argument("--source", help="seq2seq: the source to condition on, e.g. \"name [zizzi] food [french]\"")
-    s.add_argument("--candidates", type=_positive_int, help="seq2seq: draw k targets and pick one by MBR (default 1)")
+    s.add_argument("--candidates", type=_number(int, 1, 100), help="seq2seq: draw k targets and pick one by MBR (default 1)")
     _add_sampler_options(s)
 
     e = sub.add_parser("evaluate", help="sample and score a checkpoint; the last line is JSON with --json")
     e.add_argument("--checkpoint", required=True)
-    e.add_argument("--num-samples", type=_positive_int, default=100)
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--nll-sequences", type=_positive_int, default=256, help="held-out sequences for the NLL bound")
+    e.add_argument("--num-samples", type=_number(int, 1, MAX_DRAWN), default=100)
+    e.add_argument("--seed", type=_seed, default=0)
+    e.add_argument("--nll-sequences", type=_number(int, 1, MAX_SAMPLES), default=256, help="held-out sequences for the NLL bound")
     e.add_argument("--nll-split", choices=("test", "validation", "train"), default="test",
                    help="the built-in corpus's split the NLL is measured on (train: what the model memorised)")
     e.add_argument("--json", action="store_true")
     e.add_argument("--record", action="store_true", help="also store the figures in the checkpoint's meta.json")
-    e.add_argument("--candidates", type=_positive_int, help="seq2seq: MBR candidates per source (default 5); "
+    e.add_argument("--candidates", type=_number(int, 1, 100), help="seq2seq: MBR candidates per source (default 5); "
                    "--num-samples is then the number of test sources")
     _add_sampler_options(e)
 
@@ -156,9 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true", help="at most a minute: continuous_200_steps_seconds and "
                    "lean_vs_bert_speedup only (nothing written)")
     b.add_argument("--json", action="store_true", help="print one JSON object on the last line")
-    b.add_argument("--repeats", type=_positive_int, default=5, help="repeats per timing (median reported)")
-    b.add_argument("--quality-samples", type=_positive_int, default=100, help="samples per quality figure")
-    b.add_argument("--ttq-minutes", type=float, default=5.0, help="training budget per family for time to "
+    b.add_argument("--repeats", type=_number(int, 1, 1000), default=5, help="repeats per timing (median reported)")
+    b.add_argument("--quality-samples", type=_number(int, 1, MAX_DRAWN), default=100, help="samples per quality figure")
+    b.add_argument("--ttq-minutes", type=_number(float, 0, 24 * 60), default=5.0, help="training budget per family for time to "
                    "quality (0 skips it)")
     b.add_argument("--no-write", action="store_true", help="do not write bench/results/")
     return parser
@@ -385,6 +395,10 @@ def main(argv: list[str] | None = None) -> int:
         COMMANDS[args.command](args)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # a disk that fills or turns read-only mid-run, a folder removed under it
+        where = f" {e.filename}" if e.filename else ""
+        print(f"error: cannot read or write{where}: {e.strerror or e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted: the last checkpoint written is complete", file=sys.stderr)

@@ -1,8 +1,9 @@
 """Checkpoint folders: config.json, model.safetensors, tokenizer.json, meta.json (+ projection.npz).
 
-Every file is written to a temporary name and moved into place with os.replace, so a killed run leaves
-either the previous complete file or the new one. Loading reads only JSON, safetensors and npz
-(allow_pickle=False): nothing is ever unpickled.
+A checkpoint is written whole or not at all: its files are built in a fresh `.save-*` folder inside the checkpoint's,
+which is renamed `.incoming` once complete (the commit point); its files then replace the old ones, and whoever opens
+the folder next finishes that move if a crash cut it short. Every crash so leaves the previous complete checkpoint or
+the new one. Loading reads only JSON, safetensors and npz (allow_pickle=False): nothing is ever unpickled.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,30 +58,97 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
-def _move_in(src_dir: Path, dst_dir: Path, names: list[str]) -> None:
-    for name in names:
-        os.chmod(src_dir / name, 0o644)
-        os.replace(src_dir / name, dst_dir / name)
+INCOMING = ".incoming"  # a complete new checkpoint whose files are being moved into place
+SAVE_PREFIX = ".save-"  # a checkpoint being built; left behind only by a killed save
+STALE_SECONDS = 600  # a reader removes `.save-*` folders older than this (a writer may be busy with a newer one)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _install(path: Path) -> None:
+    """Move a committed `.incoming` checkpoint's files into `path`, each with os.replace; safe to repeat after a
+    crash, and when another process finishes the move first."""
+    incoming = path / INCOMING
+    for f in sorted(incoming.iterdir()):
+        try:
+            os.replace(f, path / f.name)
+        except FileNotFoundError:
+            pass  # another reader moved it first
+    try:
+        os.rmdir(incoming)
+    except FileNotFoundError:
+        pass
+    _fsync_dir(path)
+
+
+def recover(path: str | Path, stale_seconds: float = STALE_SECONDS) -> None:
+    """Finish a save a crash interrupted after its commit point, and remove the folders of saves killed before it
+    (those older than `stale_seconds`)."""
+    path = Path(path)
+    if not path.is_dir():
+        return
+    if (path / INCOMING).is_dir():
+        try:
+            _install(path)
+        except PermissionError as e:
+            raise ValueError(f"checkpoint {str(path)!r} holds a save that was cut short, and the folder is read-only "
+                             f"({e.strerror}); make it writable once, or copy it") from None
+    for stale in path.glob(f"{SAVE_PREFIX}*"):
+        try:
+            if time.time() - stale.stat().st_mtime >= stale_seconds:
+                shutil.rmtree(stale, ignore_errors=True)
+        except OSError:
+            pass  # removed meanwhile
 
 
 def save(path: str | Path, model: torch.nn.Module, tokenizer: TextTokenizer, meta: dict[str, Any],
          training_state: dict[str, torch.Tensor] | None = None, training_json: dict[str, Any] | None = None) -> None:
-    """Write a checkpoint folder; files land one by one with os.replace, meta.json last."""
+    """Write a checkpoint folder whole or not at all (see the module's docstring)."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path, prefix=".save-") as tmp:
-        tmp = Path(tmp)
+    recover(path, stale_seconds=0)  # one writer per folder: every `.save-*` here is a killed save's
+    tmp = Path(tempfile.mkdtemp(dir=path, prefix=SAVE_PREFIX))
+    try:
         model.save_pretrained(tmp)  # huggingface_hub: config.json + model.safetensors (+ a model card)
         tokenizer.save(tmp / "tokenizer.json")
-        names = ["config.json", "model.safetensors", "tokenizer.json"]
         if training_state is not None:
             save_file({k: v.contiguous() for k, v in training_state.items()}, tmp / TRAINING_STATE,
                       metadata={"json": json.dumps(training_json or {})})
-            names.append(TRAINING_STATE)
-        if (tmp / "README.md").exists():
-            names.append("README.md")
-        _move_in(tmp, path, names)
-    atomic_write_json(path / "meta.json", meta)
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        for f in tmp.iterdir():
+            os.chmod(f, 0o644)  # a checkpoint is meant to be shared
+            with open(f, "rb") as handle:
+                os.fsync(handle.fileno())  # on disk before the commit point names it complete
+        _fsync_dir(tmp)
+        os.rename(tmp, path / INCOMING)  # the commit point
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _install(path)
+
+
+def check_writable(path: str | Path, need_bytes: int) -> None:
+    """A ValueError, before any work is spent, when `path` cannot hold a checkpoint of about `need_bytes`: a file in
+    the way, a folder that cannot be written, or too little free disk."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{str(path)!r} is a file; give a folder (a new one, or a run folder to resume)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise ValueError(f"cannot write into {str(path)!r} ({e.strerror}); give a folder this user can write") from None
+    free = shutil.disk_usage(path).free
+    if free < need_bytes:
+        raise ValueError(f"{str(path)!r} has {free / 2**20:.0f} MB of free disk; saving this model needs about "
+                         f"{need_bytes / 2**20:.0f} MB: free some space or give another folder")
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -121,7 +190,11 @@ def record_process(path: str | Path, measured: dict[str, Any], info: dict[str, A
 
 
 def has_checkpoint(path: str | Path) -> bool:
-    return (Path(path) / "model.safetensors").is_file()
+    """Whether `path` holds a complete checkpoint (after finishing a save a crash cut short); a folder with only
+    some of the files is no checkpoint yet."""
+    path = Path(path)
+    recover(path)
+    return all((path / n).is_file() for n in REQUIRED)
 
 
 def load(path: str | Path, family: str | None = None) -> Checkpoint:
@@ -129,6 +202,7 @@ def load(path: str | Path, family: str | None = None) -> Checkpoint:
     path = Path(path)
     if not path.is_dir():
         raise ValueError(f"checkpoint {str(path)!r} is not a folder; expected one holding {', '.join(REQUIRED)}")
+    recover(path)
     missing = [n for n in REQUIRED if not (path / n).is_file()]
     if missing:
         raise ValueError(f"checkpoint {str(path)!r} lacks {', '.join(missing)}; a checkpoint holds {', '.join(REQUIRED)}")

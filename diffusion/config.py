@@ -6,6 +6,9 @@ import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
+from .limits import (MAX_BATCH, MAX_LAYERS, MAX_SAMPLES, MAX_SEQ_LEN, MAX_TIMESTEPS, MAX_VOCAB, MAX_WEIGHTS,
+                     MAX_WIDTH, check_number)
+
 BACKBONES = ("lean", "bert")
 SCHEDULES = ("linear", "cosine", "sqrt")
 PARAMETERISATIONS = ("x0", "eps", "softmax")
@@ -71,9 +74,17 @@ class ModelConfig:
         if self.time_sampling != "uniform" and self.family not in ("continuous", "seq2seq", "ardm"):
             raise ValueError(f"time_sampling {self.time_sampling!r} is built for continuous, seq2seq and ardm; "
                              f"{self.family} draws its training times uniformly")
-        for name in ("seq_len", "d_model", "n_layers", "n_heads", "d_ff", "embed_dim", "num_timesteps"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        for name, high in (("seq_len", MAX_SEQ_LEN), ("d_model", MAX_WIDTH), ("n_layers", MAX_LAYERS),
+                           ("n_heads", self.d_model), ("d_ff", MAX_WIDTH), ("embed_dim", MAX_WIDTH),
+                           ("num_timesteps", MAX_TIMESTEPS), ("vocab_size", MAX_VOCAB)):
+            check_number(getattr(self, name), name, 0 if name == "vocab_size" else 1, high, integer=True)
+        check_number(self.dropout, "dropout", 0, 0.99)
+        check_number(self.x0_rounding_weight, "x0_rounding_weight", 0, 1e3)
+        weights = self.vocab_size * (self.d_model + self.embed_dim) + self.n_layers * self.d_model * (
+            4 * self.d_model + 2 * self.d_ff)
+        if weights > MAX_WEIGHTS:
+            raise ValueError(f"this config makes a model of about {weights:.2g} weights; at most {MAX_WEIGHTS:.0g} are "
+                             "accepted (vocab_size, d_model, d_ff, n_layers)")
         if not 0 <= self.source_len <= self.seq_len - 2:
             raise ValueError(f"source_len must be from 0 to seq_len - 2 ({self.seq_len - 2}), got {self.source_len}")
         if self.positions == "rotary" and self.backbone != "lean":
@@ -115,14 +126,14 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         _check("optimizer", self.optimizer, OPTIMIZERS)
-        if self.batch_size <= 0:
-            raise ValueError(f"batch_size must be positive, got {self.batch_size}")
-        if self.calibration_sequences <= 0:
-            raise ValueError(f"calibration_sequences must be positive, got {self.calibration_sequences}")
-        if self.steps is not None and self.steps <= 0:
-            raise ValueError(f"steps must be a positive integer, got {self.steps}")
-        if self.minutes is not None and self.minutes <= 0:
-            raise ValueError(f"minutes must be positive, got {self.minutes}")
+        check_number(self.batch_size, "batch_size", 1, MAX_BATCH, integer=True)
+        check_number(self.calibration_sequences, "calibration_sequences", 1, MAX_SAMPLES, integer=True)
+        if self.steps is not None:
+            check_number(self.steps, "steps", 1, 10**9, integer=True)
+        if self.minutes is not None:
+            check_number(self.minutes, "minutes", 1e-6, 7 * 24 * 60)
+        for name in ("lr", "weight_decay", "grad_clip", "ema_decay", "checkpoint_every_seconds"):
+            check_number(getattr(self, name), name, 0, 1e9)
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
             raise ValueError(f"unknown device {self.device!r}; choose auto, cpu, cuda or cuda:N")
 

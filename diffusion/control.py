@@ -20,6 +20,7 @@ from torch import Tensor
 
 from .classifier import SlotClassifier, check_value
 from .corpus.tokenizer import PAD_ID, UNK_ID, TextTokenizer
+from .limits import MAX_SENTENCE_CHARS, check_length
 
 BLANK = "___"
 _BLANK_RE = re.compile(r"_{2,}")  # two or more underscores make a blank
@@ -57,6 +58,7 @@ class Anchor:
 def infill_anchor(tokenizer: TextTokenizer, template: str, seq_len: int) -> Anchor:
     """The anchor of a template such as `the ___ is a ___ restaurant in the ___ .`: one blank (`___`) is one word;
     positions after the template are fixed to [PAD], so the sentence has exactly the template's length."""
+    check_length(template, "template", MAX_SENTENCE_CHARS)
     words = template.split()
     if not words:
         raise ValueError(f"the template is empty; write words with blanks ({BLANK}), e.g. \"zizzi is a {BLANK} "

@@ -21,6 +21,7 @@ from .continuous import ContinuousModel, ContinuousProcess, LatentState
 from .corpus.grammar import MR_EXAMPLE, linearise_mr, parse_mr
 from .corpus.tokenizer import PAD_ID, SEP_ID, UNK_ID, TextTokenizer
 from .discrete import NO_LENGTHS, length_probs
+from .limits import MAX_SOURCE_CHARS, check_length
 from .trajectory import Loss, Step, StepOutput
 
 _BRACKETS = re.compile(r"[\[\]]")
@@ -54,6 +55,7 @@ def encode_sources(tokenizer: TextTokenizer, config: ModelConfig, sources: list[
 def check_source(tokenizer: TextTokenizer, config: ModelConfig, text: str, builtin: bool) -> str:
     """A source as a person typed it, checked: on the built-in corpus an MR of the grammar's slots and values (returned
     in the canonical slot order); otherwise words the model knows. A one-line ValueError says what is accepted."""
+    check_length(text or "", "source", MAX_SOURCE_CHARS)
     if not text or not text.strip():
         example = f", e.g. {MR_EXAMPLE!r}" if builtin else ""
         raise ValueError(f"the source is empty; give the text to condition on{example}")

@@ -191,7 +191,12 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)  # on the CPU whatever the device: one seed, the same draws
     step, seconds_before = 0, 0.0
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{str(out_dir)!r} is a file; give a folder (a new one, or a run folder to resume)")
     if checkpoint.has_checkpoint(out_dir):
+        if not (out_dir / checkpoint.TRAINING_STATE).is_file():
+            raise ValueError(f"{str(out_dir)!r} holds a checkpoint without its training state (a copy made for "
+                             "sharing), which cannot be resumed; train into another folder")
         ck = checkpoint.load(out_dir)
         if ck.config.family != model_config.family:
             raise ValueError(f"{out_dir} holds a {ck.config.family!r} checkpoint; cannot resume it as "
@@ -202,6 +207,8 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
         model_config, tokenizer = prepare(model_config, corpus, seq_len_given)
         model, process = get_family(model_config.family).build(model_config)
         meta = {}
+    # the raw and averaged weights, AdamW's two moments, and the same again while a save replaces them, plus slack
+    checkpoint.check_writable(out_dir, 32 * sum(p.numel() for p in model.parameters()) + 2**24)
     model.to(device)
     ema = AveragedModel(model, multi_avg_fn=_ema(cfg.ema_decay))  # a copy: the checkpoint's EMA weights on resume
     opt = Optimizers(model, cfg)

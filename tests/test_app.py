@@ -221,7 +221,7 @@ def open_in_chromium(module) -> Iterator[Any]:
         pytest.skip(f"{CHROMIUM} is missing (CI installs Debian's chromium)")
     demo = module.build_demo()
     port = _free_port()
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
     base = f"http://127.0.0.1:{port}"
     try:
         # the session's one browser, a fresh context (cookies, storage, Gradio session) for this test

@@ -25,15 +25,15 @@ def _free_port() -> int:
 def server(tmp_path_factory: pytest.TempPathFactory):
     """The app on the shipped checkpoints, served on a free port; session models under a temporary root."""
     root = tmp_path_factory.mktemp("sessions")
-    saved = common.SESSION_ROOT, train_tab.SESSION_ROOT
-    common.SESSION_ROOT = train_tab.SESSION_ROOT = root
+    saved = common.SESSION_ROOT
+    common.SESSION_ROOT = root
     app._load.cache_clear()
     demo = app.build_demo()
     port = _free_port()
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
-    common.SESSION_ROOT, train_tab.SESSION_ROOT = saved
+    common.SESSION_ROOT = saved
     app._load.cache_clear()
 
 

@@ -1,6 +1,8 @@
 """The Train tab: a model trained in the browser session, usable in the other tabs, for that session only."""
 
+import os
 import re
+import time
 import types
 from pathlib import Path
 
@@ -33,7 +35,6 @@ def session_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Session models under a temporary root, so tests never touch the real one."""
     root = tmp_path / "sessions"
     monkeypatch.setattr(common, "SESSION_ROOT", root)
-    monkeypatch.setattr(train_tab, "SESSION_ROOT", root)
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     return root
 
@@ -59,7 +60,7 @@ def test_trained_model_joins_the_session_and_runs_in_the_denoise_tab(session_roo
     assert preview.count("<li>") == train_tab.PREVIEW
     assert preview.count("✓ grammatical") + preview.count("✗ not in the grammar") == train_tab.PREVIEW
     path = Path(models["continuous"])
-    assert path.is_relative_to(session_root / "test-session") and checkpoint.has_checkpoint(path)
+    assert path.is_relative_to(common.session_dir("test-session")) and checkpoint.has_checkpoint(path)
     meta = checkpoint.load(path).meta
     assert meta["command"].startswith("app Train tab") and meta["train_config"]["minutes"] == pytest.approx(5 / 60)
     assert 4.5 <= meta["seconds"] <= 30  # the time cap held (plus the final save)
@@ -177,3 +178,65 @@ def test_train_then_denoise_in_browser(session_root: Path):
         steps.press("Enter")
         page.locator("#run").click()
         expect(page.locator("#denoise-text")).to_contain_text("step 10", timeout=60_000)
+        # Closing the tab deletes the model at once (Gradio notices on its next heartbeat), not an hour later.
+        folders = list(session_root.glob("*/continuous-*"))
+        assert len(folders) == 1
+        page.close()
+        deadline = time.monotonic() + 60
+        while folders[0].exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not folders[0].exists()
+
+
+def test_a_session_hash_never_names_a_path(session_root: Path):
+    root = session_root.resolve()
+    for hostile in ("../../../tmp/evil", "/etc", "a/../../b", "\x00", "\udcff", "x" * 10_000, "", None):
+        path = common.session_dir(hostile)
+        assert path.parent == root and len(path.name) == 32
+    assert common.session_dir("a") != common.session_dir("b") and common.session_dir("a") == common.session_dir("a")
+
+
+def test_a_training_cut_short_leaves_nothing_behind(session_root: Path):
+    run = train_tab.train_model(CONTINUOUS, train_tab.BUILTIN, None, 120, "tiny", 0, {}, _request())
+    next(run)
+    next(run)  # training
+    assert list(session_root.glob("*/continuous-*"))
+    run.close()  # what Gradio does when the visitor cancels or the connection drops
+    assert not list(session_root.glob("*/continuous-*")) and not train_tab._lock.locked()
+    assert not common.TRAINING
+
+
+def test_a_closed_tab_stops_its_training_and_deletes_the_model(session_root: Path):
+    run = train_tab.train_model(CONTINUOUS, train_tab.BUILTIN, None, 120, "tiny", 0, {}, _request())
+    next(run)
+    train_tab.cancel_training(_request())  # the unload of the tab that trains
+    outputs = list(run)
+    assert not any(str(o[0]).startswith("**Done**") for o in outputs)
+    assert not list(session_root.glob("*/continuous-*")) and not train_tab._lock.locked()
+
+
+def test_the_sweep_removes_what_no_live_session_uses(session_root: Path):
+    past = time.time() - 2 * common.SESSION_TTL_SECONDS
+
+    def folder(*parts: str, old: bool) -> Path:
+        path = session_root.joinpath(*parts)
+        path.mkdir(parents=True)
+        (path / "model.safetensors").write_bytes(b"weights")
+        if old:
+            for p in (path / "model.safetensors", path, path.parent):
+                os.utime(p, (past, past))
+        return path
+
+    stale, fresh = folder("gone", "ar-1", old=True), folder("here", "ar-2", old=False)
+    busy, export = folder("busy", "sedd-3", old=True), folder("exports", "export-4", old=True)
+    common.TRAINING.add(busy)
+    try:
+        removed = common.sweep_sessions()
+    finally:
+        common.TRAINING.discard(busy)
+    assert set(removed) == {stale.parent, export}
+    assert not stale.parent.exists() and not export.exists() and fresh.exists() and busy.exists()
+    outside = session_root.parent / "not-ours"
+    outside.mkdir()
+    common.forget_models({"ar": str(outside)})  # a State naming a folder outside the root: left alone
+    assert outside.exists()

@@ -1,6 +1,7 @@
 import itertools
 import math
 import random
+import re
 from collections import defaultdict
 
 import pytest
@@ -227,3 +228,42 @@ def test_hugging_face_dataset_loader_on_local_files(tmp_path):
     assert c.name.startswith("hf:") and len(c.train) + len(c.validation) + len(c.test) == 40
     with pytest.raises(ValueError, match="no column 'body'"):
         load_corpus(f"hf:{folder}", text_column="body")
+
+
+def test_the_mr_parser_reads_in_one_pass():
+    from diffusion.corpus.grammar import _mr_items, parse_mr
+
+    assert parse_mr(" name [ zizzi ]eatType[coffee  shop] ") == {"name": "zizzi", "eatType": "coffee shop"}
+    for text, message in [("name [zizzi", "no closing ']' before the end"), ("name [a [b]", "before the next ["),
+                          ("name zizzi", "cannot read the source at 'name zizzi'"), ("]", "cannot read the source"),
+                          ("name [zizzi] name [zizzi]", "given twice"), ("x" * 1001, "at most 1,000 are accepted")]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            parse_mr(text)
+    # The inputs a backtracking pattern took cubic time on (13 s for 3,000 spaces before the length cap existed):
+    # the scanner reads each character once, so even a megabyte, far past the cap, ends at once.
+    for hostile in ("name [" + " " * 10**6, "name [" + " ] [" * 10**5, "a" * 10**6):
+        with pytest.raises(ValueError):
+            list(_mr_items(hostile))
+
+
+def test_user_files_as_spreadsheets_and_editors_save_them(tmp_path):
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbftext\n" + b"a short line\n" * 12)  # what spreadsheet programs save
+    corpus = load_corpus(str(bom))
+    assert corpus.rows == 12 and len(corpus.train) == 10  # rows counts what was given, before the split
+    header = tmp_path / "header.csv"
+    header.write_text("text,label\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="has a header \\('text', 'label'\\) but no rows under it"):
+        load_corpus(str(header))
+    empty = tmp_path / "empty.csv"
+    empty.write_text("", encoding="utf-8")
+    with pytest.raises(ValueError, match="is empty; a CSV needs a header line"):
+        load_corpus(str(empty))
+    wide = tmp_path / "wide.csv"
+    wide.write_text("text\n" + "x" * 200_000 + "\nok\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="cannot be read as CSV at line 2 .*at most 128 kB"):
+        load_corpus(str(wide))
+    many = tmp_path / "many.txt"
+    many.write_bytes(b"a\n" * 1_000_000)  # 2 MB of one-letter rows: refused on the line count, before parsing
+    with pytest.raises(ValueError, match="has 1,000,000 lines; at most 20,000 rows are accepted"):
+        load_corpus(str(many), max_rows=20_000)

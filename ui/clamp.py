@@ -21,8 +21,9 @@ from visualize.clamp import (clamp_distances_figure, denoising_accuracy_figure, 
 from visualize.plots import mean_distance
 from visualize.tokens import legend_html, render_step
 
-from .common import (MAX_SEED, SAMPLING, SHIPPED, checkpoint_path, explain, get_checkpoint, model_radio,
-                     pick_checkpoint, player_buttons, whole, wire_player)
+from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, UserError, as_user_error, checkpoint_path,
+                     explain, frame_index, get_checkpoint, model_radio, pick_checkpoint, player_buttons, whole,
+                     wire_player)
 
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
 SAMPLERS = ("ddpm", "ddim")
@@ -116,20 +117,20 @@ def _runs(compare: str, steps: float, sampler: str, clamp_start: float, choice: 
           models: dict[str, str] | None) -> tuple[dict[str, tuple[Any, Any]], int, int]:
     """The two columns' (checkpoint, configured process), and the checked steps and clamping start."""
     if compare not in HEADINGS:
-        raise gr.Error(f"compare must be one of {', '.join(HEADINGS)}, got {compare!r}")
+        raise UserError(f"compare must be one of {', '.join(HEADINGS)}, got {compare!r}")
     if sampler not in SAMPLERS:
-        raise gr.Error(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+        raise UserError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
     if compare == "clamping":
         left = right = pick_checkpoint("continuous", choice, models)
     else:
         if choice not in (None, SHIPPED):
-            raise gr.Error("x₀ or ε prediction compares the two shipped models; pick the shipped model (a model "
+            raise UserError("x₀ or ε prediction compares the two shipped models; pick the shipped model (a model "
                            "trained here can be compared with and without clamping)")
         left = get_checkpoint("continuous")
         right = get_checkpoint("continuous", EPS_FOLDER, " --corpus builtin --parameterisation eps")
         kinds = (left.config.parameterisation, right.config.parameterisation)
         if kinds != ("x0", "eps"):
-            raise gr.Error(f"x₀ or ε prediction needs an x0 and an eps model, got {kinds[0]} and {kinds[1]}")
+            raise UserError(f"x₀ or ε prediction needs an x0 and an eps model, got {kinds[0]} and {kinds[1]}")
     steps = whole(steps, "steps", MIN_STEPS, min(MAX_STEPS, left.process.T, right.process.T))
     clamp_start = whole(clamp_start, "clamping start step", 0, steps)
     # Clamp every step that starts at or after grid time ts[clamp_start]: exactly the steps after it (as Denoise).
@@ -173,7 +174,7 @@ def clamp_compare(seed: float | None, steps: float, sampler: str, clamp_start: f
             else:
                 yield (*views, *[gr.skip()] * 9)
     except ValueError as e:
-        raise gr.Error(str(e)) from None
+        raise as_user_error(e) from None
     record["length"] = int(last["on"].tokens.shape[1])
     record["texts"] = {run: runs[run][0].tokenizer.decode(last[run].tokens[0]) for run in RUNS}
     # Where each chain ends: a clamped last step returns x0_hat snapped to words, so its x_0 is exactly embeddings.
@@ -210,7 +211,7 @@ def clamp_scrub(frame: float, record: dict[str, Any] | None) -> tuple[Any, Any, 
     """Both columns at a recorded step, and that step marked on both plots."""
     if not record:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    i = min(max(int(frame), 0), len(record["frame_steps"]) - 1)
+    i = frame_index(frame, len(record["frame_steps"]))
     return (*(record["frames"][run][i] for run in RUNS), *_figures(record, i))
 
 
@@ -265,7 +266,7 @@ def tab(models: gr.State) -> None:
                                    min_width=300)
             accuracy = gr.Plot(label="one-shot x̂₀ rounded back right (x₀ or ε)", visible=False,
                                elem_id="ct-accuracy")
-    record = gr.State(None)
+    record = gr.State(None, time_to_live=SESSION_TTL_SECONDS)
     new_seed.click(_new_seed, None, seed, api_visibility="private", show_progress="hidden")
     steps.change(_clamp_start_range, [steps, clamp_start], clamp_start, api_visibility="private",
                  show_progress="hidden")

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import html
 import json
+import math
 import os
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 from collections.abc import Callable, Sequence
@@ -16,17 +20,64 @@ import gradio as gr
 
 from diffusion import checkpoint
 from diffusion.corpus import Validation, linearise_mr, validate
+from diffusion.limits import MAX_SEED, check_length
 from visualize.export import animated_html, trajectory_json
 from visualize.tokens import grammar_note
 
 CHECKPOINT_ENV = "DIFFUSION_CHECKPOINT"  # the continuous model; other families: DIFFUSION_CHECKPOINT_<FAMILY>
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "assets" / "checkpoints"
 DEFAULT_CHECKPOINT = CHECKPOINTS / "continuous"
-MAX_SEED = 2**63 - 1
 SESSION_ROOT = Path(tempfile.gettempdir()) / "text-diffusion-lab"  # models trained in the app, one folder per session
+# How long a session's things live: its State (run records, the models it trained) after they were last set, and its
+# folders after they were last written; a closed tab's go at once.
+SESSION_TTL_SECONDS = 30 * 60
+SWEEP_SECONDS = 5 * 60  # how often the session root is swept
+# Network evaluations times rows that one request may ask for: a default run is well under it, and at the cap a run
+# holds its sampling slot for seconds on the Space's 2 vCPUs, not minutes.
+MAX_WORK = 4096
 # Two runs at once keep a 2-vCPU Space responsive; every sampling handler shares this id and limit.
 SAMPLING = dict(concurrency_limit=2, concurrency_id="sampling")
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
+
+
+class UserError(gr.Error):
+    """A gr.Error whose message is shown as text: the popup renders HTML, and messages quote what a visitor typed."""
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(html.escape(str(message), quote=False), **kwargs)
+
+
+def as_user_error(e: ValueError) -> gr.Error:
+    """A package's ValueError as the popup shows it; a gr.Error (itself a ValueError) passes through as it is."""
+    return e if isinstance(e, gr.Error) else UserError(str(e))
+
+
+def text_input(value: Any, what: str, limit: int) -> str:
+    """A free-text input checked before anything parses it: text (None is empty) of at most `limit` characters."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise UserError(f"the {what} must be text, got {type(value).__name__}")
+    try:
+        check_length(value, what, limit)
+    except ValueError as e:
+        raise as_user_error(e) from None
+    return value
+
+
+def frame_index(frame: Any, count: int) -> int:
+    """The recorded frame a scrub slider asks for, clamped to the run's `count` frames; a UserError for a value that
+    is no number (a client may send anything)."""
+    if isinstance(frame, bool) or not isinstance(frame, (int, float)) or not math.isfinite(frame):
+        raise UserError(f"frame must be a whole number from 0 to {count - 1}, got {frame!r}")
+    return min(max(int(frame), 0), count - 1)
+
+
+def check_work(steps: int, rows: int, what: str) -> None:
+    """A UserError when a run would ask for more than MAX_WORK network evaluations times rows."""
+    if steps * rows > MAX_WORK:
+        raise UserError(f"{what} asks for {steps * rows:,} network evaluations (steps x rows); this Space runs at most "
+                        f"{MAX_WORK:,} per request: lower the steps or the number of samples")
 
 
 @functools.lru_cache(maxsize=16)
@@ -59,7 +110,7 @@ def get_checkpoint(family: str = "continuous", name: str | None = None, how: str
     try:
         return load(checkpoint_path(name), family)
     except ValueError as e:
-        raise gr.Error(f"{e}. Set {env_name(name)} to a folder made by "
+        raise UserError(f"{e}. Set {env_name(name)} to a folder made by "
                        f"`python -m diffusion train --family {family}{how}`.") from None
 
 
@@ -83,18 +134,30 @@ def pick_checkpoint(family: str, choice: str | None = SHIPPED, models: dict[str,
     if choice in (None, SHIPPED):
         return get_checkpoint(family, name, how)
     if choice != TRAINED:
-        raise gr.Error(f"model must be one of {', '.join(map(repr, MODEL_CHOICES))}, got {choice!r}")
+        raise UserError(f"model must be one of {', '.join(map(repr, MODEL_CHOICES))}, got {choice!r}")
     path = (models or {}).get(family)
     if not path:
-        raise gr.Error(f"you have not trained a {family} model in this session yet: train one in the Train tab, "
+        raise UserError(f"you have not trained a {family} model in this session yet: train one in the Train tab, "
                        "or pick the shipped model")
     try:
         return session_load(str(path), family)
     except ValueError as e:
-        raise gr.Error(f"your {family} model cannot be loaded ({e}); train it again in the Train tab") from None
+        raise UserError(f"your {family} model cannot be loaded ({e}); train it again in the Train tab") from None
 
 
 _session_models: dict[str, checkpoint.Checkpoint] = {}  # path -> a model trained in the app, until its session ends
+TRAINING: set[Path] = set()  # session folders a training is writing into now: never swept
+
+
+def session_dir(session_hash: str | None) -> Path:
+    """This session's folder under SESSION_ROOT, named by a digest of the session (a client may send any string as
+    its session hash: it never becomes part of a path), and checked to lie inside the root."""
+    digest = hashlib.sha256((session_hash or "local").encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    root = SESSION_ROOT.resolve()
+    path = (root / digest).resolve()
+    if path.parent != root:
+        raise UserError("the session folder would lie outside the app's session root; nothing was written")
+    return path
 
 
 def session_load(path: str, family: str) -> checkpoint.Checkpoint:
@@ -104,23 +167,79 @@ def session_load(path: str, family: str) -> checkpoint.Checkpoint:
     return _session_models[path]
 
 
+def _remove(path: Path) -> None:
+    """Delete a folder under SESSION_ROOT and drop the models loaded from it; anything else is left alone."""
+    path = Path(path).resolve()
+    root = SESSION_ROOT.resolve()
+    if path == root or not path.is_relative_to(root):
+        return
+    for loaded in [p for p in _session_models if Path(p).resolve().is_relative_to(path)]:
+        _session_models.pop(loaded, None)
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def forget_models(models: dict[str, str] | None) -> None:
-    """When a session ends: drop its models from memory and delete their folders (only those under SESSION_ROOT)."""
+    """When a session's models State expires: drop its models from memory and delete their folders."""
     for path in (models or {}).values():
-        _session_models.pop(str(path), None)
-        if Path(path).resolve().is_relative_to(SESSION_ROOT.resolve()):
-            shutil.rmtree(path, ignore_errors=True)
+        _remove(Path(path))
+
+
+def end_session(request: gr.Request) -> None:
+    """When a tab closes (Gradio's unload): delete the session's folder and models at once, not after Gradio's hour
+    of grace, and free its run records."""
+    if request is None or not request.session_hash:
+        return
+    _remove(session_dir(request.session_hash))
+
+
+def sweep_sessions(max_age: float = SESSION_TTL_SECONDS) -> list[Path]:
+    """Remove session and export folders not written for `max_age` seconds (sessions that never said goodbye, a
+    restart's leftovers), except those a training is writing; returns what was removed."""
+    removed = []
+    if not SESSION_ROOT.is_dir():
+        return removed
+    now = time.time()
+    folders = [p for p in SESSION_ROOT.iterdir() if p.name != "exports"]
+    exports = SESSION_ROOT / "exports"
+    folders += list(exports.iterdir()) if exports.is_dir() else []
+    busy = {p.resolve() for p in TRAINING}
+    for path in folders:
+        try:
+            newest = max([path.stat().st_mtime, *(f.stat().st_mtime for f in path.rglob("*"))])
+        except OSError:
+            continue  # removed meanwhile
+        if now - newest > max_age and not any(b.is_relative_to(path.resolve()) for b in busy):
+            _remove(path)
+            removed.append(path)
+    return removed
+
+
+_sweeper: list[threading.Thread] = []
+
+
+def start_sweeper() -> None:
+    """Sweep the session root now (leftovers of an earlier run) and every SWEEP_SECONDS, in one daemon thread."""
+    if _sweeper and _sweeper[0].is_alive():
+        return
+
+    def loop() -> None:
+        while True:
+            sweep_sessions()
+            time.sleep(SWEEP_SECONDS)
+
+    _sweeper[:] = [threading.Thread(target=loop, name="session-sweeper", daemon=True)]
+    _sweeper[0].start()
 
 
 def whole(value: Any, name: str, low: int, high: int, high_text: str | None = None) -> int:
     """An integer in [low, high] from a UI number, or a gr.Error naming what is accepted."""
     message = f"{name} must be a whole number from {low} to {high_text or high}, got {value!r}"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise gr.Error(message)
+        raise UserError(message)
     if isinstance(value, float) and not value.is_integer():
-        raise gr.Error(message)
+        raise UserError(message)
     if not low <= value <= high:
-        raise gr.Error(message)
+        raise UserError(message)
     return int(value)
 
 
@@ -158,16 +277,10 @@ def export_files(record: dict[str, Any] | None) -> tuple[Any, Any]:
     return gr.DownloadButton(value=str(json_path), visible=True), gr.DownloadButton(value=str(html_path), visible=True)
 
 
-def _exports_dir(keep_seconds: float = 3600) -> Path:
-    """Where export files wait to be downloaded; those older than an hour are removed as new ones come."""
+def _exports_dir() -> Path:
+    """Where export files wait to be downloaded (the sweep removes them with the sessions' folders)."""
     path = SESSION_ROOT / "exports"
     path.mkdir(parents=True, exist_ok=True)
-    for old in path.iterdir():
-        try:
-            if time.time() - old.stat().st_mtime > keep_seconds:
-                shutil.rmtree(old, ignore_errors=True)
-        except OSError:
-            pass  # another request removed it first
     return path
 
 

@@ -14,12 +14,14 @@ import torch
 from diffusion.corpus import MR_EXAMPLE, entropy
 from diffusion.corpus.validator import is_grammatical
 from diffusion.families import FAMILIES
+from diffusion.limits import MAX_SOURCE_CHARS
 from diffusion.sampling import sample_steps
 from diffusion.seq2seq import candidates_steps, check_source, decode_targets
 from visualize.compare import (cards_html, nll_kind, quality_speed_figure, records_table_html, result_card,
                                 scaling_figure)
 
-from .common import CHECKPOINTS, MAX_SEED, SAMPLING, checkpoint_path, explain, model_radio, pick_checkpoint, whole
+from .common import (CHECKPOINTS, MAX_SEED, SAMPLING, UserError, check_work, checkpoint_path, explain, model_radio,
+                     pick_checkpoint, text_input, whole)
 
 # label -> (family, shipped folder); the order of the cards
 ENTRIES: dict[str, tuple[str, str]] = {
@@ -117,7 +119,7 @@ def _load(label: str, choice: str | None, models: dict[str, str] | None):
     ck = pick_checkpoint(family, choice, models, name=folder, how=how)
     wanted = folder.split("-")[1] if family == "sedd" else None
     if wanted and ck.config.graph != wanted:  # a model trained here has one graph: shown on that graph's card only
-        raise gr.Error(f"this sedd model uses the {ck.config.graph} graph, not {wanted}: "
+        raise UserError(f"this sedd model uses the {ck.config.graph} graph, not {wanted}: "
                        f"see the sedd-{ck.config.graph} card")
     return ck
 
@@ -148,8 +150,10 @@ def compare_run(seed: float | None, budget: float, families: list[str] | None, s
     """Run each chosen family on the same seed and budget, one after the other; yield the cards after each change."""
     seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
     budget = whole(budget, "step budget", MIN_BUDGET, MAX_BUDGET)
-    if not families or not isinstance(families, (list, tuple)) or any(f not in ENTRIES for f in families):
-        raise gr.Error(f"families must be one or more of {', '.join(ENTRIES)}, got {families!r}")
+    source = text_input(source, "source", MAX_SOURCE_CHARS)
+    if (not families or not isinstance(families, (list, tuple))
+            or any(not isinstance(f, str) or f not in ENTRIES for f in families)):
+        raise UserError(f"families must be one or more of {', '.join(ENTRIES)}, got {families!r}")
     labels = [label for label in ENTRIES if label in families]
     cards: dict[str, str] = {}
     plans: dict[str, tuple[Any, int, str]] = {}
@@ -162,12 +166,13 @@ def compare_run(seed: float | None, budget: float, families: list[str] | None, s
         steps, note = STEPS[ck.config.family](ck, budget)
         plans[label] = (ck, steps, note)
         cards[label] = result_card(label, "waiting", steps=steps, note=note)
+    check_work(sum(steps for _, steps, _ in plans.values()), 1, "this comparison (the families' steps together)")
     if "seq2seq" in plans:  # check the source before anything runs: a bad MR is the visitor's to fix
         ck = plans["seq2seq"][0]
         try:
-            source = check_source(ck.tokenizer, ck.config, source or "", ck.meta.get("corpus") == "builtin")
+            source = check_source(ck.tokenizer, ck.config, source, ck.meta.get("corpus") == "builtin")
         except ValueError as e:
-            raise gr.Error(f"seq2seq source: {e}") from None
+            raise UserError(f"seq2seq source: {e}") from None
     footer = f"seed {seed} · step budget {budget}"
     yield cards_html([cards[label] for label in labels], footer)
     for label, (ck, steps, note) in plans.items():
@@ -176,7 +181,7 @@ def compare_run(seed: float | None, budget: float, families: list[str] | None, s
         try:
             out = _sample(label, ck, steps, seed, source)
         except ValueError as e:
-            raise gr.Error(f"{label}: {e}") from None
+            raise UserError(f"{label}: {e}") from None
         cards[label] = result_card(label, "done", note=note, **out)
         yield cards_html([cards[k] for k in labels], footer)
 

@@ -14,14 +14,16 @@ from diffusion.classifier import load_classifier
 from diffusion.control import BLANK, Control, Guidance, infill_anchor, length_anchor, parse_targets
 from diffusion.corpus import SLOTS, VALUES
 from diffusion.corpus.validator import is_grammatical
+from diffusion.limits import MAX_SENTENCE_CHARS
 from diffusion.metrics import realises
 from diffusion.sampling import sample_steps
 from visualize.control import control_probability_figure
 from visualize.export import step_record
 from visualize.tokens import render_step
 
-from .common import (MAX_SEED, SAMPLING, explain, export_buttons, model_length, model_radio, pick_checkpoint,
-                     player_buttons, run_settings, whole, wire_export, wire_player)
+from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, UserError, as_user_error, check_work, explain,
+                     export_buttons, frame_index, model_length, model_radio, pick_checkpoint, player_buttons,
+                     run_settings, text_input, whole, wire_export, wire_player)
 
 MODES = ("Infilling", "Length", "Classifier guidance")
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
@@ -84,7 +86,8 @@ def build_control(ck: Any, mode: str, template: str, length: float, slot: str, v
                   step_size: float, updates: float) -> tuple[Control, str]:
     """The Control a mode asks for and the CLI flags that reproduce it; gr.Error naming what is accepted."""
     if mode not in MODES:
-        raise gr.Error(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        raise UserError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    template = text_input(template, "template", MAX_SENTENCE_CHARS)
     try:
         if mode == "Infilling":
             return Control(anchor=infill_anchor(ck.tokenizer, template or "", ck.config.seq_len)), \
@@ -102,7 +105,7 @@ def build_control(ck: Any, mode: str, template: str, length: float, slot: str, v
                f"--guidance-updates {updates}")
         return Control(guidance=guidance), cli
     except ValueError as e:
-        raise gr.Error(str(e)) from None
+        raise as_user_error(e) from None
 
 
 def _quote(s: str) -> str:
@@ -111,7 +114,7 @@ def _quote(s: str) -> str:
 
 def _number(value: Any, name: str, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise gr.Error(f"{name} must be a number from {low} to {high}, got {value!r}")
+        raise UserError(f"{name} must be a number from {low} to {high}, got {value!r}")
     return float(value)
 
 
@@ -124,6 +127,8 @@ def control_run(mode: str, template: str, length: float, slot: str, value: str, 
     steps = whole(steps, "steps", MIN_STEPS, min(MAX_STEPS, ck.process.T))
     num_samples = whole(num_samples, "number of samples", 1, MAX_SAMPLES)
     control, cli_control = build_control(ck, mode, template, length, slot, value, weight, step_size, updates)
+    guided = control.guidance.updates if control.guidance is not None else 0  # each update is another network call
+    check_work(steps * (1 + guided), num_samples, "this run")
     process = ck.process.configure(control=control)
     generator = torch.Generator().manual_seed(seed)
     frames, frame_steps, recorded, indices, probs = [], [], [], [], []
@@ -140,7 +145,7 @@ def control_run(mode: str, template: str, length: float, slot: str, value: str, 
                 probs.append(step.extras["control_prob"].tolist())
             yield (frames[-1], gr.skip(), *hidden) if len(frames) == 1 else (frames[-1], *[gr.skip()] * 4)
     except ValueError as e:
-        raise gr.Error(str(e)) from None
+        raise as_user_error(e) from None
     texts = [ck.tokenizer.decode(row) for row in step.tokens]
     targets = control.guidance.targets if control.guidance is not None else None
     label = ", ".join(f"{s}={v}" for s, v in targets.items()) if targets else ""
@@ -180,7 +185,7 @@ def _figure(record: dict[str, Any], frame: int) -> Any:
 def control_scrub(frame: float, record: dict[str, Any] | None) -> tuple[Any, Any]:
     if not record:
         return gr.skip(), gr.skip()
-    i = min(max(int(frame), 0), len(record["frames"]) - 1)
+    i = frame_index(frame, len(record["frames"]))
     return record["frames"][i], _figure(record, i) if record["indices"] else gr.skip()
 
 
@@ -232,7 +237,7 @@ def tab(models: gr.State) -> None:
                               interactive=False, elem_id="control-scrub")
             player = player_buttons("control")
             plot = gr.Plot(label="classifier probability", visible=False, elem_id="control-plot")
-    record = gr.State(None)
+    record = gr.State(None, time_to_live=SESSION_TTL_SECONDS)
     mode.change(_mode_visibility, mode, [infill_box, length_box, guidance_box], api_visibility="private",
                 show_progress="hidden")
     slot.change(_values, slot, value, api_visibility="private", show_progress="hidden")

@@ -18,8 +18,9 @@ from diffusion.projection import pca_basis, project
 from visualize.embeddings import denoising_map_figure, finite_extent
 from visualize.export import step_record
 
-from .common import (MAX_SEED, SAMPLING, SHIPPED, explain, export_buttons, grammar_checks, grammar_notes, model_radio,
-                     pick_checkpoint, player_buttons, run_settings, samples_result, whole, wire_export, wire_player)
+from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, UserError, as_user_error, explain,
+                     export_buttons, frame_index, grammar_checks, grammar_notes, model_radio, pick_checkpoint,
+                     player_buttons, run_settings, samples_result, whole, wire_export, wire_player)
 
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
 MAX_SAMPLES = 4
@@ -92,15 +93,15 @@ def denoise(seed: float | None, steps: float, sampler: str, clamp: bool, clamp_s
     clamp_start = whole(clamp_start, "clamping start step", 0, steps)
     num_samples = whole(num_samples, "number of samples", 1, MAX_SAMPLES)
     if sampler not in SAMPLERS:
-        raise gr.Error(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+        raise UserError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
     # Clamp every step that starts at or after grid time ts[start]: exactly the steps after `clamp_start`,
     # even where respacing rounds 1 - start/steps onto the training grid.
     clamp_from = float(ck.process.timesteps(steps)[clamp_start])
     if isinstance(noise_scale, bool) or not isinstance(noise_scale, (int, float)) or not 0 <= noise_scale <= 1:
-        raise gr.Error(f"noise scale must be a number from 0 to 1, got {noise_scale!r}")
+        raise UserError(f"noise scale must be a number from 0 to 1, got {noise_scale!r}")
     noise_scale = float(noise_scale)
     if sampler == "ddim" and noise_scale != 1.0:
-        raise gr.Error("noise scale applies to the ddpm sampler only (ddim adds no noise): set it to 1 or pick ddpm")
+        raise UserError("noise scale applies to the ddpm sampler only (ddim adds no noise): set it to 1 or pick ddpm")
     process = ck.process.configure(sampler=sampler, clamp=bool(clamp), clamp_from=clamp_from, noise_scale=noise_scale)
     generator = torch.Generator().manual_seed(seed)
 
@@ -133,7 +134,7 @@ def denoise(seed: float | None, steps: float, sampler: str, clamp: bool, clamp_s
             else:
                 yield frame, gr.skip(), gr.skip(), gr.skip(), gr.skip()
     except ValueError as e:
-        raise gr.Error(str(e)) from None
+        raise as_user_error(e) from None
     cli = (f"--seed {seed} --steps {steps} --num {num_samples} --sampler {sampler}"
            + (f" --clamp-from {clamp_from!r}" if clamp else " --no-clamp")
            + (f" --noise-scale {noise_scale!r}" if noise_scale != 1.0 else ""))
@@ -186,7 +187,7 @@ def scrub(frame: float, record: dict[str, Any] | None) -> tuple[Any, Any, Any]:
     """Show a recorded frame, mark its step on the clamp-distance plot and draw the latent paths up to it."""
     if not record:
         return gr.skip(), gr.skip(), gr.skip()
-    i = min(max(int(frame), 0), len(record["frames"]) - 1)
+    i = frame_index(frame, len(record["frames"]))
     return record["frames"][i], _figure(record, i), _map(record, i)
 
 
@@ -222,7 +223,7 @@ def tab(models: gr.State) -> None:
             player = player_buttons("denoise")
             plot = gr.Plot(label="clamp distance", visible=False, elem_id="clamp-plot")
             latent_map = gr.Plot(label="latent paths on the embedding map", visible=False, elem_id="latent-map")
-    record = gr.State(None)
+    record = gr.State(None, time_to_live=SESSION_TTL_SECONDS)
     steps.change(_clamp_start_range, [steps, clamp_start], clamp_start, api_visibility="private",
                  show_progress="hidden")
     event = run.click(denoise, [seed, steps, sampler, clamp, clamp_start, num_samples, choice, models, noise_scale],

@@ -10,14 +10,16 @@ import torch
 
 from diffusion import schedules
 from diffusion.plan import ORDERS
+from diffusion.limits import MAX_SENTENCE_CHARS
 from diffusion.sampling import sample_steps
 from visualize.export import step_record
 from visualize.plots import discrete_schedule_figure, quality_vs_steps_figure
 from visualize.tokens import render_step, render_tokens
 
 from . import forward
-from .common import (MAX_SEED, SAMPLING, SHIPPED, explain, export_buttons, grammar_checks, grammar_notes, model_radio,
-                     pick_checkpoint, player_buttons, run_settings, samples_result, whole, wire_export, wire_player)
+from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, UserError, as_user_error, explain,
+                     export_buttons, frame_index, grammar_checks, grammar_notes, model_radio, pick_checkpoint,
+                     player_buttons, run_settings, samples_result, text_input, whole, wire_export, wire_player)
 from .order import ORDER_CHOICES
 
 GRAPHS = {"absorb": "sedd-absorb", "uniform": "sedd-uniform"}  # graph -> shipped checkpoint folder
@@ -101,7 +103,7 @@ model: the share of grammatical samples against the number of steps, for each sa
 def _checkpoint(graph: str, choice: str = SHIPPED, models: dict[str, str] | None = None):
     """The shipped model of `graph`, or the session's own sedd model (whose graph is its own)."""
     if graph not in GRAPHS:
-        raise gr.Error(f"graph must be one of {', '.join(GRAPHS)}, got {graph!r}")
+        raise UserError(f"graph must be one of {', '.join(GRAPHS)}, got {graph!r}")
     return pick_checkpoint("sedd", choice, models, GRAPHS[graph], how=f" --graph {graph}")
 
 
@@ -110,15 +112,15 @@ def forward_view(graph: str, sentence: str, t: float, seed: float | None, choice
     """The sentence noised to time t (the same seed hits the same tokens at every t) and the schedule."""
     seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 1:
-        raise gr.Error(f"t must be a number from 0 to 1, got {t!r}")
+        raise UserError(f"t must be a number from 0 to 1, got {t!r}")
     ck = _checkpoint(graph, choice, models)
-    text = (sentence or "").strip()
+    text = text_input(sentence, "sentence", MAX_SENTENCE_CHARS).strip()
     if not text:
-        raise gr.Error("type a sentence to noise (words of the built-in corpus; others show as [UNK])")
+        raise UserError("type a sentence to noise (words of the built-in corpus; others show as [UNK])")
     try:
         ids = ck.tokenizer.batch([text], ck.config.seq_len)  # (1, L)
     except ValueError as e:
-        raise gr.Error(str(e)) from None
+        raise as_user_error(e) from None
     noisy = ck.process.add_noise(ids, float(t), torch.Generator().manual_seed(seed))
     tokens = ck.tokenizer.tokens(noisy[0])
     changed = (noisy != ids)[0]
@@ -154,20 +156,20 @@ def sedd_denoise(graph: str, seed: float | None, steps: float, sampler: str,
     steps = whole(steps, "steps", 1, MAX_STEPS)
     num_samples = whole(num_samples, "number of samples", 1, MAX_SAMPLES)
     if sampler not in SAMPLERS:
-        raise gr.Error(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+        raise UserError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
     if isinstance(remask, bool) or not isinstance(remask, (int, float)) or not 0 <= remask <= MAX_REMASK:
-        raise gr.Error(f"remasking eta must be a number from 0 to {MAX_REMASK}, got {remask!r}")
+        raise UserError(f"remasking eta must be a number from 0 to {MAX_REMASK}, got {remask!r}")
     if order not in ORDERS:
-        raise gr.Error(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
+        raise UserError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
     ck = _checkpoint(graph, choice, models)
     if sampler == "any-order" and steps > ck.config.seq_len:
-        raise gr.Error(f"the any-order sampler writes at least one position a step: steps must be from 1 to the "
+        raise UserError(f"the any-order sampler writes at least one position a step: steps must be from 1 to the "
                        f"model's length {ck.config.seq_len}, got {steps}")
     try:
         process = ck.process.configure(sampler=sampler, remask=float(remask),
                                        order=order if sampler == "any-order" else None)
     except ValueError as e:
-        raise gr.Error(str(e)) from None
+        raise as_user_error(e) from None
     generator = torch.Generator().manual_seed(seed)
 
     def draw(step: Any, words: list[list[str]], notes: list[str] | None = None) -> str:
@@ -204,7 +206,7 @@ def sedd_denoise(graph: str, seed: float | None, steps: float, sampler: str,
 def sedd_scrub(frame: float, record: dict[str, Any] | None) -> Any:
     if not record:
         return gr.skip()
-    return record["frames"][min(max(int(frame), 0), len(record["frames"]) - 1)]
+    return record["frames"][frame_index(frame, len(record["frames"]))]
 
 
 def sampler_changed(sampler: str, graph: str, choice: str = SHIPPED,
@@ -280,7 +282,7 @@ def tab(models: gr.State) -> dict[str, Any]:
             player = player_buttons("sedd")
             buttons = export_buttons("sedd")
             quality = gr.Plot(label="grammatical rate against steps", elem_id="sedd-quality")
-    record = gr.State(None)
+    record = gr.State(None, time_to_live=SESSION_TTL_SECONDS)
     forward_inputs = [graph, sentence, t, noise_seed, choice, models]
     gr.on([t.change, sentence.submit, noise_seed.submit, graph.change, choice.change], forward_view, forward_inputs,
           [noised, schedule], trigger_mode="always_last", show_progress="hidden", api_name="sedd_forward")

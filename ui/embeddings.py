@@ -11,11 +11,12 @@ import gradio as gr
 import numpy as np
 
 from diffusion.corpus.classes import class_names, word_class
+from diffusion.limits import MAX_WORD_CHARS
 from diffusion.projection import (PROJECTION_FILE, load_projection, nearest_neighbours, pca_2d, save_projection,
                                   umap_2d)
 from visualize.embeddings import embedding_map_figure
 
-from .common import SAMPLING, explain, model_radio, pick_checkpoint
+from .common import SAMPLING, UserError, explain, model_radio, pick_checkpoint, text_input
 
 FAMILIES = ("continuous", "seq2seq")  # the families with a table of word embeddings
 PROJECTIONS = ("UMAP", "PCA")
@@ -67,11 +68,11 @@ def _cached(path: Path, size: int) -> dict[str, np.ndarray] | None:
 def _highlight(word: str | None, words: list[str]) -> tuple[str | None, str]:
     """The word to ring, or None; with a note when it is not in the vocabulary (a warning, not an error: the
     map is still worth drawing)."""
-    word = (word or "").strip()
+    word = text_input(word, "highlighted word", MAX_WORD_CHARS).strip()
     if not word:
         return None, ""
     if word not in words:
-        note = f"'{word}' is not in this model's vocabulary of {len(words)} tokens; type one word of it"
+        note = f"{word!r} is not in this model's vocabulary of {len(words)} tokens; type one word of it"
         gr.Warning(note)
         return None, f" · {note}"
     return word, ""
@@ -81,9 +82,9 @@ def embedding_map(family: str, projection: str, highlight: str | None, choice: s
                   models: dict[str, str] | None) -> Iterator[tuple[Any, str]]:
     """The map of the chosen model's embeddings; without a cached UMAP, PCA at once, then UMAP computed and saved."""
     if family not in FAMILIES:
-        raise gr.Error(f"family must be one of {', '.join(FAMILIES)}, got {family!r}")
+        raise UserError(f"family must be one of {', '.join(FAMILIES)}, got {family!r}")
     if projection not in PROJECTIONS:
-        raise gr.Error(f"projection must be one of {', '.join(PROJECTIONS)}, got {projection!r}")
+        raise UserError(f"projection must be one of {', '.join(PROJECTIONS)}, got {projection!r}")
     ck = pick_checkpoint(family, choice, models, how=" --corpus builtin")
     emb, words, classes, near = _vocabulary(ck)
     word, note = _highlight(highlight, words)

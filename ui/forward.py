@@ -12,11 +12,12 @@ from torch import Tensor
 
 from diffusion import schedules
 from diffusion.corpus.tokenizer import SPECIAL_TOKENS
+from diffusion.limits import MAX_SENTENCE_CHARS
 from diffusion.projection import pca_basis, project
 from visualize.embeddings import finite_extent, gaussian_schedule_figure, noising_map_figure
 from visualize.tokens import CHANGED, render_tokens
 
-from .common import MAX_SEED, explain, model_radio, pick_checkpoint, whole
+from .common import MAX_SEED, UserError, explain, model_radio, pick_checkpoint, text_input, whole
 
 EXAMPLES = (  # sentences of the built-in grammar (the tests check each one parses)
     "mill is a family friendly italian restaurant by the riverside .",
@@ -64,20 +65,20 @@ alone recovers every word, and teach the denoiser nothing.
 
 def encode_sentence(ck: Any, sentence: str | None) -> Tensor:
     """(n,) ids of a typed sentence; a gr.Error naming what is wrong: empty, unknown words, or too long."""
-    text = " ".join((sentence or "").split())
+    text = " ".join(text_input(sentence, "sentence", MAX_SENTENCE_CHARS).split())
     if not text:
-        raise gr.Error(f"the sentence is empty; type one in words of the model's corpus, e.g. {EXAMPLES[0]!r}")
+        raise UserError(f"the sentence is empty; type one in words of the model's corpus, e.g. {EXAMPLES[0]!r}")
     tok = ck.tokenizer
     pieces = text.split() if tok.level == "word" else list(text)
     unknown = sorted({p for p in pieces if p in SPECIAL_TOKENS or tok.encode(p) == [tok.unk_id]})
     if unknown:
         hint = (" (the built-in corpus is lower case, with '.' and ',' as separate words)"
                 if ck.meta.get("corpus") == "builtin" else "")
-        raise gr.Error(f"the sentence has words this model never saw: {', '.join(unknown[:8])}; use words of its "
+        raise UserError(f"the sentence has words this model never saw: {', '.join(unknown[:8])}; use words of its "
                        f"training corpus{hint}")
     ids = tok.encode(text)
     if len(ids) > ck.config.seq_len:
-        raise gr.Error(f"the sentence has {len(ids)} tokens but this model takes at most {ck.config.seq_len}; "
+        raise UserError(f"the sentence has {len(ids)} tokens but this model takes at most {ck.config.seq_len}; "
                        "shorten it")
     return torch.tensor(ids, dtype=torch.long)
 
@@ -91,7 +92,7 @@ def noise_path(process: Any, x0: Tensor, times: list[float], seed: int) -> Tenso
 
 def _time(t: Any) -> float:
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 1:
-        raise gr.Error(f"t must be a number from 0 to 1, got {t!r}")
+        raise UserError(f"t must be a number from 0 to 1, got {t!r}")
     return float(t)
 
 

@@ -16,9 +16,9 @@ from visualize.tokens import render_step
 
 from visualize.export import step_record
 
-from .common import (MAX_SEED, SAMPLING, SHIPPED, checkpoint_path, explain, export_buttons, grammar_checks,
-                     grammar_notes, load, model_length, model_radio, pick_checkpoint, player_buttons, run_settings,
-                     samples_result, whole, wire_export, wire_player)
+from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, UserError, checkpoint_path, explain,
+                     export_buttons, frame_index, grammar_checks, grammar_notes, load, model_length, model_radio,
+                     pick_checkpoint, player_buttons, run_settings, samples_result, whole, wire_export, wire_player)
 
 ORDER_INTRO = r"""
 **Order-agnostic ARDM** writes the positions in a random order $\sigma$, each from
@@ -126,7 +126,7 @@ def _network(network: str, choice: str, models: dict[str, str] | None) -> tuple[
         return ck, ck.process, ck.model
     ck = pick_checkpoint("sedd", choice, models, "sedd-absorb", how=" --graph absorb")
     if not ck.process.orders_exact:
-        raise gr.Error("this SEDD model uses the uniform graph, whose scores are no conditionals of the clean words; "
+        raise UserError("this SEDD model uses the uniform graph, whose scores are no conditionals of the clean words; "
                        "only an absorbing one reads as ARDM (train one with graph absorb)")
     process, model = ck.process.as_ardm(ck.model)
     return ck, process, model
@@ -140,17 +140,17 @@ def order_agnostic(seed: float | None, budget: float, temperature: float,
     grid, the NLL curve and the scrubber."""
     seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
     if network not in dict(NETWORKS).values():
-        raise gr.Error(f"network must be one of {', '.join(dict(NETWORKS).values())}, got {network!r}")
+        raise UserError(f"network must be one of {', '.join(dict(NETWORKS).values())}, got {network!r}")
     ck, process, model = _network(network, choice, models)
     D = ck.config.seq_len
     budget = whole(budget, "steps", 1, D)
     num_samples = whole(num_samples, "number of samples", 1, MAX_ORDER_SAMPLES)
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
-        raise gr.Error(f"temperature must be a number from 0 to 2, got {temperature!r}")
+        raise UserError(f"temperature must be a number from 0 to 2, got {temperature!r}")
     if order not in ORDERS:
-        raise gr.Error(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
+        raise UserError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
     if network != "ardm" and temperature != 1:
-        raise gr.Error("the temperature applies to ARDM's network; SEDD's any-order sampler draws at temperature 1")
+        raise UserError("the temperature applies to ARDM's network; SEDD's any-order sampler draws at temperature 1")
     process = process.configure(temperature=float(temperature), order=order)
     generator = torch.Generator().manual_seed(seed)
 
@@ -206,7 +206,7 @@ def network_temperature(network: str) -> Any:
 def order_scrub(frame: float, record: dict[str, Any] | None) -> tuple[Any, Any]:
     if not record:
         return gr.skip(), gr.skip()
-    i = min(max(int(frame), 0), len(record["frames"]) - 1)
+    i = frame_index(frame, len(record["frames"]))
     return record["frames"][i], plan_figure(record["written"], record["tokens"], record["num_steps"], current=i or None)
 
 
@@ -239,7 +239,7 @@ def tab(models: gr.State) -> None:
             buttons = export_buttons("order")
             plan = gr.Plot(label="planned steps", elem_id="order-plan")
             curve = gr.Plot(label="NLL against budget", elem_id="order-curve")
-    record = gr.State(None)
+    record = gr.State(None, time_to_live=SESSION_TTL_SECONDS)
     event = run.click(order_agnostic, [seed, budget, temperature, num_samples, choice, models, order, network],
                       [text, record, plan, curve], show_progress="minimal", **SAMPLING)
     network.change(network_temperature, network, temperature, api_visibility="private", show_progress="hidden")

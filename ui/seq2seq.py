@@ -12,6 +12,7 @@ import gradio as gr
 import torch
 
 from diffusion.corpus import MR_EXAMPLE, SLOTS, VALUES, is_grammatical, linearise_mr, parse_mr, realised_slots
+from diffusion.limits import MAX_SOURCE_CHARS
 from diffusion.metrics import bleu_matrix, mbr_pick
 from diffusion.seq2seq import candidates_steps, check_source, decode_targets
 from visualize.plots import bleu_heatmap_figure
@@ -19,8 +20,9 @@ from visualize.tokens import render_step
 
 from visualize.export import step_record
 
-from .common import (MAX_SEED, SAMPLING, SHIPPED, explain, export_buttons, model_radio, pick_checkpoint,
-                     player_buttons, run_settings, whole, wire_export, wire_player)
+from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, UserError, as_user_error, check_work, explain,
+                     export_buttons, frame_index, model_radio, pick_checkpoint, player_buttons, run_settings,
+                     text_input, whole, wire_export, wire_player)
 
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
 MAX_CANDIDATES, DEFAULT_CANDIDATES = 8, 5
@@ -96,13 +98,15 @@ def seq2seq_run(source: str, seed: float | None, steps: float,
     heatmap, and the scrubber."""
     seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
     k = whole(candidates, "number of candidates", 1, MAX_CANDIDATES)
+    source = text_input(source, "source", MAX_SOURCE_CHARS)
     ck = _checkpoint(choice, models)
     steps = whole(steps, "steps", MIN_STEPS, min(MAX_STEPS, ck.process.T))
+    check_work(steps, k, "this run")
     builtin = ck.meta.get("corpus") == "builtin"
     try:
-        source = check_source(ck.tokenizer, ck.config, source or "", builtin)
+        source = check_source(ck.tokenizer, ck.config, source, builtin)
     except ValueError as e:
-        raise gr.Error(str(e)) from None
+        raise as_user_error(e) from None
     held = ck.config.source_len + 1
     frames: list[str] = []
     generator = torch.Generator().manual_seed(seed)
@@ -138,7 +142,7 @@ def seq2seq_run(source: str, seed: float | None, steps: float,
 def seq2seq_scrub(frame: float, record: dict[str, Any] | None) -> Any:
     if not record:
         return gr.skip()
-    return record["frames"][min(max(int(frame), 0), len(record["frames"]) - 1)]
+    return record["frames"][frame_index(frame, len(record["frames"]))]
 
 
 def tab(models: gr.State) -> None:
@@ -168,7 +172,7 @@ def tab(models: gr.State) -> None:
             picked = gr.HTML(elem_id="s2s-candidates-out")
             buttons = export_buttons("s2s")
             heatmap = gr.Plot(label="pairwise BLEU", visible=False, elem_id="s2s-bleu")
-    record = gr.State(None)
+    record = gr.State(None, time_to_live=SESSION_TTL_SECONDS)
     for dropdown in slots:
         dropdown.input(compose_mr, slots, source, show_progress="hidden", api_visibility="private")
     event = run.click(seq2seq_run, [source, seed, steps, candidates, choice, models],

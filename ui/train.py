@@ -1,8 +1,9 @@
 """The Train tab: train a small model of any family in the browser, watch its loss, then use it in every other tab.
 
-The model belongs to the visitor's session only: it is written under SESSION_ROOT/<session>/ and named in the
-session's `models` state; it is deleted when the session ends. One training runs at a time on the whole Space
-(a 2-vCPU machine): a second visitor who presses Train meanwhile gets an error saying how long to wait.
+The model belongs to the visitor's session only: it is written under SESSION_ROOT/<digest of the session>/ and
+named in the session's `models` state; it is deleted when the tab closes, or SESSION_TTL_SECONDS after it was made.
+One training runs at a time on the whole Space (a 2-vCPU machine): a second visitor who presses Train meanwhile gets an
+error saying how long to wait.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from diffusion.seq2seq import candidates_steps, check_source, decode_targets
 from diffusion.training import prepare, resolve_device, train
 from visualize.train import loss_curve_figure
 
-from .common import MAX_SEED, SESSION_ROOT, explain, forget_models, session_load, whole
+from .common import (MAX_SEED, TRAINING, UserError, as_user_error, explain, forget_models, session_dir, session_load,
+                     whole)
 
 # label -> (family, model overrides)
 FAMILY_CHOICES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -44,14 +46,17 @@ MIN_SECONDS, MAX_SECONDS, DEFAULT_SECONDS = 5, 300, 60
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 MAX_LEN = 64  # tokens per row (source, [SEP] and target for seq2seq): what a small model trains on in minutes
 MIN_ROWS = 10
+MAX_ROWS = 20_000  # lines of an upload, counted before it is parsed: bounds what the tokenizer and encoder see
 PREVIEW = 3  # samples drawn from the new model when training ends
 UPDATE_SECONDS = 0.5  # at most two redraws of the curve a second
 USED_IN = {"continuous": "Denoise, Forward noising, Clamping trick and Embeddings", "seq2seq": "Seq2seq",
            "sedd": "Discrete diffusion", "ardm": "Order-agnostic", "ar": "Compare"}
 
 _lock = threading.Lock()  # one training on the Space at a time
+# Keyed by the session folder's name (a digest of the session), never by the client's own string:
 _running: dict[str, float] = {}  # while a training runs: its session and when its time cap ends
 _stop: dict[str, threading.Event] = {}  # session -> its Stop button's flag
+_discard: set[str] = set()  # sessions whose tab closed during their training: the model is deleted, not kept
 
 INTRO = r"""
 **Train a model here**, on the built-in corpus or your own file, and watch the loss fall: every family minimises
@@ -74,47 +79,63 @@ columns for seq2seq); UTF-8, at most 2 MB, at least 10 rows, rows of at most 64 
 from your file.
 
 **Limits.** Training stops at the time cap or when you press Stop; either way the model is saved and usable.
-One training runs at a time on this Space; your model is deleted when you close the page.
+One training runs at a time on this Space; your model is deleted when you close the page, and half an hour after
+you trained it.
 """
 
 
 def _family(label: str) -> tuple[str, dict[str, Any]]:
-    if label not in FAMILY_CHOICES:
-        raise gr.Error(f"family must be one of {', '.join(map(repr, FAMILY_CHOICES))}, got {label!r}")
+    if not isinstance(label, str) or label not in FAMILY_CHOICES:
+        raise UserError(f"family must be one of {', '.join(map(repr, FAMILY_CHOICES))}, got {label!r}")
     return FAMILY_CHOICES[label]
 
 
-def _corpus(choice: str, upload: str | None, family: str):
-    """The training corpus, or a gr.Error naming what is wrong with the upload and what is accepted."""
-    paired = get_family(family).paired
+def _upload(choice: str, upload: str | None) -> Path | None:
+    """The uploaded file to read (None for the built-in corpus), after the checks that read nothing of it."""
     if choice == BUILTIN:
-        return load_builtin(paired=paired)
+        return None
     if choice != UPLOAD:
-        raise gr.Error(f"corpus must be {BUILTIN!r} or {UPLOAD!r}, got {choice!r}")
-    if not upload:
-        raise gr.Error("no file uploaded: add a .txt (one sentence per line) or a .csv with a 'text' column, "
-                       "or pick the built-in grammar")
+        raise UserError(f"corpus must be {BUILTIN!r} or {UPLOAD!r}, got {choice!r}")
+    if not upload or not isinstance(upload, str):
+        raise UserError("no file uploaded: add a .txt (one sentence per line) or a .csv with a 'text' column, "
+                        "or pick the built-in grammar")
     path = Path(upload)
     if path.suffix.lower() not in (".txt", ".csv"):
-        raise gr.Error(f"{path.name} is not a .txt or .csv file; upload one of those")
-    size = path.stat().st_size
-    if size > MAX_UPLOAD_BYTES:
-        raise gr.Error(f"{path.name} is {size / 2**20:.1f} MB; the Train tab takes files up to 2 MB")
+        raise UserError(f"{path.name} is not a .txt or .csv file; upload one of those")
     try:
-        corpus = load_corpus(str(path), paired=paired)
+        size = path.stat().st_size
+    except OSError:
+        raise UserError(f"{path.name} is not an uploaded file; upload the file again") from None
+    if size > MAX_UPLOAD_BYTES:
+        raise UserError(f"{path.name} is {size / 2**20:.1f} MB; the Train tab takes files up to 2 MB")
+    return path
+
+
+def _corpus(path: Path | None, family: str):
+    """The training corpus (rows counted before parsing), or a UserError naming what is wrong with the upload."""
+    paired = get_family(family).paired
+    if path is None:
+        return load_builtin(paired=paired)
+    try:
+        corpus = load_corpus(str(path), paired=paired, max_rows=MAX_ROWS)
     except ValueError as e:  # not UTF-8, missing columns, a .txt for seq2seq: the loader's own words
-        raise gr.Error(str(e).replace(str(path), path.name)) from None
-    if len(corpus.train) < MIN_ROWS:
-        raise gr.Error(f"{path.name} has {len(corpus.train)} usable rows; the Train tab needs at least {MIN_ROWS}")
+        raise UserError(str(e).replace(str(path), path.name)) from None
+    if corpus.rows < MIN_ROWS:
+        raise UserError(f"{path.name} has {corpus.rows} usable row{'s' * (corpus.rows != 1)}; the Train tab needs at "
+                        f"least {MIN_ROWS}")
     return corpus
 
 
-def _out_dir(session: str, family: str) -> Path:
-    """A fresh folder for this run; the session's earlier models of the family go (the cache keys on the path)."""
-    root = SESSION_ROOT / session
-    for old in root.glob(f"{family}-*"):
-        forget_models({family: str(old)})
-    return root / f"{family}-{time.time_ns()}"
+def _out_dir(session: Path, family: str) -> Path:
+    """A fresh folder for this run, beside the session's earlier models (they go once this one is done)."""
+    return session / f"{family}-{time.time_ns()}"
+
+
+def _drop_older(session: Path, family: str, keep: Path) -> None:
+    """The session's earlier models of `family`, once a new one has replaced them."""
+    for old in session.glob(f"{family}-*"):
+        if old != keep:
+            forget_models({family: str(old)})
 
 
 def _status(step: int, seconds: float, cap: float, loss: float, stopping: bool = False) -> str:
@@ -133,7 +154,7 @@ def _preview(family: str, path: Path, corpus, seed: int) -> str:
         source = check_source(ck.tokenizer, ck.config, corpus.sources["validation"][0], corpus.builtin)
         last = list(candidates_steps(ck.process, ck.model, ck.tokenizer, source, PREVIEW, steps, gen, every=steps))[-1]
         texts = decode_targets(ck.tokenizer, ck.config, last.tokens)
-        head = f"<p>Source: <code>{source}</code></p>"
+        head = f"<p>Source: <code>{html.escape(source)}</code></p>"
     else:
         traj = sample(ck.process, ck.model, PREVIEW, steps, generator=gen, every=steps)
         texts = [ck.tokenizer.decode(row) for row in traj.final.tokens]
@@ -156,26 +177,28 @@ def train_model(label: str, corpus_choice: str, upload: str | None, seconds: flo
     cap = whole(seconds, "time cap (seconds)", MIN_SECONDS, MAX_SECONDS)
     seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
     if size not in SIZES:
-        raise gr.Error(f"model size must be one of {', '.join(SIZES)}, got {size!r}")
-    corpus = _corpus(corpus_choice, upload, family)
-    model_config, train_config = preset(size, family=family, **overrides)
-    try:
-        fitted, _ = prepare(model_config, corpus)
-    except ValueError as e:
-        raise gr.Error(str(e)) from None
-    if fitted.seq_len > MAX_LEN:
-        raise gr.Error(f"your file has a row of {fitted.seq_len} tokens; the Train tab takes rows of at most "
-                       f"{MAX_LEN} (split long lines, or train with `python -m diffusion train`)")
-    session = request.session_hash or "local"
+        raise UserError(f"model size must be one of {', '.join(SIZES)}, got {size!r}")
+    upload_path = _upload(corpus_choice, upload)
+    session = session_dir(request.session_hash if request is not None else None)
     if not _lock.acquire(blocking=False):
         wait = max(0.0, max(_running.values(), default=time.time()) - time.time())
-        raise gr.Error(f"another visitor is training a model; one training runs at a time on this 2-CPU Space: "
-                       f"try again in about {wait + 10:.0f} s")
+        raise UserError(f"another visitor is training a model; one training runs at a time on this 2-CPU Space: "
+                        f"try again in about {wait + 10:.0f} s")
+    out, finished = None, False
+    stop = _stop.setdefault(session.name, threading.Event())
+    stop.clear()
+    _discard.discard(session.name)
     try:
-        _running[session] = time.time() + cap
-        stop = _stop.setdefault(session, threading.Event())
-        stop.clear()
+        _running[session.name] = time.time() + cap
+        # the upload is read under the lock: one visitor's file costs at most one training's worth of the machine
+        corpus = _corpus(upload_path, family)
+        model_config, train_config = preset(size, family=family, **overrides)
+        fitted, _ = prepare(model_config, corpus)
+        if fitted.seq_len > MAX_LEN:
+            raise UserError(f"your file has a row of {fitted.seq_len} tokens; the Train tab takes rows of at most "
+                            f"{MAX_LEN} (split long lines, or train with `python -m diffusion train`)")
         out = _out_dir(session, family)
+        TRAINING.add(out)
         # a GPU when the Space has one (the free tier's CPU otherwise); the model samples on the CPU either way
         train_config = replace(train_config, seed=seed, minutes=cap / 60, steps=None, log_every=5,
                                checkpoint_every_seconds=float(MAX_SECONDS), device="auto")
@@ -199,12 +222,20 @@ def train_model(label: str, corpus_choice: str, upload: str | None, seconds: flo
                 shown = time.perf_counter()
                 yield (_status(log.step, log.seconds, cap, log.loss, stop.is_set()),
                        loss_curve_figure(steps, losses, log.seconds, cap, family), gr.skip(), gr.skip())
+        finished = last is not None and last.done and session.name not in _discard
     except ValueError as e:
-        raise gr.Error(str(e)) from None
+        raise as_user_error(e) from None
     finally:
-        _running.pop(session, None)
+        # a run that did not finish (an error, a closed tab, a cancelled event) leaves nothing behind
+        if out is not None:
+            TRAINING.discard(out)
+            if not finished:
+                forget_models({family: str(out)})
+        _running.pop(session.name, None)
         _lock.release()
-    assert last is not None
+    if not finished:
+        return
+    _drop_older(session, family, out)
     models = dict(models or {}, **{family: str(out)})
     why = "stopped" if stop.is_set() else "time cap reached"
     loss = losses[-1] if losses else float("nan")
@@ -217,12 +248,22 @@ def train_model(label: str, corpus_choice: str, upload: str | None, seconds: flo
            models)
 
 
+def cancel_training(request: gr.Request) -> None:
+    """When a tab closes (Gradio's unload): its training, if any, stops after the current step and is deleted."""
+    if request is None or not request.session_hash:
+        return
+    key = session_dir(request.session_hash).name
+    if key in _running:
+        _discard.add(key)
+        _stop.setdefault(key, threading.Event()).set()
+
+
 def stop_training(request: gr.Request) -> str:
     """The Stop button: the loop ends after its current step and saves the model as usual."""
-    session = request.session_hash or "local"
-    if session not in _running:
+    key = session_dir(request.session_hash if request is not None else None).name
+    if key not in _running:
         return "Nothing is training in this session."
-    _stop.setdefault(session, threading.Event()).set()
+    _stop.setdefault(key, threading.Event()).set()
     return "Stopping after the current step…"
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from dataclasses import dataclass
 from functools import cached_property
+
+from ..limits import MAX_SOURCE_CHARS, check_length
 
 SLOTS = ("name", "eatType", "food", "priceRange", "customerRating", "area", "familyFriendly", "near")
 
@@ -261,22 +262,48 @@ def linearise_mr(mr: dict[str, str]) -> str:
     return " ".join(f"{s} [{mr[s]}]" for s in SLOTS if s in mr)
 
 
-_MR_ITEM = re.compile(r"\s*([A-Za-z]+)\s*\[\s*([^\[\]]*?)\s*\]\s*")
 MR_EXAMPLE = "name [zizzi] food [french] area [riverside]"
+
+
+def _mr_items(text: str):
+    """(slot, value) for each `slot [value]` of a linearised MR, in one left-to-right pass (linear time:
+    no regular expression, so no backtracking on any input); a ValueError at the first thing that is not one."""
+    pos, n = 0, len(text)
+
+    def problem(at: int) -> ValueError:
+        return ValueError(f"cannot read the source at {text[at:at + 20]!r}: write each slot as 'slot [value]', "
+                          f"e.g. {MR_EXAMPLE!r}")
+
+    while True:
+        while pos < n and text[pos].isspace():
+            pos += 1
+        if pos == n:
+            return
+        start = pos
+        while pos < n and text[pos].isascii() and text[pos].isalpha():
+            pos += 1
+        slot = text[start:pos]
+        while pos < n and text[pos].isspace():
+            pos += 1
+        if not slot or pos == n or text[pos] != "[":
+            raise problem(start)
+        close = text.find("]", pos + 1)
+        inner_open = text.find("[", pos + 1, close if close != -1 else n)
+        if close == -1 or inner_open != -1:
+            raise ValueError(f"the value of {slot!r} has no closing ']' before "
+                             f"{'the next [' if inner_open != -1 else 'the end'}: write each slot as "
+                             f"'slot [value]', e.g. {MR_EXAMPLE!r}")
+        yield slot, " ".join(text[pos + 1:close].split())
+        pos = close + 1
 
 
 def parse_mr(text: str) -> dict[str, str]:
     """The MR of a linearised source `slot [value] ...`; a ValueError naming the accepted slots or values."""
+    check_length(text, "source", MAX_SOURCE_CHARS)
     if not text.strip():
         raise ValueError(f"the source is empty; write a meaning representation such as {MR_EXAMPLE!r}")
     mr: dict[str, str] = {}
-    pos = 0
-    while pos < len(text):
-        m = _MR_ITEM.match(text, pos)
-        if m is None:
-            raise ValueError(f"cannot read the source at {text[pos:pos + 20]!r}: write each slot as "
-                             f"'slot [value]', e.g. {MR_EXAMPLE!r}")
-        slot, value = m.group(1), " ".join(m.group(2).split())
+    for slot, value in _mr_items(text):
         if slot not in VALUES:
             raise ValueError(f"unknown slot {slot!r}; accepted slots: {', '.join(SLOTS)}")
         if value not in VALUES[slot]:
@@ -284,7 +311,6 @@ def parse_mr(text: str) -> dict[str, str]:
         if slot in mr:
             raise ValueError(f"slot {slot!r} is given twice; give each slot at most once")
         mr[slot] = value
-        pos = m.end()
     if SLOTS[0] not in mr:
         raise ValueError(f"the source has no {SLOTS[0]} slot; every meaning representation names the place, "
                          f"e.g. {MR_EXAMPLE!r}")

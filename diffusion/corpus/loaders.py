@@ -24,6 +24,8 @@ class Corpus:
     test: tuple[str, ...]
     builtin: bool = False
     sources: dict[str, tuple[str, ...]] | None = None
+    rows: int = 0  # the usable rows given, before the split held some out
+
 
     def split(self, name: str) -> tuple[str, ...]:
         if name not in SPLITS:
@@ -43,29 +45,45 @@ def _split_rows(name: str, texts: list[str], sources: list[str] | None, seed: in
         parts = {s: order for s in SPLITS}
     pick = {s: tuple(texts[i] for i in idx) for s, idx in parts.items()}
     src = {s: tuple(sources[i] for i in idx) for s, idx in parts.items()} if sources is not None else None
-    return Corpus(name, pick["train"], pick["validation"], pick["test"], sources=src)
+    return Corpus(name, pick["train"], pick["validation"], pick["test"], sources=src, rows=len(texts))
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, max_rows: int | None = None) -> str:
+    """The file as text (UTF-8, a leading byte-order mark dropped, as spreadsheet programs save it); with `max_rows`,
+    its lines are counted on the raw bytes first, so a file of too many rows is refused before it is parsed."""
+    data = path.read_bytes()
+    if max_rows is not None:
+        lines = data.count(b"\n") + (not data.endswith(b"\n"))
+        if lines > max_rows:
+            raise ValueError(f"{path} has {lines:,} lines; at most {max_rows:,} rows are accepted here")
     try:
-        return path.read_text(encoding="utf-8")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise ValueError(f"{path} is not UTF-8 text (byte {e.start}); save it as UTF-8") from None
 
 
-def load_txt(path: str | Path) -> Corpus:
+def load_txt(path: str | Path, max_rows: int | None = None) -> Corpus:
     """One sequence per line; blank lines are skipped."""
     path = Path(path)
-    lines = [ln.strip() for ln in _read_text(path).splitlines()]
+    lines = [ln.strip() for ln in _read_text(path, max_rows).splitlines()]
     return _split_rows(str(path), [ln for ln in lines if ln], None)
 
 
 def load_csv(path: str | Path, text_column: str | None = None, source_column: str | None = None,
-             target_column: str | None = None, paired: bool = False) -> Corpus:
+             target_column: str | None = None, paired: bool = False, max_rows: int | None = None) -> Corpus:
     """A CSV with a header: a `text` column, or `source` and `target` columns (names configurable)."""
     path = Path(path)
-    rows = list(csv.DictReader(_read_text(path).splitlines()))
-    columns = list(rows[0].keys()) if rows else []
+    reader = csv.DictReader(_read_text(path, max_rows).splitlines())
+    try:
+        rows = list(reader)
+    except csv.Error as e:  # a field past csv's limit (128 kB), a NUL byte
+        raise ValueError(f"{path} cannot be read as CSV at line {reader.line_num} ({e}); each field must be text "
+                         f"of at most {csv.field_size_limit() // 1024} kB") from None
+    columns = [c for c in reader.fieldnames or [] if c is not None]
+    if not columns:
+        raise ValueError(f"{path} is empty; a CSV needs a header line naming its columns, then one row per line")
+    if not rows:
+        raise ValueError(f"{path} has a header ({', '.join(map(repr, columns))}) but no rows under it")
     paired = paired or source_column is not None or target_column is not None
     if paired:
         wanted = [source_column or "source", target_column or "target"]
@@ -75,7 +93,7 @@ def load_csv(path: str | Path, text_column: str | None = None, source_column: st
     if missing:
         raise ValueError(f"{path} has no column {', '.join(map(repr, missing))}; its columns are "
                          f"{', '.join(map(repr, columns)) or 'none'}")
-    rows = [r for r in rows if all((r[c] or "").strip() for c in wanted)]
+    rows = [r for r in rows if all(isinstance(r[c], str) and r[c].strip() for c in wanted)]
     texts = [r[wanted[-1]].strip() for r in rows]
     sources = [r[wanted[0]].strip() for r in rows] if paired else None
     return _split_rows(str(path), texts, sources)
@@ -105,13 +123,15 @@ def load_builtin(paired: bool = False) -> Corpus:
     splits = {s: builtin_split(s) for s in SPLITS}
     texts = {s: tuple(ex.text for ex in exs) for s, exs in splits.items()}
     sources = {s: tuple(linearise_mr(ex.mr) for ex in exs) for s, exs in splits.items()} if paired else None
-    return Corpus("builtin", texts["train"], texts["validation"], texts["test"], builtin=True, sources=sources)
+    return Corpus("builtin", texts["train"], texts["validation"], texts["test"], builtin=True, sources=sources,
+                  rows=sum(map(len, texts.values())))
 
 
 def load_corpus(spec: str, text_column: str | None = None, source_column: str | None = None,
-                target_column: str | None = None, paired: bool = False) -> Corpus:
+                target_column: str | None = None, paired: bool = False, max_rows: int | None = None) -> Corpus:
     """`builtin`, a path to a .txt or .csv file, or `hf:NAME` for a Hugging Face dataset. `paired` (or naming a
-    source or target column) asks for source/target pairs, as seq2seq trains on."""
+    source or target column) asks for source/target pairs, as seq2seq trains on; `max_rows` bounds a file's lines
+    before it is parsed (the app's uploads)."""
     paired = paired or source_column is not None or target_column is not None
     if spec == "builtin":
         return load_builtin(paired=paired)
@@ -122,10 +142,10 @@ def load_corpus(spec: str, text_column: str | None = None, source_column: str | 
     if not path.is_file():
         raise ValueError(f"corpus {spec!r} is neither 'builtin', 'hf:NAME', nor an existing .txt or .csv file")
     if path.suffix.lower() == ".csv":
-        return load_csv(path, text_column, source_column, target_column, paired)
+        return load_csv(path, text_column, source_column, target_column, paired, max_rows)
     if path.suffix.lower() == ".txt":
         if paired:
             raise ValueError(f"corpus file {spec!r} is a .txt file, which has no sources; source/target pairs come "
                              "from 'builtin' or a .csv with source and target columns")
-        return load_txt(path)
+        return load_txt(path, max_rows)
     raise ValueError(f"corpus file {spec!r} has suffix {path.suffix!r}; accepted: .txt (one sequence per line), .csv")
