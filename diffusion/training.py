@@ -165,7 +165,7 @@ def prepare(model_config: ModelConfig, corpus: Corpus, seq_len_given: bool = Fal
     if seq_len_given and longest > model_config.seq_len:
         raise ValueError(f"the corpus has a sequence of {longest} tokens{' (source, [SEP] and target)' if paired else ''}, "
                          f"longer than the model's length {model_config.seq_len}; raise --seq-len to at least {longest}")
-    seq_len = model_config.seq_len if seq_len_given else longest
+    seq_len = model_config.seq_len if seq_len_given else max(longest, 2)  # one-word rows: the word, then [PAD]
     return replace(model_config, vocab_size=tokenizer.vocab_size, seq_len=seq_len, source_len=source_len), tokenizer
 
 

@@ -5,6 +5,7 @@ import io
 import os
 import subprocess
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,16 @@ def umap_stand_in(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(diffusion.projection, "umap_2d", umap_2d)
     monkeypatch.setattr(embeddings, "umap_2d", umap_2d)
     return calls
+
+
+def shot(name: str) -> Path:
+    """Where a browser test saves a screenshot: assets/ under `make screenshots` (SCREENSHOTS=1, the README's
+    pictures), else a temporary folder, so that `make test` leaves the tree as it found it."""
+    if os.environ.get("SCREENSHOTS") == "1":
+        return ROOT / "assets" / name
+    folder = Path(tempfile.gettempdir()) / f"text-diffusion-lab-shots-{os.getpid()}"
+    folder.mkdir(exist_ok=True)
+    return folder / name
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:

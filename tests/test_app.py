@@ -12,7 +12,7 @@ import pytest
 
 import app
 from diffusion.corpus import is_grammatical
-from conftest import chromium
+from conftest import chromium, shot
 from visualize.plots import clamp_distance_figure
 from visualize.tokens import confidence_colour, grammar_note, render_step, render_tokens
 
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
-SCREENSHOT = ROOT / "assets" / "screenshot-denoise.png"
+SCREENSHOT = shot("screenshot-denoise.png")
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import gradio as gr
 import pytest
 
 import app
-from conftest import train_tiny
+from conftest import shot, train_tiny
 from test_app import ROOT, open_in_chromium
 from test_app_compare import use_shipped
 from ui import clamp as clamp_ui
@@ -206,7 +206,7 @@ def test_clamp_tab_in_browser(monkeypatch):
     from playwright.sync_api import expect
 
     use_shipped(monkeypatch)
-    steps, screenshot = 20, ROOT / "assets" / "screenshot-clamp.png"
+    steps, screenshot = 20, shot("screenshot-clamp.png")
     try:
         with open_in_chromium(app) as page:
             page.get_by_role("tab", name="Clamping trick").click()
@@ -266,7 +266,7 @@ def test_x0_beside_eps_in_browser(monkeypatch):
 
     use_shipped(monkeypatch)
     monkeypatch.delenv(env_name(clamp_ui.EPS_FOLDER), raising=False)
-    screenshot = ROOT / "assets" / "screenshot-clamp-eps.png"
+    screenshot = shot("screenshot-clamp-eps.png")
     try:
         with open_in_chromium(app) as page:
             page.get_by_role("tab", name="Clamping trick").click()

@@ -9,7 +9,7 @@ import gradio as gr
 import pytest
 
 import app
-from conftest import train_tiny
+from conftest import shot, train_tiny
 from diffusion.corpus import MR_EXAMPLE
 from test_app import ROOT, open_in_chromium
 from ui import compare as compare_ui
@@ -289,7 +289,7 @@ def test_compare_tab_in_browser(monkeypatch):
     from playwright.sync_api import expect
 
     use_shipped(monkeypatch)
-    screenshot = ROOT / "assets" / "screenshot-compare.png"
+    screenshot = shot("screenshot-compare.png")
     try:
         with open_in_chromium(app) as page:
             page.get_by_role("tab", name="Compare").click()

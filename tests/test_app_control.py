@@ -7,6 +7,7 @@ import gradio as gr
 import pytest
 
 import app
+from conftest import shot
 from diffusion.corpus.validator import is_grammatical
 from test_app import ROOT, open_in_chromium
 from ui.control import TEMPLATES, control_run, verdicts_html
@@ -148,6 +149,6 @@ def test_shipped_control_in_browser(monkeypatch, tmp_path):
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     app._load.cache_clear()
     try:
-        _control_flow(app, 200, ROOT / "assets" / "screenshot-control.png", tmp_path / "control-infill.png")
+        _control_flow(app, 200, shot("screenshot-control.png"), tmp_path / "control-infill.png")
     finally:
         app._load.cache_clear()

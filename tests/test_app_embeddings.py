@@ -11,6 +11,7 @@ import torch
 from tokenizers import Tokenizer
 
 import app
+from conftest import shot
 import diffusion.projection
 from diffusion.corpus.classes import FUNCTION, OTHER, PUNCTUATION, SLOT_KEY, SPECIAL, class_names, word_class
 from diffusion.corpus.grammar import BUILTIN, SLOTS, Grammar
@@ -22,7 +23,6 @@ from ui.common import env_name
 from visualize.embeddings import (OKABE_ITO, class_styles, embedding_map_figure, gaussian_schedule_figure,
                                   noising_map_figure, place_labels)
 
-SHOTS = ROOT / "assets"
 
 
 # ---- word classes -------------------------------------------------------------------------------------------------
@@ -385,9 +385,9 @@ def test_forward_tab_in_browser(shipped_app):
         expect(tokens).to_contain_text("t = 0.70", timeout=15_000)
         expect(page.locator("#fwd-map .gtitle")).to_contain_text("t = 0.70")
         page.wait_for_timeout(500)  # let plotly finish drawing before the picture
-        shot = SHOTS / "screenshot-forward.png"
-        page.screenshot(path=str(shot), full_page=True)
-        assert shot.stat().st_size > 10_000
+        picture = shot("screenshot-forward.png")
+        page.screenshot(path=str(picture), full_page=True)
+        assert picture.stat().st_size > 10_000
 
         sentence = page.locator("#fwd-sentence input")
         sentence.fill("zizzi is a zebra pub .")
@@ -427,6 +427,6 @@ def test_embeddings_tab_in_browser(shipped_app):
         expect(status).to_contain_text("UMAP of 208 embeddings, cached", timeout=30_000)
         expect(traces).to_have_count(14)  # + the neighbour lines, the neighbours and the word
         page.wait_for_timeout(500)
-        shot = SHOTS / "screenshot-embeddings.png"
-        page.screenshot(path=str(shot), full_page=True)
-        assert shot.stat().st_size > 10_000
+        picture = shot("screenshot-embeddings.png")
+        page.screenshot(path=str(picture), full_page=True)
+        assert picture.stat().st_size > 10_000

@@ -7,6 +7,7 @@ import gradio as gr
 import pytest
 
 import app
+from conftest import shot
 from test_app import ROOT, open_in_chromium
 from ui import order as order_tab
 from ui.common import env_name
@@ -189,7 +190,7 @@ def test_shipped_ardm_in_browser(monkeypatch):
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     app._load.cache_clear()
     try:
-        _order_flow(app, ROOT / "assets" / "screenshot-order.png", 10,
+        _order_flow(app, shot("screenshot-order.png"), 10,
                     curve_text=("this model, left to right, exact", "sedd-absorb, left to right, exact"))
         with open_in_chromium(app) as page:  # the same planner on SEDD's absorbing network
             page.get_by_role("tab", name="Order-agnostic").click()
@@ -251,7 +252,8 @@ def test_sedd_denoise_with_remasking_masks_written_words_again(sedd_app):
 @pytest.mark.parametrize("call, message", [
     (lambda a: a.forward_view("absorb", "", 0.5, 0), "type a sentence"),
     (lambda a: a.forward_view("absorb", "a b", 1.5, 0), "t must be a number from 0 to 1"),
-    (lambda a: a.forward_view("absorb", "word " * 500, 0.5, 0), "longer than the model's length"),
+    (lambda a: a.forward_view("absorb", "word " * 150, 0.5, 0), "longer than the model's length"),
+    (lambda a: a.forward_view("absorb", "word " * 500, 0.5, 0), "the sentence is 2,500 characters long; at most 1,000"),
     (lambda a: list(a.sedd_denoise("absorb", 0, 0, "euler", 1)), "steps must be a whole number from 1 to 1024"),
     (lambda a: list(a.sedd_denoise("absorb", 0, 5, "ddpm", 1)), "sampler must be one of tweedie, euler"),
     (lambda a: list(a.sedd_denoise("gaussian", 0, 5, "euler", 1)), "graph must be one of absorb, uniform"),
@@ -384,6 +386,6 @@ def test_shipped_sedd_in_browser(monkeypatch):
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     app._load.cache_clear()
     try:
-        _discrete_flow(app, ROOT / "assets" / "screenshot-discrete.png", 1024)
+        _discrete_flow(app, shot("screenshot-discrete.png"), 1024)
     finally:
         app._load.cache_clear()

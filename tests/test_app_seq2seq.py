@@ -8,6 +8,7 @@ import gradio as gr
 import pytest
 
 import app
+from conftest import shot
 from test_app import ROOT, dismiss_error, open_in_chromium
 from ui.common import env_name
 from visualize.plots import bleu_heatmap_figure
@@ -117,6 +118,13 @@ def _seq2seq_flow(module, screenshot: Path, steps: int) -> None:
         source.fill("name [zizzi] food [martian]")
         page.locator("#s2s-run").click()
         dismiss_error(page, "unknown food value 'martian'")
+        # markup in what a visitor typed is shown as text in the popup, never as an element
+        source.fill("name [<img src=x onerror=alert(1)>]")
+        page.locator("#s2s-run").click()
+        toast = page.locator(".toast-body").filter(has_text="unknown name value '<img src=x onerror=alert(1)>'")
+        expect(toast).to_be_visible(timeout=60_000)
+        assert toast.locator("img").count() == 0
+        dismiss_error(page, "unknown name value")
         source.fill("name [zizzi] food [italian] area [riverside]")  # the same page, fixed input: it runs again
         box.fill(str(steps))
         box.press("Enter")
@@ -140,6 +148,6 @@ def test_shipped_seq2seq_in_browser(monkeypatch):
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     app._load.cache_clear()
     try:
-        _seq2seq_flow(app, ROOT / "assets" / "screenshot-seq2seq.png", 200)
+        _seq2seq_flow(app, shot("screenshot-seq2seq.png"), 200)
     finally:
         app._load.cache_clear()

@@ -11,13 +11,14 @@ import pytest
 import torch
 
 import app
+from conftest import shot
 from diffusion import checkpoint
 from test_app import ROOT, open_in_chromium
 from ui import common
 from ui import train as train_tab
 from visualize.train import loss_curve_figure
 
-SCREENSHOT = ROOT / "assets" / "screenshot-train.png"
+SCREENSHOT = shot("screenshot-train.png")
 CONTINUOUS = "continuous (Diffusion-LM)"
 
 

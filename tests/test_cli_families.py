@@ -124,8 +124,9 @@ def test_sedd_remasking_is_recorded_beside_the_plain_chain(tiny_sedd, tmp_path, 
     assert len(_last_json(capsys)["samples"]) == 2
     assert main(["sample", "--checkpoint", str(sedd), "--remask", "0.1", "--sampler", "euler"]) == 1
     assert "use the tweedie sampler or set remask to 0" in _error(capsys)
-    assert main(["sample", "--checkpoint", str(sedd), "--remask", "2"]) == 1
-    assert "remask must be a number from 0 to 1" in _error(capsys)
+    with pytest.raises(SystemExit):  # out of range: the parser refuses it before the checkpoint loads
+        main(["sample", "--checkpoint", str(sedd), "--remask", "2"])
+    assert "--remask: expected a number from 0 to 1, got 2" in _error(capsys)
 
 
 def test_character_level_ardm(tmp_path, capsys):

@@ -327,7 +327,8 @@ def tab(models: gr.State) -> None:
                                info="reverse steps; ardm: planned steps; ar: always one per token",
                                elem_id="cmp-budget")
             families = gr.CheckboxGroup(list(ENTRIES), value=list(ENTRIES), label="families", elem_id="cmp-families")
-            source = gr.Textbox(MR_EXAMPLE, label="seq2seq source (slot [value] ...)", lines=2, elem_id="cmp-source")
+            source = gr.Textbox(MR_EXAMPLE, label="seq2seq source (slot [value] ...)", lines=2, elem_id="cmp-source",
+                                max_length=MAX_SOURCE_CHARS)
             choice = model_radio("cmp-model")
             run = gr.Button("Run", variant="primary", elem_id="cmp-run")
         with gr.Column(scale=3):

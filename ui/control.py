@@ -207,7 +207,7 @@ def tab(models: gr.State) -> None:
             choice = model_radio("control-model")
             mode = gr.Radio(list(MODES), value="Classifier guidance", label="control", elem_id="control-mode")
             with gr.Column(visible=False) as infill_box:
-                template = gr.Textbox(TEMPLATES[0], label="template", elem_id="control-template",
+                template = gr.Textbox(TEMPLATES[0], label="template", elem_id="control-template", max_length=MAX_SENTENCE_CHARS,
                                       info="three underscores for each word to generate; the other words stay as they are")
                 gr.Examples([[t] for t in TEMPLATES], [template], label="templates")
             with gr.Column(visible=False) as length_box:

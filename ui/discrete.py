@@ -250,7 +250,7 @@ def tab(models: gr.State) -> dict[str, Any]:
     gr.Markdown("### Forward: noising a sentence")
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
-            sentence = gr.Textbox(EXAMPLE, label="sentence", lines=2, elem_id="sedd-sentence")
+            sentence = gr.Textbox(EXAMPLE, label="sentence", lines=2, elem_id="sedd-sentence", max_length=MAX_SENTENCE_CHARS)
             t = gr.Slider(0, 1, value=0.5, step=0.01, label="t", elem_id="sedd-t")
             with gr.Row():
                 play_button = gr.Button("▶ Play", variant="primary", min_width=80, elem_id="sedd-fwd-play")

@@ -128,6 +128,7 @@ def tab(models: gr.State) -> None:
             projection = gr.Radio(list(PROJECTIONS), value="UMAP", label="map", elem_id="emb-projection",
                                   info="UMAP keeps neighbourhoods; PCA is linear")
             highlight = gr.Textbox(label="highlight a word", placeholder="e.g. italian, then Enter", max_lines=1,
+                                   max_length=MAX_WORD_CHARS,
                                    elem_id="emb-highlight")
             status = gr.Markdown(elem_id="emb-status")
         with gr.Column(scale=3, min_width=300):

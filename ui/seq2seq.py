@@ -156,7 +156,8 @@ def tab(models: gr.State) -> None:
                 choices = list(VALUES[slot]) if slot == SLOTS[0] else [ABSENT, *VALUES[slot]]
                 slots.append(gr.Dropdown(choices, value=example.get(slot, ABSENT), label=slot,
                                          elem_id=f"mr-{slot}", min_width=120))
-            source = gr.Textbox(MR_EXAMPLE, label="source (slot [value] ...)", lines=2, elem_id="s2s-source")
+            source = gr.Textbox(MR_EXAMPLE, label="source (slot [value] ...)", lines=2, elem_id="s2s-source",
+                                max_length=MAX_SOURCE_CHARS)
             choice = model_radio("s2s-model")
             seed = gr.Number(value=0, label="seed", minimum=0, step=1, elem_id="s2s-seed")
             steps = gr.Slider(MIN_STEPS, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="steps", elem_id="s2s-steps")

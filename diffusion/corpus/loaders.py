@@ -77,7 +77,7 @@ def load_csv(path: str | Path, text_column: str | None = None, source_column: st
     try:
         rows = list(reader)
     except csv.Error as e:  # a field past csv's limit (128 kB), a NUL byte
-        raise ValueError(f"{path} cannot be read as CSV at line {reader.line_num} ({e}); each field must be text "
+        raise ValueError(f"{path} cannot be read as CSV at line {reader.line_num + 1} ({e}); each field must be text "
                          f"of at most {csv.field_size_limit() // 1024} kB") from None
     columns = [c for c in reader.fieldnames or [] if c is not None]
     if not columns:
