@@ -47,7 +47,8 @@ _minutes = _number(float, 0, 7 * 24 * 60, low_open=True)  # at most a week
 
 
 def _add_sampler_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--steps", type=_number(int, 1, MAX_SAMPLE_STEPS), help="reverse steps (ardm: the step budget); default: the family's "
+    p.add_argument("--steps", type=_number(int, 1, MAX_SAMPLE_STEPS),
+                   help="reverse steps (ardm: the step budget); default: the family's "
                    "own (continuous 200, ar and ardm one per position)")
     p.add_argument("--sampler", choices=("ddpm", "ddim", "euler", "tweedie", "any-order"),
                    help="reverse update: continuous ddpm (default) or ddim; sedd tweedie (default), euler, or "
@@ -60,7 +61,8 @@ def _add_sampler_options(p: argparse.ArgumentParser) -> None:
                    "from 0 to 1 (default 1 = the posterior's own; lower is more fluent and less varied)")
     p.add_argument("--remask", type=_fraction, help="sedd, absorbing graph, tweedie: ReMDM's eta, the most a step may "
                    "mask a written word again, from 0 to 1 (default 0 = never; 0.02 rewrites early words)")
-    p.add_argument("--temperature", type=_number(float, 0, 100), help="ar and ardm: sampling temperature (default 1.0; 0 = greedy)")
+    p.add_argument("--temperature", type=_number(float, 0, 100),
+                   help="ar and ardm: sampling temperature (default 1.0; 0 = greedy)")
     p.add_argument("--order", choices=ORDERS,
                    help="ardm, and sedd's any-order sampler: which positions each step writes: the next of a random "
                    "order (default; draws exactly "
@@ -72,10 +74,13 @@ def _add_sampler_options(p: argparse.ArgumentParser) -> None:
     c.add_argument("--infill", metavar="TEMPLATE", help="fill the blanks of a template, one ___ per word, e.g. "
                    "\"zizzi is a ___ ___ in the city centre .\"")
     c.add_argument("--length", type=_number(int, 1, MAX_SEQ_LEN), help="generate exactly this many words")
-    c.add_argument("--guidance-weight", type=_number(float, 0, 1e6), default=0.01, help="lambda: weight of fluency against control "
+    c.add_argument("--guidance-weight", type=_number(float, 0, 1e6),
+                   default=0.01, help="lambda: weight of fluency against control "
                    "(default 0.01)")
-    c.add_argument("--guidance-step", type=_number(float, 0, 1e3, low_open=True), default=0.1, help="Adagrad step size of guidance (default 0.1)")
-    c.add_argument("--guidance-updates", type=_number(int, 1, 100), default=3, help="gradient updates per reverse step (default 3)")
+    c.add_argument("--guidance-step", type=_number(float, 0, 1e3, low_open=True),
+                   default=0.1, help="Adagrad step size of guidance (default 0.1)")
+    c.add_argument("--guidance-updates", type=_number(int, 1, 100),
+                   default=3, help="gradient updates per reverse step (default 3)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", default="small", choices=sorted(PRESETS))
     t.add_argument("--seed", type=_seed, default=0)
     t.add_argument("--level", choices=("word", "char"), default="word", help="tokenise into words or characters")
-    t.add_argument("--seq-len", type=_number(int, 2, MAX_SEQ_LEN), help="model length (default: the longest training sequence)")
+    t.add_argument("--seq-len", type=_number(int, 2, MAX_SEQ_LEN),
+                   help="model length (default: the longest training sequence)")
     t.add_argument("--text-column", help="CSV / dataset column holding the text (default: text)")
     t.add_argument("--source-column", help="CSV column holding the source (source/target corpora)")
     t.add_argument("--target-column", help="CSV column holding the target (source/target corpora)")
@@ -119,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--length-model", choices=LENGTH_MODELS, help="continuous, seq2seq, ardm and absorbing sedd: pad "
                    "(default: write every position, [PAD] ending the sentence) or prior (draw the length from the "
                    "training set's, given the source's for seq2seq, and write only those words)")
-    t.add_argument("--x0-rounding-weight", type=_number(float, 0, 1e3), help="continuous: weight of the rounding loss on the predicted x0")
+    t.add_argument("--x0-rounding-weight", type=_number(float, 0, 1e3),
+                   help="continuous: weight of the rounding loss on the predicted x0")
     t.add_argument("--no-preconditioning", dest="preconditioning", action="store_false", default=None,
                    help="continuous: the network predicts x0 directly, without the EDM skip connection")
     t.add_argument("--no-self-condition", dest="self_condition", action="store_false", default=None,
@@ -136,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("calibrate", help="measure the L_t of parallel decoding (ardm, absorbing sedd) on held-out "
                        "sentences and write them into meta.json (training does this for the checkpoints it makes)")
     a.add_argument("--checkpoint", required=True)
-    a.add_argument("--sequences", type=_number(int, 1, MAX_SAMPLES), default=512, help="held-out sentences to measure on")
+    a.add_argument("--sequences", type=_number(int, 1, MAX_SAMPLES),
+                   default=512, help="held-out sentences to measure on")
     a.add_argument("--seed", type=_seed, default=0)
 
     s = sub.add_parser("sample", help="print samples from a checkpoint")
@@ -145,14 +153,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--json", action="store_true", help="print one JSON object instead of lines of text")
     s.add_argument("--source", help="seq2seq: the source to condition on, e.g. \"name [zizzi] food [french]\"")
-    s.add_argument("--candidates", type=_number(int, 1, 100), help="seq2seq: draw k targets and pick one by MBR (default 1)")
+    s.add_argument("--candidates", type=_number(int, 1, 100),
+                   help="seq2seq: draw k targets and pick one by MBR (default 1)")
     _add_sampler_options(s)
 
     e = sub.add_parser("evaluate", help="sample and score a checkpoint; the last line is JSON with --json")
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--num-samples", type=_number(int, 1, MAX_DRAWN), default=100)
     e.add_argument("--seed", type=_seed, default=0)
-    e.add_argument("--nll-sequences", type=_number(int, 1, MAX_SAMPLES), default=256, help="held-out sequences for the NLL bound")
+    e.add_argument("--nll-sequences", type=_number(int, 1, MAX_SAMPLES),
+                   default=256, help="held-out sequences for the NLL bound")
     e.add_argument("--nll-split", choices=("test", "validation", "train"), default="test",
                    help="the built-in corpus's split the NLL is measured on (train: what the model memorised)")
     e.add_argument("--json", action="store_true")
@@ -168,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     b.add_argument("--repeats", type=_number(int, 1, 1000), default=5, help="repeats per timing (median reported)")
     b.add_argument("--quality-samples", type=_number(int, 1, MAX_DRAWN), default=100, help="samples per quality figure")
-    b.add_argument("--ttq-minutes", type=_number(float, 0, 24 * 60), default=5.0, help="training budget per family for time to "
+    b.add_argument("--ttq-minutes", type=_number(float, 0, 24 * 60),
+                   default=5.0, help="training budget per family for time to "
                    "quality (0 skips it)")
     b.add_argument("--no-write", action="store_true", help="do not write bench/results/")
     return parser

@@ -21,9 +21,9 @@ from visualize.clamp import (clamp_distances_figure, denoising_accuracy_figure, 
 from visualize.plots import mean_distance
 from visualize.tokens import legend_html, render_step
 
-from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, UserError, as_user_error, checkpoint_path,
-                     explain, frame_index, get_checkpoint, model_radio, pick_checkpoint, player_buttons, whole,
-                     wire_player)
+from .common import (MAX_SEED, Number, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, Slider, UserError, as_user_error,
+                     checkpoint_path, explain, frame_index, get_checkpoint, model_radio, pick_checkpoint,
+                     player_buttons, whole, wire_player)
 
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
 SAMPLERS = ("ddpm", "ddim")
@@ -169,7 +169,7 @@ def clamp_compare(seed: float | None, steps: float, sampler: str, clamp_start: f
                 last[run] = step
             views = tuple(record["frames"][run][-1] for run in RUNS)
             if len(record["frame_steps"]) == 1:  # hide the previous run's results while this one streams
-                yield (*views, "", "", None, gr.Slider(visible=False), gr.Plot(visible=False), gr.Plot(visible=False),
+                yield (*views, "", "", None, Slider(visible=False), gr.Plot(visible=False), gr.Plot(visible=False),
                        *(f"**{h}**" for h in HEADINGS[compare]), gr.Plot(visible=False))
             else:
                 yield (*views, *[gr.skip()] * 9)
@@ -185,7 +185,7 @@ def clamp_compare(seed: float | None, steps: float, sampler: str, clamp_start: f
                                   record["final_distance"][run]) for run in RUNS)
     n = len(record["frame_steps"]) - 1
     yield (*(record["frames"][run][-1] for run in RUNS), *verdicts, record,
-           gr.Slider(minimum=0, maximum=n, value=n, step=1, visible=True, interactive=True),
+           Slider(minimum=0, maximum=n, value=n, step=1, visible=True, interactive=True),
            *(gr.Plot(value=fig, visible=True) for fig in _figures(record, n)), *(f"**{h}**" for h in HEADINGS[compare]),
            _accuracy_plot(compare))
 
@@ -217,7 +217,7 @@ def clamp_scrub(frame: float, record: dict[str, Any] | None) -> tuple[Any, Any, 
 
 def _clamp_start_range(steps: float, clamp_start: float) -> Any:
     """Keep the clamping start within 0..steps as the step count moves."""
-    return gr.Slider(maximum=int(steps), value=min(int(clamp_start), int(steps)))
+    return Slider(maximum=int(steps), value=min(int(clamp_start), int(steps)))
 
 
 def _new_seed() -> int:
@@ -230,15 +230,15 @@ def tab(models: gr.State) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             with gr.Row():
-                seed = gr.Number(value=0, label="seed", minimum=0, step=1, elem_id="ct-seed", min_width=140,
+                seed = Number(value=0, label="seed", minimum=0, step=1, elem_id="ct-seed", min_width=140,
                                  info="the same seed gives the same two runs")
                 new_seed = gr.Button("new seed", size="sm", elem_id="ct-new-seed", min_width=80)
             compare = gr.Radio(COMPARE_CHOICES, value="clamping", label="compare", elem_id="ct-compare",
                                info="x₀ or ε: the shipped model beside the same recipe trained to predict the noise")
-            steps = gr.Slider(MIN_STEPS, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="steps",
+            steps = Slider(MIN_STEPS, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="steps",
                               info="at most the model's training timesteps", elem_id="ct-steps")
             sampler = gr.Radio(list(SAMPLERS), value="ddpm", label="sampler", elem_id="ct-sampler")
-            clamp_start = gr.Slider(0, DEFAULT_STEPS, value=0, step=1, label="clamping starts at step",
+            clamp_start = Slider(0, DEFAULT_STEPS, value=0, step=1, label="clamping starts at step",
                                     info="steps after this one are clamped: the left column's (both, for x₀ or ε)",
                                     elem_id="ct-start")
             choice = model_radio("ct-model")
@@ -256,7 +256,7 @@ def tab(models: gr.State) -> None:
                                        elem_id="ct-view-off", min_height=120)
                     verdict_off = gr.HTML(elem_id="ct-verdict-off")
             gr.HTML(legend_html())
-            frame = gr.Slider(0, 1, value=0, step=1, label="scrub through the recorded steps (moves both)",
+            frame = Slider(0, 1, value=0, step=1, label="scrub through the recorded steps (moves both)",
                               visible=False, interactive=False, elem_id="ct-scrub")
             player = player_buttons("ct")
             with gr.Row():

@@ -47,6 +47,62 @@ class UserError(gr.Error):
         super().__init__(html.escape(str(message), quote=False), **kwargs)
 
 
+# ---- input components that check what a client sends before Gradio reads it ---------------------------------------
+# Gradio compares a slider's value with its bounds before the handler runs, so a string or None from a client became
+# its generic "raised an exception". These check the type first and say, in one line, what the input accepts.
+# `is_template`: the browser draws them as the Gradio component they extend.
+def _label(component: gr.components.Component) -> str:
+    return component.label or component.elem_id or "value"
+
+
+class Slider(gr.Slider):
+    """gr.Slider whose value must be a finite number within its bounds."""
+
+    is_template = True
+
+    def preprocess(self, payload: Any) -> Any:
+        if (isinstance(payload, bool) or not isinstance(payload, (int, float)) or not math.isfinite(payload)
+                or not self.minimum <= payload <= self.maximum):
+            raise UserError(f"{_label(self)} must be a number from {self.minimum:g} to {self.maximum:g}, "
+                            f"got {payload!r}")
+        return super().preprocess(payload)
+
+
+class Number(gr.Number):
+    """gr.Number whose value must be a finite number (or empty: the handler says what an empty box means)."""
+
+    is_template = True
+
+    def preprocess(self, payload: Any) -> Any:
+        if payload is not None and (isinstance(payload, bool) or not isinstance(payload, (int, float))
+                                    or not math.isfinite(payload)):
+            raise UserError(f"{_label(self)} must be a number, got {payload!r}")
+        return super().preprocess(payload)
+
+
+class Checkbox(gr.Checkbox):
+    """gr.Checkbox whose value must be true or false."""
+
+    is_template = True
+
+    def preprocess(self, payload: Any) -> Any:
+        if not isinstance(payload, bool):
+            raise UserError(f"{_label(self)} must be true or false, got {payload!r}")
+        return super().preprocess(payload)
+
+
+class CheckboxGroup(gr.CheckboxGroup):
+    """gr.CheckboxGroup whose value must be a list of its choices."""
+
+    is_template = True
+
+    def preprocess(self, payload: Any) -> Any:
+        names = [value for _, value in self.choices]
+        if not isinstance(payload, list) or any(not isinstance(v, str) or v not in names for v in payload):
+            raise UserError(f"{_label(self)} must be a list of {', '.join(map(repr, names))}, got {payload!r}")
+        return super().preprocess(payload)
+
+
 def as_user_error(e: ValueError) -> gr.Error:
     """A package's ValueError as the popup shows it; a gr.Error (itself a ValueError) passes through as it is."""
     return e if isinstance(e, gr.Error) else UserError(str(e))
@@ -58,6 +114,11 @@ def text_input(value: Any, what: str, limit: int) -> str:
         return ""
     if not isinstance(value, str):
         raise UserError(f"the {what} must be text, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:  # a lone surrogate, which JSON can carry and no tokenizer reads
+        raise UserError(f"the {what} has a character that is not valid text at position {e.start}; "
+                        "type it again") from None
     try:
         check_length(value, what, limit)
     except ValueError as e:

@@ -20,8 +20,8 @@ from diffusion.seq2seq import candidates_steps, check_source, decode_targets
 from visualize.compare import (cards_html, nll_kind, quality_speed_figure, records_table_html, result_card,
                                 scaling_figure)
 
-from .common import (CHECKPOINTS, MAX_SEED, SAMPLING, UserError, check_work, checkpoint_path, explain, model_radio,
-                     pick_checkpoint, text_input, whole)
+from .common import (CHECKPOINTS, CheckboxGroup, MAX_SEED, Number, SAMPLING, Slider, UserError, check_work,
+                     checkpoint_path, explain, model_radio, pick_checkpoint, text_input, whole)
 
 # label -> (family, shipped folder); the order of the cards
 ENTRIES: dict[str, tuple[str, str]] = {
@@ -322,11 +322,11 @@ def tab(models: gr.State) -> None:
     explain(INTRO, DETAILS)
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
-            seed = gr.Number(value=0, label="seed", minimum=0, step=1, elem_id="cmp-seed")
-            budget = gr.Slider(MIN_BUDGET, MAX_BUDGET, value=DEFAULT_BUDGET, step=1, label="step budget",
+            seed = Number(value=0, label="seed", minimum=0, step=1, elem_id="cmp-seed")
+            budget = Slider(MIN_BUDGET, MAX_BUDGET, value=DEFAULT_BUDGET, step=1, label="step budget",
                                info="reverse steps; ardm: planned steps; ar: always one per token",
                                elem_id="cmp-budget")
-            families = gr.CheckboxGroup(list(ENTRIES), value=list(ENTRIES), label="families", elem_id="cmp-families")
+            families = CheckboxGroup(list(ENTRIES), value=list(ENTRIES), label="families", elem_id="cmp-families")
             source = gr.Textbox(MR_EXAMPLE, label="seq2seq source (slot [value] ...)", lines=2, elem_id="cmp-source",
                                 max_length=MAX_SOURCE_CHARS)
             choice = model_radio("cmp-model")

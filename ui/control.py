@@ -21,8 +21,8 @@ from visualize.control import control_probability_figure
 from visualize.export import step_record
 from visualize.tokens import render_step
 
-from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, UserError, as_user_error, check_work, explain,
-                     export_buttons, frame_index, model_length, model_radio, pick_checkpoint, player_buttons,
+from .common import (MAX_SEED, Number, SAMPLING, SESSION_TTL_SECONDS, Slider, UserError, as_user_error, check_work,
+                     explain, export_buttons, frame_index, model_length, model_radio, pick_checkpoint, player_buttons,
                      run_settings, text_input, whole, wire_export, wire_player)
 
 MODES = ("Infilling", "Length", "Classifier guidance")
@@ -132,7 +132,7 @@ def control_run(mode: str, template: str, length: float, slot: str, value: str, 
     process = ck.process.configure(control=control)
     generator = torch.Generator().manual_seed(seed)
     frames, frame_steps, recorded, indices, probs = [], [], [], [], []
-    hidden = (gr.Slider(visible=False), gr.Plot(visible=False), "")
+    hidden = (Slider(visible=False), gr.Plot(visible=False), "")
     try:
         for step in sample_steps(process, ck.model, num_samples, steps, generator=generator):
             words = [ck.tokenizer.tokens(row) for row in step.tokens]
@@ -156,7 +156,7 @@ def control_run(mode: str, template: str, length: float, slot: str, value: str, 
                               steps=recorded, labels=[f"step {i} of {steps}" for i in frame_steps],
                               result={"samples": texts}))
     last = len(frames) - 1
-    yield (frames[-1], record, gr.Slider(minimum=0, maximum=last, value=last, step=1, visible=True, interactive=True),
+    yield (frames[-1], record, Slider(minimum=0, maximum=last, value=last, step=1, visible=True, interactive=True),
            gr.Plot(value=_figure(record, last), visible=bool(indices)), verdicts_html(texts, targets))
 
 
@@ -207,25 +207,26 @@ def tab(models: gr.State) -> None:
             choice = model_radio("control-model")
             mode = gr.Radio(list(MODES), value="Classifier guidance", label="control", elem_id="control-mode")
             with gr.Column(visible=False) as infill_box:
-                template = gr.Textbox(TEMPLATES[0], label="template", elem_id="control-template", max_length=MAX_SENTENCE_CHARS,
+                template = gr.Textbox(TEMPLATES[0], label="template", elem_id="control-template",
+                                      max_length=MAX_SENTENCE_CHARS,
                                       info="three underscores for each word to generate; the other words stay as they are")
                 gr.Examples([[t] for t in TEMPLATES], [template], label="templates")
             with gr.Column(visible=False) as length_box:
-                length = gr.Slider(1, model_length("continuous", 40), value=14, step=1, label="length (words)",
+                length = Slider(1, model_length("continuous", 40), value=14, step=1, label="length (words)",
                                    elem_id="control-length", info="exactly this many words")
             with gr.Column(visible=True) as guidance_box:
                 slot = gr.Dropdown(list(SLOTS), value="food", label="slot", elem_id="control-slot")
                 value = gr.Dropdown(list(VALUES["food"]), value="italian", label="value", elem_id="control-value")
-                weight = gr.Slider(*WEIGHT_RANGE, value=DEFAULT_WEIGHT, step=0.001, label="λ: fluency weight",
+                weight = Slider(*WEIGHT_RANGE, value=DEFAULT_WEIGHT, step=0.001, label="λ: fluency weight",
                                    info="small: strong control; large: stays close to the LM's own step",
                                    elem_id="control-weight")
-                step_size = gr.Slider(*STEP_RANGE, value=DEFAULT_STEP, step=0.01, label="step size (Adagrad)",
+                step_size = Slider(*STEP_RANGE, value=DEFAULT_STEP, step=0.01, label="step size (Adagrad)",
                                       elem_id="control-step")
-                updates = gr.Slider(0, 10, value=3, step=1, label="updates per step", elem_id="control-updates")
-            seed = gr.Number(value=0, label="seed", minimum=0, step=1, elem_id="control-seed")
-            steps = gr.Slider(MIN_STEPS, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="steps",
+                updates = Slider(0, 10, value=3, step=1, label="updates per step", elem_id="control-updates")
+            seed = Number(value=0, label="seed", minimum=0, step=1, elem_id="control-seed")
+            steps = Slider(MIN_STEPS, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="steps",
                               elem_id="control-steps")
-            num_samples = gr.Slider(1, MAX_SAMPLES, value=2, step=1, label="number of samples",
+            num_samples = Slider(1, MAX_SAMPLES, value=2, step=1, label="number of samples",
                                     elem_id="control-samples")
             run = gr.Button("Run", variant="primary", elem_id="control-run")
         with gr.Column(scale=3):
@@ -233,7 +234,7 @@ def tab(models: gr.State) -> None:
                            min_height=160)
             verdicts = gr.HTML("", elem_id="control-verdicts")
             buttons = export_buttons("control")
-            frame = gr.Slider(0, 1, value=0, step=1, label="scrub through the recorded steps", visible=False,
+            frame = Slider(0, 1, value=0, step=1, label="scrub through the recorded steps", visible=False,
                               interactive=False, elem_id="control-scrub")
             player = player_buttons("control")
             plot = gr.Plot(label="classifier probability", visible=False, elem_id="control-plot")

@@ -18,9 +18,9 @@ from diffusion.projection import pca_basis, project
 from visualize.embeddings import denoising_map_figure, finite_extent
 from visualize.export import step_record
 
-from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, UserError, as_user_error, explain,
-                     export_buttons, frame_index, grammar_checks, grammar_notes, model_radio, pick_checkpoint,
-                     player_buttons, run_settings, samples_result, whole, wire_export, wire_player)
+from .common import (Checkbox, MAX_SEED, Number, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, Slider, UserError,
+                     as_user_error, explain, export_buttons, frame_index, grammar_checks, grammar_notes, model_radio,
+                     pick_checkpoint, player_buttons, run_settings, samples_result, whole, wire_export, wire_player)
 
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
 MAX_SAMPLES = 4
@@ -130,7 +130,7 @@ def denoise(seed: float | None, steps: float, sampler: str, clamp: bool, clamp_s
                 distances.append(step.extras["clamp_distance"])
                 clamped.append(bool(step.extras.get("clamped")))
             if len(frames) == 1:  # hide the previous run's scrubber and plots while this one streams
-                yield frame, None, gr.Slider(visible=False), gr.Plot(visible=False), gr.Plot(visible=False)
+                yield frame, None, Slider(visible=False), gr.Plot(visible=False), gr.Plot(visible=False)
             else:
                 yield frame, gr.skip(), gr.skip(), gr.skip(), gr.skip()
     except ValueError as e:
@@ -151,7 +151,7 @@ def denoise(seed: float | None, steps: float, sampler: str, clamp: bool, clamp_s
                               result=samples_result(texts, checks)))
     last = len(frames) - 1
     yield (frames[-1], record,
-           gr.Slider(minimum=0, maximum=last, value=last, step=1, visible=True, interactive=True),
+           Slider(minimum=0, maximum=last, value=last, step=1, visible=True, interactive=True),
            gr.Plot(value=_figure(record, last), visible=True), gr.Plot(value=_map(record, last), visible=True))
 
 
@@ -193,7 +193,7 @@ def scrub(frame: float, record: dict[str, Any] | None) -> tuple[Any, Any, Any]:
 
 def _clamp_start_range(steps: float, clamp_start: float) -> Any:
     """Keep the clamping start within 0..steps as the step count moves."""
-    return gr.Slider(maximum=int(steps), value=min(int(clamp_start), int(steps)))
+    return Slider(maximum=int(steps), value=min(int(clamp_start), int(steps)))
 
 
 def tab(models: gr.State) -> None:
@@ -202,23 +202,23 @@ def tab(models: gr.State) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             choice = model_radio("denoise-model")
-            seed = gr.Number(value=0, label="seed", minimum=0, step=1, elem_id="seed")
-            steps = gr.Slider(MIN_STEPS, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="steps",
+            seed = Number(value=0, label="seed", minimum=0, step=1, elem_id="seed")
+            steps = Slider(MIN_STEPS, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="steps",
                               info="at most the model's training timesteps", elem_id="steps")
             sampler = gr.Radio(list(SAMPLERS), value="ddpm", label="sampler", elem_id="sampler")
-            clamp = gr.Checkbox(value=True, label="clamping", elem_id="clamp")
-            clamp_start = gr.Slider(0, DEFAULT_STEPS, value=0, step=1, label="clamping starts at step",
+            clamp = Checkbox(value=True, label="clamping", elem_id="clamp")
+            clamp_start = Slider(0, DEFAULT_STEPS, value=0, step=1, label="clamping starts at step",
                                     info="steps after this one are clamped", elem_id="clamp-start")
-            noise_scale = gr.Slider(0, 1, value=1.0, step=0.05, label="noise scale (ddpm)",
+            noise_scale = Slider(0, 1, value=1.0, step=0.05, label="noise scale (ddpm)",
                                     info="each step's fresh noise times this; lower: more fluent, less varied",
                                     elem_id="noise-scale")
-            num_samples = gr.Slider(1, MAX_SAMPLES, value=2, step=1, label="number of samples", elem_id="samples")
+            num_samples = Slider(1, MAX_SAMPLES, value=2, step=1, label="number of samples", elem_id="samples")
             run = gr.Button("Run", variant="primary", elem_id="run")
         with gr.Column(scale=3):
             text = gr.HTML("<i>Press Run to sample; the text appears here step by step.</i>", elem_id="denoise-text",
                            min_height=160)
             buttons = export_buttons("denoise")
-            frame = gr.Slider(0, 1, value=0, step=1, label="scrub through the recorded steps", visible=False,
+            frame = Slider(0, 1, value=0, step=1, label="scrub through the recorded steps", visible=False,
                               interactive=False, elem_id="scrub")
             player = player_buttons("denoise")
             plot = gr.Plot(label="clamp distance", visible=False, elem_id="clamp-plot")

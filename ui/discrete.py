@@ -17,8 +17,8 @@ from visualize.plots import discrete_schedule_figure, quality_vs_steps_figure
 from visualize.tokens import render_step, render_tokens
 
 from . import forward
-from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, UserError, as_user_error, explain,
-                     export_buttons, frame_index, grammar_checks, grammar_notes, model_radio, pick_checkpoint,
+from .common import (MAX_SEED, Number, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, Slider, UserError, as_user_error,
+                     explain, export_buttons, frame_index, grammar_checks, grammar_notes, model_radio, pick_checkpoint,
                      player_buttons, run_settings, samples_result, text_input, whole, wire_export, wire_player)
 from .order import ORDER_CHOICES
 
@@ -183,7 +183,7 @@ def sedd_denoise(graph: str, seed: float | None, steps: float, sampler: str,
         recorded.append(step_record(step.index, step.t, words, step.confidence, step.changed, step.calls))
         frames.append(draw(step, words))
         if len(frames) == 1:
-            yield frames[-1], None, gr.Slider(visible=False), gr.skip()
+            yield frames[-1], None, Slider(visible=False), gr.skip()
         else:
             yield frames[-1], gr.skip(), gr.skip(), gr.skip()
     texts = [ck.tokenizer.decode(row) for row in step.tokens]
@@ -200,7 +200,7 @@ def sedd_denoise(graph: str, seed: float | None, steps: float, sampler: str,
                   steps=recorded, labels=[f"step {r['index']} of {steps}" for r in recorded],
                   result=samples_result(texts, checks))
     yield (frames[-1], {"frames": frames, "export": export},
-           gr.Slider(minimum=0, maximum=last, value=last, step=1, visible=True, interactive=True), _quality(ck))
+           Slider(minimum=0, maximum=last, value=last, step=1, visible=True, interactive=True), _quality(ck))
 
 
 def sedd_scrub(frame: float, record: dict[str, Any] | None) -> Any:
@@ -214,20 +214,20 @@ def sampler_changed(sampler: str, graph: str, choice: str = SHIPPED,
     """Remasking back to 0 unless Tweedie is picked (remasking follows the exact posterior, as Tweedie does); the
     order shown for the any-order sampler only, with the steps at one word a step (the model's length); the graph's
     default steps when leaving it."""
-    remask = gr.skip() if sampler == "tweedie" else gr.Slider(value=0)
+    remask = gr.skip() if sampler == "tweedie" else Slider(value=0)
     if sampler == "any-order":
         try:
             length = _checkpoint(graph, choice, models).config.seq_len
         except gr.Error:
             length = DEFAULT_STEPS["any-order"]
-        return remask, gr.Slider(value=length), gr.Radio(visible=True)
-    return remask, gr.Slider(value=DEFAULT_STEPS.get(graph, DEFAULT_STEPS["uniform"])), gr.Radio(visible=False)
+        return remask, Slider(value=length), gr.Radio(visible=True)
+    return remask, Slider(value=DEFAULT_STEPS.get(graph, DEFAULT_STEPS["uniform"])), gr.Radio(visible=False)
 
 
 def graph_steps(graph: str) -> tuple[Any, Any]:
     """The steps slider at the picked graph's default; remasking back to 0 where the graph has none."""
-    return (gr.Slider(value=DEFAULT_STEPS.get(graph, DEFAULT_STEPS["uniform"])),
-            gr.skip() if graph == "absorb" else gr.Slider(value=0))
+    return (Slider(value=DEFAULT_STEPS.get(graph, DEFAULT_STEPS["uniform"])),
+            gr.skip() if graph == "absorb" else Slider(value=0))
 
 
 def _first_view(graph: str, sentence: str, t: float, seed: float | None, choice: str = SHIPPED,
@@ -250,34 +250,35 @@ def tab(models: gr.State) -> dict[str, Any]:
     gr.Markdown("### Forward: noising a sentence")
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
-            sentence = gr.Textbox(EXAMPLE, label="sentence", lines=2, elem_id="sedd-sentence", max_length=MAX_SENTENCE_CHARS)
-            t = gr.Slider(0, 1, value=0.5, step=0.01, label="t", elem_id="sedd-t")
+            sentence = gr.Textbox(EXAMPLE, label="sentence", lines=2, elem_id="sedd-sentence",
+                                  max_length=MAX_SENTENCE_CHARS)
+            t = Slider(0, 1, value=0.5, step=0.01, label="t", elem_id="sedd-t")
             with gr.Row():
                 play_button = gr.Button("▶ Play", variant="primary", min_width=80, elem_id="sedd-fwd-play")
                 pause_button = gr.Button("❚❚ Pause", min_width=80, elem_id="sedd-fwd-pause")
-            noise_seed = gr.Number(value=0, label="seed", minimum=0, step=1, elem_id="sedd-noise-seed")
+            noise_seed = Number(value=0, label="seed", minimum=0, step=1, elem_id="sedd-noise-seed")
         with gr.Column(scale=3):
             noised = gr.HTML(elem_id="sedd-forward")
             schedule = gr.Plot(label="schedule", elem_id="sedd-schedule")
     gr.Markdown("### Reverse: denoising from the prior")
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
-            seed = gr.Number(value=0, label="seed", minimum=0, step=1, elem_id="sedd-seed")
-            steps = gr.Slider(1, MAX_STEPS, value=DEFAULT_STEPS["absorb"], step=1, label="steps", elem_id="sedd-steps",
+            seed = Number(value=0, label="seed", minimum=0, step=1, elem_id="sedd-seed")
+            steps = Slider(1, MAX_STEPS, value=DEFAULT_STEPS["absorb"], step=1, label="steps", elem_id="sedd-steps",
                               info="absorbing: steps that unmask nothing cost nothing")
             sampler = gr.Radio(list(SAMPLERS), value="tweedie", label="sampler", elem_id="sedd-sampler",
                                info="any-order (absorbing): the network read as an autoregressive model, one word a "
                                     "step, as ARDM writes")
             order = gr.Radio(list(ORDER_CHOICES), value="random", label="order (any-order sampler)", visible=False,
                              elem_id="sedd-order")
-            remask = gr.Slider(0, MAX_REMASK, value=0, step=0.005, label="remasking η (absorbing, tweedie)",
+            remask = Slider(0, MAX_REMASK, value=0, step=0.005, label="remasking η (absorbing, tweedie)",
                                info="ReMDM: the most a step may mask a written word again; 0.02 rewrites the "
                                     "words written early (more network calls)", elem_id="sedd-remask")
-            num_samples = gr.Slider(1, MAX_SAMPLES, value=2, step=1, label="number of samples", elem_id="sedd-samples")
+            num_samples = Slider(1, MAX_SAMPLES, value=2, step=1, label="number of samples", elem_id="sedd-samples")
             run = gr.Button("Run", variant="primary", elem_id="sedd-run")
         with gr.Column(scale=3):
             text = gr.HTML("<i>Press Run to watch the tokens being written.</i>", elem_id="sedd-text", min_height=120)
-            frame = gr.Slider(0, 1, value=0, step=1, label="scrub through the recorded steps", visible=False,
+            frame = Slider(0, 1, value=0, step=1, label="scrub through the recorded steps", visible=False,
                               interactive=False, elem_id="sedd-scrub")
             player = player_buttons("sedd")
             buttons = export_buttons("sedd")

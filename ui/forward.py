@@ -17,7 +17,7 @@ from diffusion.projection import pca_basis, project
 from visualize.embeddings import finite_extent, gaussian_schedule_figure, noising_map_figure
 from visualize.tokens import CHANGED, render_tokens
 
-from .common import MAX_SEED, UserError, explain, model_radio, pick_checkpoint, text_input, whole
+from .common import MAX_SEED, Number, Slider, UserError, explain, model_radio, pick_checkpoint, text_input, whole
 
 EXAMPLES = (  # sentences of the built-in grammar (the tests check each one parses)
     "mill is a family friendly italian restaurant by the riverside .",
@@ -170,11 +170,11 @@ def tab(models: gr.State) -> None:
             choice = model_radio("fwd-model")
             sentence = gr.Dropdown(list(EXAMPLES), value=EXAMPLES[0], allow_custom_value=True, label="sentence",
                                    info="pick an example or type your own (press Enter)", elem_id="fwd-sentence")
-            t = gr.Slider(0, 1, value=0.0, step=0.01, label="t (0 = data, 1 = noise)", elem_id="fwd-t")
+            t = Slider(0, 1, value=0.0, step=0.01, label="t (0 = data, 1 = noise)", elem_id="fwd-t")
             with gr.Row():
                 play_button = gr.Button("▶ Play", variant="primary", min_width=80, elem_id="fwd-play")
                 pause_button = gr.Button("❚❚ Pause", min_width=80, elem_id="fwd-pause")
-            seed = gr.Number(value=0, label="seed (fixes ε: the same noise at every t)", minimum=0, step=1,
+            seed = Number(value=0, label="seed (fixes ε: the same noise at every t)", minimum=0, step=1,
                              elem_id="fwd-seed")
         with gr.Column(scale=3, min_width=300):
             tokens = gr.HTML(elem_id="fwd-tokens", min_height=90)

@@ -16,9 +16,10 @@ from visualize.tokens import render_step
 
 from visualize.export import step_record
 
-from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, UserError, checkpoint_path, explain,
-                     export_buttons, frame_index, grammar_checks, grammar_notes, load, model_length, model_radio,
-                     pick_checkpoint, player_buttons, run_settings, samples_result, whole, wire_export, wire_player)
+from .common import (MAX_SEED, Number, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, Slider, UserError, checkpoint_path,
+                     explain, export_buttons, frame_index, grammar_checks, grammar_notes, load, model_length,
+                     model_radio, pick_checkpoint, player_buttons, run_settings, samples_result, whole, wire_export,
+                     wire_player)
 
 ORDER_INTRO = r"""
 **Order-agnostic ARDM** writes the positions in a random order $\sigma$, each from
@@ -200,7 +201,7 @@ def order_agnostic(seed: float | None, budget: float, temperature: float,
 
 def network_temperature(network: str) -> Any:
     """The temperature is ARDM's: SEDD's any-order sampler draws at 1, so the slider goes back there and rests."""
-    return gr.Slider(interactive=True) if network == "ardm" else gr.Slider(value=1.0, interactive=False)
+    return Slider(interactive=True) if network == "ardm" else Slider(value=1.0, interactive=False)
 
 
 def order_scrub(frame: float, record: dict[str, Any] | None) -> tuple[Any, Any]:
@@ -220,21 +221,21 @@ def tab(models: gr.State) -> None:
             network = gr.Radio(list(NETWORKS), value="ardm", label="network", elem_id="order-network",
                                info="the same planner on SEDD's absorbing network (its softmax at a masked position "
                                     "is the clean word's conditional, as ARDM's)")
-            seed = gr.Number(value=0, label="seed", minimum=0, step=1, elem_id="order-seed")
-            budget = gr.Slider(1, D, value=max(1, D // 4), step=1, label="steps (budget)",
+            seed = Number(value=0, label="seed", minimum=0, step=1, elem_id="order-seed")
+            budget = Slider(1, D, value=max(1, D // 4), step=1, label="steps (budget)",
                                info="1 = everything at once; the length = one position per step", elem_id="budget")
-            temperature = gr.Slider(0, 2, value=1.0, step=0.05, label="temperature", elem_id="order-temperature")
+            temperature = Slider(0, 2, value=1.0, step=0.05, label="temperature", elem_id="order-temperature")
             order = gr.Radio(list(ORDER_CHOICES), value="random", label="order",
                              info="a fixed order draws from the model too; most probable first is adaptive: one "
                                   "position per step, more grammatical and a little less varied; several, repeats",
                              elem_id="order-order")
-            num_samples = gr.Slider(1, MAX_ORDER_SAMPLES, value=1, step=1, label="number of samples",
+            num_samples = Slider(1, MAX_ORDER_SAMPLES, value=1, step=1, label="number of samples",
                                     elem_id="order-samples")
             run = gr.Button("Run", variant="primary", elem_id="order-run")
         with gr.Column(scale=3):
             text = gr.HTML("<i>Press Run to watch the positions being written.</i>", elem_id="order-text",
                            min_height=120)
-            frame = gr.Slider(0, D, value=0, step=1, label="scrub through the steps", elem_id="order-scrub")
+            frame = Slider(0, D, value=0, step=1, label="scrub through the steps", elem_id="order-scrub")
             player = player_buttons("order")
             buttons = export_buttons("order")
             plan = gr.Plot(label="planned steps", elem_id="order-plan")
@@ -245,7 +246,7 @@ def tab(models: gr.State) -> None:
     network.change(network_temperature, network, temperature, api_visibility="private", show_progress="hidden")
     wire_export(event, record, buttons)
     event.then(
-        lambda r: gr.Slider(maximum=len(r["frames"]) - 1 if r else 1, value=len(r["frames"]) - 1 if r else 0),
+        lambda r: Slider(maximum=len(r["frames"]) - 1 if r else 1, value=len(r["frames"]) - 1 if r else 0),
         record, frame, api_visibility="private", show_progress="hidden")
     frame.input(order_scrub, [frame, record], [text, plan], trigger_mode="always_last", show_progress="hidden")
     wire_player(player, frame, record, [text, plan], order_scrub)

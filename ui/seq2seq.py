@@ -20,9 +20,9 @@ from visualize.tokens import render_step
 
 from visualize.export import step_record
 
-from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, UserError, as_user_error, check_work, explain,
-                     export_buttons, frame_index, model_radio, pick_checkpoint, player_buttons, run_settings,
-                     text_input, whole, wire_export, wire_player)
+from .common import (MAX_SEED, Number, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, Slider, UserError, as_user_error,
+                     check_work, explain, export_buttons, frame_index, model_radio, pick_checkpoint, player_buttons,
+                     run_settings, text_input, whole, wire_export, wire_player)
 
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
 MAX_CANDIDATES, DEFAULT_CANDIDATES = 8, 5
@@ -120,7 +120,7 @@ def seq2seq_run(source: str, seed: float | None, steps: float,
                                   held=held, row_label="candidate"))
         last = step
         if len(frames) == 1:  # hide the previous run's results while this one streams
-            yield frames[-1], None, gr.Slider(visible=False), "", gr.Plot(visible=False)
+            yield frames[-1], None, Slider(visible=False), "", gr.Plot(visible=False)
         else:
             yield frames[-1], gr.skip(), gr.skip(), gr.skip(), gr.skip()
     texts = decode_targets(ck.tokenizer, ck.config, last.tokens)
@@ -135,7 +135,7 @@ def seq2seq_run(source: str, seed: float | None, steps: float,
                   result={"candidates": texts, "mbr_pick": pick, "output": texts[pick]})
     record = {"frames": frames, "source": source, "candidates": texts, "mbr_pick": pick, "seed": seed,
               "steps": steps, "export": export}
-    yield (frames[-1], record, gr.Slider(minimum=0, maximum=n, value=n, step=1, visible=True, interactive=True),
+    yield (frames[-1], record, Slider(minimum=0, maximum=n, value=n, step=1, visible=True, interactive=True),
            _candidates_html(texts, pick, mr), gr.Plot(value=bleu_heatmap_figure(matrix, pick), visible=True))
 
 
@@ -159,15 +159,15 @@ def tab(models: gr.State) -> None:
             source = gr.Textbox(MR_EXAMPLE, label="source (slot [value] ...)", lines=2, elem_id="s2s-source",
                                 max_length=MAX_SOURCE_CHARS)
             choice = model_radio("s2s-model")
-            seed = gr.Number(value=0, label="seed", minimum=0, step=1, elem_id="s2s-seed")
-            steps = gr.Slider(MIN_STEPS, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="steps", elem_id="s2s-steps")
-            candidates = gr.Slider(1, MAX_CANDIDATES, value=DEFAULT_CANDIDATES, step=1,
+            seed = Number(value=0, label="seed", minimum=0, step=1, elem_id="s2s-seed")
+            steps = Slider(MIN_STEPS, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="steps", elem_id="s2s-steps")
+            candidates = Slider(1, MAX_CANDIDATES, value=DEFAULT_CANDIDATES, step=1,
                                    label="candidates (k, for MBR)", elem_id="s2s-candidates")
             run = gr.Button("Run", variant="primary", elem_id="s2s-run")
         with gr.Column(scale=3):
             text = gr.HTML("<i>Press Run: the source stays fixed while the candidates denoise beside it.</i>",
                            elem_id="s2s-text", min_height=160)
-            frame = gr.Slider(0, 1, value=0, step=1, label="scrub through the recorded steps", visible=False,
+            frame = Slider(0, 1, value=0, step=1, label="scrub through the recorded steps", visible=False,
                               interactive=False, elem_id="s2s-scrub")
             player = player_buttons("s2s")
             picked = gr.HTML(elem_id="s2s-candidates-out")

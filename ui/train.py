@@ -28,8 +28,8 @@ from diffusion.seq2seq import candidates_steps, check_source, decode_targets
 from diffusion.training import prepare, resolve_device, train
 from visualize.train import loss_curve_figure
 
-from .common import (MAX_SEED, TRAINING, UserError, as_user_error, explain, forget_models, session_dir, session_load,
-                     whole)
+from .common import (MAX_SEED, Number, Slider, TRAINING, UserError, as_user_error, explain, forget_models, session_dir,
+                     session_load, whole)
 
 # label -> (family, model overrides)
 FAMILY_CHOICES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -277,11 +277,11 @@ def tab(models: gr.State) -> None:
             corpus = gr.Radio([BUILTIN, UPLOAD], value=BUILTIN, label="corpus", elem_id="train-corpus")
             upload = gr.File(label=".txt (a sentence per line) or .csv ('text', or 'source' and 'target'), ≤ 2 MB",
                              file_types=[".txt", ".csv"], type="filepath", visible=False, elem_id="train-upload")
-            seconds = gr.Slider(MIN_SECONDS, MAX_SECONDS, value=DEFAULT_SECONDS, step=5, label="time cap (seconds)",
+            seconds = Slider(MIN_SECONDS, MAX_SECONDS, value=DEFAULT_SECONDS, step=5, label="time cap (seconds)",
                                 elem_id="train-seconds")
             size = gr.Radio(list(SIZES), value="tiny", label="model size", elem_id="train-size",
                             info="tiny: fast, rough; small: the shipped models' size, needs minutes")
-            seed = gr.Number(value=0, label="seed", minimum=0, step=1, elem_id="train-seed")
+            seed = Number(value=0, label="seed", minimum=0, step=1, elem_id="train-seed")
             with gr.Row():
                 run = gr.Button("Train", variant="primary", elem_id="train-run")
                 stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
