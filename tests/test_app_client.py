@@ -94,12 +94,12 @@ def test_every_family_tab_runs(client):
 
 
 @pytest.mark.parametrize("endpoint, args, message", [
-    # Past a slider's range Gradio itself refuses, naming the bound; inside it, the handler's own checks speak.
-    ("/denoise", (0, 5000, "ddpm", True, 0, 1, "shipped"), "greater than maximum value 1000"),
+    # Past a slider's range the slider refuses, naming the input and its range; inside it, the handler's checks.
+    ("/denoise", (0, 5000, "ddpm", True, 0, 1, "shipped"), "steps must be a number from 10 to 1000, got 5000"),
     ("/denoise", (0, 20, "ddpm", True, 0, 1, "mine"), "not in the list of choices: \\['shipped', 'trained here'\\]"),
     ("/seq2seq_run", ("name [zizzi] food [pizza]", 0, 20, 3, "shipped"), "pizza"),
     ("/forward_view", ("", 0.5, 0, "shipped"), "sentence"),
-    ("/order_agnostic", (0, 10, 9.0, 1, "shipped"), "greater than maximum value 2"),
+    ("/order_agnostic", (0, 10, 9.0, 1, "shipped"), "temperature must be a number from 0 to 2, got 9.0"),
     ("/clamp_compare", (0, 20, "ddpm", 25, "shipped"), "clamping start step must be a whole number from 0 to 20"),
 ])
 def test_bad_input_is_an_error_and_the_app_goes_on(client, endpoint, args, message):
@@ -124,3 +124,32 @@ def test_a_trained_model_belongs_to_its_session(server, client):
     with pytest.raises(AppError, match="not trained a continuous model in this session"):
         stranger.predict(0, 20, "ddpm", True, 0, 1, "trained here", api_name="/denoise")
     assert list(Path(common.SESSION_ROOT).glob("*/ar-*"))  # the model's folder, under its session
+
+
+def test_a_full_queue_turns_visitors_away_with_a_message(monkeypatch, tmp_path):
+    """Past MAX_QUEUE waiting events a new one is refused at once (here a queue of one, behind the two sampling
+    slots), rather than waiting behind an ever longer queue; the app then serves as before."""
+    from gradio_client import Client
+
+    monkeypatch.setattr(app, "MAX_QUEUE", 1)
+    monkeypatch.setattr(common, "SESSION_ROOT", tmp_path)
+    demo = app.build_demo()
+    port = _free_port()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        jobs = [Client(url, verbose=False).submit(k, 1000, "ddpm", True, 0, 4, "shipped", api_name="/denoise")
+                for k in range(5)]
+        outcomes = []
+        for job in jobs:
+            try:
+                job.result(timeout=300)
+                outcomes.append("done")
+            except Exception as e:  # the client raises its own error types for a refused event
+                outcomes.append(str(e))
+        refused = [o for o in outcomes if o != "done"]
+        assert outcomes.count("done") >= 3 and refused and all("Queue is full" in o for o in refused), outcomes
+        assert "t = 0.50" in Client(url, verbose=False).predict(SENTENCE, 0.5, 0, "shipped",
+                                                                   api_name="/forward_view")[0]
+    finally:
+        demo.close()
