@@ -74,9 +74,13 @@ class Number(gr.Number):
     is_template = True
 
     def preprocess(self, payload: Any) -> Any:
+        low, high = self.minimum, self.maximum
+        accepted = "a number" + (f" from {low:g}" if low is not None else "") + (f" to {high:g}" if high is not None
+                                                                                  else "")
         if payload is not None and (isinstance(payload, bool) or not isinstance(payload, (int, float))
-                                    or not math.isfinite(payload)):
-            raise UserError(f"{_label(self)} must be a number, got {payload!r}")
+                                    or not math.isfinite(payload) or (low is not None and payload < low)
+                                    or (high is not None and payload > high)):
+            raise UserError(f"{_label(self)} must be {accepted}, got {payload!r}")
         return super().preprocess(payload)
 
 
