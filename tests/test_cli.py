@@ -216,3 +216,43 @@ def test_bad_noise_scale_fails_cleanly(trained, capsys):
     assert main(["sample", "--checkpoint", str(trained), "--num", "1", "--steps", "5", "--noise-scale", "0.5",
                  "--sampler", "ddim"]) == 1
     assert "noise_scale applies to the ddpm sampler only" in capsys.readouterr().err
+
+
+def test_an_output_that_cannot_hold_the_checkpoint_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    """A full disk, a read-only folder, a file in the way: one `error:` line before any step is spent."""
+    import shutil
+    import tempfile
+
+    steps: list[int] = []
+    real_loss = get_family("continuous").process_cls.loss
+    monkeypatch.setattr(get_family("continuous").process_cls, "loss",
+                        lambda self, *a, **k: steps.append(1) or real_loss(self, *a, **k))
+    args = ["train", *TINY, "--steps", "2", "--out"]
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 2**20, 2**20))
+    assert main([*args, str(tmp_path / "full")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has 1 MB of free disk; saving this model needs about" in err[0]
+    monkeypatch.undo()
+    def read_only(**kwargs):
+        raise PermissionError(30, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
+    assert main([*args, str(tmp_path / "read-only")]) == 1
+    assert "cannot write into" in (line := _error(capsys)) and "(Read-only file system)" in line
+    monkeypatch.undo()
+    (tmp_path / "a-file").write_text("not a folder")
+    assert main([*args, str(tmp_path / "a-file")]) == 1
+    assert "is a file; give a folder" in _error(capsys)
+    assert not steps  # no training step ran in any of them
+
+
+def test_a_write_failure_mid_run_is_one_line(tmp_path, capsys, monkeypatch):
+    """The disk fills during the final save: `error:` naming the file and the reason, exit 1, no traceback."""
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(tmp_path / "out" / "model.safetensors"))
+
+    monkeypatch.setattr(checkpoint, "save_file", full)
+    assert main(["train", *TINY, "--steps", "2", "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"error: cannot read or write {tmp_path / 'out' / 'model.safetensors'}: No space left on device"
+    assert "Traceback" not in "\n".join(err)
