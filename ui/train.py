@@ -232,6 +232,8 @@ def train_model(label: str, corpus_choice: str, upload: str | None, seconds: flo
             if not finished:
                 forget_models({family: str(out)})
         _running.pop(session.name, None)
+        _stop.pop(session.name, None)
+        _discard.discard(session.name)
         _lock.release()
     if not finished:
         return
