@@ -21,29 +21,26 @@ def check_budget(budget: object, D: int) -> None:
 
 
 def _dynamic_programme(L: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarray]:
-    """best[j, t]: least cost of the first t generation steps in j groups, some of which may be empty (so "at most j"
-    non-empty steps, as in the authors' programme); arg[j, t]: where the last group starts (t: it is empty). A group
-    that starts after s known positions and ends after t costs (t - s) L_{s+1}; an empty one costs nothing."""
+    """best[j, t]: least cost of the first t generation steps in j groups; arg[j, t]: where the last group starts.
+    A group that starts after s known positions and ends after t costs (t - s) L_{s+1}."""
     D = len(L)
     best = np.full((budget + 1, D + 1), np.inf)
     arg = np.zeros((budget + 1, D + 1), dtype=np.int64)
     best[0, 0] = 0.0
-    s = np.arange(D + 1)
+    s = np.arange(D)
     for j in range(1, budget + 1):
-        for t in range(D + 1):
-            cand = best[j - 1, : t + 1] + (t - s[: t + 1]) * np.append(L[:t], 0.0)  # s = t: an empty group
-            arg[j, t] = t - int(np.argmin(cand[::-1]))  # the last minimum: on a tie, empty steps come last
+        for t in range(j, D + 1):
+            cand = best[j - 1, :t] + (t - s[:t]) * L[:t]
+            arg[j, t] = int(np.argmin(cand))
             best[j, t] = cand[arg[j, t]]
     return best, arg
 
 
 def plan_budget(components: list[float] | np.ndarray, budget: int) -> tuple[list[int], float]:
-    """Split the D generation steps into at most `budget` groups generated together, minimising the expected NLL.
+    """Split the D generation steps into `budget` groups generated together, minimising the expected NLL.
 
     components[t - 1] = L_t, the expected NLL of one position generated when t - 1 are known. Generating
-    steps s..t-1 at once costs (t - s) L_s. Returns (`budget` group sizes in order, total cost); a size of 0 is a
-    step that writes nothing (where splitting a group would cost more, as noisy L_t can make it), and it calls no
-    network."""
+    steps s..t-1 at once costs (t - s) L_s. Returns (group sizes in order, total cost)."""
     L = np.asarray(components, dtype=np.float64)
     check_budget(budget, len(L))
     best, arg = _dynamic_programme(L, int(budget))
@@ -56,8 +53,7 @@ def plan_budget(components: list[float] | np.ndarray, budget: int) -> tuple[list
 
 
 def costs_by_budget(components: list[float] | np.ndarray) -> np.ndarray:
-    """(D,) the planned cost for every budget 1..D, from one run of the dynamic programme: never more for a larger
-    budget, since it may leave steps empty."""
+    """(D,) the planned cost for every budget 1..D, from one run of the dynamic programme."""
     L = np.asarray(components, dtype=np.float64)
     best, _ = _dynamic_programme(L, len(L))
     return best[1:, len(L)]
