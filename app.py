@@ -71,7 +71,23 @@ def build_demo() -> gr.Blocks:
 
         demo.unload(close)
     start_sweeper()
-    return demo.queue(max_size=MAX_QUEUE)
+    demo.queue(max_size=MAX_QUEUE)
+    _refuse_empty_sessions(demo._queue)
+    return demo
+
+
+def _refuse_empty_sessions(queue) -> None:
+    """Turn away an event whose session hash is the empty string, before it is queued. Gradio's queue/join lets it in
+    (it checks only for a missing hash); then, when the queue next broadcasts its estimates, the lookup of that
+    session raises in the queue's own loop, which stops the queue for every visitor (each later event: 503)."""
+    push = queue.push
+
+    async def checked_push(body, request, username):
+        if body.session_hash == "":
+            return False, "session_hash must be a non-empty string (the browser's session id)", "error"
+        return await push(body, request, username)
+
+    queue.push = checked_push
 
 
 if __name__ == "__main__":

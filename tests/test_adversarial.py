@@ -172,6 +172,11 @@ def http(server: Server) -> Http:
     return Http(server.base)
 
 
+def submit_denoise(client: Any, seed: int) -> Any:
+    """A default Denoise run, submitted without waiting for it."""
+    return client.submit(seed, 200, "ddpm", True, 0, 2, "shipped", api_name="/denoise")
+
+
 def still_serves(server: Server, client: Any) -> None:
     with urllib.request.urlopen(server.base, timeout=10) as r:
         assert r.status == 200
@@ -743,15 +748,12 @@ def test_a_malformed_request_is_a_4xx(http, method, path, body):
 # against `python app.py` in a process of its own: in this process, that traceback's formatting (Python 3.11 parses
 # the source for its carets) could race pytest's own parsing and crash the run. Where each fails, in Gradio:
 # an unknown or negative fn_index: route_utils.get_fn looks it up unchecked (KeyError from queueing.Queue.push); an
-# empty session_hash passes routes.queue_join's `is None` check, then queueing.Queue.send_message looks it up
-# unchecked; an unknown api name: get_fn's FnIndexInferError, uncaught in routes.simple_predict_post; too few inputs:
+# unknown api name: get_fn's FnIndexInferError, uncaught in routes.simple_predict_post; too few inputs:
 # blocks.Blocks.validate_inputs' ValueError reaches the client with no message. (A plain path string sent for the
 # Train tab's file fails pydantic's FileData check in blocks.Blocks.preprocess_data the same way: never reaching us.)
 GRADIO_GAPS = [
     pytest.param(JOIN, {"data": [], "fn_index": 99_999, "session_hash": "s"}, id="fn-index-unknown"),
     pytest.param(JOIN, {"data": [], "fn_index": -1, "session_hash": "s"}, id="fn-index-negative"),
-    pytest.param(JOIN, {"data": [SENTENCE, 0.5, 0, "shipped", None], "fn_index": FORWARD, "session_hash": ""},
-                 id="session-hash-empty"),
     pytest.param("gradio_api/call/no_such_endpoint", {"data": []}, id="call-unknown-api-name"),
     pytest.param(JOIN, {"data": [SENTENCE], "fn_index": FORWARD, "session_hash": "too-few-inputs"},
                  id="too-few-inputs"),
@@ -782,6 +784,18 @@ def test_requests_gradio_fails_on_leave_the_app_serving(app_process, path, body)
     served, _ = app_process.request("POST", "gradio_api/call/forward_view",
                                     json.dumps({"data": [SENTENCE, 0.5, 0, "shipped", None]}).encode())
     assert served == 200
+
+
+def test_an_empty_session_hash_cannot_stop_the_queue(http, server, client):
+    """Gradio queues an event with session_hash "" and, at its next broadcast of estimates, fails on it inside the
+    queue's loop, which stops the queue for everyone (a 503 for every later event). The app refuses it first."""
+    body = http.body("forward_view", (SENTENCE, 0.5, 0, "shipped"), "")
+    blocker = [submit_denoise(client, k) for k in range(3)]  # events waiting, so that estimates are broadcast
+    status, text = http.request("POST", JOIN, body)
+    assert status == 400 and "session_hash must be a non-empty string" in text
+    for job in blocker:
+        job.result(timeout=120)
+    still_serves(server, client)
 
 
 def test_the_app_still_serves_after_raw_requests(server, client):
