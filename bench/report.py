@@ -1,4 +1,4 @@
-"""The README's benchmark tables, rendered from a results file of `python -m diffusion bench`.
+"""The benchmark tables of docs/benchmarks.md, rendered from a results file of `python -m diffusion bench`.
 
     python bench/report.py bench/results/<date>-<machine>.json
 """

@@ -149,7 +149,7 @@ PRESETS: dict[str, Preset] = {
     "tiny": Preset(model=dict(d_model=64, n_layers=2, n_heads=2, d_ff=128, num_timesteps=200, positions="rotary"),
                    train=dict(batch_size=32, warmup_steps=20, log_every=10, calibration_sequences=128)),
     # minutes on a 2-core CPU: the shipped checkpoints
-    # (Muon: better checkpoints in the same 10 minutes, although each step costs about a third more; see README)
+    # (Muon: better checkpoints in the same training time, though each step costs more; see docs/experiments.md)
     "small": Preset(model=dict(d_model=128, n_layers=4, n_heads=4, d_ff=256, positions="rotary"),
                     train=dict(lr=3e-3, optimizer="muon")),
     # the size Diffusion-LM's ablations call small; wants a GPU
