@@ -10,7 +10,7 @@ import pytest
 
 import app
 from conftest import shot, train_tiny
-from test_app import ROOT, open_in_chromium
+from test_app import open_in_chromium
 from test_app_compare import use_shipped
 from ui import clamp as clamp_ui
 from ui.common import SHIPPED, TRAINED, env_name

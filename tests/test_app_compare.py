@@ -11,7 +11,7 @@ import pytest
 import app
 from conftest import shot, train_tiny
 from diffusion.corpus import MR_EXAMPLE
-from test_app import ROOT, open_in_chromium
+from test_app import open_in_chromium
 from ui import compare as compare_ui
 from ui.common import SHIPPED, TRAINED, env_name
 from visualize.compare import (cards_html, nll_kind, quality_speed_figure, records_table_html, result_card,

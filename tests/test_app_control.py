@@ -9,7 +9,7 @@ import pytest
 import app
 from conftest import shot
 from diffusion.corpus.validator import is_grammatical
-from test_app import ROOT, open_in_chromium
+from test_app import open_in_chromium
 from ui.control import TEMPLATES, control_run, verdicts_html
 from visualize.control import control_probability_figure
 

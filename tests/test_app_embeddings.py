@@ -17,7 +17,7 @@ from diffusion.corpus.classes import FUNCTION, OTHER, PUNCTUATION, SLOT_KEY, SPE
 from diffusion.corpus.grammar import BUILTIN, SLOTS, Grammar
 from diffusion.corpus.validator import is_grammatical
 from diffusion.projection import PROJECTION_FILE, nearest_neighbours, pca_2d, pca_basis, project
-from test_app import ROOT, open_in_chromium
+from test_app import open_in_chromium
 from ui import embeddings, forward
 from ui.common import env_name
 from visualize.embeddings import (OKABE_ITO, class_styles, embedding_map_figure, gaussian_schedule_figure,

@@ -8,7 +8,7 @@ import pytest
 
 import app
 from conftest import shot
-from test_app import ROOT, open_in_chromium
+from test_app import open_in_chromium
 from ui import order as order_tab
 from ui.common import env_name
 from visualize.order import nll_budget_figure, plan_figure, step_of_position

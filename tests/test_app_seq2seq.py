@@ -9,7 +9,7 @@ import pytest
 
 import app
 from conftest import shot
-from test_app import ROOT, dismiss_error, open_in_chromium
+from test_app import dismiss_error, open_in_chromium
 from ui.common import env_name
 from visualize.plots import bleu_heatmap_figure
 from visualize.tokens import render_tokens

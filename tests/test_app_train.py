@@ -13,7 +13,7 @@ import torch
 import app
 from conftest import shot
 from diffusion import checkpoint
-from test_app import ROOT, open_in_chromium
+from test_app import open_in_chromium
 from ui import common
 from ui import train as train_tab
 from visualize.train import loss_curve_figure

@@ -20,7 +20,7 @@ import gradio as gr
 
 from diffusion import checkpoint
 from diffusion.corpus import Validation, linearise_mr, validate
-from diffusion.limits import MAX_SEED, check_length
+from diffusion.limits import MAX_SEED, check_length  # noqa: F401 (MAX_SEED: the tabs import it from here)
 from visualize.export import animated_html, trajectory_json
 from visualize.tokens import grammar_note
 
