@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import socket
 import statistics
@@ -27,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: the package lives beside bench/
 
 
-from bench.common import RESULTS, machine, results_path, rss_mb, spread  # noqa: E402
+from bench.common import machine, report, rss_mb, spread  # noqa: E402
 
 MR = "name [zizzi] food [french] area [riverside]"
 SENTENCE = "punter is a cafe in the riverside area not far from the lighthouse that is inexpensive and is adults only ."
@@ -150,12 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
     result = run(args.repeats, lambda s: print(s, file=sys.stderr))
-    if not args.no_write:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        path = results_path("app-", result["machine"], result["date"])
-        path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-        print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
-    print(json.dumps(result) if args.json else json.dumps(result, indent=1))
+    report(result, "app-", not args.no_write, args.json)
     return 0
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import platform
 import re
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -65,3 +67,14 @@ def results_path(prefix: str, info: dict[str, Any], date: str | None = None) -> 
     """bench/results/<prefix><date>-<cpu>-<cores>cores.json"""
     slug = re.sub(r"[^a-z0-9]+", "-", info["cpu"].lower()).strip("-")[:40]
     return RESULTS / f"{prefix}{date or datetime.date.today().isoformat()}-{slug}-{info['cores']}cores.json"
+
+
+def report(result: dict[str, Any], prefix: str, write: bool, as_json: bool) -> None:
+    """Write `result` to bench/results/<prefix><date>-<machine>.json (unless not `write`), saying where on stderr, and
+    print it: one JSON line with `as_json`, else indented."""
+    if write:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        path = results_path(prefix, result["machine"], result["date"])
+        path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
+    print(json.dumps(result) if as_json else json.dumps(result, indent=1))

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import shlex
 import sys
 import threading
@@ -32,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: the package lives beside bench/
 
 from bench.app import CALLS, _free_port, start_app  # noqa: E402
-from bench.common import RESULTS, machine, results_path, rss_mb  # noqa: E402
+from bench.common import machine, report, rss_mb  # noqa: E402
 
 SAMPLING_APIS = ("/denoise", "/sedd_denoise", "/order_agnostic", "/seq2seq_run", "/clamp_compare")
 RUNS: list[tuple[str, tuple]] = [(api, args) for _, api, args in CALLS if api in SAMPLING_APIS]
@@ -230,12 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--clients, --max-requests must be at least 1; --seconds, --timeout positive; --settle >= 0")
     result = run(args.clients, args.seconds, lambda s: print(s, file=sys.stderr), args.max_requests, args.timeout,
                  args.settle, not args.no_warmup)
-    if not args.no_write:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        path = results_path("load-", result["machine"], result["date"])
-        path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-        print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
-    print(json.dumps(result) if args.json else json.dumps(result, indent=1))
+    report(result, "load-", not args.no_write, args.json)
     return 0
 
 

@@ -24,6 +24,7 @@ from ui import common
 from ui import compare as compare_tab
 from ui import control as control_tab
 from ui import embeddings as embeddings_tab
+from ui import inputs
 from ui import seq2seq as seq2seq_tab
 from ui import train as train_tab
 from ui.forward import EXAMPLES
@@ -604,7 +605,7 @@ def test_work_cap_refuses_a_comparison_just_over_it(client, monkeypatch):
     from gradio_client.exceptions import AppError
 
     monkeypatch.setattr(compare_tab, "_sample", _sampling_started)
-    monkeypatch.setattr(common, "MAX_WORK", 4079)
+    monkeypatch.setattr(inputs, "MAX_WORK", 4079)
     endpoint, args = cmp(budget=1000, families=ALL_FAMILIES)
     with pytest.raises(AppError) as e:
         client.predict(*args, api_name=endpoint)

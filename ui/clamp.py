@@ -21,9 +21,9 @@ from visualize.clamp import (clamp_distances_figure, denoising_accuracy_figure, 
 from visualize.plots import mean_distance
 from visualize.tokens import legend_html, render_step
 
-from .common import (MAX_SEED, Number, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, Slider, UserError, as_user_error,
-                     checkpoint_path, explain, frame_index, get_checkpoint, model_radio, pick_checkpoint,
-                     player_buttons, whole, wire_player)
+from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, checkpoint_path, explain, get_checkpoint,
+                     model_radio, pick_checkpoint, player_buttons, wire_player)
+from .inputs import Number, Slider, UserError, as_user_error, frame_index, whole
 
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
 SAMPLERS = ("ddpm", "ddim")

@@ -20,8 +20,8 @@ from diffusion.seq2seq import candidates_steps, check_source, decode_targets
 from visualize.compare import (cards_html, nll_kind, quality_speed_figure, records_table_html, result_card,
                                 scaling_figure)
 
-from .common import (CHECKPOINTS, CheckboxGroup, MAX_SEED, Number, SAMPLING, Slider, UserError, check_work,
-                     checkpoint_path, explain, model_radio, pick_checkpoint, text_input, whole)
+from .common import CHECKPOINTS, MAX_SEED, SAMPLING, checkpoint_path, explain, model_radio, pick_checkpoint
+from .inputs import CheckboxGroup, Number, Slider, UserError, check_work, text_input, whole
 
 # label -> (family, shipped folder); the order of the cards
 ENTRIES: dict[str, tuple[str, str]] = {

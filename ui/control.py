@@ -21,9 +21,9 @@ from visualize.control import control_probability_figure
 from visualize.export import step_record
 from visualize.tokens import render_step
 
-from .common import (MAX_SEED, Number, SAMPLING, SESSION_TTL_SECONDS, Slider, UserError, as_user_error, check_work,
-                     explain, export_buttons, frame_index, model_length, model_radio, pick_checkpoint, player_buttons,
-                     run_settings, text_input, whole, wire_export, wire_player)
+from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, explain, export_buttons, model_length, model_radio,
+                     pick_checkpoint, player_buttons, run_settings, wire_export, wire_player)
+from .inputs import Number, Slider, UserError, as_user_error, check_work, frame_index, text_input, whole
 
 MODES = ("Infilling", "Length", "Classifier guidance")
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200

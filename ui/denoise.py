@@ -18,9 +18,10 @@ from diffusion.projection import pca_basis, project
 from visualize.embeddings import denoising_map_figure, finite_extent
 from visualize.export import step_record
 
-from .common import (Checkbox, MAX_SEED, Number, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, Slider, UserError,
-                     as_user_error, explain, export_buttons, frame_index, grammar_checks, grammar_notes, model_radio,
-                     pick_checkpoint, player_buttons, run_settings, samples_result, whole, wire_export, wire_player)
+from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, explain, export_buttons, grammar_checks,
+                     grammar_notes, model_radio, pick_checkpoint, player_buttons, run_settings, samples_result,
+                     wire_export, wire_player)
+from .inputs import Checkbox, Number, Slider, UserError, as_user_error, frame_index, whole
 
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
 MAX_SAMPLES = 4

@@ -17,9 +17,10 @@ from visualize.plots import discrete_schedule_figure, quality_vs_steps_figure
 from visualize.tokens import render_step, render_tokens
 
 from . import forward
-from .common import (MAX_SEED, Number, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, Slider, UserError, as_user_error,
-                     explain, export_buttons, frame_index, grammar_checks, grammar_notes, model_radio, pick_checkpoint,
-                     player_buttons, run_settings, samples_result, text_input, whole, wire_export, wire_player)
+from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, explain, export_buttons, grammar_checks,
+                     grammar_notes, model_radio, pick_checkpoint, player_buttons, run_settings, samples_result,
+                     wire_export, wire_player)
+from .inputs import Number, Slider, UserError, as_user_error, frame_index, text_input, whole
 from .order import ORDER_CHOICES
 
 GRAPHS = {"absorb": "sedd-absorb", "uniform": "sedd-uniform"}  # graph -> shipped checkpoint folder

@@ -16,7 +16,8 @@ from diffusion.projection import (PROJECTION_FILE, load_projection, nearest_neig
                                   umap_2d)
 from visualize.embeddings import embedding_map_figure
 
-from .common import SAMPLING, UserError, explain, model_radio, pick_checkpoint, text_input
+from .common import SAMPLING, explain, model_radio, pick_checkpoint
+from .inputs import UserError, text_input
 
 FAMILIES = ("continuous", "seq2seq")  # the families with a table of word embeddings
 PROJECTIONS = ("UMAP", "PCA")

@@ -17,7 +17,8 @@ from diffusion.projection import pca_basis, project
 from visualize.embeddings import finite_extent, gaussian_schedule_figure, noising_map_figure
 from visualize.tokens import CHANGED, render_tokens
 
-from .common import MAX_SEED, Number, Slider, UserError, explain, model_radio, pick_checkpoint, text_input, whole
+from .common import MAX_SEED, explain, model_radio, pick_checkpoint
+from .inputs import Number, Slider, UserError, text_input, whole
 
 EXAMPLES = (  # sentences of the built-in grammar (the tests check each one parses)
     "mill is a family friendly italian restaurant by the riverside .",

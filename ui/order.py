@@ -16,10 +16,10 @@ from visualize.tokens import render_step
 
 from visualize.export import step_record
 
-from .common import (MAX_SEED, Number, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, Slider, UserError, checkpoint_path,
-                     explain, export_buttons, frame_index, grammar_checks, grammar_notes, load, model_length,
-                     model_radio, pick_checkpoint, player_buttons, run_settings, samples_result, whole, wire_export,
-                     wire_player)
+from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, checkpoint_path, explain, export_buttons,
+                     grammar_checks, grammar_notes, load, model_length, model_radio, pick_checkpoint, player_buttons,
+                     run_settings, samples_result, wire_export, wire_player)
+from .inputs import Number, Slider, UserError, frame_index, whole
 
 ORDER_INTRO = r"""
 **Order-agnostic ARDM** writes the positions in a random order $\sigma$, each from

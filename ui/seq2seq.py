@@ -20,9 +20,9 @@ from visualize.tokens import render_step
 
 from visualize.export import step_record
 
-from .common import (MAX_SEED, Number, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, Slider, as_user_error, check_work,
-                     explain, export_buttons, frame_index, model_radio, pick_checkpoint, player_buttons, run_settings,
-                     text_input, whole, wire_export, wire_player)
+from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, explain, export_buttons, model_radio,
+                     pick_checkpoint, player_buttons, run_settings, wire_export, wire_player)
+from .inputs import Number, Slider, as_user_error, check_work, frame_index, text_input, whole
 
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
 MAX_CANDIDATES, DEFAULT_CANDIDATES = 8, 5

@@ -28,8 +28,8 @@ from diffusion.seq2seq import candidates_steps, check_source, decode_targets
 from diffusion.training import prepare, resolve_device, train
 from visualize.train import loss_curve_figure
 
-from .common import (MAX_SEED, Number, Slider, TRAINING, UserError, as_user_error, explain, forget_models, session_dir,
-                     session_load, whole)
+from .common import MAX_SEED, TRAINING, explain, forget_models, session_dir, session_load
+from .inputs import Number, Slider, UserError, as_user_error, whole
 
 # label -> (family, model overrides)
 FAMILY_CHOICES: dict[str, tuple[str, dict[str, Any]]] = {
