@@ -1,14 +1,14 @@
 """Load: N visitors pressing Run on the sampling tabs at once, for a bounded time; latency, errors, throughput, memory.
 
 Starts the real app once (`python app.py` on a free port of 127.0.0.1) and, for each N in --clients, runs N threads,
-each its own gradio_client session, each looping over the sampling tabs' default runs (bench/app.py's CALLS for
+each its own gradio_client session, each looping over the sampling tabs' default runs (bench/latency.py's CALLS for
 Denoise, Discrete diffusion, Order-agnostic, Seq2seq and Clamping trick; round-robin, offset by the client's index).
 A client stops starting requests after --seconds or --max-requests, whichever comes first; every request is
 cancelled after --timeout. Per N: requests completed, errors (count and distinct messages), median and p95 seconds to
 the first streamed frame and to the end, throughput, and the resident memory of the app's process tree before the
 burst, at its peak and after it settles. Times include the client's own polling of its event stream (tens of ms).
 
-    python bench/load.py [--clients 16 32] [--seconds 60] [--json] [--no-write]
+    python -m bench load [--clients 16 32] [--seconds 60] [--json] [--no-write]
                                                      # writes bench/results/load-<date>-<machine>.json
 """
 
@@ -28,10 +28,9 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run as a script: the package lives beside bench/
 
-from bench.app import CALLS, _free_port, start_app  # noqa: E402
-from bench.common import machine, report, rss_mb  # noqa: E402
+from bench.latency import CALLS, _free_port, start_app
+from bench.common import machine, report, rss_mb
 
 SAMPLING_APIS = ("/denoise", "/sedd_denoise", "/order_agnostic", "/seq2seq_run", "/clamp_compare")
 RUNS: list[tuple[str, tuple]] = [(api, args) for _, api, args in CALLS if api in SAMPLING_APIS]
@@ -209,7 +208,7 @@ def describe(b: dict[str, Any]) -> str:
 def command_line(clients: list[int], seconds: float, max_requests: int, timeout: float, settle: float,
                  warmup: bool) -> str:
     """The command that reproduces this run."""
-    parts = ["python", "bench/load.py", "--clients", *map(str, clients), "--seconds", f"{seconds:g}",
+    parts = ["python", "-m", "bench", "load", "--clients", *map(str, clients), "--seconds", f"{seconds:g}",
              "--max-requests", str(max_requests), "--timeout", f"{timeout:g}", "--settle", f"{settle:g}"]
     return shlex.join(parts + ([] if warmup else ["--no-warmup"]))
 

@@ -5,8 +5,8 @@ Each job is a shipped checkpoint's own `train` command with a larger batch (or m
 `python -m diffusion evaluate` on the CPU (where the app samples). It answers the question the 10-minute
 checkpoints leave open: how many more sentences does a recipe need before its samples are grammatical?
 
-    python bench/scaling.py --device cuda --out runs/scaling          # the jobs below, on a GPU
-    python bench/scaling.py --device cpu --smoke --out /tmp/scaling   # every job for a few steps, end to end
+    python -m bench scaling --device cuda --out runs/scaling          # the jobs below, on a GPU
+    python -m bench scaling --device cpu --smoke --out /tmp/scaling   # every job for a few steps, end to end
 
 Prints one JSON object on its last line and writes it to OUT/scaling.json.
 """
@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 # the shipped checkpoints' commands, less --out and --minutes (assets/checkpoints/NAME/meta.json)
 RECIPES = {

@@ -1,4 +1,4 @@
-"""Speed for `python -m diffusion bench`: sampling latency of the shipped checkpoints, the lean backbone against
+"""Speed for `python -m bench`: sampling latency of the shipped checkpoints, the lean backbone against
 transformers' BERT (and where their ratio comes from), the matmul peak, training throughput as a fraction of it, the
 FLOP floor of a sampling step, a step's profile, torch.compile against eager, one thread against the default.
 

@@ -1,8 +1,8 @@
-"""The benchmark suite behind `python -m diffusion bench`: speed (bench/speed.py), quality and the app's side of the
-shipped checkpoints, measured side by side in one run on this machine.
+"""The benchmark suite, `python -m bench`: speed (bench/speed.py), quality and the app's side of the shipped
+checkpoints, measured side by side in one run on this machine.
 
-    python -m diffusion bench --quick --json      # at most a minute: the two headline ratios
-    python -m diffusion bench --json              # everything; writes bench/results/<date>-<machine>.json
+    python -m bench --quick --json      # at most a minute: the two headline ratios
+    python -m bench --json              # everything; writes bench/results/<date>-<machine>.json
 
 Every time is a median over repeats with its min and max (`bench.common.spread`); a "fraction of peak" is the matmul
 work done against the machine's own matmul rate measured in the same run.
@@ -10,8 +10,11 @@ work done against the machine's own matmul rate measured in the same run.
 
 from __future__ import annotations
 
+import argparse
 import datetime
+import shlex
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -21,7 +24,7 @@ from typing import Any
 
 from diffusion import checkpoint
 
-from .common import machine, spread, timed
+from .common import machine, report, spread, timed
 from .speed import (compiled_vs_eager, compute_floor, continuous_200_steps, lean_vs_bert, load, matmul_peak,
                     sampling_latency, step_profile, threads_vs_latency, training_throughput)
 
@@ -122,8 +125,8 @@ def embedding_map_seconds(repeats: int) -> dict[str, Any]:
 
 
 def app_start_and_memory(log: Callable[[str], None]) -> dict[str, Any]:
-    """The app benchmark (bench/app.py) with one repeat: start-up to serving, resident memory after every tab."""
-    from .app import run as run_app
+    """The app benchmark (bench/latency.py) with one repeat: start-up to serving, resident memory after every tab."""
+    from .latency import run as run_app
 
     result = run_app(1, log)
     keep = ("start_to_serving_seconds", "rss_mb_at_start", "rss_mb_after_every_tab",
@@ -169,3 +172,24 @@ def run(quick: bool = False, repeats: int = 5, quality_samples: int = 100, ttq_m
         result["app"] = app_start_and_memory(log)
     result["seconds"] = round(time.perf_counter() - started, 1)
     return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    p = argparse.ArgumentParser(prog="python -m bench", description="speed, memory and quality of the shipped "
+                                "checkpoints, measured side by side; the full run writes bench/results/<date>-<machine>.json")
+    p.add_argument("--quick", action="store_true", help="at most a minute: continuous_200_steps_seconds and "
+                   "lean_vs_bert_speedup, nothing written")
+    p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    p.add_argument("--repeats", type=int, default=5, help="repeats per timing (median reported)")
+    p.add_argument("--quality-samples", type=int, default=100, help="samples per quality figure")
+    p.add_argument("--ttq-minutes", type=float, default=5.0, help="time-to-quality training budget per family (0: skip)")
+    p.add_argument("--no-write", action="store_true", help="do not write bench/results/")
+    args = p.parse_args(argv)
+    if args.repeats < 1 or args.quality_samples < 1 or not args.ttq_minutes >= 0:
+        p.error("--repeats and --quality-samples must be at least 1, --ttq-minutes at least 0")
+    result = run(quick=args.quick, repeats=args.repeats, quality_samples=args.quality_samples,
+                 ttq_minutes=args.ttq_minutes, log=lambda line: print(line, file=sys.stderr))
+    result["command"] = " ".join(["python -m bench", *map(shlex.quote, argv)])
+    report(result, "", not args.quick and not args.no_write, args.json)
+    return 0

@@ -1,4 +1,4 @@
-"""Command line: python -m diffusion {train,train-classifier,sample,evaluate,bench}."""
+"""Command line: python -m diffusion {train,train-classifier,calibrate,sample,evaluate}."""
 
 from __future__ import annotations
 
@@ -171,17 +171,6 @@ def build_parser() -> argparse.ArgumentParser:
                    "--num-samples is then the number of test sources")
     _add_sampler_options(e)
 
-    b = sub.add_parser("bench", help="speed, memory and quality of the shipped checkpoints, measured side by side "
-                       "(code in bench/); the full run writes bench/results/<date>-<machine>.json")
-    b.add_argument("--quick", action="store_true", help="at most a minute: continuous_200_steps_seconds and "
-                   "lean_vs_bert_speedup only (nothing written)")
-    b.add_argument("--json", action="store_true", help="print one JSON object on the last line")
-    b.add_argument("--repeats", type=_number(int, 1, 1000), default=5, help="repeats per timing (median reported)")
-    b.add_argument("--quality-samples", type=_number(int, 1, MAX_DRAWN), default=100, help="samples per quality figure")
-    b.add_argument("--ttq-minutes", type=_number(float, 0, 24 * 60),
-                   default=5.0, help="training budget per family for time to "
-                   "quality (0 skips it)")
-    b.add_argument("--no-write", action="store_true", help="do not write bench/results/")
     return parser
 
 
@@ -238,7 +227,8 @@ def cmd_train_classifier(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
     from . import checkpoint
-    from .classifier import CONFIG, train_classifier
+    from .classifier import CONFIG
+    from .classifier_training import train_classifier
 
     ck = checkpoint.load(args.checkpoint)
     minutes = 3.0 if args.minutes is None and args.steps is None else args.minutes
@@ -375,25 +365,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             print(f"{k}: {v}")
 
 
-def cmd_bench(args: argparse.Namespace) -> None:
-    try:
-        from bench import suite
-        from bench.common import RESULTS, results_path
-    except ImportError as e:
-        raise ValueError(f"the benchmarks live in bench/ beside the package; run from the repository root ({e})") from None
-    result = suite.run(quick=args.quick, repeats=args.repeats, quality_samples=args.quality_samples,
-                       ttq_minutes=args.ttq_minutes, log=lambda line: print(line, file=sys.stderr))
-    result["command"] = "python -m diffusion " + " ".join(shlex.quote(a) for a in args.argv)
-    if not args.quick and not args.no_write:
-        path = results_path("", result["machine"], result["date"])
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-        print(f"wrote {path}", file=sys.stderr)
-    print(json.dumps(result) if args.json else json.dumps(result, indent=1))
-
-
 COMMANDS = {"train": cmd_train, "train-classifier": cmd_train_classifier, "calibrate": cmd_calibrate,
-            "sample": cmd_sample, "evaluate": cmd_evaluate, "bench": cmd_bench}
+            "sample": cmd_sample, "evaluate": cmd_evaluate}
 
 
 def main(argv: list[str] | None = None) -> int:

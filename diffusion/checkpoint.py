@@ -24,6 +24,7 @@ from safetensors.torch import load_file, save_file
 from .config import ModelConfig
 from .corpus.tokenizer import TextTokenizer
 from .families import get_family
+from .files import atomic_write_json, fsync_dir, read_json
 
 REQUIRED = ("config.json", "model.safetensors", "tokenizer.json", "meta.json")
 TRAINING_STATE = "training_state.safetensors"
@@ -39,36 +40,9 @@ class Checkpoint:
     meta: dict[str, Any]
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a checkpoint is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
-
-
 INCOMING = ".incoming"  # a complete new checkpoint whose files are being moved into place
 SAVE_PREFIX = ".save-"  # a checkpoint being built; left behind only by a killed save
 STALE_SECONDS = 600  # a reader removes `.save-*` folders older than this (a writer may be busy with a newer one)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _install(path: Path) -> None:
@@ -84,7 +58,7 @@ def _install(path: Path) -> None:
         os.rmdir(incoming)
     except FileNotFoundError:
         pass
-    _fsync_dir(path)
+    fsync_dir(path)
 
 
 def recover(path: str | Path, stale_seconds: float = STALE_SECONDS) -> None:
@@ -125,7 +99,7 @@ def save(path: str | Path, model: torch.nn.Module, tokenizer: TextTokenizer, met
             os.chmod(f, 0o644)  # a checkpoint is meant to be shared
             with open(f, "rb") as handle:
                 os.fsync(handle.fileno())  # on disk before the commit point names it complete
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         os.rename(tmp, path / INCOMING)  # the commit point
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -151,20 +125,10 @@ def check_writable(path: str | Path, need_bytes: int) -> None:
                          f"{need_bytes / 2**20:.0f} MB: free some space or give another folder")
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"checkpoint file {path} is not valid JSON ({e})") from None
-    if not isinstance(obj, dict):
-        raise ValueError(f"checkpoint file {path} must hold a JSON object")
-    return obj
-
-
 def record_evaluation(path: str | Path, result: dict[str, Any]) -> None:
     """Merge an evaluation into meta.json (atomically), keyed by its step count and sampler settings."""
     path = Path(path)
-    meta = _read_json(path / "meta.json")
+    meta = read_json(path / "meta.json")
     key = ",".join(f"{k}={result[k]}" for k in ("steps", "sampler", "clamp", "temperature", "mbr_candidates") if result.get(k) is not None)
     # settings at their defaults keep the keys recorded before the settings existed
     if result.get("noise_scale") not in (None, 1.0):
@@ -183,7 +147,7 @@ def record_process(path: str | Path, measured: dict[str, Any], info: dict[str, A
     """Merge process settings measured after training (ARDM's L_t) and how they were measured into meta.json
     (atomically), as training writes them."""
     path = Path(path)
-    meta = _read_json(path / "meta.json")
+    meta = read_json(path / "meta.json")
     meta["process"] = {**meta.get("process", {}), **measured}
     meta["calibration"] = info
     atomic_write_json(path / "meta.json", meta)
@@ -206,7 +170,7 @@ def load(path: str | Path, family: str | None = None) -> Checkpoint:
     missing = [n for n in REQUIRED if not (path / n).is_file()]
     if missing:
         raise ValueError(f"checkpoint {str(path)!r} lacks {', '.join(missing)}; a checkpoint holds {', '.join(REQUIRED)}")
-    raw = _read_json(path / "config.json")
+    raw = read_json(path / "config.json")
     raw = raw.get("config", raw)  # the hub mixin nests a dataclass argument under its name
     try:
         config = ModelConfig.from_dict(raw)
@@ -229,7 +193,7 @@ def load(path: str | Path, family: str | None = None) -> Checkpoint:
     if tokenizer.vocab_size != config.vocab_size:
         raise ValueError(f"checkpoint {str(path)!r}: tokenizer has {tokenizer.vocab_size} tokens but the model "
                          f"expects {config.vocab_size}")
-    meta = _read_json(path / "meta.json")
+    meta = read_json(path / "meta.json")
     process = fam.process_cls(config)
     measured = meta.get("process", {})  # settings measured after training (ARDM's L_t), applied to the process
     if measured:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import atomic_write_bytes
+from .files import atomic_write_bytes
 
 PROJECTION_FILE = "projection.npz"
 

@@ -764,7 +764,7 @@ GRADIO_GAPS = [
 @pytest.fixture(scope="module")
 def app_process():
     """`python app.py` on a free port of 127.0.0.1, in its own process."""
-    from bench.app import _free_port as free_port, start_app
+    from bench.latency import _free_port as free_port, start_app
 
     port = free_port()
     process, _ = start_app(port)

@@ -21,7 +21,7 @@ def test_two_visitors_get_every_run_without_errors(capsys):
     assert _results() == before and "wrote" not in err
 
     assert report["benchmark"] == "load" and report["machine"]["cores"] >= 1
-    assert report["command"].startswith("python bench/load.py --clients 2 --seconds 3")
+    assert report["command"].startswith("python -m bench load --clients 2 --seconds 3")
     assert report["endpoints"] == ["/denoise", "/clamp_compare", "/sedd_denoise", "/order_agnostic", "/seq2seq_run"]
     (burst,) = report["bursts"]
     assert burst["clients"] == 2 and burst["errors"] == 0 and burst["error_messages"] == {}

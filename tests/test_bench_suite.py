@@ -1,7 +1,9 @@
-"""The benchmark suite (bench/suite.py and bench/speed.py, `python -m diffusion bench`): its arithmetic, its quick run,
+"""The benchmark suite (bench/suite.py and bench/speed.py, `python -m bench`): its arithmetic, its quick run,
 the results the Compare tab reads, and time to quality on a tiny budget."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,7 @@ import torch
 
 from bench import speed, suite
 from bench.common import results_path, spread
-from conftest import cli
+from conftest import ROOT
 from diffusion import checkpoint
 
 
@@ -27,8 +29,13 @@ def test_spread_reports_median_and_range():
     assert spread([0.3, 0.1, 0.2]) == {"median": 0.2, "min": 0.1, "max": 0.3, "repeats": 3}
 
 
+def bench_cli(*args: str) -> subprocess.CompletedProcess:
+    """`python -m bench ARGS` from the repository root, as a person runs it."""
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
 def test_quick_bench_prints_the_two_headline_figures():
-    out = cli("bench", "--quick", "--json", "--repeats", "2")
+    out = bench_cli("--quick", "--json", "--repeats", "2")
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.splitlines()[-1])
     assert result["quick"] is True and result["machine"]["torch"].startswith("2.13")
@@ -46,8 +53,8 @@ def test_quick_bench_prints_the_two_headline_figures():
 
 
 def test_bench_rejects_a_negative_budget():
-    out = cli("bench", "--ttq-minutes", "-1")
-    assert out.returncode == 2 and "--ttq-minutes: expected a number from 0 to 1440, got -1" in out.stderr
+    out = bench_cli("suite", "--ttq-minutes", "-1")
+    assert out.returncode == 2 and "--ttq-minutes" in out.stderr.splitlines()[-1]
 
 
 def test_quality_entries_are_what_the_compare_tab_reads(tiny_checkpoint: Path, tmp_path: Path, monkeypatch):

@@ -8,8 +8,9 @@ import torch
 from torch import nn
 
 from diffusion import checkpoint
-from diffusion.classifier import (ABSENT, ClassifierConfig, SlotClassifier, has_classifier, labels, load_classifier,
+from diffusion.classifier import (ABSENT, ClassifierConfig, SlotClassifier, has_classifier, load_classifier,
                                   save_classifier)
+from diffusion.classifier_training import labels
 from diffusion.control import Control, Guidance, guide, infill_anchor, length_anchor, parse_targets
 from diffusion.corpus import VALUES
 from diffusion.corpus.tokenizer import PAD_ID

@@ -4,7 +4,7 @@ Runs the real app (`python app.py`) in a subprocess and drives it over HTTP with
 would. Figures are medians over repeats with their min and max; resident memory is the server process's VmRSS
 after every tab has run (psutil).
 
-    python bench/app.py [--repeats 3] [--json]      # writes bench/results/app-<date>-<machine>.json
+    python -m bench latency [--repeats 3] [--json]      # writes bench/results/app-<date>-<machine>.json
 """
 
 from __future__ import annotations
@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run as a script: the package lives beside bench/
 
 
-from bench.common import machine, report, rss_mb, spread  # noqa: E402
+from bench.common import machine, report, rss_mb, spread
 
 MR = "name [zizzi] food [french] area [riverside]"
 SENTENCE = "punter is a cafe in the riverside area not far from the lighthouse that is inexpensive and is adults only ."
@@ -128,7 +127,7 @@ def run(repeats: int, log: Callable[[str], None]) -> dict[str, Any]:
         "benchmark": "app",
         "date": datetime.date.today().isoformat(),
         "machine": machine(),
-        "command": "python bench/app.py --repeats %d" % repeats,
+        "command": "python -m bench latency --repeats %d" % repeats,
         "start_to_serving_seconds": spread(starts),
         "denoise_200_steps_first_frame_seconds": denoise["first_output_seconds"],
         "denoise_200_steps_total_seconds": denoise["total_seconds"],

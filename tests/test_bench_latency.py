@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_app", ROOT / "bench" / "app.py")
+    spec = importlib.util.spec_from_file_location("bench_latency", ROOT / "bench" / "latency.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

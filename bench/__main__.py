@@ -1,0 +1,29 @@
+"""python -m bench [suite|latency|load|scaling|report] [options]: the benchmarks, run from the repository root.
+
+    suite     (the default) speed, memory and quality of the shipped checkpoints side by side
+    latency   the app's own figures: start-up, first frame, every tab's handler, memory
+    load      many visitors at once against one app process
+    scaling   quality against model size and training time (bench/scaling.py)
+    report    rewrite docs/benchmarks.md from bench/results/ (--check: fail if it is stale)
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {"suite": "bench.suite", "latency": "bench.latency", "load": "bench.load", "scaling": "bench.scaling",
+            "report": "bench.report"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    name = argv.pop(0) if argv and argv[0] in COMMANDS else "suite"
+    return importlib.import_module(COMMANDS[name]).main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
