@@ -14,6 +14,7 @@ import argparse
 import json
 import re
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -246,21 +247,39 @@ SUITE = """\
 
 `python -m bench` measures speed, memory and quality of the shipped checkpoints side by side in one run and writes
 `bench/results/<date>-<machine>.json`. FLOPs are counted by `torch.utils.flop_counter` (matmuls and attention); a
-fraction of peak is the matmul work done against the machine's own matmul rate, measured in the same run.
+fraction of peak is the matmul work done against the machine's own matmul rate, measured in the same run."""
 
-- One continuous step is timed whole and its network alone, alternately; the difference is the step's own math.
-- A step's FLOP floor is its FLOPs at the matmul peak. `sedd-absorb` runs the network only on the steps that unmask
-  a word, so its FLOPs averaged over all its steps are small and its time is the step loop's.
-- Lean against bert runs the same model on transformers' `BertModel`, which calls the same kernels with more Python
-  per layer; the networks alone, and the lean network's linear layers alone, bound what trimming Python can gain.
-  `torch.compile` of the backbone stays out of the app, where a first click would wait for the compile.
-- Training throughput times the default model's training step with a fused AdamW on both backbones, so that they
-  compare on one optimiser; a fraction of peak carries the drift of both its measures.
-- Time to quality trains each family's shipped recipe from scratch, snapshots it about every minute and scores each
-  snapshot outside the training clock; the curves are in the JSON.
-- The quality rows (the JSON's `results`, which the Compare tab draws beside each checkpoint's `meta.json`) are the
-  shipped checkpoints at a few step counts; `sedd-absorb --sampler any-order` is the same network read as ARDM's
-  and planned by ARDM's programme."""
+# how to read a measure, shown when the newest suite file holds it
+SUITE_NOTES = {
+    "step_profile": "One continuous step is timed whole and its network alone, alternately; the difference is the "
+                    "step's own math.",
+    "compute_floor": "A step's FLOP floor is its FLOPs at the matmul peak. `sedd-absorb` runs the network only on the "
+                     "steps that unmask a word, so its FLOPs averaged over all its steps are small and its time is "
+                     "the step loop's.",
+    "lean_vs_bert": "Lean against bert runs the same model on transformers' `BertModel`, which calls the same kernels "
+                    "with more Python per layer; the networks alone, and the lean network's linear layers alone, "
+                    "bound what trimming Python can gain.",
+    "compiled_vs_eager": "`torch.compile` of the backbone stays out of the app, where a first click would wait for "
+                         "the compile.",
+    "training": "Training throughput times the default model's training step with a fused AdamW on every backbone, "
+                "so that they compare on one optimiser; a fraction of peak carries the drift of both its measures.",
+    "time_to_quality": "Time to quality trains each family's shipped recipe from scratch, snapshots it about every "
+                       "minute and scores each snapshot outside the training clock; the curves are in the JSON.",
+    "results": "The quality rows (the JSON's `results`, which the Compare tab draws beside each checkpoint's "
+               "`meta.json`) are the shipped checkpoints at a few step counts; `sedd-absorb --sampler any-order` is "
+               "the same network read as ARDM's and planned by ARDM's programme.",
+}
+
+
+def suite_section(path: Path, r: dict[str, Any]) -> str:
+    """The notes for the measures this run took, then its tables."""
+    notes = "\n".join(_wrap("- " + text, "  ") for key, text in SUITE_NOTES.items() if key in r)
+    return (notes + "\n\n" if notes else "") + suite_tables(path, r)
+
+
+def _wrap(text: str, indent: str) -> str:
+    return textwrap.fill(text, width=116, subsequent_indent=indent, break_on_hyphens=False, break_long_words=False)
+
 
 APP = """\
 ## The app: `python -m bench latency`
@@ -290,28 +309,24 @@ A small model's step is bound by kernel launches and Python, not by the GPU's ar
 almost nothing. The NLL is each family's own: `ardm`'s ELBO, SEDD's DWDSE bound, `continuous`'s variational bound
 with rounding, each with the length's -log p(L)."""
 
-SECTIONS = {"suite": (SUITE, suite_tables), "app": (APP, app_tables), "load": (LOAD, load_tables),
+SECTIONS = {"suite": (SUITE, suite_section), "app": (APP, app_tables), "load": (LOAD, load_tables),
             "scaling": (SCALING, scaling_tables)}
 MISSING = "No results file of this kind in `bench/results/` yet."
 
 
-def kind_of(path: Path) -> str | None:
-    """'app', 'load' or 'scaling' by the file's prefix; 'suite' for `<date>-<machine>.json`; None for others."""
-    prefix, _, rest = path.name.partition("-")
-    if prefix in ("app", "load", "scaling") and re.match(r"\d{4}-\d\d-\d\d", rest):
-        return prefix
-    return "suite" if re.match(r"\d{4}-\d\d-\d\d-", path.name) else None
+def kind_of(path: Path) -> tuple[str, str] | None:
+    """('app' | 'load' | 'scaling' | 'suite', the date and machine) from a results file's name; None for others."""
+    m = re.fullmatch(r"(?:(app|load|scaling)-)?(\d{4}-\d\d-\d\d-.+)\.json", path.name)
+    return (m.group(1) or "suite", m.group(2)) if m else None
 
 
 def newest(results: Path) -> dict[str, Path]:
-    """The newest results file of each kind, by the date in its name (then by name)."""
-    out: dict[str, Path] = {}
-    for path in sorted(results.glob("*.json"), key=lambda p: (p.name.split("-", 1)[1] if kind_of(p) != "suite"
-                                                                 else p.name)):
-        kind = kind_of(path)
-        if kind:
-            out[kind] = path
-    return out
+    """The newest results file of each kind, by the date in its name (then by the machine's)."""
+    out: dict[str, tuple[str, Path]] = {}
+    for path in results.glob("*.json"):
+        if (found := kind_of(path)) and (found[0] not in out or found[1] > out[found[0]][0]):
+            out[found[0]] = (found[1], path)
+    return {kind: path for kind, (_, path) in out.items()}
 
 
 def render_benchmarks(results: Path = RESULTS) -> str:
