@@ -11,6 +11,7 @@ from typing import Any
 import gradio as gr
 import torch
 
+from diffusion import shipped
 from diffusion.gaussian import nearest
 from diffusion.corpus import builtin_split
 from diffusion.corpus.validator import is_grammatical
@@ -28,7 +29,8 @@ from .inputs import Number, Slider, UserError, as_user_error, frame_index, whole
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
 SAMPLERS = ("ddpm", "ddim")
 RUNS = ("on", "off")  # the left column and the right: with clamping and without, or x0 and eps
-EPS_FOLDER = "continuous-eps"  # the shipped model trained by the continuous recipe with --parameterisation eps
+# the shipped model trained by the continuous recipe with --parameterisation eps
+EPS_FOLDER = next(name for name in shipped.names("continuous") if shipped.SHIPPED[name].variant == "eps")
 # what the two columns compare: (label on the radio, value) and each value's column headings
 COMPARE_CHOICES = [("clamping on / off", "clamping"), ("x₀ or ε prediction", "prediction")]
 HEADINGS = {"clamping": ("With clamping", "Without clamping"),

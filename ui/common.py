@@ -17,7 +17,7 @@ from typing import Any
 
 import gradio as gr
 
-from diffusion import checkpoint
+from diffusion import checkpoint, shipped
 from diffusion.corpus import Validation, linearise_mr, validate
 from diffusion.limits import MAX_SEED  # noqa: F401 (the tabs import it from here)
 from visualize.export import animated_html, trajectory_json
@@ -26,8 +26,8 @@ from visualize.tokens import grammar_note
 from .inputs import UserError
 
 CHECKPOINT_ENV = "DIFFUSION_CHECKPOINT"  # the continuous model; other families: DIFFUSION_CHECKPOINT_<FAMILY>
-CHECKPOINTS = Path(__file__).resolve().parents[1] / "assets" / "checkpoints"
-DEFAULT_CHECKPOINT = CHECKPOINTS / "continuous"
+CHECKPOINTS = shipped.ROOT  # the shipped checkpoints, indexed by diffusion/shipped.py
+DEFAULT_CHECKPOINT = shipped.folder("continuous")
 SESSION_ROOT = Path(tempfile.gettempdir()) / "text-diffusion-lab"  # models trained in the app, one folder per session
 # How long a session's things live: its State (run records, the models it trained) after they were last set, and its
 # folders after they were last written; a closed tab's go at once.
@@ -51,7 +51,8 @@ def env_name(name: str) -> str:
 
 
 def checkpoint_path(name: str = "continuous") -> str:
-    return os.environ.get(env_name(name)) or str(CHECKPOINTS / name)
+    """The folder of the shipped checkpoint `name`, or the one its environment variable names instead."""
+    return os.environ.get(env_name(name)) or str(shipped.folder(name))
 
 
 def explain(intro: str, details: str) -> None:

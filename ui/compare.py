@@ -11,6 +11,7 @@ from typing import Any
 import gradio as gr
 import torch
 
+from diffusion import shipped
 from diffusion.corpus import MR_EXAMPLE, entropy
 from diffusion.corpus.validator import is_grammatical
 from diffusion.families import FAMILIES
@@ -23,17 +24,11 @@ from visualize.compare import (cards_html, nll_kind, quality_speed_figure, recor
 from .common import CHECKPOINTS, MAX_SEED, SAMPLING, checkpoint_path, explain, model_radio, pick_checkpoint
 from .inputs import CheckboxGroup, Number, Slider, UserError, check_work, text_input, whole
 
-# label -> (family, shipped folder); the order of the cards
-ENTRIES: dict[str, tuple[str, str]] = {
-    "continuous": ("continuous", "continuous"),
-    "seq2seq": ("seq2seq", "seq2seq"),
-    "sedd-absorb": ("sedd", "sedd-absorb"),
-    "sedd-uniform": ("sedd", "sedd-uniform"),
-    "ardm": ("ardm", "ardm"),
-    "ar": ("ar", "ar"),
-}
 # shipped checkpoints with a row in the table but no card: the continuous recipe trained to predict the noise
-RECORDED_ONLY = ("continuous-eps",)
+RECORDED_ONLY = tuple(name for name, entry in shipped.SHIPPED.items() if entry.variant == "eps")
+# label -> (family, shipped folder), for every other shipped checkpoint; the order of the cards
+ENTRIES: dict[str, tuple[str, str]] = {name: (entry.family, name) for name, entry in shipped.SHIPPED.items()
+                                       if name not in RECORDED_ONLY}
 MIN_BUDGET, MAX_BUDGET, DEFAULT_BUDGET = 1, 1000, 64
 BENCH_RESULTS = CHECKPOINTS.parents[1] / "bench" / "results"
 

@@ -8,7 +8,7 @@ from typing import Any
 import gradio as gr
 import torch
 
-from diffusion import schedules
+from diffusion import schedules, shipped
 from diffusion.plan import ORDERS
 from diffusion.limits import MAX_SENTENCE_CHARS
 from diffusion.sampling import sample_steps
@@ -23,7 +23,7 @@ from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, explain, 
 from .inputs import Number, Slider, UserError, as_user_error, frame_index, text_input, whole
 from .order import ORDER_CHOICES
 
-GRAPHS = {"absorb": "sedd-absorb", "uniform": "sedd-uniform"}  # graph -> shipped checkpoint folder
+GRAPHS = {shipped.SHIPPED[name].variant: name for name in shipped.names("sedd")}  # graph -> shipped checkpoint
 SAMPLERS = ("tweedie", "euler", "any-order")
 MAX_STEPS, MAX_SAMPLES = 1024, 4
 DEFAULT_STEPS = {"absorb": 1024, "uniform": 64, "any-order": 40}  # SEDDProcess.default_steps (any-order: the length)
