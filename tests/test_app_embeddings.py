@@ -17,6 +17,7 @@ from diffusion.corpus.classes import FUNCTION, OTHER, PUNCTUATION, SLOT_KEY, SPE
 from diffusion.corpus.grammar import BUILTIN, SLOTS, Grammar
 from diffusion.corpus.validator import is_grammatical
 from diffusion.projection import PROJECTION_FILE, nearest_neighbours, pca_2d, pca_basis, project
+from diffusion.views import noise_path
 from test_app import open_in_chromium
 from ui import embeddings, forward
 from ui.common import env_name
@@ -204,7 +205,7 @@ def test_forward_view_is_the_process_add_noise_with_the_seeds_eps(tiny_copy):
     assert np.allclose(_path_ends(fig), project(xt.numpy(), basis), atol=1e-5)
     assert "t = 0.37" in html and "t = 0.37" in schedule.layout.title.subtitle.text
     # the same eps at every t: the path is coupled
-    path = forward.noise_path(ck.process, x0, [0.2, 0.9], seed)
+    path = noise_path(ck.process, x0, [0.2, 0.9], seed)
     ab = ck.process.alpha_bar[ck.process.index(torch.tensor([0.2, 0.9]))].view(2, 1, 1)
     eps = (path - ab.sqrt() * x0) / (1 - ab).sqrt()
     assert torch.allclose(eps[0], eps[1], atol=1e-4)

@@ -6,14 +6,12 @@ import html
 from typing import Any
 
 import gradio as gr
-import numpy as np
 import torch
 from torch import Tensor
 
-from diffusion import schedules
 from diffusion.corpus.tokenizer import SPECIAL_TOKENS
 from diffusion.limits import MAX_SENTENCE_CHARS
-from diffusion.projection import pca_basis, project
+from diffusion.views import forward_noising, schedule_curve
 from visualize.embeddings import finite_extent, gaussian_schedule_figure, noising_map_figure
 from visualize.tokens import CHANGED, render_tokens
 
@@ -84,13 +82,6 @@ def encode_sentence(ck: Any, sentence: str | None) -> Tensor:
     return torch.tensor(ids, dtype=torch.long)
 
 
-def noise_path(process: Any, x0: Tensor, times: list[float], seed: int) -> Tensor:
-    """(K, n, d): x_t for each time from the process's own add_noise, with a fresh generator of `seed` each time, so
-    every t shares one eps (a coupled path)."""
-    assert x0.dim() == 3 and x0.shape[0] == 1, x0.shape  # (1, n, d)
-    return torch.stack([process.add_noise(x0, float(s), torch.Generator().manual_seed(seed))[0] for s in times])
-
-
 def _time(t: Any) -> float:
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 1:
         raise UserError(f"t must be a number from 0 to 1, got {t!r}")
@@ -98,13 +89,9 @@ def _time(t: Any) -> float:
 
 
 def _schedule(process: Any, t: float) -> Any:
-    """The model's own alpha_bar on its grid (thinned to ~500 points, keeping the current level) and its SNR."""
-    ab = process.alpha_bar.double()  # (T + 1,)
-    T = process.T
-    keep = sorted(set(range(0, T + 1, max(1, T // 500))) | {T, int(process.index(t))})
-    ab = ab[keep]
-    return gaussian_schedule_figure([i / T for i in keep], ab.tolist(), schedules.snr(ab).tolist(),
-                                    current=int(process.index(t)) / T)
+    """The model's own alpha_bar on its grid (thinned, keeping the current level) and its SNR."""
+    curve = schedule_curve(process, t)
+    return gaussian_schedule_figure(curve.times, curve.alpha_bar, curve.snr, current=curve.current)
 
 
 def _tokens_html(words: list[str], rounded: list[str], confidence: list[float], t: float) -> str:
@@ -121,7 +108,6 @@ def _tokens_html(words: list[str], rounded: list[str], confidence: list[float], 
             f'{row.format("x_t rounds to", render_tokens(rounded, confidence, changed))}{key}</div>')
 
 
-@torch.no_grad()
 def forward_view(sentence: str | None, t: float, seed: float | None, choice: str | None,
                  models: dict[str, str] | None) -> tuple[str, Any, Any]:
     """The sentence at time t: tokens rounded from x_t, the paths on the PCA plane, and the schedule."""
@@ -129,22 +115,11 @@ def forward_view(sentence: str | None, t: float, seed: float | None, choice: str
     t = _time(t)
     ck = pick_checkpoint("continuous", choice, models, how=HOW)
     ids = encode_sentence(ck, sentence)  # (n,)
-    emb = ck.model.embedding.weight.detach().float()  # (V, d)
-    x0 = emb[ids][None]  # (1, n, d)
-    grid = [k / (PATH_POINTS - 1) for k in range(PATH_POINTS)]
-    full = noise_path(ck.process, x0, grid, seed)  # (K, n, d): the whole path, for a view that does not move
-    xt = noise_path(ck.process, x0, [t], seed)  # (1, n, d)
-    path = torch.cat([full[[k for k, s in enumerate(grid) if s < t]], xt])  # (K', n, d), ends at x_t
-    probs = ck.model.round_logits(xt).softmax(-1)[0]  # (n, V)
-    confidence, rounded = probs.max(-1)  # (n,), (n,)
-    basis = pca_basis(emb.numpy())
-    vocab_xy = project(emb.numpy(), basis)  # (V, 2)
-    paths = project(path.transpose(0, 1).numpy(), basis)  # (n, K', 2)
-    extent = finite_extent(np.concatenate([vocab_xy, project(full.numpy(), basis).reshape(-1, 2)]))
-    words, vocab = ck.tokenizer.tokens(ids), ck.tokenizer.tokens(range(emb.shape[0]))
-    labels = ck.tokenizer.tokens(rounded)
-    figure = noising_map_figure(vocab_xy, vocab, paths, words, labels, t, extent=extent)
-    return _tokens_html(words, labels, confidence.tolist(), t), figure, _schedule(ck.process, t)
+    view = forward_noising(ck.process, ck.model, ids, t, seed, PATH_POINTS)
+    words, labels = ck.tokenizer.tokens(ids), ck.tokenizer.tokens(view.rounded)
+    figure = noising_map_figure(view.vocab_xy, ck.tokenizer.tokens(range(len(view.vocab_xy))), view.paths, words,
+                                labels, t, extent=finite_extent(view.extent_points))
+    return _tokens_html(words, labels, view.confidence.tolist(), t), figure, _schedule(ck.process, t)
 
 
 def play(t: float) -> tuple[Any, Any]:
