@@ -23,14 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# the shipped checkpoints' commands, less --out and --minutes (assets/checkpoints/NAME/meta.json)
-RECIPES = {
-    "ardm": ["--family", "ardm", "--positions", "rotary", "--length-model", "prior", "--optimizer", "muon"],
-    "sedd-absorb": ["--family", "sedd", "--graph", "absorb", "--positions", "rotary", "--length-model", "prior",
-                    "--optimizer", "muon"],
-    "continuous": ["--family", "continuous", "--lr", "0.003", "--d-ff", "256", "--length-model", "prior",
-                   "--positions", "rotary", "--time-sampling", "high_noise", "--optimizer", "muon"],
-}
+# the shipped checkpoints' recipes: each family's defaults on the small preset (assets/checkpoints/NAME/meta.json)
+RECIPES = {"ardm": ["--family", "ardm"], "sedd-absorb": ["--family", "sedd"], "continuous": ["--family", "continuous"]}
 # (recipe, batch size, steps): the steps the shipped checkpoint made in its 10 minutes at batch 64, so a batch of
 # 64 k is k times the sentences it saw
 JOBS = [
@@ -103,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         for seed in range(args.seeds):
             cmd = ["evaluate", "--checkpoint", str(out / name), "--num-samples", str(args.num_samples),
-                   "--seed", str(seed), "--json"]
+                   "--seed", str(seed)]
             evals[(name, seed)] = launch(cmd, out / f"{name}.eval{seed}.log")
     results = []
     for recipe, batch, steps in jobs:

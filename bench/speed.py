@@ -95,7 +95,7 @@ def _one_sequence(ck: checkpoint.Checkpoint) -> tuple[Any, tuple]:
     from diffusion.discrete import spans
 
     state = ck.process.prior(1, ck.config.seq_len, torch.Generator().manual_seed(0))
-    if not isinstance(state, LatentState) and ck.config.self_condition:
+    if not isinstance(state, LatentState):
         state = LatentState(state, state.clone())
     x, content = (state.latent, state.content) if isinstance(state, LatentState) else (state, None)
     if content is not None:

@@ -36,9 +36,8 @@ QUALITY_STEPS: dict[str, tuple[int | None, ...]] = {
 }
 # time to quality: the shipped recipe of each family, from scratch, the budget set by the benchmark
 TTQ_RECIPES: dict[str, dict[str, Any]] = {
-    "continuous": dict(family="continuous", lr=3e-3, length_model="prior", time_sampling="high_noise"),
-    "sedd-absorb": dict(family="sedd", graph="absorb", length_model="prior"),
-    "ardm": dict(family="ardm", length_model="prior"),
+    "continuous": dict(family="continuous"), "sedd-absorb": dict(family="sedd", graph="absorb"),
+    "ardm": dict(family="ardm"),
 }
 TARGETS = {"continuous_200_steps_seconds": 0.4, "lean_vs_bert_speedup": 3.0, "training_fraction_of_peak": 0.4,
            "time_to_quality_minutes": 5.0, "embedding_map_cached_seconds": 1.0}
@@ -81,11 +80,8 @@ def time_to_quality(minutes: float, num_samples: int, log: Callable[[str], None]
     out = {}
     with tempfile.TemporaryDirectory(prefix="ttq-") as tmp:
         for name, recipe in TTQ_RECIPES.items():
-            recipe = dict(recipe)
-            lr = recipe.pop("lr", None)
             model_config, train_config = preset(preset_name, **recipe)
-            train_config = replace(train_config, minutes=minutes, checkpoint_every_seconds=snapshot_seconds / 4,
-                                   **({"lr": lr} if lr else {}))
+            train_config = replace(train_config, minutes=minutes, checkpoint_every_seconds=snapshot_seconds / 4)
             run_dir, snapshots = Path(tmp) / name, []
             next_snapshot = snapshot_seconds
             for entry in train(model_config, train_config, corpus, run_dir):

@@ -1,4 +1,4 @@
-"""Command line: python -m diffusion {train,train-classifier,calibrate,sample,evaluate}."""
+"""Command line: python -m diffusion {train,train-classifier,sample,evaluate}."""
 
 from __future__ import annotations
 
@@ -14,10 +14,9 @@ from dataclasses import replace
 import torch
 
 from .plan import ORDERS
-from .config import BACKBONES, GRAPHS, LENGTH_MODELS, NOISES, OPTIMIZERS, PARAMETERISATIONS, PRESETS, SCHEDULES, preset
+from .config import GRAPHS, PARAMETERISATIONS, PRESETS, preset
 from .families import FAMILIES, get_family
-from .limits import (MAX_BATCH, MAX_DRAWN, MAX_LAYERS, MAX_SAMPLE_STEPS, MAX_SAMPLES, MAX_SEED,
-                     MAX_SEQ_LEN, MAX_TIMESTEPS, MAX_WIDTH)
+from .limits import MAX_BATCH, MAX_DRAWN, MAX_SAMPLE_STEPS, MAX_SEED, MAX_SEQ_LEN
 
 
 def _number(kind: type, low: float, high: float, low_open: bool = False):
@@ -53,34 +52,25 @@ def _add_sampler_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sampler", choices=("ddpm", "ddim", "euler", "tweedie", "any-order"),
                    help="reverse update: continuous ddpm (default) or ddim; sedd tweedie (default), euler, or "
                    "any-order (absorbing: the network read as an autoregressive model, one word a step, in --order)")
-    p.add_argument("--no-clamp", dest="clamp", action="store_false", default=None,
-                   help="continuous families: turn the clamping trick off")
     p.add_argument("--clamp-from", type=_fraction,
-                   help="continuous families: clamp at steps starting at t <= this (default 1.0 = every step)")
+                   help="continuous families: the clamping trick at every step that starts at a time t <= this "
+                   "(default 1 = every step; 0 = never)")
     p.add_argument("--noise-scale", type=_fraction, help="continuous families, DDPM: scale of each step's fresh noise, "
                    "from 0 to 1 (default 1 = the posterior's own; lower is more fluent and less varied)")
     p.add_argument("--remask", type=_fraction, help="sedd, absorbing graph, tweedie: ReMDM's eta, the most a step may "
-                   "mask a written word again, from 0 to 1 (default 0 = never; 0.02 rewrites early words)")
+                   "mask a written word again, from 0 to 1 (default 0 = never)")
     p.add_argument("--temperature", type=_number(float, 0, 100),
                    help="ar and ardm: sampling temperature (default 1.0; 0 = greedy)")
     p.add_argument("--order", choices=ORDERS,
                    help="ardm, and sedd's any-order sampler: which positions each step writes: the next of a random "
-                   "order (default; draws exactly "
-                   "from the model), of one fixed order (also exact), or the masked ones the model is surest of")
+                   "order (default; draws exactly from the model), of one fixed order (also exact), or the masked "
+                   "ones the model is surest of")
     c = p.add_argument_group("control (continuous family; Li et al. 2022 Sec. 5)")
     c.add_argument("--control", action="append", metavar="SLOT=VALUE",
                    help="classifier guidance towards a slot value, e.g. food=italian (repeat for several); needs "
                         "the classifier from train-classifier")
     c.add_argument("--infill", metavar="TEMPLATE", help="fill the blanks of a template, one ___ per word, e.g. "
-                   "\"zizzi is a ___ ___ in the city centre .\"")
-    c.add_argument("--length", type=_number(int, 1, MAX_SEQ_LEN), help="generate exactly this many words")
-    c.add_argument("--guidance-weight", type=_number(float, 0, 1e6),
-                   default=0.01, help="lambda: weight of fluency against control "
-                   "(default 0.01)")
-    c.add_argument("--guidance-step", type=_number(float, 0, 1e3, low_open=True),
-                   default=0.1, help="Adagrad step size of guidance (default 0.1)")
-    c.add_argument("--guidance-updates", type=_number(int, 1, 100),
-                   default=3, help="gradient updates per reverse step (default 3)")
+                   "\"zizzi is a ___ ___ in the city centre .\" (blanks only: a sentence of exactly that many words)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,90 +83,56 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="run folder: the checkpoint and TensorBoard logs go here")
     t.add_argument("--minutes", type=_minutes, help="wall-clock budget")
     t.add_argument("--steps", type=_number(int, 1, 10**9), help="optimiser-step budget (total, across resumes)")
-    t.add_argument("--preset", default="small", choices=sorted(PRESETS))
+    t.add_argument("--preset", default="small", choices=sorted(PRESETS),
+                   help="model and optimiser size: tiny (seconds, tests), small (the shipped checkpoints), base (a GPU)")
     t.add_argument("--seed", type=_seed, default=0)
-    t.add_argument("--level", choices=("word", "char"), default="word", help="tokenise into words or characters")
     t.add_argument("--seq-len", type=_number(int, 2, MAX_SEQ_LEN),
                    help="model length (default: the longest training sequence)")
-    t.add_argument("--text-column", help="CSV / dataset column holding the text (default: text)")
-    t.add_argument("--source-column", help="CSV column holding the source (source/target corpora)")
-    t.add_argument("--target-column", help="CSV column holding the target (source/target corpora)")
-    t.add_argument("--batch-size", type=_number(int, 1, MAX_BATCH))
-    t.add_argument("--lr", type=_number(float, 0, 10, low_open=True))
-    t.add_argument("--optimizer", choices=OPTIMIZERS, help="muon (the small preset's default): Muon on the backbone's "
-                   "weight matrices (torch.optim.Muon), AdamW on the rest; or adamw on every parameter (the other presets')")
+    t.add_argument("--columns", metavar="TEXT | SOURCE,TARGET",
+                   help="CSV or dataset columns to read: the text's (default text), or for seq2seq the source's "
+                   "and the target's (default source,target)")
+    t.add_argument("--batch-size", type=_number(int, 1, MAX_BATCH),
+                   help="sequences per optimiser step (default: the preset's)")
     t.add_argument("--device", default="auto", help="where the training steps run: auto (default: a CUDA GPU when "
                    "torch sees one, else the CPU), cpu, cuda or cuda:N; the checkpoint samples on the CPU either way")
-    t.add_argument("--backbone", choices=BACKBONES)
-    t.add_argument("--schedule", choices=SCHEDULES)
-    t.add_argument("--parameterisation", choices=PARAMETERISATIONS)
-    t.add_argument("--embed-dim", type=_number(int, 1, MAX_WIDTH))
-    t.add_argument("--d-model", type=_number(int, 1, MAX_WIDTH), help="backbone width")
-    t.add_argument("--layers", type=_number(int, 1, MAX_LAYERS), help="backbone depth")
-    t.add_argument("--d-ff", type=_number(int, 1, MAX_WIDTH), help="backbone feed-forward width")
-    t.add_argument("--timesteps", type=_number(int, 1, MAX_TIMESTEPS), help="T of the training chain")
-    t.add_argument("--positions", choices=("learned", "rotary"), help="lean backbone: position encoding")
-    t.add_argument("--graph", choices=GRAPHS, help="sedd: the forward chain (absorb or uniform)")
-    t.add_argument("--noise", choices=NOISES, help="sedd: sigma_bar(t) (default loglinear; SEDD pairs uniform "
-                   "with geometric)")
-    t.add_argument("--time-sampling", choices=("uniform", "high_noise"), help="continuous, seq2seq and ardm: how "
-                   "training draws t (high_noise: 1 - (1 - u)^2, more of the noisiest levels; for ardm, of the first "
-                   "steps)")
-    t.add_argument("--length-model", choices=LENGTH_MODELS, help="continuous, seq2seq, ardm and absorbing sedd: pad "
-                   "(default: write every position, [PAD] ending the sentence) or prior (draw the length from the "
-                   "training set's, given the source's for seq2seq, and write only those words)")
-    t.add_argument("--x0-rounding-weight", type=_number(float, 0, 1e3),
-                   help="continuous: weight of the rounding loss on the predicted x0")
-    t.add_argument("--no-preconditioning", dest="preconditioning", action="store_false", default=None,
-                   help="continuous: the network predicts x0 directly, without the EDM skip connection")
-    t.add_argument("--no-self-condition", dest="self_condition", action="store_false", default=None,
-                   help="continuous: do not feed the previous x0 estimate back in")
-    t.add_argument("--no-projection", action="store_true", help="skip the cached 2-D embedding map")
+    t.add_argument("--parameterisation", choices=PARAMETERISATIONS,
+                   help="continuous families: the network predicts x0 (default) or the noise eps")
+    t.add_argument("--graph", choices=GRAPHS, help="sedd: the forward chain, absorb (default; to [MASK]) or uniform "
+                   "(to any word; with SEDD's geometric noise)")
+    t.add_argument("--no-projection", action="store_true", help="continuous families: skip the cached 2-D map of "
+                   "the embeddings (UMAP) that the Embeddings tab draws")
 
     k = sub.add_parser("train-classifier", help="train the slot classifier on noisy latents that --control uses, "
                        "saved into the checkpoint folder")
     k.add_argument("--checkpoint", required=True, help="a continuous checkpoint trained on the built-in corpus")
     k.add_argument("--minutes", type=_minutes, help="wall-clock budget (default 3 when no --steps)")
     k.add_argument("--steps", type=_number(int, 1, 10**9), help="optimiser-step budget")
-    k.add_argument("--seed", type=_seed, default=0)
 
-    a = sub.add_parser("calibrate", help="measure the L_t of parallel decoding (ardm, absorbing sedd) on held-out "
-                       "sentences and write them into meta.json (training does this for the checkpoints it makes)")
-    a.add_argument("--checkpoint", required=True)
-    a.add_argument("--sequences", type=_number(int, 1, MAX_SAMPLES),
-                   default=512, help="held-out sentences to measure on")
-    a.add_argument("--seed", type=_seed, default=0)
-
-    s = sub.add_parser("sample", help="print samples from a checkpoint")
+    s = sub.add_parser("sample", help="print samples from a checkpoint, one a line")
     s.add_argument("--checkpoint", required=True)
-    s.add_argument("--num", type=_number(int, 1, MAX_DRAWN), default=8)
+    s.add_argument("--num-samples", type=_number(int, 1, MAX_DRAWN), default=8,
+                   help="sequences to draw (seq2seq: candidate targets for --source)")
     s.add_argument("--seed", type=_seed, default=0)
+    s.add_argument("--source", help="seq2seq: the source to condition on, e.g. \"name [zizzi] food [french]\"; "
+                   "the samples are then candidate targets for it, and MBR picks one")
     s.add_argument("--json", action="store_true", help="print one JSON object instead of lines of text")
-    s.add_argument("--source", help="seq2seq: the source to condition on, e.g. \"name [zizzi] food [french]\"")
-    s.add_argument("--candidates", type=_number(int, 1, 100),
-                   help="seq2seq: draw k targets and pick one by MBR (default 1)")
     _add_sampler_options(s)
 
-    e = sub.add_parser("evaluate", help="sample and score a checkpoint; the last line is JSON with --json")
+    e = sub.add_parser("evaluate", help="sample and score a checkpoint: one JSON object on stdout")
     e.add_argument("--checkpoint", required=True)
-    e.add_argument("--num-samples", type=_number(int, 1, MAX_DRAWN), default=100)
+    e.add_argument("--num-samples", type=_number(int, 1, MAX_DRAWN), default=100,
+                   help="samples to score (seq2seq: test sources)")
     e.add_argument("--seed", type=_seed, default=0)
-    e.add_argument("--nll-sequences", type=_number(int, 1, MAX_SAMPLES),
-                   default=256, help="held-out sequences for the NLL bound")
-    e.add_argument("--nll-split", choices=("test", "validation", "train"), default="test",
-                   help="the built-in corpus's split the NLL is measured on (train: what the model memorised)")
-    e.add_argument("--json", action="store_true")
+    e.add_argument("--candidates", type=_number(int, 1, 100),
+                   help="seq2seq: MBR candidates per source (default 5)")
     e.add_argument("--record", action="store_true", help="also store the figures in the checkpoint's meta.json")
-    e.add_argument("--candidates", type=_number(int, 1, 100), help="seq2seq: MBR candidates per source (default 5); "
-                   "--num-samples is then the number of test sources")
     _add_sampler_options(e)
 
     return parser
 
 
-SAMPLER_OPTIONS = {"sampler": "--sampler", "clamp": "--no-clamp", "clamp_from": "--clamp-from",
-                   "noise_scale": "--noise-scale", "temperature": "--temperature", "order": "--order",
-                   "remask": "--remask"}
+SAMPLER_OPTIONS = {"sampler": "--sampler", "clamp_from": "--clamp-from", "noise_scale": "--noise-scale",
+                   "temperature": "--temperature", "order": "--order", "remask": "--remask"}
 
 
 def _configure(ck, args):
@@ -188,6 +144,8 @@ def _configure(ck, args):
             options = ", ".join(flag for name, flag in SAMPLER_OPTIONS.items() if name in accepted) or "none"
             raise ValueError(f"{SAMPLER_OPTIONS[k]} does not apply to the {ck.config.family} family "
                              f"(its sampler options: {options})")
+    if given.get("clamp_from") == 0:  # clamping at no step: the trick off
+        given["clamp"] = False
     ck.process = ck.process.configure(**given)
     _configure_control(ck, args)
     paired = get_family(ck.config.family).paired
@@ -198,28 +156,20 @@ def _configure(ck, args):
 
 
 def _configure_control(ck, args) -> None:
-    """Build the Control that --control / --infill / --length ask for and put it on the process."""
-    wanted = [f for f, v in (("--control", args.control), ("--infill", args.infill), ("--length", args.length))
-              if v is not None]
+    """Build the Control that --control / --infill ask for and put it on the process."""
+    wanted = [f for f, v in (("--control", args.control), ("--infill", args.infill)) if v is not None]
     if not wanted:
         return
     if ck.config.family != "continuous":
         raise ValueError(f"{wanted[0]} applies to the continuous family only; this checkpoint is {ck.config.family}")
-    if args.infill is not None and args.length is not None:
-        raise ValueError("--infill fixes the length already (one ___ per word); give --infill or --length, not both")
     from .classifier import load_classifier
-    from .control import Control, Guidance, infill_anchor, length_anchor, parse_targets
+    from .control import Control, Guidance, infill_anchor, parse_targets
 
-    anchor = None
-    if args.infill is not None:
-        anchor = infill_anchor(ck.tokenizer, args.infill, ck.config.seq_len)
-    elif args.length is not None:
-        anchor = length_anchor(args.length, ck.config.seq_len)
+    anchor = None if args.infill is None else infill_anchor(ck.tokenizer, args.infill, ck.config.seq_len)
     guidance = None
     if args.control is not None:
         classifier, _ = load_classifier(ck.path)
-        targets = parse_targets(args.control, classifier.config.slots)
-        guidance = Guidance(classifier, targets, args.guidance_weight, args.guidance_step, args.guidance_updates)
+        guidance = Guidance(classifier, parse_targets(args.control, classifier.config.slots))
     ck.process = ck.process.configure(control=Control(anchor, guidance))
 
 
@@ -233,7 +183,7 @@ def cmd_train_classifier(args: argparse.Namespace) -> None:
     ck = checkpoint.load(args.checkpoint)
     minutes = 3.0 if args.minutes is None and args.steps is None else args.minutes
     command = "python -m diffusion " + " ".join(shlex.quote(a) for a in args.argv)
-    logs = train_classifier(ck, minutes=minutes, steps=args.steps, seed=args.seed, command=command)
+    logs = train_classifier(ck, minutes=minutes, steps=args.steps, command=command)
     with tqdm(total=args.steps, unit="step", dynamic_ncols=True, file=sys.stderr) as bar:
         for log in logs:
             bar.update(log.step - bar.n)
@@ -245,27 +195,6 @@ def cmd_train_classifier(args: argparse.Namespace) -> None:
           f"held-out sentences by noise level: {accuracy}; saved in {ck.path / CONFIG}")
 
 
-def cmd_calibrate(args: argparse.Namespace) -> None:
-    import torch
-
-    from . import checkpoint
-    from .corpus import load_corpus
-    from .training import encode_split
-
-    ck = checkpoint.load(args.checkpoint)
-    if not hasattr(ck.process, "calibrate") or not getattr(ck.process, "orders_exact", True):
-        kind = f"sedd with the {ck.config.graph} graph" if ck.config.family == "sedd" else ck.config.family
-        raise ValueError(f"calibrate measures the plan of parallel decoding for ardm and absorbing sedd; this "
-                         f"checkpoint is {kind}")
-    if ck.meta.get("corpus", "builtin") != "builtin":
-        raise ValueError("calibrate measures on the built-in corpus's validation split; this checkpoint was trained on "
-                         f"{ck.meta.get('corpus')!r}, whose held-out split is made when it trains")
-    held_out = encode_split(ck.config, ck.tokenizer, load_corpus("builtin"), "validation")[: args.sequences]
-    measured, info = ck.process.calibrate(ck.model, held_out, torch.Generator().manual_seed(args.seed))
-    checkpoint.record_process(ck.path, measured, info)
-    print(f"measured L_t on {info['sequences']} held-out sentences; written into {ck.path / 'meta.json'}")
-
-
 def cmd_train(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
@@ -274,19 +203,21 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     if args.minutes is None and args.steps is None:
         raise ValueError("give a budget: --minutes, --steps, or both")
-    overrides = {k: v for k, v in dict(
-        family=args.family, level=args.level, seq_len=args.seq_len, backbone=args.backbone, schedule=args.schedule,
-        parameterisation=args.parameterisation, embed_dim=args.embed_dim, num_timesteps=args.timesteps,
-        d_model=args.d_model, n_layers=args.layers, d_ff=args.d_ff, time_sampling=args.time_sampling,
-        x0_rounding_weight=args.x0_rounding_weight, graph=args.graph, noise=args.noise,
-        preconditioning=args.preconditioning, self_condition=args.self_condition,
-        positions=args.positions, length_model=args.length_model).items()
-        if v is not None}
+    overrides = {k: v for k, v in dict(family=args.family, seq_len=args.seq_len,
+                                       parameterisation=args.parameterisation, graph=args.graph).items()
+                 if v is not None}
     model_config, train_config = preset(args.preset, **overrides)
     train_config = replace(train_config, seed=args.seed, minutes=args.minutes, steps=args.steps, device=args.device,
-                           **{k: v for k, v in dict(batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer).items() if v is not None})
-    corpus = load_corpus(args.corpus, args.text_column, args.source_column, args.target_column,
-                         paired=get_family(args.family).paired)
+                           **({} if args.batch_size is None else {"batch_size": args.batch_size}))
+    paired = get_family(args.family).paired
+    columns = [None, None, None]  # text, source, target
+    if args.columns is not None:
+        names = [c.strip() for c in args.columns.split(",")]
+        if len(names) != (2 if paired else 1) or not all(names):
+            raise ValueError(f"--columns takes {'SOURCE,TARGET (two names)' if paired else 'one column name'} for "
+                             f"the {args.family} family, got {args.columns!r}")
+        columns = [None, *names] if paired else [names[0], None, None]
+    corpus = load_corpus(args.corpus, *columns, paired=paired)
     command = "python -m diffusion " + " ".join(shlex.quote(a) for a in args.argv)
     logs = train(model_config, train_config, corpus, args.out, command, seq_len_given=args.seq_len is not None)
     last = next(logs)  # bad input surfaces here, before a progress bar is drawn
@@ -315,7 +246,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
     steps = ck.process.default_steps if args.steps is None else args.steps
     if get_family(ck.config.family).paired:
         return _sample_seq2seq(ck, args, steps, gen)
-    traj = sample(ck.process, ck.model, args.num, steps, generator=gen, every=steps)
+    traj = sample(ck.process, ck.model, args.num_samples, steps, generator=gen, every=steps)
     texts = [ck.tokenizer.decode(row) for row in traj.final.tokens]
     if args.json:
         out = {"family": ck.config.family, "steps": steps, "seed": args.seed, "samples": texts}
@@ -328,14 +259,14 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
 
 def _sample_seq2seq(ck, args: argparse.Namespace, steps: int, gen: torch.Generator) -> None:
-    """Targets for one source: with --candidates k, all k and the one MBR picks."""
+    """Candidate targets for one source (--num-samples of them), each on a line, and the one MBR picks."""
     from .metrics import bleu_matrix, mbr_pick
     from .seq2seq import candidates_steps, check_source, decode_targets
 
     if args.source is None:
         raise ValueError("the seq2seq family needs --source, e.g. --source \"name [zizzi] food [french]\"")
     source = check_source(ck.tokenizer, ck.config, args.source, ck.meta.get("corpus") == "builtin")
-    k = args.candidates or 1
+    k = args.num_samples
     last = list(candidates_steps(ck.process, ck.model, ck.tokenizer, source, k, steps, gen, every=steps))[-1]
     texts = decode_targets(ck.tokenizer, ck.config, last.tokens)
     pick = mbr_pick(bleu_matrix(texts))
@@ -354,18 +285,13 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from .metrics import evaluate
 
     ck = _configure(checkpoint.load(args.checkpoint), args)
-    result = evaluate(ck, args.num_samples, args.steps, seed=args.seed, nll_sequences=args.nll_sequences,
-                      candidates=args.candidates or 5, nll_split=args.nll_split)
+    result = evaluate(ck, args.num_samples, args.steps, seed=args.seed, candidates=args.candidates or 5)
     if args.record:
         checkpoint.record_evaluation(args.checkpoint, result)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for k, v in result.items():
-            print(f"{k}: {v}")
+    print(json.dumps(result))
 
 
-COMMANDS = {"train": cmd_train, "train-classifier": cmd_train_classifier, "calibrate": cmd_calibrate,
+COMMANDS = {"train": cmd_train, "train-classifier": cmd_train_classifier,
             "sample": cmd_sample, "evaluate": cmd_evaluate}
 
 

@@ -12,6 +12,8 @@ OA-ARDM over its L positions only: -log p(x) = -log p(L) + the ELBO above with D
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass, replace
 from typing import ClassVar, Literal
 
@@ -101,10 +103,17 @@ class ARDMProcess(LengthDrawnFirst):
         return length_nll(self.length_probs, lengths)
 
     def plan(self, budget: int) -> list[int]:
-        """How many positions each of `budget` steps writes: the DP plan when L_t is known, else equal groups."""
+        """How many positions each of `budget` steps writes: the DP plan of at most `budget` non-empty steps when
+        L_t is known, else equal groups. By length, the grid plan of whichever budget up to this one costs least
+        once scaled to every length (`planned_costs`), its empty steps last."""
         if self.loss_components is None:
             return uniform_plan(self.D, budget)
-        return plan_budget(self.loss_components, budget)[0]
+        if not self.by_length:
+            return plan_budget(self.loss_components, budget)[0]
+        check_budget(budget, self.D)
+        raw = self._scaled_costs(np.asarray(self.loss_components, dtype=np.float64))[:budget]
+        best = max(k for k in range(budget) if raw[k] <= raw.min() + 1e-12 * max(1.0, abs(raw.min()))) + 1
+        return plan_budget(self.loss_components, best)[0] + [0] * (budget - best)
 
     def add_noise(self, x0: Tensor, t: Tensor | float, generator: torch.Generator | None = None) -> Tensor:
         """Mask round(t L) positions chosen by a random order (by length, of the sentence's L words)."""
@@ -205,24 +214,19 @@ class ARDMProcess(LengthDrawnFirst):
         return {"loss_components": comps.tolist()}, info
 
     def planned_costs(self, components: Tensor | list[float] | np.ndarray) -> np.ndarray:
-        """(D,) expected nats per sequence of parallel decoding with the DP plan, for budgets 1..D. By length the
-        plan is made on the fraction grid and scaled to each length, so the cost is averaged over p(L)."""
+        """(D,) expected nats per sequence of parallel decoding with the DP plan, for budgets 1..D (at most that
+        many steps, so more never cost more). By length the plan is made on the fraction grid and scaled to each
+        length, so the cost is averaged over p(L)."""
         L = np.asarray(components, dtype=np.float64)
         if not self.by_length:
             return costs_by_budget(L)
-        D = self.D
+        return np.minimum.accumulate(self._scaled_costs(L))
+
+    def _scaled_costs(self, L: np.ndarray) -> np.ndarray:
+        """(D,) by length: the expected nats of the grid's plan for each budget, scaled to each length."""
         if self.length_probs is None:
             raise ValueError(NO_LENGTHS)
-        p = np.asarray(self.length_probs)
-        costs = np.zeros(D)
-        for k in range(1, D + 1):
-            written = np.concatenate([[0], np.cumsum(plan_budget(L, k)[0])]) / D  # fractions after each step
-            for n in range(1, D + 1):
-                known = np.round(written * n).astype(int)  # positions written after each step, for n words
-                sizes, start = np.diff(known), known[:-1]
-                bins = np.minimum(start * D // n, D - 1)  # a finished row's empty steps read the last bin
-                costs[k - 1] += p[n - 1] * float((sizes * L[bins]).sum())
-        return costs - float((p[p > 0] * np.log(p[p > 0])).sum())  # plus the expected -log p(L)
+        return _scaled_costs(tuple(map(float, L)), tuple(self.length_probs)).copy()
 
     def nll_by_budget(self, components: Tensor | list[float], tokens_per_sequence: float,
                       budgets: list[int]) -> dict[int, float]:
@@ -320,3 +324,19 @@ class ARDMProcess(LengthDrawnFirst):
         state = ARDMState(tokens, order, torch.where(reveal, tokens, pred), torch.where(reveal, 1.0, confidence))
         return StepOutput(x=state, tokens=tokens, pred_tokens=pred, confidence=confidence,
                           extras={"order": order, "revealed": reveal})
+
+
+@functools.lru_cache(maxsize=16)
+def _scaled_costs(L: tuple[float, ...], length_probs: tuple[float, ...]) -> np.ndarray:
+    """(D,) the expected nats of the grid's plan of at most k steps (k = 1..D) scaled to every length n, under
+    p(n) = length_probs, plus the expected -log p(n); cached, as every sampling run of a model plans with it."""
+    D, comps, p = len(L), np.asarray(L), np.asarray(length_probs)
+    costs = np.zeros(D)
+    for k in range(1, D + 1):
+        written = np.concatenate([[0], np.cumsum(plan_budget(comps, k)[0])]) / D  # fractions after each step
+        for n in range(1, D + 1):
+            known = np.round(written * n).astype(int)  # positions written after each step, for n words
+            sizes, start = np.diff(known), known[:-1]
+            bins = np.minimum(start * D // n, D - 1)  # a finished row's empty steps read the last bin
+            costs[k - 1] += p[n - 1] * float((sizes * comps[bins]).sum())
+    return costs - float((p[p > 0] * np.log(p[p > 0])).sum())  # plus the expected -log p(L)

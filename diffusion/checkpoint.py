@@ -89,7 +89,8 @@ def save(path: str | Path, model: torch.nn.Module, tokenizer: TextTokenizer, met
     recover(path, stale_seconds=0)  # one writer per folder: every `.save-*` here is a killed save's
     tmp = Path(tempfile.mkdtemp(dir=path, prefix=SAVE_PREFIX))
     try:
-        model.save_pretrained(tmp)  # huggingface_hub: config.json + model.safetensors (+ a model card)
+        # huggingface_hub: config.json (our three-part form, not its flat dataclass dump) + model.safetensors + card
+        model.save_pretrained(tmp, config=model.config.to_dict())
         tokenizer.save(tmp / "tokenizer.json")
         if training_state is not None:
             save_file({k: v.contiguous() for k, v in training_state.items()}, tmp / TRAINING_STATE,

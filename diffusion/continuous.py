@@ -21,7 +21,7 @@ from .backbone import TimeEmbedding, build_backbone
 from .config import ModelConfig
 from .corpus.tokenizer import PAD_ID, SPECIAL_TOKENS
 from .discrete import LengthDrawnFirst, check_length_probs, draw_lengths, length_embedding, length_nll, spans
-from .gaussian import (PAD_INDEX, ban_pad, ddim_update, nearest, per_row, posterior, q_sample, rounding_logits,
+from .gaussian import (ban_pad, ddim_update, nearest, per_row, posterior, q_sample, rounding_logits,
                        sample_levels)
 from .trajectory import Loss, StepOutput
 
@@ -44,12 +44,10 @@ class ContinuousModel(nn.Module, PyTorchModelHubMixin, library_name="text-diffus
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.embed_dim)
         nn.init.normal_(self.embedding.weight)  # Diffusion-LM's init: unit variance per dimension
-        self.in_proj = nn.Linear(config.embed_dim * (2 if config.self_condition else 1), config.d_model)
+        self.in_proj = nn.Linear(2 * config.embed_dim, config.d_model)  # x_t and the previous x0 estimate
         self.time = TimeEmbedding(config.d_model)
         self.backbone = build_backbone(config)
-        # softmax: logits over the vocabulary (the expected embedding is x0_hat); else a point in embedding space
-        out = config.vocab_size if config.parameterisation == "softmax" else config.embed_dim
-        self.out_proj = nn.Linear(config.d_model, out)
+        self.out_proj = nn.Linear(config.d_model, config.embed_dim)  # a point in embedding space: x0 or eps
         # length_model "prior": the sentence is the non-[PAD] positions, padding is hidden from attention and the
         # length joins the conditioning vector (as in TokenModel), so a batch can be cut to its longest row
         self.length = length_embedding(config)
@@ -58,10 +56,9 @@ class ContinuousModel(nn.Module, PyTorchModelHubMixin, library_name="text-diffus
         self.register_buffer("non_rounding", mask, persistent=False)
 
     def forward(self, xt: Tensor, t: Tensor, x0_prev: Tensor | None = None, content: Tensor | None = None) -> Tensor:
-        """(B, L, d) latent, (B,) time, optional previous x0 estimate -> (B, L, d) network output ((B, L, V) logits
-        with the softmax parameterisation). `content` (B, L) bool: by length, the sentence's positions."""
-        if self.config.self_condition:
-            xt = torch.cat([xt, torch.zeros_like(xt) if x0_prev is None else x0_prev], dim=-1)  # (B, L, 2d)
+        """(B, L, d) latent, (B,) time, optional previous x0 estimate (self-conditioning, Chen et al. 2022) ->
+        (B, L, d) network output. `content` (B, L) bool: by length, the sentence's positions."""
+        xt = torch.cat([xt, torch.zeros_like(xt) if x0_prev is None else x0_prev], dim=-1)  # (B, L, 2d)
         h = self.in_proj(xt)  # (B, L, d_model)
         cond = self.time(t)  # (B, d_model)
         if self.length is None:
@@ -167,8 +164,8 @@ class ContinuousProcess(LengthDrawnFirst):
 
     def predict_x0(self, model: ContinuousModel, xt: Tensor, i: Tensor, x0_prev: Tensor | None = None,
                    content: Tensor | None = None) -> Tensor:
-        """x0_hat from the network: directly (x0), through eps, as the expected embedding under its softmax, or
-        around the linear estimate (preconditioned). `content`: by length, the sentence's positions."""
+        """x0_hat from the network: through eps, or around the best linear estimate (x0, EDM-preconditioned).
+        `content`: by length, the sentence's positions."""
         x0_hat, _ = self._predict(model, xt, i, x0_prev, content)
         return x0_hat
 
@@ -182,15 +179,6 @@ class ContinuousProcess(LengthDrawnFirst):
         if self.config.parameterisation == "eps":
             out = model(xt, t, x0_prev, content)
             return (xt - (1 - ab) ** 0.5 * out) / ab**0.5, out
-        if self.config.parameterisation == "softmax":
-            # x_t scaled to unit variance in, p(w | x_t) out; x0_hat = E[EMB(w)] under it, the MSE-optimal x0
-            sd2 = float(model.embedding.weight.detach().var())
-            logits = model(xt * (ab * sd2 + (1 - ab)) ** -0.5, t, x0_prev, content)
-            logits = ban_pad(logits.masked_fill(model.non_rounding, -math.inf), content)
-            return logits.softmax(-1) @ model.embedding.weight, logits
-        if not self.config.preconditioning:
-            out = model(xt, t, x0_prev, content)
-            return out, out
         # EDM preconditioning in VP form: x0_hat = c_skip x_t + c_out F(c_in x_t). c_skip x_t is the best
         # linear estimate of x0 for data of variance sd2, so at low noise the network starts near the answer.
         sd2 = float(model.embedding.weight.detach().var())
@@ -222,7 +210,7 @@ class ContinuousProcess(LengthDrawnFirst):
         if held is not None:
             xt = torch.where(held[..., None], x0_mean, xt)
         x0_prev = None
-        if self.config.self_condition and torch.rand((), generator=generator) < 0.5:
+        if torch.rand((), generator=generator) < 0.5:
             # Self-conditioning (Chen et al. 2022): half the batches first predict x0 without gradient and
             # then condition on that guess, so at sampling time the previous step's estimate can be fed back.
             with torch.no_grad():
@@ -245,19 +233,13 @@ class ContinuousProcess(LengthDrawnFirst):
         prior = mean_free((self.alpha_bar[-1] * x0_mean**2).mean(-1))  # ||mu_T||^2: keeps embeddings from growing
         total = mse + rounding + prior
         parts = {"mse": mse.item(), "rounding": rounding.item(), "prior": prior.item()}
-        if self.config.parameterisation == "softmax":
-            # the cross-entropy of p(w | x_t) against the words: CDCD's score-interpolation loss
-            x0_round = mean_free(F.cross_entropy(out.transpose(1, 2), ids, reduction="none"))
-            total = total + max(self.config.x0_rounding_weight, 1.0) * x0_round
-            parts["x0_rounding"] = x0_round.item()
-        elif self.config.x0_rounding_weight > 0:
+        if self.config.parameterisation == "x0":
             # Rounding the *predicted* x0 (as Difformer and CDCD do) ties the denoiser to the words it must
             # land on; with eps-prediction the division by sqrt(alpha_bar) makes it explode, so it is skipped.
-            if self.config.parameterisation == "x0":
-                x0_round = mean_free(F.cross_entropy(ban_pad(model.round_logits(x0_hat), content).transpose(1, 2),
-                                                     ids, reduction="none"))
-                total = total + self.config.x0_rounding_weight * x0_round
-                parts["x0_rounding"] = x0_round.item()
+            x0_round = mean_free(F.cross_entropy(ban_pad(model.round_logits(x0_hat), content).transpose(1, 2),
+                                                 ids, reduction="none"))
+            total = total + x0_round
+            parts["x0_rounding"] = x0_round.item()
         parts["total"] = total.item()
         return Loss(total, parts)
 
@@ -326,9 +308,6 @@ class ContinuousProcess(LengthDrawnFirst):
         x0_hat, out = self._predict(model, x[:, cut], i, None if x0_prev is None else x0_prev[:, cut], content[:, cut])
         B, L = content.shape
         x0_hat = torch.cat([x0_hat, model.embedding.weight[PAD_ID].expand(B, L - n, -1)], 1)
-        if self.config.parameterisation == "softmax":  # logits of [PAD] for certain past the longest sentence
-            rest = torch.full((B, L - n, out.shape[-1]), -math.inf).index_fill(-1, PAD_INDEX, 0.0)
-            out = torch.cat([out, rest], 1)
         return x0_hat, out
 
     def step(self, model: ContinuousModel, x: Tensor | LatentState, t: float, t_next: float,
@@ -343,10 +322,7 @@ class ContinuousProcess(LengthDrawnFirst):
         anchor = self.control.anchor if self.control is not None else None
         guidance = self.control.guidance if self.control is not None else None
         x0_hat, out = self._denoise(model, x, i, x0_prev, content)  # (B, L, d)
-        if self.config.parameterisation == "softmax":  # the network's own p(w | x_t) names the word to clamp to
-            logits = out if anchor is None else anchor.restrict(out)
-        else:
-            logits = self.round_logits(model, x0_hat)  # (B, L, V)
+        logits = self.round_logits(model, x0_hat)  # (B, L, V)
         logits = ban_pad(logits, content)  # by length, never [PAD] inside the sentence
         pred, dist = nearest(x0_hat, emb, logits)
         confidence = logits.softmax(-1).gather(-1, pred[..., None])[..., 0]  # (B, L)
@@ -378,7 +354,7 @@ class ContinuousProcess(LengthDrawnFirst):
                 prob = guidance.probability(x_next, float(t_next), content)
             extras["control_prob"] = prob  # (B,) the classifier's probability of the asked values at x_s
         x_next = self.hold(model, x_next)
-        state = LatentState(x_next, x0_hat, content) if self.config.self_condition or content is not None else x_next
+        state = LatentState(x_next, x0_hat, content)
         tokens = self.readable(model, state, float(t_next))
         return StepOutput(x=state, tokens=tokens, pred_tokens=pred, confidence=confidence, latent=x_next,
                           extras=extras)

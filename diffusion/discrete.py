@@ -7,6 +7,7 @@ the attention mask, the conditioning and what the logits mean differ, and those 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -31,7 +32,7 @@ class TokenModel(nn.Module, PyTorchModelHubMixin, library_name="text-diffusion-l
         if isinstance(config, dict):  # from_pretrained hands the JSON back as a dict
             config = ModelConfig.from_dict(config)
         self.config = config
-        long = ModelConfig.from_dict({**config.to_dict(), "seq_len": config.seq_len + self.extra_positions})
+        long = replace(config, seq_len=config.seq_len + self.extra_positions)
         self.embedding = nn.Embedding(config.vocab_size, config.d_model)
         nn.init.normal_(self.embedding.weight, std=0.02)
         self.time = TimeEmbedding(config.d_model) if self.time_conditioned else None
@@ -65,7 +66,7 @@ def length_embedding(config: ModelConfig) -> nn.Embedding | None:
 
 
 NO_LENGTHS = ("this checkpoint has no length distribution in meta.json (training reads it off the training rows "
-              "before the first step); train it again with --length-model prior")
+              "before the first step); train it again")
 
 
 def length_probs(ids: Tensor, D: int, pad_id: int = PAD_ID) -> list[float]:

@@ -37,26 +37,32 @@ def _dynamic_programme(L: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarr
 
 
 def plan_budget(components: list[float] | np.ndarray, budget: int) -> tuple[list[int], float]:
-    """Split the D generation steps into `budget` groups generated together, minimising the expected NLL.
+    """Split the D generation steps into at most `budget` groups generated together, minimising the expected NLL.
 
     components[t - 1] = L_t, the expected NLL of one position generated when t - 1 are known. Generating
-    steps s..t-1 at once costs (t - s) L_s. Returns (group sizes in order, total cost)."""
+    steps s..t-1 at once costs (t - s) L_s. As the authors' programme, a plan may leave steps empty: where the
+    measured L_t rises, writing two positions at once is cheaper, so more steps never cost more. Of the cheapest
+    plans the one with the most non-empty steps is taken; its empty steps come last. Returns (the `budget` group
+    sizes in order, total cost)."""
     L = np.asarray(components, dtype=np.float64)
     check_budget(budget, len(L))
     best, arg = _dynamic_programme(L, int(budget))
+    exact = best[1:, len(L)]  # (budget,) least cost with exactly j groups
+    cheapest = exact.min()
+    groups = 1 + max(j for j in range(int(budget)) if exact[j] <= cheapest + 1e-12 * max(1.0, abs(cheapest)))
     sizes, t = [], len(L)
-    for j in range(int(budget), 0, -1):
+    for j in range(groups, 0, -1):
         start = int(arg[j, t])
         sizes.append(t - start)
         t = start
-    return sizes[::-1], float(best[budget, len(L)])
+    return sizes[::-1] + [0] * (int(budget) - groups), float(exact[groups - 1])
 
 
 def costs_by_budget(components: list[float] | np.ndarray) -> np.ndarray:
-    """(D,) the planned cost for every budget 1..D, from one run of the dynamic programme."""
+    """(D,) the planned cost for every budget 1..D (at most that many steps), from one run of the programme."""
     L = np.asarray(components, dtype=np.float64)
     best, _ = _dynamic_programme(L, len(L))
-    return best[1:, len(L)]
+    return np.minimum.accumulate(best[1:, len(L)])
 
 
 def uniform_plan(D: int, budget: int) -> list[int]:

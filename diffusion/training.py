@@ -108,7 +108,8 @@ class Optimizers:
         saved = {"optimizer": js, **js.get("parts", {})}
         if set(saved) != set(self.parts):
             used = "muon" if "muon" in saved else "adamw"
-            raise ValueError(f"the checkpoint was trained with the {used} optimiser; resume it with --optimizer {used}")
+            raise ValueError(f"the checkpoint was trained with the {used} optimiser; resume it with the "
+                             "--preset it was trained with (meta.json records its command)")
         for name, opt in self.parts.items():
             state: dict[int, dict[str, Any]] = {}
             for key, v in tensors.items():

@@ -120,7 +120,7 @@ def tiny_ardm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_sedd(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """With one recorded evaluation, which the quality-against-steps plot draws."""
     out = train_tiny(tmp_path_factory, "sedd")
-    ev = cli("evaluate", "--checkpoint", str(out), "--num-samples", "2", "--steps", "4", "--nll-sequences", "4", "--record")
+    ev = cli("evaluate", "--checkpoint", str(out), "--num-samples", "2", "--steps", "4", "--record")
     assert ev.returncode == 0, ev.stderr[-2000:]
     return out
 

@@ -14,7 +14,7 @@ V, L = 14, 6
 
 
 def config(family: str):
-    mc, _ = preset("tiny", family=family, vocab_size=V, seq_len=L)
+    mc, _ = preset("tiny", family=family, vocab_size=V, seq_len=L, length_model="pad")  # the fixed canvas
     return mc
 
 

@@ -21,12 +21,14 @@ from test_ar import L, V, config, toy_batch  # the same tiny vocabulary, length 
 # ---- ardm: the plan -------------------------------------------------------------------------------------------
 
 def brute_force_plan(components, budget):
+    """The least cost over every plan of at most `budget` non-empty groups."""
     D = len(components)
     best = math.inf
-    for cuts in itertools.combinations(range(1, D), budget - 1):
-        bounds = [0, *cuts, D]
-        cost = sum((bounds[j + 1] - bounds[j]) * components[bounds[j]] for j in range(budget))
-        best = min(best, cost)
+    for groups in range(1, budget + 1):
+        for cuts in itertools.combinations(range(1, D), groups - 1):
+            bounds = [0, *cuts, D]
+            cost = sum((bounds[j + 1] - bounds[j]) * components[bounds[j]] for j in range(groups))
+            best = min(best, cost)
     return best
 
 
@@ -37,10 +39,12 @@ def test_dp_plan_equals_brute_force(seed):
     comps = np.sort(rng.uniform(0.1, 3.0, D))[::-1] if seed % 2 else rng.uniform(0.1, 3.0, D)
     for budget in range(1, D + 1):
         sizes, cost = plan_budget(comps, budget)
-        assert len(sizes) == budget and sum(sizes) == D and min(sizes) >= 1
+        assert len(sizes) == budget and sum(sizes) == D and min(sizes) >= 0
+        written = [n for n in sizes if n]
+        assert sizes == written + [0] * (budget - len(written))  # empty steps, if any, come last
         assert cost == pytest.approx(brute_force_plan(list(comps), budget))
-        bounds = np.cumsum([0, *sizes])
-        assert cost == pytest.approx(sum(sizes[j] * comps[bounds[j]] for j in range(budget)))
+        bounds = np.cumsum([0, *written])
+        assert cost == pytest.approx(sum(written[j] * comps[bounds[j]] for j in range(len(written))))
 
 
 def test_more_budget_never_costs_more_when_context_helps():
@@ -48,6 +52,17 @@ def test_more_budget_never_costs_more_when_context_helps():
     costs = [plan_budget(comps, k)[1] for k in range(1, 31)]
     assert costs == pytest.approx(costs_by_budget(comps).tolist())
     assert all(a >= b - 1e-12 for a, b in zip(costs, costs[1:])) and costs[-1] == pytest.approx(comps.sum())
+
+
+def test_more_budget_never_costs_more_even_where_the_measured_l_t_rises():
+    """At most k steps (the authors' programme): a rise in L_t is cheaper written in one step than two."""
+    assert costs_by_budget([1.0, 3.0, 0.5]).tolist() == pytest.approx([3.0, 2.5, 2.5])
+    assert plan_budget([1.0, 3.0, 0.5], 3) == ([2, 1, 0], pytest.approx(2.5))
+    rng = np.random.default_rng(1)
+    comps = rng.uniform(0.5, 3.0, 20)
+    costs = costs_by_budget(comps)
+    assert all(a >= b for a, b in zip(costs, costs[1:]))
+    assert costs.tolist() == pytest.approx([plan_budget(comps, k)[1] for k in range(1, 21)])
 
 
 def test_full_budget_costs_the_elbo_and_one_step_costs_d_times_the_first():

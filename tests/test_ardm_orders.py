@@ -18,7 +18,7 @@ V, L = 14, 6
 
 
 def config(**overrides):
-    mc, _ = preset("tiny", family="ardm", vocab_size=V, seq_len=L)
+    mc, _ = preset("tiny", family="ardm", vocab_size=V, seq_len=L, length_model="pad")
     return replace(mc, **overrides)
 
 

@@ -56,8 +56,9 @@ def test_resume_continues_from_the_checkpoint(trained, tmp_path):
 
 
 def test_muon_trains_the_backbone_matrices_and_resumes(tmp_path, capsys):
-    """--optimizer muon: Muon owns exactly the backbone's Linear weights, AdamW every other parameter; its state is
-    saved beside AdamW's and a resumed run picks both up; resuming with the other optimiser is a clear error."""
+    """The small preset's Muon: Muon owns exactly the backbone's Linear weights, AdamW every other parameter; its
+    state is saved beside AdamW's and a resumed run picks both up; loading it into the other optimiser is a clear
+    error."""
     model_config, train_config = preset("tiny", family="ardm", vocab_size=50, seq_len=12)
     model, _ = get_family("ardm").build(model_config)
     opt = Optimizers(model, replace(train_config, optimizer="muon"))
@@ -68,17 +69,17 @@ def test_muon_trains_the_backbone_matrices_and_resumes(tmp_path, capsys):
     assert not muon & adamw and muon | adamw == {id(p) for p in model.parameters()}
 
     run = tmp_path / "run"
-    args = ["train", "--family", "ardm", "--preset", "tiny", "--out", str(run), "--no-projection", "--optimizer", "muon"]
+    args = ["train", "--family", "ardm", "--preset", "small", "--batch-size", "8", "--out", str(run)]
     assert main([*args, "--steps", "6"]) == 0
     tensors, js = checkpoint.load_training_state(run)
     assert any(k.startswith("muon.") for k in tensors) and any(k.startswith("optimizer.") for k in tensors)
     assert json.loads((run / "meta.json").read_text())["train_config"]["optimizer"] == "muon"
     assert main([*args, "--steps", "9"]) == 0
     assert json.loads((run / "meta.json").read_text())["steps"] == 9
-    capsys.readouterr()
-    assert main([*args[:-2], "--steps", "12"]) != 0  # AdamW cannot take Muon's state
-    err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert "muon" in err and "--optimizer" in err
+    tensors, js = checkpoint.load_training_state(run)
+    small = checkpoint.load(run).model
+    with pytest.raises(ValueError, match="trained with the muon optimiser; resume it with the --preset"):
+        Optimizers(small, replace(train_config, optimizer="adamw")).load(tensors, js)  # AdamW cannot take Muon's
 
 
 def test_sample_json_is_deterministic(trained, capsys):
@@ -91,8 +92,7 @@ def test_sample_json_is_deterministic(trained, capsys):
 
 
 def test_evaluate_prints_the_keys_on_its_last_line(trained, capsys):
-    assert main(["evaluate", "--checkpoint", str(trained), "--num-samples", "4", "--steps", "10",
-                 "--nll-sequences", "8", "--json"]) == 0
+    assert main(["evaluate", "--checkpoint", str(trained), "--num-samples", "4", "--steps", "10"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     for key in ("family", "steps", "grammatical_rate", "distinct_2", "nll_bits_per_token", "entropy_bits_per_token",
                 "sample_seconds_per_sequence"):
@@ -120,7 +120,7 @@ def _error(capsys) -> str:
     (["train", "--family", "bogus", "--out", "x", "--steps", "1"], "invalid choice: 'bogus'"),
     (["train", *TINY, "--out", "x", "--steps", "0"], "expected a whole number from 1 to 1,000,000,000, got 0"),
     (["sample", "--checkpoint", "x", "--steps", "-5"], "expected a whole number from 1 to 10,000, got -5"),
-    (["train", *TINY, "--out", "x", "--schedule", "quadratic", "--steps", "1"], "invalid choice: 'quadratic'"),
+    (["train", *TINY, "--out", "x", "--parameterisation", "softmax", "--steps", "1"], "invalid choice: 'softmax'"),
 ])
 def test_argument_errors_exit_non_zero(args, message, capsys):
     with pytest.raises(SystemExit) as e:
@@ -129,12 +129,26 @@ def test_argument_errors_exit_non_zero(args, message, capsys):
     assert message in _error(capsys)
 
 
+def test_columns_name_as_many_columns_as_the_family_reads(tmp_path, capsys):
+    """--columns: one name for a text family, SOURCE,TARGET for seq2seq; otherwise one line saying which."""
+    assert main(["train", *TINY, "--out", str(tmp_path / "a"), "--steps", "1", "--columns", "a,b"]) == 1
+    assert _error(capsys) == "error: --columns takes one column name for the continuous family, got 'a,b'"
+    assert main(["train", "--family", "seq2seq", "--preset", "tiny", "--out", str(tmp_path / "b"), "--steps", "1",
+                 "--columns", "mr"]) == 1
+    assert "SOURCE,TARGET (two names)" in _error(capsys)
+    csv = tmp_path / "pairs.csv"
+    csv.write_text("mr,ref\nname [zizzi],zizzi is a pub .\nname [loch],loch is a cafe .\n", encoding="utf-8")
+    assert main(["train", "--family", "seq2seq", "--preset", "tiny", "--corpus", str(csv), "--out",
+                 str(tmp_path / "c"), "--steps", "2", "--columns", "mr,ref", "--no-projection"]) == 0
+    assert checkpoint.load(tmp_path / "c").config.family == "seq2seq"
+
+
 def test_the_module_runs_as_a_command(trained):
     """`python -m diffusion` in a new interpreter (the other tests call the same `main` in-process): it samples, and
     bad input is one line on stderr and a non-zero exit."""
     from conftest import cli_subprocess
 
-    ok = cli_subprocess("sample", "--checkpoint", str(trained), "--num", "2", "--steps", "3", "--json")
+    ok = cli_subprocess("sample", "--checkpoint", str(trained), "--num-samples", "2", "--steps", "3", "--json")
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert len(json.loads(ok.stdout.splitlines()[-1])["samples"]) == 2
     bad = cli_subprocess("sample", "--checkpoint", str(trained), "--steps", "0")
@@ -183,9 +197,18 @@ def test_bad_checkpoints_fail_cleanly(trained, tmp_path, capsys):
     (broken / "config.json").write_text("{not json", encoding="utf-8")
     assert main(["sample", "--checkpoint", str(broken)]) == 1
     assert "config.json is not valid JSON" in _error(capsys)
-    (broken / "config.json").write_text(json.dumps({"family": "continuous", "schedule": "quadratic"}), encoding="utf-8")
+    (broken / "config.json").write_text(json.dumps({"family": "continuous", "continuous": {"schedule": "quadratic"}}),
+                                        encoding="utf-8")
     assert main(["sample", "--checkpoint", str(broken)]) == 1
     assert "unknown schedule 'quadratic'" in _error(capsys)
+    # the three parts: a field in the wrong one, or another family's, is named with what is accepted
+    (broken / "config.json").write_text(json.dumps({"family": "continuous", "schedule": "sqrt"}), encoding="utf-8")
+    assert main(["sample", "--checkpoint", str(broken)]) == 1
+    assert "unknown model config field(s) schedule; accepted: backbone, continuous, family" in _error(capsys)
+    (broken / "config.json").write_text(json.dumps({"family": "continuous", "continuous": {"graph": "uniform"}}),
+                                        encoding="utf-8")
+    assert main(["sample", "--checkpoint", str(broken)]) == 1
+    assert "unknown continuous field(s) graph; accepted: embed_dim" in _error(capsys)
     assert main(["sample", "--checkpoint", str(trained), "--steps", "5000"]) == 1
     assert "at most the model's 200 training timesteps" in _error(capsys)
 
@@ -196,13 +219,13 @@ def test_evaluate_can_record_its_figures_in_meta(trained, tmp_path, capsys):
     for p in trained.iterdir():
         if p.is_file():
             (run / p.name).write_bytes(p.read_bytes())
-    assert main(["evaluate", "--checkpoint", str(run), "--num-samples", "2", "--steps", "5", "--nll-sequences", "4",
+    assert main(["evaluate", "--checkpoint", str(run), "--num-samples", "2", "--steps", "5",
                  "--record"]) == 0
     meta = json.loads((run / "meta.json").read_text())
     entry = meta["evaluation"]["steps=5,sampler=ddpm,clamp=True"]
     assert entry["num_samples"] == 2 and "grammatical_rate" in entry and meta["command"].startswith("python -m")
     assert entry["noise_scale"] == 1.0
-    assert main(["evaluate", "--checkpoint", str(run), "--num-samples", "2", "--steps", "5", "--nll-sequences", "4",
+    assert main(["evaluate", "--checkpoint", str(run), "--num-samples", "2", "--steps", "5",
                  "--noise-scale", "0.7", "--record"]) == 0
     meta = json.loads((run / "meta.json").read_text())
     assert meta["evaluation"]["steps=5,sampler=ddpm,clamp=True,noise_scale=0.7"]["noise_scale"] == 0.7
@@ -211,9 +234,9 @@ def test_evaluate_can_record_its_figures_in_meta(trained, tmp_path, capsys):
 
 def test_bad_noise_scale_fails_cleanly(trained, capsys):
     with pytest.raises(SystemExit) as e:  # out of range: refused by the parser, before the checkpoint loads
-        main(["sample", "--checkpoint", str(trained), "--num", "1", "--steps", "5", "--noise-scale", "1.5"])
+        main(["sample", "--checkpoint", str(trained), "--num-samples", "1", "--steps", "5", "--noise-scale", "1.5"])
     assert e.value.code == 2 and "--noise-scale: expected a number from 0 to 1, got 1.5" in _error(capsys)
-    assert main(["sample", "--checkpoint", str(trained), "--num", "1", "--steps", "5", "--noise-scale", "0.5",
+    assert main(["sample", "--checkpoint", str(trained), "--num-samples", "1", "--steps", "5", "--noise-scale", "0.5",
                  "--sampler", "ddim"]) == 1
     assert "noise_scale applies to the ddpm sampler only" in capsys.readouterr().err
 

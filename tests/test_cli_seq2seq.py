@@ -24,7 +24,7 @@ def test_builtin_pairs_fit_any_mr_and_sentence(tiny_seq2seq):
 
 def test_sample_one_source_with_candidates_and_mbr(tiny_seq2seq, capsys):
     args = ["sample", "--checkpoint", str(tiny_seq2seq), "--source", "food [thai] name [zizzi]", "--steps", "10",
-            "--candidates", "3", "--json"]
+            "--num-samples", "3", "--json"]
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["source"] == "name [zizzi] food [thai]" and len(out["candidates"]) == 3
@@ -39,7 +39,7 @@ def test_sample_one_source_with_candidates_and_mbr(tiny_seq2seq, capsys):
 
 def test_by_length_the_target_length_is_read_off_the_pairs_and_drawn_given_the_source(tmp_path, capsys):
     out = tmp_path / "by-length"
-    assert main(["train", "--family", "seq2seq", "--preset", "tiny", "--steps", "5", "--length-model", "prior",
+    assert main(["train", "--family", "seq2seq", "--preset", "tiny", "--steps", "5",
                  "--out", str(out)]) == 0
     ck = checkpoint.load(out)
     S, D = ck.config.source_len, ck.config.seq_len - ck.config.source_len - 1
@@ -49,7 +49,7 @@ def test_by_length_the_target_length_is_read_off_the_pairs_and_drawn_given_the_s
     mean = [sum((L + 1) * p for L, p in enumerate(row)) for row in table]  # E[L | n]
     assert mean[16] > mean[6] + 5  # more slots, longer sentences: the length is drawn given the source
     args = ["sample", "--checkpoint", str(out), "--source", "name [zizzi] food [thai]", "--steps", "5",
-            "--candidates", "4", "--json"]
+            "--num-samples", "4", "--json"]
     assert main(args) == 0
     candidates = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["candidates"]
     assert all(c and "[PAD]" not in c for c in candidates)
@@ -57,7 +57,7 @@ def test_by_length_the_target_length_is_read_off_the_pairs_and_drawn_given_the_s
 
 def test_evaluate_reports_bleu_slots_and_mbr(tiny_seq2seq, capsys):
     args = ["evaluate", "--checkpoint", str(tiny_seq2seq), "--num-samples", "3", "--steps", "5", "--candidates", "2",
-            "--json", "--record"]
+            "--record"]
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     for key in ("bleu", "slot_accuracy", "self_bleu", "grammatical_rate", "distinct_2", "mean_length",
@@ -79,7 +79,7 @@ def test_train_on_a_source_target_csv(tmp_path, capsys):
     ck = checkpoint.load(out)
     assert ck.config.source_len == 2 and ck.config.seq_len == 2 + 1 + 3
     capsys.readouterr()
-    assert main(["sample", "--checkpoint", str(out), "--source", "word3 word4", "--steps", "3"]) == 0
+    assert main(["sample", "--checkpoint", str(out), "--source", "word3 word4", "--steps", "3", "--num-samples", "1"]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 1
     assert main(["sample", "--checkpoint", str(out), "--source", "word3 unheard", "--steps", "3"]) == 1
     assert "never saw: unheard" in _error(capsys)

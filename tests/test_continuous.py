@@ -11,7 +11,7 @@ from diffusion.sampling import sample, sample_steps
 
 
 def tiny_config(**kw) -> ModelConfig:
-    mc, _ = preset("tiny", vocab_size=12, seq_len=6, num_timesteps=50, **kw)
+    mc, _ = preset("tiny", vocab_size=12, seq_len=6, num_timesteps=50, **{"length_model": "pad", **kw})
     return mc
 
 
@@ -84,7 +84,7 @@ def test_one_float_level_gives_what_a_tensor_of_levels_gives():
     assert torch.allclose(q_sample(x0, ab_t, eps), q_sample(x0, rows_t, eps), atol=1e-6)
 
 
-@pytest.mark.parametrize("parameterisation", ["x0", "eps", "softmax"])
+@pytest.mark.parametrize("parameterisation", ["x0", "eps"])
 def test_predict_at_one_level_equals_predict_per_row(parameterisation):
     torch.manual_seed(0)
     mc = tiny_config(parameterisation=parameterisation)
@@ -250,37 +250,6 @@ def test_noise_scale_scales_only_the_fresh_noise_of_a_ddpm_step():
 def test_bad_noise_scales_say_what_is_accepted(settings, message):
     with pytest.raises(ValueError, match=message):
         ContinuousProcess(tiny_config()).configure(**settings)
-
-
-# ---- the softmax parameterisation (CDCD's score interpolation) -------------------------------------------------
-
-def test_softmax_x0_is_the_expected_embedding_and_trains():
-    """The network outputs p(w | x_t); x0_hat is sum_w p(w | x_t) EMB(w), and clamping names the network's argmax."""
-    torch.manual_seed(0)
-    mc = tiny_config(parameterisation="softmax")
-    model, p = ContinuousModel(mc).eval(), ContinuousProcess(mc)
-    xt, i = torch.randn(2, 6, mc.embed_dim), torch.tensor([10, 40])
-    x0_hat, logits = p._predict(model, xt, i, None)
-    assert logits.shape == (2, 6, mc.vocab_size)
-    assert torch.allclose(x0_hat, logits.softmax(-1) @ model.embedding.weight, atol=1e-6)
-    assert (logits[..., 1:6] == -math.inf).all()  # the special tokens are never words to land on
-    loss = p.loss(model.train(), torch.randint(6, 12, (4, 6)), torch.Generator().manual_seed(0))
-    loss.total.backward()
-    assert math.isfinite(loss.total.item()) and loss.parts["x0_rounding"] > 0
-    out = p.step(model.eval(), torch.randn(1, 6, mc.embed_dim), 0.5, 0.4, torch.Generator().manual_seed(0))
-    assert out.tokens.shape == (1, 6) and (out.confidence > 0).all() and (out.confidence <= 1).all()
-
-
-def test_softmax_tiny_model_overfits_one_batch():
-    torch.manual_seed(0)
-    mc = tiny_config(parameterisation="softmax")
-    model, p = ContinuousModel(mc), ContinuousProcess(mc)
-    batch = torch.randint(6, 12, (4, 6))
-    g = torch.Generator().manual_seed(0)
-    fit_one_batch(p, model, batch, g)
-    with torch.no_grad():
-        _, logits = p._predict(model, p.add_noise(p.embed(model, batch, g), 10 / 50, g), torch.full((4,), 10), None)
-        assert (logits.argmax(-1) == batch).float().mean() > 0.95
 
 
 # ---- the length drawn first (length_model "prior") -----------------------------------------------------------

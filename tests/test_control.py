@@ -198,21 +198,20 @@ def test_train_classifier_saves_next_to_the_model(tiny_with_classifier: Path):
 
 def test_cli_sample_with_every_control(tiny_with_classifier: Path):
     ck = str(tiny_with_classifier)
-    out = cli("sample", "--checkpoint", ck, "--num", "3", "--steps", "6", "--json", "--control", "food=italian",
-              "--length", "9")
+    out = cli("sample", "--checkpoint", ck, "--num-samples", "3", "--steps", "6", "--json", "--control", "food=italian",
+              "--infill", " ".join(["___"] * 9))  # blanks only: exactly that many words
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.splitlines()[-1])
     assert result["control"]["targets"] == {"food": "italian"}
     assert all(len(s.split()) == 9 for s in result["samples"])
-    out = cli("sample", "--checkpoint", ck, "--num", "2", "--steps", "4", "--infill", TEMPLATE)
+    out = cli("sample", "--checkpoint", ck, "--num-samples", "2", "--steps", "4", "--infill", TEMPLATE)
     assert out.returncode == 0, out.stderr
     for line in out.stdout.splitlines():
         assert line.startswith("zizzi is a ") and line.endswith(" in the city centre .")
 
 
 def test_cli_evaluate_reports_control_success(tiny_with_classifier: Path):
-    out = cli("evaluate", "--checkpoint", str(tiny_with_classifier), "--num-samples", "4", "--steps", "4",
-              "--nll-sequences", "2", "--control", "area=riverside", "--json")
+    out = cli("evaluate", "--checkpoint", str(tiny_with_classifier), "--num-samples", "4", "--steps", "4", "--control", "area=riverside")
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.splitlines()[-1])
     assert 0.0 <= result["control_success"] <= 1.0 and "grammatical_rate" in result
@@ -221,11 +220,11 @@ def test_cli_evaluate_reports_control_success(tiny_with_classifier: Path):
 
 def test_cli_guides_a_length_first_model_with_a_content_only_classifier(tmp_path_factory: pytest.TempPathFactory):
     """The shipped model draws its length first: its classifier reads the sentence's positions only, end to end."""
-    ck = train_tiny(tmp_path_factory, "continuous", "--no-projection", "--length-model", "prior")
+    ck = train_tiny(tmp_path_factory, "continuous", "--no-projection")
     assert cli("train-classifier", "--checkpoint", str(ck), "--steps", "10").returncode == 0
     clf, _ = load_classifier(ck)
     assert clf.config.content_only
-    out = cli("sample", "--checkpoint", str(ck), "--num", "3", "--steps", "6", "--json", "--control", "food=italian")
+    out = cli("sample", "--checkpoint", str(ck), "--num-samples", "3", "--steps", "6", "--json", "--control", "food=italian")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.splitlines()[-1])["control"]["targets"] == {"food": "italian"}
 
@@ -235,22 +234,21 @@ def test_cli_guides_a_length_first_model_with_a_content_only_classifier(tmp_path
     (["--control", "food=martian"], "accepted: italian, french"),
     (["--infill", "zizzi is a pub ."], "the template has no blank"),
     (["--infill", "zizzi is a ___ zorblax ."], "never saw: zorblax"),
-    (["--length", "999"], "length must be a whole number of words from 1 to the model's"),
-    (["--infill", "zizzi ___ .", "--length", "3"], "give --infill or --length, not both"),
+    (["--infill", " ".join(["___"] * 99)], "the template has 99 words but this model writes at most"),
 ])
 def test_cli_control_bad_input(tiny_with_classifier: Path, args, message):
-    out = cli("sample", "--checkpoint", str(tiny_with_classifier), "--num", "1", "--steps", "2", *args)
+    out = cli("sample", "--checkpoint", str(tiny_with_classifier), "--num-samples", "1", "--steps", "2", *args)
     assert out.returncode != 0
     assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
 def test_cli_control_without_a_classifier_says_how_to_train_one(tiny_checkpoint: Path):
-    out = cli("sample", "--checkpoint", str(tiny_checkpoint), "--num", "1", "--steps", "2", "--control", "food=thai")
+    out = cli("sample", "--checkpoint", str(tiny_checkpoint), "--num-samples", "1", "--steps", "2", "--control", "food=thai")
     assert out.returncode != 0 and "train-classifier --checkpoint" in out.stderr
 
 
 def test_cli_control_on_another_family(tiny_sedd: Path):
-    out = cli("sample", "--checkpoint", str(tiny_sedd), "--num", "1", "--steps", "2", "--length", "5")
+    out = cli("sample", "--checkpoint", str(tiny_sedd), "--num-samples", "1", "--steps", "2", "--infill", "___ ___")
     assert out.returncode != 0 and "continuous family only" in out.stderr
 
 

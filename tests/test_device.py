@@ -12,9 +12,8 @@ from diffusion.config import TrainConfig
 from diffusion.discrete import inverse_cdf, sample_weights
 from diffusion.training import resolve_device
 
-FAMILIES = [("ardm", ["--length-model", "prior"]), ("ar", []), ("sedd", ["--length-model", "prior"]),
-            ("sedd", ["--graph", "uniform", "--noise", "geometric"]), ("continuous", ["--length-model", "prior"]),
-            ("continuous", []), ("seq2seq", ["--length-model", "prior"])]
+FAMILIES = [("ardm", []), ("ar", []), ("sedd", []), ("sedd", ["--graph", "uniform"]), ("continuous", []),
+            ("continuous", ["--parameterisation", "eps"]), ("seq2seq", [])]
 
 
 def test_device_names_are_checked():
@@ -73,7 +72,7 @@ def test_every_family_trains_on_a_gpu_and_samples_on_the_cpu(family, extra, tmp_
     assert meta["train_config"]["device"].startswith("cuda") and "trained on" in meta["machine"]
     ck = checkpoint.load(out)
     assert all(p.device.type == "cpu" for p in ck.model.parameters())
-    args = ["sample", "--checkpoint", str(out), "--num", "2", "--json"]  # at the family's default steps
+    args = ["sample", "--checkpoint", str(out), "--num-samples", "2", "--json"]  # at the family's default steps
     if family == "seq2seq":
         args += ["--source", "name [zizzi] food [french]"]
     assert main(args) == 0

@@ -19,7 +19,7 @@ GRAPHS = [Absorbing(V, MASK_ID), Uniform(V, MASK_ID)]
 
 
 def config(graph: str = "absorb", noise: str = "loglinear") -> ModelConfig:
-    mc, _ = preset("tiny", family="sedd", vocab_size=V, seq_len=L, graph=graph, noise=noise)
+    mc, _ = preset("tiny", family="sedd", vocab_size=V, seq_len=L, graph=graph, noise=noise, length_model="pad")
     return mc
 
 

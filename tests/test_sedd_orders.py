@@ -21,7 +21,7 @@ WORDS = [i for i in range(V) if i not in NOT_IN_DATA]  # what the network may wr
 
 
 def config(**overrides):
-    mc, _ = preset("tiny", family="sedd", vocab_size=V, seq_len=L)
+    mc, _ = preset("tiny", family="sedd", vocab_size=V, seq_len=L, length_model="pad")
     return replace(mc, **overrides)
 
 
@@ -70,40 +70,28 @@ def test_the_uniform_graph_has_no_exact_order():
 
 
 def test_evaluate_reports_the_exact_order_nll_of_an_absorbing_model(tiny_sedd, capsys):
-    assert main(["evaluate", "--checkpoint", str(tiny_sedd), "--num-samples", "2", "--steps", "8",
-                 "--nll-sequences", "8", "--json"]) == 0
+    assert main(["evaluate", "--checkpoint", str(tiny_sedd), "--num-samples", "2", "--steps", "8"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     by_order = result["nll_by_order"]
     assert set(by_order) == {"left-to-right", "right-to-left"} and all(v > 0 for v in by_order.values())
     by_budget = result["nll_by_budget"]  # the DP plan's cost, as ARDM's
-    assert "1" in by_budget and by_budget["1"] > by_budget[max(by_budget, key=int)] > 0
+    costs = [by_budget[k] for k in sorted(by_budget, key=int)]
+    assert "1" in by_budget and all(a >= b > 0 for a, b in zip(costs, costs[1:]))  # more steps never cost more
 
 
-def test_training_calibrates_the_any_order_plan_and_calibrate_measures_it_again(tiny_sedd, tmp_path, capsys):
+def test_training_calibrates_the_any_order_plan(tiny_sedd, tmp_path, capsys):
     """An absorbing model leaves training with the L_t its any-order sampler plans with (ARDM's calibration through
-    the view); `calibrate` measures them again into meta.json; uniform and other families are refused."""
-    import shutil
-
+    the view); a uniform one has nothing to plan."""
     from diffusion import checkpoint
 
     ck = checkpoint.load(tiny_sedd)
     comps = ck.meta["process"]["loss_components"]
     assert len(comps) == ck.config.seq_len and ck.process.loss_components == pytest.approx(comps)
-    run = tmp_path / "copy"
-    shutil.copytree(tiny_sedd, run)
-    assert main(["calibrate", "--checkpoint", str(run), "--sequences", "16", "--seed", "3"]) == 0
-    meta = checkpoint.load(run).meta
-    assert meta["calibration"]["sequences"] == 16 and meta["process"]["loss_components"] != comps
-    others = {k: v for k, v in ck.meta["process"].items() if k != "loss_components"}
-    assert {k: v for k, v in meta["process"].items() if k != "loss_components"} == others  # the rest kept
-    assert meta["evaluation"] == ck.meta["evaluation"]
-    capsys.readouterr()
+    assert ck.meta["calibration"]["sequences"] > 0
     uniform = tmp_path / "uniform"
-    assert main(["train", "--family", "sedd", "--graph", "uniform", "--noise", "geometric", "--preset", "tiny",
-                 "--steps", "2", "--out", str(uniform), "--no-projection"]) == 0
+    assert main(["train", "--family", "sedd", "--graph", "uniform", "--preset", "tiny",
+                 "--steps", "2", "--out", str(uniform)]) == 0
     assert "loss_components" not in checkpoint.load(uniform).meta.get("process", {})  # nothing to plan
-    assert main(["calibrate", "--checkpoint", str(uniform)]) != 0
-    assert "ardm and absorbing sedd" in capsys.readouterr().err
 
 
 # ---- the any-order sampler ------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ def tokenizer() -> TextTokenizer:
 
 def tiny(tokenizer: TextTokenizer, source_len: int = 6, target_len: int = 8, **kw):
     mc, _ = preset("tiny", family="seq2seq", vocab_size=tokenizer.vocab_size, source_len=source_len,
-                   seq_len=source_len + 1 + target_len, num_timesteps=50, **kw)
+                   seq_len=source_len + 1 + target_len, num_timesteps=50, **{"length_model": "pad", **kw})
     return mc
 
 
@@ -69,7 +69,7 @@ def test_loss_ignores_the_source_positions(tokenizer):
     assert again.item() == pytest.approx(base.item(), rel=1e-5)
 
 
-@pytest.mark.parametrize("parameterisation", ["x0", "softmax"])
+@pytest.mark.parametrize("parameterisation", ["x0", "eps"])
 def test_anchoring_restores_the_source_after_every_step(tokenizer, parameterisation):
     torch.manual_seed(0)
     mc = tiny(tokenizer, parameterisation=parameterisation)
