@@ -47,6 +47,7 @@ TARGETS = {"continuous_200_steps_seconds": 0.4, "lean_vs_bert_speedup": 3.0, "tr
 
 def quality_vs_steps(num_samples: int, nll_sequences: int, log: Callable[[str], None]) -> list[dict[str, Any]]:
     """Grammatical rate (and the NLL bound, once per family) at several step counts: entries the Compare tab reads."""
+    from diffusion.families import configure
     from diffusion.metrics import evaluate
 
     entries = []
@@ -54,7 +55,7 @@ def quality_vs_steps(num_samples: int, nll_sequences: int, log: Callable[[str], 
         name, _, sampler = key.partition(" ")
         ck = load(name)
         if sampler:
-            ck.process = ck.process.configure(sampler=sampler)
+            ck.process = configure(ck.process, sampler=sampler)
         for k, steps in enumerate(step_counts):
             result = evaluate(ck, num_samples, steps, seed=0, nll_sequences=nll_sequences if k == 0 else 0)
             entry = {"checkpoint": name, **{key: v for key, v in result.items() if key != "examples"}}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import itertools
 import json
 import math
@@ -15,7 +14,7 @@ import torch
 
 from .plan import ORDERS
 from .config import GRAPHS, PARAMETERISATIONS, PRESETS, preset
-from .families import FAMILIES, get_family
+from .families import FAMILIES, configure, get_family, sampler_settings
 from .limits import MAX_BATCH, MAX_DRAWN, MAX_SAMPLE_STEPS, MAX_SEED, MAX_SEQ_LEN
 
 
@@ -137,7 +136,7 @@ SAMPLER_OPTIONS = {"sampler": "--sampler", "clamp_from": "--clamp-from", "noise_
 
 def _configure(ck, args):
     """Apply the sampler options given; one that the checkpoint's family does not have is an error."""
-    accepted = {f.name for f in dataclasses.fields(ck.process)}
+    accepted = set(sampler_settings(ck.process))
     given = {k: getattr(args, k) for k in SAMPLER_OPTIONS if getattr(args, k) is not None}
     for k in given:
         if k not in accepted:
@@ -146,7 +145,7 @@ def _configure(ck, args):
                              f"(its sampler options: {options})")
     if given.get("clamp_from") == 0:  # clamping at no step: the trick off
         given["clamp"] = False
-    ck.process = ck.process.configure(**given)
+    ck.process = configure(ck.process, **given)
     _configure_control(ck, args)
     paired = get_family(ck.config.family).paired
     for flag, value in (("--source", getattr(args, "source", None)), ("--candidates", getattr(args, "candidates", None))):

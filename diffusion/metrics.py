@@ -12,6 +12,8 @@ from sacrebleu.metrics import BLEU
 
 from .plan import FIXED_ORDERS
 from .checkpoint import Checkpoint
+from .families import ordered
+from .process import OrderedLikelihood
 from .corpus import builtin_split, entropy, is_grammatical, linearise_mr, load_corpus, realised_slots
 from .sampling import sample
 
@@ -155,7 +157,7 @@ def evaluate(ck: Checkpoint, num_samples: int, steps: int | None = None, seed: i
         "remask": getattr(ck.process, "remask", None),
         "examples": texts[:5],
     }
-    if getattr(ck.process, "orders_exact", False) and held_out:  # ARDM, and absorbing SEDD read as one
+    if ordered(ck.process) is not None and held_out:  # ARDM, and absorbing SEDD read as one
         result["nll_by_budget"] = nll_by_budget(ck, held_out, seed)
         result["nll_by_order"] = nll_by_order(ck, held_out)
     control = getattr(ck.process, "control", None)
@@ -201,19 +203,29 @@ def nll_by_order(ck: Checkpoint, texts: list[str], batch_size: int = 64) -> dict
     """ARDM and absorbing SEDD: the exact NLL in bits per token of each fixed order (left-to-right, right-to-left),
     the same held-out texts as their bound over random orders; the `ar` model's exact NLL is the one order trained
     alone."""
-    return {d: _bits_per_token(ck, texts, lambda ids: ck.process.order_nll(ck.model, ids, d), batch_size)
+    reading = _ordered(ck)
+    return {d: _bits_per_token(ck, texts, lambda ids: reading.order_nll(ck.model, ids, d), batch_size)
             for d in FIXED_ORDERS}
 
 
 def nll_by_budget(ck: Checkpoint, texts: list[str], seed: int = 0) -> dict[str, float]:
     """ARDM (and absorbing SEDD read as one): bits per token of parallel decoding planned by the DP, for budgets from
     1 step to one per position."""
+    reading = _ordered(ck)
     ids = ck.tokenizer.batch(texts, ck.config.seq_len)
-    comps = ck.process.components(ck.model, ids, torch.Generator().manual_seed(seed))
+    comps = reading.components(ck.model, ids, torch.Generator().manual_seed(seed))
     D = ck.config.seq_len
     budgets = sorted({1, 2, max(1, D // 8), max(1, D // 4), max(1, D // 2), D})
     tokens = float((ids != ck.tokenizer.pad_id).sum()) / ids.shape[0]
-    return {str(k): v for k, v in ck.process.nll_by_budget(comps, tokens, budgets).items()}
+    return {str(k): v for k, v in reading.nll_by_budget(comps, tokens, budgets).items()}
+
+
+def _ordered(ck: Checkpoint) -> OrderedLikelihood:
+    reading = ordered(ck.process)
+    if reading is None:
+        raise ValueError(f"an NLL in a fixed order needs a model that is autoregressive in every order (ardm, "
+                         f"absorbing sedd); this one is {ck.config.family}")
+    return reading
 
 
 def evaluate_seq2seq(ck: Checkpoint, num_sources: int, steps: int, seed: int = 0, candidates: int = 5,

@@ -33,16 +33,12 @@ from .config import ModelConfig
 from .corpus.tokenizer import BOS_ID, EOS_ID, MASK_ID, PAD_ID, SEP_ID, UNK_ID
 from .discrete import (LengthDrawnFirst, TokenModel, check_length_probs, draw_lengths, length_nll, sample_weights,
                        stratified_uniform)
-from .anyorder import AnyOrderView, order_nll
-from .ardm import ARDMProcess, ARDMState
 from .graphs import get_graph, score_entropy
-from .plan import ORDERS
 from .trajectory import Loss, StepOutput
 
 NEVER_WRITTEN = (UNK_ID, MASK_ID, SEP_ID, BOS_ID, EOS_ID)  # a finished sample holds words and padding only
 NOT_IN_DATA = (MASK_ID, SEP_ID, BOS_ID, EOS_ID)  # [UNK] may occur in held-out text, so it keeps a score
-CHAIN_SAMPLERS = ("euler", "tweedie")  # steps of the reverse chain itself
-SAMPLERS = (*CHAIN_SAMPLERS, "any-order")  # any-order: the network read as ARDM's (`AnyOrderView`)
+SAMPLERS = ("euler", "tweedie")  # steps of the reverse chain; anyorder.py reads an absorbing network as ARDM's
 TRAIN_EPS = 1e-3  # training times t ~ U(eps, 1): at t -> 0 the absorbing ratio 1 / (e^sigma_bar - 1) blows up
 SAMPLE_EPS = 1e-5  # the predictor steps stop here; the denoising step goes on to 0
 
@@ -97,14 +93,11 @@ class SEDDState:
 @dataclass(frozen=True)
 class SEDDProcess(LengthDrawnFirst):
     config: ModelConfig
-    sampler: Literal["euler", "tweedie", "any-order"] = "tweedie"
+    sampler: Literal["euler", "tweedie"] = "tweedie"
     remask: float = 0.0  # ReMDM-cap's eta (absorbing graph, tweedie): 0 never masks a written word again
-    # the any-order sampler (absorbing): the network read as an autoregressive model, one position a step in this
-    # order (random by default, exact; plan.ORDERS), as ARDM samples
-    order: str | None = None
     length_probs: tuple[float, ...] | None = None  # length_model "prior": p(L) for L = 1..D, from the training set
-    # absorbing: L_t of the network read as ARDM's, measured on held-out data (`calibrate`): the any-order sampler's
-    # plan for fewer steps than positions (equal shares of each sentence without it)
+    # absorbing: L_t of the network read as ARDM's (anyorder.py), measured on held-out data after training: what the
+    # any-order sampler plans fewer steps than positions with. Data only: this process never reads it.
     loss_components: tuple[float, ...] | None = None
     name: str = "sedd"
     nll_method: ClassVar[str] = "DWDSE bound: 32 stratified times per sequence, one x_t each, plus the prior term"
@@ -127,69 +120,22 @@ class SEDDProcess(LengthDrawnFirst):
             object.__setattr__(self, "nll_method", self.nll_method_by_length)
         object.__setattr__(self, "graph", get_graph(self.config.graph, self.config.vocab_size, MASK_ID))
         schedules.total_noise(self.config.noise, 0.5)  # an unknown name fails here, at construction
-        if self.order is not None and self.order not in ORDERS:
-            raise ValueError(f"unknown order {self.order!r}; choose one of {', '.join(ORDERS)}")
-        if self.order not in (None, "random") and self.sampler != "any-order":
-            raise ValueError(f"the order ({self.order}) applies to the any-order sampler; choose it "
-                             "(--sampler any-order)")
-        if self.sampler == "any-order" and not self.orders_exact:
-            raise ValueError("the any-order sampler reads the absorbing network's scores as conditionals of the "
-                             "clean words; the uniform graph has none: choose euler or tweedie")
         if self.loss_components is not None and not self.orders_exact:
             raise ValueError("loss_components plan the any-order sampler of an absorbing model; this one is uniform")
-        # the network read as ARDM's: its sampler, plan and L_t (absorbing only)
-        planner = ARDMProcess(replace(self.config, family="ardm"), length_probs=self.length_probs,
-                              order=self.order or "random", loss_components=self.loss_components) \
-            if self.orders_exact else None
-        object.__setattr__(self, "_planner", planner)
-        object.__setattr__(self, "_any_order", planner if self.sampler == "any-order" else None)
 
     def configure(self, **settings) -> SEDDProcess:
         return replace(self, **settings)
 
     @property
     def orders_exact(self) -> bool:
-        """Whether the network is also an autoregressive model in any order, with an exact NLL (`order_nll`)."""
+        """Whether the network is also an autoregressive model in any order, with an exact NLL (anyorder.py)."""
         return self.config.graph == "absorb"
-
-    def _ardm(self) -> ARDMProcess:
-        if self._planner is None:
-            raise ValueError("the network is an any-order model only on the absorbing graph; this one is uniform")
-        return self._planner
-
-    def as_ardm(self, model: SEDDModel) -> tuple[ARDMProcess, AnyOrderView]:
-        """The network read as ARDM's, with its process (order, L_t, lengths): what the any-order sampler runs."""
-        return self._ardm(), AnyOrderView(self, model)
-
-    def calibrate(self, model: SEDDModel, ids: Tensor, generator: torch.Generator | None = None,
-                  pad_id: int = PAD_ID) -> tuple[dict, dict]:
-        """ARDM's calibration through `AnyOrderView`: the L_t the any-order sampler's plan needs, and how measured."""
-        return self._ardm().calibrate(AnyOrderView(self, model), ids, generator, pad_id)
-
-    def components(self, model: SEDDModel, ids: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """(D,) L_t in nats of the network read as ARDM's (`ARDMProcess.components`)."""
-        return self._ardm().components(AnyOrderView(self, model), ids, generator)
-
-    def nll_by_budget(self, components: Tensor | list[float], tokens_per_sequence: float,
-                      budgets: list[int]) -> dict[int, float]:
-        """Bits per token of the any-order sampler with the DP plan, for each budget (`ARDMProcess.nll_by_budget`)."""
-        return self._ardm().nll_by_budget(components, tokens_per_sequence, budgets)
-
-    def order_nll(self, model: SEDDModel, ids: Tensor, direction: str) -> Tensor:
-        """(B,) the exact -log p(x) in nats of the absorbing network read as an autoregressive model in one fixed
-        order: at a masked position its score is p(x0_i = y | x_t) / (e^sigma_bar - 1), so its softmax is the
-        clean word's distribution given the words shown (Ou et al. 2024, "RADD"), asked at the time whose masking
-        probability is the fraction still masked. One network call per position, plus -log p(L) by length; the
-        DWDSE bound averages over random orders and times what this sums for one order."""
-        return order_nll(self, model, ids, direction)
 
     @property
     def default_steps(self) -> int:
         """Absorbing: 1024 steps, so that two words of a sentence seldom share one (the exact limit is one word at a
         time); the steps that unmask nothing call no network, so it costs about a sentence's length in calls.
-        Uniform: 64, every step a network call. The any-order sampler: one position a step."""
-        if self._any_order is not None:
-            return self.config.seq_len
+        Uniform: 64, every step a network call."""
         return 1024 if self.config.graph == "absorb" else 64
 
     def content(self, ids: Tensor) -> Tensor:
@@ -277,8 +223,6 @@ class SEDDProcess(LengthDrawnFirst):
         if self.by_length and length != self.config.seq_len:
             raise ValueError(f"this sedd model draws each sentence's length; it takes the model's length "
                              f"{self.config.seq_len}, got {length}")
-        if self._any_order is not None:
-            return self._any_order.prior(batch_size, length, generator)
         if self.by_length:
             lengths = draw_lengths(self.length_probs, batch_size, generator)  # (B,) L ~ p(L)
             x = torch.where(torch.arange(length) < lengths[:, None], MASK_ID, PAD_ID)  # (B, L)
@@ -290,22 +234,18 @@ class SEDDProcess(LengthDrawnFirst):
 
     def timesteps(self, num_steps: int) -> Tensor:
         """num_steps + 1 times: num_steps - 1 predictor steps from 1 to eps, then the denoising step to 0."""
-        if self._any_order is not None:
-            return self._any_order.timesteps(num_steps)
         if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps <= 0:
             raise ValueError(f"steps must be a positive integer, got {num_steps!r}")
         ts = torch.linspace(1, SAMPLE_EPS, num_steps, dtype=torch.float64)
         return torch.cat([ts, torch.zeros(1, dtype=torch.float64)])
 
-    def readable(self, model: SEDDModel, x: SEDDState | ARDMState | Tensor, t: float) -> Tensor:
-        return x.tokens if isinstance(x, (SEDDState, ARDMState)) else x
+    def readable(self, model: SEDDModel, x: SEDDState | Tensor, t: float) -> Tensor:
+        return x.tokens if isinstance(x, SEDDState) else x
 
     @torch.no_grad()
     def step(self, model: SEDDModel, x: SEDDState | Tensor, t: float, t_next: float,
              generator: torch.Generator | None = None) -> StepOutput:
         """One reverse update; at t_next = 0 the denoising step (Tweedie to time 0 with the mask forbidden)."""
-        if isinstance(x, ARDMState):  # the any-order sampler: ARDM's step, on the network read as ARDM's
-            return self._any_order.step(AnyOrderView(self, model), x, t, t_next, generator)
         if isinstance(x, SEDDState):
             return self._absorbing_step(model, x, t, t_next, generator)
         B = x.shape[0]

@@ -21,7 +21,8 @@ from .corpus.grammar import MAX_MR_WORDS, MAX_WORDS
 from .corpus.loaders import Corpus
 from .corpus.tokenizer import TextTokenizer
 from .discrete import spans
-from .families import get_family
+from .families import get_family, ordered
+from .process import Calibrated, ReadsTrainingRows
 from .seq2seq import encode_pairs, source_words
 
 
@@ -222,13 +223,14 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
         ema.n_averaged.fill_(js.get("ema_updates", step))
         gen.manual_seed(cfg.seed + step)  # a resumed run draws fresh batches
     data = encode_split(model_config, tokenizer, corpus, "train")  # (N, L)
-    if hasattr(process, "data_settings") and not meta:
+    if isinstance(process, ReadsTrainingRows) and not meta:
         # Settings some processes read off the training rows before the first step (the length distribution
         # when it is drawn first): in meta.json from the first save, so every checkpoint of the run can sample.
         settings = process.data_settings(data, tokenizer.pad_id)
         process = process.configure(**settings)
         meta["process"] = settings
-    batches = _batches(data, tokenizer.pad_id, cfg.batch_size, gen, getattr(process, "hides_padding", False))
+    batches = _batches(data, tokenizer.pad_id, cfg.batch_size, gen,
+                       isinstance(process, ReadsTrainingRows) and process.hides_padding)
     writer = _summary_writer(out_dir / "logs")
 
     def save(seconds: float) -> None:
@@ -273,12 +275,13 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
             save(seconds_before + time.perf_counter() - start)
             last_save = time.perf_counter()
     total = seconds_before + time.perf_counter() - start
-    if hasattr(process, "calibrate") and getattr(process, "orders_exact", True) and corpus.validation:
+    reading = ordered(process)
+    if isinstance(reading, Calibrated) and corpus.validation:
         # Some processes measure what sampling needs on held-out data once trained (ARDM's L_t for its plan).
         yield TrainLog(step, last_loss, total, lr, phase="calibrating")
         ema.module.eval()
         held_out = encode_split(model_config, tokenizer, corpus, "validation")[:cfg.calibration_sequences]
-        measured, meta["calibration"] = process.calibrate(ema.module.cpu(), held_out,  # where it will sample
+        measured, meta["calibration"] = reading.calibrate(ema.module.cpu(), held_out,  # where it will sample
                                                           torch.Generator().manual_seed(cfg.seed))
         meta["process"] = {**meta.get("process", {}), **measured}
     save(total)

@@ -11,7 +11,7 @@ from diffusion import schedules
 from diffusion.config import ModelConfig, preset
 from diffusion.graphs import Absorbing, Uniform, get_graph, score_entropy
 from diffusion.sampling import sample, sample_steps
-from diffusion.sedd import (CHAIN_SAMPLERS, MASK_ID, NEVER_WRITTEN, PAD_ID, SEDDModel, SEDDProcess, SEDDState,
+from diffusion.sedd import (SAMPLERS, MASK_ID, NEVER_WRITTEN, PAD_ID, SEDDModel, SEDDProcess, SEDDState,
                             euler_probs, remask_probabilities, tweedie_probs, unmask_probability)
 
 V, L = 9, 5
@@ -102,7 +102,7 @@ def test_euler_step_by_hand():
     assert unmask_probability(sigma_t, 0.0, 1e3, "euler") == 1.0  # capped
 
 
-@pytest.mark.parametrize("sampler", CHAIN_SAMPLERS)
+@pytest.mark.parametrize("sampler", SAMPLERS)
 def test_log_linear_unmasking_is_the_fraction_of_time_left(sampler):
     """Log-linear, e^sigma_bar(t) = 1 / (1 - c t): a masked token is unmasked between t and s with probability exactly
     (t - s) / t, by Tweedie and by Euler alike (why the two samplers are the same update on this schedule)."""
@@ -125,7 +125,7 @@ class FixedWords(torch.nn.Module):
         return self.logits.expand(*ids.shape, V).clone()
 
 
-@pytest.mark.parametrize("sampler", CHAIN_SAMPLERS)
+@pytest.mark.parametrize("sampler", SAMPLERS)
 def test_absorbing_step_has_the_law_of_the_tweedie_step(sampler):
     """The factorised step (unmask, then the word) against tweedie_probs / euler_probs on the same scores, from
     20000 all-masked rows: each position's law over the mask and the words a sample may hold."""
@@ -372,7 +372,7 @@ def test_padding_is_never_noised_by_length():
     assert torch.equal(noised == PAD_ID, ids == PAD_ID) and (noised[ids != PAD_ID] == MASK_ID).all()
 
 
-@pytest.mark.parametrize("sampler", CHAIN_SAMPLERS)
+@pytest.mark.parametrize("sampler", SAMPLERS)
 def test_sampling_by_length_writes_exactly_the_drawn_number_of_words(sampler):
     torch.manual_seed(0)
     model, process = by_length()

@@ -14,6 +14,8 @@ from diffusion.__main__ import main
 from diffusion.config import preset
 from diffusion.discrete import length_probs
 from diffusion.sampling import sample
+from diffusion.anyorder import AnyOrderProcess, order_nll
+from diffusion.families import configure
 from diffusion.sedd import MASK_ID, NOT_IN_DATA, PAD_ID, SEDDModel, SEDDProcess
 
 V, L = 9, 3
@@ -41,10 +43,10 @@ def test_the_exact_likelihood_of_a_fixed_order_sums_to_one_over_every_sequence(d
     torch.manual_seed(0)
     model, process = SEDDModel(config()).eval(), SEDDProcess(config())
     every = torch.tensor(list(itertools.product(WORDS, repeat=L)))  # (125, 3)
-    nll = process.order_nll(model, every, direction)
+    nll = order_nll(process, model, every, direction)
     assert float(torch.exp(-nll).sum()) == pytest.approx(1.0, abs=1e-6)
     assert nll.min() > 0 and not torch.allclose(nll, nll[0])  # a real distribution, not a flat one
-    assert torch.isinf(process.order_nll(model, torch.tensor([[6, MASK_ID, 7]]), direction)).all()  # never written
+    assert torch.isinf(order_nll(process, model, torch.tensor([[6, MASK_ID, 7]]), direction)).all()  # never written
 
 
 def test_a_flat_network_scores_l_log_words_plus_the_length():
@@ -52,21 +54,21 @@ def test_a_flat_network_scores_l_log_words_plus_the_length():
     probs = length_probs(ids, L)
     cfg = config(length_model="prior")
     model, process = SEDDModel(cfg).eval(), SEDDProcess(cfg, length_probs=probs)
-    assert not torch.allclose(*(process.order_nll(model, ids, d) for d in ("left-to-right", "right-to-left")))
+    assert not torch.allclose(*(order_nll(process, model, ids, d) for d in ("left-to-right", "right-to-left")))
     torch.nn.init.zeros_(model.head.weight)
     torch.nn.init.zeros_(model.head.bias)
     # a flat network spreads each position over the ids it may write ([PAD] among them: training teaches it that
     # a sentence's position never holds one)
     expected = [2 * math.log(len(WORDS)) - math.log(probs[1]), 3 * math.log(len(WORDS)) - math.log(probs[2])]
     for direction in ("left-to-right", "right-to-left"):
-        assert process.order_nll(model, ids, direction).tolist() == pytest.approx(expected)
+        assert order_nll(process, model, ids, direction).tolist() == pytest.approx(expected)
 
 
 def test_the_uniform_graph_has_no_exact_order():
     process = SEDDProcess(config(graph="uniform", noise="geometric"))
     assert not process.orders_exact
     with pytest.raises(ValueError, match="absorbing graph"):
-        process.order_nll(SEDDModel(config(graph="uniform")), torch.tensor([[6, 7, 8]]), "left-to-right")
+        order_nll(process, SEDDModel(config(graph="uniform")), torch.tensor([[6, 7, 8]]), "left-to-right")
 
 
 def test_evaluate_reports_the_exact_order_nll_of_an_absorbing_model(tiny_sedd, capsys):
@@ -103,7 +105,8 @@ def test_the_any_order_sampler_draws_exactly_the_distribution_order_nll_scores()
     model = SEDDModel(config()).eval()
     with torch.no_grad():
         model.head.weight.mul_(40.0)
-    process = SEDDProcess(config(), sampler="any-order", order="left-to-right")
+    process = configure(SEDDProcess(config()), sampler="any-order", order="left-to-right")
+    assert isinstance(process, AnyOrderProcess) and process.order == "left-to-right"
     every = torch.tensor(list(itertools.product(WORDS, repeat=L)))
     exact = torch.exp(-process.order_nll(model, every, "left-to-right"))  # (125,)
     n = 20_000
@@ -123,7 +126,7 @@ def test_the_any_order_sampler_is_seeded_and_takes_every_order():
     cfg = config(length_model="prior")
     model = SEDDModel(cfg).eval()
     for order in (None, "random", "left-to-right", "right-to-left", "confident"):
-        process = SEDDProcess(cfg, length_probs=probs, sampler="any-order", order=order)
+        process = configure(SEDDProcess(cfg, length_probs=probs), sampler="any-order", order=order)
         assert process.default_steps == L
         runs = [sample(process, model, 6, L, generator=torch.Generator().manual_seed(3)).steps[-1].tokens
                 for _ in range(2)]
@@ -133,10 +136,14 @@ def test_the_any_order_sampler_is_seeded_and_takes_every_order():
 
 def test_the_any_order_sampler_refuses_what_it_cannot_do():
     with pytest.raises(ValueError, match="uniform graph has none"):
-        SEDDProcess(config(graph="uniform", noise="geometric"), sampler="any-order")
+        configure(SEDDProcess(config(graph="uniform", noise="geometric")), sampler="any-order")
     with pytest.raises(ValueError, match="--sampler any-order"):
-        SEDDProcess(config(), order="confident")
+        configure(SEDDProcess(config()), order="confident")
     with pytest.raises(ValueError, match="unknown order 'sideways'"):
-        SEDDProcess(config(), sampler="any-order", order="sideways")
+        configure(SEDDProcess(config()), sampler="any-order", order="sideways")
     with pytest.raises(ValueError, match="remask"):
-        SEDDProcess(config(), sampler="any-order", remask=0.02)
+        configure(SEDDProcess(config()), sampler="any-order", remask=0.02)
+    with pytest.raises(ValueError, match="unknown sampler 'any-order' for sedd"):
+        SEDDProcess(config(), sampler="any-order")  # the reading is anyorder.py's, not the chain's
+    back = configure(configure(SEDDProcess(config()), sampler="any-order"), sampler="euler")
+    assert isinstance(back, SEDDProcess) and back.sampler == "euler"  # and back to SEDD's own chain
