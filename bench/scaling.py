@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from diffusion import shipped
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # the shipped checkpoints' recipes: each family's defaults on the small preset (assets/checkpoints/NAME/meta.json)
@@ -34,7 +36,7 @@ JOBS = [
 
 
 def _shipped_sentences(name: str) -> int:
-    meta = json.loads((ROOT / "assets" / "checkpoints" / name / "meta.json").read_text())
+    meta = json.loads((shipped.folder(name) / "meta.json").read_text())
     return int(meta["steps"]) * int(meta["train_config"]["batch_size"])
 
 

@@ -17,18 +17,17 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from diffusion import checkpoint
+from diffusion import checkpoint, shipped
 from diffusion.sampling import sample
 
-from .common import ROOT, spread, timed
+from .common import spread, timed
 
-CHECKPOINTS = ROOT / "assets" / "checkpoints"
-SHIPPED = ("continuous", "seq2seq", "sedd-absorb", "sedd-uniform", "ardm", "ar")
+SHIPPED = tuple(name for name in shipped.names() if name != "continuous-eps")  # one checkpoint a family and graph
 SEQ2SEQ_SOURCE = "name [zizzi] eatType [pub] food [french] area [riverside]"
 
 
 def load(name: str) -> checkpoint.Checkpoint:
-    return checkpoint.load(CHECKPOINTS / name)
+    return checkpoint.load(shipped.folder(name))
 
 
 def _sampler(ck: checkpoint.Checkpoint, batch: int, steps: int, model: torch.nn.Module | None = None
