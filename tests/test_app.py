@@ -79,7 +79,7 @@ def test_grammar_checks_ask_the_grammar_only_for_the_builtin_corpus():
     from types import SimpleNamespace
 
     from diffusion.corpus import builtin_split, linearise_mr
-    from ui.common import grammar_checks, grammar_notes, samples_result
+    from ui.run import grammar_checks, grammar_notes, samples_result
 
     example = builtin_split("test")[0]
     broken = f"{example.text.split()[0]} {example.text}"  # the first word doubled
@@ -130,28 +130,29 @@ def test_denoise_streams_frames_then_reveals_scrubber(tiny_app):
     outputs = list(tiny_app.denoise(0, 20, "ddpm", True, 5, 2))
     assert len(outputs) >= 3
     assert "step 0 / 20" in outputs[0][0]
-    html, record, slider, plot, latent_map = _final(outputs)
+    html, run, slider, plot, latent_map = _final(outputs)
     assert "step 20 / 20" in html and html.count('class="sample-row"') == 2
     # The final frame says what the grammar makes of each sample; the streamed frames do not.
     assert html.count('class="grammar-note"') == 2 and 'class="grammar-note"' not in outputs[-2][0]
-    verdicts = record["export"]["result"]["grammatical"]
-    assert verdicts == [is_grammatical(text) for text in record["export"]["result"]["samples"]]
-    assert html.count("✓ a sentence of the grammar") == sum(verdicts) and record["frames"][-1] == html
-    assert len(record["frames"]) == len(outputs) - 1  # one yield per frame, then the final reveal
-    assert slider.visible is True and slider.maximum == len(record["frames"]) - 1
+    verdicts = [v.grammatical for v in run.verdicts[0]]
+    assert verdicts == [is_grammatical(text) for text in run.samples[0]] == run.export()["result"]["grammatical"]
+    assert html.count("✓ a sentence of the grammar") == sum(verdicts) and run.frames[-1] == (html,)
+    assert len(run) == len(outputs) - 1  # one yield per frame, then the final reveal
+    assert slider.visible is True and slider.maximum == len(run) - 1
     assert plot.visible is True
     # steps 1..5 run unclamped, the rest clamped
-    assert record["clamped"] == [i > 5 for i in record["indices"]]
-    frame, figure, first_map = tiny_app.scrub(0, record)
+    indices, clamped = run.series("clamped")
+    assert indices == run.indices[1:] and clamped == [i > 5 for i in indices]
+    frame, figure, first_map = tiny_app.scrub(0, run)
     assert "step 0 / 20" in frame and figure is not None
     # The latent map: sample 1's words (not its padding), each path one point per recorded step so far.
-    final_tokens = record["export"]["steps"][-1]["tokens"][0]
+    final_tokens = run.records[0][-1]["tokens"][0]
     keep = [k for k, w in enumerate(final_tokens) if w != "[PAD]"]
-    paths = record["paths"]
-    assert latent_map.visible is True and len(paths["xy"]) == len(record["frames"]) and len(paths["xy"][0]) == len(keep)
+    paths = run.extra["paths"]
+    assert latent_map.visible is True and paths["paths"].xy.shape[:2] == (len(run), len(keep))
     assert paths["rounded"][-1] == [final_tokens[k] for k in keep]
     now = first_map.data[-1]  # the current points, at frame 0: the prior, labelled with its rounding
-    first_tokens = record["export"]["steps"][0]["tokens"][0]
+    first_tokens = run.records[0][0]["tokens"][0]
     assert list(now.hovertext) == [f"position {n + 1}: rounds to <b>{first_tokens[k]}</b>" for n, k in enumerate(keep)]
     assert len(first_map.data[1].x) == 2 * len(keep)  # each path is one point and a gap so far
 
@@ -170,8 +171,8 @@ def test_denoise_is_deterministic_per_seed(tiny_app):
     ((None, 20, "ddpm", True, 0, 1), "seed must be a whole number"),
     ((0, 20, "ddpm", True, 30, 1), "clamping start step must be a whole number from 0 to 20"),
     ((0, 20, "ddpm", True, 0, 5), "number of samples must be a whole number from 1 to 4"),
-    ((0, 20, "euler", True, 0, 1), "sampler must be one of ddpm, ddim"),
-    ((0, 20, "ddpm", True, 0, 1, "shipped", None, 1.5), "noise scale must be a number from 0 to 1"),
+    ((0, 20, "euler", True, 0, 1), "unknown sampler 'euler'; choose one of ddpm, ddim"),  # the package's words
+    ((0, 20, "ddpm", True, 0, 1, "shipped", None, 1.5), "noise_scale must be from 0 to 1"),
     ((0, 20, "ddim", True, 0, 1, "shipped", None, 0.5), "noise scale applies to the ddpm sampler only"),
 ])
 def test_bad_input_raises_gr_error(tiny_app, args, message):

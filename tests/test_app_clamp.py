@@ -10,6 +10,7 @@ import pytest
 
 import app
 from conftest import shot, train_tiny
+from diffusion.corpus import is_grammatical
 from test_app import open_in_chromium
 from test_app_compare import use_shipped
 from ui import clamp as clamp_ui
@@ -19,7 +20,7 @@ from visualize.clamp import clamp_distances_figure, disagreement_figure, disagre
 
 @pytest.fixture(scope="session")
 def tiny_eps(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_tiny(tmp_path_factory, "continuous", "--no-projection", "--parameterisation", "eps")
+    return train_tiny(tmp_path_factory, "continuous", "--parameterisation", "eps")
 
 
 @pytest.fixture
@@ -60,25 +61,34 @@ def test_verdict_html_escapes_and_says_the_grammar():
 
 
 # ---- Clamping trick handlers --------------------------------------------------------------------------------------
+ON, OFF = 0, 1  # the Run's two chains: the left column (with clamping; x0) and the right (without; eps)
+
+
+def series(run, key: str, chain: int) -> list:
+    """What the Run kept as `key` for one chain, over the steps that have it."""
+    return run.series(key, chain)[1]
+
 
 def test_clamp_compare_streams_both_runs_then_reveals_the_scrubber(clamp_app):
     outputs = list(clamp_app.clamp_compare(0, 20, "ddpm", 0, SHIPPED, {}))
     assert "step 0 / 20" in outputs[0][0] and "step 0 / 20" in outputs[0][1]
     assert outputs[0][-3:-1] == outputs[-1][-3:-1] == ("**With clamping**", "**Without clamping**")  # headings
-    on, off, verdict_on, verdict_off, record, slider, distance, disagree, *_ = outputs[-1]
+    on, off, verdict_on, verdict_off, run, slider, distance, disagree, *_ = outputs[-1]
     assert "step 20 / 20" in on and "x̂₀ clamped" in on and "not clamped" in off
     assert "grammatical" in verdict_on and "grammatical" in verdict_off
-    assert len(record["frame_steps"]) == len(outputs) - 1 == 21  # the prior, 20 steps, then the reveal
+    assert len(run) == len(outputs) - 1 == 21  # one Run of two columns: the prior, 20 steps, then the reveal
+    assert run.frames[-1] == (on, off) and run.indices == list(range(21))
     assert slider.visible is True and slider.maximum == 20
     assert distance.visible is True and disagree.visible is True
-    assert record["clamped"]["on"] == [True] * 20 and record["clamped"]["off"] == [False] * 20
+    assert series(run, "clamped", ON) == [True] * 20 and series(run, "clamped", OFF) == [False] * 20
     # A clamped last step hands back x0_hat snapped to words: the chain ends exactly on embeddings; unclamped, not.
-    assert record["final_distance"]["on"] == pytest.approx(0.0, abs=1e-5)
-    assert record["final_distance"]["off"] > 1e-3
+    assert run.extra["final_distance"][ON] == pytest.approx(0.0, abs=1e-5)
+    assert run.extra["final_distance"][OFF] > 1e-3
     # The last step's x_0 rounds to x0_hat's words in both runs (clamped: it *is* their embeddings).
-    assert record["disagree"]["on"][-1] == 0.0 and record["disagree"]["off"][-1] == 0.0
-    assert record["distance"]["on"] != record["distance"]["off"]
-    html_on, html_off, fig_d, fig_c = clamp_app.clamp_scrub(0, record)
+    assert series(run, "disagree", ON)[-1] == 0.0 and series(run, "disagree", OFF)[-1] == 0.0
+    assert series(run, "distance", ON) != series(run, "distance", OFF)
+    assert [[v.grammatical for v in checks] for checks in run.verdicts] == [[is_grammatical(t)] for t, in run.samples]
+    html_on, html_off, fig_d, fig_c = clamp_app.clamp_scrub(0, run)
     assert "step 0 / 20" in html_on and "step 0 / 20" in html_off
     assert [t.name for t in fig_d.data][:2] == ["with clamping", "without clamping"]
     assert fig_c.data[0].y is not None and len(fig_c.data[0].y) == 20
@@ -88,29 +98,30 @@ def test_clamp_compare_is_deterministic_per_seed(clamp_app):
     first = list(clamp_app.clamp_compare(5, 12, "ddim", 3, SHIPPED, {}))[-1][4]
     again = list(clamp_app.clamp_compare(5, 12, "ddim", 3, SHIPPED, {}))[-1][4]
     other = list(clamp_app.clamp_compare(6, 12, "ddim", 3, SHIPPED, {}))[-1][4]
-    assert first["frames"] == again["frames"] and first["distance"] == again["distance"]
-    assert first["frames"] != other["frames"]
+    assert first.frames == again.frames and first.views == again.views
+    assert first.frames != other.frames
 
 
 @pytest.mark.parametrize("start", [4, 11])
 def test_clamping_starts_exactly_after_the_chosen_step(clamp_app, start):
-    record = list(clamp_app.clamp_compare(2, 15, "ddpm", start, SHIPPED, {}))[-1][4]
-    assert record["indices"] == list(range(1, 16))
-    assert record["clamped"]["on"] == [i > start for i in record["indices"]]
-    on, off = record["frames"]["on"], record["frames"]["off"]
+    run = list(clamp_app.clamp_compare(2, 15, "ddpm", start, SHIPPED, {}))[-1][4]
+    indices, clamped = run.series("clamped", ON)
+    assert indices == list(range(1, 16))
+    assert clamped == [i > start for i in indices]
+    on, off = ([views[chain] for views in run.frames] for chain in (ON, OFF))
     # Up to the start the two runs are the same computation from the same noise: identical frames and distances.
     assert on[:start + 1] == off[:start + 1]
     # Step start + 1 measures x0_hat before snapping it, so its distance still agrees; from then on the runs part.
-    assert record["distance"]["on"][:start + 1] == record["distance"]["off"][:start + 1]
-    assert record["distance"]["on"][start + 1:] != record["distance"]["off"][start + 1:]
+    assert series(run, "distance", ON)[:start + 1] == series(run, "distance", OFF)[:start + 1]
+    assert series(run, "distance", ON)[start + 1:] != series(run, "distance", OFF)[start + 1:]
     assert on[start + 1] != off[start + 1]
 
 
 def test_clamping_from_the_last_step_never_clamps(clamp_app):
     out = list(clamp_app.clamp_compare(1, 10, "ddim", 10, SHIPPED, {}))[-1]
-    record = out[4]
-    assert not any(record["clamped"]["on"])
-    assert out[0] == out[1] and record["final_distance"]["on"] == record["final_distance"]["off"] > 0
+    run = out[4]
+    assert not any(series(run, "clamped", ON))
+    assert out[0] == out[1] and run.extra["final_distance"][ON] == run.extra["final_distance"][OFF] > 0
 
 
 def test_clamp_compare_runs_the_model_trained_in_this_session(tiny_checkpoint, monkeypatch, tmp_path):
@@ -138,12 +149,12 @@ def test_x0_beside_eps_runs_both_models_on_the_same_noise(x0_eps_app, tiny_check
     outputs = list(x0_eps_app.clamp_compare(3, 12, "ddpm", 0, SHIPPED, {}, "prediction"))
     first, last = outputs[0], outputs[-1]
     assert first[-3].startswith("**Predicts x₀") and first[-2].startswith("**Predicts ε")
-    record = last[4]
-    assert record["compare"] == "prediction"
-    assert record["clamped"]["on"] == record["clamped"]["off"] == [True] * 12  # the same sampler for both models
-    assert record["final_distance"]["on"] == pytest.approx(0.0, abs=1e-5)  # both end clamped on words
-    assert record["final_distance"]["off"] == pytest.approx(0.0, abs=1e-5)
-    assert record["distance"]["on"] != record["distance"]["off"]  # two networks, two predictions
+    run = last[4]
+    assert run.extra["compare"] == "prediction"
+    assert series(run, "clamped", ON) == series(run, "clamped", OFF) == [True] * 12  # the same sampler for both
+    assert run.extra["final_distance"][ON] == pytest.approx(0.0, abs=1e-5)  # both end clamped on words
+    assert run.extra["final_distance"][OFF] == pytest.approx(0.0, abs=1e-5)
+    assert series(run, "distance", ON) != series(run, "distance", OFF)  # two networks, two predictions
     # each column is its own model: the same as running that checkpoint alone with the same seed
     import torch
 
@@ -152,12 +163,12 @@ def test_x0_beside_eps_runs_both_models_on_the_same_noise(x0_eps_app, tiny_check
     eps = checkpoint.load(tiny_eps)
     alone = sample(eps.process.configure(sampler="ddpm", clamp=True, clamp_from=1.0), eps.model, 1, 12,
                    generator=torch.Generator().manual_seed(3), every=12)
-    assert record["texts"]["off"] == eps.tokenizer.decode(alone.steps[-1].tokens[0])
+    assert run.samples[OFF] == [eps.tokenizer.decode(alone.steps[-1].tokens[0])]
     accuracy = last[-1]  # the one-shot x0_hat of held-out sentences, both models, against t
     assert accuracy.visible is True
     names = [t["name"] for t in json.loads(accuracy.value["plot"])["data"]]
     assert names == ["predicts x₀: words", "predicts x₀: sentences", "predicts ε: words", "predicts ε: sentences"]
-    fig_d, fig_c = x0_eps_app.clamp_scrub(5, record)[2:]
+    fig_d, fig_c = x0_eps_app.clamp_scrub(5, run)[2:]
     assert [t.name for t in fig_d.data][:2] == ["predicts x₀", "predicts ε"]
     assert [t.name for t in fig_c.data][:2] == ["predicts x₀", "predicts ε"]
 
@@ -185,7 +196,7 @@ def test_x0_beside_eps_refuses_what_it_cannot_compare(x0_eps_app, tiny_checkpoin
     ((None, 20, "ddpm", 0, SHIPPED, {}), "seed must be a whole number"),
     ((0, 5000, "ddpm", 0, SHIPPED, {}), "steps must be a whole number from 10 to 200"),
     ((0, 20, "ddpm", 21, SHIPPED, {}), "clamping start step must be a whole number from 0 to 20"),
-    ((0, 20, "euler", 0, SHIPPED, {}), "sampler must be one of ddpm, ddim"),
+    ((0, 20, "euler", 0, SHIPPED, {}), "unknown sampler 'euler'; choose one of ddpm, ddim"),  # the package's
     ((0, 20, "ddpm", 0, TRAINED, {}), "you have not trained a continuous model"),
     ((0, 20, "ddpm", 0, "mine", {}), "model must be one of 'shipped', 'trained here'"),
 ])

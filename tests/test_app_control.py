@@ -42,28 +42,29 @@ def test_every_template_has_a_completion_in_the_grammar():
 def test_guidance_streams_then_plots_the_classifier_probability(control_app):
     outs = _run()
     assert len(outs) > 2
-    text, record, frame, plot, verdicts = outs[-1]
+    text, run, frame, plot, verdicts = outs[-1]
     assert "step 10 / 10" in text
     assert frame.visible is True and plot.visible is True
-    assert record["label"] == "food=italian" and len(record["probs"]) == len(record["indices"]) >= 2
-    assert all(0.0 <= p <= 1.0 for row in record["probs"] for p in row)
+    indices, probs = run.series("prob")
+    assert run.extra["label"] == "food=italian" and len(probs) == len(indices) >= 2
+    assert all(0.0 <= p <= 1.0 for row in probs for p in row)
     assert verdicts.count("<tr>") == 3 and "food=italian" in verdicts  # a header and a row per sample
-    assert record["export"]["settings"]["targets"] == {"food": "italian"}
+    assert run.settings["targets"] == {"food": "italian"}
 
 
 def test_infilling_keeps_the_template(control_app):
     template = TEMPLATES[1]
-    text, record, frame, plot, verdicts = _run(mode="Infilling", template=template)[-1]
+    text, run, frame, plot, verdicts = _run(mode="Infilling", template=template)[-1]
     assert plot.visible is False  # no classifier in infilling
-    for row in record["export"]["result"]["samples"]:
+    for row in run.samples[0]:
         words = row.split()
         assert len(words) == len(template.split())
         assert all(t == "___" or t == w for t, w in zip(template.split(), words)), row
 
 
 def test_length_mode_gives_that_many_words(control_app):
-    record = _run(mode="Length", length=7)[-1][1]
-    assert all(len(s.split()) == 7 for s in record["export"]["result"]["samples"])
+    run = _run(mode="Length", length=7)[-1][1]
+    assert all(len(s.split()) == 7 for s in run.samples[0])
 
 
 @pytest.mark.parametrize("kwargs, message", [

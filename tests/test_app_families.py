@@ -72,28 +72,29 @@ def test_order_agnostic_streams_then_shows_the_plan(ardm_app):
     outputs = list(ardm_app.order_agnostic(0, 5, 1.0, 2))
     assert len(outputs) == 5 + 2  # the prior, five steps, then the final reveal
     assert "step 0 / 5" in outputs[0][0] and outputs[0][0].count("not yet written") == 2 * D
-    html, record, plan, curve = outputs[-1]
+    html, run, plan, curve = outputs[-1]
     assert "step 5 / 5" in html and "not yet written" not in html
     assert html.count('class="grammar-note"') == 2 and 'class="grammar-note"' not in outputs[-2][0]
-    assert len(record["export"]["result"]["grammatical"]) == 2 and len(record["export"]["result"]["order"]) == 2
-    assert sorted(set(record["written"])) == sorted(set(range(1, 6)) & set(record["written"]))
-    assert len(record["written"]) == D and curve is not None and plan is not None
-    frame, figure = ardm_app.order_scrub(0, record)
+    assert len(run.verdicts[0]) == 2 and len(run.result["order"]) == 2 and run.indices == list(range(6))
+    written = run.extra["written"]
+    assert sorted(set(written)) == sorted(set(range(1, 6)) & set(written))
+    assert len(written) == D and curve is not None and plan is not None
+    frame, figure = ardm_app.order_scrub(0, run)
     assert "step 0 / 5" in frame
 
 
 def test_order_agnostic_confident_order_writes_the_planned_counts(ardm_app):
-    *_, (html, record, plan, curve) = list(ardm_app.order_agnostic(0, 5, 1.0, 1, "shipped", None, "confident"))
+    *_, (html, run, plan, curve) = list(ardm_app.order_agnostic(0, 5, 1.0, 1, "shipped", None, "confident"))
     assert "step 5 / 5" in html and "not yet written" not in html
-    assert record["export"]["settings"]["order"] == "confident"
-    assert sorted(record["export"]["result"]["order"][0]) == list(range(ardm_app.get_checkpoint("ardm").config.seq_len))
+    assert run.settings["order"] == "confident"
+    assert sorted(run.result["order"][0]) == list(range(ardm_app.get_checkpoint("ardm").config.seq_len))
 
 
 @pytest.mark.parametrize("direction", ["left-to-right", "right-to-left"])
 def test_order_agnostic_fixed_order_writes_the_sentence_in_that_order(ardm_app, direction):
-    *_, (html, record, plan, curve) = list(ardm_app.order_agnostic(0, 5, 1.0, 1, "shipped", None, direction))
-    assert "step 5 / 5" in html and record["export"]["settings"]["order"] == direction
-    steps = record["written"]  # the step that wrote each of the first sample's positions
+    *_, (html, run, plan, curve) = list(ardm_app.order_agnostic(0, 5, 1.0, 1, "shipped", None, direction))
+    assert "step 5 / 5" in html and run.settings["order"] == direction
+    steps = run.extra["written"]  # the step that wrote each of the first sample's positions
     assert steps == sorted(steps, reverse=direction == "right-to-left") and len(set(steps)) > 1
 
 
@@ -102,10 +103,11 @@ def test_the_planner_runs_on_an_absorbing_sedd_network(sedd_app):
     temperature stays 1; the other network's orders are drawn beside, and the export names the CLI's sampler."""
     from ui import order as order_tab
 
-    html, record, plan, curve = list(sedd_app.order_agnostic(0, 5, 1.0, 2, network="sedd-absorb"))[-1]
-    assert "step 5 / 5" in html and sorted(set(record["written"])) == list(range(1, max(record["written"]) + 1))
+    html, run, plan, curve = list(sedd_app.order_agnostic(0, 5, 1.0, 2, network="sedd-absorb"))[-1]
+    written = run.extra["written"]
+    assert "step 5 / 5" in html and sorted(set(written)) == list(range(1, max(written) + 1))
     assert curve is not None and curve.data[0].name == "SEDD read as ARDM, planned"
-    settings = record["export"]["settings"]
+    settings = run.settings
     assert settings["network"] == "sedd-absorb" and settings["family"] == "sedd"
     with pytest.raises(gr.Error, match="temperature applies to ARDM's network"):
         list(sedd_app.order_agnostic(0, 5, 0.5, 1, network="sedd-absorb"))
@@ -133,7 +135,8 @@ def test_nll_budget_figure_draws_a_related_model_hollow_beside_this_one():
 
 
 @pytest.mark.parametrize("args, message", [
-    ((0, 5, 1.0, 1, "shipped", None, "greedy"), "order must be one of random, left-to-right, right-to-left, confident"),
+    ((0, 5, 1.0, 1, "shipped", None, "greedy"),  # the package's words
+     "unknown order 'greedy'; choose one of random, left-to-right, right-to-left, confident"),
     ((0, 0, 1.0, 1), "steps must be a whole number from 1 to"),
     ((0, 500, 1.0, 1), "steps must be a whole number from 1 to"),
     ((0, 5, -1.0, 1), "temperature must be a number from 0 to 2"),
@@ -229,24 +232,23 @@ def test_shipped_sedd_draws_the_length_first_and_never_noises_padding(monkeypatc
 
 def test_sedd_denoise_streams_then_reveals_scrubber(sedd_app):
     outputs = list(sedd_app.sedd_denoise("absorb", 0, 6, "euler", 2))
-    html, record, slider, quality = outputs[-1]
+    html, run, slider, quality = outputs[-1]
     assert "step 6 / 6" in html and "not yet written" not in html
-    assert html.count('class="grammar-note"') == 2 and len(record["export"]["result"]["grammatical"]) == 2
-    assert slider.visible is True and slider.maximum == len(record["frames"]) - 1
+    assert html.count('class="grammar-note"') == 2 and len(run.export()["result"]["grammatical"]) == 2
+    assert slider.visible is True and slider.maximum == len(run) - 1
     assert quality is not None and len(quality.data) >= 1  # the recorded evaluation is drawn
-    assert "step 0 / 6" in sedd_app.sedd_scrub(0, record)
+    assert "step 0 / 6" in sedd_app.sedd_scrub(0, run)
 
 
 def test_sedd_denoise_with_remasking_masks_written_words_again(sedd_app):
     """eta = 0.1 on 40 steps: some step turns a written word back into [MASK]; the chain still ends with every word
     written, and the export names the setting and the command that redraws it."""
     outputs = list(sedd_app.sedd_denoise("absorb", 3, 40, "tweedie", 4, remask=0.1))
-    html, record, slider, quality = outputs[-1]
+    html, run, slider, quality = outputs[-1]
     assert "step 40 / 40" in html and "not yet written" not in html
-    steps = record["export"]["steps"]
-    masked = [sum(token == "[MASK]" for row in step["tokens"] for token in row) for step in steps]
+    masked = [sum(token == "[MASK]" for row in step["tokens"] for token in row) for step in run.records[0]]
     assert any(later > earlier for earlier, later in zip(masked, masked[1:])) and masked[-1] == 0
-    assert record["export"]["settings"]["remask"] == 0.1
+    assert run.settings["remask"] == 0.1
 
 
 @pytest.mark.parametrize("call, message", [
@@ -255,7 +257,7 @@ def test_sedd_denoise_with_remasking_masks_written_words_again(sedd_app):
     (lambda a: a.forward_view("absorb", "word " * 150, 0.5, 0), "longer than the model's length"),
     (lambda a: a.forward_view("absorb", "word " * 500, 0.5, 0), "the sentence is 2,500 characters long; at most 1,000"),
     (lambda a: list(a.sedd_denoise("absorb", 0, 0, "euler", 1)), "steps must be a whole number from 1 to 1024"),
-    (lambda a: list(a.sedd_denoise("absorb", 0, 5, "ddpm", 1)), "sampler must be one of tweedie, euler"),
+    (lambda a: list(a.sedd_denoise("absorb", 0, 5, "ddpm", 1)), "unknown sampler 'ddpm' for sedd; choose one of"),
     (lambda a: list(a.sedd_denoise("gaussian", 0, 5, "euler", 1)), "graph must be one of absorb, uniform"),
     (lambda a: list(a.sedd_denoise("absorb", 0, 5, "euler", 1, remask=0.02)), "use the tweedie sampler"),
     (lambda a: list(a.sedd_denoise("absorb", 0, 5, "tweedie", 1, remask=0.5)), "remasking eta must be a number from 0"),
@@ -288,15 +290,15 @@ def test_the_any_order_sampler_writes_a_word_a_step_in_the_order_asked(sedd_app)
     length = sedd_app.get_checkpoint("sedd", "sedd-absorb").config.seq_len
     _, steps, order = discrete.sampler_changed("any-order", "absorb")
     assert steps.value == length and order.visible is True  # one word a step, and the order to pick
-    html, record, _, quality = list(sedd_app.sedd_denoise("absorb", 0, length, "any-order", 2, order="confident"))[-1]
+    html, run, _, quality = list(sedd_app.sedd_denoise("absorb", 0, length, "any-order", 2, order="confident"))[-1]
     assert f"step {length} / {length}" in html and "not yet written" not in html
-    masked = [sum(token == "[MASK]" for row in step["tokens"] for token in row) for step in record["export"]["steps"]]
+    masked = [sum(token == "[MASK]" for row in step["tokens"] for token in row) for step in run.records[0]]
     assert all(0 <= a - b <= 2 for a, b in zip(masked, masked[1:])) and masked[-1] == 0  # at most a word a row
-    settings = record["export"]["settings"]
+    settings = run.settings
     assert settings["order"] == "confident" and settings["sampler"] == "any-order"
     with pytest.raises(gr.Error, match=f"steps must be from 1 to the model's length {length}"):
         list(sedd_app.sedd_denoise("absorb", 0, length + 1, "any-order", 1))
-    with pytest.raises(gr.Error, match="order must be one of random, left-to-right"):
+    with pytest.raises(gr.Error, match="unknown order 'sideways'; choose one of random, left-to-right"):
         list(sedd_app.sedd_denoise("absorb", 0, 4, "any-order", 1, order="sideways"))
 
 

@@ -50,17 +50,19 @@ def test_bleu_heatmap_outlines_the_pick():
 def test_run_streams_candidates_beside_the_fixed_source(s2s_app):
     outputs = list(s2s_app.seq2seq_run("food [thai] name [zizzi]", 3, 10, 3))
     assert "step 0 / 10" in outputs[0][0]
-    html, record, slider, candidates, heatmap = outputs[-1]
+    html, run, slider, candidates, heatmap = outputs[-1]
     assert "step 10 / 10" in html and html.count("candidate ") >= 3
-    # the source is shown, fixed, in every frame: its words as held spans
-    for frame in record["frames"]:
-        assert re.findall(r'class="held"[^>]*>([^<]+)<', frame)[:4] == ["name", "zizzi", "food", "thai"]
-    assert record["source"] == "name [zizzi] food [thai]" and len(record["candidates"]) == 3
+    # the source is fixed in every recorded step: its words come first in each candidate's row
+    for step in run.records[0]:
+        assert all(row[:4] == ["name", "zizzi", "food", "thai"] for row in step["tokens"])
+    assert all('class="held"' in views[0] for views in run.frames)  # and drawn as the held source
+    assert run.extra["source"] == "name [zizzi] food [thai]" and len(run.samples[0]) == 3
+    assert run.result["candidates"] == run.samples[0] and run.result["output"] == run.samples[0][run.result["mbr_pick"]]
     assert candidates.count("MBR pick") == 1 and "slot values" in candidates
-    assert heatmap.visible is True and slider.visible is True and slider.maximum == len(record["frames"]) - 1
-    assert "step 0 / 10" in s2s_app.seq2seq_scrub(0, record)
+    assert heatmap.visible is True and slider.visible is True and slider.maximum == len(run) - 1
+    assert "step 0 / 10" in s2s_app.seq2seq_scrub(0, run)
     again = list(s2s_app.seq2seq_run("name [zizzi] food [thai]", 3, 10, 3))[-1][1]
-    assert again["candidates"] == record["candidates"]  # same seed, same candidates
+    assert again.samples == run.samples  # same seed, same candidates
 
 
 @pytest.mark.parametrize("args, message", [

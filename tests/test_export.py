@@ -60,7 +60,7 @@ def test_exported_command_reproduces_the_run(tab):
     outputs = list(RUNS[tab]())
     json_button, html_button = common.export_files(outputs[-1][1])
     doc = json.loads(_path(json_button).read_text(encoding="utf-8"))
-    assert doc["num_frames"] == len(doc["steps"]) == len(outputs[-1][1]["frames"])
+    assert doc["num_frames"] == len(doc["steps"]) == len(outputs[-1][1])  # the Run: one frame per step
     assert doc["steps"][-1]["tokens"] and doc["settings"]["seed"] in (1, 2, 3, 4)
     calls = [s["network_calls"] for s in doc["steps"]]  # the chain's cost so far, never falling
     assert calls[0] == 0 and calls == sorted(calls) and 0 < calls[-1] <= doc["steps"][-1]["index"]

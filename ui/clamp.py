@@ -12,23 +12,23 @@ import gradio as gr
 import torch
 
 from diffusion import shipped
-from diffusion.gaussian import nearest
-from diffusion.corpus import builtin_split
-from diffusion.corpus.validator import is_grammatical
+from diffusion.corpus import builtin_split, validate
 from diffusion.metrics import denoising_accuracy
 from diffusion.sampling import sample_steps
+from diffusion.views import nearest_distance
 from visualize.clamp import (clamp_distances_figure, denoising_accuracy_figure, disagreement_figure, disagreements,
                              verdict_html)
 from visualize.plots import mean_distance
-from visualize.tokens import legend_html, render_step
+from visualize.tokens import legend_html
 
 from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, checkpoint_path, explain, get_checkpoint,
                      model_radio, pick_checkpoint, player_buttons, wire_player)
-from .inputs import Number, Slider, UserError, as_user_error, frame_index, whole
+from .inputs import Number, Slider, UserError, whole
+from .recorded import paragraph, recorded, sentence
+from .run import Run, stream
 
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
-SAMPLERS = ("ddpm", "ddim")
-RUNS = ("on", "off")  # the left column and the right: with clamping and without, or x0 and eps
+SAMPLERS = ("ddpm", "ddim")  # the radio's choices; the package names what it accepts
 # the shipped model trained by the continuous recipe with --parameterisation eps
 EPS_FOLDER = next(name for name in shipped.names("continuous") if shipped.SHIPPED[name].variant == "eps")
 # what the two columns compare: (label on the radio, value) and each value's column headings
@@ -56,11 +56,9 @@ update; on the right it never is. Up to that step the two columns are identical.
 that is no word at all; the chain wavers and can end between words, rounding to repeated or mixed-up words. With
 clamping, every update aims at real words, so the chain commits early and the prediction it sees next is sharper.
 
-**Measured on the shipped model** (100 samples of 200 DDPM steps each, seeds 0 and 1; `python -m diffusion
-evaluate --checkpoint assets/checkpoints/continuous --num-samples 100 --steps 200 --seed S [--no-clamp |
---clamp-from T] --json`): clamping at every step, 44% and 35% of the samples are sentences of the grammar; clamping
-only from t = 0.5 on, 38% and 30%; from t = 0.2 on, 31% and 31%; never, 27% and 31%. Clamping from the first step
-is the best of these on both seeds.
+**Measure it.** `python -m diffusion evaluate --checkpoint assets/checkpoints/continuous --clamp-from T --record`
+scores the samples of a chain clamped from time T on (T = 1: every step; T = 0: never), and records the share the
+grammar accepts in the checkpoint's `meta.json`; the figures recorded there are listed at the end.
 
 **Top plot: distance to the nearest word.** For each step, the mean over positions of
 $\min_w \lVert \hat x_0 - \mathrm{EMB}(w) \rVert$ for the network's own prediction, *before* any snapping. (The
@@ -79,16 +77,12 @@ drops to zero early: the chain follows its own predictions. Without, words keep 
 reaches $x_0$ only through $\hat x_0 = (x_t - \sqrt{1 - \bar\alpha_t}\,\hat\epsilon) / \sqrt{\bar\alpha_t}$, which
 multiplies the network's error by $\sqrt{(1 - \bar\alpha_t) / \bar\alpha_t}$: large wherever the noise is. With
 "x₀ or ε prediction" the left column runs the shipped model and the right one the same recipe trained with
-`--parameterisation eps` for the same 5996 steps (`assets/checkpoints/continuous-eps`), both with the sampler and
-clamping chosen here, from the same seed. The plot at the bottom noises 256 held-out sentences to each $t$, lets each
-model predict $\hat x_0$ once and counts the words it rounds back right: the $x_0$ model 100%, 95%, 88%, 76% and 46%
-at $t$ = 0.1, 0.3, 0.5, 0.7, 0.9; the $\epsilon$ model 97%, 90%, 82%, 68% and 36%. Sampled (100 sentences of 200
-steps, seeds 0 and 1), the $\epsilon$ model writes 38% and 33% grammatical sentences against the $x_0$ model's 56%
-and 56% (35% and 39% unclamped), although its likelihood bound is far better (10.6 bits per word against 24.1: the
-bound is dominated by the lowest noise levels, where predicting $\epsilon$ is easy). Its $\hat x_0$ does lie
-nearer to *a* word in the distance plot, but its embeddings are also packed closer (the median distance from a
-word to the next is 2.74 against the $x_0$ model's 3.60), and, as the bottom plot shows, it is more often the wrong
-word.
+`--parameterisation eps` (`assets/checkpoints/continuous-eps`), both with the sampler and clamping chosen here, from
+the same seed. The plot at the bottom noises 256 held-out sentences to each $t$, lets each model predict $\hat x_0$
+once and counts the words it rounds back right. The $\epsilon$ model's likelihood bound can be the better one while
+its samples are the worse: the bound is dominated by the lowest noise levels, where predicting $\epsilon$ is easy.
+Its $\hat x_0$ may lie nearer to *a* word in the distance plot when its embeddings are packed closer together,
+and, as the bottom plot shows, still be the wrong word.
 
 **Reading the columns.** Each token is the word the current latent rounds to, shaded by the model's confidence;
 orange bars mark words that changed since the previous frame. Under each column, once the run is done: the final
@@ -97,9 +91,17 @@ embeddings: exactly 0 when the last step was clamped.
 """
 
 
-def _frame(ck, step, steps: int) -> str:
-    return render_step([ck.tokenizer.tokens(row) for row in step.tokens], step.confidence, step.changed,
-                       index=step.index, t=step.t, num_steps=steps, clamped=step.extras.get("clamped"), legend=False)
+def details() -> str:
+    """The tab's "How it works", with the figures both checkpoints recorded (ui/recorded.py)."""
+    at_200 = dict(steps=200, sampler="ddpm", clamp=True, noise_scale=1.0)
+    figures = {name: (recorded(folder, **at_200), recorded(folder, "nll_bits_per_token", **at_200))
+               for name, folder in (("x0", "continuous"), ("eps", EPS_FOLDER))}
+    return DETAILS + paragraph(
+        "Recorded for these checkpoints (200 DDPM steps, clamping at every step)",
+        sentence("The x₀ model: {rate:.0%} of its samples are sentences of the grammar; likelihood bound {nll:.1f} "
+                 "bits per word.", rate=figures["x0"][0], nll=figures["x0"][1]),
+        sentence("The ε model: {rate:.0%}; bound {nll:.1f} bits per word.", rate=figures["eps"][0],
+                 nll=figures["eps"][1]))
 
 
 ACCURACY_SENTENCES = 256  # held-out sentences behind the x0 / eps accuracy plot
@@ -115,13 +117,11 @@ def _accuracy_curves(x0_path: str, eps_path: str) -> dict[str, dict[str, list[fl
             for name, folder in zip(LEGENDS["prediction"], ("continuous", EPS_FOLDER))}
 
 
-def _runs(compare: str, steps: float, sampler: str, clamp_start: float, choice: str | None,
-          models: dict[str, str] | None) -> tuple[dict[str, tuple[Any, Any]], int, int]:
-    """The two columns' (checkpoint, configured process), and the checked steps and clamping start."""
+def _runs(compare: str, steps: float, clamp_start: float, choice: str | None,
+          models: dict[str, str] | None) -> tuple[tuple[Any, Any], int, int]:
+    """The two columns' checkpoints, and the checked steps and clamping start."""
     if compare not in HEADINGS:
         raise UserError(f"compare must be one of {', '.join(HEADINGS)}, got {compare!r}")
-    if sampler not in SAMPLERS:
-        raise UserError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
     if compare == "clamping":
         left = right = pick_checkpoint("continuous", choice, models)
     else:
@@ -135,61 +135,49 @@ def _runs(compare: str, steps: float, sampler: str, clamp_start: float, choice: 
             raise UserError(f"x₀ or ε prediction needs an x0 and an eps model, got {kinds[0]} and {kinds[1]}")
     steps = whole(steps, "steps", MIN_STEPS, min(MAX_STEPS, left.process.T, right.process.T))
     clamp_start = whole(clamp_start, "clamping start step", 0, steps)
-    # Clamp every step that starts at or after grid time ts[clamp_start]: exactly the steps after it (as Denoise).
-    clamp_from = float(left.process.timesteps(steps)[clamp_start])
-    on = dict(sampler=sampler, clamp=True, clamp_from=clamp_from)
-    off = dict(sampler=sampler, clamp=False) if compare == "clamping" else on  # x0 and eps: the same sampler
-    return {"on": (left, left.process.configure(**on)), "off": (right, right.process.configure(**off))}, steps, \
-        clamp_start
+    return (left, right), steps, clamp_start
 
 
 def clamp_compare(seed: float | None, steps: float, sampler: str, clamp_start: float, choice: str | None,
                   models: dict[str, str] | None, compare: str = "clamping") -> Iterator[tuple[Any, ...]]:
-    """Stream both chains step by step (same seed); at the end the verdicts, the scrubber and both plots."""
+    """Stream both chains step by step (same seed), as one Run of two columns; at the end the verdicts, the
+    scrubber and both plots."""
     seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
-    runs, steps, clamp_start = _runs(compare, steps, sampler, clamp_start, choice, models)
-    # The same seed in two generators: the same length, x_T and fresh noise z in both columns.
-    chains = [sample_steps(runs[run][1], runs[run][0].model, 1, steps, generator=torch.Generator().manual_seed(seed))
-              for run in RUNS]
-    record: dict[str, Any] = dict(frames={run: [] for run in RUNS}, frame_steps=[], indices=[],
-                                  distance={run: [] for run in RUNS}, disagree={run: [] for run in RUNS},
-                                  clamped={run: [] for run in RUNS}, num_steps=steps, clamp_start=clamp_start,
-                                  seed=seed, sampler=sampler, length=None, texts={}, compare=compare,
-                                  names=LEGENDS[compare])
-    last: dict[str, Any] = {}
-    try:
-        for pair in zip(*chains):
-            record["frame_steps"].append(pair[0].index)
-            if "clamp_distance" in pair[0].extras:  # every step but the prior
-                record["indices"].append(pair[0].index)
-            for run, step in zip(RUNS, pair):
-                record["frames"][run].append(_frame(runs[run][0], step, steps))
-                if "clamp_distance" in step.extras:
-                    record["distance"][run].append(mean_distance(step.extras["clamp_distance"]))
-                    record["disagree"][run].append(disagreements(step.pred_tokens, step.tokens))
-                    record["clamped"][run].append(bool(step.extras.get("clamped")))
-                last[run] = step
-            views = tuple(record["frames"][run][-1] for run in RUNS)
-            if len(record["frame_steps"]) == 1:  # hide the previous run's results while this one streams
-                yield (*views, "", "", None, Slider(visible=False), gr.Plot(visible=False), gr.Plot(visible=False),
-                       *(f"**{h}**" for h in HEADINGS[compare]), gr.Plot(visible=False))
-            else:
-                yield (*views, *[gr.skip()] * 9)
-    except ValueError as e:
-        raise as_user_error(e) from None
-    record["length"] = int(last["on"].tokens.shape[1])
-    record["texts"] = {run: runs[run][0].tokenizer.decode(last[run].tokens[0]) for run in RUNS}
+    cks, steps, clamp_start = _runs(compare, steps, clamp_start, choice, models)
+    # Clamp every step that starts at or after grid time ts[clamp_start]: exactly the steps after it (as Denoise).
+    on = dict(sampler=sampler, clamp=True, clamp_from=float(cks[0].process.timesteps(steps)[clamp_start]))
+    off = dict(sampler=sampler, clamp=False) if compare == "clamping" else on  # x0 and eps: the same sampler
+    run = Run("clamp", "The clamping trick", steps, marks=("clamped",), style=dict(legend=False),
+              extra=dict(compare=compare, names=LEGENDS[compare], clamp_start=clamp_start))
+
+    def start() -> Any:  # the same seed in two generators: the same length, x_T and fresh noise z in both columns
+        return [sample_steps(ck.process.configure(**settings), ck.model, 1, steps,
+                             generator=torch.Generator().manual_seed(seed)) for ck, settings in zip(cks, (on, off))]
+
+    headings = tuple(f"**{h}**" for h in HEADINGS[compare])
+    yield from stream(run, start, [ck.tokenizer for ck in cks], keep=_keep,
+                      hide=("", "", None, Slider(visible=False), gr.Plot(visible=False), gr.Plot(visible=False),
+                            *headings, gr.Plot(visible=False)))
+    texts = [ck.tokenizer.decode(step.tokens[0]) for ck, step in zip(cks, run.last)]
+    run.finish([[text] for text in texts], [[validate(text)] for text in texts])
+    run.extra["length"] = int(run.last[0].tokens.shape[1])
     # Where each chain ends: a clamped last step returns x0_hat snapped to words, so its x_0 is exactly embeddings.
-    record["final_distance"] = {run: mean_distance(nearest(last[run].latent,
-                                                           runs[run][0].model.embedding.weight.detach())[1])
-                                for run in RUNS}
-    verdicts = tuple(verdict_html(record["texts"][run], is_grammatical(record["texts"][run]),
-                                  record["final_distance"][run]) for run in RUNS)
-    n = len(record["frame_steps"]) - 1
-    yield (*(record["frames"][run][-1] for run in RUNS), *verdicts, record,
-           Slider(minimum=0, maximum=n, value=n, step=1, visible=True, interactive=True),
-           *(gr.Plot(value=fig, visible=True) for fig in _figures(record, n)), *(f"**{h}**" for h in HEADINGS[compare]),
-           _accuracy_plot(compare))
+    run.extra["final_distance"] = [nearest_distance(step.latent, ck.model.embedding.weight)
+                                   for ck, step in zip(cks, run.last)]
+    verdicts = tuple(verdict_html(text, checks[0].grammatical, distance)
+                     for text, checks, distance in zip(texts, run.verdicts, run.extra["final_distance"]))
+    n = len(run) - 1
+    yield (*run.frames[-1], *verdicts, run, run.scrubber(),
+           *(gr.Plot(value=fig, visible=True) for fig in _figures(run, n)), *headings, _accuracy_plot(compare))
+
+
+def _keep(step: Any) -> dict[str, Any]:
+    """Per step but the prior: the distance from x0_hat to its nearest word, the words the chain and its
+    prediction disagree on, and whether the step clamped."""
+    if "clamp_distance" not in step.extras:
+        return {}
+    return dict(distance=mean_distance(step.extras["clamp_distance"]),
+                disagree=disagreements(step.pred_tokens, step.tokens), clamped=bool(step.extras.get("clamped")))
 
 
 def _accuracy_plot(compare: str) -> Any:
@@ -200,21 +188,20 @@ def _accuracy_plot(compare: str) -> Any:
     return gr.Plot(value=denoising_accuracy_figure(curves, ACCURACY_SENTENCES), visible=True)
 
 
-def _figures(record: dict[str, Any], frame: int) -> tuple[Any, Any]:
-    current = record["frame_steps"][frame]
-    common = dict(current=current, num_steps=record["num_steps"], clamp_start=record["clamp_start"],
-                  names=tuple(record.get("names", LEGENDS["clamping"])))
-    return (clamp_distances_figure(record["indices"], record["distance"]["on"], record["distance"]["off"], **common),
-            disagreement_figure(record["indices"], record["disagree"]["on"], record["disagree"]["off"],
-                                record["length"], **common))
+def _figures(run: Run, frame: int) -> tuple[Any, Any]:
+    common = dict(current=run.indices[frame], num_steps=run.num_steps, clamp_start=run.extra["clamp_start"],
+                  names=tuple(run.extra["names"]))
+    indices, distance = zip(*(run.series("distance", chain) for chain in range(2)))
+    disagree = [run.series("disagree", chain)[1] for chain in range(2)]
+    return (clamp_distances_figure(indices[0], *distance, **common),
+            disagreement_figure(indices[0], *disagree, run.extra["length"], **common))
 
 
-def clamp_scrub(frame: float, record: dict[str, Any] | None) -> tuple[Any, Any, Any, Any]:
+def clamp_scrub(frame: float, run: Run | None) -> tuple[Any, Any, Any, Any]:
     """Both columns at a recorded step, and that step marked on both plots."""
-    if not record:
+    if not run:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    i = frame_index(frame, len(record["frame_steps"]))
-    return (*(record["frames"][run][i] for run in RUNS), *_figures(record, i))
+    return (*run.frames[run.index(frame)], *_figures(run, run.index(frame)))
 
 
 def _clamp_start_range(steps: float, clamp_start: float) -> Any:
@@ -228,7 +215,7 @@ def _new_seed() -> int:
 
 def tab(models: gr.State) -> None:
     """The Clamping trick tab: the same seed with and without clamping, side by side, then scrubbed."""
-    explain(INTRO, DETAILS)
+    explain(INTRO, details())
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             with gr.Row():

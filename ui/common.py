@@ -12,18 +12,19 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
 from diffusion import checkpoint, shipped
-from diffusion.corpus import Validation, linearise_mr, validate
 from diffusion.limits import MAX_SEED  # noqa: F401 (the tabs import it from here)
 from visualize.export import animated_html, trajectory_json
-from visualize.tokens import grammar_note
 
 from .inputs import UserError
+
+if TYPE_CHECKING:
+    from .run import Run
 
 CHECKPOINT_ENV = "DIFFUSION_CHECKPOINT"  # the continuous model; other families: DIFFUSION_CHECKPOINT_<FAMILY>
 CHECKPOINTS = shipped.ROOT  # the shipped checkpoints, indexed by diffusion/shipped.py
@@ -208,18 +209,17 @@ def export_buttons(prefix: str) -> tuple[gr.DownloadButton, gr.DownloadButton]:
     return as_json, as_html
 
 
-def export_files(record: dict[str, Any] | None) -> tuple[Any, Any]:
-    """Write the run in `record["export"]` (title, settings, steps, frames, labels, result) to two files the buttons
-    serve; before any run, the buttons stay hidden."""
-    if not record or "export" not in record:
+def export_files(run: Run | None) -> tuple[Any, Any]:
+    """Write a recorded run (ui/run.py's `Run.export`: title, settings, steps, frames, labels, result) to two files
+    the buttons serve; before any run, the buttons stay hidden."""
+    if not run:
         return gr.DownloadButton(visible=False), gr.DownloadButton(visible=False)
-    ex = record["export"]
+    ex = run.export()
     folder = Path(tempfile.mkdtemp(prefix="export-", dir=_exports_dir()))
     stem = f"{ex['slug']}-seed{ex['settings'].get('seed', 0)}"
     json_path, html_path = folder / f"{stem}.json", folder / f"{stem}.html"
-    json_path.write_text(trajectory_json(ex["settings"], ex["steps"], ex.get("result")), encoding="utf-8")
-    html_path.write_text(animated_html(ex["title"], ex["settings"], record["frames"], ex.get("labels")),
-                         encoding="utf-8")
+    json_path.write_text(trajectory_json(ex["settings"], ex["steps"], ex["result"]), encoding="utf-8")
+    html_path.write_text(animated_html(ex["title"], ex["settings"], ex["frames"], ex["labels"]), encoding="utf-8")
     return gr.DownloadButton(value=str(json_path), visible=True), gr.DownloadButton(value=str(html_path), visible=True)
 
 
@@ -230,43 +230,8 @@ def _exports_dir() -> Path:
     return path
 
 
-def run_settings(ck: checkpoint.Checkpoint, cli: str = "", **settings: Any) -> dict[str, Any]:
-    """The settings an export records: the family, which checkpoint, the run's own settings and, for a shipped
-    checkpoint, the CLI command that draws the same final samples."""
-    root = CHECKPOINTS.parent.parent
-    path = Path(ck.path).resolve()
-    shipped = path.is_relative_to(root)
-    where = str(path.relative_to(root)) if shipped else "a model trained in the app (kept for that session only)"
-    out = {"family": ck.config.family, "checkpoint": where, **settings}
-    if shipped and cli:
-        out["command"] = f"python -m diffusion sample --checkpoint {where} {cli}"
-    return out
-
-
-def grammar_checks(ck: checkpoint.Checkpoint, texts: Sequence[str]) -> list[Validation] | None:
-    """The built-in grammar's verdict on each final sample, or None for a model of another corpus (no grammar)."""
-    if ck.meta.get("corpus") != "builtin":
-        return None
-    return [validate(text) for text in texts]
-
-
-def grammar_notes(checks: list[Validation] | None) -> list[str] | None:
-    """The line drawn under each final sample: whether the grammar accepts it and, if so, the MR it says."""
-    if checks is None:
-        return None
-    return [grammar_note(v.grammatical, linearise_mr(v.mr) if v.mr else None) for v in checks]
-
-
-def samples_result(texts: Sequence[str], checks: list[Validation] | None) -> dict[str, Any]:
-    """An export's final samples, with the grammar's verdict on each when there is a grammar to ask."""
-    out: dict[str, Any] = {"samples": list(texts)}
-    if checks is not None:
-        out["grammatical"] = [v.grammatical for v in checks]
-    return out
-
-
 def wire_export(event: Any, record: gr.State, buttons: tuple[gr.DownloadButton, gr.DownloadButton]) -> None:
-    """After a run's event ends, fill the buttons from its record."""
+    """After a run's event ends, fill the buttons from its Run."""
     event.then(export_files, record, list(buttons), api_visibility="private", show_progress="hidden")
 
 
@@ -284,8 +249,9 @@ def player_buttons(prefix: str) -> tuple[gr.Button, gr.Button]:
 
 def wire_player(buttons: tuple[gr.Button, gr.Button], frame: gr.Slider, record: gr.State, outputs: list[Any],
                 scrub: Callable[[float, Any], Any]) -> None:
-    """A timer steps `frame` through the recorded run and shows each frame with `scrub` (the slider's own handler);
-    Play from the last frame starts again at the first; the timer stops at the end or on Pause."""
+    """A timer steps `frame` through the Run in `record`, one recorded frame a tick (every chain's view at once), and
+    shows each with `scrub` (the slider's own handler); Play from the last frame starts again at the first; the
+    timer stops at the end or on Pause."""
     play, pause = buttons
     timer = gr.Timer(PLAY_SECONDS, active=False)
 
@@ -296,7 +262,7 @@ def wire_player(buttons: tuple[gr.Button, gr.Button], frame: gr.Slider, record: 
     def start(i: float | None, rec: Any) -> tuple:
         if not rec:
             return (gr.skip(), gr.Timer(active=False), *[gr.skip()] * len(outputs))
-        last = len(rec["frames"]) - 1
+        last = len(rec) - 1
         if i is None or int(i) >= last:
             return (0, gr.Timer(active=True), *shown(0, rec))
         return (gr.skip(), gr.Timer(active=True), *[gr.skip()] * len(outputs))
@@ -305,7 +271,7 @@ def wire_player(buttons: tuple[gr.Button, gr.Button], frame: gr.Slider, record: 
         # A tick never switches the timer on: one in flight when Pause is pressed cannot undo the pause.
         if not rec:
             return (gr.skip(), gr.Timer(active=False), *[gr.skip()] * len(outputs))
-        last = len(rec["frames"]) - 1
+        last = len(rec) - 1
         nxt = min(int(i or 0) + 1, last)
         return (nxt, gr.Timer(active=False) if nxt >= last else gr.skip(), *shown(nxt, rec))
 

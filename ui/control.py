@@ -18,12 +18,11 @@ from diffusion.limits import MAX_SENTENCE_CHARS
 from diffusion.metrics import realises
 from diffusion.sampling import sample_steps
 from visualize.control import control_probability_figure
-from visualize.export import step_record
-from visualize.tokens import render_step
 
 from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, explain, export_buttons, model_length, model_radio,
-                     pick_checkpoint, player_buttons, run_settings, wire_export, wire_player)
-from .inputs import Number, Slider, UserError, as_user_error, check_work, frame_index, text_input, whole
+                     pick_checkpoint, player_buttons, wire_export, wire_player)
+from .inputs import Number, Slider, UserError, check_work, text_input, whole
+from .run import Run, describe, flags, grammar_checks, stream
 
 MODES = ("Infilling", "Length", "Classifier guidance")
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
@@ -53,8 +52,7 @@ sentence keeps the template's length. No classifier is involved.
 
 **Length.** The same anchoring with the template "n blanks, then padding": exactly $n$ words. A model that draws
 its length first (the shipped one) takes the template's length, or $n$, as that length: the network then sees just
-those positions, trained as it was on sentences of a known length, and plans the full stop at the end (12 words:
-74% grammatical, against 22% for the fixed-canvas model shipped before).
+those positions, trained as it was on sentences of a known length, and plans the full stop at the end.
 
 **Classifier guidance.** A small transformer $p(c \mid x_t, t)$, trained on sentences of the built-in corpus noised by
 this model's own embeddings and schedule, predicts each slot of the meaning representation (or "absent"); it reads
@@ -84,32 +82,25 @@ def _classifier(path: Path) -> Any:
 
 def build_control(ck: Any, mode: str, template: str, length: float, slot: str, value: str, weight: float,
                   step_size: float, updates: float) -> tuple[Control, str]:
-    """The Control a mode asks for and the CLI flags that reproduce it; gr.Error naming what is accepted."""
+    """The Control a mode asks for and the CLI flags that reproduce it; a UserError, or the package's ValueError,
+    naming what is accepted."""
     if mode not in MODES:
         raise UserError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     template = text_input(template, "template", MAX_SENTENCE_CHARS)
-    try:
-        if mode == "Infilling":
-            return Control(anchor=infill_anchor(ck.tokenizer, template or "", ck.config.seq_len)), \
-                f"--infill {_quote(' '.join((template or '').split()))}"
-        n = whole(length, "length", 1, ck.config.seq_len)
-        if mode == "Length":
-            return Control(anchor=length_anchor(n, ck.config.seq_len)), f"--length {n}"
-        weight = _number(weight, "λ (fluency weight)", *WEIGHT_RANGE)
-        step_size = _number(step_size, "step size", *STEP_RANGE)
-        updates = whole(updates, "updates per step", 0, 10)
-        classifier = _classifier(ck.path)
-        targets = parse_targets([f"{slot}={value}"], classifier.config.slots)
-        guidance = Guidance(classifier, targets, weight, step_size, updates)
-        cli = (f"--control {_quote(f'{slot}={value}')} --guidance-weight {weight!r} --guidance-step {step_size!r} "
-               f"--guidance-updates {updates}")
-        return Control(guidance=guidance), cli
-    except ValueError as e:
-        raise as_user_error(e) from None
-
-
-def _quote(s: str) -> str:
-    return "'" + s.replace("'", "'\\''") + "'" if any(c in s for c in " '\"$`\\") else s
+    if mode == "Infilling":
+        return (Control(anchor=infill_anchor(ck.tokenizer, template or "", ck.config.seq_len)),
+                flags(infill=" ".join((template or "").split())))
+    n = whole(length, "length", 1, ck.config.seq_len)
+    if mode == "Length":
+        return Control(anchor=length_anchor(n, ck.config.seq_len)), flags(length=n)
+    weight = _number(weight, "λ (fluency weight)", *WEIGHT_RANGE)
+    step_size = _number(step_size, "step size", *STEP_RANGE)
+    updates = whole(updates, "updates per step", 0, 10)
+    classifier = _classifier(ck.path)
+    targets = parse_targets([f"{slot}={value}"], classifier.config.slots)
+    guidance = Guidance(classifier, targets, weight, step_size, updates)
+    return Control(guidance=guidance), flags(control=f"{slot}={value}", guidance_weight=weight,
+                                             guidance_step=step_size, guidance_updates=updates)
 
 
 def _number(value: Any, name: str, low: float, high: float) -> float:
@@ -126,38 +117,33 @@ def control_run(mode: str, template: str, length: float, slot: str, value: str, 
     ck = pick_checkpoint("continuous", choice, models)
     steps = whole(steps, "steps", MIN_STEPS, min(MAX_STEPS, ck.process.T))
     num_samples = whole(num_samples, "number of samples", 1, MAX_SAMPLES)
-    control, cli_control = build_control(ck, mode, template, length, slot, value, weight, step_size, updates)
-    guided = control.guidance.updates if control.guidance is not None else 0  # each update is another network call
-    check_work(steps * (1 + guided), num_samples, "this run")
-    process = ck.process.configure(control=control)
-    generator = torch.Generator().manual_seed(seed)
-    frames, frame_steps, recorded, indices, probs = [], [], [], [], []
-    hidden = (Slider(visible=False), gr.Plot(visible=False), "")
-    try:
-        for step in sample_steps(process, ck.model, num_samples, steps, generator=generator):
-            words = [ck.tokenizer.tokens(row) for row in step.tokens]
-            recorded.append(step_record(step.index, step.t, words, step.confidence, step.changed, step.calls))
-            frames.append(render_step(words, step.confidence, step.changed, index=step.index, t=step.t,
-                                      num_steps=steps))
-            frame_steps.append(step.index)
-            if "control_prob" in step.extras:
-                indices.append(step.index)
-                probs.append(step.extras["control_prob"].tolist())
-            yield (frames[-1], gr.skip(), *hidden) if len(frames) == 1 else (frames[-1], *[gr.skip()] * 4)
-    except ValueError as e:
-        raise as_user_error(e) from None
-    texts = [ck.tokenizer.decode(row) for row in step.tokens]
-    targets = control.guidance.targets if control.guidance is not None else None
-    label = ", ".join(f"{s}={v}" for s, v in targets.items()) if targets else ""
-    settings = run_settings(ck, f"--seed {seed} --steps {steps} --num {num_samples} {cli_control}", seed=seed,
-                            steps=steps, num_samples=num_samples, mode=mode, **control.describe())
-    record = dict(frames=frames, frame_steps=frame_steps, indices=indices, probs=probs, label=label, num_steps=steps,
-                  export=dict(slug="control", title=f"Diffusion-LM control: {mode.lower()}", settings=settings,
-                              steps=recorded, labels=[f"step {i} of {steps}" for i in frame_steps],
-                              result={"samples": texts}))
-    last = len(frames) - 1
-    yield (frames[-1], record, Slider(minimum=0, maximum=last, value=last, step=1, visible=True, interactive=True),
-           gr.Plot(value=_figure(record, last), visible=bool(indices)), verdicts_html(texts, targets))
+    run = Run("control", f"Diffusion-LM control: {str(mode).lower()}", steps)
+
+    def start() -> Any:
+        control, cli = build_control(ck, mode, template, length, slot, value, weight, step_size, updates)
+        guided = control.guidance.updates if control.guidance is not None else 0  # each update is a network call
+        check_work(steps * (1 + guided), num_samples, "this run")
+        run.extra["targets"] = control.guidance.targets if control.guidance is not None else None
+        run.settings = describe(ck, f"{flags(seed=seed, steps=steps, num=num_samples)} {cli}", seed=seed,
+                                steps=steps, num_samples=num_samples, mode=mode, **control.describe())
+        return sample_steps(ck.process.configure(control=control), ck.model, num_samples, steps,
+                            generator=torch.Generator().manual_seed(seed))
+
+    yield from stream(run, start, ck.tokenizer, keep=_keep, hide=(gr.skip(), Slider(visible=False),
+                                                                    gr.Plot(visible=False), ""))
+    texts = [ck.tokenizer.decode(row) for row in run.last[0].tokens]
+    checks = grammar_checks(ck, texts)
+    run.finish([texts], None if checks is None else [checks])
+    targets = run.extra["targets"]
+    run.extra["label"] = ", ".join(f"{s}={v}" for s, v in targets.items()) if targets else ""
+    last = len(run) - 1
+    yield (run.frames[-1][0], run, run.scrubber(),
+           gr.Plot(value=_figure(run, last), visible=bool(run.series("prob")[0])), verdicts_html(texts, targets))
+
+
+def _keep(step: Any) -> dict[str, Any]:
+    """The classifier's probability of the asked value, on the steps that were guided."""
+    return {"prob": step.extras["control_prob"].tolist()} if "control_prob" in step.extras else {}
 
 
 def verdicts_html(texts: list[str], targets: dict[str, str] | None) -> str:
@@ -175,18 +161,19 @@ def verdicts_html(texts: list[str], targets: dict[str, str] | None) -> str:
     return f'<table class="control-verdicts" style="width:100%">{"".join(rows)}</table>'
 
 
-def _figure(record: dict[str, Any], frame: int) -> Any:
-    if not record["indices"]:
+def _figure(run: Run, frame: int) -> Any:
+    indices, probs = run.series("prob")
+    if not indices:
         return None
-    return control_probability_figure(record["indices"], record["probs"], record["label"],
-                                      current=record["frame_steps"][frame], num_steps=record["num_steps"])
+    return control_probability_figure(indices, probs, run.extra["label"], current=run.indices[frame],
+                                      num_steps=run.num_steps)
 
 
-def control_scrub(frame: float, record: dict[str, Any] | None) -> tuple[Any, Any]:
-    if not record:
+def control_scrub(frame: float, run: Run | None) -> tuple[Any, Any]:
+    if not run:
         return gr.skip(), gr.skip()
-    i = frame_index(frame, len(record["frames"]))
-    return record["frames"][i], _figure(record, i) if record["indices"] else gr.skip()
+    i = run.index(frame)
+    return run.frames[i][0], _figure(run, i) if run.series("prob")[0] else gr.skip()
 
 
 def _mode_visibility(mode: str) -> tuple[Any, Any, Any]:

@@ -6,26 +6,23 @@ from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
-import numpy as np
 import torch
 
 from diffusion.corpus.tokenizer import PAD
 from diffusion.sampling import sample_steps
-from visualize.plots import clamp_distance_figure
-from visualize.tokens import render_step
-
-from diffusion.projection import pca_basis, project
+from diffusion.views import latent_paths
 from visualize.embeddings import denoising_map_figure, finite_extent
-from visualize.export import step_record
+from visualize.plots import clamp_distance_figure
 
-from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, explain, export_buttons, grammar_checks,
-                     grammar_notes, model_radio, pick_checkpoint, player_buttons, run_settings, samples_result,
-                     wire_export, wire_player)
-from .inputs import Checkbox, Number, Slider, UserError, as_user_error, frame_index, whole
+from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, explain, export_buttons, model_radio,
+                     pick_checkpoint, player_buttons, wire_export, wire_player)
+from .inputs import Checkbox, Number, Slider, UserError, whole
+from .recorded import paragraph, recorded, sentence
+from .run import Run, describe, flags, grammar_checks, stream
 
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
 MAX_SAMPLES = 4
-SAMPLERS = ("ddpm", "ddim")
+SAMPLERS = ("ddpm", "ddim")  # the radio's choices; the package names what it accepts
 
 DENOISE_INTRO = r"""
 **Diffusion-LM** starts from Gaussian noise in word-embedding space; every step the network predicts the
@@ -59,20 +56,14 @@ words. "Clamping starts at step" lets the first steps run unclamped, when the pr
 
 **Noise scale** multiplies the fresh noise $\sigma z$ of each DDPM step: below 1 the chain runs colder, and fewer
 words are knocked off course after they have formed: a sampler's trade, as temperature is for the token families.
-On the model shipped before, which wrote its length as padding, 0.7 raised the grammatical rate from 0.25 to 0.30
-with sentences a word shorter; on the shipped one, whose length is drawn first, it changes little (0.57 and 0.59
-against 0.56 and 0.56, 100 samples each from seeds 0 and 1).
 
 **The length first.** The shipped model draws each sentence's length $L$ from the training sentences' lengths
 before the first step (`--length-model prior`). The network sees only those $L$ positions (the padding is hidden
 from attention), never rounds them to padding, and the padding after them is padding in every frame; its latent
 follows [PAD]'s own noisy path, as an anchored word's does. Diffusion-LM itself writes padding as a word on a
-fixed canvas: the model shipped before did, and its sentences came out about three words short of the corpus's 18,
-20-31% grammatical (100 samples from each of seeds 0-3). Drawing the length first (with rotary positions, as
-the token families have), 10 minutes of training give
-sentences of the corpus's length, 36-39% grammatical (seeds 0-2); training more on high noise levels, where the
-sentence's plan is decided (`--time-sampling high_noise`), 35-48%. Both were trained with AdamW; the shipped
-model is the second recipe trained with Muon (`--optimizer muon`) for the same 10 minutes: 52-56%.
+fixed canvas (`--length-model pad`), and must then learn where each sentence ends as well as what it says. The
+shipped recipe also trains more on high noise levels, where the sentence's plan is decided
+(`--time-sampling high_noise`); its full command is in the checkpoint's `meta.json`.
 
 **Reading the view.** Each token is the word the current latent $x_t$ rounds to. Its shade is the model's
 confidence: the probability of its predicted word under the rounding softmax
@@ -82,114 +73,96 @@ nearest embedding: it falls as the prediction settles on words.
 """
 
 
+def details() -> str:
+    """The tab's "How it works", with the figures the checkpoint recorded (ui/recorded.py)."""
+    rate = recorded("continuous", steps=200, sampler="ddpm", clamp=True, noise_scale=1.0)
+    colder = recorded("continuous", steps=200, sampler="ddpm", clamp=True, noise_scale=0.7)
+    return DENOISE_DETAILS + paragraph(
+        "Recorded for this checkpoint",
+        sentence("At 200 DDPM steps with clamping, {rate:.0%} of its samples are sentences of the grammar.", rate=rate),
+        sentence("With noise scale 0.7: {colder:.0%}.", colder=colder))
+
 
 def denoise(seed: float | None, steps: float, sampler: str, clamp: bool, clamp_start: float,
             num_samples: float, choice: str = SHIPPED, models: dict[str, str] | None = None,
             noise_scale: float = 1.0) -> Iterator[tuple[Any, Any, Any, Any, Any]]:
-    """Stream the reverse chain frame by frame; at the end keep the frames and reveal the scrub slider and plot."""
+    """Stream the reverse chain frame by frame; at the end keep the Run and reveal the scrub slider and plots."""
     seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
     ck = pick_checkpoint("continuous", choice, models)
-    max_steps = min(MAX_STEPS, ck.process.T)
-    steps = whole(steps, "steps", MIN_STEPS, max_steps)
+    steps = whole(steps, "steps", MIN_STEPS, min(MAX_STEPS, ck.process.T))
     clamp_start = whole(clamp_start, "clamping start step", 0, steps)
     num_samples = whole(num_samples, "number of samples", 1, MAX_SAMPLES)
-    if sampler not in SAMPLERS:
-        raise UserError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+    if sampler == "ddim" and noise_scale != 1.0:  # the package refuses it too; this says what to do on the page
+        raise UserError("noise scale applies to the ddpm sampler only (ddim adds no noise): set it to 1 or pick ddpm")
     # Clamp every step that starts at or after grid time ts[start]: exactly the steps after `clamp_start`,
     # even where respacing rounds 1 - start/steps onto the training grid.
     clamp_from = float(ck.process.timesteps(steps)[clamp_start])
-    if isinstance(noise_scale, bool) or not isinstance(noise_scale, (int, float)) or not 0 <= noise_scale <= 1:
-        raise UserError(f"noise scale must be a number from 0 to 1, got {noise_scale!r}")
-    noise_scale = float(noise_scale)
-    if sampler == "ddim" and noise_scale != 1.0:
-        raise UserError("noise scale applies to the ddpm sampler only (ddim adds no noise): set it to 1 or pick ddpm")
-    process = ck.process.configure(sampler=sampler, clamp=bool(clamp), clamp_from=clamp_from, noise_scale=noise_scale)
-    generator = torch.Generator().manual_seed(seed)
+    run = Run("denoise", "Diffusion-LM denoising", steps, marks=("clamped",))
 
-    def draw(step: Any, words: list[list[str]], notes: list[str] | None = None) -> str:
-        return render_step(words, step.confidence, step.changed, index=step.index, t=step.t, num_steps=steps,
-                           clamped=step.extras.get("clamped"), notes=notes)
+    def start() -> Any:
+        process = ck.process.configure(sampler=sampler, clamp=bool(clamp), clamp_from=clamp_from,
+                                       noise_scale=noise_scale)
+        return sample_steps(process, ck.model, num_samples, steps, generator=torch.Generator().manual_seed(seed))
 
-    frames: list[str] = []
-    indices: list[int] = []
-    distances: list[Any] = []
-    clamped: list[bool] = []
-    frame_steps: list[int] = []
-    recorded: list[dict[str, Any]] = []
-    latents: list[Any] = []  # the first sample's latent at each recorded step, for the map
-    try:
-        for step in sample_steps(process, ck.model, num_samples, steps, generator=generator):
-            words = [ck.tokenizer.tokens(row) for row in step.tokens]
-            recorded.append(step_record(step.index, step.t, words, step.confidence, step.changed, step.calls))
-            if step.latent is not None:
-                latents.append(step.latent[0])
-            frame = draw(step, words)
-            frames.append(frame)
-            frame_steps.append(step.index)
-            if "clamp_distance" in step.extras:
-                indices.append(step.index)
-                distances.append(step.extras["clamp_distance"])
-                clamped.append(bool(step.extras.get("clamped")))
-            if len(frames) == 1:  # hide the previous run's scrubber and plots while this one streams
-                yield frame, None, Slider(visible=False), gr.Plot(visible=False), gr.Plot(visible=False)
-            else:
-                yield frame, gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    except ValueError as e:
-        raise as_user_error(e) from None
-    cli = (f"--seed {seed} --steps {steps} --num {num_samples} --sampler {sampler}"
-           + (f" --clamp-from {clamp_from!r}" if clamp else " --no-clamp")
-           + (f" --noise-scale {noise_scale!r}" if noise_scale != 1.0 else ""))
-    settings = run_settings(ck, cli, seed=seed, steps=steps, sampler=sampler, clamp=bool(clamp),
-                            clamp_start_step=clamp_start, noise_scale=noise_scale, num_samples=num_samples)
-    texts = [ck.tokenizer.decode(row) for row in step.tokens]
+    yield from stream(run, start, ck.tokenizer, keep=_keep,
+                      hide=(None, Slider(visible=False), gr.Plot(visible=False), gr.Plot(visible=False)))
+    texts = [ck.tokenizer.decode(row) for row in run.last[0].tokens]
     checks = grammar_checks(ck, texts)
-    frames[-1] = draw(step, words, grammar_notes(checks))  # the last frame says what the grammar makes of each sample
-    paths = _paths(ck, latents, recorded)
-    record = dict(paths=paths, frames=frames, frame_steps=frame_steps, indices=indices, distances=distances,
-                  clamped=clamped, num_steps=steps,
-                  export=dict(slug="denoise", title="Diffusion-LM denoising", settings=settings, steps=recorded,
-                              labels=[f"step {i} of {steps}" for i in frame_steps],
-                              result=samples_result(texts, checks)))
-    last = len(frames) - 1
-    yield (frames[-1], record,
-           Slider(minimum=0, maximum=last, value=last, step=1, visible=True, interactive=True),
-           gr.Plot(value=_figure(record, last), visible=True), gr.Plot(value=_map(record, last), visible=True))
+    run.finish([texts], None if checks is None else [checks], note=True)
+    run.settings = describe(ck, flags(seed=seed, steps=steps, num=num_samples, sampler=sampler,
+                                      clamp_from=clamp_from if clamp else None, no_clamp=not clamp,
+                                      noise_scale=noise_scale if noise_scale != 1.0 else None),
+                            seed=seed, steps=steps, sampler=sampler, clamp=bool(clamp), clamp_start_step=clamp_start,
+                            noise_scale=noise_scale, num_samples=num_samples)
+    run.extra["paths"] = _paths(ck, run)
+    last = len(run) - 1
+    yield (run.frames[-1][0], run, run.scrubber(), gr.Plot(value=_figure(run, last), visible=True),
+           gr.Plot(value=_map(run, last), visible=True))
 
 
-def _paths(ck: Any, latents: list[Any], recorded: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The first sample's latents projected on the PCA plane of the embedding table, for its words (not padding)."""
+def _keep(step: Any) -> dict[str, Any]:
+    """What the views need of a step: the first sample's latent (the map), the clamp distance and whether the step
+    clamped (the plot; every step but the prior)."""
+    kept = {} if step.latent is None else {"latent": step.latent[0]}
+    if "clamp_distance" in step.extras:
+        kept.update(distance=step.extras["clamp_distance"], clamped=bool(step.extras.get("clamped")))
+    return kept
+
+
+def _paths(ck: Any, run: Run) -> dict[str, Any] | None:
+    """The first sample's latents on the PCA plane of the embedding table, for its words (not its padding)."""
+    _, latents = run.series("latent")
     if not latents:
         return None
-    emb = ck.model.embedding.weight.detach().float().numpy()
-    basis = pca_basis(emb)
-    keep = [k for k, w in enumerate(recorded[-1]["tokens"][0]) if w != PAD] or list(range(len(latents[0])))
-    xy = project(torch.stack(latents)[:, keep].float().numpy(), basis)  # (frames, n, 2)
-    vocab = project(emb, basis)
-    return dict(vocab=vocab.tolist(), words=ck.tokenizer.tokens(range(len(emb))), xy=xy.tolist(),
-                rounded=[[r["tokens"][0][k] for k in keep] for r in recorded],
-                extent=finite_extent(np.concatenate([vocab, xy.reshape(-1, 2)])))
+    final = run.records[0][-1]["tokens"][0]
+    keep = [k for k, w in enumerate(final) if w != PAD] or list(range(len(final)))
+    paths = latent_paths(ck.model.embedding.weight, latents, keep)
+    return dict(paths=paths, words=ck.tokenizer.tokens(range(len(paths.vocab_xy))),
+                rounded=[[r["tokens"][0][k] for k in keep] for r in run.records[0]],
+                extent=finite_extent(paths.extent_points))
 
 
-def _map(record: dict[str, Any], frame: int) -> Any:
-    paths = record.get("paths")
+def _map(run: Run, frame: int) -> Any:
+    paths = run.extra.get("paths")
     if not paths:
         return None
-    xy = np.asarray(paths["xy"])[: frame + 1].transpose(1, 0, 2)  # (n, frames so far, 2)
-    title = f"sample 1's latent paths on the PCA plane · step {record['frame_steps'][frame]} of {record['num_steps']}"
-    return denoising_map_figure(paths["vocab"], paths["words"], xy, paths["rounded"][frame], title, paths["extent"])
+    title = f"sample 1's latent paths on the PCA plane · step {run.indices[frame]} of {run.num_steps}"
+    return denoising_map_figure(paths["paths"].vocab_xy, paths["words"], paths["paths"].until(frame),
+                                paths["rounded"][frame], title, paths["extent"])
 
 
-def _figure(record: dict[str, Any], frame: int) -> Any:
-    return clamp_distance_figure(record["indices"], record["distances"], current=record["frame_steps"][frame],
-                                 clamped=record["clamped"], num_steps=record["num_steps"])
+def _figure(run: Run, frame: int) -> Any:
+    indices, distances = run.series("distance")
+    return clamp_distance_figure(indices, distances, current=run.indices[frame], clamped=run.series("clamped")[1],
+                                 num_steps=run.num_steps)
 
 
-def scrub(frame: float, record: dict[str, Any] | None) -> tuple[Any, Any, Any]:
+def scrub(frame: float, run: Run | None) -> tuple[Any, Any, Any]:
     """Show a recorded frame, mark its step on the clamp-distance plot and draw the latent paths up to it."""
-    if not record:
+    if not run:
         return gr.skip(), gr.skip(), gr.skip()
-    i = frame_index(frame, len(record["frames"]))
-    return record["frames"][i], _figure(record, i), _map(record, i)
+    i = run.index(frame)
+    return run.frames[i][0], _figure(run, i), _map(run, i)
 
 
 def _clamp_start_range(steps: float, clamp_start: float) -> Any:
@@ -199,7 +172,7 @@ def _clamp_start_range(steps: float, clamp_start: float) -> Any:
 
 def tab(models: gr.State) -> None:
     """The Denoise tab: sample from the shipped continuous model and watch each step."""
-    explain(DENOISE_INTRO, DENOISE_DETAILS)
+    explain(DENOISE_INTRO, details())
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             choice = model_radio("denoise-model")

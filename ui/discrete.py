@@ -9,25 +9,25 @@ import gradio as gr
 import torch
 
 from diffusion import schedules, shipped
-from diffusion.plan import ORDERS
+from diffusion.families import configure
 from diffusion.limits import MAX_SENTENCE_CHARS
 from diffusion.sampling import sample_steps
-from visualize.export import step_record
 from visualize.plots import discrete_schedule_figure, quality_vs_steps_figure
-from visualize.tokens import render_step, render_tokens
+from visualize.tokens import render_tokens
 
 from . import forward
-from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, explain, export_buttons, grammar_checks,
-                     grammar_notes, model_radio, pick_checkpoint, player_buttons, run_settings, samples_result,
-                     wire_export, wire_player)
-from .inputs import Number, Slider, UserError, as_user_error, frame_index, text_input, whole
+from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, explain, export_buttons, model_radio,
+                     pick_checkpoint, player_buttons, wire_export, wire_player)
+from .inputs import Number, Slider, UserError, as_user_error, text_input, whole
 from .order import ORDER_CHOICES
+from .recorded import paragraph, recorded, sentence
+from .run import Run, describe, flags, grammar_checks, stream
 
 GRAPHS = {shipped.SHIPPED[name].variant: name for name in shipped.names("sedd")}  # graph -> shipped checkpoint
 SAMPLERS = ("tweedie", "euler", "any-order")
 MAX_STEPS, MAX_SAMPLES = 1024, 4
 DEFAULT_STEPS = {"absorb": 1024, "uniform": 64, "any-order": 40}  # SEDDProcess.default_steps (any-order: the length)
-MAX_REMASK = 0.1  # ReMDM's eta on the slider; past it the chain spends its steps rewriting (0.05 already scores lower)
+MAX_REMASK = 0.1  # ReMDM's eta on the slider; past it the chain spends its steps rewriting
 # A sentence of the built-in grammar (the tests check it parses).
 EXAMPLE = "punter is a cafe in the riverside area not far from the lighthouse that is inexpensive and is adults only ."
 
@@ -57,48 +57,59 @@ With the uniform graph they differ.
 **The length.** The shipped absorbing model draws a sentence's length first, from the lengths of the training
 sentences, and runs the chain on those positions only: padding is never noised and hidden from attention, and
 $-\log p(L)$ joins the bound. On a fixed canvas with `[PAD]` a word like any other (`--length-model pad`, as the
-uniform model is trained) half of every batch is padding; drawing the length first let 10 minutes of training
-take 8279 steps instead of 5123, and the bound fell from 1.803 to 1.756 bits per word (both with AdamW; the
-shipped model, the same recipe trained with Muon, is at 1.737).
+uniform model is trained) half of every batch is padding, training the network on positions that carry no sentence.
 
 **Steps that write nothing are free.** On the absorbing graph a step factorises: whether a masked position is
 unmasked between $t$ and $s$ does not depend on the network, only which word it becomes does (the chance is
 $(e^{\bar\sigma(t) - \bar\sigma(s)} - 1)/(e^{\bar\sigma(t)} - 1)$, here $(t - s)/t$). So the sampler draws the
 unmasking first and calls the network only for the sentences that unmask something. With many more steps than
-words most steps unmask nothing: 1024 steps (the default) cost about one network call per word, what 64 steps cost
-before, and two words seldom share a step, which the grammatical rate rewards (0.48 at 64 steps, 0.56 at 256, 0.57
-at 1024, 0.55 at 4096; 900 samples each). The uniform graph moves every token at every step, so each step is a
-network call (default 64). The shipped uniform model writes 23-27% grammatical sentences at 64 steps (100 samples,
-Tweedie and Euler) and its bound is 2.065 bits per word, 0.33 above the absorbing model's: any token may be wrong at
-any time, so every step must find the wrong ones as well as what replaces them.
+words most steps unmask nothing: 1024 steps (the default) cost about one network call per word, and two words
+seldom share a step, which the grammatical rate rewards (the plot on the right). The uniform graph moves every token
+at every step, so each step is a network call (default 64): any token may be wrong at any time, so every step must
+find the wrong ones as well as what replaces them.
 
 **Remasking** (ReMDM, Wang et al. 2025). An absorbing chain never takes a word back: one written early, from a
 nearly all-masked sentence, stays even when the words around it later disagree. With remasking $\eta > 0$ each
 step may mask a written word again, with probability $\sigma_t = \min(\eta, (1 - \alpha_s)/\alpha_t)$
 ($\alpha$ the share of written tokens), and unmasks a little more to keep that share on schedule; the network
-writes it again with the context it has now. On the shipped model at 1024 steps, $\eta = 0.02$ raises the
-grammatical rate from 0.585 / 0.545 to 0.755 / 0.755 (200 samples, seeds 0 and 1; 0.71 / 0.74 at 0.03) at the same
-variety (distinct bigrams 0.20), for about eight times the network calls: a step that only remasks needs no call,
-but words are now written several times over.
+writes it again with the context it has now. A step that only remasks needs no network call, but words are now
+written several times over, so a remasking chain makes more calls.
 
 **Any order** (Ou et al. 2024). At a masked position the absorbing score is $p_\theta(x_0^i = y \mid x_t) /
 (e^{\bar\sigma(t)} - 1)$: the network's softmax is the clean word's distribution given the words shown, which is
 what an order-agnostic ARDM predicts. So the same network can write one word a step, in any order, as the
 Order-agnostic tab does, asked at the time whose masking probability is the fraction still masked. In a random
-order that is the limit of the chain with infinitely many steps: 0.59 / 0.54 grammatical (200 samples, seeds 0 and
-1) against Tweedie's 0.585 / 0.545 at 1024 steps. Its likelihood in a fixed order is exact: 1.744 bits per word left
-to right, 1.746 right to left, beside the DWDSE bound's 1.737. With *most probable draws first* (MaskGIT's rule) it
-writes 0.925 / 0.89 grammatical sentences in 40 network calls, a little less varied (distinct bigrams 0.18 against
-0.21): how the chain commits matters as much as what the network knows. With fewer steps than words it writes a
+order that is the limit of the chain with infinitely many steps, and in a fixed order its likelihood is exact. With
+*most probable draws first* (MaskGIT's rule) it writes one word a step where the network is surest, a little less
+varied: how the chain commits matters as much as what the network knows. With fewer steps than words it writes a
 planned number of words a step (ARDM's dynamic programme on this network's $L_t$, measured after training), where
-the chain's steps unmask a random number, and words that fall in one step are drawn without seeing each other: at 10
-steps 0.375 / 0.40 grammatical against Tweedie's 0.18 / 0.205 (ARDM's own plan: 0.37 / 0.40), at 20 steps 0.555 /
-0.505 against 0.36 / 0.29 (200 samples, seeds 0 and 1), for the same number of network calls.
+the chain's steps unmask a random number, and words that fall in one step are drawn without seeing each other.
 
 **Reading the view.** Dotted boxes are masked tokens; words are shaded by the probability the scores give them;
 orange marks the tokens the last step changed. The right-hand plot shows recorded evaluations of the shipped
 model: the share of grammatical samples against the number of steps, for each sampler.
 """
+
+
+def details() -> str:
+    """The tab's "How it works", with the figures the shipped checkpoints recorded (ui/recorded.py)."""
+    absorb, uniform = GRAPHS["absorb"], GRAPHS["uniform"]
+    nll = "nll_bits_per_token"
+    exact = recorded(absorb, "nll_by_order") or {}
+    return DETAILS + paragraph(
+        "Recorded for these checkpoints",
+        sentence("Absorbing, Tweedie at 1024 steps: {plain:.0%} of the samples are sentences of the grammar; with "
+                 "remasking η = 0.02, {remask:.0%}.",
+                 plain=recorded(absorb, steps=1024, sampler="tweedie", remask=0),
+                 remask=recorded(absorb, steps=1024, sampler="tweedie", remask=0.02)),
+        sentence("Any order, 40 steps: {random:.0%} in a random order, {confident:.0%} most probable first.",
+                 random=recorded(absorb, steps=40, sampler="any-order", order=None),
+                 confident=recorded(absorb, steps=40, sampler="any-order", order="confident")),
+        sentence("Uniform, Tweedie at 64 steps: {rate:.0%}.", rate=recorded(uniform, steps=64, sampler="tweedie")),
+        sentence("Bounds: absorbing {a:.3f} bits per word, uniform {u:.3f}.", a=recorded(absorb, nll),
+                 u=recorded(uniform, nll)),
+        sentence("The absorbing network read in a fixed order, exactly: {ltr:.3f} left to right, {rtl:.3f} right to "
+                 "left.", ltr=exact.get("left-to-right"), rtl=exact.get("right-to-left")))
 
 
 def _checkpoint(graph: str, choice: str = SHIPPED, models: dict[str, str] | None = None):
@@ -152,62 +163,39 @@ def sedd_denoise(graph: str, seed: float | None, steps: float, sampler: str,
                  models: dict[str, str] | None = None, remask: float = 0.0,
                  order: str = "random") -> Iterator[tuple[Any, Any, Any, Any]]:
     """Stream SEDD's reverse chain (or, any-order, the network read as an autoregressive model, one word a step, in
-    `order`); at the end keep the frames for the scrubber and draw quality against steps."""
+    `order`); at the end keep the Run for the scrubber and draw quality against steps."""
     seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
     steps = whole(steps, "steps", 1, MAX_STEPS)
     num_samples = whole(num_samples, "number of samples", 1, MAX_SAMPLES)
-    if sampler not in SAMPLERS:
-        raise UserError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
     if isinstance(remask, bool) or not isinstance(remask, (int, float)) or not 0 <= remask <= MAX_REMASK:
         raise UserError(f"remasking eta must be a number from 0 to {MAX_REMASK}, got {remask!r}")
-    if order not in ORDERS:
-        raise UserError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
     ck = _checkpoint(graph, choice, models)
     if sampler == "any-order" and steps > ck.config.seq_len:
         raise UserError(f"the any-order sampler writes at least one position a step: steps must be from 1 to the "
                        f"model's length {ck.config.seq_len}, got {steps}")
-    try:
-        process = ck.process.configure(sampler=sampler, remask=float(remask),
-                                       order=order if sampler == "any-order" else None)
-    except ValueError as e:
-        raise as_user_error(e) from None
-    generator = torch.Generator().manual_seed(seed)
+    any_order = sampler == "any-order"
+    run = Run(f"sedd-{ck.config.graph}", f"SEDD ({ck.config.graph}) denoising", steps, marks=("calls",))
 
-    def draw(step: Any, words: list[list[str]], notes: list[str] | None = None) -> str:
-        return render_step(words, step.confidence, step.changed, index=step.index, t=step.t, num_steps=steps,
-                           calls=step.calls, notes=notes)
+    def start() -> Any:
+        # the order is the any-order sampler's; the package names the orders it accepts
+        process = configure(ck.process, sampler=sampler, remask=float(remask), order=order if any_order else None)
+        return sample_steps(process, ck.model, num_samples, steps, generator=torch.Generator().manual_seed(seed))
 
-    frames: list[str] = []
-    recorded: list[dict[str, Any]] = []
-    for step in sample_steps(process, ck.model, num_samples, steps, generator=generator):
-        words = [ck.tokenizer.tokens(row) for row in step.tokens]
-        recorded.append(step_record(step.index, step.t, words, step.confidence, step.changed, step.calls))
-        frames.append(draw(step, words))
-        if len(frames) == 1:
-            yield frames[-1], None, Slider(visible=False), gr.skip()
-        else:
-            yield frames[-1], gr.skip(), gr.skip(), gr.skip()
-    texts = [ck.tokenizer.decode(row) for row in step.tokens]
+    yield from stream(run, start, ck.tokenizer, hide=(None, Slider(visible=False), gr.skip()))
+    texts = [ck.tokenizer.decode(row) for row in run.last[0].tokens]
     checks = grammar_checks(ck, texts)
-    frames[-1] = draw(step, words, grammar_notes(checks))  # the last frame says what the grammar makes of each sample
-    last = len(frames) - 1
-    cli = f"--seed {seed} --steps {steps} --num {num_samples} --sampler {sampler}"
-    cli += f" --remask {float(remask)!r}" if remask else ""
-    cli += f" --order {order}" if sampler == "any-order" else ""
-    settings = run_settings(ck, cli, graph=ck.config.graph, seed=seed, steps=steps, sampler=sampler,
-                            remask=float(remask), num_samples=num_samples,
-                            **({"order": order} if sampler == "any-order" else {}))
-    export = dict(slug=f"sedd-{ck.config.graph}", title=f"SEDD ({ck.config.graph}) denoising", settings=settings,
-                  steps=recorded, labels=[f"step {r['index']} of {steps}" for r in recorded],
-                  result=samples_result(texts, checks))
-    yield (frames[-1], {"frames": frames, "export": export},
-           Slider(minimum=0, maximum=last, value=last, step=1, visible=True, interactive=True), _quality(ck))
+    run.finish([texts], None if checks is None else [checks], note=True)
+    run.settings = describe(ck, flags(seed=seed, steps=steps, num=num_samples, sampler=sampler,
+                                      remask=float(remask) or None, order=order if any_order else None),
+                            graph=ck.config.graph, seed=seed, steps=steps, sampler=sampler, remask=float(remask),
+                            num_samples=num_samples, **({"order": order} if any_order else {}))
+    yield run.frames[-1][0], run, run.scrubber(), _quality(ck)
 
 
-def sedd_scrub(frame: float, record: dict[str, Any] | None) -> Any:
-    if not record:
+def sedd_scrub(frame: float, run: Run | None) -> Any:
+    if not run:
         return gr.skip()
-    return record["frames"][frame_index(frame, len(record["frames"]))]
+    return run.frames[run.index(frame)][0]
 
 
 def sampler_changed(sampler: str, graph: str, choice: str = SHIPPED,
@@ -242,7 +230,7 @@ def _first_view(graph: str, sentence: str, t: float, seed: float | None, choice:
 
 def tab(models: gr.State) -> dict[str, Any]:
     """Build the tab; returns the page-load event (fn, inputs, outputs) that draws the forward view."""
-    explain(INTRO, DETAILS)
+    explain(INTRO, details())
     with gr.Row():
         graph = gr.Radio(list(GRAPHS), value="absorb", label="graph", elem_id="sedd-graph",
                          info="absorbing: tokens become [MASK]; uniform: tokens become any token "

@@ -9,17 +9,16 @@ from typing import Any
 import gradio as gr
 import torch
 
+from diffusion.anyorder import AnyOrderProcess, AnyOrderView
 from diffusion.plan import ORDERS
 from diffusion.sampling import sample_steps
 from visualize.order import nll_budget_figure, plan_figure, step_of_position
-from visualize.tokens import render_step
 
-from visualize.export import step_record
-
-from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, checkpoint_path, explain, export_buttons,
-                     grammar_checks, grammar_notes, load, model_length, model_radio, pick_checkpoint, player_buttons,
-                     run_settings, samples_result, wire_export, wire_player)
-from .inputs import Number, Slider, UserError, frame_index, whole
+from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, checkpoint_path, explain, export_buttons, load,
+                     model_length, model_radio, pick_checkpoint, player_buttons, wire_export, wire_player)
+from .inputs import Number, Slider, UserError, whole
+from .recorded import paragraph, recorded, sentence
+from .run import Run, describe, flags, grammar_checks, stream
 
 ORDER_INTRO = r"""
 **Order-agnostic ARDM** writes the positions in a random order $\sigma$, each from
@@ -41,38 +40,28 @@ flat lines are the left-to-right model's exact NLL and the corpus's true entropy
 **The length.** The shipped model draws a sentence's length $L$ first, from the lengths of the training
 sentences, then writes only those $L$ positions; padding is hidden from attention and never predicted, so
 $-\log p(x) \le -\log p(L) + $ the bound above over $L$ positions. The paper's fixed canvas of $D$ positions, with
-[PAD] a word like any other (`--length-model pad`), spends half of every batch on padding here: drawing the length
-first let the same 10 minutes of training take 10233 steps instead of 5631, and the NLL fell from 1.805 to 1.737
-bits per word (both with AdamW; the shipped model, the same recipe trained with Muon, is at 1.728, 3.0% above the
-left-to-right model's). The plan is made on the fraction of the sentence written,
-so a budget of $k$ steps writes each sentence in $k$ steps whatever its length; with more steps than words, some
-steps write nothing (and, after the first, make no network call).
+[PAD] a word like any other (`--length-model pad`), spends half of every batch on padding here. The plan is made on
+the fraction of the sentence written, so a budget of $k$ steps writes each sentence in $k$ steps whatever its
+length; with more steps than words, some steps write nothing (and, after the first, make no network call).
 
-**The order.** The paper writes positions in a uniformly random order, which draws exactly from the model:
-0.66 of its samples are grammatical (200 samples; 0.535 with another seed). With *most probable draws first*
-(MaskGIT's rule, Chang et al. 2022), every masked position gets a draw and a step keeps those the network gave the
-highest probability: unlikely words wait for more context. One position per step, that lifts the grammatical
-rate to 0.948 (600 samples; seeds 0-2: 0.93, 0.955, 0.96), with sentences as long as the corpus's, since the length is drawn first
-(on the fixed canvas it went for short sentences: 9 words against 18). It is a different sampler, not a better
-model, and a little less varied. With several positions per step it does worse than the random order (0.105
-against 0.40 at 10 steps, 200 samples each): neighbouring positions are each sure of the same word, and drawn together they repeat it.
+**The order.** The paper writes positions in a uniformly random order, which draws exactly from the model. With
+*most probable draws first* (MaskGIT's rule, Chang et al. 2022), every masked position gets a draw and a step keeps
+those the network gave the highest probability: unlikely words wait for more context. One position per step, that
+raises the grammatical rate, with sentences as long as the corpus's, since the length is drawn first. It is a
+different sampler, not a better model, and a little less varied. With several positions per step it can do worse
+than the random order: neighbouring positions are each sure of the same word, and drawn together they repeat it.
 
 **A fixed order.** An order-agnostic model is an autoregressive model in every order at once, so it can also
-write *left to right* or *right to left*, and then it draws exactly from the model in that order. The order does
-not make its sentences better: 0.63 of them are grammatical left to right and 0.66 right to left, as 0.60 in
-random orders (200 samples from each of seeds 0 and 1). In one order the likelihood is exact, one network call per
-position: 1.739 bits per word left to right and 1.739 right to left on 256 held-out sentences (the points on the
-curve), against the ELBO's 1.728 averaged over random orders, which this model was trained on, and the `ar`
-model's 1.678: learning every order in the same 10 minutes costs 0.06 bits per word in the one order `ar` learnt
-alone. The hollow points are the shipped absorbing SEDD read the same way: at a masked position its network gives
-the clean word's distribution given the words shown (Ou et al. 2024), so it too is an autoregressive model in every
-order, with an exact NLL of 1.744 left to right and 1.746 right to left (its DWDSE bound: 1.737). Two losses, one
-kind of model, within 0.01 bits per word of each other.
+write *left to right* or *right to left*, and then it draws exactly from the model in that order; the order alone
+does not make its sentences better. In one order the likelihood is exact, one network call per position (the
+points on the curve, where recorded), beside the ELBO averaged over random orders, which this model was trained on,
+and the `ar` model's NLL in the one order it learnt. The hollow points are the shipped absorbing SEDD read the same
+way: at a masked position its network gives the clean word's distribution given the words shown (Ou et al. 2024), so
+it too is an autoregressive model in every order: two losses, one kind of model.
 
 **Another network.** With *SEDD absorbing, read as ARDM* the tab runs the same planner and orders on the shipped
 SEDD network, asked at the time whose masking probability is the fraction still masked, with the $L_t$ measured the
-same way (`python -m diffusion calibrate`). Its plan at 10 steps writes 0.375 / 0.40 grammatical sentences (200
-samples, seeds 0 and 1), as ARDM's own (0.37 / 0.40); SEDD's own sampler, 10 Tweedie steps, 0.18 / 0.205.
+same way (`python -m diffusion calibrate`).
 
 **Reading the view.** Dotted boxes are positions not yet written; words are shaded by the model's
 probability of them; orange marks what the last step wrote. The grid shows which positions each step wrote.
@@ -83,6 +72,22 @@ NETWORKS = (("ARDM (trained for any order)", "ardm"), ("SEDD absorbing, read as 
 # (label, value) of each order, for the radios that pick one (here and the Discrete diffusion tab's any-order sampler)
 ORDER_CHOICES = (("random (the model's own distribution)", "random"), ("left to right", "left-to-right"),
                  ("right to left", "right-to-left"), ("most probable draws first", "confident"))
+
+
+def details() -> str:
+    """The tab's "How it works", with the figures the shipped checkpoints recorded (ui/recorded.py)."""
+    nll = "nll_bits_per_token"
+    at_40 = {order: recorded("ardm", steps=40, temperature=1.0, order=order) for order in ORDERS}
+    return ORDER_DETAILS + paragraph(
+        "Recorded for these checkpoints",
+        sentence("ARDM's bound: {ardm:.3f} bits per word, against the left-to-right model's exact {ar:.3f}.",
+                 ardm=recorded("ardm", nll), ar=recorded("ar", nll)),
+        sentence("Grammatical samples at 40 steps: {random:.0%} in a random order, {confident:.0%} most probable "
+                 "first, {ltr:.0%} left to right, {rtl:.0%} right to left.", random=at_40["random"],
+                 confident=at_40["confident"], ltr=at_40["left-to-right"], rtl=at_40["right-to-left"]),
+        sentence("At 10 steps, planned: ARDM {ardm:.0%}, SEDD read as ARDM {sedd:.0%}.",
+                 ardm=recorded("ardm", steps=10, temperature=1.0, order="random"),
+                 sedd=recorded("sedd-absorb", steps=10, sampler="any-order", order=None)))
 
 
 def _references() -> dict[str, float]:
@@ -129,7 +134,7 @@ def _network(network: str, choice: str, models: dict[str, str] | None) -> tuple[
     if not ck.process.orders_exact:
         raise UserError("this SEDD model uses the uniform graph, whose scores are no conditionals of the clean words; "
                        "only an absorbing one reads as ARDM (train one with graph absorb)")
-    process, model = ck.process.as_ardm(ck.model)
+    process, model = AnyOrderProcess(ck.process).ardm, AnyOrderView(ck.process, ck.model)
     return ck, process, model
 
 
@@ -148,35 +153,25 @@ def order_agnostic(seed: float | None, budget: float, temperature: float,
     num_samples = whole(num_samples, "number of samples", 1, MAX_ORDER_SAMPLES)
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
         raise UserError(f"temperature must be a number from 0 to 2, got {temperature!r}")
-    if order not in ORDERS:
-        raise UserError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
     if network != "ardm" and temperature != 1:
         raise UserError("the temperature applies to ARDM's network; SEDD's any-order sampler draws at temperature 1")
-    process = process.configure(temperature=float(temperature), order=order)
-    generator = torch.Generator().manual_seed(seed)
+    run = Run(network, "ARDM planned parallel decoding" if network == "ardm" else
+              "SEDD (absorbing) read as ARDM: planned parallel decoding", budget, marks=("calls",))
 
-    def draw(step: Any, words: list[list[str]], notes: list[str] | None = None) -> str:
-        return render_step(words, step.confidence, step.changed, index=step.index, t=step.t, num_steps=budget,
-                           calls=step.calls, notes=notes)
+    def start() -> Any:  # the package names the orders it accepts
+        return sample_steps(process.configure(temperature=float(temperature), order=order), model, num_samples,
+                            budget, generator=torch.Generator().manual_seed(seed), every=1)
 
-    frames: list[str] = []
-    recorded: list[dict[str, Any]] = []
-    last = None
-    for step in sample_steps(process, model, num_samples, budget, generator=generator, every=1):
-        words = [ck.tokenizer.tokens(row) for row in step.tokens]
-        recorded.append(step_record(step.index, step.t, words, step.confidence, step.changed, step.calls))
-        frame = draw(step, words)
-        frames.append(frame)
-        last = step
-        yield frame, gr.skip(), gr.skip(), gr.skip()
+    yield from stream(run, start, ck.tokenizer, hide=(gr.skip(),) * 3)
+    last = run.last[0]
     texts = [ck.tokenizer.decode(row) for row in last.tokens]
     checks = grammar_checks(ck, texts)
-    frames[-1] = draw(last, words, grammar_notes(checks))  # the last frame says what the grammar makes of each sample
+    run.finish([texts], None if checks is None else [checks], note=True)
     n = int(process.lengths(last.tokens[:1])[0])  # the first sample's positions: by length, its words only
-    tokens = ck.tokenizer.tokens(last.tokens[0, :n])
     sizes = process.row_plan(budget, n)
-    written = step_of_position(last.extras["order"][0, :n], sizes)
-    plan = plan_figure(written, tokens, budget)
+    run.extra.update(tokens=ck.tokenizer.tokens(last.tokens[0, :n]),
+                     written=step_of_position(last.extras["order"][0, :n], sizes))
+    run.result["order"] = last.extras["order"].tolist()
     curve = None
     if process.loss_components is not None:
         tokens_per_sequence = ck.meta.get("calibration", {}).get("tokens_per_sequence", D)
@@ -185,18 +180,16 @@ def order_agnostic(seed: float | None, budget: float, temperature: float,
         curve = nll_budget_figure(list(range(1, D + 1)), bits.tolist(), _references(), current=budget,
                                   fixed_orders=_fixed_orders(ck.meta), related=_shipped_orders(other),
                                   name="ARDM, planned" if network == "ardm" else "SEDD read as ARDM, planned")
-    if network == "ardm":
-        cli = f"--seed {seed} --steps {budget} --num {num_samples} --temperature {float(temperature)} --order {order}"
-    else:
-        cli = f"--seed {seed} --steps {budget} --num {num_samples} --sampler any-order --order {order}"
-    settings = run_settings(ck, cli, seed=seed, steps=budget, temperature=float(temperature), order=order,
-                            num_samples=num_samples, tokens_per_step=list(sizes), network=network)
-    export = dict(slug=network, title="ARDM planned parallel decoding" if network == "ardm" else
-                  "SEDD (absorbing) read as ARDM: planned parallel decoding", settings=settings, steps=recorded,
-                  labels=[f"step {r['index']} of {budget}" for r in recorded],
-                  result={**samples_result(texts, checks), "order": last.extras["order"].tolist()})
-    record = dict(frames=frames, written=written, tokens=tokens, num_steps=budget, export=export)
-    yield (frames[-1], record, plan, curve if curve is not None else gr.skip())
+    own = dict(temperature=float(temperature)) if network == "ardm" else dict(sampler="any-order")
+    run.settings = describe(ck, flags(seed=seed, steps=budget, num=num_samples, **own, order=order), seed=seed,
+                            steps=budget, temperature=float(temperature), order=order, num_samples=num_samples,
+                            tokens_per_step=list(sizes), network=network)
+    yield (run.frames[-1][0], run, _plan(run), curve if curve is not None else gr.skip())
+
+
+def _plan(run: Run, frame: int | None = None) -> Any:
+    """The grid of which step wrote each of the first sample's positions, with recorded step `frame` marked."""
+    return plan_figure(run.extra["written"], run.extra["tokens"], run.num_steps, current=frame or None)
 
 
 def network_temperature(network: str) -> Any:
@@ -204,17 +197,17 @@ def network_temperature(network: str) -> Any:
     return Slider(interactive=True) if network == "ardm" else Slider(value=1.0, interactive=False)
 
 
-def order_scrub(frame: float, record: dict[str, Any] | None) -> tuple[Any, Any]:
-    if not record:
+def order_scrub(frame: float, run: Run | None) -> tuple[Any, Any]:
+    if not run:
         return gr.skip(), gr.skip()
-    i = frame_index(frame, len(record["frames"]))
-    return record["frames"][i], plan_figure(record["written"], record["tokens"], record["num_steps"], current=i or None)
+    i = run.index(frame)
+    return run.frames[i][0], _plan(run, i)
 
 
 def tab(models: gr.State) -> None:
     """The Order-agnostic tab: ARDM's reveal order, its planned steps and NLL against budget."""
     D = model_length("ardm")
-    explain(ORDER_INTRO, ORDER_DETAILS)
+    explain(ORDER_INTRO, details())
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             choice = model_radio("order-model")
@@ -246,7 +239,7 @@ def tab(models: gr.State) -> None:
     network.change(network_temperature, network, temperature, api_visibility="private", show_progress="hidden")
     wire_export(event, record, buttons)
     event.then(
-        lambda r: Slider(maximum=len(r["frames"]) - 1 if r else 1, value=len(r["frames"]) - 1 if r else 0),
+        lambda r: Slider(maximum=len(r) - 1 if r else 1, value=len(r) - 1 if r else 0),
         record, frame, api_visibility="private", show_progress="hidden")
     frame.input(order_scrub, [frame, record], [text, plan], trigger_mode="always_last", show_progress="hidden")
     wire_player(player, frame, record, [text, plan], order_scrub)

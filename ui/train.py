@@ -65,9 +65,9 @@ other tabs to use it.
 """
 
 DETAILS = r"""
-**What runs.** The same training loop as `python -m diffusion train` (AdamW, warm-up then cosine decay, an EMA of
-the weights), on the *tiny* preset (2 layers, width 64: hundreds of steps a minute on 2 CPUs) or *small* (the
-shipped checkpoints' size: slower, better). The loss is the family's own:
+**What runs.** The same training loop as `python -m diffusion train` (the preset's optimiser, warm-up then cosine
+decay, an EMA of the weights), on the *tiny* preset (2 layers, width 64: quick on a CPU) or *small* (the shipped
+checkpoints' size: slower, better). The loss is the family's own:
 
 - continuous / seq2seq: $\lVert f_\theta(x_t, t) - x_0 \rVert^2$ plus the rounding term $-\log p(w \mid x_0)$;
 - sedd: the score entropy of the concrete score, weighted by $\sigma(t)$;
