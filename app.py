@@ -1,8 +1,9 @@
 """Gradio app: watch text diffusion models noise and denoise. Gradio only: one module per tab in `ui/`, the math
 in `diffusion/`, the figures in `visualize/`.
 
-Run `python app.py`. The shipped checkpoints live in `assets/checkpoints/<family>/`; the environment variable
-DIFFUSION_CHECKPOINT names another continuous checkpoint, DIFFUSION_CHECKPOINT_<FAMILY> another of that family.
+Run `python app.py`. The shipped checkpoints live in `assets/checkpoints/<name>/`, indexed by diffusion/shipped.py; the
+environment variable DIFFUSION_CHECKPOINT names another continuous checkpoint, DIFFUSION_CHECKPOINT_<NAME> another for
+that shipped name.
 """
 
 from __future__ import annotations
