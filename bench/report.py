@@ -382,7 +382,12 @@ def recipes(checkpoints: Path = CHECKPOINTS) -> str:
     floor_text = (f" The corpus's entropy, the floor of every NLL, is {floor:.3f} bits per word "
                   "(`entropy_bits_per_token`)." if floor else "")
     return ("How each checkpoint in `assets/checkpoints/` was trained, read from its `meta.json` (`command`, "
-            "`machine`, `seconds`, `steps`), with its NLL in bits per word.\n\n"
+            "`machine`, `seconds`, `steps`), with its NLL in bits per word. The commands are recorded as they were "
+            "run; the options they set that the command line no longer has are now each family's defaults "
+            "(docs/cli.md), so `train --family F` (with `--parameterisation eps` or `--graph uniform` for the two "
+            "variants) trains the same recipe, except `ar`'s: it was trained with AdamW and learned positions only (its "
+            "`train_config` names no optimiser, its `config.json` its positions), where the small preset now trains "
+            "with Muon and rotary positions.\n\n"
             + _table(("checkpoint", "command", "machine", "training", "NLL bits per word"), train_rows) + "\n\n"
             + "The evaluations each `meta.json` records under `evaluation` (by `python -m diffusion evaluate`, "
             f"{' or '.join(map(str, counts))} samples each), grouped by their key's settings but the steps; seconds "

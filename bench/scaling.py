@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         while pending and len(running) < args.parallel:
             recipe, batch, steps = pending.pop(0)
             name = _job_name(recipe, batch, steps)
-            cmd = ["train", "--corpus", "builtin", "--out", str(out / name), "--no-projection", *RECIPES[recipe],
+            cmd = ["train", "--corpus", "builtin", "--out", str(out / name), *RECIPES[recipe],
                    "--batch-size", str(batch), "--steps", str(steps), "--minutes", str(args.minutes),
                    "--device", args.device]
             running[name] = launch(cmd, out / f"{name}.train.log")

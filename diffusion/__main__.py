@@ -15,6 +15,7 @@ import torch
 from .plan import ORDERS
 from .config import GRAPHS, PARAMETERISATIONS, PRESETS, preset
 from .families import FAMILIES, configure, get_family, sampler_settings
+from .settings import FLAGS
 from .limits import MAX_BATCH, MAX_DRAWN, MAX_SAMPLE_STEPS, MAX_SEED, MAX_SEQ_LEN
 
 
@@ -70,6 +71,8 @@ def _add_sampler_options(p: argparse.ArgumentParser) -> None:
                         "the classifier from train-classifier")
     c.add_argument("--infill", metavar="TEMPLATE", help="fill the blanks of a template, one ___ per word, e.g. "
                    "\"zizzi is a ___ ___ in the city centre .\" (blanks only: a sentence of exactly that many words)")
+    c.add_argument("--guidance-weight", type=_number(float, 0, 1e6),
+                   help="with --control, lambda: the weight of fluency against control (default 0.01)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,8 +101,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continuous families: the network predicts x0 (default) or the noise eps")
     t.add_argument("--graph", choices=GRAPHS, help="sedd: the forward chain, absorb (default; to [MASK]) or uniform "
                    "(to any word; with SEDD's geometric noise)")
-    t.add_argument("--no-projection", action="store_true", help="continuous families: skip the cached 2-D map of "
-                   "the embeddings (UMAP) that the Embeddings tab draws")
 
     k = sub.add_parser("train-classifier", help="train the slot classifier on noisy latents that --control uses, "
                        "saved into the checkpoint folder")
@@ -122,35 +123,28 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--num-samples", type=_number(int, 1, MAX_DRAWN), default=100,
                    help="samples to score (seq2seq: test sources)")
     e.add_argument("--seed", type=_seed, default=0)
-    e.add_argument("--candidates", type=_number(int, 1, 100),
-                   help="seq2seq: MBR candidates per source (default 5)")
     e.add_argument("--record", action="store_true", help="also store the figures in the checkpoint's meta.json")
     _add_sampler_options(e)
 
     return parser
 
 
-SAMPLER_OPTIONS = {"sampler": "--sampler", "clamp_from": "--clamp-from", "noise_scale": "--noise-scale",
-                   "temperature": "--temperature", "order": "--order", "remask": "--remask"}
-
-
 def _configure(ck, args):
     """Apply the sampler options given; one that the checkpoint's family does not have is an error."""
     accepted = set(sampler_settings(ck.process))
-    given = {k: getattr(args, k) for k in SAMPLER_OPTIONS if getattr(args, k) is not None}
+    given = {k: getattr(args, k) for k in FLAGS if getattr(args, k) is not None}
     for k in given:
         if k not in accepted:
-            options = ", ".join(flag for name, flag in SAMPLER_OPTIONS.items() if name in accepted) or "none"
-            raise ValueError(f"{SAMPLER_OPTIONS[k]} does not apply to the {ck.config.family} family "
+            options = ", ".join(flag for name, flag in FLAGS.items() if name in accepted) or "none"
+            raise ValueError(f"{FLAGS[k]} does not apply to the {ck.config.family} family "
                              f"(its sampler options: {options})")
     if given.get("clamp_from") == 0:  # clamping at no step: the trick off
         given["clamp"] = False
     ck.process = configure(ck.process, **given)
     _configure_control(ck, args)
     paired = get_family(ck.config.family).paired
-    for flag, value in (("--source", getattr(args, "source", None)), ("--candidates", getattr(args, "candidates", None))):
-        if value is not None and not paired:
-            raise ValueError(f"{flag} applies to the seq2seq family only; this checkpoint is {ck.config.family}")
+    if getattr(args, "source", None) is not None and not paired:
+        raise ValueError(f"--source applies to the seq2seq family only; this checkpoint is {ck.config.family}")
     return ck
 
 
@@ -158,6 +152,8 @@ def _configure_control(ck, args) -> None:
     """Build the Control that --control / --infill ask for and put it on the process."""
     wanted = [f for f, v in (("--control", args.control), ("--infill", args.infill)) if v is not None]
     if not wanted:
+        if args.guidance_weight is not None:
+            raise ValueError("--guidance-weight weighs the guidance of --control; give --control too")
         return
     if ck.config.family != "continuous":
         raise ValueError(f"{wanted[0]} applies to the continuous family only; this checkpoint is {ck.config.family}")
@@ -168,7 +164,10 @@ def _configure_control(ck, args) -> None:
     guidance = None
     if args.control is not None:
         classifier, _ = load_classifier(ck.path)
-        guidance = Guidance(classifier, parse_targets(args.control, classifier.config.slots))
+        weight = {} if args.guidance_weight is None else {"weight": args.guidance_weight}
+        guidance = Guidance(classifier, parse_targets(args.control, classifier.config.slots), **weight)
+    elif args.guidance_weight is not None:
+        raise ValueError("--guidance-weight weighs the guidance of --control; give --control too")
     ck.process = ck.process.configure(control=Control(anchor, guidance))
 
 
@@ -227,7 +226,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             bar.update(log.step - bar.n)
             bar.set_postfix(loss=f"{log.loss:.3f}", min=f"{log.seconds / 60:.1f}")
             last = log
-    if args.family in ("continuous", "seq2seq") and not args.no_projection:
+    if args.family in ("continuous", "seq2seq"):  # the Embeddings tab's map, cached
         from . import checkpoint
         from .projection import save_projection
 
@@ -284,7 +283,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from .metrics import evaluate
 
     ck = _configure(checkpoint.load(args.checkpoint), args)
-    result = evaluate(ck, args.num_samples, args.steps, seed=args.seed, candidates=args.candidates or 5)
+    result = evaluate(ck, args.num_samples, args.steps, seed=args.seed)
     if args.record:
         checkpoint.record_evaluation(args.checkpoint, result)
     print(json.dumps(result))

@@ -92,6 +92,10 @@ class AnyOrderProcess:
         return self.sedd.name
 
     @property
+    def nll_method(self) -> str | None:
+        return self.sedd.nll_method  # the bound is the SEDD network's own
+
+    @property
     def loss_components(self) -> tuple[float, ...] | None:
         return self.sedd.loss_components
 

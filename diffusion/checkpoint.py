@@ -25,6 +25,7 @@ from .config import ModelConfig
 from .corpus.tokenizer import TextTokenizer
 from .families import get_family
 from .files import atomic_write_json, fsync_dir, read_json
+from .settings import evaluation_key
 
 REQUIRED = ("config.json", "model.safetensors", "tokenizer.json", "meta.json")
 TRAINING_STATE = "training_state.safetensors"
@@ -130,16 +131,7 @@ def record_evaluation(path: str | Path, result: dict[str, Any]) -> None:
     """Merge an evaluation into meta.json (atomically), keyed by its step count and sampler settings."""
     path = Path(path)
     meta = read_json(path / "meta.json")
-    key = ",".join(f"{k}={result[k]}" for k in ("steps", "sampler", "clamp", "temperature", "mbr_candidates") if result.get(k) is not None)
-    # settings at their defaults keep the keys recorded before the settings existed
-    if result.get("noise_scale") not in (None, 1.0):
-        key += f",noise_scale={result['noise_scale']}"
-    if result.get("order") not in (None, "random"):
-        key += f",order={result['order']}"
-    if result.get("remask"):
-        key += f",remask={result['remask']}"
-    if result.get("control"):  # a controlled run never overwrites the unconditional figures
-        key += ",control=" + json.dumps(result["control"], sort_keys=True)
+    key = evaluation_key(result)
     meta.setdefault("evaluation", {})[key] = {k: v for k, v in result.items() if k != "examples"}
     atomic_write_json(path / "meta.json", meta)
 

@@ -12,8 +12,10 @@ from sacrebleu.metrics import BLEU
 
 from .plan import FIXED_ORDERS
 from .checkpoint import Checkpoint
+from . import settings
+from .continuous import ContinuousProcess
 from .families import ordered
-from .process import OrderedLikelihood
+from .process import OrderedLikelihood, Process
 from .corpus import builtin_split, entropy, is_grammatical, linearise_mr, load_corpus, realised_slots
 from .sampling import sample
 
@@ -146,21 +148,16 @@ def evaluate(ck: Checkpoint, num_samples: int, steps: int | None = None, seed: i
         "nll_bits_per_token": nll_bits_per_token(ck, held_out) if held_out else None,
         "nll_num_sequences": len(held_out),
         "nll_split": nll_split,
-        "nll_method": getattr(ck.process, "nll_method", None),
+        "nll_method": ck.process.nll_method,
         "entropy_bits_per_token": ent.bits_per_token if ent else None,
         "sample_seconds_per_sequence": seconds / num_samples,
-        "sampler": getattr(ck.process, "sampler", None),
-        "clamp": getattr(ck.process, "clamp", None),
-        "noise_scale": getattr(ck.process, "noise_scale", None),
-        "temperature": getattr(ck.process, "temperature", None),
-        "order": getattr(ck.process, "order", None),
-        "remask": getattr(ck.process, "remask", None),
+        **recorded_settings(ck.process),
         "examples": texts[:5],
     }
     if ordered(ck.process) is not None and held_out:  # ARDM, and absorbing SEDD read as one
         result["nll_by_budget"] = nll_by_budget(ck, held_out, seed)
         result["nll_by_order"] = nll_by_order(ck, held_out)
-    control = getattr(ck.process, "control", None)
+    control = ck.process.control if isinstance(ck.process, ContinuousProcess) else None
     if control is not None:
         result.update(control_figures(control, texts, torch.cat(rows), ck.tokenizer.pad_id))
     return result
@@ -220,6 +217,16 @@ def nll_by_budget(ck: Checkpoint, texts: list[str], seed: int = 0) -> dict[str, 
     return {str(k): v for k, v in reading.nll_by_budget(comps, tokens, budgets).items()}
 
 
+def recorded_settings(process: Process) -> dict[str, Any]:
+    """The sampler settings an evaluation records: every setting's key (None where the family has none), so that
+    figures of different families line up, with `clamp` beside `clamp_from` for the continuous families."""
+    out: dict[str, Any] = dict.fromkeys(("sampler", "clamp", "noise_scale", "temperature", "order", "remask"))
+    out.update(settings.current(process))
+    if "clamp_from" in out:
+        out["clamp"] = out["clamp_from"] > 0
+    return out
+
+
 def _ordered(ck: Checkpoint) -> OrderedLikelihood:
     reading = ordered(ck.process)
     if reading is None:
@@ -272,8 +279,6 @@ def evaluate_seq2seq(ck: Checkpoint, num_sources: int, steps: int, seed: int = 0
         "mean_length": mean_length(picks, ck.config.level),
         "corpus_mean_length": mean_length([ex.text for ex in test], ck.config.level),  # the references'
         "sample_seconds_per_sequence": seconds / (len(test) * candidates),
-        "sampler": ck.process.sampler,
-        "clamp": ck.process.clamp,
-        "noise_scale": ck.process.noise_scale,
+        **recorded_settings(ck.process),
         "examples": [f"{s} -> {p}" for s, p in zip(sources[:5], picks[:5])],
     }

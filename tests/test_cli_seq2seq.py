@@ -1,4 +1,4 @@
-"""The CLI on the seq2seq family: pairs from the built-in corpus or a CSV, --source and --candidates, evaluate's keys,
+"""The CLI on the seq2seq family: pairs from the built-in corpus or a CSV, --source with its candidates, evaluate's keys,
 and bad input."""
 
 import json
@@ -56,17 +56,16 @@ def test_by_length_the_target_length_is_read_off_the_pairs_and_drawn_given_the_s
 
 
 def test_evaluate_reports_bleu_slots_and_mbr(tiny_seq2seq, capsys):
-    args = ["evaluate", "--checkpoint", str(tiny_seq2seq), "--num-samples", "3", "--steps", "5", "--candidates", "2",
-            "--record"]
+    args = ["evaluate", "--checkpoint", str(tiny_seq2seq), "--num-samples", "3", "--steps", "5", "--record"]
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     for key in ("bleu", "slot_accuracy", "self_bleu", "grammatical_rate", "distinct_2", "mean_length",
                 "corpus_mean_length"):
         assert isinstance(result[key], float), key
     assert result["corpus_mean_length"] > 5  # the test references' words a sentence
-    assert result["mbr_candidates"] == 2 and result["num_samples"] == 3 and 0 <= result["slot_accuracy"] <= 1
+    assert result["mbr_candidates"] == 5 and result["num_samples"] == 3 and 0 <= result["slot_accuracy"] <= 1
     recorded = json.loads((tiny_seq2seq / "meta.json").read_text())["evaluation"]
-    assert any("mbr_candidates=2" in key for key in recorded)
+    assert any("mbr_candidates=5" in key for key in recorded)
 
 
 def test_train_on_a_source_target_csv(tmp_path, capsys):
@@ -75,7 +74,7 @@ def test_train_on_a_source_target_csv(tmp_path, capsys):
     path.write_text("\n".join(rows) + "\n")
     out = tmp_path / "run"
     assert main(["train", "--family", "seq2seq", "--preset", "tiny", "--corpus", str(path), "--steps", "3",
-                 "--out", str(out), "--no-projection"]) == 0
+                 "--out", str(out)]) == 0
     ck = checkpoint.load(out)
     assert ck.config.source_len == 2 and ck.config.seq_len == 2 + 1 + 3
     capsys.readouterr()
@@ -105,7 +104,6 @@ def test_seq2seq_options_and_corpora_are_checked(tmp_path, capsys):
     assert main(["train", "--family", "seq2seq", "--corpus", str(txt), "--steps", "1", "--out", str(tmp_path / "x")]) == 1
     assert "has no sources" in _error(capsys)
     cont = tmp_path / "cont"
-    assert main(["train", "--family", "continuous", "--preset", "tiny", "--steps", "2", "--out", str(cont),
-                 "--no-projection"]) == 0
+    assert main(["train", "--family", "continuous", "--preset", "tiny", "--steps", "2", "--out", str(cont)]) == 0
     assert main(["sample", "--checkpoint", str(cont), "--steps", "2", "--source", "name [zizzi]"]) == 1
     assert "--source applies to the seq2seq family only" in _error(capsys)
