@@ -95,7 +95,7 @@ def train_tiny(factory: pytest.TempPathFactory, family: str, *extra: str) -> Pat
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_tiny(tmp_path_factory, "continuous", "--no-projection")
+    return train_tiny(tmp_path_factory, "continuous")
 
 
 @pytest.fixture(scope="session")
@@ -128,7 +128,7 @@ def tiny_sedd(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_seq2seq(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """On the built-in MR -> sentence pairs."""
-    return train_tiny(tmp_path_factory, "seq2seq", "--no-projection")
+    return train_tiny(tmp_path_factory, "seq2seq")
 
 
 # ---- one Chromium for the session ---------------------------------------------------------------------------------

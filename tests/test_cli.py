@@ -22,7 +22,7 @@ TINY = ["--family", "continuous", "--preset", "tiny"]
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("run") / "continuous"
-    assert main(["train", *TINY, "--steps", "15", "--out", str(out), "--no-projection"]) == 0
+    assert main(["train", *TINY, "--steps", "15", "--out", str(out)]) == 0
     return out
 
 
@@ -46,9 +46,9 @@ def test_hub_mixin_round_trip(trained):
 
 def test_resume_continues_from_the_checkpoint(trained, tmp_path):
     run = tmp_path / "run"
-    assert main(["train", *TINY, "--steps", "10", "--out", str(run), "--no-projection"]) == 0
+    assert main(["train", *TINY, "--steps", "10", "--out", str(run)]) == 0
     first = checkpoint.load(run).model.state_dict()
-    assert main(["train", *TINY, "--steps", "20", "--out", str(run), "--no-projection"]) == 0
+    assert main(["train", *TINY, "--steps", "20", "--out", str(run)]) == 0
     meta = json.loads((run / "meta.json").read_text())
     assert meta["steps"] == 20
     again = checkpoint.load(run).model.state_dict()
@@ -139,7 +139,7 @@ def test_columns_name_as_many_columns_as_the_family_reads(tmp_path, capsys):
     csv = tmp_path / "pairs.csv"
     csv.write_text("mr,ref\nname [zizzi],zizzi is a pub .\nname [loch],loch is a cafe .\n", encoding="utf-8")
     assert main(["train", "--family", "seq2seq", "--preset", "tiny", "--corpus", str(csv), "--out",
-                 str(tmp_path / "c"), "--steps", "2", "--columns", "mr,ref", "--no-projection"]) == 0
+                 str(tmp_path / "c"), "--steps", "2", "--columns", "mr,ref"]) == 0
     assert checkpoint.load(tmp_path / "c").config.family == "seq2seq"
 
 

@@ -220,7 +220,7 @@ def test_cli_evaluate_reports_control_success(tiny_with_classifier: Path):
 
 def test_cli_guides_a_length_first_model_with_a_content_only_classifier(tmp_path_factory: pytest.TempPathFactory):
     """The shipped model draws its length first: its classifier reads the sentence's positions only, end to end."""
-    ck = train_tiny(tmp_path_factory, "continuous", "--no-projection")
+    ck = train_tiny(tmp_path_factory, "continuous")
     assert cli("train-classifier", "--checkpoint", str(ck), "--steps", "10").returncode == 0
     clf, _ = load_classifier(ck)
     assert clf.config.content_only

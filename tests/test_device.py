@@ -27,7 +27,7 @@ def test_device_names_are_checked():
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
 def test_asking_for_a_missing_gpu_is_a_clear_error(tmp_path, capsys):
     assert main(["train", "--family", "ar", "--preset", "tiny", "--steps", "2", "--out", str(tmp_path / "r"),
-                 "--device", "cuda", "--no-projection"]) != 0
+                 "--device", "cuda"]) != 0
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "no CUDA GPU" in err and "--device cpu" in err
     assert not (tmp_path / "r" / "meta.json").exists()
@@ -50,7 +50,7 @@ def test_inverse_cdf_draws_each_id_with_its_probability():
 
 def test_resuming_a_finished_run_keeps_its_ema_weights(tmp_path):
     """The EMA a resumed run starts from is the checkpoint's, not the raw weights (and its warm-up count goes on)."""
-    args = ["train", "--family", "ardm", "--preset", "tiny", "--out", str(tmp_path / "r"), "--no-projection",
+    args = ["train", "--family", "ardm", "--preset", "tiny", "--out", str(tmp_path / "r"),
             "--device", "cpu"]
     assert main([*args, "--steps", "8"]) == 0
     first = checkpoint.load(tmp_path / "r").model.state_dict()
@@ -67,7 +67,7 @@ def test_resuming_a_finished_run_keeps_its_ema_weights(tmp_path):
 def test_every_family_trains_on_a_gpu_and_samples_on_the_cpu(family, extra, tmp_path):
     out = tmp_path / family
     assert main(["train", "--family", family, "--preset", "tiny", "--steps", "5", "--out", str(out),
-                 "--no-projection", "--device", "cuda", *extra]) == 0
+                 "--device", "cuda", *extra]) == 0
     meta = json.loads((out / "meta.json").read_text())
     assert meta["train_config"]["device"].startswith("cuda") and "trained on" in meta["machine"]
     ck = checkpoint.load(out)
