@@ -153,3 +153,38 @@ def test_shipped_control_in_browser(monkeypatch, tmp_path):
         _control_flow(app, 200, shot("screenshot-control.png"), tmp_path / "control-infill.png")
     finally:
         app._load.cache_clear()
+
+
+needs_classifier = pytest.mark.skipif(not (app.DEFAULT_CHECKPOINT / "classifier.json").is_file(),
+                                      reason="the shipped continuous checkpoint has no control classifier")
+
+
+@pytest.fixture
+def shipped_app(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv(app.CHECKPOINT_ENV, raising=False)
+    app._load.cache_clear()
+    yield app
+    app._load.cache_clear()
+
+
+@needs_classifier
+@pytest.mark.parametrize("kwargs", [dict(mode="Infilling", template=TEMPLATES[2]), dict(mode="Length", length=8),
+                                    dict(mode="Classifier guidance", weight=0.02)], ids=["infill", "length", "guidance"])
+def test_the_exported_command_draws_the_same_samples(shipped_app, kwargs):
+    """On the shipped model: the run's command, run by the CLI, prints the run's final samples."""
+    import json
+    import shlex
+
+    from conftest import cli
+
+    run = _run(**kwargs, steps=10, seed=3)[-1][1]
+    result = cli(*shlex.split(run.settings["command"])[3:], "--json")
+    assert result.returncode == 0, result.stderr[-1000:]
+    assert json.loads(result.stdout)["samples"] == run.samples[0]
+
+
+@needs_classifier
+def test_guidance_the_command_line_cannot_say_has_no_command(shipped_app):
+    """The command line guides with its own step size and updates: another step size gives no command."""
+    settings = _run(step_size=0.2, steps=10)[-1][1].settings
+    assert "command" not in settings and settings["step_size"] == 0.2

@@ -22,7 +22,7 @@ from visualize.control import control_probability_figure
 from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, explain, export_buttons, model_length, model_radio,
                      pick_checkpoint, player_buttons, wire_export, wire_player)
 from .inputs import Number, Slider, UserError, check_work, text_input, whole
-from .run import Run, describe, flags, grammar_checks, stream
+from .run import Run, describe, grammar_checks, stream
 
 MODES = ("Infilling", "Length", "Classifier guidance")
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
@@ -81,26 +81,28 @@ def _classifier(path: Path) -> Any:
 
 
 def build_control(ck: Any, mode: str, template: str, length: float, slot: str, value: str, weight: float,
-                  step_size: float, updates: float) -> tuple[Control, str]:
-    """The Control a mode asks for and the CLI flags that reproduce it; a UserError, or the package's ValueError,
-    naming what is accepted."""
+                  step_size: float, updates: float) -> tuple[Control, dict[str, Any] | None]:
+    """The Control a mode asks for, and what the command line's `sample` is given to draw the same run (None where
+    it cannot say it: guidance with another step size or number of updates than its own); a UserError, or the
+    package's ValueError, naming what is accepted."""
     if mode not in MODES:
         raise UserError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     template = text_input(template, "template", MAX_SENTENCE_CHARS)
     if mode == "Infilling":
-        return (Control(anchor=infill_anchor(ck.tokenizer, template or "", ck.config.seq_len)),
-                flags(infill=" ".join((template or "").split())))
+        template = " ".join((template or "").split())
+        return Control(anchor=infill_anchor(ck.tokenizer, template, ck.config.seq_len)), {"infill": template}
     n = whole(length, "length", 1, ck.config.seq_len)
-    if mode == "Length":
-        return Control(anchor=length_anchor(n, ck.config.seq_len)), flags(length=n)
+    if mode == "Length":  # n blanks and nothing else: the same anchor as a template of n blanks
+        return Control(anchor=length_anchor(n, ck.config.seq_len)), {"infill": " ".join([BLANK] * n)}
     weight = _number(weight, "λ (fluency weight)", *WEIGHT_RANGE)
     step_size = _number(step_size, "step size", *STEP_RANGE)
     updates = whole(updates, "updates per step", 0, 10)
     classifier = _classifier(ck.path)
     targets = parse_targets([f"{slot}={value}"], classifier.config.slots)
     guidance = Guidance(classifier, targets, weight, step_size, updates)
-    return Control(guidance=guidance), flags(control=f"{slot}={value}", guidance_weight=weight,
-                                             guidance_step=step_size, guidance_updates=updates)
+    own = Guidance(classifier, targets, weight)  # the command line's step size and updates
+    said = (guidance.step_size, guidance.updates) == (own.step_size, own.updates)
+    return Control(guidance=guidance), {"control": [f"{slot}={value}"], "guidance_weight": weight} if said else None
 
 
 def _number(value: Any, name: str, low: float, high: float) -> float:
@@ -120,14 +122,16 @@ def control_run(mode: str, template: str, length: float, slot: str, value: str, 
     run = Run("control", f"Diffusion-LM control: {str(mode).lower()}", steps)
 
     def start() -> Any:
-        control, cli = build_control(ck, mode, template, length, slot, value, weight, step_size, updates)
+        control, conditioning = build_control(ck, mode, template, length, slot, value, weight, step_size, updates)
         guided = control.guidance.updates if control.guidance is not None else 0  # each update is a network call
         check_work(steps * (1 + guided), num_samples, "this run")
         run.extra["targets"] = control.guidance.targets if control.guidance is not None else None
-        run.settings = describe(ck, f"{flags(seed=seed, steps=steps, num=num_samples)} {cli}", seed=seed,
-                                steps=steps, num_samples=num_samples, mode=mode, **control.describe())
-        return sample_steps(ck.process.configure(control=control), ck.model, num_samples, steps,
-                            generator=torch.Generator().manual_seed(seed))
+        process = ck.process.configure(control=control)
+        redraw = None if conditioning is None else dict(process=process, steps=steps, seed=seed,
+                                                        num_samples=num_samples, **conditioning)
+        run.settings = describe(ck, redraw, seed=seed, steps=steps, num_samples=num_samples, mode=mode,
+                                **control.describe())
+        return sample_steps(process, ck.model, num_samples, steps, generator=torch.Generator().manual_seed(seed))
 
     yield from stream(run, start, ck.tokenizer, keep=_keep, hide=(gr.skip(), Slider(visible=False),
                                                                     gr.Plot(visible=False), ""))

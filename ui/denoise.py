@@ -18,7 +18,7 @@ from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, explain, 
                      pick_checkpoint, player_buttons, wire_export, wire_player)
 from .inputs import Checkbox, Number, Slider, UserError, whole
 from .recorded import paragraph, recorded, sentence
-from .run import Run, describe, flags, grammar_checks, stream
+from .run import Run, describe, grammar_checks, stream
 
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
 MAX_SAMPLES = 4
@@ -102,6 +102,9 @@ def denoise(seed: float | None, steps: float, sampler: str, clamp: bool, clamp_s
     def start() -> Any:
         process = ck.process.configure(sampler=sampler, clamp=bool(clamp), clamp_from=clamp_from,
                                        noise_scale=noise_scale)
+        run.settings = describe(ck, dict(process=process, steps=steps, seed=seed, num_samples=num_samples),
+                                seed=seed, steps=steps, sampler=sampler, clamp=bool(clamp),
+                                clamp_start_step=clamp_start, noise_scale=noise_scale, num_samples=num_samples)
         return sample_steps(process, ck.model, num_samples, steps, generator=torch.Generator().manual_seed(seed))
 
     yield from stream(run, start, ck.tokenizer, keep=_keep,
@@ -109,11 +112,6 @@ def denoise(seed: float | None, steps: float, sampler: str, clamp: bool, clamp_s
     texts = [ck.tokenizer.decode(row) for row in run.last[0].tokens]
     checks = grammar_checks(ck, texts)
     run.finish([texts], None if checks is None else [checks], note=True)
-    run.settings = describe(ck, flags(seed=seed, steps=steps, num=num_samples, sampler=sampler,
-                                      clamp_from=clamp_from if clamp else None, no_clamp=not clamp,
-                                      noise_scale=noise_scale if noise_scale != 1.0 else None),
-                            seed=seed, steps=steps, sampler=sampler, clamp=bool(clamp), clamp_start_step=clamp_start,
-                            noise_scale=noise_scale, num_samples=num_samples)
     run.extra["paths"] = _paths(ck, run)
     last = len(run) - 1
     yield (run.frames[-1][0], run, run.scrubber(), gr.Plot(value=_figure(run, last), visible=True),

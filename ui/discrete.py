@@ -21,7 +21,7 @@ from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, explain, 
 from .inputs import Number, Slider, UserError, as_user_error, text_input, whole
 from .order import ORDER_CHOICES
 from .recorded import paragraph, recorded, sentence
-from .run import Run, describe, flags, grammar_checks, stream
+from .run import Run, describe, grammar_checks, stream
 
 GRAPHS = {shipped.SHIPPED[name].variant: name for name in shipped.names("sedd")}  # graph -> shipped checkpoint
 SAMPLERS = ("tweedie", "euler", "any-order")
@@ -179,16 +179,15 @@ def sedd_denoise(graph: str, seed: float | None, steps: float, sampler: str,
     def start() -> Any:
         # the order is the any-order sampler's; the package names the orders it accepts
         process = configure(ck.process, sampler=sampler, remask=float(remask), order=order if any_order else None)
+        run.settings = describe(ck, dict(process=process, steps=steps, seed=seed, num_samples=num_samples),
+                                graph=ck.config.graph, seed=seed, steps=steps, sampler=sampler, remask=float(remask),
+                                num_samples=num_samples, **({"order": order} if any_order else {}))
         return sample_steps(process, ck.model, num_samples, steps, generator=torch.Generator().manual_seed(seed))
 
     yield from stream(run, start, ck.tokenizer, hide=(None, Slider(visible=False), gr.skip()))
     texts = [ck.tokenizer.decode(row) for row in run.last[0].tokens]
     checks = grammar_checks(ck, texts)
     run.finish([texts], None if checks is None else [checks], note=True)
-    run.settings = describe(ck, flags(seed=seed, steps=steps, num=num_samples, sampler=sampler,
-                                      remask=float(remask) or None, order=order if any_order else None),
-                            graph=ck.config.graph, seed=seed, steps=steps, sampler=sampler, remask=float(remask),
-                            num_samples=num_samples, **({"order": order} if any_order else {}))
     yield run.frames[-1][0], run, run.scrubber(), _quality(ck)
 
 

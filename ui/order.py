@@ -10,6 +10,7 @@ import gradio as gr
 import torch
 
 from diffusion.anyorder import AnyOrderProcess, AnyOrderView
+from diffusion.families import configure
 from diffusion.plan import ORDERS
 from diffusion.sampling import sample_steps
 from visualize.order import nll_budget_figure, plan_figure, step_of_position
@@ -18,7 +19,7 @@ from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, checkpoin
                      model_length, model_radio, pick_checkpoint, player_buttons, wire_export, wire_player)
 from .inputs import Number, Slider, UserError, whole
 from .recorded import paragraph, recorded, sentence
-from .run import Run, describe, flags, grammar_checks, stream
+from .run import Run, describe, grammar_checks, stream
 
 ORDER_INTRO = r"""
 **Order-agnostic ARDM** writes the positions in a random order $\sigma$, each from
@@ -158,9 +159,14 @@ def order_agnostic(seed: float | None, budget: float, temperature: float,
     run = Run(network, "ARDM planned parallel decoding" if network == "ardm" else
               "SEDD (absorbing) read as ARDM: planned parallel decoding", budget, marks=("calls",))
 
+    redraw: dict[str, Any] = dict(steps=budget, seed=seed, num_samples=num_samples)  # the command line's run
+
     def start() -> Any:  # the package names the orders it accepts
-        return sample_steps(process.configure(temperature=float(temperature), order=order), model, num_samples,
-                            budget, generator=torch.Generator().manual_seed(seed), every=1)
+        configured = process.configure(temperature=float(temperature), order=order)
+        redraw["process"] = configured if network == "ardm" else configure(ck.process, sampler="any-order",
+                                                                            order=order)
+        return sample_steps(configured, model, num_samples, budget, generator=torch.Generator().manual_seed(seed),
+                            every=1)
 
     yield from stream(run, start, ck.tokenizer, hide=(gr.skip(),) * 3)
     last = run.last[0]
@@ -180,10 +186,8 @@ def order_agnostic(seed: float | None, budget: float, temperature: float,
         curve = nll_budget_figure(list(range(1, D + 1)), bits.tolist(), _references(), current=budget,
                                   fixed_orders=_fixed_orders(ck.meta), related=_shipped_orders(other),
                                   name="ARDM, planned" if network == "ardm" else "SEDD read as ARDM, planned")
-    own = dict(temperature=float(temperature)) if network == "ardm" else dict(sampler="any-order")
-    run.settings = describe(ck, flags(seed=seed, steps=budget, num=num_samples, **own, order=order), seed=seed,
-                            steps=budget, temperature=float(temperature), order=order, num_samples=num_samples,
-                            tokens_per_step=list(sizes), network=network)
+    run.settings = describe(ck, redraw, seed=seed, steps=budget, temperature=float(temperature), order=order,
+                            num_samples=num_samples, tokens_per_step=list(sizes), network=network)
     yield (run.frames[-1][0], run, _plan(run), curve if curve is not None else gr.skip())
 
 

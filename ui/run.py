@@ -9,7 +9,6 @@ tab's gr.State; scrub, Play and export read it from there.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ import gradio as gr
 
 from diffusion import checkpoint
 from diffusion.corpus import Validation, linearise_mr, validate
+from diffusion.settings import sample_command
 from diffusion.trajectory import Step
 from visualize.export import step_record
 from visualize.tokens import grammar_note, render_step
@@ -124,30 +124,19 @@ def stream(run: Run, start: Callable[[], Chains], tokenizers: Any, hide: Sequenc
         raise as_user_error(e) from None
 
 
-# ---- what a run says about itself: the settings and command, the grammar's verdicts ---------------------------------
-def flags(**options: Any) -> str:
-    """CLI flags from keyword options, in order: True -> --name, False or None -> left out, text quoted for a shell,
-    numbers as Python writes them (a float's repr reads back as the same float)."""
-    out = []
-    for name, value in options.items():
-        flag = "--" + name.replace("_", "-")
-        if value is True:
-            out.append(flag)
-        elif value is not False and value is not None:
-            out.append(f"{flag} {shlex.quote(value) if isinstance(value, str) else repr(value)}")
-    return " ".join(out)
-
-
-def describe(ck: checkpoint.Checkpoint, cli: str = "", **settings: Any) -> dict[str, Any]:
+# ---- what a run says about itself: its settings and command, the grammar's verdicts --------------------------------
+def describe(ck: checkpoint.Checkpoint, redraw: dict[str, Any] | None = None, **settings: Any) -> dict[str, Any]:
     """The settings an export records: the family, which checkpoint, the run's own settings and, for a shipped
-    checkpoint, the command (`cli`: its flags, from `flags`) that draws the same final samples."""
+    checkpoint, the command that draws the same final samples. `redraw`: what the package's `sample_command` takes
+    besides the checkpoint (the configured process, steps, seed, num_samples, the run's conditioning); None where
+    the command line cannot say the run."""
     root = CHECKPOINTS.parent.parent
     path = Path(ck.path).resolve()
     shipped = path.is_relative_to(root)
     where = str(path.relative_to(root)) if shipped else "a model trained in the app (kept for that session only)"
     out = {"family": ck.config.family, "checkpoint": where, **settings}
-    if shipped and cli:
-        out["command"] = f"python -m diffusion sample --checkpoint {where} {cli}"
+    if shipped and redraw is not None:
+        out["command"] = sample_command(where, **redraw)
     return out
 
 

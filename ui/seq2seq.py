@@ -20,7 +20,7 @@ from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, explain, 
                      pick_checkpoint, player_buttons, wire_export, wire_player)
 from .inputs import Number, Slider, check_work, text_input, whole
 from .recorded import paragraph, recorded, sentence
-from .run import Run, describe, flags, grammar_checks, stream
+from .run import Run, describe, grammar_checks, stream
 
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
 MAX_CANDIDATES, DEFAULT_CANDIDATES = 8, 5
@@ -116,7 +116,9 @@ def seq2seq_run(source: str, seed: float | None, steps: float,
               style=dict(held=ck.config.source_len + 1, row_label="candidate"))
 
     def start() -> Any:  # the package checks the source and names what it accepts
-        run.extra["source"] = check_source(ck.tokenizer, ck.config, source, builtin)
+        run.extra["source"] = checked = check_source(ck.tokenizer, ck.config, source, builtin)
+        run.settings = describe(ck, dict(process=ck.process, steps=steps, seed=seed, num_samples=k, source=checked),
+                                seed=seed, steps=steps, source=checked, candidates=k)
         return candidates_steps(ck.process, ck.model, ck.tokenizer, run.extra["source"], k, steps,
                                 torch.Generator().manual_seed(seed))
 
@@ -128,8 +130,6 @@ def seq2seq_run(source: str, seed: float | None, steps: float,
     checks = grammar_checks(ck, texts)
     run.finish([texts], None if checks is None else [checks])
     run.result.update(candidates=texts, mbr_pick=pick, output=texts[pick])
-    run.settings = describe(ck, flags(seed=seed, steps=steps, source=source, candidates=k), seed=seed, steps=steps,
-                            source=source, candidates=k)
     mr = parse_mr(source) if builtin else None
     yield (run.frames[-1][0], run, run.scrubber(), _candidates_html(texts, pick, mr, checks),
            gr.Plot(value=bleu_heatmap_figure(matrix, pick), visible=True))
