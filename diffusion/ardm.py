@@ -26,8 +26,8 @@ from .config import ModelConfig
 from .corpus.tokenizer import BOS_ID, EOS_ID, MASK_ID, PAD_ID, SEP_ID, UNK_ID
 from .discrete import (NO_LENGTHS, LengthDrawnFirst, TokenModel, check_length_probs, draw_lengths, forbid,
                        length_nll, sample_categorical, stratified_uniform)
-from .plan import (FIXED_ORDERS, ORDERS, check_budget, confident_order, costs_by_budget, fixed_order, fraction_bins,
-                   plan_budget, random_order, uniform_plan)
+from .plan import (FIXED_ORDERS, ORDERS, check_budget, cheapest_last, confident_order, costs_by_budget, fixed_order,
+                   fraction_bins, plan_budget, plans_by_groups, random_order, uniform_plan)
 from .trajectory import Loss, StepOutput
 
 NEVER_WRITTEN = (UNK_ID, MASK_ID, SEP_ID, BOS_ID, EOS_ID)  # PAD is a real symbol here: it ends the sentence
@@ -103,17 +103,20 @@ class ARDMProcess(LengthDrawnFirst):
         return length_nll(self.length_probs, lengths)
 
     def plan(self, budget: int) -> list[int]:
-        """How many positions each of `budget` steps writes: the DP plan of at most `budget` non-empty steps when
-        L_t is known, else equal groups. By length, the grid plan of whichever budget up to this one costs least
-        once scaled to every length (`planned_costs`), its empty steps last."""
+        """How many positions each of `budget` steps writes. As many steps as positions: one a step, the model's own
+        distribution, whatever the measured L_t say. Fewer: the DP plan of at most `budget` non-empty steps when
+        L_t is known (by length, the grid plan of whichever budget up to this one costs least once scaled to every
+        length), its empty steps last; equal groups before L_t is measured."""
         if self.loss_components is None:
             return uniform_plan(self.D, budget)
+        check_budget(budget, self.D)
+        if budget == self.D:
+            return [1] * self.D
         if not self.by_length:
             return plan_budget(self.loss_components, budget)[0]
-        check_budget(budget, self.D)
         raw = self._scaled_costs(np.asarray(self.loss_components, dtype=np.float64))[:budget]
-        best = max(k for k in range(budget) if raw[k] <= raw.min() + 1e-12 * max(1.0, abs(raw.min()))) + 1
-        return plan_budget(self.loss_components, best)[0] + [0] * (budget - best)
+        groups = cheapest_last(raw) + 1  # the grid plan of that many groups costs least once scaled
+        return plans_by_groups(self.loss_components)[groups - 1][0] + [0] * (budget - groups)
 
     def add_noise(self, x0: Tensor, t: Tensor | float, generator: torch.Generator | None = None) -> Tensor:
         """Mask round(t L) positions chosen by a random order (by length, of the sentence's L words)."""
@@ -214,16 +217,18 @@ class ARDMProcess(LengthDrawnFirst):
         return {"loss_components": comps.tolist()}, info
 
     def planned_costs(self, components: Tensor | list[float] | np.ndarray) -> np.ndarray:
-        """(D,) expected nats per sequence of parallel decoding with the DP plan, for budgets 1..D (at most that
-        many steps, so more never cost more). By length the plan is made on the fraction grid and scaled to each
-        length, so the cost is averaged over p(L)."""
+        """(D,) expected nats per sequence of the sampler for budgets 1..D: the DP plan of at most that many steps
+        below D (so more steps never cost more there), one position a step at D (the ELBO's sum, which a merged plan
+        can undercut only where the measured L_t rise). By length the plan is made on the fraction grid and scaled
+        to each length, so the cost is averaged over p(L)."""
         L = np.asarray(components, dtype=np.float64)
+        costs = costs_by_budget(L) if not self.by_length else self._scaled_costs(L)
         if not self.by_length:
-            return costs_by_budget(L)
-        return np.minimum.accumulate(self._scaled_costs(L))
+            costs[-1] = L.sum()  # one position a step
+        return np.concatenate([np.minimum.accumulate(costs[:-1]), costs[-1:]])
 
     def _scaled_costs(self, L: np.ndarray) -> np.ndarray:
-        """(D,) by length: the expected nats of the grid's plan for each budget, scaled to each length."""
+        """(D,) by length: the expected nats of the grid's plan of j groups, j = 1..D, scaled to each length."""
         if self.length_probs is None:
             raise ValueError(NO_LENGTHS)
         return _scaled_costs(tuple(map(float, L)), tuple(self.length_probs)).copy()
@@ -328,12 +333,12 @@ class ARDMProcess(LengthDrawnFirst):
 
 @functools.lru_cache(maxsize=16)
 def _scaled_costs(L: tuple[float, ...], length_probs: tuple[float, ...]) -> np.ndarray:
-    """(D,) the expected nats of the grid's plan of at most k steps (k = 1..D) scaled to every length n, under
-    p(n) = length_probs, plus the expected -log p(n); cached, as every sampling run of a model plans with it."""
+    """(D,) the expected nats of the grid's cheapest plan of exactly j groups (j = 1..D) scaled to every length n,
+    under p(n) = length_probs, plus the expected -log p(n); cached, as every sampling run of a model plans with it."""
     D, comps, p = len(L), np.asarray(L), np.asarray(length_probs)
     costs = np.zeros(D)
-    for k in range(1, D + 1):
-        written = np.concatenate([[0], np.cumsum(plan_budget(comps, k)[0])]) / D  # fractions after each step
+    for k, (sizes_k, _) in enumerate(plans_by_groups(comps), start=1):
+        written = np.concatenate([[0], np.cumsum(sizes_k)]) / D  # fractions after each step
         for n in range(1, D + 1):
             known = np.round(written * n).astype(int)  # positions written after each step, for n words
             sizes, start = np.diff(known), known[:-1]

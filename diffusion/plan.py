@@ -36,6 +36,22 @@ def _dynamic_programme(L: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarr
     return best, arg
 
 
+def _backtrack(arg: np.ndarray, groups: int, D: int) -> list[int]:
+    sizes, t = [], D
+    for j in range(groups, 0, -1):
+        start = int(arg[j, t])
+        sizes.append(t - start)
+        t = start
+    return sizes[::-1]
+
+
+def plans_by_groups(components: list[float] | np.ndarray) -> list[tuple[list[int], float]]:
+    """For j = 1..D non-empty groups, the cheapest plan of exactly j groups and its cost: one run of the programme."""
+    L = np.asarray(components, dtype=np.float64)
+    best, arg = _dynamic_programme(L, len(L))
+    return [(_backtrack(arg, j, len(L)), float(best[j, len(L)])) for j in range(1, len(L) + 1)]
+
+
 def plan_budget(components: list[float] | np.ndarray, budget: int) -> tuple[list[int], float]:
     """Split the D generation steps into at most `budget` groups generated together, minimising the expected NLL.
 
@@ -48,14 +64,14 @@ def plan_budget(components: list[float] | np.ndarray, budget: int) -> tuple[list
     check_budget(budget, len(L))
     best, arg = _dynamic_programme(L, int(budget))
     exact = best[1:, len(L)]  # (budget,) least cost with exactly j groups
-    cheapest = exact.min()
-    groups = 1 + max(j for j in range(int(budget)) if exact[j] <= cheapest + 1e-12 * max(1.0, abs(cheapest)))
-    sizes, t = [], len(L)
-    for j in range(groups, 0, -1):
-        start = int(arg[j, t])
-        sizes.append(t - start)
-        t = start
-    return sizes[::-1] + [0] * (int(budget) - groups), float(exact[groups - 1])
+    groups = 1 + cheapest_last(exact)
+    return _backtrack(arg, groups, len(L)) + [0] * (int(budget) - groups), float(exact[groups - 1])
+
+
+def cheapest_last(costs: np.ndarray) -> int:
+    """The index of the least cost, the last of those within rounding of it (more steps where they cost nothing)."""
+    low = float(np.min(costs))
+    return max(j for j in range(len(costs)) if costs[j] <= low + 1e-12 * max(1.0, abs(low)))
 
 
 def costs_by_budget(components: list[float] | np.ndarray) -> np.ndarray:

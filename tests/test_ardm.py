@@ -65,6 +65,20 @@ def test_more_budget_never_costs_more_even_where_the_measured_l_t_rises():
     assert costs.tolist() == pytest.approx([plan_budget(comps, k)[1] for k in range(1, 21)])
 
 
+def test_a_full_budget_is_one_position_a_step_even_where_l_t_rises():
+    """Below one step per position the process plans at most k steps; at D steps it writes one position a step, the
+    model's own distribution, and its cost is the ELBO's sum, though merging would score lower by the estimates."""
+    comps = [2.0, 1.0, 1.5, 0.5, 0.4, 0.3]  # L_3 > L_2: writing positions 2 and 3 together looks cheaper
+    process = ARDMProcess(config("ardm"), loss_components=comps)
+    assert process.plan(L) == [1] * L
+    assert process.plan(L - 1) == [1, 2, 1, 1, 1]  # five steps: the rise is where two positions share one
+    costs = process.planned_costs(comps)
+    assert costs[-1] == pytest.approx(sum(comps)) and costs[-2] == pytest.approx(sum(comps) - 0.5)
+    assert all(a >= b for a, b in zip(costs[:-1], costs[1:-1]))
+    traj = sample(process, ARDMModel(config("ardm")).eval(), 3, L, generator=torch.Generator().manual_seed(0), every=1)
+    assert all((step.extras["revealed"].sum(1) == 1).all() for step in traj.steps[1:])
+
+
 def test_full_budget_costs_the_elbo_and_one_step_costs_d_times_the_first():
     comps = [3.0, 2.0, 1.0, 0.5]
     assert plan_budget(comps, 4) == ([1, 1, 1, 1], pytest.approx(6.5))
