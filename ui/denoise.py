@@ -58,12 +58,12 @@ words. "Clamping starts at step" lets the first steps run unclamped, when the pr
 words are knocked off course after they have formed: a sampler's trade, as temperature is for the token families.
 
 **The length first.** The shipped model draws each sentence's length $L$ from the training sentences' lengths
-before the first step (`--length-model prior`). The network sees only those $L$ positions (the padding is hidden
+before the first step (every continuous model's default). The network sees only those $L$ positions (the padding is hidden
 from attention), never rounds them to padding, and the padding after them is padding in every frame; its latent
 follows [PAD]'s own noisy path, as an anchored word's does. Diffusion-LM itself writes padding as a word on a
-fixed canvas (`--length-model pad`), and must then learn where each sentence ends as well as what it says. The
-shipped recipe also trains more on high noise levels, where the sentence's plan is decided
-(`--time-sampling high_noise`); its full command is in the checkpoint's `meta.json`.
+fixed canvas, and must then learn where each sentence ends as well as what it says. The
+recipe also trains more on high noise levels, where the sentence's plan is decided; its full command is in the
+checkpoint's `meta.json`.
 
 **Reading the view.** Each token is the word the current latent $x_t$ rounds to. Its shade is the model's
 confidence: the probability of its predicted word under the rounding softmax

@@ -56,8 +56,8 @@ With the uniform graph they differ.
 
 **The length.** The shipped absorbing model draws a sentence's length first, from the lengths of the training
 sentences, and runs the chain on those positions only: padding is never noised and hidden from attention, and
-$-\log p(L)$ joins the bound. On a fixed canvas with `[PAD]` a word like any other (`--length-model pad`, as the
-uniform model is trained) half of every batch is padding, training the network on positions that carry no sentence.
+$-\log p(L)$ joins the bound. On a fixed canvas with `[PAD]` a word like any other (as the uniform model is
+trained) half of every batch is padding, training the network on positions that carry no sentence.
 
 **Steps that write nothing are free.** On the absorbing graph a step factorises: whether a masked position is
 unmasked between $t$ and $s$ does not depend on the network, only which word it becomes does (the chance is

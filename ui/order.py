@@ -41,7 +41,7 @@ flat lines are the left-to-right model's exact NLL and the corpus's true entropy
 **The length.** The shipped model draws a sentence's length $L$ first, from the lengths of the training
 sentences, then writes only those $L$ positions; padding is hidden from attention and never predicted, so
 $-\log p(x) \le -\log p(L) + $ the bound above over $L$ positions. The paper's fixed canvas of $D$ positions, with
-[PAD] a word like any other (`--length-model pad`), spends half of every batch on padding here. The plan is made on
+[PAD] a word like any other, spends half of every batch on padding here. The plan is made on
 the fraction of the sentence written, so a budget of $k$ steps writes each sentence in $k$ steps whatever its
 length; with more steps than words, some steps write nothing (and, after the first, make no network call).
 
@@ -62,7 +62,7 @@ it too is an autoregressive model in every order: two losses, one kind of model.
 
 **Another network.** With *SEDD absorbing, read as ARDM* the tab runs the same planner and orders on the shipped
 SEDD network, asked at the time whose masking probability is the fraction still masked, with the $L_t$ measured the
-same way (`python -m diffusion calibrate`).
+same way (training measures them for every absorbing model).
 
 **Reading the view.** Dotted boxes are positions not yet written; words are shaded by the model's
 probability of them; orange marks what the last step wrote. The grid shows which positions each step wrote.

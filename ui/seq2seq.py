@@ -49,10 +49,10 @@ $\hat y = \arg\max_i \sum_{j \ne i} \mathrm{BLEU}(y_i, y_j)$: the medoid, the ca
 The heatmap shows every pair; the pick's row is outlined.
 
 **The length first.** The shipped model draws each candidate's length before the first step
-(`--length-model prior`): $L \sim p(L \mid n)$, counted on the training pairs whose source has the same number of
+(every seq2seq model's default): $L \sim p(L \mid n)$, counted on the training pairs whose source has the same number of
 words $n$ (more slots, longer sentences). Only those $L$ target positions are denoised; the padding after them, and
 the source's own, is hidden from attention and stays padding in every frame, so candidates of one MR can differ in
-length. DiffuSeq itself writes padding as a word on a fixed canvas (`--length-model pad`).
+length. DiffuSeq itself writes padding as a word on a fixed canvas.
 
 **The task.** The source is a meaning representation of the built-in restaurant corpus (`slot [value]` pairs; the
 model reads them without brackets), the target a sentence that realises it. Under each candidate: whether the
