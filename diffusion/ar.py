@@ -7,7 +7,7 @@ position per step; positions not yet written hold the mask id so the UI shows th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
@@ -17,6 +17,7 @@ from torch import Tensor
 from .config import ModelConfig
 from .corpus.tokenizer import BOS_ID, EOS_ID, MASK_ID, PAD_ID, SEP_ID, UNK_ID
 from .discrete import TokenModel, forbid, sample_categorical
+from .process import Configurable
 from .trajectory import Loss, StepOutput
 
 
@@ -44,7 +45,7 @@ def sequence_log_prob(logits: Tensor, targets: Tensor) -> Tensor:
 
 
 @dataclass(frozen=True)
-class ARProcess:
+class ARProcess(Configurable):
     """Next-token prediction, exact NLL, and left-to-right sampling with a temperature."""
 
     config: ModelConfig
@@ -55,9 +56,6 @@ class ARProcess:
     def __post_init__(self) -> None:
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0 (0 = greedy), got {self.temperature}")
-
-    def configure(self, **settings) -> ARProcess:
-        return replace(self, **settings)
 
     @property
     def default_steps(self) -> int:

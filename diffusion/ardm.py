@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -62,13 +62,11 @@ class ARDMProcess(LengthDrawnFirst):
     length_probs: tuple[float, ...] | None = None  # length_model "prior": p(L) for L = 1..D, from the training set
     name: str = "ardm"
     orders_exact: ClassVar[bool] = True  # an autoregressive model in every order: `order_nll` is exact
-    nll_method: ClassVar[str] = "ELBO (Eq. 6) summed over every t, one random order per sequence and t: D Monte-Carlo draws per sequence"
-    nll_method_by_length: ClassVar[str] = ("ELBO (Eq. 6) over the L words plus -log p(L) from the training lengths, "
+    NLL_METHOD: ClassVar[str] = "ELBO (Eq. 6) summed over every t, one random order per sequence and t: D Monte-Carlo draws per sequence"
+    NLL_METHOD_BY_LENGTH: ClassVar[str] = ("ELBO (Eq. 6) over the L words plus -log p(L) from the training lengths, "
                                            "one random order per sequence and t: L Monte-Carlo draws per sequence")
 
     def __post_init__(self) -> None:
-        if self.by_length:
-            object.__setattr__(self, "nll_method", self.nll_method_by_length)
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0 (0 = greedy), got {self.temperature}")
         if self.order not in ORDERS:
@@ -78,9 +76,6 @@ class ARDMProcess(LengthDrawnFirst):
             if len(self.loss_components) != self.config.seq_len:
                 raise ValueError(f"loss_components must hold {self.config.seq_len} values, got {len(self.loss_components)}")
         object.__setattr__(self, "length_probs", check_length_probs(self.length_probs, self.config.seq_len))
-
-    def configure(self, **settings) -> ARDMProcess:
-        return replace(self, **settings)
 
     @property
     def D(self) -> int:

@@ -8,7 +8,8 @@ softmax over negative squared distances to the embeddings (tied, so rounding and
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 import torch
@@ -102,8 +103,8 @@ class ContinuousProcess(LengthDrawnFirst):
     control: Control | None = None  # plug-and-play control (control.py): anchored words, classifier guidance
     length_probs: tuple[float, ...] | None = None  # length_model "prior": p(L) for L = 1..D, from the training set
     name: str = "continuous"
-    nll_method: ClassVar[str] = "variational bound with rounding: 64 stratified levels per sequence, one x_t each"
-    nll_method_by_length: ClassVar[str] = ("variational bound with rounding over the L words: 64 stratified levels "
+    NLL_METHOD: ClassVar[str] = "variational bound with rounding: 64 stratified levels per sequence, one x_t each"
+    NLL_METHOD_BY_LENGTH: ClassVar[str] = ("variational bound with rounding over the L words: 64 stratified levels "
                                            "per sequence, one x_t each, plus -log p(L) from the training lengths")
 
     def __post_init__(self) -> None:
@@ -116,15 +117,12 @@ class ContinuousProcess(LengthDrawnFirst):
                              f"got {self.noise_scale}")
         if self.sampler == "ddim" and self.noise_scale != 1.0:
             raise ValueError("noise_scale applies to the ddpm sampler only; ddim adds no noise")
-        ab = schedules.alpha_bar(self.config.schedule, self.config.num_timesteps)
-        object.__setattr__(self, "alpha_bar", ab.float())  # (T + 1,)
         object.__setattr__(self, "length_probs", check_length_probs(self.length_probs, self.config.seq_len))
-        if self.by_length:
-            object.__setattr__(self, "nll_method", self.nll_method_by_length)
 
-    def configure(self, **settings) -> ContinuousProcess:
-        """A copy with other sampling settings (sampler, clamp, clamp_from, noise_scale, control, length_probs)."""
-        return replace(self, **settings)
+    @cached_property
+    def alpha_bar(self) -> Tensor:
+        """(T + 1,) the training chain's alpha_bar on its grid of levels."""
+        return schedules.alpha_bar(self.config.schedule, self.config.num_timesteps).float()
 
     @property
     def T(self) -> int:

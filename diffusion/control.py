@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from torch import Tensor
@@ -140,14 +141,18 @@ class Guidance:
     weight: float = 0.01
     step_size: float = 0.1
     updates: int = 3
-    index: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
         if self.weight < 0 or self.step_size < 0:
             raise ValueError(f"guidance weight and step size must be >= 0, got {self.weight} and {self.step_size}")
         if not isinstance(self.updates, int) or self.updates < 0:
             raise ValueError(f"guidance updates must be a whole number >= 0, got {self.updates!r}")
-        object.__setattr__(self, "index", {s: self.classifier.target_index(s, v) for s, v in self.targets.items()})
+        self.index  # an unknown slot or value fails here, at construction
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        """slot -> the class of its asked value in the classifier's head."""
+        return {s: self.classifier.target_index(s, v) for s, v in self.targets.items()}
 
     def log_prob(self, x: Tensor, t: float, content: Tensor | None = None) -> Tensor:
         """(B,) log p(targets | x_t) under the classifier; `content` (B, L) bool: by length, the sentence's positions."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import ClassVar
 from typing import Any
 
 import torch
@@ -16,6 +17,7 @@ from torch import Tensor, nn
 
 from .backbone import TimeEmbedding, build_backbone
 from .config import ModelConfig
+from .process import Configurable
 from .corpus.tokenizer import PAD_ID
 
 
@@ -107,12 +109,19 @@ def draw_lengths(probs: tuple[float, ...] | None, batch_size: int,
     return 1 + torch.multinomial(torch.tensor(probs), batch_size, replacement=True, generator=generator)
 
 
-class LengthDrawnFirst:
-    """What a token process with length_model "prior" shares (ardm, absorbing sedd): it reads p(L) off the training
-    rows, and lets training cut a batch to its longest row, since its network hides padding from attention."""
+class LengthDrawnFirst(Configurable):
+    """What a process with length_model "prior" shares (continuous, seq2seq, ardm, absorbing sedd): it reads p(L) off
+    the training rows, and lets training cut a batch to its longest row, since its network hides padding from
+    attention; its NLL adds -log p(L)."""
 
     config: ModelConfig
     length_probs: tuple[float, ...] | None
+    NLL_METHOD: ClassVar[str | None] = None  # how the family's nll_bound measures: on the canvas ...
+    NLL_METHOD_BY_LENGTH: ClassVar[str | None] = None  # ... and by length
+
+    @property
+    def nll_method(self) -> str | None:
+        return self.NLL_METHOD_BY_LENGTH if self.by_length else self.NLL_METHOD
 
     @property
     def by_length(self) -> bool:

@@ -3,6 +3,7 @@ only some have, as small protocols checked with isinstance (never by probing for
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -39,6 +40,14 @@ class Process(Protocol):
 
     def step(self, model: nn.Module, x: Any, t: float, t_next: float,
              generator: torch.Generator | None = None) -> StepOutput: ...
+
+
+class Configurable:
+    """What every family's process shares: it is a frozen dataclass, and `configure` returns a copy with other
+    settings (the sampler's, or what training measured), never changing the process it was asked of."""
+
+    def configure(self, **settings: Any) -> Any:
+        return dataclasses.replace(self, **settings)
 
 
 @runtime_checkable

@@ -22,7 +22,8 @@ lengths), and the chain runs on its L positions only: the padding is never noise
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from functools import cached_property
 from typing import ClassVar, Literal
 
 import torch
@@ -100,8 +101,8 @@ class SEDDProcess(LengthDrawnFirst):
     # any-order sampler plans fewer steps than positions with. Data only: this process never reads it.
     loss_components: tuple[float, ...] | None = None
     name: str = "sedd"
-    nll_method: ClassVar[str] = "DWDSE bound: 32 stratified times per sequence, one x_t each, plus the prior term"
-    nll_method_by_length: ClassVar[str] = ("DWDSE bound over the L words: 32 stratified times per sequence, one x_t "
+    NLL_METHOD: ClassVar[str] = "DWDSE bound: 32 stratified times per sequence, one x_t each, plus the prior term"
+    NLL_METHOD_BY_LENGTH: ClassVar[str] = ("DWDSE bound over the L words: 32 stratified times per sequence, one x_t "
                                            "each, plus the prior term and -log p(L) from the training lengths")
 
     def __post_init__(self) -> None:
@@ -116,15 +117,15 @@ class SEDDProcess(LengthDrawnFirst):
             raise ValueError("remask follows the exact posterior of the absorbing chain, as the tweedie sampler "
                              "does; use the tweedie sampler or set remask to 0")
         object.__setattr__(self, "length_probs", check_length_probs(self.length_probs, self.config.seq_len))
-        if self.by_length:
-            object.__setattr__(self, "nll_method", self.nll_method_by_length)
-        object.__setattr__(self, "graph", get_graph(self.config.graph, self.config.vocab_size, MASK_ID))
+        get_graph(self.config.graph, self.config.vocab_size, MASK_ID)  # an unknown graph fails here, at construction
         schedules.total_noise(self.config.noise, 0.5)  # an unknown name fails here, at construction
         if self.loss_components is not None and not self.orders_exact:
             raise ValueError("loss_components plan the any-order sampler of an absorbing model; this one is uniform")
 
-    def configure(self, **settings) -> SEDDProcess:
-        return replace(self, **settings)
+    @cached_property
+    def graph(self):
+        """The forward chain's rate matrix Q (graphs.py), built once per process."""
+        return get_graph(self.config.graph, self.config.vocab_size, MASK_ID)
 
     @property
     def orders_exact(self) -> bool:

@@ -119,12 +119,12 @@ class Seq2SeqProcess(ContinuousProcess):
     source: Tensor | None = None
     length_table: tuple[tuple[float, ...], ...] | None = None  # length_model "prior": p(L | n), target_length_table
     name: str = "seq2seq"
-    nll_method: ClassVar[str | None] = None  # the bound is not computed for the conditional model
+    NLL_METHOD: ClassVar[str | None] = None  # the bound is not computed for the conditional model
+    NLL_METHOD_BY_LENGTH: ClassVar[str | None] = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         object.__setattr__(self, "length_table", check_length_table(self.length_table, self.config))
-        object.__setattr__(self, "nll_method", None)
 
     def data_settings(self, train: Tensor, pad_id: int = PAD_ID) -> dict:
         """By length, p(L | n) read off the training pairs before the first step."""

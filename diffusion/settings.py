@@ -1,5 +1,6 @@
 """Sampler settings in one vocabulary: what a process samples with, as the command line's flags, as the key an
-evaluation is recorded under in meta.json, and as the command that redraws a run (the app's "reproduce this").
+evaluation is recorded under in meta.json, as the command that redraws a run (the app's "reproduce this"), and as
+the few words the Compare tab labels a recorded figure with.
 
 The command line parses its flags through `FLAGS`, and every command the package or the app prints is written by
 `flags` / `sample_command` from the same table, so a printed command always parses back to the same settings.
@@ -101,6 +102,28 @@ def evaluation_key(result: dict[str, Any]) -> str:
     if result.get("control"):  # a controlled run never overwrites the unconditional figures
         key += ",control=" + json.dumps(result["control"], sort_keys=True)
     return key
+
+
+def label(result: dict[str, Any]) -> str:
+    """A recorded evaluation's settings in a few words, as the Compare tab's table names them ("ddpm · clamp")."""
+    parts = []
+    if result.get("sampler"):
+        parts.append(str(result["sampler"]))
+    if result.get("clamp") is not None:
+        parts.append("clamp" if result["clamp"] else "no clamp")
+    if result.get("clamp_from") not in (None, 1.0, 0.0):
+        parts.append(f"from t = {result['clamp_from']:g}")
+    if result.get("noise_scale") not in (None, 1.0):
+        parts.append(f"noise x{result['noise_scale']}")
+    if result.get("mbr_candidates"):
+        parts.append(f"MBR over {result['mbr_candidates']}")
+    if result.get("temperature") is not None:
+        parts.append(f"temperature {result['temperature']}")
+    if result.get("order") not in (None, "random"):
+        parts.append(f"{result['order']} order")
+    if result.get("remask"):
+        parts.append(f"remask {result['remask']:g}")
+    return " · ".join(parts)
 
 
 def _text(value: Any) -> str:

@@ -80,3 +80,12 @@ def test_evaluation_keys_are_the_ones_the_shipped_checkpoints_recorded(family, g
     _, base = process(family)
     result = {"steps": steps, **recorded_settings(configure(base, **given))}
     assert settings.evaluation_key(result) == key
+
+
+def test_a_recorded_evaluation_is_labelled_in_the_same_words():
+    _, base = process("continuous")
+    result = {"steps": 200, **recorded_settings(configure(base, clamp_from=0.5, noise_scale=0.7))}
+    assert settings.label(result) == "ddpm · clamp · from t = 0.5 · noise x0.7"
+    _, sedd = process("sedd")
+    result = recorded_settings(configure(sedd, sampler="any-order", order="confident"))
+    assert settings.label(result) == "any-order · confident order"

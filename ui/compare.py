@@ -11,7 +11,7 @@ from typing import Any
 import gradio as gr
 import torch
 
-from diffusion import shipped
+from diffusion import settings, shipped
 from diffusion.corpus import MR_EXAMPLE, entropy
 from diffusion.corpus.validator import is_grammatical
 from diffusion.families import FAMILIES
@@ -69,10 +69,10 @@ for the diffusion models (Diffusion-LM's variational bound with rounding, SEDD's
 none can go below the corpus's entropy. seq2seq reports no NLL (BLEU and slot accuracy instead; see its tab).
 Seconds per sequence were measured in batches of 100 on the training machine, so they are lower than a card's.
 
-**Quality against training sentences.** Each shipped checkpoint had 10 minutes of a 2-core CPU. The last chart asks
-what more training buys: `bench/scaling.py` trained the same recipes on a GPU on 4, 16 and more times the sentences
-(in larger batches, about as many steps) and scored them on the CPU with 400 samples each; the stars are the shipped
-checkpoints. More data helps, slowly: none reaches the 0.95 target in its own sampler.
+**Quality against training sentences.** Each shipped checkpoint was trained for minutes on a 2-core CPU (its
+`meta.json` says how long). The last chart asks what more training buys: `python -m bench scaling` trained the same
+recipes on a GPU on 4, 16 and more times the sentences (in larger batches, about as many steps) and scored them on
+the CPU; the stars are the shipped checkpoints.
 """
 
 
@@ -183,25 +183,6 @@ def compare_run(seed: float | None, budget: float, families: list[str] | None, s
 
 # ---- the recorded figures -----------------------------------------------------------------------------------------
 
-def _sampler_text(entry: dict[str, Any]) -> str:
-    parts = []
-    if entry.get("sampler"):
-        parts.append(str(entry["sampler"]))
-    if entry.get("clamp") is not None:
-        parts.append("clamp" if entry["clamp"] else "no clamp")
-    if entry.get("noise_scale") not in (None, 1.0):
-        parts.append(f"noise x{entry['noise_scale']}")
-    if entry.get("mbr_candidates"):
-        parts.append(f"MBR over {entry['mbr_candidates']}")
-    if entry.get("temperature") is not None:
-        parts.append(f"temperature {entry['temperature']}")
-    if entry.get("order") not in (None, "random"):
-        parts.append(f"{entry['order']} order")
-    if entry.get("remask"):
-        parts.append(f"remask {entry['remask']:g}")
-    return " · ".join(parts)
-
-
 def _row(entry: dict[str, Any], name: str, family: str | None, minutes: float | None, source: str,
          length: int | None) -> dict[str, Any]:
     """One table row from a recorded evaluation (a dict as `evaluate` writes it)."""
@@ -219,7 +200,7 @@ def _row(entry: dict[str, Any], name: str, family: str | None, minutes: float | 
     if entry.get("order") in by_order:  # ARDM drawn in one fixed order: the exact NLL of that order
         nll, detail = by_order[entry["order"]], f"exact in the {entry['order']} order, one network call per position"
     seconds = entry.get("sample_seconds_per_sequence", entry.get("seconds_per_sequence"))
-    return dict(name=name, family=family, steps=steps, sampler=_sampler_text(entry), nll=nll,
+    return dict(name=name, family=family, steps=steps, sampler=settings.label(entry), nll=nll,
                 nll_method=nll_kind(detail) if nll is not None else None, nll_detail=detail,
                 grammatical_rate=entry.get("grammatical_rate"), seconds_per_sequence=seconds,
                 train_minutes=minutes, source=source)
