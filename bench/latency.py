@@ -33,9 +33,9 @@ SENTENCE = "punter is a cafe in the riverside area not far from the lighthouse t
 # Each tab's main action as a visitor runs it: (tab, api name, arguments). Shipped checkpoints, default settings.
 CALLS: list[tuple[str, str, tuple]] = [
     ("Forward noising", "/forward_view", (SENTENCE, 0.5, 0, "shipped")),
-    ("Denoise", "/denoise", (0, 200, "ddpm", True, 0, 2, "shipped")),
+    ("Denoise", "/denoise", (0, 200, "ddpm", True, 1.0, 2, "shipped")),
     ("Embeddings", "/embedding_map", ("continuous", "UMAP", "shipped")),
-    ("Clamping trick", "/clamp_compare", (0, 200, "ddpm", 0, "shipped")),
+    ("Clamping trick", "/clamp_compare", (0, 200, "ddpm", 1.0, "shipped")),
     ("Discrete diffusion (forward)", "/sedd_forward", ("absorb", SENTENCE, 0.5, 0, "shipped")),
     ("Discrete diffusion", "/sedd_denoise", ("absorb", 0, 1024, "tweedie", 2, "shipped")),
     ("Order-agnostic", "/order_agnostic", (0, 10, 1.0, 1, "shipped")),

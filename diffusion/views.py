@@ -104,3 +104,10 @@ def latent_paths(emb: Tensor, latents: list[Tensor], keep: list[int]) -> LatentP
 def nearest_distance(latent: Tensor, emb: Tensor) -> float:
     """The mean over positions of min_w ||x - EMB(w)|| for latents (B, L, d): 0 exactly on word embeddings."""
     return float(nearest(latent.float(), emb.detach().float())[1].double().mean())
+
+
+def steps_before_clamping(process: Any, num_steps: int, clamp_from: float) -> int:
+    """How many of `num_steps` reverse steps run before clamping starts at t <= clamp_from: the steps whose starting
+    time lies above it (the process clamps a step that starts at t <= clamp_from)."""
+    starts = process.timesteps(num_steps)[:-1]  # (num_steps,) each step's starting time, 1 -> 0
+    return int((starts > clamp_from + 1e-9).sum())

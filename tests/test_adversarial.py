@@ -175,7 +175,7 @@ def http(server: Server) -> Http:
 
 def submit_denoise(client: Any, seed: int) -> Any:
     """A default Denoise run, submitted without waiting for it."""
-    return client.submit(seed, 200, "ddpm", True, 0, 2, "shipped", api_name="/denoise")
+    return client.submit(seed, 200, "ddpm", True, 1.0, 2, "shipped", api_name="/denoise")
 
 
 def still_serves(server: Server, client: Any) -> None:
@@ -194,14 +194,14 @@ def sedd_fwd(graph: Any = "absorb", sentence: Any = SENTENCE, t: Any = 0.5, seed
     return "/sedd_forward", (graph, sentence, t, seed, choice)
 
 
-def denoise(seed: Any = 0, steps: Any = 10, sampler: Any = "ddpm", clamp: Any = True, clamp_start: Any = 0,
+def denoise(seed: Any = 0, steps: Any = 10, sampler: Any = "ddpm", clamp: Any = True, clamp_from: Any = 1.0,
             num: Any = 1, choice: Any = "shipped", noise_scale: Any = 1.0):
-    return "/denoise", (seed, steps, sampler, clamp, clamp_start, num, choice, noise_scale)
+    return "/denoise", (seed, steps, sampler, clamp, clamp_from, num, choice, noise_scale)
 
 
-def clamp(seed: Any = 0, steps: Any = 10, sampler: Any = "ddpm", clamp_start: Any = 0, choice: Any = "shipped",
+def clamp(seed: Any = 0, steps: Any = 10, sampler: Any = "ddpm", clamp_from: Any = 1.0, choice: Any = "shipped",
           compare: Any = "clamping"):
-    return "/clamp_compare", (seed, steps, sampler, clamp_start, choice, compare)
+    return "/clamp_compare", (seed, steps, sampler, clamp_from, choice, compare)
 
 
 def sedd(graph: Any = "absorb", seed: Any = 0, steps: Any = 4, sampler: Any = "tweedie", num: Any = 1,
@@ -286,7 +286,7 @@ CASES = [
     case("sedd-forward-graph", sedd_fwd(graph="bogus"), "not in the list of choices: ['absorb', 'uniform']"),
     case("sedd-forward-t-huge", sedd_fwd(t=1e30), "t must be a number from 0 to 1, got 1e+30"),
     case("sedd-forward-seed-2^64", sedd_fwd(seed=2**64), "seed must be a whole number from 0 to 2^63 - 1"),
-    # Denoise: (seed, steps, sampler, clamp, clamp start, samples, model, noise scale)
+    # Denoise: (seed, steps, sampler, clamp, clamp from, samples, model, noise scale)
     case("denoise-steps-string", denoise(steps="abc"), "steps must be a number from 10 to 1000, got 'abc'"),
     case("denoise-steps-list", denoise(steps=[20]), "steps must be a number from 10 to 1000, got [20]"),
     case("denoise-steps-none", denoise(steps=None), "steps must be a number from 10 to 1000, got None"),
@@ -298,8 +298,7 @@ CASES = [
     case("denoise-sampler-dict", denoise(sampler={"a": 1}), "not in the list of choices: ['ddpm', 'ddim']"),
     case("denoise-sampler-unknown", denoise(sampler="evil"), "not in the list of choices: ['ddpm', 'ddim']"),
     case("denoise-clamp-string", denoise(clamp="yes"), "clamping must be true or false, got 'yes'"),
-    case("denoise-clamp-start-past-steps", denoise(clamp_start=25), "clamping start step must be a whole number "
-                                                                    "from 0 to 10"),
+    case("denoise-clamp-from-past-one", denoise(clamp_from=25), "clamp from t must be a number from 0 to 1, got 25"),
     case("denoise-samples-99", denoise(num=99), "number of samples must be a number from 1 to 4, got 99"),
     case("denoise-samples-zero", denoise(num=0), "number of samples must be a number from 1 to 4, got 0"),
     case("denoise-model-list", denoise(choice=["shipped"]), "not in the list of choices: ['shipped', 'trained here']"),
@@ -307,13 +306,12 @@ CASES = [
          ("applies to the ddpm sampler only", "set it to 1 or pick ddpm")),
     case("denoise-noise-scale-huge", denoise(noise_scale=1e30),
          "noise scale (ddpm) must be a number from 0 to 1, got 1e+30"),
-    # Clamping trick: (seed, steps, sampler, clamp start, model, compare)
+    # Clamping trick: (seed, steps, sampler, clamp from, model, compare)
     case("clamp-compare-unknown", clamp(compare="evil"), "not in the list of choices: ['clamping', 'prediction']"),
     case("clamp-prediction-trained", clamp(choice="trained here", compare="prediction"),
          ("compares the two shipped models", "pick the shipped model")),
     case("clamp-steps-1e30", clamp(steps=1e30), "steps must be a number from 10 to 1000, got 1e+30"),
-    case("clamp-start-negative", clamp(clamp_start=-1),
-         "clamping starts at step must be a number from 0 to 200, got -1"),
+    case("clamp-from-negative", clamp(clamp_from=-1), "clamp from t must be a number from 0 to 1, got -1"),
     # Discrete diffusion, reverse: (graph, seed, steps, sampler, samples, model, remask, order)
     case("sedd-sampler-unknown", sedd(sampler="evil"), "not in the list of choices: ['tweedie', 'euler', 'any-order']"),
     case("sedd-order-unknown", sedd(order="evil"), "not in the list of choices: ['random', 'left-to-right'"),
@@ -437,8 +435,8 @@ RAW_CASES = [
                  id="denoise-steps-nan"),
     pytest.param("denoise", denoise(noise_scale=NAN)[1], "noise scale (ddpm) must be a number from 0 to 1, got nan",
                  id="denoise-noise-scale-nan"),
-    pytest.param("denoise", denoise(clamp_start=NAN)[1], "clamping starts at step must be a number from 0 to 200, "
-                                                         "got nan", id="denoise-clamp-start-nan"),
+    pytest.param("denoise", denoise(clamp_from=NAN)[1], "clamp from t must be a number from 0 to 1, got nan",
+                 id="denoise-clamp-from-nan"),
     pytest.param("denoise", denoise(num=INF)[1], "number of samples must be a number from 1 to 4, got inf",
                  id="denoise-samples-inf"),
     pytest.param("clamp_compare", clamp(steps=NAN)[1], "steps must be a number from 10 to 1000, got nan",

@@ -127,7 +127,7 @@ def test_build_demo_builds_blocks_without_loading_a_model():
 
 
 def test_denoise_streams_frames_then_reveals_scrubber(tiny_app):
-    outputs = list(tiny_app.denoise(0, 20, "ddpm", True, 5, 2))
+    outputs = list(tiny_app.denoise(0, 20, "ddpm", True, 0.75, 2))
     assert len(outputs) >= 3
     assert "step 0 / 20" in outputs[0][0]
     html, run, slider, plot, latent_map = _final(outputs)
@@ -140,7 +140,7 @@ def test_denoise_streams_frames_then_reveals_scrubber(tiny_app):
     assert len(run) == len(outputs) - 1  # one yield per frame, then the final reveal
     assert slider.visible is True and slider.maximum == len(run) - 1
     assert plot.visible is True
-    # steps 1..5 run unclamped, the rest clamped
+    # steps 1..5 start at t = 1 ... 0.8 and run unclamped; from t = 0.75 on they are clamped
     indices, clamped = run.series("clamped")
     assert indices == run.indices[1:] and clamped == [i > 5 for i in indices]
     frame, figure, first_map = tiny_app.scrub(0, run)
@@ -158,9 +158,9 @@ def test_denoise_streams_frames_then_reveals_scrubber(tiny_app):
 
 
 def test_denoise_is_deterministic_per_seed(tiny_app):
-    first = _final(list(tiny_app.denoise(7, 10, "ddim", False, 0, 1)))[0]
-    again = _final(list(tiny_app.denoise(7, 10, "ddim", False, 0, 1)))[0]
-    other = _final(list(tiny_app.denoise(8, 10, "ddim", False, 0, 1)))[0]
+    first = _final(list(tiny_app.denoise(7, 10, "ddim", False, 1.0, 1)))[0]
+    again = _final(list(tiny_app.denoise(7, 10, "ddim", False, 1.0, 1)))[0]
+    other = _final(list(tiny_app.denoise(8, 10, "ddim", False, 1.0, 1)))[0]
     assert first == again
     assert first != other
 
@@ -169,11 +169,11 @@ def test_denoise_is_deterministic_per_seed(tiny_app):
     ((0, 5000, "ddpm", True, 0, 1), "steps must be a whole number from 10 to 200"),
     ((1.5, 20, "ddpm", True, 0, 1), "seed must be a whole number"),
     ((None, 20, "ddpm", True, 0, 1), "seed must be a whole number"),
-    ((0, 20, "ddpm", True, 30, 1), "clamping start step must be a whole number from 0 to 20"),
-    ((0, 20, "ddpm", True, 0, 5), "number of samples must be a whole number from 1 to 4"),
-    ((0, 20, "euler", True, 0, 1), "unknown sampler 'euler'; choose one of ddpm, ddim"),  # the package's words
-    ((0, 20, "ddpm", True, 0, 1, "shipped", None, 1.5), "noise_scale must be from 0 to 1"),
-    ((0, 20, "ddim", True, 0, 1, "shipped", None, 0.5), "noise scale applies to the ddpm sampler only"),
+    ((0, 20, "ddpm", True, 1.5, 1), "clamp_from must be a time in [0, 1], got 1.5"),
+    ((0, 20, "ddpm", True, 1.0, 5), "number of samples must be a whole number from 1 to 4"),
+    ((0, 20, "euler", True, 1.0, 1), "unknown sampler 'euler'; choose one of ddpm, ddim"),  # the package's words
+    ((0, 20, "ddpm", True, 1.0, 1, "shipped", None, 1.5), "noise_scale must be from 0 to 1"),
+    ((0, 20, "ddim", True, 1.0, 1, "shipped", None, 0.5), "noise scale applies to the ddpm sampler only"),
 ])
 def test_bad_input_raises_gr_error(tiny_app, args, message):
     with pytest.raises(gr.Error, match=re.escape(message)):
@@ -184,7 +184,7 @@ def test_missing_checkpoint_is_a_gr_error(tmp_path, monkeypatch):
     monkeypatch.setenv(app.CHECKPOINT_ENV, str(tmp_path / "nowhere"))
     app._load.cache_clear()
     with pytest.raises(gr.Error, match=app.CHECKPOINT_ENV):
-        list(app.denoise(0, 20, "ddpm", True, 0, 1))
+        list(app.denoise(0, 20, "ddpm", True, 1.0, 1))
     app._load.cache_clear()
 
 
@@ -201,7 +201,7 @@ def test_shipped_checkpoint_loads(monkeypatch):
         ck = app.get_checkpoint()
         assert ck.config.family == "continuous"
         assert ck.process.T >= app.DEFAULT_STEPS  # the default step count must be valid for the shipped model
-        html = _final(list(app.denoise(0, app.MIN_STEPS, "ddim", True, 0, 1)))[0]
+        html = _final(list(app.denoise(0, app.MIN_STEPS, "ddim", True, 1.0, 1)))[0]
         assert f"step {app.MIN_STEPS} / {app.MIN_STEPS}" in html
     finally:
         app._load.cache_clear()
@@ -266,7 +266,7 @@ def _browser_run(module, steps: int, screenshot: Path, max_steps: int) -> None:
             dismiss_error(page, f"steps must be a whole number from 10 to {max_steps}")  # the same page goes on
         steps_box.fill(str(steps))
         steps_box.press("Enter")
-        expect(page.locator("#clamp-start input[type=number]")).to_have_value("0")
+        expect(page.locator("#clamp-from input[type=number]")).to_have_value("1")
         page.locator("#run").click()
 
         text = page.locator("#denoise-text")

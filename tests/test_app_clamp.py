@@ -70,7 +70,7 @@ def series(run, key: str, chain: int) -> list:
 
 
 def test_clamp_compare_streams_both_runs_then_reveals_the_scrubber(clamp_app):
-    outputs = list(clamp_app.clamp_compare(0, 20, "ddpm", 0, SHIPPED, {}))
+    outputs = list(clamp_app.clamp_compare(0, 20, "ddpm", 1.0, SHIPPED, {}))
     assert "step 0 / 20" in outputs[0][0] and "step 0 / 20" in outputs[0][1]
     assert outputs[0][-3:-1] == outputs[-1][-3:-1] == ("**With clamping**", "**Without clamping**")  # headings
     on, off, verdict_on, verdict_off, run, slider, distance, disagree, *_ = outputs[-1]
@@ -95,16 +95,18 @@ def test_clamp_compare_streams_both_runs_then_reveals_the_scrubber(clamp_app):
 
 
 def test_clamp_compare_is_deterministic_per_seed(clamp_app):
-    first = list(clamp_app.clamp_compare(5, 12, "ddim", 3, SHIPPED, {}))[-1][4]
-    again = list(clamp_app.clamp_compare(5, 12, "ddim", 3, SHIPPED, {}))[-1][4]
-    other = list(clamp_app.clamp_compare(6, 12, "ddim", 3, SHIPPED, {}))[-1][4]
+    first = list(clamp_app.clamp_compare(5, 12, "ddim", 0.75, SHIPPED, {}))[-1][4]
+    again = list(clamp_app.clamp_compare(5, 12, "ddim", 0.75, SHIPPED, {}))[-1][4]
+    other = list(clamp_app.clamp_compare(6, 12, "ddim", 0.75, SHIPPED, {}))[-1][4]
     assert first.frames == again.frames and first.views == again.views
     assert first.frames != other.frames
 
 
 @pytest.mark.parametrize("start", [4, 11])
 def test_clamping_starts_exactly_after_the_chosen_step(clamp_app, start):
-    run = list(clamp_app.clamp_compare(2, 15, "ddpm", start, SHIPPED, {}))[-1][4]
+    """Clamping from the time step `start` ends at: the steps after it are clamped, the ones before are not."""
+    clamp_from = float(clamp_app.get_checkpoint("continuous").process.timesteps(15)[start])
+    run = list(clamp_app.clamp_compare(2, 15, "ddpm", clamp_from, SHIPPED, {}))[-1][4]
     indices, clamped = run.series("clamped", ON)
     assert indices == list(range(1, 16))
     assert clamped == [i > start for i in indices]
@@ -118,7 +120,7 @@ def test_clamping_starts_exactly_after_the_chosen_step(clamp_app, start):
 
 
 def test_clamping_from_the_last_step_never_clamps(clamp_app):
-    out = list(clamp_app.clamp_compare(1, 10, "ddim", 10, SHIPPED, {}))[-1]
+    out = list(clamp_app.clamp_compare(1, 10, "ddim", 0.0, SHIPPED, {}))[-1]
     run = out[4]
     assert not any(series(run, "clamped", ON))
     assert out[0] == out[1] and run.extra["final_distance"][ON] == run.extra["final_distance"][OFF] > 0
@@ -128,10 +130,10 @@ def test_clamp_compare_runs_the_model_trained_in_this_session(tiny_checkpoint, m
     monkeypatch.setenv(app.CHECKPOINT_ENV, str(tmp_path / "nowhere"))  # the shipped one is not used
     app._load.cache_clear()
     try:
-        out = list(clamp_ui.clamp_compare(0, 10, "ddpm", 0, TRAINED, {"continuous": str(tiny_checkpoint)}))[-1]
+        out = list(clamp_ui.clamp_compare(0, 10, "ddpm", 1.0, TRAINED, {"continuous": str(tiny_checkpoint)}))[-1]
         assert "step 10 / 10" in out[0]
         with pytest.raises(gr.Error, match=app.CHECKPOINT_ENV):
-            list(clamp_ui.clamp_compare(0, 10, "ddpm", 0, SHIPPED, {}))
+            list(clamp_ui.clamp_compare(0, 10, "ddpm", 1.0, SHIPPED, {}))
     finally:
         app._load.cache_clear()
 
@@ -146,7 +148,7 @@ def x0_eps_app(tiny_checkpoint: Path, tiny_eps: Path, monkeypatch: pytest.Monkey
 
 
 def test_x0_beside_eps_runs_both_models_on_the_same_noise(x0_eps_app, tiny_checkpoint, tiny_eps):
-    outputs = list(x0_eps_app.clamp_compare(3, 12, "ddpm", 0, SHIPPED, {}, "prediction"))
+    outputs = list(x0_eps_app.clamp_compare(3, 12, "ddpm", 1.0, SHIPPED, {}, "prediction"))
     first, last = outputs[0], outputs[-1]
     assert first[-3].startswith("**Predicts x₀") and first[-2].startswith("**Predicts ε")
     run = last[4]
@@ -175,27 +177,27 @@ def test_x0_beside_eps_runs_both_models_on_the_same_noise(x0_eps_app, tiny_check
 
 def test_x0_beside_eps_refuses_what_it_cannot_compare(x0_eps_app, tiny_checkpoint, monkeypatch, tmp_path):
     with pytest.raises(gr.Error, match="compares the two shipped models; pick the shipped model"):
-        list(x0_eps_app.clamp_compare(0, 10, "ddpm", 0, TRAINED, {"continuous": str(tiny_checkpoint)}, "prediction"))
+        list(x0_eps_app.clamp_compare(0, 10, "ddpm", 1.0, TRAINED, {"continuous": str(tiny_checkpoint)}, "prediction"))
     with pytest.raises(gr.Error, match=re.escape("compare must be one of clamping, prediction, got 'both'")):
-        list(x0_eps_app.clamp_compare(0, 10, "ddpm", 0, SHIPPED, {}, "both"))
+        list(x0_eps_app.clamp_compare(0, 10, "ddpm", 1.0, SHIPPED, {}, "both"))
     monkeypatch.setenv(env_name(clamp_ui.EPS_FOLDER), str(tiny_checkpoint))  # an x0 model where the eps one goes
     app._load.cache_clear()
     with pytest.raises(gr.Error, match="needs an x0 and an eps model, got x0 and x0"):
-        list(x0_eps_app.clamp_compare(0, 10, "ddpm", 0, SHIPPED, {}, "prediction"))
+        list(x0_eps_app.clamp_compare(0, 10, "ddpm", 1.0, SHIPPED, {}, "prediction"))
     monkeypatch.setenv(env_name(clamp_ui.EPS_FOLDER), str(tmp_path / "nowhere"))
     app._load.cache_clear()
     with pytest.raises(gr.Error, match="DIFFUSION_CHECKPOINT_CONTINUOUS_EPS .*--parameterisation eps"):
-        list(x0_eps_app.clamp_compare(0, 10, "ddpm", 0, SHIPPED, {}, "prediction"))
+        list(x0_eps_app.clamp_compare(0, 10, "ddpm", 1.0, SHIPPED, {}, "prediction"))
     # the clamping comparison does not need the eps model at all, and hides the x0 / eps accuracy plot
     last = list(x0_eps_app.clamp_compare(0, 10, "ddpm", 0, SHIPPED, {}, "clamping"))[-1]
     assert "step 10 / 10" in last[0] and last[-1].visible is False
 
 
 @pytest.mark.parametrize("args, message", [
-    ((1.5, 20, "ddpm", 0, SHIPPED, {}), "seed must be a whole number from 0 to 2^63 - 1"),
-    ((None, 20, "ddpm", 0, SHIPPED, {}), "seed must be a whole number"),
-    ((0, 5000, "ddpm", 0, SHIPPED, {}), "steps must be a whole number from 10 to 200"),
-    ((0, 20, "ddpm", 21, SHIPPED, {}), "clamping start step must be a whole number from 0 to 20"),
+    ((1.5, 20, "ddpm", 1.0, SHIPPED, {}), "seed must be a whole number from 0 to 2^63 - 1"),
+    ((None, 20, "ddpm", 1.0, SHIPPED, {}), "seed must be a whole number"),
+    ((0, 5000, "ddpm", 1.0, SHIPPED, {}), "steps must be a whole number from 10 to 200"),
+    ((0, 20, "ddpm", 21, SHIPPED, {}), "clamp_from must be a time in [0, 1], got 21"),
     ((0, 20, "euler", 0, SHIPPED, {}), "unknown sampler 'euler'; choose one of ddpm, ddim"),  # the package's
     ((0, 20, "ddpm", 0, TRAINED, {}), "you have not trained a continuous model"),
     ((0, 20, "ddpm", 0, "mine", {}), "model must be one of 'shipped', 'trained here'"),
@@ -224,12 +226,10 @@ def test_clamp_tab_in_browser(monkeypatch):
             box = page.locator("#ct-steps input[type=number]")
             box.fill(str(steps))
             box.press("Enter")
-            # the steps' change re-ranges the start slider; set the start only once that has landed
-            expect(page.locator("#ct-start input[type=range]")).to_have_attribute("max", str(steps), timeout=30_000)
-            start = page.locator("#ct-start input[type=number]")
-            start.fill("5")
+            start = page.locator("#ct-start input[type=number]")  # clamping from t = 0.75: after step 5 of 20
+            start.fill("0.75")
             start.press("Enter")
-            expect(start).to_have_value("5")
+            expect(start).to_have_value("0.75")
             page.locator("#ct-run").click()
             on, off = page.locator("#ct-view-on"), page.locator("#ct-view-off")
             scrub = page.locator("#ct-scrub input[type=range]")

@@ -60,17 +60,17 @@ def test_forward_views(client):
 
 
 def test_denoise_then_scrub_in_one_session(client):
-    text, slider, distance, latent_map = client.predict(0, 20, "ddpm", True, 0, 2, "shipped", api_name="/denoise")
+    text, slider, distance, latent_map = client.predict(0, 20, "ddpm", True, 1.0, 2, "shipped", api_name="/denoise")
     assert "step 20 / 20" in text and _plot(distance) and _plot(latent_map)
     text, distance, latent_map = client.predict(0, api_name="/scrub")  # the record lives in this session
     assert "step 0 / 20" in text and _plot(latent_map)
 
 
 def test_every_family_tab_runs(client):
-    left, right, *_ = client.predict(0, 20, "ddpm", 5, "shipped", api_name="/clamp_compare")
+    left, right, *_ = client.predict(0, 20, "ddpm", 0.75, "shipped", api_name="/clamp_compare")
     assert "step 20 / 20" in left and "step 20 / 20" in right
     assert "step 0 / 20" in client.predict(0, api_name="/clamp_scrub")[0]
-    left, right, *_, heading_left, heading_right, accuracy = client.predict(0, 20, "ddpm", 0, "shipped", "prediction",
+    left, right, *_, heading_left, heading_right, accuracy = client.predict(0, 20, "ddpm", 1.0, "shipped", "prediction",
                                                                             api_name="/clamp_compare")
     assert "step 20 / 20" in left and "step 20 / 20" in right and "ε" in heading_right and _plot(accuracy)
 
@@ -95,12 +95,12 @@ def test_every_family_tab_runs(client):
 
 @pytest.mark.parametrize("endpoint, args, message", [
     # Past a slider's range the slider refuses, naming the input and its range; inside it, the handler's checks.
-    ("/denoise", (0, 5000, "ddpm", True, 0, 1, "shipped"), "steps must be a number from 10 to 1000, got 5000"),
-    ("/denoise", (0, 20, "ddpm", True, 0, 1, "mine"), "not in the list of choices: \\['shipped', 'trained here'\\]"),
+    ("/denoise", (0, 5000, "ddpm", True, 1.0, 1, "shipped"), "steps must be a number from 10 to 1000, got 5000"),
+    ("/denoise", (0, 20, "ddpm", True, 1.0, 1, "mine"), "not in the list of choices: \\['shipped', 'trained here'\\]"),
     ("/seq2seq_run", ("name [zizzi] food [pizza]", 0, 20, 3, "shipped"), "pizza"),
     ("/forward_view", ("", 0.5, 0, "shipped"), "sentence"),
     ("/order_agnostic", (0, 10, 9.0, 1, "shipped"), "temperature must be a number from 0 to 2, got 9.0"),
-    ("/clamp_compare", (0, 20, "ddpm", 25, "shipped"), "clamping start step must be a whole number from 0 to 20"),
+    ("/clamp_compare", (0, 20, "ddpm", 25, "shipped"), "clamp from t must be a number from 0 to 1, got 25"),
 ])
 def test_bad_input_is_an_error_and_the_app_goes_on(client, endpoint, args, message):
     from gradio_client.exceptions import AppError
@@ -122,7 +122,7 @@ def test_a_trained_model_belongs_to_its_session(server, client):
     assert "done" in cards.lower() or "grammatical" in cards.lower()
     stranger = Client(server, verbose=False)
     with pytest.raises(AppError, match="not trained a continuous model in this session"):
-        stranger.predict(0, 20, "ddpm", True, 0, 1, "trained here", api_name="/denoise")
+        stranger.predict(0, 20, "ddpm", True, 1.0, 1, "trained here", api_name="/denoise")
     assert list(Path(common.SESSION_ROOT).glob("*/ar-*"))  # the model's folder, under its session
 
 
@@ -138,7 +138,7 @@ def test_a_full_queue_turns_visitors_away_with_a_message(monkeypatch, tmp_path):
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
     try:
         url = f"http://127.0.0.1:{port}/"
-        jobs = [Client(url, verbose=False).submit(k, 1000, "ddpm", True, 0, 4, "shipped", api_name="/denoise")
+        jobs = [Client(url, verbose=False).submit(k, 1000, "ddpm", True, 1.0, 4, "shipped", api_name="/denoise")
                 for k in range(5)]
         outcomes = []
         for job in jobs:

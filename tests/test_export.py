@@ -46,7 +46,7 @@ def test_no_run_no_buttons():
 
 
 RUNS = {
-    "denoise": lambda: app.denoise(3, 30, "ddpm", True, 10, 2, "shipped", None, 0.8),  # --noise-scale in the command
+    "denoise": lambda: app.denoise(3, 30, "ddpm", True, 0.7, 2, "shipped", None, 0.8),  # --clamp-from, --noise-scale in it
     "sedd": lambda: app.sedd_denoise("absorb", 1, 16, "euler", 2),
     "ardm": lambda: app.order_agnostic(2, 10, 0.8, 2, "shipped", None, "confident"),  # --order in the command too
     "seq2seq": lambda: app.seq2seq_run("name [zizzi] food [french]", 4, 20, 3),

@@ -15,7 +15,7 @@ from diffusion import shipped
 from diffusion.corpus import builtin_split, validate
 from diffusion.metrics import denoising_accuracy
 from diffusion.sampling import sample_steps
-from diffusion.views import nearest_distance
+from diffusion.views import nearest_distance, steps_before_clamping
 from visualize.clamp import (clamp_distances_figure, denoising_accuracy_figure, disagreement_figure, disagreements,
                              verdict_html)
 from visualize.plots import mean_distance
@@ -117,9 +117,9 @@ def _accuracy_curves(x0_path: str, eps_path: str) -> dict[str, dict[str, list[fl
             for name, folder in zip(LEGENDS["prediction"], ("continuous", EPS_FOLDER))}
 
 
-def _runs(compare: str, steps: float, clamp_start: float, choice: str | None,
-          models: dict[str, str] | None) -> tuple[tuple[Any, Any], int, int]:
-    """The two columns' checkpoints, and the checked steps and clamping start."""
+def _runs(compare: str, steps: float, choice: str | None,
+          models: dict[str, str] | None) -> tuple[tuple[Any, Any], int]:
+    """The two columns' checkpoints, and the checked steps."""
     if compare not in HEADINGS:
         raise UserError(f"compare must be one of {', '.join(HEADINGS)}, got {compare!r}")
     if compare == "clamping":
@@ -134,18 +134,17 @@ def _runs(compare: str, steps: float, clamp_start: float, choice: str | None,
         if kinds != ("x0", "eps"):
             raise UserError(f"x₀ or ε prediction needs an x0 and an eps model, got {kinds[0]} and {kinds[1]}")
     steps = whole(steps, "steps", MIN_STEPS, min(MAX_STEPS, left.process.T, right.process.T))
-    clamp_start = whole(clamp_start, "clamping start step", 0, steps)
-    return (left, right), steps, clamp_start
+    return (left, right), steps
 
 
-def clamp_compare(seed: float | None, steps: float, sampler: str, clamp_start: float, choice: str | None,
+def clamp_compare(seed: float | None, steps: float, sampler: str, clamp_from: float, choice: str | None,
                   models: dict[str, str] | None, compare: str = "clamping") -> Iterator[tuple[Any, ...]]:
     """Stream both chains step by step (same seed), as one Run of two columns; at the end the verdicts, the
     scrubber and both plots."""
     seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
-    cks, steps, clamp_start = _runs(compare, steps, clamp_start, choice, models)
-    # Clamp every step that starts at or after grid time ts[clamp_start]: exactly the steps after it (as Denoise).
-    on = dict(sampler=sampler, clamp=True, clamp_from=float(cks[0].process.timesteps(steps)[clamp_start]))
+    cks, steps = _runs(compare, steps, choice, models)
+    clamp_start = steps_before_clamping(cks[0].process, steps, clamp_from)  # what the plots shade as not clamped
+    on = dict(sampler=sampler, clamp=True, clamp_from=clamp_from)
     off = dict(sampler=sampler, clamp=False) if compare == "clamping" else on  # x0 and eps: the same sampler
     run = Run("clamp", "The clamping trick", steps, marks=("clamped",), style=dict(legend=False),
               extra=dict(compare=compare, names=LEGENDS[compare], clamp_start=clamp_start))
@@ -204,11 +203,6 @@ def clamp_scrub(frame: float, run: Run | None) -> tuple[Any, Any, Any, Any]:
     return (*run.frames[run.index(frame)], *_figures(run, run.index(frame)))
 
 
-def _clamp_start_range(steps: float, clamp_start: float) -> Any:
-    """Keep the clamping start within 0..steps as the step count moves."""
-    return Slider(maximum=int(steps), value=min(int(clamp_start), int(steps)))
-
-
 def _new_seed() -> int:
     return random.randrange(2**31)
 
@@ -227,9 +221,9 @@ def tab(models: gr.State) -> None:
             steps = Slider(MIN_STEPS, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="steps",
                               info="at most the model's training timesteps", elem_id="ct-steps")
             sampler = gr.Radio(list(SAMPLERS), value="ddpm", label="sampler", elem_id="ct-sampler")
-            clamp_start = Slider(0, DEFAULT_STEPS, value=0, step=1, label="clamping starts at step",
-                                    info="steps after this one are clamped: the left column's (both, for x₀ or ε)",
-                                    elem_id="ct-start")
+            clamp_from = Slider(0, 1, value=1.0, step=0.05, label="clamp from t",
+                                info="clamping at every step that starts at t ≤ this: the left column's (both, for "
+                                "x₀ or ε); 1 every step", elem_id="ct-start")
             choice = model_radio("ct-model")
             run = gr.Button("Run both", variant="primary", elem_id="ct-run")
         with gr.Column(scale=3):
@@ -257,9 +251,7 @@ def tab(models: gr.State) -> None:
                                elem_id="ct-accuracy")
     record = gr.State(None, time_to_live=SESSION_TTL_SECONDS)
     new_seed.click(_new_seed, None, seed, api_visibility="private", show_progress="hidden")
-    steps.change(_clamp_start_range, [steps, clamp_start], clamp_start, api_visibility="private",
-                 show_progress="hidden")
-    run.click(clamp_compare, [seed, steps, sampler, clamp_start, choice, models, compare],
+    run.click(clamp_compare, [seed, steps, sampler, clamp_from, choice, models, compare],
               [view_on, view_off, verdict_on, verdict_off, record, frame, distance, disagree, heading_on, heading_off,
                accuracy],
               show_progress="minimal", **SAMPLING)

@@ -10,7 +10,7 @@ import torch
 
 from diffusion.corpus.tokenizer import PAD
 from diffusion.sampling import sample_steps
-from diffusion.views import latent_paths
+from diffusion.views import latent_paths, steps_before_clamping
 from visualize.embeddings import denoising_map_figure, finite_extent
 from visualize.plots import clamp_distance_figure
 
@@ -52,7 +52,8 @@ over the training grid.
 
 **Clamping** (Sec. 4.2 of Li et al. 2022) replaces $\hat x_0$ by the embedding of its nearest word before the
 update. Without it the chain can drift between words and round to nonsense; with it every step commits to real
-words. "Clamping starts at step" lets the first steps run unclamped, when the prediction is still vague.
+words. "Clamp from t" lets the first steps run unclamped, while the prediction is still vague: a step is clamped
+once its time t is at most that (1: every step; the command line's `--clamp-from`).
 
 **Noise scale** multiplies the fresh noise $\sigma z$ of each DDPM step: below 1 the chain runs colder, and fewer
 words are knocked off course after they have formed: a sampler's trade, as temperature is for the token families.
@@ -83,20 +84,17 @@ def details() -> str:
         sentence("With noise scale 0.7: {colder:.0%}.", colder=colder))
 
 
-def denoise(seed: float | None, steps: float, sampler: str, clamp: bool, clamp_start: float,
+def denoise(seed: float | None, steps: float, sampler: str, clamp: bool, clamp_from: float,
             num_samples: float, choice: str = SHIPPED, models: dict[str, str] | None = None,
             noise_scale: float = 1.0) -> Iterator[tuple[Any, Any, Any, Any, Any]]:
     """Stream the reverse chain frame by frame; at the end keep the Run and reveal the scrub slider and plots."""
     seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
     ck = pick_checkpoint("continuous", choice, models)
     steps = whole(steps, "steps", MIN_STEPS, min(MAX_STEPS, ck.process.T))
-    clamp_start = whole(clamp_start, "clamping start step", 0, steps)
     num_samples = whole(num_samples, "number of samples", 1, MAX_SAMPLES)
     if sampler == "ddim" and noise_scale != 1.0:  # the package refuses it too; this says what to do on the page
         raise UserError("noise scale applies to the ddpm sampler only (ddim adds no noise): set it to 1 or pick ddpm")
-    # Clamp every step that starts at or after grid time ts[start]: exactly the steps after `clamp_start`,
-    # even where respacing rounds 1 - start/steps onto the training grid.
-    clamp_from = float(ck.process.timesteps(steps)[clamp_start])
+    clamp_start = steps_before_clamping(ck.process, steps, clamp_from)  # what the plot shades as not yet clamped
     run = Run("denoise", "Diffusion-LM denoising", steps, marks=("clamped",))
 
     def start() -> Any:
@@ -104,7 +102,8 @@ def denoise(seed: float | None, steps: float, sampler: str, clamp: bool, clamp_s
                                        noise_scale=noise_scale)
         run.settings = describe(ck, dict(process=process, steps=steps, seed=seed, num_samples=num_samples),
                                 seed=seed, steps=steps, sampler=sampler, clamp=bool(clamp),
-                                clamp_start_step=clamp_start, noise_scale=noise_scale, num_samples=num_samples)
+                                clamp_from=clamp_from, clamp_start_step=clamp_start, noise_scale=noise_scale,
+                                num_samples=num_samples)
         return sample_steps(process, ck.model, num_samples, steps, generator=torch.Generator().manual_seed(seed))
 
     yield from stream(run, start, ck.tokenizer, keep=_keep,
@@ -163,11 +162,6 @@ def scrub(frame: float, run: Run | None) -> tuple[Any, Any, Any]:
     return run.frames[i][0], _figure(run, i), _map(run, i)
 
 
-def _clamp_start_range(steps: float, clamp_start: float) -> Any:
-    """Keep the clamping start within 0..steps as the step count moves."""
-    return Slider(maximum=int(steps), value=min(int(clamp_start), int(steps)))
-
-
 def tab(models: gr.State) -> None:
     """The Denoise tab: sample from the shipped continuous model and watch each step."""
     explain(DENOISE_INTRO, details())
@@ -179,8 +173,9 @@ def tab(models: gr.State) -> None:
                               info="at most the model's training timesteps", elem_id="steps")
             sampler = gr.Radio(list(SAMPLERS), value="ddpm", label="sampler", elem_id="sampler")
             clamp = Checkbox(value=True, label="clamping", elem_id="clamp")
-            clamp_start = Slider(0, DEFAULT_STEPS, value=0, step=1, label="clamping starts at step",
-                                    info="steps after this one are clamped", elem_id="clamp-start")
+            clamp_from = Slider(0, 1, value=1.0, step=0.05, label="clamp from t",
+                                info="clamping at every step that starts at t ≤ this: 1 every step, 0 none",
+                                elem_id="clamp-from")
             noise_scale = Slider(0, 1, value=1.0, step=0.05, label="noise scale (ddpm)",
                                     info="each step's fresh noise times this; lower: more fluent, less varied",
                                     elem_id="noise-scale")
@@ -196,9 +191,7 @@ def tab(models: gr.State) -> None:
             plot = gr.Plot(label="clamp distance", visible=False, elem_id="clamp-plot")
             latent_map = gr.Plot(label="latent paths on the embedding map", visible=False, elem_id="latent-map")
     record = gr.State(None, time_to_live=SESSION_TTL_SECONDS)
-    steps.change(_clamp_start_range, [steps, clamp_start], clamp_start, api_visibility="private",
-                 show_progress="hidden")
-    event = run.click(denoise, [seed, steps, sampler, clamp, clamp_start, num_samples, choice, models, noise_scale],
+    event = run.click(denoise, [seed, steps, sampler, clamp, clamp_from, num_samples, choice, models, noise_scale],
                       [text, record, frame, plot, latent_map], show_progress="minimal", **SAMPLING)
     wire_export(event, record, buttons)
     frame.input(scrub, [frame, record], [text, plot, latent_map], trigger_mode="always_last", show_progress="hidden")
