@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 
 
-from bench.common import machine, report, rss_mb, spread
+from bench.common import free_port, machine, report, rss_mb, spread
 
 MR = "name [zizzi] food [french] area [riverside]"
 SENTENCE = "punter is a cafe in the riverside area not far from the lighthouse that is inexpensive and is adults only ."
@@ -45,12 +44,6 @@ CALLS: list[tuple[str, str, tuple]] = [
     ("Compare", "/compare_run", None),  # arguments read from the endpoint's defaults (see _compare_args)
     ("Train (5 s, tiny)", "/train_model", ("continuous (Diffusion-LM)", "built-in restaurant grammar", None, 5, "tiny", 0)),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_app(port: int) -> tuple[subprocess.Popen, float]:
@@ -97,11 +90,11 @@ def run(repeats: int, log: Callable[[str], None]) -> dict[str, Any]:
 
     starts = []
     for _ in range(repeats - 1):  # cold starts; the last one stays up for the calls
-        proc, seconds = start_app(_free_port())
+        proc, seconds = start_app(free_port())
         starts.append(seconds)
         proc.kill()
         proc.wait()
-    port = _free_port()
+    port = free_port()
     proc, seconds = start_app(port)
     starts.append(seconds)
     log(f"start to serving: {starts}")

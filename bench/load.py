@@ -29,8 +29,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from bench.latency import CALLS, _free_port, start_app
-from bench.common import machine, report, rss_mb
+from bench.latency import CALLS, start_app
+from bench.common import free_port, machine, report, rss_mb
 
 SAMPLING_APIS = ("/denoise", "/sedd_denoise", "/order_agnostic", "/seq2seq_run", "/clamp_compare")
 RUNS: list[tuple[str, tuple]] = [(api, args) for _, api, args in CALLS if api in SAMPLING_APIS]
@@ -161,7 +161,7 @@ def warm_up(url: str, timeout: float) -> dict[str, Any]:
 def run(clients: list[int], seconds: float, log: Callable[[str], None], max_requests: int = 200,
         timeout: float = 120.0, settle: float = 5.0, warmup: bool = True) -> dict[str, Any]:
     """Start the app once and run one burst per entry of `clients`; the report."""
-    port = _free_port()
+    port = free_port()
     proc, start_seconds = start_app(port)
     url = f"http://127.0.0.1:{port}/"
     try:

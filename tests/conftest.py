@@ -8,6 +8,7 @@ import sys
 import tempfile
 import traceback
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -57,6 +58,19 @@ def shot(name: str) -> Path:
     folder = Path(tempfile.gettempdir()) / f"text-diffusion-lab-shots-{os.getpid()}"
     folder.mkdir(exist_ok=True)
     return folder / name
+
+
+@contextlib.contextmanager
+def serve_app(demo: Any) -> Iterator[str]:
+    """A built Gradio app served in this process on a free port of 127.0.0.1: its URL, then the server closed."""
+    from bench.common import free_port
+
+    port = free_port()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:

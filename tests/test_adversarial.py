@@ -5,7 +5,6 @@ outside the session root. What Gradio itself fails on is probed on a server in i
 
 import json
 import re
-import socket
 import tempfile
 import time
 import urllib.error
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 
 import app
-from conftest import ROOT, cli
+from conftest import ROOT, cli, serve_app
 from diffusion import checkpoint
 from ui import common
 from ui import compare as compare_tab
@@ -64,12 +63,6 @@ def assert_clean_error(message: Any, fragment: str | tuple[str, ...]) -> None:
         assert piece in message, f"{piece!r} not in {message!r}"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _tree(folder: Path) -> dict[str, float]:
     """Every path under `folder` with its modification time."""
     return {str(p): p.stat().st_mtime for p in folder.rglob("*")} if folder.exists() else {}
@@ -96,11 +89,8 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     saved = common.SESSION_ROOT
     common.SESSION_ROOT = root
     app._load.cache_clear()
-    demo = app.build_demo()
-    port = _free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    yield Server(f"http://127.0.0.1:{port}/", root)
-    demo.close()
+    with serve_app(app.build_demo()) as url:
+        yield Server(url, root)
     common.SESSION_ROOT = saved
     app._load.cache_clear()
     assert set(_tree(CHECKPOINTS)) == shipped, "a request wrote into the shipped checkpoints"
@@ -762,7 +752,8 @@ GRADIO_GAPS = [
 @pytest.fixture(scope="module")
 def app_process():
     """`python app.py` on a free port of 127.0.0.1, in its own process."""
-    from bench.latency import _free_port as free_port, start_app
+    from bench.common import free_port
+    from bench.latency import start_app
 
     port = free_port()
     process, _ = start_app(port)

@@ -2,7 +2,6 @@
 
 import contextlib
 import re
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import pytest
 
 import app
 from diffusion.corpus import is_grammatical
-from conftest import chromium, shot
+from conftest import chromium, serve_app, shot
 from visualize.plots import clamp_distance_figure
 from visualize.tokens import confidence_colour, grammar_note, render_step, render_tokens
 
@@ -209,22 +208,13 @@ def test_shipped_checkpoint_loads(monkeypatch):
 
 # ---- browser ------------------------------------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def open_in_chromium(module) -> Iterator[Any]:
     """The app of `module` served on a free port and opened in Debian's Chromium; skips where it is missing."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing (CI installs Debian's chromium)")
-    demo = module.build_demo()
-    port = _free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
+    with serve_app(module.build_demo()) as url:
+        base = url.rstrip("/")
         # the session's one browser, a fresh context (cookies, storage, Gradio session) for this test
         context = chromium(CHROMIUM, CHROMIUM_ARGS).new_context(viewport={"width": 1280, "height": 900})
         try:
@@ -235,8 +225,6 @@ def open_in_chromium(module) -> Iterator[Any]:
             yield page
         finally:
             context.close()
-    finally:
-        demo.close()
 
 
 def dismiss_error(page, message: str) -> None:

@@ -2,23 +2,17 @@
 each session keeps its own state (the scrubbers' records, the models it trained), and bad input is an error that
 names what is accepted while the app keeps serving."""
 
-import socket
 from pathlib import Path
 
 import pytest
 
 import app
+from conftest import serve_app
 from ui import common
 from ui import train as train_tab
 
 SENTENCE = "punter is a cafe in the riverside area not far from the lighthouse that is inexpensive and is adults only ."
 MR = "name [zizzi] food [french] area [riverside]"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +22,8 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     saved = common.SESSION_ROOT
     common.SESSION_ROOT = root
     app._load.cache_clear()
-    demo = app.build_demo()
-    port = _free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+    with serve_app(app.build_demo()) as url:
+        yield url
     common.SESSION_ROOT = saved
     app._load.cache_clear()
 
@@ -133,11 +124,7 @@ def test_a_full_queue_turns_visitors_away_with_a_message(monkeypatch, tmp_path):
 
     monkeypatch.setattr(app, "MAX_QUEUE", 1)
     monkeypatch.setattr(common, "SESSION_ROOT", tmp_path)
-    demo = app.build_demo()
-    port = _free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    try:
-        url = f"http://127.0.0.1:{port}/"
+    with serve_app(app.build_demo()) as url:
         jobs = [Client(url, verbose=False).submit(k, 1000, "ddpm", True, 1.0, 4, "shipped", api_name="/denoise")
                 for k in range(5)]
         outcomes = []
@@ -151,5 +138,3 @@ def test_a_full_queue_turns_visitors_away_with_a_message(monkeypatch, tmp_path):
         assert outcomes.count("done") >= 3 and refused and all("Queue is full" in o for o in refused), outcomes
         assert "t = 0.50" in Client(url, verbose=False).predict(SENTENCE, 0.5, 0, "shipped",
                                                                    api_name="/forward_view")[0]
-    finally:
-        demo.close()
