@@ -24,16 +24,16 @@ from ui import seq2seq as seq2seq_tab
 from ui import train as train_tab
 from ui.common import (CHECKPOINTS, CHECKPOINT_ENV, DEFAULT_CHECKPOINT, SESSION_TTL_SECONDS, end_session, forget_models,
                        get_checkpoint, load, start_sweeper)
-from ui.denoise import DEFAULT_STEPS, MAX_STEPS, MIN_STEPS, denoise, scrub
-from ui.discrete import forward_view, sedd_denoise, sedd_scrub
-from ui.order import order_agnostic, order_scrub
-from ui.seq2seq import compose_mr, seq2seq_run, seq2seq_scrub
+from ui.denoise import DEFAULT_STEPS, MAX_STEPS, MIN_STEPS, denoise
+from ui.discrete import forward_view, sedd_denoise
+from ui.order import order_agnostic
+from ui.seq2seq import compose_mr, seq2seq_run
+from visualize import tokens
 
 _load = load  # the one cache of loaded checkpoints (tests clear it)
 
-__all__ = ["CHECKPOINT_ENV", "CHECKPOINTS", "DEFAULT_CHECKPOINT", "DEFAULT_STEPS", "MAX_STEPS", "MIN_STEPS", "build_demo", "denoise",
-           "compose_mr", "forward_view", "get_checkpoint", "order_agnostic", "order_scrub", "scrub", "sedd_denoise",
-           "sedd_scrub", "seq2seq_run", "seq2seq_scrub"]
+__all__ = ["CHECKPOINT_ENV", "CHECKPOINTS", "DEFAULT_CHECKPOINT", "DEFAULT_STEPS", "MAX_STEPS", "MIN_STEPS", "build_demo",
+           "denoise", "compose_mr", "forward_view", "get_checkpoint", "order_agnostic", "sedd_denoise", "seq2seq_run"]
 
 
 # The tabs in order: (title, module with tab(models)).
@@ -51,6 +51,7 @@ def build_demo() -> gr.Blocks:
     """The whole app, queued: one tab per module; checkpoints load lazily, on a tab's first run. Gradio's uploads and
     downloads expire with the sessions (`delete_cache`), and a thread sweeps the session root."""
     with gr.Blocks(title="Text diffusion lab", delete_cache=(SESSION_TTL_SECONDS // 4, SESSION_TTL_SECONDS)) as demo:
+        gr.HTML(f"<style>{tokens.css()}</style>", elem_id="token-css", padding=False)  # every tab's token views
         gr.Markdown("# Text diffusion lab")
         # This browser session's own models, {family: checkpoint folder}, made in the Train tab; gone with the session.
         models = gr.State({}, time_to_live=SESSION_TTL_SECONDS, delete_callback=forget_models)

@@ -124,5 +124,7 @@ class ARProcess(Configurable):
         confidence = torch.zeros(B, L)
         confidence[:, :k] = 1.0
         confidence[:, k] = conf
+        fresh = torch.zeros(B, L, dtype=torch.bool)
+        fresh[:, k] = ~ended  # only position k was predicted, from its prefix
         return StepOutput(x=out, tokens=out, pred_tokens=pred, confidence=confidence,
-                          extras={"position": k})
+                          extras={"position": k}, probs=probs[:, None].expand(B, L, probs.shape[-1]), fresh=fresh)

@@ -322,8 +322,10 @@ class ARDMProcess(LengthDrawnFirst):
                          torch.where(sub_masked, best, 1.0))
         # what a later step that writes nothing shows: the written words, sure, and these guesses elsewhere
         state = ARDMState(tokens, order, torch.where(reveal, tokens, pred), torch.where(reveal, 1.0, confidence))
+        full = probs if rows is None else put(probs.new_zeros(B, D, probs.shape[-1]), probs)  # (B, L, V)
+        fresh = put(torch.zeros(B, D, dtype=torch.bool), sub_masked)  # the positions the network read a word for
         return StepOutput(x=state, tokens=tokens, pred_tokens=pred, confidence=confidence,
-                          extras={"order": order, "revealed": reveal})
+                          extras={"order": order, "revealed": reveal}, probs=full, fresh=fresh)
 
 
 @functools.lru_cache(maxsize=16)

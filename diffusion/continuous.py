@@ -323,7 +323,8 @@ class ContinuousProcess(LengthDrawnFirst):
         logits = self.round_logits(model, x0_hat)  # (B, L, V)
         logits = ban_pad(logits, content)  # by length, never [PAD] inside the sentence
         pred, dist = nearest(x0_hat, emb, logits)
-        confidence = logits.softmax(-1).gather(-1, pred[..., None])[..., 0]  # (B, L)
+        probs = logits.softmax(-1)  # (B, L, V) the rounding softmax of x0_hat: what the network says each word is
+        confidence = probs.gather(-1, pred[..., None])[..., 0]  # (B, L)
         if content is not None:  # the padding is known: [PAD] for certain, its x0 exactly [PAD]'s embedding
             x0_hat = torch.where(content[..., None], x0_hat, emb[PAD_ID])
             pred, dist = pred.masked_fill(~content, PAD_ID), dist.where(content, 0.0)
@@ -355,7 +356,7 @@ class ContinuousProcess(LengthDrawnFirst):
         state = LatentState(x_next, x0_hat, content)
         tokens = self.readable(model, state, float(t_next))
         return StepOutput(x=state, tokens=tokens, pred_tokens=pred, confidence=confidence, latent=x_next,
-                          extras=extras)
+                          extras=extras, probs=probs, fresh=content)
 
     # likelihood
     @torch.no_grad()

@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from .trajectory import Step, Trajectory
 
 TARGET_FRAMES = 50  # the UI redraws about this many times whatever the step count
+MAX_TOP_K = 20  # the most likely words a Step may carry per position
 
 
 def default_every(num_steps: int) -> int:
@@ -20,8 +21,10 @@ def default_every(num_steps: int) -> int:
 
 @torch.inference_mode()
 def sample_steps(process: Any, model: nn.Module, num_samples: int, num_steps: int, length: int | None = None,
-                 generator: torch.Generator | None = None, every: int | None = None) -> Iterator[Step]:
-    """Run the reverse chain from the prior; yield the prior, every `every`-th step, and the last, on the CPU."""
+                 generator: torch.Generator | None = None, every: int | None = None, top_k: int = 0) -> Iterator[Step]:
+    """Run the reverse chain from the prior; yield the prior, every `every`-th step, and the last, on the CPU. With
+    `top_k`, each Step's extras["top_k"] holds (ids, probs), both (B, L, top_k): the network's `top_k` likeliest words
+    at each position, from the last step that read that position (probability 0 where none has yet)."""
     if not isinstance(num_samples, int) or num_samples <= 0:
         raise ValueError(f"number of samples must be a positive integer, got {num_samples!r}")
     length = model.config.seq_len if length is None else length
@@ -30,6 +33,8 @@ def sample_steps(process: Any, model: nn.Module, num_samples: int, num_steps: in
     every = default_every(num_steps) if every is None else every
     if every <= 0:
         raise ValueError(f"every must be a positive integer, got {every}")
+    if not isinstance(top_k, int) or not 0 <= top_k <= MAX_TOP_K:
+        raise ValueError(f"top_k must be a whole number from 0 to {MAX_TOP_K}, got {top_k!r}")
     ts = process.timesteps(num_steps).tolist()  # 1 -> 0, num_steps + 1 values
     model.eval()
     x = process.prior(num_samples, length, generator)
@@ -38,15 +43,33 @@ def sample_steps(process: Any, model: nn.Module, num_samples: int, num_steps: in
                changed=torch.zeros(tokens.shape, dtype=torch.bool),
                latent=_prior_latent(x), extras={})
     previous, calls = tokens, 0
+    top = None  # (ids, probs), each (B, L, top_k): what the network last said at each position
     for k in range(1, num_steps + 1):
         out = process.step(model, x, ts[k - 1], ts[k], generator)
         x, calls = out.x, calls + out.calls
+        if top_k and out.probs is not None:
+            top = _merge_top(top, out.probs, out.fresh, top_k)
         if k % every and k != num_steps:
             continue
+        extras = {k_: _cpu(v) for k_, v in out.extras.items()}
+        if top is not None:
+            extras["top_k"] = (top[0].cpu(), top[1].cpu())
         yield Step(index=k, t=ts[k], tokens=out.tokens.cpu(), pred_tokens=out.pred_tokens.cpu(),
                    confidence=out.confidence.cpu(), changed=(out.tokens != previous).cpu(),
-                   latent=_cpu(out.latent), extras={k_: _cpu(v) for k_, v in out.extras.items()}, calls=calls)
+                   latent=_cpu(out.latent), extras=extras, calls=calls)
         previous = out.tokens
+
+
+def _merge_top(top: tuple[Tensor, Tensor] | None, probs: Tensor, fresh: Tensor | None,
+               k: int) -> tuple[Tensor, Tensor]:
+    """The top-k of this step's distribution (B, L, V) where it is fresh (B, L), the previous top-k elsewhere."""
+    p, ids = probs.float().topk(min(k, probs.shape[-1]), dim=-1)  # (B, L, k)
+    if top is None:
+        top = (torch.zeros_like(ids), torch.zeros_like(p))
+    if fresh is None:
+        return ids, p
+    keep = fresh[..., None]  # (B, L, 1)
+    return torch.where(keep, ids, top[0]), torch.where(keep, p, top[1])
 
 
 def _prior_latent(x: Any) -> torch.Tensor | None:

@@ -272,7 +272,8 @@ class SEDDProcess(LengthDrawnFirst):
         undecided = new == MASK_ID
         pred = torch.where(undecided, pred, new)
         confidence = torch.where(undecided, best, x0_probs.gather(-1, new[..., None])[..., 0])
-        return StepOutput(x=new, tokens=new, pred_tokens=pred, confidence=confidence.float(), extras={})
+        return StepOutput(x=new, tokens=new, pred_tokens=pred, confidence=confidence.float(), extras={},
+                          probs=x0_probs)
 
     def _absorbing_step(self, model: SEDDModel, x: SEDDState, t: float, t_next: float,
                         generator: torch.Generator | None) -> StepOutput:
@@ -300,7 +301,7 @@ class SEDDProcess(LengthDrawnFirst):
             # words): no network call
             return StepOutput(x=x, tokens=x.tokens, pred_tokens=x.pred, confidence=x.confidence, extras={}, calls=0)
         tokens, pred, confidence = x.tokens.clone(), x.pred.clone(), x.confidence.clone()
-        calls = 0
+        calls, probs, fresh = 0, None, None
         if bool(unmask.any()):
             rows = unmask.any(1).nonzero()[:, 0]  # (R,) the rows whose words need the network
             logits = self.word_logits(model, x.tokens[rows], torch.full((len(rows),), t, dtype=torch.float64))
@@ -319,10 +320,22 @@ class SEDDProcess(LengthDrawnFirst):
             # elsewhere
             confidence[rows] = torch.where(now, words.gather(-1, draw[..., None])[..., 0], best).float()
             calls = 1
+            probs, fresh = _rows_only(words, rows, B), torch.zeros(B, D, dtype=torch.bool)
+            fresh[rows] = masked[rows]
         confidence[~masked] = 1.0
         if remask is not None:  # masked again: the word it held stays its guess (pred holds it already), unsure
             tokens[remask] = MASK_ID
             confidence[remask] = 0.0
         still = tokens == MASK_ID
         state = SEDDState(tokens, pred, torch.where(still, confidence, 1.0))
-        return StepOutput(x=state, tokens=tokens, pred_tokens=pred, confidence=confidence, extras={}, calls=calls)
+        return StepOutput(x=state, tokens=tokens, pred_tokens=pred, confidence=confidence, extras={}, calls=calls,
+                          probs=probs, fresh=fresh)
+
+
+def _rows_only(part: Tensor, rows: Tensor, batch: int) -> Tensor:
+    """(batch, L, V) from the (R, L, V) distributions of `rows`; the other rows zero (a step's `fresh` leaves them)."""
+    if len(rows) == batch:
+        return part
+    full = part.new_zeros(batch, *part.shape[1:])
+    full[rows] = part
+    return full

@@ -180,8 +180,11 @@ class Seq2SeqProcess(ContinuousProcess):
         n = src.shape[1]
         extras = dict(out.extras)
         extras["clamp_distance"] = torch.cat([torch.zeros(src.shape), out.extras["clamp_distance"][:, n:]], 1)
+        fresh = torch.ones(out.tokens.shape, dtype=torch.bool) if out.fresh is None else out.fresh.clone()
+        fresh[:, :n] = False  # the source is given, not predicted
         return replace(out, pred_tokens=torch.cat([src, out.pred_tokens[:, n:]], 1),
-                       confidence=torch.cat([torch.ones(src.shape), out.confidence[:, n:]], 1), extras=extras)
+                       confidence=torch.cat([torch.ones(src.shape), out.confidence[:, n:]], 1), extras=extras,
+                       fresh=fresh)
 
     def readable(self, model: ContinuousModel, x: Tensor, t: float) -> Tensor:
         """The target as the latent rounds to it, the source as given (it is never noised)."""
@@ -196,10 +199,10 @@ class Seq2SeqProcess(ContinuousProcess):
 
 def candidates_steps(process: Seq2SeqProcess, model: ContinuousModel, tokenizer: TextTokenizer, source: str,
                      candidates: int, num_steps: int, generator: torch.Generator | None = None,
-                     every: int | None = None) -> Iterator[Step]:
+                     every: int | None = None, top_k: int = 0) -> Iterator[Step]:
     """The reverse chain of `candidates` targets for one source, drawn together (each from its own noise)."""
     from .sampling import sample_steps  # the generic loop; imported here as it is only needed to sample
 
     row = encode_sources(tokenizer, model.config, [source])
     yield from sample_steps(process.configure(source=row), model, candidates, num_steps, generator=generator,
-                            every=every)
+                            every=every, top_k=top_k)

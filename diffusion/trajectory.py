@@ -27,6 +27,11 @@ class StepOutput:
     latent: Tensor | None = None  # (B, L, D) continuous families only
     extras: dict[str, Any] = field(default_factory=dict)
     calls: int = 1  # network calls the step made: 0 where it could change nothing and skipped the network
+    # (B, L, V) the network's distribution over words behind pred_tokens, by reference (the step computed it anyway;
+    # may be an expanded view); `fresh` (B, L) marks where it is this step's (elsewhere the last one stands). The
+    # sampler reads a top-k of it only when asked, and never keeps it.
+    probs: Tensor | None = None
+    fresh: Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,7 @@ class Step:
     confidence: Tensor  # (B, L) probability of pred_tokens
     changed: Tensor  # (B, L) bool: tokens differ from the previous recorded step
     latent: Tensor | None  # (B, L, D) continuous families only
-    extras: dict[str, Any]  # family-specific views: clamp distance, reveal order, ...
+    extras: dict[str, Any]  # family views: clamp distance, reveal order, "top_k" when asked (see sample_steps)
     calls: int = 0  # network calls of the chain so far: what its steps cost (a step may make none)
 
 

@@ -6,6 +6,7 @@
 - `forward_noising`: a sentence's embeddings noised to t, each rounded to its nearest word under the rounding softmax
   p(w | x) ∝ exp(-||x - EMB(w)||^2) (Sec. 4.1 of Li et al. 2022), with its path on the embedding table's PCA plane.
   The projection is affine, so the projected x_t is exactly the same mix of the projected x0 and eps.
+- `forward_frames`: the same at many times at once (a player's frames), on any schedule (`with_schedule`).
 - `schedule_curve`: alpha_bar(t) on the model's grid and SNR(t) = alpha_bar / (1 - alpha_bar) (Kingma et al. 2021).
 - `latent_paths`: one sample's latents along a reverse chain, on the same plane.
 - `nearest_distance`: the mean distance from latents to their nearest word embedding, what the clamping trick
@@ -14,7 +15,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,37 @@ def forward_noising(process: Any, model: Any, ids: Tensor, t: float, seed: int, 
     return NoisingView(rounded=rounded, confidence=confidence, vocab_xy=vocab_xy,
                        paths=project(path.transpose(0, 1).numpy(), basis),  # (n, K', 2)
                        extent_points=np.concatenate([vocab_xy, project(full.numpy(), basis).reshape(-1, 2)]))
+
+
+@dataclass(frozen=True)
+class NoisingFrames:
+    """A sentence noised at each of several times with one noise draw: what each position rounds to at each, and
+    the points on the PCA plane."""
+
+    times: list[float]
+    rounded: Tensor  # (K, n) ids of the nearest words of x_t at each time
+    confidence: Tensor  # (K, n) the rounding softmax's probability of them
+    vocab_xy: np.ndarray  # (V, 2) the embedding table on the plane
+    xy: np.ndarray  # (n, K, 2) each position's x_t at each time
+
+
+def with_schedule(process: Any, schedule: str) -> Any:
+    """The same process on another noise schedule (`schedules.SCHEDULES`), for views that compare schedules."""
+    if schedule not in schedules.SCHEDULES:
+        raise ValueError(f"schedule must be one of {', '.join(schedules.SCHEDULES)}, got {schedule!r}")
+    return replace(process, config=replace(process.config, schedule=schedule))
+
+
+@torch.no_grad()
+def forward_frames(process: Any, model: Any, ids: Tensor, times: list[float], seed: int) -> NoisingFrames:
+    """The sentence `ids` (n,) embedded (x0 = EMB(w)) and noised to each of `times` with the noise of `seed`, each
+    x_t rounded to its nearest word under the rounding softmax."""
+    emb = model.embedding.weight.detach().float()  # (V, d)
+    xs = noise_path(process, emb[ids][None], times, seed)  # (K, n, d)
+    confidence, rounded = model.round_logits(xs).softmax(-1).max(-1)  # (K, n) each
+    basis = pca_basis(emb.numpy())
+    return NoisingFrames(list(times), rounded, confidence, project(emb.numpy(), basis),
+                         project(xs.transpose(0, 1).numpy(), basis))
 
 
 @dataclass(frozen=True)

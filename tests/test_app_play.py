@@ -1,39 +1,36 @@
-"""Play works in every tab that has it: the default run, then Play steps the frame slider past frame 1 (Chromium, the
-shipped checkpoints, one app server for the file)."""
+"""The player of every tab plays in the browser (Chromium, the shipped checkpoints, one app server for the file): once
+a run is on the page, Play reaches the last frame with no request to the server, and the figures linked to the player
+follow it; step, scrub, the network's likeliest words on pointing, the x̂₀ row and the order words were written in."""
 
 import os
+import time
 from dataclasses import dataclass
 
 import pytest
 
 import app
 from test_app import open_in_chromium
-from ui.forward import TICK_DT
 
 RUN_TIMEOUT = 240_000  # ms: a default run on a busy 2-core machine (the Control tab's guidance is the slowest)
-PLAY_TIMEOUT = 30_000  # ms: a few of the player's ticks
 
 
 @dataclass(frozen=True)
 class Player:
     tab: str  # the tab's name
-    play: str  # the Play button's elem_id
-    frame: str  # the elem_id of the slider Play moves
-    view: str  # the elem_id of what the frame shows
-    run: str | None = None  # the Run button's elem_id (none: the view is drawn on page load)
-    done: str | None = None  # an element that shows once the run is recorded
-    tick: float = 1  # how far one tick of the player moves the slider: a frame, or forward.TICK_DT in t
+    view: str  # the player's elem_id
+    run: str | None = None  # the Run button's elem_id (none: the player is filled on page load)
+    plots: tuple[str, ...] = ()  # elem_ids of the figures that follow the player
 
 
 PLAYERS = [
-    Player("Forward noising", "fwd-play", "fwd-t", "fwd-tokens", tick=TICK_DT),
-    Player("Denoise", "denoise-play", "scrub", "denoise-text", "run", "denoise-json"),
-    Player("Clamping trick", "ct-play", "ct-scrub", "ct-view-on", "ct-run", "ct-verdict-on"),
-    Player("Discrete diffusion", "sedd-fwd-play", "sedd-t", "sedd-forward", tick=TICK_DT),
-    Player("Discrete diffusion", "sedd-play", "sedd-scrub", "sedd-text", "sedd-run", "sedd-json"),
-    Player("Order-agnostic", "order-play", "order-scrub", "order-text", "order-run", "order-json"),
-    Player("Seq2seq", "s2s-play", "s2s-scrub", "s2s-text", "s2s-run", "s2s-json"),
-    Player("Control", "control-play", "control-scrub", "control-text", "control-run", "control-json"),
+    Player("Forward noising", "fwd-tokens", plots=("fwd-map", "fwd-schedule")),
+    Player("Denoise", "denoise-text", "run", ("clamp-plot", "latent-map")),
+    Player("Clamping trick", "ct-view", "ct-run", ("ct-distance", "ct-disagree")),
+    Player("Discrete diffusion", "sedd-forward", plots=("sedd-schedule",)),
+    Player("Discrete diffusion", "sedd-text", "sedd-run"),
+    Player("Order-agnostic", "order-text", "order-run", ("order-plan",)),
+    Player("Seq2seq", "s2s-text", "s2s-run"),
+    Player("Control", "control-text", "control-run", ("control-plot",)),
 ]
 
 
@@ -52,37 +49,111 @@ def page():
             app._load.cache_clear()
 
 
-def _value(page, elem_id: str) -> float:
-    return float(page.locator(f"#{elem_id} input[type=range]").input_value())
+def _root(player: Player) -> str:
+    return f"#{player.view} .tdl-player"
 
 
-def _wait(page, elem_id: str, condition: str, timeout: float = PLAY_TIMEOUT) -> None:
-    """Wait until `condition` holds of the slider's range input `r` (JavaScript), as the server moves it."""
-    page.wait_for_function(f"(() => {{ const r = document.querySelector('#{elem_id} input[type=range]'); "
-                           f"return r !== null && ({condition}); }})()", timeout=timeout)
+def _state(page, player: Player) -> dict:
+    return page.locator(_root(player)).evaluate(
+        "r => ({frame: Number(r.dataset.frame), frames: Number(r.dataset.frames), playing: r.dataset.playing, "
+        "live: r.classList.contains('tdl-live')})")
+
+
+def _recorded(page, player: Player) -> None:
+    """Run the tab's default (or wait for the page-load frames) until the whole run is in the player."""
+    page.get_by_role("tab", name=player.tab, exact=True).click()
+    if player.run:
+        page.locator(f"#{player.run}").click()
+    page.wait_for_function(
+        f"() => {{ const r = document.querySelector('{_root(player)}'); return r && Number(r.dataset.frames) >= 3 "
+        f"&& !r.classList.contains('tdl-live') && r.dataset.frame === String(Number(r.dataset.frames) - 1) }}",
+        timeout=RUN_TIMEOUT) if player.run else page.wait_for_function(
+        f"() => {{ const r = document.querySelector('{_root(player)}'); return r && Number(r.dataset.frames) >= 3 }}",
+        timeout=RUN_TIMEOUT)
+
+
+def _cursor(page, plot: str):
+    """Where a linked figure's moving trace is now (the first trace with a player meta name)."""
+    return page.locator(f"#{plot} .js-plotly-plot").evaluate(
+        "gd => { const t = gd.data.find(d => typeof d.meta === 'string' && d.meta.startsWith('now')); "
+        "return t ? JSON.stringify([t.x, t.y]) : null; }")
 
 
 @pytest.mark.skipif(not app.DEFAULT_CHECKPOINT.is_dir(), reason="no shipped checkpoints")
-@pytest.mark.parametrize("player", PLAYERS, ids=[p.play for p in PLAYERS])
-def test_play_advances_past_the_first_frame(page, player):
+@pytest.mark.parametrize("player", PLAYERS, ids=[p.view for p in PLAYERS])
+def test_play_reaches_the_last_frame_without_a_request(page, player):
+    _recorded(page, player)
+    root = page.locator(_root(player))
+    state = _state(page, player)
+    for plot in player.plots:
+        page.locator(f"#{plot} .js-plotly-plot").wait_for(timeout=60_000)
+    root.locator(".tdl-back").click()  # one frame back: the figures follow
+    before = {plot: _cursor(page, plot) for plot in player.plots}
+    root.locator(".tdl-fwd").click()
+    requests = []
+    page.on("request", requests.append)
+    try:
+        root.locator(".tdl-play").click()  # from the last frame (or wherever it opened) Play starts
+        first = _state(page, player)["frame"]
+        assert _state(page, player)["playing"] == "true"
+        started = time.monotonic()
+        page.wait_for_function(
+            f"() => {{ const r = document.querySelector('{_root(player)}'); "
+            "return r.dataset.frame === String(Number(r.dataset.frames) - 1) && r.dataset.playing === 'false' }",
+            timeout=120_000)
+        took = time.monotonic() - started
+    finally:
+        page.remove_listener("request", requests.append)
+    assert requests == [], [r.url for r in requests]  # the whole playback ran in the browser
+    fps = float(root.evaluate("r => r.dataset.fps"))
+    assert took < 2 * (state["frames"] - 1 - first) / fps + 5  # the set time (frames / fps), with room for a busy CPU
+    after = {plot: _cursor(page, plot) for plot in player.plots}
+    for plot in player.plots:  # the last frame's cursor differs from the frame before it
+        assert after[plot] is not None and after[plot] != before[plot] or state["frames"] < 2, plot
+
+
+@pytest.mark.skipif(not app.DEFAULT_CHECKPOINT.is_dir(), reason="no shipped checkpoints")
+def test_scrub_step_and_the_likeliest_words(page):
+    """On the Denoise run: scrub and step move the frame in the browser; each sample has its x̂₀ row; pointing at
+    a predicted word shows the network's likeliest words as bars whose probabilities fall and sum to at most 1."""
     from playwright.sync_api import expect
 
-    page.get_by_role("tab", name=player.tab, exact=True).click()
-    view = page.locator(f"#{player.view}")
-    if player.run:
-        page.locator(f"#{player.run}").click()
-        expect(page.locator(f"#{player.done}")).to_be_visible(timeout=RUN_TIMEOUT)
-        # the recorded run shows its last frame, with at least three to play
-        _wait(page, player.frame, "r.valueAsNumber === Number(r.max) && Number(r.max) >= 2", RUN_TIMEOUT)
-        start = 0.0  # Play from the last frame starts again at the first
-    else:
-        expect(view).not_to_be_empty(timeout=RUN_TIMEOUT)  # drawn on page load
-        start = _value(page, player.frame)
-    before = view.inner_text()
-    page.locator(f"#{player.play}").click()
-    if player.run:
-        _wait(page, player.frame, f"r.valueAsNumber < {2 * player.tick}")
-    _wait(page, player.frame, f"r.valueAsNumber >= {start + 2 * player.tick - 1e-9}")  # past frame 1
-    page.locator(f"#{player.play.replace('play', 'pause')}").click()
-    assert _value(page, player.frame) >= start + 2 * player.tick - 1e-9
-    expect(view).not_to_have_text(before)  # the view follows the frame
+    player = PLAYERS[1]
+    _recorded(page, player)
+    root = page.locator(_root(player))
+    requests = []
+    page.on("request", requests.append)
+    try:
+        root.locator(".tdl-scrub").fill("10")
+        assert _state(page, player)["frame"] == 10
+        root.locator(".tdl-back").click()
+        assert _state(page, player)["frame"] == 9
+        label = root.locator(".tdl-label").inner_text()
+        assert "frame 10 of" in label and "step" in label
+        assert root.locator(".pred-row").count() == root.locator(".sample-row").count() >= 1  # x̂₀ under x_t
+        chip = root.locator(".pred-row [data-top]").first
+        chip.hover()
+        rows = root.locator(".tdl-detail .tdl-top-row")
+        expect(rows.first).to_be_visible()
+        probs = [float(p) for p in root.locator(".tdl-detail .tdl-top-p").all_inner_texts()]
+        assert 1 <= len(probs) <= 5 and probs == sorted(probs, reverse=True) and sum(probs) <= 1.0 + 0.03
+        assert root.locator(".tdl-detail .tdl-top-title").inner_text().startswith("position ")
+    finally:
+        page.remove_listener("request", requests.append)
+    assert requests == []
+
+
+@pytest.mark.skipif(not app.DEFAULT_CHECKPOINT.is_dir(), reason="no shipped checkpoints")
+def test_order_run_ends_coloured_by_when_each_word_was_written(page):
+    """The order-agnostic run's last frame colours its sentence by the step that wrote each word, with a key; a
+    frame in the middle shows the network's guesses in the slots not yet written."""
+    player = PLAYERS[5]
+    _recorded(page, player)
+    root = page.locator(_root(player))
+    steps = [int(s) for s in root.locator(".commit-row .commit").evaluate_all("e => e.map(x => x.dataset.step)")]
+    budget = int(page.locator("#budget input[type=number]").input_value())
+    assert steps and all(1 <= s <= budget for s in steps) and len(set(steps)) > 1
+    assert root.locator(".commit-legend").count() == 1
+    root.locator(".tdl-scrub").fill("1")
+    guesses = root.locator(".mask").all_inner_texts()
+    assert guesses and any(g != "?" for g in guesses)  # the network's guess, greyed, in unwritten slots

@@ -22,10 +22,11 @@ from visualize.plots import mean_distance
 from visualize.tokens import legend_html
 
 from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, checkpoint_path, explain, get_checkpoint,
-                     model_radio, pick_checkpoint, player_buttons, wire_player)
+                     model_radio, pick_checkpoint)
 from .inputs import Number, Slider, UserError, whole
 from .recorded import paragraph, recorded, sentence
-from .run import Run, stream
+from .player import player
+from .run import TOP_K, Run, padding, stream
 
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
 SAMPLERS = ("ddpm", "ddim")  # the radio's choices; the package names what it accepts
@@ -146,17 +147,17 @@ def clamp_compare(seed: float | None, steps: float, sampler: str, clamp_from: fl
     clamp_start = steps_before_clamping(cks[0].process, steps, clamp_from)  # what the plots shade as not clamped
     on = dict(sampler=sampler, clamp=True, clamp_from=clamp_from)
     off = dict(sampler=sampler, clamp=False) if compare == "clamping" else on  # x0 and eps: the same sampler
-    run = Run("clamp", "The clamping trick", steps, marks=("clamped",), style=dict(legend=False),
+    run = Run("clamp", "The clamping trick", steps, marks=("clamped",), style=dict(legend=False, preds=True, pad=padding(cks[0])),
+              heads=tuple(HEADINGS[compare]), linked=("ct-distance", "ct-disagree"),
               extra=dict(compare=compare, names=LEGENDS[compare], clamp_start=clamp_start))
 
     def start() -> Any:  # the same seed in two generators: the same length, x_T and fresh noise z in both columns
         return [sample_steps(ck.process.configure(**settings), ck.model, 1, steps,
-                             generator=torch.Generator().manual_seed(seed)) for ck, settings in zip(cks, (on, off))]
+                             generator=torch.Generator().manual_seed(seed), top_k=TOP_K)
+                for ck, settings in zip(cks, (on, off))]
 
-    headings = tuple(f"**{h}**" for h in HEADINGS[compare])
     yield from stream(run, start, [ck.tokenizer for ck in cks], keep=_keep,
-                      hide=("", "", None, Slider(visible=False), gr.Plot(visible=False), gr.Plot(visible=False),
-                            *headings, gr.Plot(visible=False)))
+                      hide=("", "", None, gr.Plot(visible=False), gr.Plot(visible=False), gr.Plot(visible=False)))
     texts = [ck.tokenizer.decode(step.tokens[0]) for ck, step in zip(cks, run.last)]
     run.finish([[text] for text in texts], [[validate(text)] for text in texts])
     run.extra["length"] = int(run.last[0].tokens.shape[1])
@@ -165,9 +166,8 @@ def clamp_compare(seed: float | None, steps: float, sampler: str, clamp_from: fl
                                    for ck, step in zip(cks, run.last)]
     verdicts = tuple(verdict_html(text, checks[0].grammatical, distance)
                      for text, checks, distance in zip(texts, run.verdicts, run.extra["final_distance"]))
-    n = len(run) - 1
-    yield (*run.frames[-1], *verdicts, run, run.scrubber(),
-           *(gr.Plot(value=fig, visible=True) for fig in _figures(run, n)), *headings, _accuracy_plot(compare))
+    yield (run.value(), *verdicts, run, *(gr.Plot(value=fig, visible=True) for fig in _figures(run)),
+           _accuracy_plot(compare))
 
 
 def _keep(step: Any) -> dict[str, Any]:
@@ -187,20 +187,13 @@ def _accuracy_plot(compare: str) -> Any:
     return gr.Plot(value=denoising_accuracy_figure(curves, ACCURACY_SENTENCES), visible=True)
 
 
-def _figures(run: Run, frame: int) -> tuple[Any, Any]:
-    common = dict(current=run.indices[frame], num_steps=run.num_steps, clamp_start=run.extra["clamp_start"],
-                  names=tuple(run.extra["names"]))
+def _figures(run: Run) -> tuple[Any, Any]:
+    common = dict(current=run.indices[-1], num_steps=run.num_steps, clamp_start=run.extra["clamp_start"],
+                  names=tuple(run.extra["names"]), frames=run.indices)
     indices, distance = zip(*(run.series("distance", chain) for chain in range(2)))
     disagree = [run.series("disagree", chain)[1] for chain in range(2)]
     return (clamp_distances_figure(indices[0], *distance, **common),
             disagreement_figure(indices[0], *disagree, run.extra["length"], **common))
-
-
-def clamp_scrub(frame: float, run: Run | None) -> tuple[Any, Any, Any, Any]:
-    """Both columns at a recorded step, and that step marked on both plots."""
-    if not run:
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    return (*run.frames[run.index(frame)], *_figures(run, run.index(frame)))
 
 
 def _new_seed() -> int:
@@ -227,21 +220,12 @@ def tab(models: gr.State) -> None:
             choice = model_radio("ct-model")
             run = gr.Button("Run both", variant="primary", elem_id="ct-run")
         with gr.Column(scale=3):
+            view = player("ct-view", "<i>Press Run both: the chain with clamping and the one without appear here "
+                          "side by side, from the same noise.</i>")
             with gr.Row():
-                with gr.Column(min_width=260):
-                    heading_on = gr.Markdown(f"**{HEADINGS['clamping'][0]}**", elem_id="ct-heading-on")
-                    view_on = gr.HTML("<i>Press Run both: the clamped chain appears here.</i>", elem_id="ct-view-on",
-                                      min_height=120)
-                    verdict_on = gr.HTML(elem_id="ct-verdict-on")
-                with gr.Column(min_width=260):
-                    heading_off = gr.Markdown(f"**{HEADINGS['clamping'][1]}**", elem_id="ct-heading-off")
-                    view_off = gr.HTML("<i>… and the unclamped one here, from the same noise.</i>",
-                                       elem_id="ct-view-off", min_height=120)
-                    verdict_off = gr.HTML(elem_id="ct-verdict-off")
+                verdict_on = gr.HTML(elem_id="ct-verdict-on")
+                verdict_off = gr.HTML(elem_id="ct-verdict-off")
             gr.HTML(legend_html())
-            frame = Slider(0, 1, value=0, step=1, label="scrub through the recorded steps (moves both)",
-                              visible=False, interactive=False, elem_id="ct-scrub")
-            player = player_buttons("ct")
             with gr.Row():
                 distance = gr.Plot(label="distance to the nearest word", visible=False, elem_id="ct-distance",
                                    min_width=300)
@@ -252,9 +236,5 @@ def tab(models: gr.State) -> None:
     record = gr.State(None, time_to_live=SESSION_TTL_SECONDS)
     new_seed.click(_new_seed, None, seed, api_visibility="private", show_progress="hidden")
     run.click(clamp_compare, [seed, steps, sampler, clamp_from, choice, models, compare],
-              [view_on, view_off, verdict_on, verdict_off, record, frame, distance, disagree, heading_on, heading_off,
-               accuracy],
+              [view, verdict_on, verdict_off, record, distance, disagree, accuracy],
               show_progress="minimal", **SAMPLING)
-    frame.input(clamp_scrub, [frame, record], [view_on, view_off, distance, disagree], trigger_mode="always_last",
-                show_progress="hidden")
-    wire_player(player, frame, record, [view_on, view_off, distance, disagree], clamp_scrub)

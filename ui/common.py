@@ -1,5 +1,5 @@
 """What every tab shares: the shipped checkpoints (loaded once, read-only), the session's own models and folders,
-LaTeX, concurrency, export and the player. What a client sends is checked in `inputs.py`."""
+LaTeX, concurrency and export. The player is ui/player.py; what a client sends is checked in `inputs.py`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
@@ -219,7 +218,8 @@ def export_files(run: Run | None) -> tuple[Any, Any]:
     stem = f"{ex['slug']}-seed{ex['settings'].get('seed', 0)}"
     json_path, html_path = folder / f"{stem}.json", folder / f"{stem}.html"
     json_path.write_text(trajectory_json(ex["settings"], ex["steps"], ex["result"]), encoding="utf-8")
-    html_path.write_text(animated_html(ex["title"], ex["settings"], ex["frames"], ex["labels"]), encoding="utf-8")
+    html_path.write_text(animated_html(ex["title"], ex["settings"], ex["frames"], ex["labels"], ex["heads"]),
+                         encoding="utf-8")
     return gr.DownloadButton(value=str(json_path), visible=True), gr.DownloadButton(value=str(html_path), visible=True)
 
 
@@ -233,49 +233,3 @@ def _exports_dir() -> Path:
 def wire_export(event: Any, record: gr.State, buttons: tuple[gr.DownloadButton, gr.DownloadButton]) -> None:
     """After a run's event ends, fill the buttons from its Run."""
     event.then(export_files, record, list(buttons), api_visibility="private", show_progress="hidden")
-
-
-# ---- play / pause through a recorded run ---------------------------------------------------------------------------
-PLAY_SECONDS = 0.25  # one recorded frame per tick: a 50-frame run plays in about 12 s
-
-
-def player_buttons(prefix: str) -> tuple[gr.Button, gr.Button]:
-    """Play and Pause, placed under a tab's scrub slider."""
-    with gr.Row():
-        play = gr.Button("▶ Play", size="sm", min_width=80, elem_id=f"{prefix}-play")
-        pause = gr.Button("❚❚ Pause", size="sm", min_width=80, elem_id=f"{prefix}-pause")
-    return play, pause
-
-
-def wire_player(buttons: tuple[gr.Button, gr.Button], frame: gr.Slider, record: gr.State, outputs: list[Any],
-                scrub: Callable[[float, Any], Any]) -> None:
-    """A timer steps `frame` through the Run in `record`, one recorded frame a tick (every chain's view at once), and
-    shows each with `scrub` (the slider's own handler); Play from the last frame starts again at the first; the
-    timer stops at the end or on Pause."""
-    play, pause = buttons
-    timer = gr.Timer(PLAY_SECONDS, active=False)
-
-    def shown(i: int, rec: Any) -> tuple:
-        out = scrub(i, rec)
-        return out if isinstance(out, tuple) else (out,)
-
-    def start(i: float | None, rec: Any) -> tuple:
-        if not rec:
-            return (gr.skip(), gr.Timer(active=False), *[gr.skip()] * len(outputs))
-        last = len(rec) - 1
-        if i is None or int(i) >= last:
-            return (0, gr.Timer(active=True), *shown(0, rec))
-        return (gr.skip(), gr.Timer(active=True), *[gr.skip()] * len(outputs))
-
-    def tick(i: float | None, rec: Any) -> tuple:
-        # A tick never switches the timer on: one in flight when Pause is pressed cannot undo the pause.
-        if not rec:
-            return (gr.skip(), gr.Timer(active=False), *[gr.skip()] * len(outputs))
-        last = len(rec) - 1
-        nxt = min(int(i or 0) + 1, last)
-        return (nxt, gr.Timer(active=False) if nxt >= last else gr.skip(), *shown(nxt, rec))
-
-    quiet = dict(api_visibility="private", show_progress="hidden")
-    play.click(start, [frame, record], [frame, timer, *outputs], **quiet)
-    pause.click(lambda: gr.Timer(active=False), None, timer, **quiet)
-    timer.tick(tick, [frame, record], [frame, timer, *outputs], **quiet)

@@ -12,14 +12,16 @@ import gradio as gr
 import torch
 
 from diffusion import settings, shipped
+from diffusion.config import ModelConfig
 from diffusion.corpus import MR_EXAMPLE, entropy
 from diffusion.corpus.validator import is_grammatical
 from diffusion.families import FAMILIES
 from diffusion.limits import MAX_SOURCE_CHARS
+from diffusion.metrics import recorded_settings
 from diffusion.sampling import sample_steps
 from diffusion.seq2seq import candidates_steps, check_source, decode_targets
 from visualize.compare import (cards_html, nll_kind, quality_speed_figure, records_table_html, result_card,
-                                scaling_figure)
+                                scaling_figure, summary_table_html)
 
 from .common import CHECKPOINTS, MAX_SEED, SAMPLING, checkpoint_path, explain, model_radio, pick_checkpoint
 from .inputs import CheckboxGroup, Number, Slider, UserError, check_work, text_input, whole
@@ -61,8 +63,11 @@ an absorbing SEDD step that unmasks no word, an ARDM step whose plan writes none
 step after the sentence has ended; those skip the network. One sample says little: the table gives rates over 100
 samples.
 
-**The table.** Figures recorded with `python -m diffusion evaluate --record` in each shipped checkpoint's
-`meta.json` and, if present, the newest benchmark run in `bench/results/` (older runs are named under the table).
+**The tables.** Figures recorded with `python -m diffusion evaluate --record` in each shipped checkpoint's
+`meta.json`: the first gives each checkpoint's default sampler (its own settings at its default number of steps, what
+`python -m diffusion sample` runs with no flags) beside its best recorded one (the highest grammatical rate). *All
+recorded figures* lists every recorded setting and, if present, the newest benchmark run in `bench/results/` (older
+runs are named under it; in the chart, hollow markers).
 NLL: **exact** for the left-to-right model (sum of next-token log-probabilities); **ELBO** for ARDM (Eq. 6 of
 Hoogeboom et al. 2022; with fewer steps than positions, the expected NLL of the planned parallel decoding); **bound**
 for the diffusion models (Diffusion-LM's variational bound with rounding, SEDD's DWDSE bound). All are upper bounds on the true NLL except the exact one, so
@@ -206,6 +211,26 @@ def _row(entry: dict[str, Any], name: str, family: str | None, minutes: float | 
                 train_minutes=minutes, source=source)
 
 
+def _key(entry: dict[str, Any]) -> str:
+    """An evaluation's settings and steps as meta.json keys them, the number of MBR candidates left out (seq2seq's
+    evaluation always draws the same number; the sampler has no say in it)."""
+    return settings.evaluation_key({k: v for k, v in entry.items() if k != "mbr_candidates"})
+
+
+def _default_key(config: dict[str, Any], meta: dict[str, Any]) -> str | None:
+    """The key of the evaluation a checkpoint records with its own sampler settings at its default steps (what
+    `python -m diffusion sample` runs with no sampler flags), read from its config and meta.json without loading its
+    weights; None where they do not make a process."""
+    try:
+        model_config = ModelConfig.from_dict(config)
+        process = FAMILIES[model_config.family].process_cls(model_config)
+        if meta.get("process"):
+            process = process.configure(**meta["process"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return _key({"steps": process.default_steps, **recorded_settings(process)})
+
+
 def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
@@ -228,9 +253,11 @@ def recorded_rows(bench_dir: Path | None = None) -> tuple[list[dict[str, Any]], 
         config = raw.get("config", raw) if isinstance(raw, dict) else {}
         minutes = meta.get("seconds") / 60 if isinstance(meta.get("seconds"), (int, float)) else None
         evaluations = meta.get("evaluation") or {}
+        default = _default_key(config, meta)
         for entry in sorted(evaluations.values(), key=lambda e: (e.get("steps") or 0, str(e.get("sampler")))):
             rows.append(_row(entry, folder, meta.get("family", config.get("family")), minutes, "meta.json",
                              config.get("seq_len")))
+            rows[-1]["default"] = default is not None and _key(entry) == default
             if floor is None and entry.get("entropy_bits_per_token") is not None:
                 floor = float(entry["entropy_bits_per_token"])
     bench_dir = BENCH_RESULTS if bench_dir is None else bench_dir
@@ -291,6 +318,22 @@ def shipped_rates(rows: list[dict[str, Any]]) -> dict[str, float]:
     return {name: float(r["grammatical_rate"]) for name, r in best.items()}
 
 
+def summary_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per shipped checkpoint, in the index's order: its `default` row (its own sampler at its default
+    steps) and its `best` (the highest grammatical rate, the faster on a tie), from meta.json; None where none was
+    recorded."""
+    out = []
+    for name in shipped.SHIPPED:
+        own = [r for r in rows if r["name"] == name and r["source"] == "meta.json"]
+        rated = [r for r in own if r["grammatical_rate"] is not None]
+        best = max(rated, key=lambda r: (r["grammatical_rate"], -(r["seconds_per_sequence"] or 0)), default=None)
+        default = next((r for r in own if r.get("default")), None)
+        if best is not None and default is not None and best["grammatical_rate"] == default["grammatical_rate"]:
+            best = default  # a tie with the default: the default is the best
+        out.append(dict(name=name, default=default, best=best))
+    return out
+
+
 # ---- the tab ------------------------------------------------------------------------------------------------------
 
 def tab(models: gr.State) -> None:
@@ -312,7 +355,9 @@ def tab(models: gr.State) -> None:
                               elem_id="cmp-results", min_height=160)
     rows, floor, notes = recorded_rows()
     gr.Markdown("### Recorded figures")
-    gr.HTML(records_table_html(rows, floor, notes), elem_id="cmp-table")
+    gr.HTML(summary_table_html(summary_rows(rows), floor), elem_id="cmp-summary")
+    with gr.Accordion(f"All recorded figures ({len(rows)} rows)", open=False, elem_id="cmp-all"):
+        gr.HTML(records_table_html(rows, floor, notes), elem_id="cmp-table")
     gr.Plot(quality_speed_figure(rows), label="grammatical rate against speed", elem_id="cmp-chart")
     report, report_name = scaling_report()
     gr.Plot(scaling_figure(report, shipped_rates(rows), report_name), label="grammatical rate against training sentences",

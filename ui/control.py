@@ -20,9 +20,10 @@ from diffusion.sampling import sample_steps
 from visualize.control import control_probability_figure
 
 from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, explain, export_buttons, model_length, model_radio,
-                     pick_checkpoint, player_buttons, wire_export, wire_player)
+                     pick_checkpoint, wire_export)
 from .inputs import Number, Slider, UserError, check_work, text_input, whole
-from .run import Run, describe, grammar_checks, stream
+from .player import player
+from .run import TOP_K, Run, describe, grammar_checks, padding, stream
 
 MODES = ("Infilling", "Length", "Classifier guidance")
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
@@ -119,7 +120,8 @@ def control_run(mode: str, template: str, length: float, slot: str, value: str, 
     ck = pick_checkpoint("continuous", choice, models)
     steps = whole(steps, "steps", MIN_STEPS, min(MAX_STEPS, ck.process.T))
     num_samples = whole(num_samples, "number of samples", 1, MAX_SAMPLES)
-    run = Run("control", f"Diffusion-LM control: {str(mode).lower()}", steps)
+    run = Run("control", f"Diffusion-LM control: {str(mode).lower()}", steps, style=dict(preds=True, pad=padding(ck)),
+              linked=("control-plot",))
 
     def start() -> Any:
         control, conditioning = build_control(ck, mode, template, length, slot, value, weight, step_size, updates)
@@ -131,18 +133,18 @@ def control_run(mode: str, template: str, length: float, slot: str, value: str, 
                                                         num_samples=num_samples, **conditioning)
         run.settings = describe(ck, redraw, seed=seed, steps=steps, num_samples=num_samples, mode=mode,
                                 **control.describe())
-        return sample_steps(process, ck.model, num_samples, steps, generator=torch.Generator().manual_seed(seed))
+        return sample_steps(process, ck.model, num_samples, steps, generator=torch.Generator().manual_seed(seed),
+                            top_k=TOP_K)
 
-    yield from stream(run, start, ck.tokenizer, keep=_keep, hide=(gr.skip(), Slider(visible=False),
-                                                                    gr.Plot(visible=False), ""))
+    yield from stream(run, start, ck.tokenizer, keep=_keep, hide=(gr.skip(), gr.Plot(visible=False), ""))
     texts = [ck.tokenizer.decode(row) for row in run.last[0].tokens]
     checks = grammar_checks(ck, texts)
     run.finish([texts], None if checks is None else [checks])
     targets = run.extra["targets"]
     run.extra["label"] = ", ".join(f"{s}={v}" for s, v in targets.items()) if targets else ""
-    last = len(run) - 1
-    yield (run.frames[-1][0], run, run.scrubber(),
-           gr.Plot(value=_figure(run, last), visible=bool(run.series("prob")[0])), verdicts_html(texts, targets))
+    probs = run.series("prob")[1]
+    yield (run.value(), run, gr.Plot(value=_figure(run, texts), visible=bool(probs)),
+           verdicts_html(texts, targets, probs[-2] if len(probs) > 1 else None))  # the last guided step's
 
 
 def _keep(step: Any) -> dict[str, Any]:
@@ -150,34 +152,48 @@ def _keep(step: Any) -> dict[str, Any]:
     return {"prob": step.extras["control_prob"].tolist()} if "control_prob" in step.extras else {}
 
 
-def verdicts_html(texts: list[str], targets: dict[str, str] | None) -> str:
-    """One line per final sample: the text, whether the grammar accepts it, and whether it realises the targets."""
+def verdicts_html(texts: list[str], targets: dict[str, str] | None, probs: list[float] | None = None) -> str:
+    """One line per final sample: the text, whether the grammar accepts it, and whether it realises the targets; with
+    the classifier's probabilities at the last guided step (`probs`, one per sample), a line on each sample where the
+    classifier and the sentence disagree, saying why."""
     head = "<th>#</th><th>final sample</th><th>grammar</th>" + ("<th>asked value</th>" if targets else "")
     rows = [f"<tr>{head}</tr>"]
+    notes = []
+    asked = ", ".join(f"{s}={v}" for s, v in (targets or {}).items())
     for k, text in enumerate(texts):
         ok = is_grammatical(text)
         cells = [f"<td>{k + 1}</td><td>{html.escape(text)}</td>",
                  f"<td>{'✓ grammatical' if ok else '✗ not in the grammar'}</td>"]
         if targets:
             hit = realises(text, targets)
-            cells.append(f"<td>{'✓' if hit else '✗'} {html.escape(', '.join(f'{s}={v}' for s, v in targets.items()))}</td>")
+            cells.append(f"<td>{'✓' if hit else '✗'} {html.escape(asked)}</td>")
+            p = probs[k] if probs is not None and k < len(probs) else None
+            if p is not None and (p >= 0.5) != hit:
+                notes.append(_disagreement(k, p, hit, asked))
         rows.append(f"<tr>{''.join(cells)}</tr>")
-    return f'<table class="control-verdicts" style="width:100%">{"".join(rows)}</table>'
+    why = "".join(f'<p class="control-disagree" style="margin:0.3em 0">{n}</p>' for n in notes)
+    return f'<table class="control-verdicts" style="width:100%">{"".join(rows)}</table>{why}'
 
 
-def _figure(run: Run, frame: int) -> Any:
+def _disagreement(k: int, p: float, hit: bool, asked: str) -> str:
+    """Why the classifier's last probability and the final sentence can disagree, in one line."""
+    if not hit:
+        return (f"Sample {k + 1}: the classifier gave p = {p:.2f} at the last guided step, yet the sentence does not "
+                f"say {html.escape(asked)}, and at the end, on the clean words, the classifier agrees. The guidance "
+                "pushed x_t to where the classifier, trained on noisy latents, answers yes, without the words for "
+                "it: the classifier was fooled, not the sentence controlled.")
+    return (f"Sample {k + 1}: the sentence says {html.escape(asked)} although the classifier gave only p = {p:.2f} "
+            "at the last guided step: the value was written in the final steps, after guidance had stopped.")
+
+
+def _figure(run: Run, texts: list[str]) -> Any:
     indices, probs = run.series("prob")
     if not indices:
         return None
-    return control_probability_figure(indices, probs, run.extra["label"], current=run.indices[frame],
-                                      num_steps=run.num_steps)
-
-
-def control_scrub(frame: float, run: Run | None) -> tuple[Any, Any]:
-    if not run:
-        return gr.skip(), gr.skip()
-    i = run.index(frame)
-    return run.frames[i][0], _figure(run, i) if run.series("prob")[0] else gr.skip()
+    targets = run.extra["targets"]
+    final = [realises(text, targets) for text in texts] if targets else None
+    return control_probability_figure(indices, probs, run.extra["label"], current=run.indices[-1],
+                                      num_steps=run.num_steps, final=final, frames=run.indices)
 
 
 def _mode_visibility(mode: str) -> tuple[Any, Any, Any]:
@@ -221,21 +237,15 @@ def tab(models: gr.State) -> None:
                                     elem_id="control-samples")
             run = gr.Button("Run", variant="primary", elem_id="control-run")
         with gr.Column(scale=3):
-            text = gr.HTML("<i>Press Run; the text appears here step by step.</i>", elem_id="control-text",
-                           min_height=160)
+            text = player("control-text", "<i>Press Run; the text appears here step by step.</i>", 160)
             verdicts = gr.HTML("", elem_id="control-verdicts")
             buttons = export_buttons("control")
-            frame = Slider(0, 1, value=0, step=1, label="scrub through the recorded steps", visible=False,
-                              interactive=False, elem_id="control-scrub")
-            player = player_buttons("control")
             plot = gr.Plot(label="classifier probability", visible=False, elem_id="control-plot")
     record = gr.State(None, time_to_live=SESSION_TTL_SECONDS)
     mode.change(_mode_visibility, mode, [infill_box, length_box, guidance_box], api_visibility="private",
                 show_progress="hidden")
     slot.change(_values, slot, value, api_visibility="private", show_progress="hidden")
     event = run.click(control_run, [mode, template, length, slot, value, weight, step_size, updates, seed, steps,
-                                    num_samples, choice, models], [text, record, frame, plot, verdicts],
+                                    num_samples, choice, models], [text, record, plot, verdicts],
                       show_progress="minimal", **SAMPLING)
     wire_export(event, record, buttons)
-    frame.input(control_scrub, [frame, record], [text, plot], trigger_mode="always_last", show_progress="hidden")
-    wire_player(player, frame, record, [text, plot], control_scrub)

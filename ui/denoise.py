@@ -15,10 +15,11 @@ from visualize.embeddings import denoising_map_figure, finite_extent
 from visualize.plots import clamp_distance_figure
 
 from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, explain, export_buttons, model_radio,
-                     pick_checkpoint, player_buttons, wire_export, wire_player)
+                     pick_checkpoint, wire_export)
 from .inputs import Checkbox, Number, Slider, UserError, whole
 from .recorded import paragraph, recorded, sentence
-from .run import Run, describe, grammar_checks, stream
+from .player import player
+from .run import TOP_K, Run, describe, grammar_checks, padding, stream
 
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
 MAX_SAMPLES = 4
@@ -69,7 +70,8 @@ checkpoint's `meta.json`.
 **Reading the view.** Each token is the word the current latent $x_t$ rounds to. Its shade is the model's
 confidence: the probability of its predicted word under the rounding softmax
 $p(w \mid \hat x_0) \propto \exp(-\lVert \hat x_0 - \mathrm{EMB}(w) \rVert^2)$. An orange bar marks a word that
-changed since the previous frame; faint boxes are padding. The plot shows the mean distance from $\hat x_0$ to its
+changed since the previous frame. Under each sample, the words the network's own prediction $\hat x_0$ rounds to:
+vague and changing at first, settling as $t$ falls; point at a word to see the network's likeliest words there. The plot shows the mean distance from $\hat x_0$ to its
 nearest embedding: it falls as the prediction settles on words.
 """
 
@@ -95,7 +97,8 @@ def denoise(seed: float | None, steps: float, sampler: str, clamp: bool, clamp_f
     if sampler == "ddim" and noise_scale != 1.0:  # the package refuses it too; this says what to do on the page
         raise UserError("noise scale applies to the ddpm sampler only (ddim adds no noise): set it to 1 or pick ddpm")
     clamp_start = steps_before_clamping(ck.process, steps, clamp_from)  # what the plot shades as not yet clamped
-    run = Run("denoise", "Diffusion-LM denoising", steps, marks=("clamped",))
+    run = Run("denoise", "Diffusion-LM denoising", steps, marks=("clamped",), style=dict(preds=True, pad=padding(ck)),
+              linked=("clamp-plot", "latent-map"))
 
     def start() -> Any:
         process = ck.process.configure(sampler=sampler, clamp=bool(clamp), clamp_from=clamp_from,
@@ -104,17 +107,39 @@ def denoise(seed: float | None, steps: float, sampler: str, clamp: bool, clamp_f
                                 seed=seed, steps=steps, sampler=sampler, clamp=bool(clamp),
                                 clamp_from=clamp_from, clamp_start_step=clamp_start, noise_scale=noise_scale,
                                 num_samples=num_samples)
-        return sample_steps(process, ck.model, num_samples, steps, generator=torch.Generator().manual_seed(seed))
+        return sample_steps(process, ck.model, num_samples, steps, generator=torch.Generator().manual_seed(seed),
+                            top_k=TOP_K)
 
     yield from stream(run, start, ck.tokenizer, keep=_keep,
-                      hide=(None, Slider(visible=False), gr.Plot(visible=False), gr.Plot(visible=False)))
+                      hide=(None, gr.Plot(visible=False), gr.Plot(visible=False), gr.Dropdown(visible=False)))
     texts = [ck.tokenizer.decode(row) for row in run.last[0].tokens]
     checks = grammar_checks(ck, texts)
     run.finish([texts], None if checks is None else [checks], note=True)
     run.extra["paths"] = _paths(ck, run)
-    last = len(run) - 1
-    yield (run.frames[-1][0], run, run.scrubber(), gr.Plot(value=_figure(run, last), visible=True),
-           gr.Plot(value=_map(run, last), visible=True))
+    words = _followed(run)
+    pick = max(range(len(words)), key=lambda k: len(words[k].split(": ", 1)[1]), default=None)  # a content word
+    yield (run.value(), run, gr.Plot(value=_figure(run), visible=True),
+           gr.Plot(value=_map(run, None if pick is None else [pick]), visible=True),
+           gr.Dropdown(choices=[EVERY, *words], value=EVERY if pick is None else words[pick], visible=bool(words)))
+
+
+EVERY = "every position"
+
+
+def _followed(run: Run) -> list[str]:
+    """The follow menu's words: sample 1's final words by position (what the map's paths are of)."""
+    paths = run.extra.get("paths")
+    return [f"{k + 1}: {w}" for k, w in enumerate(paths["rounded"][-1])] if paths else []
+
+
+def follow_word(choice: str | None, run: Run | None) -> Any:
+    """Redraw the map with one position's path strong and the rest faded (or every path)."""
+    if not run or not run.extra.get("paths"):
+        return gr.skip()
+    words = _followed(run)
+    if choice != EVERY and choice not in words:
+        raise UserError(f"follow must be {EVERY!r} or one of the sample's positions, e.g. {words[0]!r}")
+    return _map(run, None if choice == EVERY else [words.index(choice)])
 
 
 def _keep(step: Any) -> dict[str, Any]:
@@ -139,27 +164,21 @@ def _paths(ck: Any, run: Run) -> dict[str, Any] | None:
                 extent=finite_extent(paths.extent_points))
 
 
-def _map(run: Run, frame: int) -> Any:
+def _map(run: Run, highlight: list[int] | None = None) -> Any:
+    """Sample 1's latent paths on the PCA plane (the `highlight`ed positions strong), the points at the last frame;
+    the player moves them."""
     paths = run.extra.get("paths")
     if not paths:
         return None
-    title = f"sample 1's latent paths on the PCA plane · step {run.indices[frame]} of {run.num_steps}"
-    return denoising_map_figure(paths["paths"].vocab_xy, paths["words"], paths["paths"].until(frame),
-                                paths["rounded"][frame], title, paths["extent"])
+    return denoising_map_figure(paths["paths"].vocab_xy, paths["words"], paths["paths"].xy.transpose(1, 0, 2),
+                                paths["rounded"], f"sample 1's latent paths on the PCA plane · {run.num_steps} steps",
+                                paths["extent"], highlight=highlight)
 
 
-def _figure(run: Run, frame: int) -> Any:
+def _figure(run: Run) -> Any:
     indices, distances = run.series("distance")
-    return clamp_distance_figure(indices, distances, current=run.indices[frame], clamped=run.series("clamped")[1],
-                                 num_steps=run.num_steps)
-
-
-def scrub(frame: float, run: Run | None) -> tuple[Any, Any, Any]:
-    """Show a recorded frame, mark its step on the clamp-distance plot and draw the latent paths up to it."""
-    if not run:
-        return gr.skip(), gr.skip(), gr.skip()
-    i = run.index(frame)
-    return run.frames[i][0], _figure(run, i), _map(run, i)
+    return clamp_distance_figure(indices, distances, current=run.indices[-1], clamped=run.series("clamped")[1],
+                                 num_steps=run.num_steps, frames=run.indices)
 
 
 def tab(models: gr.State) -> None:
@@ -182,17 +201,14 @@ def tab(models: gr.State) -> None:
             num_samples = Slider(1, MAX_SAMPLES, value=2, step=1, label="number of samples", elem_id="samples")
             run = gr.Button("Run", variant="primary", elem_id="run")
         with gr.Column(scale=3):
-            text = gr.HTML("<i>Press Run to sample; the text appears here step by step.</i>", elem_id="denoise-text",
-                           min_height=160)
+            text = player("denoise-text", "<i>Press Run to sample; the text appears here step by step.</i>", 160)
             buttons = export_buttons("denoise")
-            frame = Slider(0, 1, value=0, step=1, label="scrub through the recorded steps", visible=False,
-                              interactive=False, elem_id="scrub")
-            player = player_buttons("denoise")
             plot = gr.Plot(label="clamp distance", visible=False, elem_id="clamp-plot")
+            follow = gr.Dropdown([EVERY], value=EVERY, label="follow a word's path on the map", visible=False,
+                                 elem_id="follow-word")
             latent_map = gr.Plot(label="latent paths on the embedding map", visible=False, elem_id="latent-map")
     record = gr.State(None, time_to_live=SESSION_TTL_SECONDS)
     event = run.click(denoise, [seed, steps, sampler, clamp, clamp_from, num_samples, choice, models, noise_scale],
-                      [text, record, frame, plot, latent_map], show_progress="minimal", **SAMPLING)
+                      [text, record, plot, latent_map, follow], show_progress="minimal", **SAMPLING)
     wire_export(event, record, buttons)
-    frame.input(scrub, [frame, record], [text, plot, latent_map], trigger_mode="always_last", show_progress="hidden")
-    wire_player(player, frame, record, [text, plot, latent_map], scrub)
+    follow.input(follow_word, [follow, record], latent_map, show_progress="hidden")

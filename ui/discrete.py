@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,15 +14,16 @@ from diffusion.families import configure
 from diffusion.limits import MAX_SENTENCE_CHARS
 from diffusion.sampling import sample_steps
 from visualize.plots import discrete_schedule_figure, quality_vs_steps_figure
+from visualize.player import empty_value, player_value
 from visualize.tokens import render_tokens
 
-from . import forward
 from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, explain, export_buttons, model_radio,
-                     pick_checkpoint, player_buttons, wire_export, wire_player)
+                     pick_checkpoint, wire_export)
 from .inputs import Number, Slider, UserError, as_user_error, text_input, whole
 from .order import ORDER_CHOICES
 from .recorded import paragraph, recorded, sentence
-from .run import Run, describe, grammar_checks, stream
+from .player import player
+from .run import TOP_K, Run, describe, grammar_checks, padding, stream
 
 GRAPHS = {shipped.SHIPPED[name].variant: name for name in shipped.names("sedd")}  # graph -> shipped checkpoint
 SAMPLERS = ("tweedie", "euler", "any-order")
@@ -119,9 +121,13 @@ def _checkpoint(graph: str, choice: str = SHIPPED, models: dict[str, str] | None
     return pick_checkpoint("sedd", choice, models, GRAPHS[graph], how=f" --graph {graph}")
 
 
+FORWARD_TIMES = [k / 50 for k in range(51)]  # the forward player's frames: t = 0, 0.02, ..., 1
+
+
 def forward_view(graph: str, sentence: str, t: float, seed: float | None, choice: str = SHIPPED,
-                 models: dict[str, str] | None = None) -> tuple[str, Any]:
-    """The sentence noised to time t (the same seed hits the same tokens at every t) and the schedule."""
+                 models: dict[str, str] | None = None) -> tuple[dict[str, Any], Any]:
+    """The sentence noised at every t of FORWARD_TIMES (the same seed hits the same tokens at every t), for the
+    player, opening at the frame nearest `t`; and the schedule, whose cursor follows the player."""
     seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 1:
         raise UserError(f"t must be a number from 0 to 1, got {t!r}")
@@ -133,19 +139,27 @@ def forward_view(graph: str, sentence: str, t: float, seed: float | None, choice
         ids = ck.tokenizer.batch([text], ck.config.seq_len)  # (1, L)
     except ValueError as e:
         raise as_user_error(e) from None
-    noisy = ck.process.add_noise(ids, float(t), torch.Generator().manual_seed(seed))
-    tokens = ck.tokenizer.tokens(noisy[0])
-    changed = (noisy != ids)[0]
-    hit = int(changed.sum())
     words = int((ids != ck.tokenizer.pad_id).sum())
-    if getattr(ck.process, "by_length", False):  # the length is drawn first: padding is never noised
-        count = f"{hit} of {words} word positions hit (padding is never noised)"
-    else:
-        count = f"{hit} of {ids.shape[1]} positions hit ({words} words)"
-    html = (f'<div style="font-weight:600;margin-bottom:0.4em">t = {float(t):.2f} · {count}</div>'
-            + render_tokens(tokens, [1.0] * len(tokens), changed.tolist()))
+    by_length = getattr(ck.process, "by_length", False)  # the length is drawn first: padding is never noised
+    frames = []
+    for s_ in FORWARD_TIMES:
+        noisy = ck.process.add_noise(ids, float(s_), torch.Generator().manual_seed(seed))
+        tokens = ck.tokenizer.tokens(noisy[0])
+        changed = (noisy != ids)[0]
+        hit = int(changed.sum())
+        count = (f"{hit} of {words} word positions hit (padding is never noised)" if by_length
+                 else f"{hit} of {ids.shape[1]} positions hit ({words} words)")
+        frames.append([f'<div style="font-weight:600;margin-bottom:0.4em">t = {s_:.2f} · {count}</div>'
+                       + render_tokens(tokens, [1.0] * len(tokens), changed.tolist(),
+                                       pad="hide" if by_length else "compact")])
+    start = min(range(len(FORWARD_TIMES)), key=lambda k: abs(FORWARD_TIMES[k] - float(t)))
+    value = player_value(frames, [f"t = {s_:.2f}" for s_ in FORWARD_TIMES], start=start, linked=("sedd-schedule",),
+                         fps=FORWARD_FPS, padding=not by_length)
     curves = schedules.discrete_curves(ck.config.noise)
-    return html, discrete_schedule_figure(curves, float(t), ck.config.graph)
+    return value, discrete_schedule_figure(curves, FORWARD_TIMES[start], ck.config.graph, frames=FORWARD_TIMES)
+
+
+FORWARD_FPS = 4.0  # t from 0 to 1 in about 12 s
 
 
 def _quality(ck) -> Any:
@@ -174,7 +188,8 @@ def sedd_denoise(graph: str, seed: float | None, steps: float, sampler: str,
         raise UserError(f"the any-order sampler writes at least one position a step: steps must be from 1 to the "
                        f"model's length {ck.config.seq_len}, got {steps}")
     any_order = sampler == "any-order"
-    run = Run(f"sedd-{ck.config.graph}", f"SEDD ({ck.config.graph}) denoising", steps, marks=("calls",))
+    run = Run(f"sedd-{ck.config.graph}", f"SEDD ({ck.config.graph}) denoising", steps, marks=("calls",),
+              style=dict(guesses=True, commit=True, pad=padding(ck)))
 
     def start() -> Any:
         # the order is the any-order sampler's; the package names the orders it accepts
@@ -182,19 +197,14 @@ def sedd_denoise(graph: str, seed: float | None, steps: float, sampler: str,
         run.settings = describe(ck, dict(process=process, steps=steps, seed=seed, num_samples=num_samples),
                                 graph=ck.config.graph, seed=seed, steps=steps, sampler=sampler, remask=float(remask),
                                 num_samples=num_samples, **({"order": order} if any_order else {}))
-        return sample_steps(process, ck.model, num_samples, steps, generator=torch.Generator().manual_seed(seed))
+        return sample_steps(process, ck.model, num_samples, steps, generator=torch.Generator().manual_seed(seed),
+                            top_k=TOP_K)
 
-    yield from stream(run, start, ck.tokenizer, hide=(None, Slider(visible=False), gr.skip()))
+    yield from stream(run, start, ck.tokenizer, hide=(None, gr.skip()))
     texts = [ck.tokenizer.decode(row) for row in run.last[0].tokens]
     checks = grammar_checks(ck, texts)
     run.finish([texts], None if checks is None else [checks], note=True)
-    yield run.frames[-1][0], run, run.scrubber(), _quality(ck)
-
-
-def sedd_scrub(frame: float, run: Run | None) -> Any:
-    if not run:
-        return gr.skip()
-    return run.frames[run.index(frame)][0]
+    yield run.value(), run, _quality(ck)
 
 
 def sampler_changed(sampler: str, graph: str, choice: str = SHIPPED,
@@ -219,12 +229,12 @@ def graph_steps(graph: str) -> tuple[Any, Any]:
 
 
 def _first_view(graph: str, sentence: str, t: float, seed: float | None, choice: str = SHIPPED,
-                models: dict[str, str] | None = None) -> tuple[str, Any]:
+                models: dict[str, str] | None = None) -> tuple[Any, Any]:
     """The forward view on page load; without a checkpoint a note instead of an error toast."""
     try:
         return forward_view(graph, sentence, t, seed, choice, models)
     except gr.Error as e:
-        return f"<i>{e.message}</i>", None
+        return empty_value(f"<i>{html.escape(e.message)}</i>"), None
 
 
 def tab(models: gr.State) -> dict[str, Any]:
@@ -240,13 +250,10 @@ def tab(models: gr.State) -> dict[str, Any]:
         with gr.Column(scale=1, min_width=280):
             sentence = gr.Textbox(EXAMPLE, label="sentence", lines=2, elem_id="sedd-sentence",
                                   max_length=MAX_SENTENCE_CHARS)
-            t = Slider(0, 1, value=0.5, step=0.01, label="t", elem_id="sedd-t")
-            with gr.Row():
-                play_button = gr.Button("▶ Play", variant="primary", min_width=80, elem_id="sedd-fwd-play")
-                pause_button = gr.Button("❚❚ Pause", min_width=80, elem_id="sedd-fwd-pause")
             noise_seed = Number(value=0, label="seed", minimum=0, step=1, elem_id="sedd-noise-seed")
+            t = gr.Number(0.5, visible=False)  # the frame the forward player opens at
         with gr.Column(scale=3):
-            noised = gr.HTML(elem_id="sedd-forward")
+            noised = player("sedd-forward", "<i>Loading the sentence…</i>", 90)
             schedule = gr.Plot(label="schedule", elem_id="sedd-schedule")
     gr.Markdown("### Reverse: denoising from the prior")
     with gr.Row():
@@ -265,26 +272,17 @@ def tab(models: gr.State) -> dict[str, Any]:
             num_samples = Slider(1, MAX_SAMPLES, value=2, step=1, label="number of samples", elem_id="sedd-samples")
             run = gr.Button("Run", variant="primary", elem_id="sedd-run")
         with gr.Column(scale=3):
-            text = gr.HTML("<i>Press Run to watch the tokens being written.</i>", elem_id="sedd-text", min_height=120)
-            frame = Slider(0, 1, value=0, step=1, label="scrub through the recorded steps", visible=False,
-                              interactive=False, elem_id="sedd-scrub")
-            player = player_buttons("sedd")
+            text = player("sedd-text", "<i>Press Run to watch the tokens being written.</i>")
             buttons = export_buttons("sedd")
             quality = gr.Plot(label="grammatical rate against steps", elem_id="sedd-quality")
     record = gr.State(None, time_to_live=SESSION_TTL_SECONDS)
     forward_inputs = [graph, sentence, t, noise_seed, choice, models]
-    gr.on([t.change, sentence.submit, noise_seed.submit, graph.change, choice.change], forward_view, forward_inputs,
+    gr.on([sentence.submit, noise_seed.submit, graph.change, choice.change], forward_view, forward_inputs,
           [noised, schedule], trigger_mode="always_last", show_progress="hidden", api_name="sedd_forward")
     graph.change(graph_steps, graph, [steps, remask], api_visibility="private", show_progress="hidden")
     sampler.change(sampler_changed, [sampler, graph, choice, models], [remask, steps, order], api_visibility="private",
                    show_progress="hidden")
-    timer = gr.Timer(forward.TICK_SECONDS, active=False)  # Play moves t as the Forward noising tab's does
-    play_button.click(forward.play, t, [t, timer], api_visibility="private", show_progress="hidden")
-    pause_button.click(forward.pause, None, timer, api_visibility="private", show_progress="hidden")
-    timer.tick(forward.advance, t, [t, timer], api_visibility="private", show_progress="hidden")
     event = run.click(sedd_denoise, [graph, seed, steps, sampler, num_samples, choice, models, remask, order],
-                      [text, record, frame, quality], show_progress="minimal", **SAMPLING)
+                      [text, record, quality], show_progress="minimal", **SAMPLING)
     wire_export(event, record, buttons)
-    frame.input(sedd_scrub, [frame, record], text, trigger_mode="always_last", show_progress="hidden")
-    wire_player(player, frame, record, [text], sedd_scrub)
     return dict(fn=_first_view, inputs=forward_inputs, outputs=[noised, schedule])

@@ -6,17 +6,22 @@ import html
 from typing import Any
 
 import gradio as gr
+import numpy as np
 import torch
 from torch import Tensor
 
 from diffusion.corpus.tokenizer import SPECIAL_TOKENS
 from diffusion.limits import MAX_SENTENCE_CHARS
-from diffusion.views import forward_noising, schedule_curve
-from visualize.embeddings import finite_extent, gaussian_schedule_figure, noising_map_figure
-from visualize.tokens import CHANGED, render_tokens
+from diffusion.schedules import SCHEDULES
+from diffusion.views import forward_frames, schedule_curve, with_schedule
+from visualize.embeddings import finite_extent, noising_frames_figure
+from visualize.player import player_value
+from visualize.plots import schedules_figure
+from visualize.tokens import render_tokens
 
 from .common import MAX_SEED, explain, model_radio, pick_checkpoint
-from .inputs import Number, Slider, UserError, text_input, whole
+from .inputs import Number, UserError, text_input, whole
+from .player import player
 
 EXAMPLES = (  # sentences of the built-in grammar (the tests check each one parses)
     "mill is a family friendly italian restaurant by the riverside .",
@@ -24,14 +29,15 @@ EXAMPLES = (  # sentences of the built-in grammar (the tests check each one pars
     "kettle is an adults only pub and provides greek food .",
     "havana is pricey , is family friendly and is close to the yippee .",
 )
-PATH_POINTS = 101  # the path is drawn through x_t at t = 0, 0.01, ..., 1 (and the current t)
-TICK_SECONDS, TICK_DT = 0.3, 0.02  # play: t grows by 0.02 every 0.3 s, from 0 to 1 in 15 s
+TIMES = [k / 50 for k in range(51)]  # the player's frames: t = 0, 0.02, ..., 1
+FPS = 4.0  # t from 0 to 1 in about 12 s at 1x
 HOW = " --corpus builtin"
 
 INTRO = r"""
 **Forward noising** in Diffusion-LM: each word's embedding $x_0 = \mathrm{EMB}(w)$ is mixed with Gaussian noise,
 $x_t = \sqrt{\bar\alpha(t)}\, x_0 + \sqrt{1 - \bar\alpha(t)}\, \varepsilon$, $\varepsilon \sim \mathcal N(0, I)$.
-Move $t$ (or press Play) to watch the sentence dissolve; each point is labelled with the word it would round to.
+Press Play (or drag the slider) to watch the sentence dissolve as $t$ goes from 0 to 1; each point is labelled
+with the word it would round to. The rows compare noise schedules $\bar\alpha(t)$ on the same sentence and noise.
 Discrete families mask or replace tokens instead: see the *Discrete diffusion* tab.
 """
 
@@ -58,7 +64,9 @@ softmax $p(w \mid x_t) \propto \exp(-\lVert x_t - \mathrm{EMB}(w)\rVert^2)$ of t
 $\mathrm{SNR}(t) = \bar\alpha / (1 - \bar\alpha)$ (log scale) falls from $\infty$ at $t = 0$. The shipped
 model uses Diffusion-LM's *sqrt* schedule, $\bar\alpha(t) = 1 - \sqrt{t + s}$ (Sec. 4.2 of Li et al. 2022), whose
 noise rises fast at the start: with a linear or cosine schedule many steps would sit at noise so low that rounding
-alone recovers every word, and teach the denoiser nothing.
+alone recovers every word, and teach the denoiser nothing. The token rows show it on one sentence: with the same
+noise, at the same t, count the words each schedule has already lost; pick a schedule to watch it on the map (the
+paths are the same quarter ellipses under every schedule: only how fast x_t moves along them differs).
 """
 
 
@@ -88,81 +96,84 @@ def _time(t: Any) -> float:
     return float(t)
 
 
-def _schedule(process: Any, t: float) -> Any:
-    """The model's own alpha_bar on its grid (thinned, keeping the current level) and its SNR."""
-    curve = schedule_curve(process, t)
-    return gaussian_schedule_figure(curve.times, curve.alpha_bar, curve.snr, current=curve.current)
+def _schedule_choice(schedule: Any, model: str) -> str:
+    if schedule in (None, ""):
+        return model
+    if schedule not in SCHEDULES:
+        raise UserError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
+    return schedule
 
 
-def _tokens_html(words: list[str], rounded: list[str], confidence: list[float], t: float) -> str:
-    changed = [a != b for a, b in zip(words, rounded)]
-    title = (f'<div style="font-weight:600;margin-bottom:0.4em">t = {t:.2f} · {sum(changed)} of {len(words)} words '
-             f'now round to another word</div>')
-    row = ('<div style="display:flex;gap:0.6em;align-items:baseline;margin:0.2em 0"><span style="min-width:6.5em;'
-           'font-size:0.85em;opacity:0.7">{}</span><div style="line-height:1.9">{}</div></div>')
-    sentence = " ".join(html.escape(w) for w in words)
-    key = (f'<div style="font-size:0.85em;opacity:0.9;margin-top:0.4em">shade: rounding confidence p(w | x_t); '
-           f'<span style="box-shadow:inset 0 -3px 0 {CHANGED};padding:0 4px">underlined</span>: no longer the '
-           'sentence\'s word</div>')
-    return (f'<div class="forward-tokens">{title}{row.format("sentence", sentence)}'
-            f'{row.format("x_t rounds to", render_tokens(rounded, confidence, changed))}{key}</div>')
+def _frame_html(words: list[str], rows: dict[str, tuple[list[str], list[float]]], t: float, chosen: str) -> str:
+    """One frame: the sentence, then what x_t rounds to under each schedule at this t (the chosen one first)."""
+    kept = rows[chosen][0]
+    moved = sum(a != b for a, b in zip(words, kept))
+    title = (f'<div style="font-weight:600;margin-bottom:0.4em">t = {t:.2f} · {chosen}: {moved} of {len(words)} '
+             'words now round to another word</div>')
+    lines = [f'<div class="sample-line"><span class="line-label">sentence</span><div class="line-body">'
+             f'{" ".join(html.escape(w) for w in words)}</div></div>']
+    for name, (rounded, confidence) in rows.items():
+        changed = [a != b for a, b in zip(words, rounded)]
+        lines.append(f'<div class="sample-line"><span class="line-label">x_t rounds to<br><b>{html.escape(name)}</b>'
+                     f'</span><div class="line-body">{render_tokens(rounded, confidence, changed)}</div></div>')
+    key = ('<div class="token-legend">shade: rounding confidence p(w | x_t); <span><span class="key-chip chg">word'
+           '</span> no longer the sentence\'s word</span></div>')
+    return f'<div class="forward-tokens">{title}{"".join(lines)}{key}</div>'
 
 
 def forward_view(sentence: str | None, t: float, seed: float | None, choice: str | None,
-                 models: dict[str, str] | None) -> tuple[str, Any, Any]:
-    """The sentence at time t: tokens rounded from x_t, the paths on the PCA plane, and the schedule."""
+                 models: dict[str, str] | None, schedule: str | None = None) -> tuple[Any, Any, Any]:
+    """The sentence noised at every t of TIMES with one noise draw, for the player (opening at the frame nearest
+    `t`): per frame the words x_t rounds to under each schedule, the points on the PCA plane under the chosen
+    schedule (default the model's own), and the schedules' curves."""
     seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
     t = _time(t)
     ck = pick_checkpoint("continuous", choice, models, how=HOW)
+    model = ck.config.schedule
+    chosen = _schedule_choice(schedule, model)
     ids = encode_sentence(ck, sentence)  # (n,)
-    view = forward_noising(ck.process, ck.model, ids, t, seed, PATH_POINTS)
-    words, labels = ck.tokenizer.tokens(ids), ck.tokenizer.tokens(view.rounded)
-    figure = noising_map_figure(view.vocab_xy, ck.tokenizer.tokens(range(len(view.vocab_xy))), view.paths, words,
-                                labels, t, extent=finite_extent(view.extent_points))
-    return _tokens_html(words, labels, view.confidence.tolist(), t), figure, _schedule(ck.process, t)
-
-
-def play(t: float) -> tuple[Any, Any]:
-    """Start the timer; from the end (t = 1) start again at 0."""
-    return (0.0 if t is None or t >= 1 else gr.skip()), gr.Timer(active=True)
-
-
-def pause() -> Any:
-    return gr.Timer(active=False)
-
-
-def advance(t: float) -> tuple[Any, Any]:
-    """One tick: t grows by TICK_DT; the timer stops at t = 1. It never switches the timer on, so a tick still in
-    flight when Pause is pressed cannot undo the pause."""
-    nxt = min(1.0, round(float(t or 0) + TICK_DT, 2))
-    return nxt, (gr.Timer(active=False) if nxt >= 1.0 else gr.skip())
+    order = [chosen, *[name for name in (model, *SCHEDULES) if name != chosen]]
+    order = list(dict.fromkeys(order))
+    frames = {name: forward_frames(with_schedule(ck.process, name), ck.model, ids, TIMES, seed) for name in order}
+    words = ck.tokenizer.tokens(ids)
+    rounded = {name: [ck.tokenizer.tokens(row) for row in f.rounded] for name, f in frames.items()}
+    views = [[_frame_html(words, {name: (rounded[name][k], frames[name].confidence[k].tolist()) for name in order},
+                          s_, chosen)] for k, s_ in enumerate(TIMES)]
+    start = min(range(len(TIMES)), key=lambda k: abs(TIMES[k] - t))
+    value = player_value(views, [f"t = {s_:.2f}" for s_ in TIMES], start=start, fps=FPS,
+                         linked=("fwd-map", "fwd-schedule"))
+    main = frames[chosen]
+    extent = finite_extent(np.concatenate([main.vocab_xy, main.xy.reshape(-1, 2)]))
+    figure = noising_frames_figure(main.vocab_xy, ck.tokenizer.tokens(range(len(main.vocab_xy))), main.xy, words,
+                                   rounded[chosen], TIMES, start, extent=extent)
+    curves = {}
+    for name in (model, *[n for n in SCHEDULES if n != model]):
+        curve = schedule_curve(with_schedule(ck.process, name), 0.0)
+        curves[name] = (curve.times, curve.alpha_bar)
+    return value, figure, schedules_figure(curves, chosen, model, TIMES[start], TIMES)
 
 
 def tab(models: gr.State) -> None:
-    """The Forward noising tab; drawn on page load, redrawn on any change of its inputs."""
+    """The Forward noising tab; drawn on page load and on any change of its inputs, then played in the browser."""
     explain(INTRO, DETAILS)
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             choice = model_radio("fwd-model")
             sentence = gr.Dropdown(list(EXAMPLES), value=EXAMPLES[0], allow_custom_value=True, label="sentence",
                                    info="pick an example or type your own (press Enter)", elem_id="fwd-sentence")
-            t = Slider(0, 1, value=0.0, step=0.01, label="t (0 = data, 1 = noise)", elem_id="fwd-t")
-            with gr.Row():
-                play_button = gr.Button("▶ Play", variant="primary", min_width=80, elem_id="fwd-play")
-                pause_button = gr.Button("❚❚ Pause", min_width=80, elem_id="fwd-pause")
+            schedule = gr.Radio(list(SCHEDULES), value=None, label="schedule on the map",
+                                info="every schedule's rounding is shown; the map follows this one (none: the "
+                                     "model's own)", elem_id="fwd-schedule-choice")
             seed = Number(value=0, label="seed (fixes ε: the same noise at every t)", minimum=0, step=1,
-                             elem_id="fwd-seed")
+                          elem_id="fwd-seed")
+            t = gr.Number(0.0, visible=False)  # the frame the player opens at
         with gr.Column(scale=3, min_width=300):
-            tokens = gr.HTML(elem_id="fwd-tokens", min_height=90)
+            tokens = player("fwd-tokens", "<i>Loading the sentence…</i>", 90)
             with gr.Row():
                 with gr.Column(scale=3, min_width=300):
                     figure = gr.Plot(label="embedding map", show_label=False, elem_id="fwd-map")
                 with gr.Column(scale=2, min_width=280):
-                    schedule = gr.Plot(label="schedule", show_label=False, elem_id="fwd-schedule")
-    timer = gr.Timer(TICK_SECONDS, active=False)
-    # triggers=None: on page load and whenever an input changes, the timer's steps of t included.
-    gr.on(None, forward_view, [sentence, t, seed, choice, models], [tokens, figure, schedule],
+                    curves = gr.Plot(label="schedule", show_label=False, elem_id="fwd-schedule")
+    # triggers=None: on page load and whenever an input changes.
+    gr.on(None, forward_view, [sentence, t, seed, choice, models, schedule], [tokens, figure, curves],
           trigger_mode="always_last", show_progress="hidden")
-    play_button.click(play, t, [t, timer], api_visibility="private", show_progress="hidden")
-    pause_button.click(pause, None, timer, api_visibility="private", show_progress="hidden")
-    timer.tick(advance, t, [t, timer], api_visibility="private", show_progress="hidden")

@@ -14,12 +14,14 @@ from diffusion.families import configure
 from diffusion.plan import ORDERS
 from diffusion.sampling import sample_steps
 from visualize.order import nll_budget_figure, plan_figure, step_of_position
+from visualize.player import row_band
 
 from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, checkpoint_path, explain, export_buttons, load,
-                     model_length, model_radio, pick_checkpoint, player_buttons, wire_export, wire_player)
+                     model_length, model_radio, pick_checkpoint, wire_export)
 from .inputs import Number, Slider, UserError, whole
 from .recorded import paragraph, recorded, sentence
-from .run import Run, describe, grammar_checks, stream
+from .player import player
+from .run import TOP_K, Run, describe, grammar_checks, padding, stream
 
 ORDER_INTRO = r"""
 **Order-agnostic ARDM** writes the positions in a random order $\sigma$, each from
@@ -157,7 +159,8 @@ def order_agnostic(seed: float | None, budget: float, temperature: float,
     if network != "ardm" and temperature != 1:
         raise UserError("the temperature applies to ARDM's network; SEDD's any-order sampler draws at temperature 1")
     run = Run(network, "ARDM planned parallel decoding" if network == "ardm" else
-              "SEDD (absorbing) read as ARDM: planned parallel decoding", budget, marks=("calls",))
+              "SEDD (absorbing) read as ARDM: planned parallel decoding", budget, marks=("calls",),
+              style=dict(guesses=True, commit=True, pad=padding(ck)), linked=("order-plan",))
 
     redraw: dict[str, Any] = dict(steps=budget, seed=seed, num_samples=num_samples)  # the command line's run
 
@@ -166,7 +169,7 @@ def order_agnostic(seed: float | None, budget: float, temperature: float,
         redraw["process"] = configured if network == "ardm" else configure(ck.process, sampler="any-order",
                                                                             order=order)
         return sample_steps(configured, model, num_samples, budget, generator=torch.Generator().manual_seed(seed),
-                            every=1)
+                            every=1, top_k=TOP_K)
 
     yield from stream(run, start, ck.tokenizer, hide=(gr.skip(),) * 3)
     last = run.last[0]
@@ -188,24 +191,18 @@ def order_agnostic(seed: float | None, budget: float, temperature: float,
                                   name="ARDM, planned" if network == "ardm" else "SEDD read as ARDM, planned")
     run.settings = describe(ck, redraw, seed=seed, steps=budget, temperature=float(temperature), order=order,
                             num_samples=num_samples, tokens_per_step=list(sizes), network=network)
-    yield (run.frames[-1][0], run, _plan(run), curve if curve is not None else gr.skip())
+    yield (run.value(), run, _plan(run), curve if curve is not None else gr.skip())
 
 
-def _plan(run: Run, frame: int | None = None) -> Any:
-    """The grid of which step wrote each of the first sample's positions, with recorded step `frame` marked."""
-    return plan_figure(run.extra["written"], run.extra["tokens"], run.num_steps, current=frame or None)
+def _plan(run: Run) -> Any:
+    """The grid of which step wrote each of the first sample's positions; the step of the player's frame outlined."""
+    fig = plan_figure(run.extra["written"], run.extra["tokens"], run.num_steps)
+    return row_band(fig, [i or None for i in run.indices], len(run.extra["tokens"]))
 
 
 def network_temperature(network: str) -> Any:
     """The temperature is ARDM's: SEDD's any-order sampler draws at 1, so the slider goes back there and rests."""
     return Slider(interactive=True) if network == "ardm" else Slider(value=1.0, interactive=False)
-
-
-def order_scrub(frame: float, run: Run | None) -> tuple[Any, Any]:
-    if not run:
-        return gr.skip(), gr.skip()
-    i = run.index(frame)
-    return run.frames[i][0], _plan(run, i)
 
 
 def tab(models: gr.State) -> None:
@@ -230,10 +227,7 @@ def tab(models: gr.State) -> None:
                                     elem_id="order-samples")
             run = gr.Button("Run", variant="primary", elem_id="order-run")
         with gr.Column(scale=3):
-            text = gr.HTML("<i>Press Run to watch the positions being written.</i>", elem_id="order-text",
-                           min_height=120)
-            frame = Slider(0, D, value=0, step=1, label="scrub through the steps", elem_id="order-scrub")
-            player = player_buttons("order")
+            text = player("order-text", "<i>Press Run to watch the positions being written.</i>")
             buttons = export_buttons("order")
             plan = gr.Plot(label="planned steps", elem_id="order-plan")
             curve = gr.Plot(label="NLL against budget", elem_id="order-curve")
@@ -242,8 +236,3 @@ def tab(models: gr.State) -> None:
                       [text, record, plan, curve], show_progress="minimal", **SAMPLING)
     network.change(network_temperature, network, temperature, api_visibility="private", show_progress="hidden")
     wire_export(event, record, buttons)
-    event.then(
-        lambda r: Slider(maximum=len(r) - 1 if r else 1, value=len(r) - 1 if r else 0),
-        record, frame, api_visibility="private", show_progress="hidden")
-    frame.input(order_scrub, [frame, record], [text, plan], trigger_mode="always_last", show_progress="hidden")
-    wire_player(player, frame, record, [text, plan], order_scrub)

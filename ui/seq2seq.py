@@ -17,10 +17,11 @@ from diffusion.seq2seq import candidates_steps, check_source, decode_targets
 from visualize.plots import bleu_heatmap_figure
 
 from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, explain, export_buttons, model_radio,
-                     pick_checkpoint, player_buttons, wire_export, wire_player)
+                     pick_checkpoint, wire_export)
 from .inputs import Number, Slider, check_work, text_input, whole
 from .recorded import paragraph, recorded, sentence
-from .run import Run, describe, grammar_checks, stream
+from .player import player
+from .run import TOP_K, Run, describe, grammar_checks, padding, stream
 
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
 MAX_CANDIDATES, DEFAULT_CANDIDATES = 8, 5
@@ -91,8 +92,8 @@ def _candidates_html(texts: list[str], pick: int, mr: dict[str, str] | None,
         if mr is not None and checks is not None:
             notes.append("grammatical ✓" if checks[i].grammatical else "not grammatical ✗")
             notes.append(f"{realised_slots(text, mr)} of {len(mr)} slot values")
-        style = "border:2px solid #e66100;background:#fff5eb" if chosen else "border:1px solid #c6dbef"
-        badge = ('<b style="color:#a63603">MBR pick</b> · ' if chosen else "")
+        style = "border:2px solid #252525;background:#f7fbff" if chosen else "border:1px solid #c6dbef"
+        badge = ('<b>MBR pick</b> · ' if chosen else "")
         rows.append(f'<div class="candidate{" mbr-pick" if chosen else ""}" style="{style};border-radius:6px;'
                     f'padding:0.35em 0.6em;margin:0.3em 0"><span style="opacity:0.7">candidate {i + 1}</span> · '
                     f'{badge}<span style="font-size:0.85em;opacity:0.8">{" · ".join(notes)}</span>'
@@ -113,16 +114,16 @@ def seq2seq_run(source: str, seed: float | None, steps: float,
     check_work(steps, k, "this run")
     builtin = ck.meta.get("corpus") == "builtin"
     run = Run("seq2seq", "DiffuSeq: target denoised beside a fixed source", steps, marks=("clamped",),
-              style=dict(held=ck.config.source_len + 1, row_label="candidate"))
+              style=dict(held=ck.config.source_len + 1, row_label="candidate", preds=True, pad=padding(ck)))
 
     def start() -> Any:  # the package checks the source and names what it accepts
         run.extra["source"] = checked = check_source(ck.tokenizer, ck.config, source, builtin)
         run.settings = describe(ck, dict(process=ck.process, steps=steps, seed=seed, num_samples=k, source=checked),
                                 seed=seed, steps=steps, source=checked, candidates=k)
         return candidates_steps(ck.process, ck.model, ck.tokenizer, run.extra["source"], k, steps,
-                                torch.Generator().manual_seed(seed))
+                                torch.Generator().manual_seed(seed), top_k=TOP_K)
 
-    yield from stream(run, start, ck.tokenizer, hide=(None, Slider(visible=False), "", gr.Plot(visible=False)))
+    yield from stream(run, start, ck.tokenizer, hide=(None, "", gr.Plot(visible=False)))
     source = run.extra["source"]
     texts = decode_targets(ck.tokenizer, ck.config, run.last[0].tokens)
     matrix = bleu_matrix(texts)
@@ -131,14 +132,8 @@ def seq2seq_run(source: str, seed: float | None, steps: float,
     run.finish([texts], None if checks is None else [checks])
     run.result.update(candidates=texts, mbr_pick=pick, output=texts[pick])
     mr = parse_mr(source) if builtin else None
-    yield (run.frames[-1][0], run, run.scrubber(), _candidates_html(texts, pick, mr, checks),
+    yield (run.value(), run, _candidates_html(texts, pick, mr, checks),
            gr.Plot(value=bleu_heatmap_figure(matrix, pick), visible=True))
-
-
-def seq2seq_scrub(frame: float, run: Run | None) -> Any:
-    if not run:
-        return gr.skip()
-    return run.frames[run.index(frame)][0]
 
 
 def tab(models: gr.State) -> None:
@@ -161,11 +156,8 @@ def tab(models: gr.State) -> None:
                                    label="candidates (k, for MBR)", elem_id="s2s-candidates")
             run = gr.Button("Run", variant="primary", elem_id="s2s-run")
         with gr.Column(scale=3):
-            text = gr.HTML("<i>Press Run: the source stays fixed while the candidates denoise beside it.</i>",
-                           elem_id="s2s-text", min_height=160)
-            frame = Slider(0, 1, value=0, step=1, label="scrub through the recorded steps", visible=False,
-                              interactive=False, elem_id="s2s-scrub")
-            player = player_buttons("s2s")
+            text = player("s2s-text", "<i>Press Run: the source stays fixed while the candidates denoise beside "
+                                      "it.</i>", 160)
             picked = gr.HTML(elem_id="s2s-candidates-out")
             buttons = export_buttons("s2s")
             heatmap = gr.Plot(label="pairwise BLEU", visible=False, elem_id="s2s-bleu")
@@ -173,7 +165,5 @@ def tab(models: gr.State) -> None:
     for dropdown in slots:
         dropdown.input(compose_mr, slots, source, show_progress="hidden", api_visibility="private")
     event = run.click(seq2seq_run, [source, seed, steps, candidates, choice, models],
-                      [text, record, frame, picked, heatmap], show_progress="minimal", **SAMPLING)
+                      [text, record, picked, heatmap], show_progress="minimal", **SAMPLING)
     wire_export(event, record, buttons)
-    frame.input(seq2seq_scrub, [frame, record], text, trigger_mode="always_last", show_progress="hidden")
-    wire_player(player, frame, record, [text], seq2seq_scrub)

@@ -13,7 +13,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from .plots import mean_distance
-from .tokens import BLUES, CHANGED, verdict_mark
+from .player import step_cursor
+from .tokens import BLUES, verdict_mark
 
 # Two blues far apart in lightness, and a dash, so the runs differ in more than colour (and in greyscale): the first
 # run (with clamping; the x0-parameterised model) dark and solid, the second light and dashed.
@@ -36,7 +37,7 @@ def disagreements(pred_tokens: Any, tokens: Any) -> float:
 
 def _runs_figure(indices: Sequence[int], runs: dict[str, Sequence[float]], current: int | None, num_steps: int | None,
                  title: str, y_title: str, y_max: float | None = None,
-                 clamp_start: int | None = None) -> go.Figure:
+                 clamp_start: int | None = None, frames: Sequence[int] | None = None) -> go.Figure:
     xs = [int(i) for i in indices]
     fig = go.Figure()
     for k, (name, ys) in enumerate(runs.items()):
@@ -50,14 +51,8 @@ def _runs_figure(indices: Sequence[int], runs: dict[str, Sequence[float]], curre
         fig.add_vrect(x0=0, x1=clamp_start, fillcolor=BLUES[1], opacity=0.6, line_width=0, layer="below",
                       annotation_text="not clamped yet", annotation_position="bottom left",
                       annotation_font=dict(size=11, color="#525252"))
-    if current is not None:
-        fig.add_vline(x=current, line=dict(color=CHANGED, width=1, dash="dot"))
-        if current in xs:
-            k = xs.index(current)
-            values = [(name, float(ys[k])) for name, ys in runs.items()]
-            fig.add_trace(go.Scatter(x=[current] * len(values), y=[v for _, v in values], mode="markers",
-                                     name=f"step {current}", hovertext=[n for n, _ in values],
-                                     marker=dict(color=CHANGED, size=11, symbol="diamond")))
+    top = max([float(v) for ys in runs.values() for v in ys] or [1.0])
+    step_cursor(fig, xs, None, current, frames, span=(0.0, y_max if y_max is not None else 1.05 * top))
     if not xs:
         fig.add_annotation(text="no steps recorded yet", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
     x_max = num_steps if num_steps is not None else (max(xs) if xs else 1)
@@ -74,24 +69,26 @@ def _runs_figure(indices: Sequence[int], runs: dict[str, Sequence[float]], curre
 
 def clamp_distances_figure(indices: Sequence[int], with_clamping: Sequence[Any], without_clamping: Sequence[Any],
                            current: int | None = None, num_steps: int | None = None,
-                           clamp_start: int | None = None, names: tuple[str, str] = CLAMP_RUNS) -> go.Figure:
+                           clamp_start: int | None = None, names: tuple[str, str] = CLAMP_RUNS,
+                           frames: Sequence[int] | None = None) -> go.Figure:
     """Per step, the mean distance from the network's x̂₀ (before any snapping) to its nearest word embedding, for
     the run with clamping and the run without (or any two runs, `names` their legend): two lines, `current` marked in
-    orange, steps up to `clamp_start` (unclamped in both) shaded. Each distance is a number or a (B, L) array,
+    a dotted line (following the player through `frames`), steps up to `clamp_start` (unclamped in both) shaded. Each distance is a number or a (B, L) array,
     averaged over every token."""
     runs = {names[0]: [mean_distance(d) for d in with_clamping], names[1]: [mean_distance(d) for d in without_clamping]}
     return _runs_figure(indices, runs, current, num_steps, "Distance of x̂₀ to the nearest word",
-                        "mean ‖x̂₀ − EMB(w)‖", clamp_start=clamp_start)
+                        "mean ‖x̂₀ − EMB(w)‖", clamp_start=clamp_start, frames=frames)
 
 
 def disagreement_figure(indices: Sequence[int], with_clamping: Sequence[float], without_clamping: Sequence[float],
                         length: int, current: int | None = None, num_steps: int | None = None,
-                        clamp_start: int | None = None, names: tuple[str, str] = CLAMP_RUNS) -> go.Figure:
+                        clamp_start: int | None = None, names: tuple[str, str] = CLAMP_RUNS,
+                        frames: Sequence[int] | None = None) -> go.Figure:
     """Per step, how many of the `length` positions round differently in x̂₀ and in the new latent x_t (the words the
     model predicts against the words the chain shows), for both runs."""
     runs = {names[0]: list(with_clamping), names[1]: list(without_clamping)}
     return _runs_figure(indices, runs, current, num_steps, "Words where x̂₀ and x_t round differently",
-                        f"positions (of {length})", y_max=length * 1.04, clamp_start=clamp_start)
+                        f"positions (of {length})", y_max=length * 1.04, clamp_start=clamp_start, frames=frames)
 
 
 def verdict_html(text: str, grammatical: bool, final_distance: float | None = None) -> str:

@@ -13,6 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from .player import DEFAULT_FPS, SKELETON, css as player_css, has_padding, player_value, script
+from .tokens import css as tokens_css
+
 FORMAT = "text-diffusion-lab trajectory, version 1"
 
 
@@ -43,57 +46,33 @@ def _script_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False).replace("</", "<\\/")
 
 
-def animated_html(title: str, settings: dict[str, Any], frames: Sequence[str], labels: Sequence[str] | None = None,
-                  fps: float = 8.0) -> str:
-    """One HTML file that plays the recorded frames (HTML fragments with inline styles) with play / pause, a
-    slider and a speed choice; no network, no external script. The settings are listed above the player."""
+def animated_html(title: str, settings: dict[str, Any], frames: Sequence[str | Sequence[str]],
+                  labels: Sequence[str] | None = None, heads: Sequence[str] = (), fps: float = DEFAULT_FPS) -> str:
+    """One HTML file that plays the recorded frames (HTML fragments; per frame one, or one per chain side by side
+    under `heads`) with the app's own player: play / pause, step, a slider, speed, the network's likeliest words on
+    pointing; no network, no external script. The settings are listed above the player."""
     if not frames:
         raise ValueError("an animation needs at least one frame")
-    if labels is not None and len(labels) != len(frames):
-        raise ValueError(f"labels must have one entry per frame, got {len(labels)} for {len(frames)} frames")
+    labels = list(labels) if labels is not None else [f"frame {i}" for i in range(len(frames))]
+    views = [[f] if isinstance(f, str) else list(f) for f in frames]
+    value = player_value(views, labels, heads=heads, fps=fps, padding=any(has_padding(v) for v in views))
     rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in settings.items())
-    n = len(frames)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}</title>
 <style>
-body{{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:1.5rem auto;max-width:60rem;padding:0 1rem;color:#111}}
+body{{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:1.5rem auto;max-width:72rem;padding:0 1rem;color:#111}}
 table{{border-collapse:collapse;margin:.5rem 0 1rem}}th,td{{text-align:left;padding:2px 10px;border-bottom:1px solid #ddd;font-size:.9rem}}
-#controls{{display:flex;gap:.75rem;align-items:center;flex-wrap:wrap;margin:.5rem 0}}
-#frame{{flex:1;min-width:12rem}}button{{font-size:1rem;padding:.3rem 1rem}}
-#view{{border:1px solid #ddd;border-radius:6px;padding:.75rem;min-height:4rem}}
+{tokens_css()}
+{player_css()}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
 <table>{rows}</table>
-<div id="controls"><button id="play" type="button">Play</button>
-<input id="frame" type="range" min="0" max="{n - 1}" value="{n - 1}" aria-label="frame">
-<span id="label"></span>
-<label>speed <select id="speed"><option value="0.5">0.5×</option><option value="1" selected>1×</option>
-<option value="2">2×</option><option value="4">4×</option></select></label></div>
-<div id="view"></div>
-<p style="color:#666;font-size:.8rem">Made by Text diffusion lab; {n} frames.</p>
+<div id="player">{SKELETON}</div>
+<p style="color:#666;font-size:.8rem">Made by Text diffusion lab; {len(views)} frames.</p>
 <script>
-const FRAMES = {_script_json(list(frames))};
-const LABELS = {_script_json(list(labels) if labels is not None else [f"frame {i}" for i in range(n)])};
-const FPS = {float(fps)};
-const slider = document.getElementById("frame"), view = document.getElementById("view"),
-      label = document.getElementById("label"), play = document.getElementById("play"),
-      speed = document.getElementById("speed");
-let timer = null;
-function show(i) {{ slider.value = i; view.innerHTML = FRAMES[i]; label.textContent = LABELS[i]; }}
-function stop() {{ clearInterval(timer); timer = null; play.textContent = "Play"; }}
-function start() {{
-  if (+slider.value >= FRAMES.length - 1) show(0);
-  play.textContent = "Pause";
-  timer = setInterval(() => {{
-    const i = +slider.value + 1;
-    if (i >= FRAMES.length) {{ stop(); return; }}
-    show(i);
-  }}, 1000 / (FPS * +speed.value));
-}}
-play.addEventListener("click", () => timer ? stop() : start());
-slider.addEventListener("input", () => {{ stop(); show(+slider.value); }});
-speed.addEventListener("change", () => {{ if (timer) {{ stop(); start(); }} }});
-show(FRAMES.length - 1);
+(function (element, props, watch) {{
+{script()}
+}})(document.getElementById("player"), {{value: {_script_json(value)}}}, function () {{}});
 </script></body></html>
 """

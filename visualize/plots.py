@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from .tokens import BLUES, CHANGED
+from .player import NOW, step_cursor
+from .tokens import BLUES
 
 LINE = BLUES[6]
 
@@ -19,12 +20,13 @@ def mean_distance(distance: Any) -> float:
 
 
 def clamp_distance_figure(indices: Sequence[int], distances: Sequence[Any], current: int | None = None,
-                          clamped: Sequence[bool] | None = None, num_steps: int | None = None) -> go.Figure:
+                          clamped: Sequence[bool] | None = None, num_steps: int | None = None,
+                          frames: Sequence[int] | None = None) -> go.Figure:
     """Per-step mean distance from the predicted x0 to its nearest word embedding (Sec. 4.2 of Li et al. 2022).
 
     `distances[k]` is step `indices[k]`'s distance: a number or a (B, L) array, averaged over every token
     of every sample. Clamped steps are filled markers, unclamped ones hollow; `current` (a step index)
-    gets a vertical line and an orange marker.
+    gets a dotted line and a marker, which follow the player through `frames` (each frame's step) when given.
     """
     if len(indices) != len(distances):
         raise ValueError(f"indices and distances must have the same length, got {len(indices)} and {len(distances)}")
@@ -44,12 +46,7 @@ def clamp_distance_figure(indices: Sequence[int], distances: Sequence[Any], curr
             if pts:
                 fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="markers", name=name,
                                          marker=dict(color=LINE, size=6, symbol=symbol)))
-    if current is not None:
-        fig.add_vline(x=current, line=dict(color=CHANGED, width=1, dash="dot"))
-        if current in xs:
-            k = xs.index(current)
-            fig.add_trace(go.Scatter(x=[current], y=[ys[k]], mode="markers", name=f"step {current}",
-                                     marker=dict(color=CHANGED, size=11, symbol="diamond")))
+    step_cursor(fig, xs, ys, current, frames)
     if not xs:
         fig.add_annotation(text="no clamp distances recorded", showarrow=False, xref="paper", yref="paper",
                            x=0.5, y=0.5)
@@ -65,17 +62,17 @@ def clamp_distance_figure(indices: Sequence[int], distances: Sequence[Any], curr
 
 
 def discrete_schedule_figure(curves: dict[str, list[float]], t: float | None = None,
-                             graph: str = "absorb") -> go.Figure:
+                             graph: str = "absorb", frames: Sequence[float] | None = None) -> go.Figure:
     """The discrete schedule: probability a token has been hit by t (masked or replaced) and the total noise
-    sigma_bar(t) on a second axis; `t` gets a vertical line."""
+    sigma_bar(t) on a second axis; `t` gets a dotted line and a marker, which follow the player through `frames`
+    (each frame's t) when given."""
     hit = "masked" if graph == "absorb" else "replaced (may land on itself)"
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=curves["t"], y=curves["hit_probability"], mode="lines", name=f"P(token {hit})",
                              line=dict(color=LINE)))
     fig.add_trace(go.Scatter(x=curves["t"], y=curves["sigma_bar"], mode="lines", name="σ̄(t)", yaxis="y2",
                              line=dict(color="#969696", dash="dash")))
-    if t is not None:
-        fig.add_vline(x=t, line=dict(color=CHANGED, width=2, dash="dot"))
+    step_cursor(fig, curves["t"], curves["hit_probability"], t, frames, span=(0.0, 1.0))
     fig.update_layout(
         title=dict(text="Noise schedule", font=dict(size=14)),
         xaxis=dict(title="t", range=[0, 1]), yaxis=dict(title="probability", range=[0, 1.02]),
@@ -102,7 +99,7 @@ def quality_vs_steps_figure(rows: Sequence[dict[str, Any]], key: str = "grammati
                                  marker=dict(size=7, symbol=("circle", "square", "diamond", "triangle-up",
                                                              "x")[k % 5])))
     if current is not None:
-        fig.add_vline(x=current, line=dict(color=CHANGED, width=1, dash="dot"))
+        fig.add_vline(x=current, line=dict(color=NOW, width=1, dash="dot"))
     if not rows:
         fig.add_annotation(text="no recorded evaluations (python -m diffusion evaluate --record)", showarrow=False,
                            xref="paper", yref="paper", x=0.5, y=0.5)
@@ -136,14 +133,39 @@ def bleu_heatmap_figure(matrix: Sequence[Sequence[float]], pick: int | None = No
         hovertemplate="candidate %{y} against %{x}: BLEU %{z:.1f}<extra></extra>"))
     for i, g in enumerate(gains):
         fig.add_annotation(x=1.0, y=labels[i], xref="paper", xanchor="left", text=f"Σ {g:.0f}", showarrow=False,
-                           font=dict(color=CHANGED if i == pick else "#525252", size=12))
+                           font=dict(color=NOW if i == pick else "#525252", size=12))
     if pick is not None:
         fig.add_shape(type="rect", x0=-0.5, x1=k - 0.5, y0=pick - 0.5, y1=pick + 0.5,
-                      line=dict(color=CHANGED, width=3))
+                      line=dict(color=NOW, width=3))
     fig.update_layout(
         title=dict(text="Pairwise BLEU between candidates (MBR picks the highest row sum)", font=dict(size=14)),
         xaxis=dict(title="reference candidate", type="category"),
         yaxis=dict(title="candidate", type="category", autorange="reversed"),
         height=320, margin=dict(l=70, r=120, t=50, b=50),
+    )
+    return fig
+
+
+SCHEDULE_STYLES = {"sqrt": dict(color="#0072B2", dash="solid"), "cosine": dict(color="#009E73", dash="dash"),
+                   "linear": dict(color="#CC79A7", dash="dot")}  # Okabe-Ito, told apart by dash too
+
+
+def schedules_figure(curves: dict[str, tuple[Sequence[float], Sequence[float]]], chosen: str, model: str,
+                     current: float | None = None, frames: Sequence[float] | None = None) -> go.Figure:
+    """alpha_bar(t) of several noise schedules (`curves`: name -> (t, alpha_bar)), the `chosen` one thick, the
+    `model`'s own named; `current` gets a cursor on the chosen curve, which follows the player through `frames`."""
+    fig = go.Figure()
+    for name, (ts, ab) in curves.items():
+        style = SCHEDULE_STYLES.get(name, dict(color="#525252", dash="solid"))
+        label = f"{name} (this model's)" if name == model else name
+        fig.add_trace(go.Scatter(x=list(ts), y=list(ab), mode="lines", name=label,
+                                 line=dict(color=style["color"], dash=style["dash"], width=4 if name == chosen else 2)))
+    if chosen in curves:
+        step_cursor(fig, list(curves[chosen][0]), list(curves[chosen][1]), current, frames, span=(0.0, 1.0))
+    fig.update_layout(
+        title=dict(text="Signal left: ᾱ(t) of each schedule", font=dict(size=14)),
+        xaxis=dict(title="t", range=[0, 1]), yaxis=dict(title="ᾱ(t)", range=[0, 1.02]),
+        height=360, margin=dict(l=60, r=20, t=50, b=50), font=dict(size=13),
+        legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0),
     )
     return fig
