@@ -3,10 +3,10 @@
 - `noise_path`: x_t at several times from one shared noise draw, the coupled path of
   x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps (Eq. 4 of Ho et al. 2020), through the process's own
   `add_noise`.
-- `forward_noising`: a sentence's embeddings noised to t, each rounded to its nearest word under the rounding softmax
-  p(w | x) ∝ exp(-||x - EMB(w)||^2) (Sec. 4.1 of Li et al. 2022), with its path on the embedding table's PCA plane.
+- `forward_frames`: a sentence's embeddings noised to each of many times with one noise draw (a player's frames), on
+  any schedule (`with_schedule`), each rounded to its nearest word under the rounding softmax
+  p(w | x) ∝ exp(-||x - EMB(w)||^2) (Sec. 4.1 of Li et al. 2022), with the points on the embedding table's PCA plane.
   The projection is affine, so the projected x_t is exactly the same mix of the projected x0 and eps.
-- `forward_frames`: the same at many times at once (a player's frames), on any schedule (`with_schedule`).
 - `schedule_curve`: alpha_bar(t) on the model's grid and SNR(t) = alpha_bar / (1 - alpha_bar) (Kingma et al. 2021).
 - `latent_paths`: one sample's latents along a reverse chain, on the same plane.
 - `nearest_distance`: the mean distance from latents to their nearest word embedding, what the clamping trick
@@ -32,35 +32,6 @@ def noise_path(process: Any, x0: Tensor, times: list[float], seed: int) -> Tenso
     one eps."""
     assert x0.dim() == 3 and x0.shape[0] == 1, x0.shape  # (1, n, d)
     return torch.stack([process.add_noise(x0, float(s), torch.Generator().manual_seed(seed))[0] for s in times])
-
-
-@dataclass(frozen=True)
-class NoisingView:
-    """A sentence noised to one t: what each position rounds to, and the paths on the PCA plane."""
-
-    rounded: Tensor  # (n,) ids of the nearest words of x_t
-    confidence: Tensor  # (n,) the rounding softmax's probability of them
-    vocab_xy: np.ndarray  # (V, 2) the embedding table on the plane
-    paths: np.ndarray  # (n, K', 2) each position's x_s for s up to t, ending at x_t
-    extent_points: np.ndarray  # (M, 2) every point the view may show at any t: the vocabulary and whole paths
-
-
-@torch.no_grad()
-def forward_noising(process: Any, model: Any, ids: Tensor, t: float, seed: int, points: int = 101) -> NoisingView:
-    """The sentence `ids` (n,) embedded (x0 = EMB(w)) and noised to time t, on a path through `points` times
-    from 0 to 1 that every t shares."""
-    emb = model.embedding.weight.detach().float()  # (V, d)
-    x0 = emb[ids][None]  # (1, n, d)
-    grid = [k / (points - 1) for k in range(points)]
-    full = noise_path(process, x0, grid, seed)  # (K, n, d): the whole path, for a view that does not move
-    xt = noise_path(process, x0, [t], seed)  # (1, n, d)
-    path = torch.cat([full[[k for k, s in enumerate(grid) if s < t]], xt])  # (K', n, d), ends at x_t
-    confidence, rounded = model.round_logits(xt).softmax(-1)[0].max(-1)  # (n,), (n,)
-    basis = pca_basis(emb.numpy())
-    vocab_xy = project(emb.numpy(), basis)  # (V, 2)
-    return NoisingView(rounded=rounded, confidence=confidence, vocab_xy=vocab_xy,
-                       paths=project(path.transpose(0, 1).numpy(), basis),  # (n, K', 2)
-                       extent_points=np.concatenate([vocab_xy, project(full.numpy(), basis).reshape(-1, 2)]))
 
 
 @dataclass(frozen=True)

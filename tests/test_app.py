@@ -1,6 +1,8 @@
 """The Gradio app: it builds, its handlers stream and validate, and it works in a real browser (Chromium)."""
 
 import contextlib
+import html as html_lib
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,10 +12,11 @@ import gradio as gr
 import pytest
 
 import app
+from ui import denoise as denoise_tab
 from diffusion.corpus import is_grammatical
 from conftest import chromium, serve_app, shot
 from visualize.plots import clamp_distance_figure
-from visualize.tokens import confidence_colour, grammar_note, render_step, render_tokens
+from visualize.tokens import confidence_colour, grammar_note, render_commit, render_step, render_tokens
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -46,28 +49,49 @@ def test_confidence_colour_is_single_hue_with_readable_text():
     assert confidence_colour(float("nan")) == confidence_colour(0.0)
 
 
-def test_render_tokens_escapes_marks_changes_and_fades_padding():
-    out = render_tokens(["<b>", "pub", "[PAD]"], [0.5, 0.9, 0.0], [False, True, False])
+def test_render_tokens_escapes_marks_changes_and_compacts_padding():
+    out = render_tokens(["<b>", "pub", "[PAD]", "[PAD]", "[PAD]"], [0.5, 0.9, 0.0, 0.0, 0.0],
+                        [False, True, False, False, False])
     assert "&lt;b&gt;" in out and "<b>" not in out
-    assert out.count("box-shadow:inset") == 1  # only the changed token
-    assert "opacity:0.35" in out
+    assert out.count('class="tok chg"') == 1  # only the changed token
+    assert out.count('<span class="pad-run"') == 1 and "[PAD] ×3" in out  # one marker with its count
+    assert out.count('class="pad-one"') == 3  # every position, shown on demand
     assert "[PAD]" not in render_tokens(["pub", "[PAD]"], [0.9, 0.0], pad="hide")
     with pytest.raises(ValueError, match="one entry per token"):
         render_tokens(["a", "b"], [0.1])
+
+
+def test_render_tokens_shows_guesses_and_the_likeliest_words():
+    out = render_tokens(["a", "[MASK]", "[MASK]"], [1.0, 0.4, 0.1], guesses=["a", "pub", None],
+                        top=[None, [("pub", 0.4), ("inn", 0.3)], [("<x>", 0.1)]])
+    assert out.count('class="mask"') == 2 and ">pub</span>" in out and ">?</span>" in out  # a guess, greyed; none
+    tops = [json.loads(html_lib.unescape(m)) for m in re.findall(r"data-top='([^']*)'", out)]
+    assert tops == [[["pub", 0.4], ["inn", 0.3]], [["<x>", 0.1]]]  # the data the player's bar chart reads
+    assert "<x>" not in out  # escaped inside the attribute
+
+
+def test_commit_order_colours_words_by_the_step_that_wrote_them():
+    out = render_commit(["a", "pub", "[PAD]"], [3, 1, None], 3)
+    assert re.findall(r'data-step="(\d+)"', out) == ["3", "1"]
+    first, last = (re.search(rf'data-step="{s}"[^>]*background:(#[0-9a-f]+)', out).group(1) for s in (1, 3))
+    assert first == "#440154" and last == "#fde725"  # viridis from the first step to the last
 
 
 def test_render_step_has_title_and_one_row_per_sample():
     out = render_step([["a", "pub"], ["an", "inn"]], [[0.1, 0.2], [0.3, 0.4]], index=3, t=0.85, num_steps=20,
                       clamped=True)
     assert "step 3 / 20 · t = 0.850" in out
-    assert out.count('class="sample-row"') == 2
+    assert out.count('sample-row"') == 2
+    with_preds = render_step([["a", "pub"]], [[0.1, 0.2]], index=3, t=0.5, num_steps=20, preds=[["an", "inn"]],
+                             distances=[0.25])
+    assert with_preds.count('pred-row"') == 1 and ">inn</span>" in with_preds and "0.25 from words" in with_preds
 
 
 def test_render_step_draws_one_note_under_each_sample():
     out = render_step([["a", "pub"], ["an", "inn"]], [[0.1, 0.2], [0.3, 0.4]], index=3, t=0.0,
                       notes=[grammar_note(True, "name [zizzi] eatType [pub]"), grammar_note(False)])
     assert out.count('class="sample-note"') == 2
-    first, second = out.split('class="sample-row"')[1:]
+    first, second = out.split('class="sample"')[1:]
     assert "✓ a sentence of the grammar: says name [zizzi] eatType [pub]" in first and "✗" not in first
     assert "✗ not a sentence of the grammar" in second and "✓" not in second
     with pytest.raises(ValueError, match="one entry per sample"):
@@ -93,11 +117,17 @@ def test_grammar_checks_ask_the_grammar_only_for_the_builtin_corpus():
     assert grammar_notes(None) is None and samples_result(["x"], None) == {"samples": ["x"]}
 
 
-def test_clamp_distance_figure_marks_current_step():
-    fig = clamp_distance_figure([1, 2, 3], [[[1.0, 3.0]], 1.5, [[1.0]]], current=2, clamped=[False, True, True])
+def test_clamp_distance_figure_marks_current_step_and_follows_the_player():
+    fig = clamp_distance_figure([1, 2, 3], [[[1.0, 3.0]], 1.5, [[1.0]]], current=2, clamped=[False, True, True],
+                                frames=[0, 1, 2, 3])
     names = [trace.name for trace in fig.data]
-    assert "step 2" in names and "clamped step" in names and "unclamped step" in names
+    assert "clamped step" in names and "unclamped step" in names
     assert list(fig.data[0].y) == [2.0, 1.5, 1.0]
+    cursor = {trace.meta: trace for trace in fig.data if trace.meta}
+    assert list(cursor["now"].x) == [2, 2] and list(cursor["now-point"].y) == [1.5]  # at step 2, on the curve
+    moves = fig.layout.meta["player"]  # per frame, where the player moves the cursor
+    assert [m["now"]["x"] for m in moves] == [[0, 0], [1, 1], [2, 2], [3, 3]]
+    assert [m["now-point"]["y"] for m in moves] == [[2.0], [2.0], [1.5], [1.0]]  # the nearest recorded step
 
 
 def test_figures_are_sent_on_plotly_white():
@@ -125,41 +155,52 @@ def test_build_demo_builds_blocks_without_loading_a_model():
     assert app._load.cache_info().currsize == 0  # the checkpoint loads lazily, on the first run
 
 
-def test_denoise_streams_frames_then_reveals_scrubber(tiny_app):
+def test_denoise_streams_frames_then_sends_the_whole_run(tiny_app):
     outputs = list(tiny_app.denoise(0, 20, "ddpm", True, 0.75, 2))
     assert len(outputs) >= 3
-    assert "step 0 / 20" in outputs[0][0]
-    html, run, slider, plot, latent_map = _final(outputs)
-    assert "step 20 / 20" in html and html.count('class="sample-row"') == 2
+    first = outputs[0][0]
+    assert first["live"] is True and len(first["frames"]) == 1 and "step 0 / 20" in first["frames"][0][0]
+    value, run, plot, latent_map, follow = _final(outputs)
+    assert value["live"] is False and len(value["frames"]) == len(run) == len(outputs) - 1  # every frame, once
+    assert value["start"] is None and set(value["linked"]) == {"clamp-plot", "latent-map"}
+    html = value["frames"][-1][0]
+    assert "step 20 / 20" in html and html.count('sample-row"') == html.count('pred-row"') == 2  # x̂0 under x_t
     # The final frame says what the grammar makes of each sample; the streamed frames do not.
-    assert html.count('class="grammar-note"') == 2 and 'class="grammar-note"' not in outputs[-2][0]
+    assert html.count('class="grammar-note"') == 2 and 'class="grammar-note"' not in outputs[-2][0]["frames"][0][0]
     verdicts = [v.grammatical for v in run.verdicts[0]]
     assert verdicts == [is_grammatical(text) for text in run.samples[0]] == run.export()["result"]["grammatical"]
     assert html.count("✓ a sentence of the grammar") == sum(verdicts) and run.frames[-1] == (html,)
-    assert len(run) == len(outputs) - 1  # one yield per frame, then the final reveal
-    assert slider.visible is True and slider.maximum == len(run) - 1
     assert plot.visible is True
     # steps 1..5 start at t = 1 ... 0.8 and run unclamped; from t = 0.75 on they are clamped
     indices, clamped = run.series("clamped")
     assert indices == run.indices[1:] and clamped == [i > 5 for i in indices]
-    frame, figure, first_map = tiny_app.scrub(0, run)
-    assert "step 0 / 20" in frame and figure is not None
-    # The latent map: sample 1's words (not its padding), each path one point per recorded step so far.
+    # The plot's cursor follows the player: one position per frame, at each frame's step.
+    frames = plot.constructor_args["value"].layout.meta["player"]
+    assert [f["now"]["x"][0] for f in frames] == run.indices
+    # The latent map: sample 1's words (not its padding), one point per recorded step; the points follow the player.
     final_tokens = run.records[0][-1]["tokens"][0]
     keep = [k for k, w in enumerate(final_tokens) if w != "[PAD]"]
     paths = run.extra["paths"]
+    mapped = latent_map.constructor_args["value"]
     assert latent_map.visible is True and paths["paths"].xy.shape[:2] == (len(run), len(keep))
     assert paths["rounded"][-1] == [final_tokens[k] for k in keep]
-    now = first_map.data[-1]  # the current points, at frame 0: the prior, labelled with its rounding
+    moves = mapped.layout.meta["player"]
     first_tokens = run.records[0][0]["tokens"][0]
-    assert list(now.hovertext) == [f"position {n + 1}: rounds to <b>{first_tokens[k]}</b>" for n, k in enumerate(keep)]
-    assert len(first_map.data[1].x) == 2 * len(keep)  # each path is one point and a gap so far
+    followed = follow.constructor_args["value"]  # "k: word", one of sample 1's words, its path drawn strong
+    n = int(followed.split(":")[0]) - 1
+    assert follow.visible is True and len(follow.constructor_args["choices"]) == len(keep) + 1
+    assert len(moves) == len(run) and moves[0]["now-xy"]["hovertext"] == [
+        f"position {n + 1}: rounds to <b>{first_tokens[keep[n]]}</b>"]  # at frame 0: the prior, labelled
+    every = denoise_tab.follow_word("every position", run)  # or every path, and its points
+    assert len(every.layout.meta["player"][0]["now-xy"]["x"]) == len(keep)
+    with pytest.raises(gr.Error, match="follow must be"):
+        denoise_tab.follow_word("99: nonsense", run)
 
 
 def test_denoise_is_deterministic_per_seed(tiny_app):
-    first = _final(list(tiny_app.denoise(7, 10, "ddim", False, 1.0, 1)))[0]
-    again = _final(list(tiny_app.denoise(7, 10, "ddim", False, 1.0, 1)))[0]
-    other = _final(list(tiny_app.denoise(8, 10, "ddim", False, 1.0, 1)))[0]
+    first = _final(list(tiny_app.denoise(7, 10, "ddim", False, 1.0, 1)))[0]["frames"]
+    again = _final(list(tiny_app.denoise(7, 10, "ddim", False, 1.0, 1)))[0]["frames"]
+    other = _final(list(tiny_app.denoise(8, 10, "ddim", False, 1.0, 1)))[0]["frames"]
     assert first == again
     assert first != other
 
@@ -200,7 +241,7 @@ def test_shipped_checkpoint_loads(monkeypatch):
         ck = app.get_checkpoint()
         assert ck.config.family == "continuous"
         assert ck.process.T >= app.DEFAULT_STEPS  # the default step count must be valid for the shipped model
-        html = _final(list(app.denoise(0, app.MIN_STEPS, "ddim", True, 1.0, 1)))[0]
+        html = _final(list(app.denoise(0, app.MIN_STEPS, "ddim", True, 1.0, 1)))[0]["frames"][-1][0]
         assert f"step {app.MIN_STEPS} / {app.MIN_STEPS}" in html
     finally:
         app._load.cache_clear()
@@ -258,36 +299,36 @@ def _browser_run(module, steps: int, screenshot: Path, max_steps: int) -> None:
         page.locator("#run").click()
 
         text = page.locator("#denoise-text")
-        scrub = page.locator("#scrub input[type=range]")
+        root = text.locator(".tdl-player")
+        scrub = root.locator(".tdl-scrub")
         expect(scrub).to_be_visible(timeout=120_000)
-        expect(text).to_contain_text(f"step {steps} / {steps}")
+        expect(root).not_to_have_class(re.compile("tdl-live"), timeout=120_000)
+        expect(text.locator(".tdl-stage")).to_contain_text(f"step {steps} / {steps}")
         words = text.locator(".sample-row").first.inner_text()
         assert re.search(r"\b[a-z]{2,}\b", words.replace("sample", "")), words
-        final = text.inner_text()
+        final = text.locator(".tdl-stage").inner_text()
 
         scrub.focus()
         scrub.press("Home")  # keyboard moves fire the slider's input event, as a drag does
-        expect(text).to_contain_text(f"step 0 / {steps}")
-        assert text.inner_text() != final
+        expect(text.locator(".tdl-stage")).to_contain_text(f"step 0 / {steps}")
+        assert text.locator(".tdl-stage").inner_text() != final
         scrub.press("End")
-        expect(text).to_contain_text(f"step {steps} / {steps}")
+        expect(text.locator(".tdl-stage")).to_contain_text(f"step {steps} / {steps}")
         # Play from the last frame starts again at the prior and steps forward; Pause holds the frame.
-        page.locator("#denoise-play").click()
-        expect(text).to_contain_text(f"step 0 / {steps}")
-        expect(text).not_to_contain_text(f"step 0 / {steps}")
-        page.locator("#denoise-pause").click()
-        page.wait_for_timeout(800)  # a tick already in flight may still land: wait until it has
-        expect(text).not_to_contain_text("processing", timeout=10_000)
-        held = text.inner_text()
-        page.wait_for_timeout(1_000)
-        assert text.inner_text() == held and f"step {steps} / {steps}" not in held
+        root.locator(".tdl-play").click()
+        expect(root.locator(".tdl-play")).to_have_text("❚❚ Pause")
+        expect(text.locator(".tdl-stage")).not_to_contain_text(f"step 0 / {steps}")
+        root.locator(".tdl-play").click()
+        expect(root).to_have_attribute("data-playing", "false")
+        held = root.get_attribute("data-frame")
+        assert held != str(len(root.locator(".tdl-scrub").get_attribute("max") or "")) and held is not None
         scrub.focus()
         scrub.press("End")
-        expect(text).to_contain_text(f"step {steps} / {steps}")
+        expect(text.locator(".tdl-stage")).to_contain_text(f"step {steps} / {steps}")
         expect(page.locator("#clamp-plot")).to_be_visible()
         expect(page.locator("#clamp-plot .js-plotly-plot")).to_be_visible()
         expect(page.locator("#latent-map .js-plotly-plot")).to_be_visible()
-        assert page.locator("#latent-map .scatterlayer .trace").count() == 4  # vocabulary, paths, prior, now
+        assert page.locator("#latent-map .scatterlayer .trace").count() >= 4  # vocabulary, paths, prior, now
         expect(page.locator("#denoise-json")).to_be_visible()
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(screenshot), full_page=True)

@@ -35,6 +35,7 @@ def test_animated_html_is_self_contained_and_cannot_be_broken_by_its_frames():
                          labels=["step 0", "step 1"])
     assert "<title>t &lt;1&gt;</title>" in page and "<td>&lt;b&gt;</td>" in page
     assert page.count("</script>") == 1  # the frame's own '</script>' is escaped inside the data
+    assert 'class="tdl-player' in page and "function showTop" in page  # the app's own player, inlined
     assert "http" not in page.replace("http-equiv", "")  # nothing fetched from anywhere
     with pytest.raises(ValueError, match="one entry per frame"):
         animated_html("t", {}, ["a"], labels=[])
@@ -97,10 +98,16 @@ def test_exported_animation_plays_in_chromium(tmp_path: Path):
         assert html_file.suffix == ".html"
 
         page.set_content(html_file.read_text(encoding="utf-8"))
-        expect(page.locator("#label")).to_have_text("step 20 of 20")
-        assert page.locator("#view span").count() > 0  # the last frame's tokens
-        page.locator("#play").click()  # from the end, play starts over at the prior
-        expect(page.locator("#play")).to_have_text("Pause")
-        expect(page.locator("#label")).not_to_have_text("step 20 of 20", timeout=2_000)
-        page.locator("#play").click()
-        expect(page.locator("#play")).to_have_text("Play")
+        root = page.locator("#player .tdl-player")
+        expect(root.locator(".tdl-label")).to_contain_text("step 20 of 20")
+        assert root.locator(".tdl-stage .tok").count() > 0  # the last frame's tokens
+        expect(root.locator(".tdl-stage .pred-row").first).to_be_visible()  # with x̂0's words, as in the app
+        root.locator(".tdl-play").click()  # from the end, play starts over at the prior
+        expect(root.locator(".tdl-play")).to_have_text("❚❚ Pause")
+        expect(root.locator(".tdl-label")).not_to_contain_text("step 20 of 20", timeout=2_000)
+        root.locator(".tdl-play").click()
+        expect(root.locator(".tdl-play")).to_have_text("▶ Play")
+        root.locator(".tdl-scrub").focus()
+        root.locator(".tdl-scrub").press("End")
+        root.locator(".tdl-stage .pred-row [data-top]").first.hover()  # the likeliest words, as in the app
+        expect(root.locator(".tdl-detail .tdl-top-row").first).to_be_visible()

@@ -31,23 +31,36 @@ def test_noise_path_shares_one_eps_at_every_t(tiny):
     torch.testing.assert_close(path[1], views.noise_path(process, x0, [0.5], seed=7)[0])  # same seed, same x_t
 
 
-def test_forward_noising_ends_at_x_t_and_rounds_x0_to_its_words(tiny):
+def test_forward_frames_round_x0_to_its_words_and_follow_one_path(tiny):
     model, process = tiny
     ids = torch.tensor([6, 7, 8, 9])  # words: ids 1-5 are special tokens, never a rounding target
-    at_zero = views.forward_noising(process, model, ids, 0.0, seed=1)
-    assert at_zero.rounded.tolist() == ids.tolist()  # at t = 0 each embedding is its own nearest word
-    assert ((at_zero.confidence > 0) & (at_zero.confidence <= 1)).all()
-    t = 0.37
-    view = views.forward_noising(process, model, ids, t, seed=1, points=11)
-    xt = views.noise_path(process, model.embedding.weight.detach()[ids][None], [t], seed=1)[0]  # (n, d)
+    times = [0.0, 0.37, 1.0]
+    frames = views.forward_frames(process, model, ids, times, seed=1)
+    assert frames.rounded[0].tolist() == ids.tolist()  # at t = 0 each embedding is its own nearest word
+    assert ((frames.confidence > 0) & (frames.confidence <= 1)).all()
+    xt = views.noise_path(process, model.embedding.weight.detach()[ids][None], [0.37], seed=1)[0]  # (n, d)
     basis = pca_basis(model.embedding.weight.detach().numpy())
-    np.testing.assert_allclose(view.paths[:, -1], project(xt.numpy(), basis), atol=1e-5)  # the path ends at x_t
-    assert view.paths.shape == (4, 4 + 1, 2)  # t = 0, 0.1, 0.2, 0.3, then t itself
-    np.testing.assert_allclose(view.vocab_xy, project(model.embedding.weight.detach().numpy(), basis), atol=1e-6)
-    assert view.extent_points.shape == (12 + 11 * 4, 2)
+    assert frames.xy.shape == (4, 3, 2)
+    np.testing.assert_allclose(frames.xy[:, 1], project(xt.numpy(), basis), atol=1e-5)  # the same x_t as the path
+    np.testing.assert_allclose(frames.vocab_xy, project(model.embedding.weight.detach().numpy(), basis), atol=1e-6)
     logits = model.round_logits(xt[None])[0]
-    assert view.rounded.tolist() == logits.argmax(-1).tolist()
-    torch.testing.assert_close(view.confidence, logits.softmax(-1).max(-1).values)
+    assert frames.rounded[1].tolist() == logits.argmax(-1).tolist()
+    torch.testing.assert_close(frames.confidence[1], logits.softmax(-1).max(-1).values)
+
+
+def test_schedules_differ_in_pace_not_in_path(tiny):
+    """x_t = a x0 + b eps under every schedule, one noise draw: the same start, a different x_t halfway."""
+    model, process = tiny
+    ids = torch.tensor([6, 7, 8])
+    ends = {name: views.forward_frames(views.with_schedule(process, name), model, ids, [0.0, 0.5, 1.0], seed=2)
+            for name in schedules.SCHEDULES}
+    for name, frames in ends.items():
+        np.testing.assert_allclose(frames.xy[:, 0], ends["sqrt"].xy[:, 0], atol=1e-5)  # x0 alike
+    mids = [frames.xy[:, 1] for frames in ends.values()]
+    assert not np.allclose(mids[0], mids[1], atol=1e-3)  # halfway, the schedules have moved x_t differently
+    torch.testing.assert_close(views.with_schedule(process, "cosine").alpha_bar, schedules.alpha_bar("cosine", 50).float())
+    with pytest.raises(ValueError, match="schedule must be one of linear, cosine, sqrt"):
+        views.with_schedule(process, "exp")
 
 
 def test_projection_commutes_with_the_noising_mix(tiny):
