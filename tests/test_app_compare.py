@@ -11,6 +11,7 @@ import pytest
 import app
 from conftest import shot, train_tiny
 from diffusion.corpus import MR_EXAMPLE
+from diffusion.shipped import SHIPPED as SHIPPED_INDEX
 from test_app import open_in_chromium
 from ui import compare as compare_ui
 from ui.common import SHIPPED, TRAINED, env_name
@@ -92,10 +93,11 @@ def test_records_table_lists_every_row_and_the_entropy_floor():
 
 def test_quality_speed_figure_has_a_point_per_entry():
     fig = quality_speed_figure(ROWS)
-    assert [t.name for t in fig.data] == ["ar", "sedd-absorb", "seq2seq"]
+    assert [t.name for t in fig.data] == ["seq2seq", "sedd-absorb", "ar"]  # in the palette's order of kinds
     sedd = fig.data[1]
     assert list(sedd.x) == [0.018, 0.07] and list(sedd.y) == [0.17, 0.37] and list(sedd.text) == ["16", "64"]
     assert len({t.marker.symbol for t in fig.data}) == 3  # told apart by shape, not colour alone
+    assert len({t.marker.color for t in fig.data}) == 3
     assert fig.layout.xaxis.type == "log"
     assert list(fig.layout.xaxis.tickvals) == [0.01, 0.02, 0.05, 0.1, 0.2, 0.5]  # 1-2-5 ticks around 0.012..0.24 s
 
@@ -217,6 +219,32 @@ def test_recorded_rows_show_the_newest_bench_run_only(tmp_path):
 
 
 @pytest.mark.skipif(not (app.CHECKPOINTS / "ardm").is_dir(), reason="no shipped checkpoints")
+def test_summary_has_each_checkpoints_default_and_best(monkeypatch, tmp_path):
+    """One entry per shipped checkpoint: the evaluation made with its own sampler at its default steps (read from
+    its process, not typed here), and its best recorded one, from its meta.json."""
+    for name in compare_ui.ENTRIES:
+        monkeypatch.delenv(env_name(name), raising=False)
+    rows, _, _ = compare_ui.recorded_rows(tmp_path)
+    summary = compare_ui.summary_rows(rows)
+    assert [e["name"] for e in summary] == list(SHIPPED_INDEX)
+    for e in summary:
+        evaluations = json.loads((app.CHECKPOINTS / e["name"] / "meta.json").read_text())["evaluation"].values()
+        rates = [v["grammatical_rate"] for v in evaluations if v.get("grammatical_rate") is not None]
+        assert e["best"]["grammatical_rate"] == max(rates) and e["best"]["source"] == "meta.json"
+        assert e["default"]["default"] and e["default"]["name"] == e["name"]
+    assert sum(r.get("default", False) for r in rows) == len(SHIPPED_INDEX)  # one default each
+    by = {e["name"]: e for e in summary}
+    assert by["ar"]["best"] is by["ar"]["default"]  # one recorded setting: the default is the best
+    # the default is the family's own sampler at its default steps: no fixed order, no remasking, no other sampler
+    for name, family in (("ardm", "ardm"), ("sedd-absorb", "sedd")):
+        process = app.get_checkpoint(family, name).process
+        assert by[name]["default"]["steps"] == process.default_steps
+        assert "order" not in by[name]["default"]["sampler"] and "remask" not in by[name]["default"]["sampler"]
+    assert by["ardm"]["best"]["sampler"].endswith("confident order")  # its best: another sampler than its default
+    assert by["sedd-absorb"]["default"]["sampler"] == app.get_checkpoint("sedd", "sedd-absorb").process.sampler
+
+
+@pytest.mark.skipif(not (app.CHECKPOINTS / "ardm").is_dir(), reason="no shipped checkpoints")
 def test_recorded_rows_of_the_shipped_checkpoints(monkeypatch, tmp_path):
     for name in compare_ui.ENTRIES:
         monkeypatch.delenv(env_name(name), raising=False)
@@ -293,15 +321,22 @@ def test_compare_tab_in_browser(monkeypatch):
     try:
         with open_in_chromium(app) as page:
             page.get_by_role("tab", name="Compare").click()
+            summary = page.locator("#cmp-summary")
+            # one row per shipped checkpoint; every recorded row waits behind a closed accordion
+            expect(summary.locator("tr[data-checkpoint]")).to_have_count(len(SHIPPED_INDEX), timeout=30_000)
+            expect(summary.locator('tr[data-checkpoint="ardm"] [data-col="best-setting"]')).to_contain_text(
+                "confident order")
+            expect(summary).to_contain_text("1.666 bits per word")
             table = page.locator("#cmp-table")
-            expect(table.locator("td", has_text="sedd-uniform").first).to_be_visible(timeout=30_000)
+            expect(table).to_be_hidden()
             # set the budget once the page's load events have run (in one CI run a budget typed before them was
             # lost, and the run went at the default 64)
             box = page.locator("#cmp-budget input[type=number]")
             box.fill("20")
             box.press("Enter")
             expect(page.locator("#cmp-budget input[type=range]")).to_have_value("20")  # the slider took it
-            expect(table).to_contain_text("1.666 bits per word")
+            page.locator("#cmp-all").get_by_text("All recorded figures").click()
+            expect(table.locator("td", has_text="sedd-uniform").first).to_be_visible()
             expect(table).to_contain_text("(exact)")
             expect(page.locator("#cmp-chart .js-plotly-plot svg.main-svg").first).to_be_visible()
             scaling = page.locator("#cmp-scaling")

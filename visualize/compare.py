@@ -57,7 +57,7 @@ def result_card(name: str, status: Status, *, tokens: Sequence[str] | None = Non
     if steps is not None:
         head += f' <span style="opacity:0.75">· {steps} step{"s" if steps != 1 else ""}</span>'
     if note:
-        head += f'<div style="font-size:0.8em;opacity:0.75">{html.escape(note, quote=False)}</div>'
+        head += f'<div style="font-size:0.9em;opacity:0.8">{html.escape(note, quote=False)}</div>'
     if status == "done":
         if tokens is None or text is None or grammatical is None or seconds is None:
             raise ValueError("a finished card needs tokens, text, grammatical and seconds")
@@ -66,7 +66,7 @@ def result_card(name: str, status: Status, *, tokens: Sequence[str] | None = Non
         verdict = verdict_mark(grammatical)
         body = (f'<div style="line-height:1.9;margin:0.3em 0">{words}</div>'
                 f'<div class="card-line" style="font-size:0.9em">{verdict}{calls_note(calls)} · {seconds:.2f} s</div>'
-                f'<div class="card-text" style="font-size:0.8em;opacity:0.7;margin-top:0.2em">'
+                f'<div class="card-text" style="font-size:0.9em;opacity:0.75;margin-top:0.2em">'
                 f'{html.escape(text) or "<i>(empty)</i>"}</div>')
         border = f"1px solid {BLUES[3]}"
     elif status == "skipped":
@@ -82,7 +82,7 @@ def result_card(name: str, status: Status, *, tokens: Sequence[str] | None = Non
 
 def cards_html(cards: Sequence[str], footer: str = "") -> str:
     """The cards in a wrapping grid: side by side on a wide screen, one under the other on a phone."""
-    foot = f'<div style="font-size:0.85em;opacity:0.8;margin-top:0.4em">{html.escape(footer)}</div>' if footer else ""
+    foot = f'<div style="font-size:0.9em;opacity:0.8;margin-top:0.4em">{html.escape(footer)}</div>' if footer else ""
     return f'<div class="family-cards" style="display:flex;flex-wrap:wrap;gap:0.6em">{"".join(cards)}</div>{foot}'
 
 
@@ -95,14 +95,9 @@ def records_table_html(rows: Sequence[dict[str, Any]], entropy: float | None = N
     cell = "padding:0.25em 0.6em;border:none;border-bottom:1px solid #deebf7;text-align:left;white-space:nowrap"
     lines = []
     for r in rows:
-        nll = r.get("nll")
-        kind = r.get("nll_method")
-        detail = html.escape(r.get("nll_detail") or "", quote=True)
-        nll_text = "—" if nll is None else f"{nll:.3f} <span style=\"opacity:0.7\">({html.escape(kind or '?')})</span>"
         rate = r.get("grammatical_rate")
         values = (
-            _checkpoint_cell(r), _fmt(r.get("steps"), "d"),
-            html.escape(r.get("sampler") or "—"), f'<span title="{detail}">{nll_text}</span>',
+            _checkpoint_cell(r), _fmt(r.get("steps"), "d"), html.escape(r.get("sampler") or "—"), _nll_text(r),
             "—" if rate is None else f"{rate:.2f}", _fmt(r.get("seconds_per_sequence"), ".3f"),
             _fmt(r.get("train_minutes"), ".0f"), html.escape(r.get("source") or ""),
         )
@@ -114,7 +109,7 @@ def records_table_html(rows: Sequence[dict[str, Any]], entropy: float | None = N
     floor = ("" if entropy is None else
              f'<div class="entropy-floor" style="margin-top:0.4em">The corpus\'s true entropy is '
              f'<b>{entropy:.3f} bits per word</b>: the floor for every NLL above (no model can go below it).</div>')
-    extra = "".join(f'<div style="font-size:0.85em;opacity:0.8">{html.escape(n)}</div>' for n in notes)
+    extra = "".join(f'<div style="font-size:0.9em;opacity:0.8">{html.escape(n)}</div>' for n in notes)
     return (f'<div class="records" style="overflow-x:auto"><table style="border-collapse:collapse;font-size:0.9em">'
             f'<thead><tr>{header}</tr></thead><tbody>{"".join(lines)}</tbody></table></div>{floor}{extra}')
 
@@ -172,8 +167,9 @@ def summary_table_html(entries: Sequence[dict[str, Any]], entropy: float | None 
     floor = ("" if entropy is None else
              f'<div class="entropy-floor" style="margin-top:0.4em">The corpus\'s true entropy is '
              f'<b>{entropy:.3f} bits per word</b>: the floor for every NLL (no model can go below it).</div>')
-    return (f'<div class="summary" style="overflow-x:auto"><table style="border-collapse:collapse;border:none;font-size:0.95em">'
-            f'<thead>{header}</thead><tbody>{"".join(lines)}</tbody></table></div>{floor}')
+    return (f'<div class="summary" style="overflow-x:auto">'
+            f'<table style="border-collapse:collapse;border:none;font-size:0.95em"><thead>{header}</thead>'
+            f'<tbody>{"".join(lines)}</tbody></table></div>{floor}')
 
 
 def _legend() -> dict[str, Any]:
@@ -208,6 +204,7 @@ def quality_speed_figure(rows: Sequence[dict[str, Any]]) -> go.Figure:
     ranked = sorted(groups.items(), key=lambda g: order.index(k) if (k := kind(g[0][0])) in order else len(order))
     for (label, name), series in ranked:
         shown = False
+        only_bench = all(source != "meta.json" for _, source in series)  # then a benchmark line names it
         for (sampler, source), pts in series.items():
             pts.sort(key=lambda r: (r.get("steps") or 0, r["seconds_per_sequence"]))
             look = style(name, sampler)
@@ -216,7 +213,8 @@ def quality_speed_figure(rows: Sequence[dict[str, Any]]) -> go.Figure:
                 benches.add(source)
             fig.add_trace(go.Scatter(
                 x=[r["seconds_per_sequence"] for r in pts], y=[r["grammatical_rate"] for r in pts],
-                mode="lines+markers", name=label, legendgroup=label, showlegend=not shown and not bench,
+                mode="lines+markers", name=label, legendgroup=label,
+                showlegend=not shown and (not bench or only_bench),
                 text=[f"{r.get('steps', '?')}" for r in pts],
                 customdata=[[r.get("steps"), r.get("sampler") or "", r.get("source") or ""] for r in pts],
                 hovertemplate=(f"<b>{html.escape(label)}</b> · %{{customdata[0]}} steps %{{customdata[1]}}<br>"
@@ -225,7 +223,7 @@ def quality_speed_figure(rows: Sequence[dict[str, Any]]) -> go.Figure:
                 marker=dict(symbol=f"{look.symbol}-open" if bench else look.symbol, size=MARKER_SIZE,
                             color=look.colour, line=dict(color=look.colour if bench else "#ffffff",
                                                           width=2 if bench else 1))))
-            shown = shown or not bench
+            shown = shown or not bench or only_bench
     if benches:  # one legend entry says what the hollow markers are (the hover names the file)
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines+markers", name="hollow: benchmark run",
                                  line=dict(color="#525252", width=1.5, dash="dot"),
