@@ -3,6 +3,7 @@ text under 12 px, legends clear of the plot and its axis titles, labels that do 
 it hugs its floor; and the same measured on the rendered pages in Chromium."""
 
 import ast
+import functools
 import math
 from pathlib import Path
 
@@ -74,6 +75,7 @@ BITS = [1.77 + 2.9 / b ** 1.6 for b in BUDGETS]  # falls from far above to hug i
 REFERENCES = {"ar, left to right (exact)": 1.678, "true entropy": 1.666}
 
 
+@functools.cache  # built once for the tests that only read them
 def _figures():
     return {"quality": quality_speed_figure(ROWS), "scaling": scaling_figure(REPORT, {"ardm": 0.68}, "scaling.json"),
             "plan": plan_figure([1, 3, 2, 2, 4], ["a", "restaurant", "called", "the", "."], 4, current=2),
