@@ -1,5 +1,5 @@
 """Every public endpoint over HTTP with gradio_client, on the shipped checkpoints, as a visitor's browser calls them:
-each session keeps its own state (the scrubbers' records, the models it trained), and bad input is an error that
+each session keeps its own state (the runs it recorded, the models it trained), and bad input is an error that
 names what is accepted while the app keeps serving."""
 
 from pathlib import Path
@@ -42,40 +42,80 @@ def _plot(value) -> bool:
     return isinstance(value, dict) and '"data":[{' in str(value.get("plot", "")).replace(" ", "")
 
 
+def _played(value, frames: int | None = None, chains: int = 1) -> list[list[str]]:
+    """A player output as the client receives it (visualize/player.py player_value): a finished run (not live), one
+    label per frame, `chains` HTML views per frame (and `frames` frames, if given). Returns the frames."""
+    assert isinstance(value, dict) and not value.get("live"), str(value)[:300]
+    shown = value["frames"]
+    assert shown and len(value["labels"]) == len(shown), (len(shown), len(value["labels"]))
+    assert all(len(views) == chains and all(isinstance(v, str) for v in views) for views in shown)
+    if frames is not None:
+        assert len(shown) == frames, len(shown)
+    return shown
+
+
+def _forward_opens_at_half(value) -> bool:
+    """The Forward noising player asked to open at t = 0.5: 51 frames (t = 0, 0.02, ..., 1), opening on t = 0.50."""
+    shown = _played(value, frames=51)
+    return value["labels"][value["start"]] == "t = 0.50" and "t = 0.50" in shown[value["start"]][0]
+
+
 def test_forward_views(client):
-    html, figure, schedule = client.predict(SENTENCE, 0.5, 0, "shipped", api_name="/forward_view")
-    assert "t = 0.50" in html and _plot(figure) and _plot(schedule)
-    html, schedule = client.predict("absorb", SENTENCE, 0.5, 0, "shipped", api_name="/sedd_forward")
-    assert "punter" in html or "[MASK]" in html
+    value, figure, schedule = client.predict(SENTENCE, 0.5, 0, "shipped", None, api_name="/forward_view")
+    assert _forward_opens_at_half(value) and _plot(figure) and _plot(schedule)
+    frames = value["frames"]
+    assert "t = 0.00" in frames[0][0] and "t = 1.00" in frames[-1][0] and "sqrt:" in frames[25][0]  # the model's own
+    value, figure, schedule = client.predict(SENTENCE, 0.5, 0, "shipped", "cosine", api_name="/forward_view")
+    assert _forward_opens_at_half(value) and "t = 0.50 · cosine:" in value["frames"][25][0] and _plot(figure)
+    value, schedule = client.predict("absorb", SENTENCE, 0.5, 0, "shipped", api_name="/sedd_forward")
+    frames = _played(value)
+    assert value["labels"][value["start"]] == "t = 0.50" and "t = 0.50" in frames[value["start"]][0]
+    assert "cafe" in frames[0][0] and "0 of " in frames[0][0]  # t = 0: the sentence itself; t = 1: every word masked
+    assert 'class="mask"' in frames[-1][0] and "cafe" not in frames[-1][0]
     assert _plot(schedule)
 
 
-def test_denoise_then_scrub_in_one_session(client):
-    text, slider, distance, latent_map = client.predict(0, 20, "ddpm", True, 1.0, 2, "shipped", api_name="/denoise")
-    assert "step 20 / 20" in text and _plot(distance) and _plot(latent_map)
-    text, distance, latent_map = client.predict(0, api_name="/scrub")  # the record lives in this session
-    assert "step 0 / 20" in text and _plot(latent_map)
+def test_denoise_then_follow_a_word_in_one_session(server, client):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    value, distance, latent_map, follow = client.predict(0, 20, "ddpm", True, 1.0, 2, "shipped", api_name="/denoise")
+    frames = _played(value, frames=21)
+    assert "step 20 / 20" in frames[-1][0] and "step 0 / 20" in frames[0][0]
+    assert value["start"] is None and _plot(distance) and _plot(latent_map)
+    words = [c[1] if isinstance(c, (list, tuple)) else c for c in follow["choices"]]
+    assert words[0] == "every position" and len(words) > 2 and follow["value"] in words
+    assert _plot(client.predict(words[1], api_name="/follow_word"))  # the record lives in this session
+    stranger = Client(server, verbose=False)  # another visitor's session has no run, so no such word to follow
+    with pytest.raises(AppError, match="not in the list of choices: \\['every position'\\]"):
+        stranger.predict(words[1], api_name="/follow_word")
 
 
 def test_every_family_tab_runs(client):
-    left, right, *_ = client.predict(0, 20, "ddpm", 0.75, "shipped", api_name="/clamp_compare")
+    value, *_ = client.predict(0, 20, "ddpm", 0.75, "shipped", api_name="/clamp_compare")
+    left, right = _played(value, frames=21, chains=2)[-1]
     assert "step 20 / 20" in left and "step 20 / 20" in right
-    assert "step 0 / 20" in client.predict(0, api_name="/clamp_scrub")[0]
-    left, right, *_, heading_left, heading_right, accuracy = client.predict(0, 20, "ddpm", 1.0, "shipped", "prediction",
-                                                                            api_name="/clamp_compare")
-    assert "step 20 / 20" in left and "step 20 / 20" in right and "ε" in heading_right and _plot(accuracy)
+    assert "step 0 / 20" in value["frames"][0][0] and "step 0 / 20" in value["frames"][0][1]
+    value, *_, accuracy = client.predict(0, 20, "ddpm", 1.0, "shipped", "prediction", api_name="/clamp_compare")
+    left, right = _played(value, frames=21, chains=2)[-1]
+    assert "step 20 / 20" in left and "step 20 / 20" in right and "ε" in value["heads"][1] and _plot(accuracy)
 
-    text, _, quality = client.predict("absorb", 0, 16, "tweedie", 2, "shipped", api_name="/sedd_denoise")
-    assert "step 16 / 16" in text and _plot(quality)
-    assert "step 0 / 16" in client.predict(0, api_name="/sedd_scrub")
+    value, quality = client.predict("absorb", 0, 16, "tweedie", 2, "shipped", api_name="/sedd_denoise")
+    frames = _played(value, frames=17)
+    assert "step 16 / 16" in frames[-1][0] and "step 0 / 16" in frames[0][0] and _plot(quality)
 
-    text, plan, curve = client.predict(0, 10, 1.0, 1, "shipped", api_name="/order_agnostic")
-    assert "step 10 / 10" in text and _plot(plan) and _plot(curve)
-    text, *_ = client.predict(0, 10, 1.0, 1, "shipped", "confident", api_name="/order_agnostic")
-    assert "step 10 / 10" in text
+    value, plan, curve = client.predict(0, 10, 1.0, 1, "shipped", api_name="/order_agnostic")
+    assert "step 10 / 10" in _played(value)[-1][0] and _plot(plan) and _plot(curve)
+    value, *_ = client.predict(0, 10, 1.0, 1, "shipped", "confident", api_name="/order_agnostic")
+    assert "step 10 / 10" in _played(value)[-1][0]
 
-    text, _, candidates, heatmap = client.predict(MR, 0, 20, 3, "shipped", api_name="/seq2seq_run")
-    assert "step 20 / 20" in text and candidates.count("candidate") >= 3 and _plot(heatmap)
+    value, candidates, heatmap = client.predict(MR, 0, 20, 3, "shipped", api_name="/seq2seq_run")
+    assert "step 20 / 20" in _played(value, frames=21)[-1][0] and candidates.count("candidate") >= 3
+    assert _plot(heatmap)
+
+    value, _, verdicts = client.predict("Length", "", 10, "food", "italian", 0.01, 0.1, 3, 0, 10, 1, "shipped",
+                                        api_name="/control_run")
+    assert "step 10 / 10" in _played(value, frames=11)[-1][0] and "final sample" in verdicts
 
     figure, status = client.predict("continuous", "PCA", "shipped", api_name="/embedding_map")
     assert _plot(figure) and "PCA" in status
@@ -84,12 +124,22 @@ def test_every_family_tab_runs(client):
     assert "continuous" in cards and "ar" in cards
 
 
+def _serves(url_or_client) -> bool:
+    from gradio_client import Client
+
+    c = Client(url_or_client, verbose=False) if isinstance(url_or_client, str) else url_or_client
+    return _forward_opens_at_half(c.predict(SENTENCE, 0.5, 0, "shipped", None, api_name="/forward_view")[0])
+
+
 @pytest.mark.parametrize("endpoint, args, message", [
     # Past a slider's range the slider refuses, naming the input and its range; inside it, the handler's checks.
     ("/denoise", (0, 5000, "ddpm", True, 1.0, 1, "shipped"), "steps must be a number from 10 to 1000, got 5000"),
     ("/denoise", (0, 20, "ddpm", True, 1.0, 1, "mine"), "not in the list of choices: \\['shipped', 'trained here'\\]"),
     ("/seq2seq_run", ("name [zizzi] food [pizza]", 0, 20, 3, "shipped"), "pizza"),
-    ("/forward_view", ("", 0.5, 0, "shipped"), "sentence"),
+    ("/forward_view", ("", 0.5, 0, "shipped", None), "sentence"),
+    ("/forward_view", (SENTENCE, 0.5, 0, "shipped", "quadratic"),
+     "not in the list of choices: \\['linear', 'cosine', 'sqrt'\\]"),
+    ("/follow_word", ("1: mill",), "not in the list of choices: \\['every position'\\]"),  # this session never ran
     ("/order_agnostic", (0, 10, 9.0, 1, "shipped"), "temperature must be a number from 0 to 2, got 9.0"),
     ("/clamp_compare", (0, 20, "ddpm", 25, "shipped"), "clamp from t must be a number from 0 to 1, got 25"),
 ])
@@ -98,7 +148,7 @@ def test_bad_input_is_an_error_and_the_app_goes_on(client, endpoint, args, messa
 
     with pytest.raises(AppError, match=message):
         client.predict(*args, api_name=endpoint)
-    assert "t = 0.50" in client.predict(SENTENCE, 0.5, 0, "shipped", api_name="/forward_view")[0]
+    assert _serves(client)
 
 
 def test_a_trained_model_belongs_to_its_session(server, client):
@@ -136,5 +186,4 @@ def test_a_full_queue_turns_visitors_away_with_a_message(monkeypatch, tmp_path):
                 outcomes.append(str(e))
         refused = [o for o in outcomes if o != "done"]
         assert outcomes.count("done") >= 3 and refused and all("Queue is full" in o for o in refused), outcomes
-        assert "t = 0.50" in Client(url, verbose=False).predict(SENTENCE, 0.5, 0, "shipped",
-                                                                   api_name="/forward_view")[0]
+        assert _serves(url)
