@@ -4,6 +4,7 @@ basis that projects any latent onto the same plane, and nearest neighbours in th
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +16,42 @@ from .files import atomic_write_bytes
 PROJECTION_FILE = "projection.npz"
 
 
-def nearest_neighbours(emb: Any, k: int = 5) -> np.ndarray:
-    """(V, d) embeddings -> (V, k) ids of each row's k nearest other rows by Euclidean distance, nearest first."""
+def nearest_neighbours(emb: Any, k: int = 5, exclude: Sequence[int] = ()) -> np.ndarray:
+    """(V, d) embeddings -> (V, k) ids of each row's k nearest other rows by Euclidean distance, nearest first; the
+    rows in `exclude` are never anyone's neighbour."""
+    return neighbours_and_distances(emb, k, exclude)[0]
+
+
+def neighbours_and_distances(emb: Any, k: int = 5, exclude: Sequence[int] = (),
+                             block: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """(V, d) embeddings -> the (V, k) ids of each row's k nearest other rows and their (V, k) Euclidean distances
+    in the full d-dimensional space, nearest first. The rows in `exclude` (special tokens, which no sentence puts
+    beside a word) are never anyone's neighbour; k shrinks when fewer rows are left. Computed `block` rows at a
+    time, so a large vocabulary never needs a (V, V) matrix."""
     e = np.asarray(emb, dtype=np.float64)
     if e.ndim != 2:
         raise ValueError(f"embeddings must be a (V, d) array, got shape {e.shape}")
-    k = min(k, len(e) - 1)
-    sq = (e * e).sum(1)
-    dist = sq[:, None] + sq[None, :] - 2 * e @ e.T  # (V, V) squared distances
-    np.fill_diagonal(dist, np.inf)
-    order = np.argsort(dist, axis=1, kind="stable")
-    return order[:, :k]
+    n = len(e)
+    banned = np.zeros(n, dtype=bool)
+    for i in exclude:
+        if not 0 <= int(i) < n:
+            raise ValueError(f"excluded ids must be rows of the {n} embeddings, got {i}")
+        banned[int(i)] = True
+    k = max(0, min(k, n - 1 - int(banned.sum())))
+    ids = np.zeros((n, k), dtype=np.int64)
+    dist = np.zeros((n, k), dtype=np.float64)
+    sq = (e * e).sum(1)  # (V,)
+    for start in range(0, n, block):
+        rows = np.arange(start, min(start + block, n))
+        d2 = sq[rows, None] + sq[None, :] - 2 * e[rows] @ e.T  # (b, V) squared distances, expanded
+        d2[:, banned] = np.inf
+        d2[np.arange(len(rows)), rows] = np.inf
+        top = np.argsort(d2, axis=1, kind="stable")[:, :k]  # (b, k)
+        exact = np.linalg.norm(e[rows, None] - e[top], axis=-1)  # (b, k) without the expansion's rounding
+        order = np.argsort(exact, axis=1, kind="stable")
+        ids[rows] = np.take_along_axis(top, order, 1)
+        dist[rows] = np.take_along_axis(exact, order, 1)
+    return ids, dist
 
 
 def pca_basis(emb: Any) -> tuple[np.ndarray, np.ndarray]:

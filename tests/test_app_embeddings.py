@@ -2,6 +2,7 @@
 
 import re
 import shutil
+import warnings
 from pathlib import Path
 
 import gradio as gr
@@ -13,16 +14,19 @@ from tokenizers import Tokenizer
 import app
 from conftest import shot
 import diffusion.projection
+import visualize.embeddings
 from diffusion.corpus.classes import FUNCTION, OTHER, PUNCTUATION, SLOT_KEY, SPECIAL, class_names, word_class
 from diffusion.corpus.grammar import BUILTIN, SLOTS, Grammar
+from diffusion.corpus.tokenizer import SPECIAL_TOKENS
 from diffusion.corpus.validator import is_grammatical
-from diffusion.projection import PROJECTION_FILE, nearest_neighbours, pca_2d, pca_basis, project
+from diffusion.projection import (PROJECTION_FILE, nearest_neighbours, neighbours_and_distances, pca_2d, pca_basis,
+                                  project)
 from diffusion.views import noise_path
 from test_app import open_in_chromium
 from ui import embeddings, forward
 from ui.common import env_name
-from visualize.embeddings import (OKABE_ITO, class_styles, embedding_map_figure, gaussian_schedule_figure,
-                                  noising_map_figure, place_labels)
+from visualize.embeddings import (OKABE_ITO, _fit_labels, class_styles, embedding_map_figure,
+                                  gaussian_schedule_figure, noising_map_figure, place_labels)
 
 
 
@@ -98,12 +102,13 @@ def test_pca_basis_reproduces_the_cached_pca_and_is_affine():
     assert np.allclose(mix, a * project(x0, basis) + b * project(eps, basis) + (1 - a - b) * project(0 * x0, basis))
 
 
-def _map(highlight=None):
+def _map(highlight=None, matches=None, query=""):
     words = ["[PAD]", ".", "the", "italian", "french", "riverside", "zebra"]
     classes = [word_class(w) for w in words]
     coords = np.arange(14, dtype=float).reshape(7, 2)
     emb = np.random.default_rng(2).normal(size=(7, 3))
-    return embedding_map_figure(coords, words, classes, nearest_neighbours(emb, 3), class_names(), "UMAP", highlight)
+    return embedding_map_figure(coords, words, classes, nearest_neighbours(emb, 3), class_names(), "UMAP", highlight,
+                                matches, query)
 
 
 def test_embedding_map_has_one_trace_per_class_present_with_neighbours_on_hover():
@@ -116,14 +121,67 @@ def test_embedding_map_has_one_trace_per_class_present_with_neighbours_on_hover(
     assert "UMAP of the 7 word embeddings" in fig.layout.title.text
 
 
+def test_embedding_map_labels_every_point_that_fits_and_keeps_the_legend_off_the_axes():
+    fig = _map()
+    labels = {w for t in fig.data for w in t.text if w}
+    assert labels == {"[PAD]", ".", "the", "italian", "french", "riverside", "zebra"}  # seven points on a diagonal
+    assert all(t.textfont.size >= 12 for t in fig.data)
+    assert fig.layout.legend.x >= 1 and fig.layout.legend.xanchor == "left"  # beside the plot, not over an axis
+    special = next(t for t in fig.data if t.name.startswith(SPECIAL))
+    others = {t.marker.symbol for t in fig.data if t is not special}
+    assert special.marker.symbol not in others and SPECIAL == visualize.embeddings.SPECIAL
+
+
+def test_fit_labels_leaves_out_what_would_collide():
+    r, c = np.full(3, 5.0), np.full(3, 7.0)  # marker radius and character width, pixels
+    # on a 40-pixel-high strip a label fits only beside its point: the second of two on one spot has no room
+    strip = np.array([[30.0, 20], [30, 20], [100, 20]])
+    where = _fit_labels(strip, ["first", "second", "x"], [0, 1, 2], (120, 40), r, c)
+    assert where == {0: "middle right", 2: "middle right"}
+    # a label whose only place covers another point is left out, unless asked for (then only asked points block it)
+    px, labels = np.array([[30.0, 20], [45, 20]]), ["abc", ""]
+    assert _fit_labels(px, labels, [0, 1], (200, 40), r[:2], c[:2]) == {}
+    assert _fit_labels(px, labels, [0, 1], (200, 40), r[:2], c[:2], over_points=[0]) == {0: "middle right"}
+    assert _fit_labels(px, labels, [0, 1], (200, 40), r[:2], c[:2], over_points=[0, 1]) == {}  # a leader would cross
+    # a crowd of words asked for: those with no room beside their point go further off, with a leader line
+    crowd = np.array([[150.0 + 8 * i, 100 + 8 * j] for i in (-1, 0, 1) for j in (-1, 0, 1)])
+    words, r, c = [f"word{k}" for k in range(9)], np.full(9, 4.0), np.full(9, 7.0)
+    beside = _fit_labels(crowd, words, range(9), (300, 200), r, c)
+    asked = _fit_labels(crowd, words, range(9), (300, 200), r, c, over_points=range(9))
+    assert all(isinstance(p, str) for p in beside.values()) and 0 < len(beside) < 9
+    callouts = [p for p in asked.values() if not isinstance(p, str)]
+    assert asked.items() >= beside.items() and callouts and min(np.hypot(*p) for p in callouts) >= 30
+
+
+def test_embedding_map_search_isolates_and_labels_the_matches():
+    fig = _map(matches=[3, 4], query="<i>")
+    *classes, found = fig.data
+    assert all(t.marker.opacity < 0.5 and not any(t.text) for t in classes)  # the rest faded and unlabelled
+    assert found.name == "matches of '&lt;i&gt;' (2)" and list(found.text) == ["italian", "french"]
+    assert found.marker.opacity == 1 and "2 matching '&lt;i&gt;'" in fig.layout.title.text
+    nothing = _map(matches=[], query="pizza")  # nothing found: the map stays as it is, and says so
+    assert "nothing matches 'pizza'" in nothing.layout.title.text
+    assert [t.name for t in nothing.data] == [t.name for t in _map().data]
+    assert all(t.marker.opacity > 0.5 for t in nothing.data)
+    with pytest.raises(ValueError, match="matches must be ids of the 7 words"):
+        _map(matches=[7])
+
+
 def test_embedding_map_highlight_labels_the_word_and_its_neighbours():
     fig = _map("italian")
     assert fig.data[-1].text == ("<b>italian</b>",) and len(fig.data[-2].text) == 3
     assert "italian" not in fig.data[-2].text
+    labelled_twice = [w for t in fig.data[:-2] for w in t.text or () if w in fig.data[-2].text or w == "italian"]
+    assert labelled_twice == []  # a ringed word is labelled by its ring only
     with pytest.raises(ValueError, match="not one of the words"):
         _map("pizza")
     with pytest.raises(ValueError, match="one row per word"):
         embedding_map_figure(np.zeros((2, 2)), ["a"], ["food"], [[0]], class_names())
+
+
+def test_embedding_map_escapes_words_for_plotly():
+    fig = embedding_map_figure([[0, 0], [1, 1]], ["<b>", "a&b"], [OTHER, OTHER], [[1], [0]], class_names())
+    assert set(fig.data[0].text) == {"&lt;b&gt;", "a&amp;b"}
 
 
 def test_noising_map_splits_kept_and_moved_words_and_merges_coincident_labels():
@@ -288,14 +346,52 @@ def test_embedding_map_without_cache_shows_pca_then_computes_umap_once(tiny_copy
     assert sum(len(t.x) for t in again[0][0].data) == V
 
 
-def test_embedding_map_highlight_lists_neighbours_or_warns(tiny_copy, umap_stand_in):
-    (fig, status), = list(embeddings.embedding_map("continuous", "PCA", "italian", "shipped", {}))
-    assert re.search(r"nearest to \*\*italian\*\*: (\S+, ){4}\S+$", status)
+def test_find_words_is_a_plain_case_insensitive_substring_match():
+    words = ["[PAD]", "[MASK]", "italian", "it", "wit", "Italy", ".", "*"]
+    assert [words[i] for i in embeddings.find_words(words, "IT")] == ["it", "Italy", "italian", "wit"]
+    assert [words[i] for i in embeddings.find_words(words, "[")] == ["[MASK]", "[PAD]"]
+    assert embeddings.find_words(words, ".*") == [] and embeddings.find_words(words, "(a+)+$") == []  # no pattern
+    assert embeddings.find_words(words, "") == []
+
+
+def test_search_chooses_the_pick_the_word_itself_or_a_single_match():
+    words = ["[PAD]", "italian", "french", "friendly", "from", "fr"]
+    assert embeddings.search(words, "  ").matches is None
+    fr = embeddings.search(words, "fr")
+    assert fr.chosen == 5 and fr.matches[0] == 5  # the word itself
+    assert embeddings.search(words, "fri").chosen == 3  # the one match
+    assert embeddings.search(words, "fre", picked="french").chosen == 2
+    many = embeddings.search(words, "r", picked="italian")  # a stale pick that the query does not match
+    assert many.chosen is None and "pick one" in many.note and "italian" not in many.note
+    none = embeddings.search(words, "<pizza>")
+    assert none.matches == [] and none.chosen is None
+    assert none.note == ("No word of this model's vocabulary contains “&lt;pizza&gt;”: type one of its 6 words or "
+                         "its first letters, e.g. italian, french, friendly")
+
+
+def test_embedding_map_search_neighbours_skip_special_tokens_and_warn_nothing(tiny_copy, umap_stand_in):
+    ck = app.get_checkpoint()
+    words = ck.tokenizer.tokens(range(ck.config.vocab_size))
+    special = [i for i, w in enumerate(words) if w in SPECIAL_TOKENS]
+    emb = ck.model.embedding.weight.detach().numpy()
+    ids, dist = neighbours_and_distances(emb, embeddings.NEIGHBOURS, exclude=special)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no gr.Warning: what a search finds is said on the page
+        (fig, status), = list(embeddings.embedding_map("continuous", "PCA", "italian", "shipped", {}))
+        note, matches, table = embeddings.search_panel("continuous", "italian", "shipped", {}, "")
+        (_, status_bad), = list(embeddings.embedding_map("continuous", "PCA", "pizza", "shipped", {}))
+        note_bad, matches_bad, table_bad = embeddings.search_panel("continuous", "pizza", "shipped", {}, "")
+    assert status == status_bad == f"PCA of {len(words)} embeddings (d = {emb.shape[1]})"
     assert fig.data[-1].text == ("<b>italian</b>",)
-    with pytest.warns(UserWarning, match="not in this model's vocabulary"):
-        (fig, status), = list(embeddings.embedding_map("continuous", "PCA", "pizza", "shipped", {}))
-    assert "'pizza' is not in this model's vocabulary" in status
-    assert all(t.name != "'pizza'" for t in fig.data)
+    i = words.index("italian")
+    assert list(fig.data[-2].x) == list(pca_2d(emb)[ids[i], 0])  # the rings are the full space's neighbours
+    assert matches.value == "italian" and matches.choices == [("italian", "italian")]
+    cells = re.findall(r"<td class='emb-nn-word'[^>]*>([^<]*)</td><td class='emb-nn-distance'[^>]*>([^<]*)</td>",
+                       table.value)
+    assert [w for w, _ in cells] == [words[j] for j in ids[i]]
+    assert np.allclose([float(d) for _, d in cells], dist[i], atol=5e-4) and "Euclidean" in table.value
+    assert "No word of this model's vocabulary contains “pizza”" in note_bad.value
+    assert not matches_bad.visible and not table_bad.visible
 
 
 @pytest.mark.parametrize("args, message", [
@@ -399,35 +495,110 @@ def test_forward_tab_in_browser(shipped_app):
         expect(tokens).to_contain_text("of 6 words now round", timeout=30_000)  # a typed sentence of one's own
 
 
+# The boxes of every drawn label of the map, and of the legend and axis titles, in page pixels.
+_BOXES = """() => {
+    const box = (e) => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+    const map = document.querySelector('#emb-map');
+    return {
+        labels: [...map.querySelectorAll('.textpoint text, .annotation-text')].filter((t) => t.textContent).map(
+            (t) => [t.textContent, parseFloat(getComputedStyle(t).fontSize), ...box(t)]),
+        legend: box(map.querySelector('.legend')),
+        titles: [...map.querySelectorAll('.g-xtitle text, .g-ytitle text')].filter((t) => t.textContent).map(box),
+    };
+}"""
+
+
+def _overlap(a, b) -> bool:
+    return min(a[2], b[2]) - max(a[0], b[0]) > 1 and min(a[3], b[3]) - max(a[1], b[1]) > 1
+
+
+def _neighbour_rows(page) -> list[tuple[str, float]]:
+    rows = page.locator("#emb-neighbours tbody tr")
+    return [(r.locator(".emb-nn-word").inner_text(), float(r.locator(".emb-nn-distance").inner_text()))
+            for r in rows.all()]
+
+
 @needs_shipped
 def test_embeddings_tab_in_browser(shipped_app):
-    """The cached UMAP with one trace per class, the PCA switch, a highlighted word; README screenshot."""
+    """At the size a classroom projector shows: labels that do not collide, a search that isolates its matches, the
+    neighbour list with distances and no special token, a bad query said once; the PCA legend off the axes."""
     from playwright.sync_api import expect
 
+    ck = app.get_checkpoint()
+    vocabulary = embeddings._vocabulary(ck)
+    words = vocabulary.words
     with open_in_chromium(shipped_app) as page:
+        page.set_viewport_size({"width": 1280, "height": 720})
         page.get_by_role("tab", name="Embeddings").click()
         status = page.locator("#emb-status")
-        expect(status).to_contain_text("UMAP of 208 embeddings, cached", timeout=60_000)
+        expect(status).to_contain_text(f"UMAP of {len(words)} embeddings, cached", timeout=60_000)
         traces = page.locator("#emb-map .scatterlayer .trace")
         expect(traces).to_have_count(11)  # 8 slots, function words, punctuation, special tokens
-        expect(page.locator("#emb-map .legendtext", has_text="food (24)")).to_be_visible()
-        expect(page.locator("#emb-map .gtitle")).to_contain_text("UMAP")
-        umap_points = page.locator("#emb-map .scatterlayer").inner_html()
+        expect(page.locator("#emb-map .legendtext", has_text="special token (6)")).to_be_visible()
+        drawn = page.evaluate(_BOXES)
+        labels = drawn["labels"]
+        assert len(labels) >= 40 and {t for t, *_ in labels} <= set(words)  # words, many of them
+        assert min(size for _, size, *_ in labels) >= 12
+        collisions = [(a[0], b[0]) for k, a in enumerate(labels) for b in labels[k + 1:] if _overlap(a[2:], b[2:])]
+        assert collisions == []
+        page.locator("#emb-map .nsewdrag").first.hover()  # anywhere on the map: the word nearest the cursor
+        expect(page.locator("#emb-map .hovertext")).to_contain_text("nearest:")
 
+        # a word whose nearest rows include special tokens: the list leaves them out
+        assert set(words[j] for j in nearest_neighbours(vocabulary.emb, 5)[words.index("pub")]) & set(SPECIAL_TOKENS)
+        search = page.locator("#emb-search textarea, #emb-search input").first
+        search.fill("pub")
+        search.press("Enter")
+        expect(page.locator("#emb-neighbours")).to_contain_text("nearest to pub", timeout=30_000)
+        i = words.index("pub")
+        rows = _neighbour_rows(page)
+        assert [w for w, _ in rows] == [words[j] for j in vocabulary.near[i]]
+        assert not {w for w, _ in rows} & set(SPECIAL_TOKENS)
+        assert np.allclose([d for _, d in rows], vocabulary.distance[i], atol=5e-4)
+        assert [d for _, d in rows] == sorted(d for _, d in rows)
+        expect(page.locator("#emb-neighbours")).to_contain_text("Euclidean")
+        expect(page.locator("#emb-map .gtitle")).to_contain_text("'pub' and its 5 nearest")
+        assert [t for t, *_ in page.evaluate(_BOXES)["labels"]].count("pub") == 1
+
+        # a prefix: its matches isolated, labelled and listed to pick from; a pick lists that word's neighbours
+        search.fill("fr")
+        search.press("Enter")
+        expected = [words[k] for k in embeddings.find_words(words, "fr")]
+        expect(page.locator("#emb-note")).to_contain_text(f"{len(expected)} words of {len(words)} contain “fr”",
+                                                          timeout=30_000)
+        expect(page.locator("#emb-neighbours")).to_be_hidden()
+        expect(page.locator("#emb-map .gtitle")).to_contain_text(f"{len(expected)} matching 'fr'")
+        expect(page.locator("#emb-matches label")).to_have_text(expected)
+        labelled = {w for t, *_ in page.evaluate(_BOXES)["labels"] for w in t.split(" / ")}  # one spot, one label
+        assert labelled == set(expected)  # only the matches carry a label
+        page.locator("#emb-matches label", has_text="french").click()
+        expect(page.locator("#emb-neighbours")).to_contain_text("nearest to french", timeout=30_000)
+        assert [w for w, _ in _neighbour_rows(page)] == [words[j] for j in vocabulary.near[words.index("french")]]
+
+        # a query with no match: one line on the page, no popup, and still one after the map is redrawn
+        search.fill("pizza")
+        search.press("Enter")
+        note = page.locator("#emb-note p")
+        expect(note).to_have_text(
+            re.compile("^No word of this model's vocabulary contains “pizza”: type one of its"), timeout=30_000)
+        expect(page.locator("#emb-matches")).to_be_hidden()
         page.locator("#emb-projection").get_by_test_id("PCA-radio-label").click()
-        expect(status).to_contain_text("PCA of 208 embeddings", timeout=30_000)
+        expect(status).to_contain_text(f"PCA of {len(words)} embeddings", timeout=30_000)
         expect(page.locator("#emb-map .gtitle")).to_contain_text("PCA")
-        assert page.locator("#emb-map .scatterlayer").inner_html() != umap_points
+        expect(note).to_have_count(1)
+        expect(page.get_by_text("No word of this model's vocabulary")).to_have_count(1)
+        expect(page.locator(".toast-body")).to_have_count(0)
+        drawn = page.evaluate(_BOXES)
+        assert len(drawn["titles"]) == 2 and not any(_overlap(drawn["legend"], t) for t in drawn["titles"])
 
-        box = page.locator("#emb-highlight textarea, #emb-highlight input").first
-        box.fill("italian")
-        box.press("Enter")
-        expect(status).to_contain_text("nearest to italian", timeout=30_000)
-        expect(page.locator("#emb-map .textpoint", has_text="italian")).to_be_visible()
         page.locator("#emb-projection").get_by_test_id("UMAP-radio-label").click()
-        expect(status).to_contain_text("UMAP of 208 embeddings, cached", timeout=30_000)
-        expect(traces).to_have_count(14)  # + the neighbour lines, the neighbours and the word
-        page.wait_for_timeout(500)
+        search.fill("ese")
+        search.press("Enter")
+        page.locator("#emb-matches label", has_text="japanese").click()
+        expect(page.locator("#emb-neighbours")).to_contain_text("nearest to japanese", timeout=30_000)
+        expect(page.locator("#emb-map .gtitle")).to_contain_text("UMAP")
+        expect(page.locator("#emb-map .gtitle")).to_contain_text("'japanese' and its 5 nearest")
+        page.wait_for_timeout(500)  # let plotly finish drawing before the picture
         picture = shot("screenshot-embeddings.png")
         page.screenshot(path=str(picture), full_page=True)
         assert picture.stat().st_size > 10_000

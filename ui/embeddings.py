@@ -129,8 +129,8 @@ def search(words: list[str], query: str, picked: str | None = None) -> Search:
         chosen = matches[0]
     else:
         chosen = None
-    count = f"{len(matches)} word{'s' if len(matches) > 1 else ''} of {len(words)} contain{'s' * (len(matches) == 1)}"
-    note = f"{count} “{shown}”"
+    n, size = len(matches), len(words)
+    note = f"{n} words of {size} contain “{shown}”" if n > 1 else f"1 word of {size} contains “{shown}”"
     if len(matches) > MAX_LISTED:
         note += f"; the first {MAX_LISTED} are listed"
     if chosen is None:
@@ -143,7 +143,8 @@ def neighbour_table(vocabulary: Vocabulary, chosen: int) -> str:
     v = vocabulary
     cell = "padding: 2px 8px; border: none; border-bottom: 1px solid #e5e5e5"
     rows = "".join(
-        f"<tr><td style='{cell}'>{k + 1}</td><td class='emb-nn-word' style='{cell}'>{html.escape(v.words[j])}</td>"
+        f"<tr style='border: none'><td style='{cell}'>{k + 1}</td>"
+        f"<td class='emb-nn-word' style='{cell}'>{html.escape(v.words[j])}</td>"
         f"<td class='emb-nn-distance' style='{cell}; text-align: right'>{d:.3f}</td>"
         f"<td style='{cell}; color: #666'>{html.escape(v.classes[j])}</td></tr>"
         for k, (j, d) in enumerate(zip(v.near[chosen], v.distance[chosen])))
@@ -151,8 +152,8 @@ def neighbour_table(vocabulary: Vocabulary, chosen: int) -> str:
                    for h, a in (("#", "left"), ("word", "left"), ("distance", "right"), ("class", "left")))
     return (f"<p style='margin: 0 0 4px'>nearest to <b>{html.escape(v.words[chosen])}</b> in the full "
             f"{v.emb.shape[1]}-dimensional space, by Euclidean distance (special tokens left out)</p>"
-            f"<table class='emb-nn' style='width: 100%; border-collapse: collapse; border: none; margin: 0'><thead><tr>{head}"
-            f"</tr></thead><tbody>{rows}</tbody></table>")
+            f"<table class='emb-nn' style='width: 100%; border-collapse: collapse; border: none; margin: 0'>"
+            f"<thead><tr style='border: none'>{head}</tr></thead><tbody>{rows}</tbody></table>")
 
 
 def _cached(path: Path, size: int) -> dict[str, np.ndarray] | None:
@@ -164,6 +165,7 @@ def _cached(path: Path, size: int) -> dict[str, np.ndarray] | None:
 
 
 def _query(query: Any) -> str:
+    """The search text, its length bounded before anything reads it."""
     return text_input(query, "search", MAX_WORD_CHARS).strip()
 
 

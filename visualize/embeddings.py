@@ -56,15 +56,25 @@ SPECIAL_STYLE = ("#333333", "x-thin-open")  # a marker no word class uses
 FADED = 0.18  # opacity of the points a search left out
 
 
+# Where a label may sit beside its point, as plotly names it, with the direction it moves the label; and the
+# directions of a label set further off with a leader line, when none of those is free.
+BESIDE = (("middle right", 1, 0), ("middle left", -1, 0), ("top center", 0, 1), ("bottom center", 0, -1),
+          ("top right", 1, 1), ("top left", -1, 1), ("bottom right", 1, -1), ("bottom left", -1, -1))
+CALLOUT_DIRECTIONS = tuple((np.cos(a), np.sin(a)) for a in np.deg2rad([0, 180, 90, 270, 45, 135, 315, 225]))
+CALLOUT_PX = (34.0, 56.0, 80.0)  # leader lengths tried, shortest first
+
+
 def _fit_labels(px: np.ndarray, labels: Sequence[str], order: Sequence[int], area: tuple[float, float],
                 radius_px: np.ndarray, char_px: np.ndarray, over_points: Sequence[int] = (),
-                line_px: float = LABEL_LINE_PX) -> dict[int, str]:
-    """{point: plotly textposition} for the labels that fit, taken greedily in `order`: each takes the first place
-    around its point (right, left, above, below, then the corners) whose box stays inside the plot and clear of the
-    labels placed before it and of every marker; a label with no such place is left out. The labels of
-    `over_points` (the words a reader asked for) may cover other markers, never another label nor the marker of
-    another of them. `px`: (N, 2) points in pixels, y up, on a plot of `area` pixels; `radius_px` and `char_px`
-    (a character's width) per point; boxes are marked on a grid of 2-pixel cells."""
+                line_px: float = LABEL_LINE_PX) -> dict[int, str | tuple[float, float]]:
+    """Where each label that fits goes, taken greedily in `order`: a plotly textposition, the first place beside
+    its point (right, left, above, below, then the corners) whose box stays inside the plot and clear of the labels
+    placed before it and of every marker; a label with no such place is left out. The labels of `over_points` (the
+    words a reader asked for) may cover other markers, never another label nor the marker of another of them, and
+    when nothing beside their point is free they go further off: (dx, dy), the pixel offset of a label drawn with
+    a leader line that crosses no label and no other asked-for marker. `px`: (N, 2) points in pixels, y up, on a
+    plot of `area` pixels; `radius_px` and `char_px` (a character's width) per point; boxes are marked on a grid of
+    2-pixel cells."""
     cell = 2.0
     width, height = area
     shape = (int(height // cell) + 1, int(width // cell) + 1)
@@ -73,32 +83,41 @@ def _fit_labels(px: np.ndarray, labels: Sequence[str], order: Sequence[int], are
     placed = np.zeros(shape, dtype=bool)
     asked = set(over_points)
 
-    def cells(x0: float, x1: float, y0: float, y1: float) -> tuple[slice, slice]:
-        return (slice(max(int(y0 // cell), 0), max(int(np.ceil(y1 / cell)), 0)),
-                slice(max(int(x0 // cell), 0), max(int(np.ceil(x1 / cell)), 0)))
+    def cells(cx: float, cy: float, w: float, h: float) -> tuple[slice, slice] | None:
+        """The grid cells of a box centred on (cx, cy), or None when it leaves the plot."""
+        x0, x1, y0, y1 = cx - w / 2, cx + w / 2, cy - h / 2, cy + h / 2
+        if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
+            return None
+        return slice(int(y0 // cell), int(np.ceil(y1 / cell))), slice(int(x0 // cell), int(np.ceil(x1 / cell)))
 
     for k, ((x, y), r) in enumerate(zip(px, radius_px)):
-        markers[cells(x - r, x + r, y - r, y + r)] = True
+        x, y = min(max(x, r), width - r), min(max(y, r), height - r)
+        markers[cells(x, y, 2 * r, 2 * r)] = True
         if k in asked:
-            asked_markers[cells(x - r, x + r, y - r, y + r)] = True
-    places = (("middle right", 1, 0), ("middle left", -1, 0), ("top center", 0, 1), ("bottom center", 0, -1),
-              ("top right", 1, 1), ("top left", -1, 1), ("bottom right", 1, -1), ("bottom left", -1, -1))
-    out: dict[int, str] = {}
+            asked_markers[cells(x, y, 2 * r, 2 * r)] = True
+    def clear_line(i: int, ux: float, uy: float, d: float, h: float) -> bool:
+        """Whether a leader from point i's marker towards a label centred d pixels off crosses nothing."""
+        x, y = px[i]
+        for t in np.arange(radius_px[i] * np.sqrt(2) + cell, d - h / 2, cell):  # from past its own marker's box
+            row, col = int((y + uy * t) // cell), int((x + ux * t) // cell)
+            if 0 <= row < shape[0] and 0 <= col < shape[1] and (asked_markers[row, col] or placed[row, col]):
+                return False
+        return True
+
+    out: dict[int, str | tuple[float, float]] = {}
     for i in order:
-        label = labels[i]
-        if not label:
+        if not labels[i]:
             continue
         x, y = px[i]
-        w, h, gap = len(label) * char_px[i] + 4, line_px, radius_px[i] + 2
-        boxes = []
-        for name, dx, dy in places:
-            cx, cy = x + dx * (w / 2 + gap), y + dy * (h / 2 + gap)
-            x0, x1, y0, y1 = cx - w / 2, cx + w / 2, cy - h / 2, cy + h / 2
-            if x0 >= 0 and y0 >= 0 and x1 <= width and y1 <= height:
-                boxes.append((name, cells(x0, x1, y0, y1)))
-        grids = (markers | placed, asked_markers | placed) if i in asked else (markers | placed,)
-        for grid in grids:
-            free = next(((name, box) for name, box in boxes if not grid[box].any()), None)
+        w, h, gap = len(labels[i]) * char_px[i] + 4, line_px, radius_px[i] + 2
+        beside = [(name, cells(x + dx * (w / 2 + gap), y + dy * (h / 2 + gap), w, h)) for name, dx, dy in BESIDE]
+        tries = [(beside, markers | placed)]
+        if i in asked:
+            off = [((ux * d, uy * d), cells(x + ux * d, y + uy * d, w, h) if clear_line(i, ux, uy, d, h) else None)
+                   for d in CALLOUT_PX for ux, uy in CALLOUT_DIRECTIONS]
+            tries += [(beside, asked_markers | placed), (off, markers | placed), (off, asked_markers | placed)]
+        for places, grid in tries:
+            free = next(((where, box) for where, box in places if box is not None and not grid[box].any()), None)
             if free is not None:
                 placed[free[1]] = True
                 out[i] = free[0]
@@ -163,7 +182,9 @@ def embedding_map_figure(coords: Any, words: Sequence[str], classes: Sequence[st
         if group:
             for i, merged in zip(group, _merge_labels(px[group], [text[i] for i in group], float(max(area_px)))):
                 label[i] = merged
-    where = _fit_labels(px, label, asked + ([] if isolate else rest), area_px, radius, chars, over_points=asked)
+    placed = _fit_labels(px, label, asked + ([] if isolate else rest), area_px, radius, chars, over_points=asked)
+    where = {i: p for i, p in placed.items() if isinstance(p, str)}  # beside the point, drawn by its trace
+    callouts = {i: p for i, p in placed.items() if not isinstance(p, str)}  # further off, with a leader line
 
     fig = go.Figure()
     for name in class_order:
@@ -205,15 +226,22 @@ def embedding_map_figure(coords: Any, words: Sequence[str], classes: Sequence[st
                                  hoverinfo="skip", showlegend=False))
         fig.add_trace(go.Scatter(
             x=xy[near, 0], y=xy[near, 1], mode="markers+text", name="nearest in the full space",
-            text=[label[j] if j in where else "" for j in near], textposition=[where.get(j, "top center") for j in near],
+            text=[label[j] if j in where else "" for j in near],
+            textposition=[where.get(j, "top center") for j in near],
             textfont=dict(size=LABEL_FONT_PX, color="#000000"), cliponaxis=False, hoverinfo="skip",
             marker=dict(size=14, symbol="circle-open", color="#222222", line=dict(width=1.5))))
         fig.add_trace(go.Scatter(
             x=[xy[chosen, 0]], y=[xy[chosen, 1]], mode="markers+text", name=f"'{text[chosen]}'",
-            text=[f"<b>{text[chosen]}</b>"], textposition=where.get(chosen, "top center"), cliponaxis=False,
+            text=[f"<b>{text[chosen]}</b>" if chosen in where else ""], textposition=where.get(chosen, "top center"),
+            cliponaxis=False,
             textfont=dict(size=LABEL_FONT_PX + 3, color="#000000"), hoverinfo="skip",
             marker=dict(size=20, symbol="circle-open", color="#000000", line=dict(width=3))))
         title += f" · '{text[chosen]}' and its {len(near)} nearest"
+    for i, (dx, dy) in callouts.items():
+        fig.add_annotation(
+            x=xy[i, 0], y=xy[i, 1], ax=dx, ay=-dy, text=f"<b>{label[i]}</b>" if i == chosen else label[i],
+            showarrow=True, arrowhead=0, arrowwidth=1, arrowcolor="#555555", standoff=radius[i] - 3,
+            font=dict(size=LABEL_FONT_PX + 3 * (i == chosen), color="#000000"), bgcolor="rgba(255, 255, 255, 0.8)")
     axis = dict(showticklabels=method != "UMAP", zeroline=False, showgrid=method != "UMAP")
     fig.update_layout(
         title=dict(text=title, font=dict(size=14)),
