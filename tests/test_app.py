@@ -379,6 +379,25 @@ def test_every_tab_fits_a_phone(tmp_path):
         expect(page.locator("#train-run")).to_be_visible()
 
 
+def test_every_tab_fits_a_projector():
+    """At a projector's 1280x720 every tab shows its controls and its first result (the player, or the tab's first
+    output) side by side with no horizontal scrolling."""
+    from playwright.sync_api import expect
+
+    app._load.cache_clear()
+    with open_in_chromium(app) as page:
+        page.set_viewport_size({"width": 1280, "height": 720})
+        for name in TABS:
+            page.get_by_role("tab", name=name, exact=True).click()
+            panel = page.locator("[role=tabpanel]:visible")
+            expect(panel.locator("button:visible").first).to_be_visible()
+            width, viewport = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            assert width <= viewport, f"{name}: the page is {width} px wide on a {viewport} px projector"
+            for player in panel.locator(".tdl-player:visible").all():
+                box = player.bounding_box()
+                assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= viewport, name
+
+
 def test_element_ids_are_unique():
     """Browser tests and CSS find controls by elem_id: no two components may share one."""
     config = app.build_demo().get_config_file()

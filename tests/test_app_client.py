@@ -87,7 +87,7 @@ def test_denoise_then_follow_a_word_in_one_session(server, client):
     assert words[0] == "every position" and len(words) > 2 and follow["value"] in words
     assert _plot(client.predict(words[1], api_name="/follow_word"))  # the record lives in this session
     stranger = Client(server, verbose=False)  # another visitor's session has no run, so no such word to follow
-    with pytest.raises(AppError, match="not in the list of choices: \\['every position'\\]"):
+    with pytest.raises(AppError, match="follow a word's path on the map must be one of 'every position', got"):
         stranger.predict(words[1], api_name="/follow_word")
 
 
@@ -139,7 +139,7 @@ def _serves(url_or_client) -> bool:
     ("/forward_view", ("", 0.5, 0, "shipped", None), "sentence"),
     ("/forward_view", (SENTENCE, 0.5, 0, "shipped", "quadratic"),
      "not in the list of choices: \\['linear', 'cosine', 'sqrt'\\]"),
-    ("/follow_word", ("1: mill",), "not in the list of choices: \\['every position'\\]"),  # this session never ran
+    ("/follow_word", ("1: mill",), "must be one of 'every position', got '1: mill'"),  # this session never ran
     ("/order_agnostic", (0, 10, 9.0, 1, "shipped"), "temperature must be a number from 0 to 2, got 9.0"),
     ("/clamp_compare", (0, 20, "ddpm", 25, "shipped"), "clamp from t must be a number from 0 to 1, got 25"),
 ])

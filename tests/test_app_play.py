@@ -20,17 +20,18 @@ class Player:
     view: str  # the player's elem_id
     run: str | None = None  # the Run button's elem_id (none: the player is filled on page load)
     plots: tuple[str, ...] = ()  # elem_ids of the figures that follow the player
+    done: str | None = None  # what shows once the run's last event (the export files) has ended
 
 
 PLAYERS = [
     Player("Forward noising", "fwd-tokens", plots=("fwd-map", "fwd-schedule")),
-    Player("Denoise", "denoise-text", "run", ("clamp-plot", "latent-map")),
-    Player("Clamping trick", "ct-view", "ct-run", ("ct-distance", "ct-disagree")),
+    Player("Denoise", "denoise-text", "run", ("clamp-plot", "latent-map"), "denoise-json"),
+    Player("Clamping trick", "ct-view", "ct-run", ("ct-distance", "ct-disagree")),  # no event after the run
     Player("Discrete diffusion", "sedd-forward", plots=("sedd-schedule",)),
-    Player("Discrete diffusion", "sedd-text", "sedd-run"),
-    Player("Order-agnostic", "order-text", "order-run", ("order-plan",)),
-    Player("Seq2seq", "s2s-text", "s2s-run"),
-    Player("Control", "control-text", "control-run", ("control-plot",)),
+    Player("Discrete diffusion", "sedd-text", "sedd-run", done="sedd-json"),
+    Player("Order-agnostic", "order-text", "order-run", ("order-plan",), "order-json"),
+    Player("Seq2seq", "s2s-text", "s2s-run", done="s2s-json"),
+    Player("Control", "control-text", "control-run", ("control-plot",), "control-json"),
 ]
 
 
@@ -60,7 +61,10 @@ def _state(page, player: Player) -> dict:
 
 
 def _recorded(page, player: Player) -> None:
-    """Run the tab's default (or wait for the page-load frames) until the whole run is in the player."""
+    """Run the tab's default (or wait for the page-load frames) until the whole run is in the player and the run's
+    last event (the export files) has ended."""
+    from playwright.sync_api import expect
+
     page.get_by_role("tab", name=player.tab, exact=True).click()
     if player.run:
         page.locator(f"#{player.run}").click()
@@ -70,6 +74,8 @@ def _recorded(page, player: Player) -> None:
         timeout=RUN_TIMEOUT) if player.run else page.wait_for_function(
         f"() => {{ const r = document.querySelector('{_root(player)}'); return r && Number(r.dataset.frames) >= 3 }}",
         timeout=RUN_TIMEOUT)
+    if player.done:
+        expect(page.locator(f"#{player.done}")).to_be_visible(timeout=RUN_TIMEOUT)
 
 
 def _cursor(page, plot: str):
@@ -91,7 +97,11 @@ def test_play_reaches_the_last_frame_without_a_request(page, player):
     before = {plot: _cursor(page, plot) for plot in player.plots}
     root.locator(".tdl-fwd").click()
     requests = []
-    page.on("request", requests.append)
+
+    def seen(request) -> None:
+        requests.append(request)
+
+    page.on("request", seen)
     try:
         root.locator(".tdl-play").click()  # from the last frame (or wherever it opened) Play starts
         first = _state(page, player)["frame"]
@@ -103,7 +113,7 @@ def test_play_reaches_the_last_frame_without_a_request(page, player):
             timeout=120_000)
         took = time.monotonic() - started
     finally:
-        page.remove_listener("request", requests.append)
+        page.remove_listener("request", seen)
     assert requests == [], [r.url for r in requests]  # the whole playback ran in the browser
     fps = float(root.evaluate("r => r.dataset.fps"))
     assert took < 2 * (state["frames"] - 1 - first) / fps + 5  # the set time (frames / fps), with room for a busy CPU
@@ -122,7 +132,11 @@ def test_scrub_step_and_the_likeliest_words(page):
     _recorded(page, player)
     root = page.locator(_root(player))
     requests = []
-    page.on("request", requests.append)
+
+    def seen(request) -> None:
+        requests.append(request)
+
+    page.on("request", seen)
     try:
         root.locator(".tdl-scrub").fill("10")
         assert _state(page, player)["frame"] == 10
@@ -139,7 +153,7 @@ def test_scrub_step_and_the_likeliest_words(page):
         assert 1 <= len(probs) <= 5 and probs == sorted(probs, reverse=True) and sum(probs) <= 1.0 + 0.03
         assert root.locator(".tdl-detail .tdl-top-title").inner_text().startswith("position ")
     finally:
-        page.remove_listener("request", requests.append)
+        page.remove_listener("request", seen)
     assert requests == []
 
 

@@ -21,7 +21,7 @@ from visualize.control import control_probability_figure
 
 from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, explain, export_buttons, model_length, model_radio,
                      pick_checkpoint, wire_export)
-from .inputs import Number, Slider, UserError, check_work, text_input, whole
+from .inputs import Dropdown, Number, Slider, UserError, check_work, text_input, whole
 from .player import player
 from .run import TOP_K, Run, describe, grammar_checks, padding, stream
 
@@ -222,8 +222,8 @@ def tab(models: gr.State) -> None:
                 length = Slider(1, model_length("continuous", 40), value=14, step=1, label="length (words)",
                                    elem_id="control-length", info="exactly this many words")
             with gr.Column(visible=True) as guidance_box:
-                slot = gr.Dropdown(list(SLOTS), value="food", label="slot", elem_id="control-slot")
-                value = gr.Dropdown(list(VALUES["food"]), value="italian", label="value", elem_id="control-value")
+                slot = Dropdown(list(SLOTS), value="food", label="slot", elem_id="control-slot")
+                value = Dropdown(list(VALUES["food"]), value="italian", label="value", elem_id="control-value")
                 weight = Slider(*WEIGHT_RANGE, value=DEFAULT_WEIGHT, step=0.001, label="λ: fluency weight",
                                    info="small: strong control; large: stays close to the LM's own step",
                                    elem_id="control-weight")

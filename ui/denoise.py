@@ -16,7 +16,7 @@ from visualize.plots import clamp_distance_figure
 
 from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, explain, export_buttons, model_radio,
                      pick_checkpoint, wire_export)
-from .inputs import Checkbox, Number, Slider, UserError, whole
+from .inputs import Checkbox, Dropdown, Number, Slider, UserError, whole
 from .recorded import paragraph, recorded, sentence
 from .player import player
 from .run import TOP_K, Run, describe, grammar_checks, padding, stream
@@ -204,7 +204,7 @@ def tab(models: gr.State) -> None:
             text = player("denoise-text", "<i>Press Run to sample; the text appears here step by step.</i>", 160)
             buttons = export_buttons("denoise")
             plot = gr.Plot(label="clamp distance", visible=False, elem_id="clamp-plot")
-            follow = gr.Dropdown([EVERY], value=EVERY, label="follow a word's path on the map", visible=False,
+            follow = Dropdown([EVERY], value=EVERY, label="follow a word's path on the map", visible=False,
                                  elem_id="follow-word")
             latent_map = gr.Plot(label="latent paths on the embedding map", visible=False, elem_id="latent-map")
     record = gr.State(None, time_to_live=SESSION_TTL_SECONDS)

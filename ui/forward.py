@@ -20,7 +20,7 @@ from visualize.plots import schedules_figure
 from visualize.tokens import render_tokens
 
 from .common import MAX_SEED, explain, model_radio, pick_checkpoint
-from .inputs import Number, UserError, text_input, whole
+from .inputs import Dropdown, Number, UserError, text_input, whole
 from .player import player
 
 EXAMPLES = (  # sentences of the built-in grammar (the tests check each one parses)
@@ -159,7 +159,7 @@ def tab(models: gr.State) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             choice = model_radio("fwd-model")
-            sentence = gr.Dropdown(list(EXAMPLES), value=EXAMPLES[0], allow_custom_value=True, label="sentence",
+            sentence = Dropdown(list(EXAMPLES), value=EXAMPLES[0], allow_custom_value=True, label="sentence",
                                    info="pick an example or type your own (press Enter)", elem_id="fwd-sentence")
             schedule = gr.Radio(list(SCHEDULES), value=None, label="schedule on the map",
                                 info="every schedule's rounding is shown; the map follows this one (none: the "

@@ -32,6 +32,12 @@ def _label(component: gr.components.Component) -> str:
     return component.label or component.elem_id or "value"
 
 
+def _shown(value: Any, limit: int = 80) -> str:
+    """What a refusal quotes of a client's value: its repr (which escapes what UTF-8 cannot carry), cut short."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
 class Slider(gr.Slider):
     """gr.Slider whose value must be a finite number within its bounds."""
 
@@ -41,7 +47,7 @@ class Slider(gr.Slider):
         if (isinstance(payload, bool) or not isinstance(payload, (int, float)) or not math.isfinite(payload)
                 or not self.minimum <= payload <= self.maximum):
             raise UserError(f"{_label(self)} must be a number from {self.minimum:g} to {self.maximum:g}, "
-                            f"got {payload!r}")
+                            f"got {_shown(payload)}")
         return super().preprocess(payload)
 
 
@@ -57,7 +63,7 @@ class Number(gr.Number):
         if payload is not None and (isinstance(payload, bool) or not isinstance(payload, (int, float))
                                     or not math.isfinite(payload) or (low is not None and payload < low)
                                     or (high is not None and payload > high)):
-            raise UserError(f"{_label(self)} must be {accepted}, got {payload!r}")
+            raise UserError(f"{_label(self)} must be {accepted}, got {_shown(payload)}")
         return super().preprocess(payload)
 
 
@@ -68,7 +74,7 @@ class Checkbox(gr.Checkbox):
 
     def preprocess(self, payload: Any) -> Any:
         if not isinstance(payload, bool):
-            raise UserError(f"{_label(self)} must be true or false, got {payload!r}")
+            raise UserError(f"{_label(self)} must be true or false, got {_shown(payload)}")
         return super().preprocess(payload)
 
 
@@ -80,7 +86,24 @@ class CheckboxGroup(gr.CheckboxGroup):
     def preprocess(self, payload: Any) -> Any:
         names = [value for _, value in self.choices]
         if not isinstance(payload, list) or any(not isinstance(v, str) or v not in names for v in payload):
-            raise UserError(f"{_label(self)} must be a list of {', '.join(map(repr, names))}, got {payload!r}")
+            raise UserError(f"{_label(self)} must be a list of {', '.join(map(repr, names))}, got {_shown(payload)}")
+        return super().preprocess(payload)
+
+
+class Dropdown(gr.Dropdown):
+    """gr.Dropdown whose value must be one of its choices, refused in one line that quotes the value safely: Gradio's
+    own refusal quoted it raw, and a value UTF-8 cannot carry (a lone surrogate) then broke the reply itself. Where
+    custom values are allowed, the handler checks the text."""
+
+    is_template = True
+
+    def preprocess(self, payload: Any) -> Any:
+        if payload is None or self.allow_custom_value:  # free text: its handler checks it (ui.inputs.text_input)
+            return super().preprocess(payload)
+        names = [value for _, value in self.choices]
+        if not isinstance(payload, str) or payload not in names:
+            listed = ", ".join(map(repr, names[:12])) + (", ..." if len(names) > 12 else "")
+            raise UserError(f"{_label(self)} must be one of {listed}, got {_shown(payload)}")
         return super().preprocess(payload)
 
 

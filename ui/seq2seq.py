@@ -18,7 +18,7 @@ from visualize.plots import bleu_heatmap_figure
 
 from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, explain, export_buttons, model_radio,
                      pick_checkpoint, wire_export)
-from .inputs import Number, Slider, check_work, text_input, whole
+from .inputs import Dropdown, Number, Slider, check_work, text_input, whole
 from .recorded import paragraph, recorded, sentence
 from .player import player
 from .run import TOP_K, Run, describe, grammar_checks, padding, stream
@@ -145,7 +145,7 @@ def tab(models: gr.State) -> None:
             slots = []
             for slot in SLOTS:
                 choices = list(VALUES[slot]) if slot == SLOTS[0] else [ABSENT, *VALUES[slot]]
-                slots.append(gr.Dropdown(choices, value=example.get(slot, ABSENT), label=slot,
+                slots.append(Dropdown(choices, value=example.get(slot, ABSENT), label=slot,
                                          elem_id=f"mr-{slot}", min_width=120))
             source = gr.Textbox(MR_EXAMPLE, label="source (slot [value] ...)", lines=2, elem_id="s2s-source",
                                 max_length=MAX_SOURCE_CHARS)

@@ -29,7 +29,7 @@ from diffusion.training import prepare, resolve_device, train
 from visualize.train import loss_curve_figure
 
 from .common import MAX_SEED, TRAINING, explain, forget_models, session_dir, session_load
-from .inputs import Number, Slider, UserError, as_user_error, whole
+from .inputs import Dropdown, Number, Slider, UserError, as_user_error, whole
 
 # label -> (family, model overrides)
 FAMILY_CHOICES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -274,7 +274,7 @@ def tab(models: gr.State) -> None:
     explain(INTRO, DETAILS)
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
-            family = gr.Dropdown(list(FAMILY_CHOICES), value="continuous (Diffusion-LM)", label="family",
+            family = Dropdown(list(FAMILY_CHOICES), value="continuous (Diffusion-LM)", label="family",
                                  elem_id="train-family")
             corpus = gr.Radio([BUILTIN, UPLOAD], value=BUILTIN, label="corpus", elem_id="train-corpus")
             upload = gr.File(label=".txt (a sentence per line) or .csv ('text', or 'source' and 'target'), ≤ 2 MB",
