@@ -366,7 +366,7 @@ CASES = [
     case("compare-budget-1e6", cmp(budget=1e6), "step budget must be a number from 1 to 1000, got 1000000.0"),
     case("compare-budget-zero", cmp(budget=0), "step budget must be a number from 1 to 1000, got 0"),
     # Embeddings: (family, map, model)
-    case("embeddings-family-unknown", emb(family="evil"), "not in the list of choices: ['continuous', 'seq2seq']"),
+    case("embeddings-family-unknown", emb(family="evil"), "family must be one of 'continuous', 'seq2seq', got 'evil'"),
     case("embeddings-projection-unknown", emb(projection="evil"), "not in the list of choices: ['UMAP', 'PCA']"),
     case("embeddings-model-unknown", emb(choice="evil"), "not in the list of choices: ['shipped', 'trained here']"),
     # Train (refused before any training): (family, corpus, upload, seconds, size, seed)
@@ -810,6 +810,8 @@ DROPDOWN_SURROGATES = [
     pytest.param("follow_word", ("1: \ud800",), FOLLOW + "'every position', got '1: \\ud800'", id="follow-word"),
     pytest.param("control_run", control(mode="Classifier guidance", slot="food\ud800")[1],
                  "slot must be one of 'name', 'eatType'", id="control-slot"),
+    pytest.param("embedding_map", emb(family="continuous\ud800")[1], "family must be one of 'continuous', 'seq2seq'",
+                 id="embeddings-family"),
 ]
 
 

@@ -25,8 +25,9 @@ from diffusion.views import noise_path
 from test_app import open_in_chromium
 from ui import embeddings, forward
 from ui.common import env_name
-from visualize.embeddings import (OKABE_ITO, _fit_labels, class_styles, embedding_map_figure,
-                                  gaussian_schedule_figure, noising_map_figure, place_labels)
+from visualize.embeddings import (KEPT, MOVED, OKABE_ITO, _fit_labels, class_styles, embedding_map_figure,
+                                  noising_frames_figure, place_labels)
+from visualize.plots import schedules_figure
 
 
 
@@ -184,18 +185,21 @@ def test_embedding_map_escapes_words_for_plotly():
     assert set(fig.data[0].text) == {"&lt;b&gt;", "a&amp;b"}
 
 
-def test_noising_map_splits_kept_and_moved_words_and_merges_coincident_labels():
+def test_noising_frames_colour_kept_and_moved_words_and_follow_the_player():
     vocab = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 0.0]])
     paths = np.array([[[0.0, 0.0], [1.0, 1.0]], [[0.0, 0.0], [1.0, 1.0]], [[2.0, 0.0], [0.5, 0.2]]])  # (3, 2, 2)
-    fig = noising_map_figure(vocab, ["the", "pub", "cafe"], paths, ["the", "the", "cafe"], ["pub", "pub", "cafe"], 0.3)
-    by_name = {t.name: t for t in fig.data}
-    moved, kept = by_name["x_t rounds to another word"], by_name["x_t rounds to its own word"]
-    assert list(moved.text) == ["pub ×2", ""]  # two tokens on one spot: one label
-    assert list(kept.text) == ["cafe"] and list(kept.x) == [0.5]
-    assert list(by_name["x₀ = EMB(w)"].x) == [0.0, 0.0, 2.0]
-    assert by_name["path from t = 0"].x.count(None) == 3
-    with pytest.raises(ValueError, match="one entry per token"):
-        noising_map_figure(vocab, ["a", "b", "c"], paths, ["the"], ["the"], 0.3)
+    words = ["the", "the", "cafe"]
+    rounded = [["the", "the", "cafe"], ["pub", "pub", "cafe"]]
+    fig = noising_frames_figure(vocab, ["the", "pub", "cafe"], paths, words, rounded, [0.0, 0.3], start=1)
+    now = next(t for t in fig.data if t.meta == "now-xy")
+    assert list(now.text) == ["pub ×2", "", "cafe"]  # two tokens on one spot: one label
+    assert list(now.marker.color) == [MOVED, MOVED, KEPT]
+    frames = fig.layout.meta["player"]
+    assert [f["now-xy"]["x"] for f in frames] == [[0.0, 0.0, 2.0], [1.0, 1.0, 0.5]]  # the points at each time
+    assert frames[0]["now-xy"]["marker.color"] == [KEPT] * 3
+    assert list(next(t for t in fig.data if t.name == "x₀ = EMB(w)").x) == [0.0, 0.0, 2.0]
+    with pytest.raises(ValueError, match="one list of words per time"):
+        noising_frames_figure(vocab, ["a", "b", "c"], paths, words, rounded[:1], [0.0, 0.3], start=0)
 
 
 def test_place_labels_keeps_labels_off_other_points_and_labels():
@@ -209,14 +213,14 @@ def test_place_labels_keeps_labels_off_other_points_and_labels():
     assert where == ["middle right", "top center", "bottom center"]
 
 
-def test_schedule_figure_drops_infinite_snr_and_marks_t():
-    ab = [1.0, 0.5, 0.1]
-    snr = [float("inf"), 1.0, 0.1 / 0.9]
-    fig = gaussian_schedule_figure([0.0, 0.5, 1.0], ab, snr, current=0.5)
-    assert list(fig.data[1].x) == [0.5, 1.0] and fig.layout.yaxis2.type == "log"
-    assert fig.layout.title.subtitle.text == "at t = 0.50: ᾱ = 0.500, SNR = 1"
-    at_zero = gaussian_schedule_figure([0.0, 0.5, 1.0], ab, snr, current=0.0)
-    assert at_zero.layout.title.subtitle.text.endswith("SNR = ∞")
+def test_schedules_figure_draws_each_schedule_and_moves_its_cursor():
+    curves = {"sqrt": ([0.0, 0.5, 1.0], [1.0, 0.3, 0.0]), "cosine": ([0.0, 0.5, 1.0], [1.0, 0.5, 0.0])}
+    fig = schedules_figure(curves, "cosine", "sqrt", current=0.5, frames=[0.0, 0.5, 1.0])
+    names = [t.name for t in fig.data if t.meta is None]
+    assert names == ["sqrt (this model's)", "cosine"]
+    assert fig.data[1].line.width > fig.data[0].line.width  # the chosen one, drawn thick
+    moves = fig.layout.meta["player"]
+    assert [m["now-point"]["y"] for m in moves] == [[1.0], [0.5], [0.0]]  # on the chosen curve
 
 
 def test_example_sentences_are_grammatical():
@@ -239,53 +243,55 @@ def tiny_copy(tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyP
     app._load.cache_clear()
 
 
-def _path_ends(fig) -> np.ndarray:
-    """The last point of each token's path (x_t on the plane), from the None-separated path trace."""
-    trace = next(t for t in fig.data if t.name == "path from t = 0")
-    ends, last = [], None
-    for x, y in zip(trace.x, trace.y):
-        if x is None:
-            ends.append(last)
-        else:
-            last = (x, y)
-    return np.array(ends)
+def _frame_text(value: dict, k: int) -> str:
+    return re.sub(r"<[^>]+>", " ", value["frames"][k][0])
 
 
 def test_forward_view_is_the_process_add_noise_with_the_seeds_eps(tiny_copy):
-    sentence, t, seed = forward.EXAMPLES[1], 0.37, 5
-    html, fig, schedule = forward.forward_view(sentence, t, seed, "shipped", {})
+    sentence, t, seed = forward.EXAMPLES[1], 0.36, 5
+    value, fig, schedule = forward.forward_view(sentence, t, seed, "shipped", {})
+    assert len(value["frames"]) == len(forward.TIMES) and value["labels"][value["start"]] == "t = 0.36"
+    assert set(value["linked"]) == {"fwd-map", "fwd-schedule"}
     ck = app.get_checkpoint()
     ids = torch.tensor(ck.tokenizer.encode(sentence))
     emb = ck.model.embedding.weight.detach()
     x0 = emb[ids][None]  # (1, n, d)
     xt = ck.process.add_noise(x0, t, torch.Generator().manual_seed(seed))[0]  # (n, d)
     basis = pca_basis(emb.numpy())
-    assert np.allclose(_path_ends(fig), project(xt.numpy(), basis), atol=1e-5)
-    assert "t = 0.37" in html and "t = 0.37" in schedule.layout.title.subtitle.text
+    now = next(tr for tr in fig.data if tr.meta == "now-xy")  # drawn at the opening frame
+    assert np.allclose(np.stack([now.x, now.y], 1), project(xt.numpy(), basis), atol=1e-5)
+    moves = fig.layout.meta["player"][value["start"]]["now-xy"]
+    assert np.allclose(np.stack([moves["x"], moves["y"]], 1), project(xt.numpy(), basis), atol=1e-5)
     # the same eps at every t: the path is coupled
     path = noise_path(ck.process, x0, [0.2, 0.9], seed)
     ab = ck.process.alpha_bar[ck.process.index(torch.tensor([0.2, 0.9]))].view(2, 1, 1)
     eps = (path - ab.sqrt() * x0) / (1 - ab).sqrt()
     assert torch.allclose(eps[0], eps[1], atol=1e-4)
-    assert forward.forward_view(sentence, t, seed, "shipped", {})[0] == html
-    assert not np.allclose(_path_ends(forward.forward_view(sentence, t, seed + 1, "shipped", {})[1]), _path_ends(fig))
+    assert forward.forward_view(sentence, t, seed, "shipped", {})[0] == value
+    other = forward.forward_view(sentence, t, seed + 1, "shipped", {})[1]
+    assert not np.allclose(next(tr for tr in other.data if tr.meta == "now-xy").x, now.x)
+    # every schedule's rounding in each frame, the chosen one first; the map follows the chosen one
+    assert [line.split()[0] for line in re.findall(r"x_t rounds to\s+(\S+)", _frame_text(value, 10))] == [
+        ck.config.schedule, *[n for n in ("linear", "cosine", "sqrt") if n != ck.config.schedule]]
+    cosine, cosine_fig, curves = forward.forward_view(sentence, t, seed, "shipped", {}, "cosine")
+    assert re.findall(r"x_t rounds to\s+(\S+)", _frame_text(cosine, 10))[0] == "cosine"
+    assert next(tr for tr in curves.data if tr.name == "cosine").line.width == 4
+    with pytest.raises(gr.Error, match="schedule must be one of linear, cosine, sqrt, got 'exp'"):
+        forward.forward_view(sentence, t, seed, "shipped", {}, "exp")
 
 
 def test_forward_view_at_t0_rounds_back_to_the_sentence(tiny_copy):
     sentence = forward.EXAMPLES[0]
-    html, fig, _ = forward.forward_view(sentence, 0.0, 0, "shipped", {})
+    value, fig, _ = forward.forward_view(sentence, 0.0, 0, "shipped", {})
     n = len(sentence.split())
-    assert f"0 of {n} words now round to another word" in html
-    kept = next(t for t in fig.data if t.name == "x_t rounds to its own word")
-    assert len(kept.x) == n
+    assert value["start"] == 0 and f"0 of {n} words now round to another word" in value["frames"][0][0]
+    now = next(t for t in fig.data if t.meta == "now-xy")
     words = sentence.split()
-    for hover in kept.hovertext:  # "position k: w → rounds to <b>w</b>"
+    for hover in now.hovertext:  # "position k: w → rounds to <b>w</b>"
         k, word, rounded = re.fullmatch(r"position (\d+): (\S+) → rounds to <b>(\S+)</b>", hover).groups()
         assert word == rounded == words[int(k) - 1]
-    assert len(next(t for t in fig.data if t.name == "x_t rounds to another word").x) == 0
-    ends = _path_ends(fig)
-    starts = np.array(list(zip(*[next(t for t in fig.data if t.name == "x₀ = EMB(w)")[k] for k in "xy"])))
-    assert np.allclose(ends, starts)  # at t = 0 x_t is x0 itself
+    starts = next(t for t in fig.data if t.name == "x₀ = EMB(w)")
+    assert np.allclose(now.x, starts.x) and np.allclose(now.y, starts.y)  # at t = 0 x_t is x0 itself
 
 
 @pytest.mark.parametrize("sentence, t, seed, message", [
@@ -307,18 +313,8 @@ def test_forward_view_bad_input_is_a_one_line_gr_error(tiny_copy, sentence, t, s
 def test_forward_view_trained_here_without_a_model_says_so(tiny_copy):
     with pytest.raises(gr.Error, match="you have not trained a continuous model"):
         forward.forward_view(forward.EXAMPLES[0], 0.5, 0, "trained here", {})
-    html, _, _ = forward.forward_view(forward.EXAMPLES[0], 0.5, 0, "trained here", {"continuous": str(tiny_copy)})
-    assert "t = 0.50" in html
-
-
-def test_play_advance_pause_move_t_and_stop_at_one():
-    t, timer = forward.advance(0.5)
-    assert t == 0.52 and timer == gr.skip()  # a tick never restarts a paused timer
-    t, timer = forward.advance(0.99)
-    assert t == 1.0 and timer.active is False
-    t, timer = forward.play(1.0)
-    assert t == 0.0 and timer.active is True
-    assert forward.pause().active is False
+    value, _, _ = forward.forward_view(forward.EXAMPLES[0], 0.5, 0, "trained here", {"continuous": str(tiny_copy)})
+    assert value["labels"][value["start"]] == "t = 0.50"
 
 
 def test_embedding_map_without_cache_shows_pca_then_computes_umap_once(tiny_copy, umap_stand_in):
@@ -431,56 +427,41 @@ def shipped_app(monkeypatch: pytest.MonkeyPatch):
     app._load.cache_clear()
 
 
-def _t_value(page) -> float:
-    return float(page.locator("#fwd-t input[type=number]").input_value())
-
-
 @needs_shipped
 def test_forward_tab_in_browser(shipped_app):
-    """The first tab: drawn on load, the slider moves t, play advances it and pause stops it; README screenshot."""
+    """The first tab: drawn on load at t = 0; the player scrubs and plays t in the browser, the map's points and the
+    schedule's cursor following; a schedule picked redraws; a bad sentence is one line; README screenshot."""
     from playwright.sync_api import expect
 
     with open_in_chromium(shipped_app) as page:
         tokens = page.locator("#fwd-tokens")
-        expect(tokens).to_contain_text("t = 0.00 · 0 of 11 words", timeout=60_000)  # drawn on page load
-        traces = page.locator("#fwd-map .scatterlayer .trace")
-        expect(traces).to_have_count(4)  # vocabulary, paths, x0, x_t (no word has moved yet: that trace is empty)
+        root = tokens.locator(".tdl-player")
+        expect(tokens.locator(".tdl-stage")).to_contain_text("t = 0.00 · sqrt: 0 of 11 words", timeout=60_000)
         points = page.locator("#fwd-map .scatterlayer .point")
         expect(points).to_have_count(208 + 2 * 11)  # the vocabulary, then x0 and x_t of each of the 11 tokens
         expect(page.locator("#fwd-map .textpoint").first).to_be_visible()
         labels = " ".join(page.locator("#fwd-map .textpoint").all_text_contents())
         assert "italian" in labels and "riverside" in labels, labels
         expect(page.locator("#fwd-schedule .js-plotly-plot")).to_be_visible()
+        at_zero = page.locator("#fwd-map .scatterlayer").first.inner_html()
 
-        slider = page.locator("#fwd-t input[type=range]")
-        slider.focus()
-        slider.press("End")  # keyboard moves fire the slider's events, as a drag does
-        expect(tokens).to_contain_text("t = 1.00", timeout=30_000)
-        expect(page.locator("#fwd-schedule")).to_contain_text("at t = 1.00")
-        expect(points).to_have_count(208 + 2 * 11)
-        expect(page.locator("#fwd-map .legendtext", has_text="rounds to another word")).to_be_visible()
-        at_one = page.locator("#fwd-map .scatterlayer").first.inner_html()
-        slider.press("Home")
-        expect(tokens).to_contain_text("t = 0.00", timeout=30_000)
+        scrub = root.locator(".tdl-scrub")
+        scrub.focus()
+        scrub.press("End")  # the player's own slider: the browser shows t = 1, the points move there
+        expect(tokens.locator(".tdl-stage")).to_contain_text("t = 1.00")
+        expect(root.locator(".tdl-label")).to_contain_text("frame 51 of 51")
+        assert page.locator("#fwd-map .scatterlayer").first.inner_html() != at_zero
+        root.locator(".tdl-play").click()  # from the end, Play starts again at 0
+        expect(root).to_have_attribute("data-playing", "true")
+        page.wait_for_function("() => Number(document.querySelector('#fwd-tokens .tdl-player').dataset.frame) > 3")
+        root.locator(".tdl-play").click()
+        expect(root).to_have_attribute("data-playing", "false")
+        for _ in range(10):
+            root.locator(".tdl-fwd").click()
+        expect(tokens.locator(".tdl-stage")).not_to_contain_text("t = 0.00")
 
-        page.locator("#fwd-play").click()
-        expect(tokens).not_to_contain_text("t = 0.00", timeout=15_000)
-        page.wait_for_timeout(1200)
-        page.locator("#fwd-pause").click()
-        page.wait_for_timeout(1000)  # a tick already in flight may still land: wait until it has
-        expect(tokens).not_to_contain_text("processing", timeout=10_000)
-        paused = _t_value(page)
-        assert 0 < paused < 1
-        page.wait_for_timeout(1200)
-        assert _t_value(page) == paused  # paused: t no longer moves
-        expect(tokens).to_contain_text(f"t = {paused:.2f}", timeout=15_000)
-        assert page.locator("#fwd-map .scatterlayer").first.inner_html() != at_one
-
-        box = page.locator("#fwd-t input[type=number]")
-        box.fill("0.7")
-        box.press("Enter")
-        expect(tokens).to_contain_text("t = 0.70", timeout=15_000)
-        expect(page.locator("#fwd-map .gtitle")).to_contain_text("t = 0.70")
+        page.locator("#fwd-schedule-choice").get_by_text("linear", exact=True).click()  # the map follows another
+        expect(tokens.locator(".tdl-stage")).to_contain_text("linear:", timeout=30_000)
         page.wait_for_timeout(500)  # let plotly finish drawing before the picture
         picture = shot("screenshot-forward.png")
         page.screenshot(path=str(picture), full_page=True)

@@ -190,13 +190,22 @@ def start_sweeper() -> None:
     _sweeper[0].start()
 
 
-def model_length(family: str, default: int = 64) -> int:
-    """The model length of a family's checkpoint from its config.json alone (sliders' ranges), without loading it."""
+def model_setting(family: str, key: str, default: Any) -> Any:
+    """One setting of a family's checkpoint from its config.json alone (a control's range or default), without
+    loading the model."""
     try:
         raw = json.loads((Path(checkpoint_path(family)) / "config.json").read_text(encoding="utf-8"))
-        return int(raw.get("config", raw)["seq_len"])
-    except (OSError, ValueError, KeyError, TypeError):
+        config = raw.get("config", raw)
+        flat = {**config, **{k: v for part in config.values() if isinstance(part, dict) for k, v in part.items()}}
+        return flat[key] if flat.get(key) is not None else default
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return default  # no usable checkpoint yet: the handler will say so when run
+
+
+def model_length(family: str, default: int = 64) -> int:
+    """The model length of a family's checkpoint from its config.json alone (sliders' ranges), without loading it."""
+    value = model_setting(family, "seq_len", default)
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
 # ---- export: every sampling tab offers its last run as JSON and as an animated HTML page ---------------------------

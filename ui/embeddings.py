@@ -20,7 +20,7 @@ from diffusion.projection import (PROJECTION_FILE, load_projection, neighbours_a
 from visualize.embeddings import embedding_map_figure
 
 from .common import SAMPLING, explain, model_radio, pick_checkpoint
-from .inputs import UserError, text_input
+from .inputs import Dropdown, UserError, text_input
 
 FAMILIES = ("continuous", "seq2seq")  # the families with a table of word embeddings
 PROJECTIONS = ("UMAP", "PCA")
@@ -246,7 +246,7 @@ def tab(models: gr.State) -> None:
             neighbours = gr.HTML(elem_id="emb-neighbours", visible=False)
             projection = gr.Radio(list(PROJECTIONS), value="UMAP", label="map", elem_id="emb-projection",
                                   info="UMAP keeps neighbourhoods; PCA is linear")
-            family = gr.Dropdown(list(FAMILIES), value=FAMILIES[0], label="family", elem_id="emb-family",
+            family = Dropdown(list(FAMILIES), value=FAMILIES[0], label="family", elem_id="emb-family",
                                  info="seq2seq shares Diffusion-LM's embedding table")
             choice = model_radio("emb-model")
             status = gr.Markdown(elem_id="emb-status")

@@ -19,7 +19,7 @@ from visualize.player import player_value
 from visualize.plots import schedules_figure
 from visualize.tokens import render_tokens
 
-from .common import MAX_SEED, explain, model_radio, pick_checkpoint
+from .common import MAX_SEED, explain, model_radio, model_setting, pick_checkpoint
 from .inputs import Dropdown, Number, UserError, text_input, whole
 from .player import player
 
@@ -161,9 +161,10 @@ def tab(models: gr.State) -> None:
             choice = model_radio("fwd-model")
             sentence = Dropdown(list(EXAMPLES), value=EXAMPLES[0], allow_custom_value=True, label="sentence",
                                    info="pick an example or type your own (press Enter)", elem_id="fwd-sentence")
-            schedule = gr.Radio(list(SCHEDULES), value=None, label="schedule on the map",
-                                info="every schedule's rounding is shown; the map follows this one (none: the "
-                                     "model's own)", elem_id="fwd-schedule-choice")
+            schedule = gr.Radio(list(SCHEDULES), value=model_setting("continuous", "schedule", None),
+                                label="schedule on the map", elem_id="fwd-schedule-choice",
+                                info="every schedule's rounding is shown; the map follows this one (at first the "
+                                     "model's own)")
             seed = Number(value=0, label="seed (fixes ε: the same noise at every t)", minimum=0, step=1,
                           elem_id="fwd-seed")
             t = gr.Number(0.0, visible=False)  # the frame the player opens at

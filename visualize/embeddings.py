@@ -334,54 +334,6 @@ def _vocabulary_and_paths(vxy: np.ndarray, vocab_words: Sequence[str], paths: np
     return fig
 
 
-def noising_map_figure(vocab_xy: Any, vocab_words: Sequence[str], paths: Any, words: Sequence[str],
-                       rounded: Sequence[str], t: float, extent: Any | None = None) -> go.Figure:
-    """A sentence drifting into noise on the PCA plane: the vocabulary faint behind, each token's path from its
-    embedding (t = 0, hollow) to x_t (filled, the last point of its path) labelled with the word x_t rounds to;
-    blue where that is still the token's own word, vermillion where it has become another. `paths`: (n, K, 2)."""
-    vxy = _xy(vocab_xy, "vocab_xy")
-    p = np.asarray(paths, dtype=np.float64)
-    if p.ndim != 3 or p.shape[2] != 2 or p.shape[1] < 1:
-        raise ValueError(f"paths must be an (n, K, 2) array, one path of K points per token; got shape {p.shape}")
-    if not len(p) == len(words) == len(rounded):
-        raise ValueError(f"paths, words and rounded need one entry per token; got {len(p)}, {len(words)}, "
-                         f"{len(rounded)}")
-    if len(vxy) != len(vocab_words):
-        raise ValueError(f"vocab_xy and vocab_words differ in length: {len(vxy)} and {len(vocab_words)}")
-    start, now = p[:, 0], p[:, -1]
-    fig = _vocabulary_and_paths(vxy, vocab_words, p, "path from t = 0")
-    fig.add_trace(go.Scatter(x=start[:, 0], y=start[:, 1], mode="markers", name="x₀ = EMB(w)",
-                             hovertext=[f"position {k + 1}: {w} (t = 0)" for k, w in enumerate(words)],
-                             hoverinfo="text", marker=dict(color=PATH, size=8, symbol="circle-open",
-                                                           line=dict(width=1.5))))
-    if extent is None:
-        everything = np.concatenate([vxy, p.reshape(-1, 2)])
-        extent = [[everything[:, 0].min(), everything[:, 0].max()], [everything[:, 1].min(), everything[:, 1].max()]]
-    ext = np.asarray(extent, dtype=np.float64)
-    scale = float(max(ext[0, 1] - ext[0, 0], ext[1, 1] - ext[1, 0], 1e-9))
-    text = _merge_labels(now, list(rounded), scale)
-    where = place_labels(now, text, ext)
-    groups = ((False, "x_t rounds to its own word", KEPT), (True, "x_t rounds to another word", MOVED))
-    for moved, name, colour in groups:
-        idx = [k for k in range(len(words)) if (rounded[k] != words[k]) == moved]
-        fig.add_trace(go.Scatter(
-            x=now[idx, 0] if idx else [], y=now[idx, 1] if idx else [], mode="markers+text", name=name,
-            text=[text[k] for k in idx], textposition=[where[k] for k in idx],
-            textfont=dict(size=12, color=colour), cliponaxis=False,
-            hovertext=[f"position {k + 1}: {words[k]} → rounds to <b>{rounded[k]}</b>" for k in idx],
-            hoverinfo="text",
-            marker=dict(color=colour, size=10, line=dict(color="#ffffff", width=1))))
-    pad = 0.06 * scale
-    fig.update_layout(
-        title=dict(text=f"x_t on the PCA plane of the embeddings · t = {t:.2f}", font=dict(size=14)),
-        xaxis=dict(title="PC 1", range=[ext[0, 0] - pad, ext[0, 1] + pad], zeroline=False),
-        yaxis=dict(title="PC 2", range=[ext[1, 0] - pad, ext[1, 1] + pad], zeroline=False),
-        height=520, margin=dict(l=50, r=20, t=50, b=40), hovermode="closest",
-        legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0, font=dict(size=11)),
-    )
-    return fig
-
-
 def noising_frames_figure(vocab_xy: Any, vocab_words: Sequence[str], paths: Any, words: Sequence[str],
                           rounded: Sequence[Sequence[str]], times: Sequence[float], start: int,
                           extent: Any | None = None) -> go.Figure:
@@ -432,43 +384,6 @@ def noising_frames_figure(vocab_xy: Any, vocab_words: Sequence[str], paths: Any,
         yaxis=dict(title="PC 2", range=[ext[1, 0] - pad, ext[1, 1] + pad], zeroline=False),
         height=500, margin=dict(l=50, r=20, t=50, b=40), hovermode="closest",
         legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0, font=dict(size=12)),
-    )
-    return fig
-
-
-def gaussian_schedule_figure(t: Sequence[float], alpha_bar: Sequence[float], snr: Sequence[float],
-                             current: float | None = None) -> go.Figure:
-    """alpha_bar(t) (left axis) and the signal-to-noise ratio alpha_bar / (1 - alpha_bar) on a log scale (right axis)
-    against t; `current` gets a vertical line, a marker on each curve and its values in the title."""
-    if not len(t) == len(alpha_bar) == len(snr):
-        raise ValueError(f"t, alpha_bar and snr need the same length, got {len(t)}, {len(alpha_bar)}, {len(snr)}")
-    ts = np.asarray(t, dtype=np.float64)
-    ab = np.asarray(alpha_bar, dtype=np.float64)
-    sn = np.asarray(snr, dtype=np.float64)
-    finite = np.isfinite(sn) & (sn > 0)  # SNR is infinite at t = 0: no point on a log axis
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=ts, y=ab, mode="lines", name="ᾱ(t)", line=dict(color=PATH, width=2)))
-    fig.add_trace(go.Scatter(x=ts[finite], y=sn[finite], mode="lines", name="SNR = ᾱ / (1 − ᾱ)", yaxis="y2",
-                             line=dict(color="#E69F00", width=2, dash="dash")))
-    title, subtitle = "Noise schedule", ""
-    if current is not None:
-        k = int(np.argmin(np.abs(ts - current)))
-        fig.add_vline(x=float(current), line=dict(color=MOVED, width=2, dash="dot"))
-        fig.add_trace(go.Scatter(x=[ts[k]], y=[ab[k]], mode="markers", showlegend=False, hoverinfo="skip",
-                                 marker=dict(color=PATH, size=10)))
-        snr_text = "∞"
-        if finite[k]:
-            fig.add_trace(go.Scatter(x=[ts[k]], y=[sn[k]], mode="markers", showlegend=False, hoverinfo="skip",
-                                     yaxis="y2", marker=dict(color="#E69F00", size=10, symbol="diamond")))
-            snr_text = f"{sn[k]:.3g}"
-        subtitle = f"at t = {current:.2f}: ᾱ = {ab[k]:.3f}, SNR = {snr_text}"
-    fig.update_layout(
-        title=dict(text=title, font=dict(size=14), subtitle=dict(text=subtitle, font=dict(size=12))),
-        xaxis=dict(title="t", range=[0, 1]), yaxis=dict(title="ᾱ(t)", range=[0, 1.02]),
-        yaxis2=dict(title="SNR (log scale)", overlaying="y", side="right", type="log", showgrid=False,
-                    exponentformat="power"),
-        height=360, margin=dict(l=60, r=70, t=72, b=50),
-        legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0),
     )
     return fig
 
