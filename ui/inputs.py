@@ -1,5 +1,5 @@
 """What a client sends, checked before anything reads it: input components that refuse a wrong type or range, free
-text with a length cap, scrub frames, the work one request may ask for, and the one error type every tab raises.
+text with a length cap, the work one request may ask for, and the one error type every tab raises.
 A client may send anything, not only what the page's widgets can produce."""
 
 from __future__ import annotations
@@ -128,14 +128,6 @@ def text_input(value: Any, what: str, limit: int) -> str:
     except ValueError as e:
         raise as_user_error(e) from None
     return value
-
-
-def frame_index(frame: Any, count: int) -> int:
-    """The recorded frame a scrub slider asks for, clamped to the run's `count` frames; a UserError for a value that
-    is no number (a client may send anything)."""
-    if isinstance(frame, bool) or not isinstance(frame, (int, float)) or not math.isfinite(frame):
-        raise UserError(f"frame must be a whole number from 0 to {count - 1}, got {frame!r}")
-    return min(max(int(frame), 0), count - 1)
 
 
 def check_work(steps: int, rows: int, what: str) -> None:

@@ -25,7 +25,7 @@ from visualize.player import has_padding, player_value
 from visualize.tokens import grammar_note, render_step
 
 from .common import CHECKPOINTS
-from .inputs import as_user_error, frame_index
+from .inputs import as_user_error
 
 Chains = Iterator[Step] | Sequence[Iterator[Step]]
 
@@ -124,10 +124,6 @@ class Run:
     def live(self) -> dict[str, Any]:
         """The newest frame alone, while the run is still being computed."""
         return player_value(self.frames[-1:], self.labels()[-1:], heads=self.heads, live=True)
-
-    def index(self, frame: Any) -> int:
-        """The recorded frame a request asks for, clamped to the run; a UserError for what is no number."""
-        return frame_index(frame, len(self))
 
     def series(self, key: str, chain: int = 0) -> tuple[list[int], list[Any]]:
         """(step indices, values) of what the views kept as `key`, over the recorded steps that have it."""
