@@ -13,6 +13,7 @@ from conftest import shot, train_tiny
 from diffusion.corpus import is_grammatical
 from test_app import open_in_chromium
 from test_app_compare import use_shipped
+from test_app_families import wait_for_run
 from ui import clamp as clamp_ui
 from ui.common import SHIPPED, TRAINED, env_name
 from visualize.clamp import clamp_distances_figure, disagreement_figure, disagreements, verdict_html
@@ -43,11 +44,14 @@ def test_disagreements_counts_positions_per_sample():
 
 def test_clamp_figures_draw_both_runs_and_mark_the_step():
     fig = clamp_distances_figure([1, 2, 3], [[[2.0, 4.0]], 1.0, 0.5], [3.0, 2.5, 2.0], current=2, num_steps=3,
-                                 clamp_start=1)
+                                 clamp_start=1, frames=[0, 1, 2, 3])
     names = [t.name for t in fig.data]
-    assert names[:2] == ["with clamping", "without clamping"] and "step 2" in names
-    assert list(fig.data[0].y) == [3.0, 1.0, 0.5] and list(fig.data[-1].y) == [1.0, 2.5]
-    assert fig.layout.shapes  # the current-step line and the not-yet-clamped band
+    assert names[:2] == ["with clamping", "without clamping"]
+    assert list(fig.data[0].y) == [3.0, 1.0, 0.5]
+    now = next(t for t in fig.data if t.meta == "now")  # the current step's line, which the player moves
+    assert list(now.x) == [2, 2]
+    assert [frame["now"]["x"] for frame in fig.layout.meta["player"]] == [[x, x] for x in (0, 1, 2, 3)]
+    assert fig.layout.shapes  # the not-yet-clamped band
     counts = disagreement_figure([1, 2], [5, 0], [6, 4], length=8, current=None)
     assert [list(t.y) for t in counts.data] == [[5, 0], [6, 4]] and "of 8" in counts.layout.yaxis.title.text
     with pytest.raises(ValueError, match="one value per step"):
@@ -69,16 +73,31 @@ def series(run, key: str, chain: int) -> list:
     return run.series(key, chain)[1]
 
 
-def test_clamp_compare_streams_both_runs_then_reveals_the_scrubber(clamp_app):
+def views(value: dict, frame: int = -1) -> list[str]:
+    """One frame of a player value: its HTML view per chain (the left column first)."""
+    return value["frames"][frame]
+
+
+def plotted(update) -> dict:
+    """The plotly figure a gr.Plot update carries, as JSON."""
+    return json.loads(update.value["plot"])
+
+
+def test_clamp_compare_streams_both_runs_then_sends_the_whole_run_to_the_player(clamp_app):
     outputs = list(clamp_app.clamp_compare(0, 20, "ddpm", 1.0, SHIPPED, {}))
-    assert "step 0 / 20" in outputs[0][0] and "step 0 / 20" in outputs[0][1]
-    assert outputs[0][-3:-1] == outputs[-1][-3:-1] == ("**With clamping**", "**Without clamping**")  # headings
-    on, off, verdict_on, verdict_off, run, slider, distance, disagree, *_ = outputs[-1]
+    first = outputs[0][0]  # streamed: the newest frame alone, both columns, still live
+    assert first["live"] is True and len(first["frames"]) == 1
+    assert all("step 0 / 20" in view for view in views(first))
+    assert first["heads"] == outputs[-1][0]["heads"] == ["With clamping", "Without clamping"]  # the columns' heads
+    value, verdict_on, verdict_off, run, distance, disagree, *_ = outputs[-1]
+    on, off = views(value)
     assert "step 20 / 20" in on and "x̂₀ clamped" in on and "not clamped" in off
     assert "grammatical" in verdict_on and "grammatical" in verdict_off
     assert len(run) == len(outputs) - 1 == 21  # one Run of two columns: the prior, 20 steps, then the reveal
     assert run.frames[-1] == (on, off) and run.indices == list(range(21))
-    assert slider.visible is True and slider.maximum == 20
+    # the whole run goes to the player once: every frame, two columns each, opening at the last
+    assert value["live"] is False and value["start"] is None and value["frames"] == [list(f) for f in run.frames]
+    assert value["linked"] == ["ct-distance", "ct-disagree"]
     assert distance.visible is True and disagree.visible is True
     assert series(run, "clamped", ON) == [True] * 20 and series(run, "clamped", OFF) == [False] * 20
     # A clamped last step hands back x0_hat snapped to words: the chain ends exactly on embeddings; unclamped, not.
@@ -88,25 +107,29 @@ def test_clamp_compare_streams_both_runs_then_reveals_the_scrubber(clamp_app):
     assert series(run, "disagree", ON)[-1] == 0.0 and series(run, "disagree", OFF)[-1] == 0.0
     assert series(run, "distance", ON) != series(run, "distance", OFF)
     assert [[v.grammatical for v in checks] for checks in run.verdicts] == [[is_grammatical(t)] for t, in run.samples]
-    html_on, html_off, fig_d, fig_c = clamp_app.clamp_scrub(0, run)
-    assert "step 0 / 20" in html_on and "step 0 / 20" in html_off
-    assert [t.name for t in fig_d.data][:2] == ["with clamping", "without clamping"]
-    assert fig_c.data[0].y is not None and len(fig_c.data[0].y) == 20
+    assert all("step 0 / 20" in view for view in views(value, 0))  # the player's first frame: both at the prior
+    fig_d, fig_c = plotted(distance), plotted(disagree)
+    assert [t.get("name") for t in fig_d["data"]][:2] == ["with clamping", "without clamping"]
+    assert fig_c["data"][0]["y"] is not None and len(fig_c["data"][0]["y"]) == 20
+    for fig in (fig_d, fig_c):  # both figures' cursors follow the player, one position per frame
+        assert [frame["now"]["x"] for frame in fig["layout"]["meta"]["player"]] == [[i, i] for i in range(21)]
 
 
 def test_clamp_compare_is_deterministic_per_seed(clamp_app):
-    first = list(clamp_app.clamp_compare(5, 12, "ddim", 0.75, SHIPPED, {}))[-1][4]
-    again = list(clamp_app.clamp_compare(5, 12, "ddim", 0.75, SHIPPED, {}))[-1][4]
-    other = list(clamp_app.clamp_compare(6, 12, "ddim", 0.75, SHIPPED, {}))[-1][4]
-    assert first.frames == again.frames and first.views == again.views
-    assert first.frames != other.frames
+    def last(seed):  # (player value, Run) of the finished run
+        value, _, _, run, *_ = list(clamp_app.clamp_compare(seed, 12, "ddim", 0.75, SHIPPED, {}))[-1]
+        return value, run
+
+    (first, run), (again, run_again), (other, _) = last(5), last(5), last(6)
+    assert first == again and run.views == run_again.views
+    assert first["frames"] != other["frames"]
 
 
 @pytest.mark.parametrize("start", [4, 11])
 def test_clamping_starts_exactly_after_the_chosen_step(clamp_app, start):
     """Clamping from the time step `start` ends at: the steps after it are clamped, the ones before are not."""
     clamp_from = float(clamp_app.get_checkpoint("continuous").process.timesteps(15)[start])
-    run = list(clamp_app.clamp_compare(2, 15, "ddpm", clamp_from, SHIPPED, {}))[-1][4]
+    run = list(clamp_app.clamp_compare(2, 15, "ddpm", clamp_from, SHIPPED, {}))[-1][3]
     indices, clamped = run.series("clamped", ON)
     assert indices == list(range(1, 16))
     assert clamped == [i > start for i in indices]
@@ -120,10 +143,10 @@ def test_clamping_starts_exactly_after_the_chosen_step(clamp_app, start):
 
 
 def test_clamping_from_the_last_step_never_clamps(clamp_app):
-    out = list(clamp_app.clamp_compare(1, 10, "ddim", 0.0, SHIPPED, {}))[-1]
-    run = out[4]
+    value, _, _, run, *_ = list(clamp_app.clamp_compare(1, 10, "ddim", 0.0, SHIPPED, {}))[-1]
     assert not any(series(run, "clamped", ON))
-    assert out[0] == out[1] and run.extra["final_distance"][ON] == run.extra["final_distance"][OFF] > 0
+    on, off = views(value)
+    assert on == off and run.extra["final_distance"][ON] == run.extra["final_distance"][OFF] > 0
 
 
 def test_clamp_compare_runs_the_model_trained_in_this_session(tiny_checkpoint, monkeypatch, tmp_path):
@@ -131,7 +154,7 @@ def test_clamp_compare_runs_the_model_trained_in_this_session(tiny_checkpoint, m
     app._load.cache_clear()
     try:
         out = list(clamp_ui.clamp_compare(0, 10, "ddpm", 1.0, TRAINED, {"continuous": str(tiny_checkpoint)}))[-1]
-        assert "step 10 / 10" in out[0]
+        assert all("step 10 / 10" in view for view in views(out[0]))
         with pytest.raises(gr.Error, match=app.CHECKPOINT_ENV):
             list(clamp_ui.clamp_compare(0, 10, "ddpm", 1.0, SHIPPED, {}))
     finally:
@@ -150,8 +173,9 @@ def x0_eps_app(tiny_checkpoint: Path, tiny_eps: Path, monkeypatch: pytest.Monkey
 def test_x0_beside_eps_runs_both_models_on_the_same_noise(x0_eps_app, tiny_checkpoint, tiny_eps):
     outputs = list(x0_eps_app.clamp_compare(3, 12, "ddpm", 1.0, SHIPPED, {}, "prediction"))
     first, last = outputs[0], outputs[-1]
-    assert first[-3].startswith("**Predicts x₀") and first[-2].startswith("**Predicts ε")
-    run = last[4]
+    heads = first[0]["heads"]  # over the player's two columns, from the first streamed frame on
+    assert heads[0].startswith("Predicts x₀") and heads[1].startswith("Predicts ε") and last[0]["heads"] == heads
+    run = last[3]
     assert run.extra["compare"] == "prediction"
     assert series(run, "clamped", ON) == series(run, "clamped", OFF) == [True] * 12  # the same sampler for both
     assert run.extra["final_distance"][ON] == pytest.approx(0.0, abs=1e-5)  # both end clamped on words
@@ -170,9 +194,9 @@ def test_x0_beside_eps_runs_both_models_on_the_same_noise(x0_eps_app, tiny_check
     assert accuracy.visible is True
     names = [t["name"] for t in json.loads(accuracy.value["plot"])["data"]]
     assert names == ["predicts x₀: words", "predicts x₀: sentences", "predicts ε: words", "predicts ε: sentences"]
-    fig_d, fig_c = x0_eps_app.clamp_scrub(5, run)[2:]
-    assert [t.name for t in fig_d.data][:2] == ["predicts x₀", "predicts ε"]
-    assert [t.name for t in fig_c.data][:2] == ["predicts x₀", "predicts ε"]
+    fig_d, fig_c = (plotted(update) for update in last[4:6])
+    assert [t.get("name") for t in fig_d["data"]][:2] == ["predicts x₀", "predicts ε"]
+    assert [t.get("name") for t in fig_c["data"]][:2] == ["predicts x₀", "predicts ε"]
 
 
 def test_x0_beside_eps_refuses_what_it_cannot_compare(x0_eps_app, tiny_checkpoint, monkeypatch, tmp_path):
@@ -190,7 +214,7 @@ def test_x0_beside_eps_refuses_what_it_cannot_compare(x0_eps_app, tiny_checkpoin
         list(x0_eps_app.clamp_compare(0, 10, "ddpm", 1.0, SHIPPED, {}, "prediction"))
     # the clamping comparison does not need the eps model at all, and hides the x0 / eps accuracy plot
     last = list(x0_eps_app.clamp_compare(0, 10, "ddpm", 0, SHIPPED, {}, "clamping"))[-1]
-    assert "step 10 / 10" in last[0] and last[-1].visible is False
+    assert all("step 10 / 10" in view for view in views(last[0])) and last[-1].visible is False
 
 
 @pytest.mark.parametrize("args, message", [
@@ -207,15 +231,17 @@ def test_clamp_bad_input_raises_gr_error(clamp_app, args, message):
         list(clamp_app.clamp_compare(*args))
 
 
-def test_clamp_scrub_without_a_run_changes_nothing(clamp_app):
-    assert all(isinstance(v, type(gr.skip())) for v in clamp_app.clamp_scrub(3, None))
-
-
 # ---- browser ------------------------------------------------------------------------------------------------------
+
+def _cursor(page, plot: str) -> list:
+    """Where a figure linked to the player draws the current step now: its `now` line's x."""
+    return page.locator(f"#{plot} .js-plotly-plot").evaluate("gd => gd.data.find(d => d.meta === 'now').x")
+
 
 @pytest.mark.skipif(not app.DEFAULT_CHECKPOINT.is_dir(), reason="no shipped continuous checkpoint")
 def test_clamp_tab_in_browser(monkeypatch):
-    """The shipped model in Chromium: run both chains, scrub both to the start and back; the README's screenshot."""
+    """The shipped model in Chromium: run both chains, step both back to the start and forward in the one player, the
+    plots' cursors following; the README's screenshot."""
     from playwright.sync_api import expect
 
     use_shipped(monkeypatch)
@@ -223,6 +249,11 @@ def test_clamp_tab_in_browser(monkeypatch):
     try:
         with open_in_chromium(app) as page:
             page.get_by_role("tab", name="Clamping trick").click()
+            root = page.locator("#ct-view .tdl-player")
+            # before a run there is nothing to play: the player says what to do and offers no controls
+            expect(root.locator(".tdl-stage")).to_contain_text("Press Run both")
+            expect(root.locator(".tdl-play")).to_be_hidden()
+            expect(root.locator(".tdl-scrub")).to_be_hidden()
             box = page.locator("#ct-steps input[type=number]")
             box.fill(str(steps))
             box.press("Enter")
@@ -231,9 +262,14 @@ def test_clamp_tab_in_browser(monkeypatch):
             start.press("Enter")
             expect(start).to_have_value("0.75")
             page.locator("#ct-run").click()
-            on, off = page.locator("#ct-view-on"), page.locator("#ct-view-off")
-            scrub = page.locator("#ct-scrub input[type=range]")
-            expect(scrub).to_be_visible(timeout=120_000)
+            wait_for_run(page, "ct-view", steps)
+            expect(root).to_have_attribute("data-frames", str(steps + 1))
+            # the two chains side by side in the one player, each under its heading
+            chains = root.locator(".tdl-chain")
+            expect(chains).to_have_count(2)
+            on, off = chains.nth(0), chains.nth(1)
+            expect(on.locator(".tdl-head")).to_have_text("With clamping")
+            expect(off.locator(".tdl-head")).to_have_text("Without clamping")
             expect(on).to_contain_text(f"step {steps} / {steps}")
             expect(off).to_contain_text(f"step {steps} / {steps}")
             expect(page.locator("#ct-verdict-on")).to_contain_text("grammatical")
@@ -241,28 +277,33 @@ def test_clamp_tab_in_browser(monkeypatch):
             for plot in ("#ct-distance", "#ct-disagree"):
                 expect(page.locator(f"{plot} .js-plotly-plot svg.main-svg").first).to_be_visible()
                 expect(page.locator(f"{plot} .scatterlayer .trace").first).to_be_attached()
-            scrub.focus()
-            scrub.press("Home")  # keyboard moves fire the slider's input event, as a drag does
+            scrub, back, fwd = (root.locator(f".tdl-{name}") for name in ("scrub", "back", "fwd"))
+            scrub.fill("0")  # as a drag to the start does
             expect(on).to_contain_text(f"step 0 / {steps}")
             expect(off).to_contain_text(f"step 0 / {steps}")
-            scrub.press("End")
+            scrub.fill(str(steps))
             expect(on).to_contain_text(f"step {steps} / {steps}")
             for _ in range(8):
-                scrub.press("ArrowLeft")
+                back.click()
+            expect(root).to_have_attribute("data-frame", str(steps - 8))
             expect(on).to_contain_text(f"step {steps - 8} / {steps}")
             expect(off).to_contain_text(f"step {steps - 8} / {steps}")
-            expect(page.locator("#ct-distance")).to_contain_text(f"step {steps - 8}")  # the marker's legend entry
+            for plot in ("ct-distance", "ct-disagree"):  # both plots' cursors at the frame's step
+                assert _cursor(page, plot) == [steps - 8] * 2, plot
             expect(page.locator("#ct-distance")).to_contain_text("not clamped yet")  # steps 1..5 shaded
             for _ in range(steps - 8 - 5):
-                scrub.press("ArrowLeft")
+                back.click()
             expect(on).to_contain_text("step 5 / 20 · t = 0.750 · not clamped")  # the start: not clamped yet
             expect(off).to_contain_text("step 5 / 20")
-            assert on.inner_text() == off.inner_text()  # identical up to the start: same seed, same noise
-            scrub.press("ArrowRight")
+            # identical up to the start: same seed, same noise (the columns' views, under their different heads)
+            assert on.locator(".denoise-frame").inner_text() == off.locator(".denoise-frame").inner_text()
+            fwd.click()
             expect(on).to_contain_text("step 6 / 20 · t = 0.700 · x̂₀ clamped")
+            expect(off).to_contain_text("step 6 / 20 · t = 0.700 · not clamped")
             for _ in range(6):
-                scrub.press("ArrowRight")
+                fwd.click()
             expect(on).to_contain_text("step 12 / 20")  # mid-way: the screenshot shows the two runs apart
+            assert _cursor(page, "ct-distance") == [12, 12]
             page.screenshot(path=str(screenshot), full_page=True)
     finally:
         app._load.cache_clear()
@@ -281,23 +322,24 @@ def test_x0_beside_eps_in_browser(monkeypatch):
     try:
         with open_in_chromium(app) as page:
             page.get_by_role("tab", name="Clamping trick").click()
-            expect(page.locator("#ct-heading-on")).to_contain_text("With clamping")
+            root = page.locator("#ct-view .tdl-player")
+            # before a run the player says what the columns will compare: clamping on and off, by default
+            expect(root.locator(".tdl-stage")).to_contain_text("the chain with clamping and the one without")
             page.locator("#ct-compare").get_by_text("x₀ or ε prediction").click()
             page.locator("#ct-run").click()
-            scrub = page.locator("#ct-scrub input[type=range]")
-            expect(scrub).to_be_visible(timeout=120_000)
-            expect(page.locator("#ct-heading-on")).to_contain_text("Predicts x₀")
-            expect(page.locator("#ct-heading-off")).to_contain_text("Predicts ε")
-            for side in ("on", "off"):
-                view = page.locator(f"#ct-view-{side}")
-                expect(view).to_contain_text("step 200 / 200 · t = 0.000 · x̂₀ clamped")
+            heads = root.locator(".tdl-chain .tdl-head")
+            expect(heads.first).to_contain_text("Predicts x₀", timeout=120_000)  # from the first streamed frame
+            expect(heads.nth(1)).to_contain_text("Predicts ε")
+            wait_for_run(page, "ct-view", 200, timeout=240_000)
+            expect(heads.first).to_contain_text("Predicts x₀")
+            for side, chain in (("on", root.locator(".tdl-chain").first), ("off", root.locator(".tdl-chain").nth(1))):
+                expect(chain).to_contain_text("step 200 / 200 · t = 0.000 · x̂₀ clamped")
                 expect(page.locator(f"#ct-verdict-{side}")).to_contain_text("grammatical")
             expect(page.locator("#ct-distance")).to_contain_text("predicts ε")
             expect(page.locator("#ct-accuracy")).to_contain_text("predicts ε: words")
-            scrub.focus()
-            for _ in range(25):
-                scrub.press("ArrowLeft")  # half-way: x̂₀ still far from words under ε, settled under x₀
-            expect(page.locator("#ct-view-on")).to_contain_text("step 100 / 200")
+            frames = int(root.get_attribute("data-frames"))
+            root.locator(".tdl-scrub").fill(str((frames - 1) // 2))  # half-way: x̂₀ still far from words under ε
+            expect(root.locator(".tdl-chain").first).to_contain_text("step 100 / 200")
             page.screenshot(path=str(screenshot), full_page=True)
     finally:
         app._load.cache_clear()

@@ -1,6 +1,7 @@
 """The Control tab: infilling, length and classifier guidance stream, score their samples, refuse bad input, and work
 in Chromium."""
 
+import re
 from pathlib import Path
 
 import gradio as gr
@@ -10,6 +11,7 @@ import app
 from conftest import shot
 from diffusion.corpus.validator import is_grammatical
 from test_app import open_in_chromium
+from test_app_families import frame, wait_for_run
 from ui.control import TEMPLATES, control_run, verdicts_html
 from visualize.control import control_probability_figure
 
@@ -42,9 +44,11 @@ def test_every_template_has_a_completion_in_the_grammar():
 def test_guidance_streams_then_plots_the_classifier_probability(control_app):
     outs = _run()
     assert len(outs) > 2
-    text, run, frame, plot, verdicts = outs[-1]
-    assert "step 10 / 10" in text
-    assert frame.visible is True and plot.visible is True
+    assert all(out[0]["live"] and len(out[0]["frames"]) == 1 for out in outs[:-1])  # streamed: the newest frame
+    value, run, plot, verdicts = outs[-1]
+    assert "step 10 / 10" in frame(value) and "step 0 / 10" in frame(value, 0)
+    assert value["live"] is False and value["frames"] == [list(views) for views in run.frames] and len(run) >= 2
+    assert plot.visible is True and value["linked"] == ["control-plot"]
     indices, probs = run.series("prob")
     assert run.extra["label"] == "food=italian" and len(probs) == len(indices) >= 2
     assert all(0.0 <= p <= 1.0 for row in probs for p in row)
@@ -54,7 +58,7 @@ def test_guidance_streams_then_plots_the_classifier_probability(control_app):
 
 def test_infilling_keeps_the_template(control_app):
     template = TEMPLATES[1]
-    text, run, frame, plot, verdicts = _run(mode="Infilling", template=template)[-1]
+    value, run, plot, verdicts = _run(mode="Infilling", template=template)[-1]
     assert plot.visible is False  # no classifier in infilling
     for row in run.samples[0]:
         words = row.split()
@@ -97,12 +101,31 @@ def test_verdicts_mark_grammar_and_value():
     html = verdicts_html(["zizzi is an italian restaurant .", "zizzi zizzi ."], {"food": "italian"})
     assert html.count("✓ grammatical") == 1 and html.count("✗ not in the grammar") == 1
     assert html.count("✓ food=italian") == 1 and html.count("✗ food=italian") == 1
+    assert "control-disagree" not in html  # no classifier probabilities: nothing to explain
+
+
+def test_verdicts_say_when_the_classifier_and_the_sentence_disagree():
+    texts = ["zizzi is an italian restaurant .", "zizzi is a pub ."]
+    html = verdicts_html(texts, {"food": "italian"}, [0.2, 0.9])  # the last guided step's p, per sample
+    notes = re.findall(r'<p class="control-disagree"[^>]*>(.*?)</p>', html)
+    assert len(notes) == 2
+    assert notes[0].startswith("Sample 1:") and "p = 0.20" in notes[0] and "after guidance had stopped" in notes[0]
+    assert notes[1].startswith("Sample 2:") and "p = 0.90" in notes[1] and "the classifier was fooled" in notes[1]
+    assert "control-disagree" not in verdicts_html(texts, {"food": "italian"}, [0.9, 0.1])  # they agree
 
 
 def test_probability_figure_has_one_line_per_sample():
-    fig = control_probability_figure([0, 5, 10], [[0.1, 0.2], [0.5, 0.4], [0.9, 0.8]], "food=thai", current=5)
-    assert [tr.name for tr in fig.data] == ["sample 1", "sample 2"]
-    assert list(fig.data[1].y) == [0.2, 0.4, 0.8]
+    fig = control_probability_figure([0, 5, 10], [[0.1, 0.2], [0.5, 0.4], [0.9, 0.8]], "food=thai", current=5,
+                                     num_steps=10, final=[True, False], frames=[0, 5, 10])
+    lines = [tr for tr in fig.data if tr.meta is None and tr.mode == "lines"]
+    assert [tr.name for tr in lines] == ["sample 1", "sample 2"]
+    assert list(lines[1].y) == [0.2, 0.4, 0.8]
+    # what each final sentence says, at the last step: a mark at 1 (it says the value) or at 0 (it does not)
+    marks = [(tr.name, list(tr.x), list(tr.y)) for tr in fig.data if tr.meta is None and tr.mode == "markers"]
+    assert marks == [("sample 1's sentence: says it", [10], [1.0]),
+                     ("sample 2's sentence: does not say it", [10], [0.0])]
+    now = next(tr for tr in fig.data if tr.meta == "now")  # the step on show, following the player
+    assert list(now.x) == [5, 5] and [f["now"]["x"] for f in fig.layout.meta["player"]] == [[0, 0], [5, 5], [10, 10]]
     with pytest.raises(ValueError, match="same length"):
         control_probability_figure([0, 1], [[0.1]], "food=thai")
 
@@ -119,7 +142,12 @@ def _control_flow(module, steps: int, guidance_shot: Path, infill_shot: Path) ->
         page.locator("#control-value input").click()
         page.get_by_role("option", name="thai", exact=True).click()
         page.locator("#control-run").click()
-        expect(page.locator("#control-scrub input[type=range]")).to_be_visible(timeout=120_000)
+        wait_for_run(page, "control-text", steps)
+        root = page.locator("#control-text .tdl-player")
+        root.locator(".tdl-back").click()  # the player steps back through the recorded run
+        expect(root).to_have_attribute("data-frame", str(int(root.get_attribute("data-frames")) - 2))
+        expect(page.locator("#control-text .tdl-stage")).not_to_contain_text(f"step {steps} / {steps}")
+        root.locator(".tdl-fwd").click()
         expect(page.locator("#control-text")).to_contain_text(f"step {steps} / {steps}")
         expect(page.locator("#control-plot .js-plotly-plot")).to_be_visible()
         expect(page.locator("#control-verdicts")).to_contain_text("food=thai")

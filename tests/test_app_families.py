@@ -32,6 +32,22 @@ def ardm_app(tiny_ardm: Path, monkeypatch: pytest.MonkeyPatch):
     app._load.cache_clear()
 
 
+def frame(value: dict, index: int = -1, chain: int = 0) -> str:
+    """One view of a player value: frame `index`'s HTML for `chain` (default the last frame, the only chain)."""
+    return value["frames"][index][chain]
+
+
+def wait_for_run(page, elem_id: str, steps: int, timeout: float = 120_000) -> None:
+    """Wait until the player `elem_id` holds a whole recorded run of `steps` steps: no longer streaming, with every
+    frame (two at least) and showing the last one, as a finished run opens."""
+    page.wait_for_function(
+        """([id, title]) => { const r = document.querySelector(`#${id} .tdl-player`);
+        return r !== null && !r.classList.contains("tdl-live") && Number(r.dataset.frames) >= 2
+            && r.dataset.frame === String(Number(r.dataset.frames) - 1)
+            && r.querySelector(".tdl-stage").textContent.includes(title); }""",
+        arg=[elem_id, f"step {steps} / {steps}"], timeout=timeout)
+
+
 def test_the_forward_example_is_in_the_grammar():
     from diffusion.corpus.validator import is_grammatical
     from ui.discrete import EXAMPLE
@@ -71,30 +87,35 @@ def test_order_agnostic_streams_then_shows_the_plan(ardm_app):
     D = ck.config.seq_len
     outputs = list(ardm_app.order_agnostic(0, 5, 1.0, 2))
     assert len(outputs) == 5 + 2  # the prior, five steps, then the final reveal
-    html, run, plan, curve = outputs[-1]
+    value, run, plan, curve = outputs[-1]
+    html = frame(value)
     words = run.last[0].tokens != ck.tokenizer.pad_id  # (2, D): each sample's drawn length, padding after
-    assert "step 0 / 5" in outputs[0][0] and outputs[0][0].count("not yet written") == int(words.sum())
+    streamed = [out[0] for out in outputs[:-1]]  # while it runs: the newest frame alone, live
+    assert all(v["live"] and len(v["frames"]) == 1 for v in streamed) and value["live"] is False
+    assert "step 0 / 5" in frame(streamed[0]) and frame(streamed[0]).count("not yet written") == int(words.sum())
     assert "step 5 / 5" in html and "not yet written" not in html
-    assert html.count('class="grammar-note"') == 2 and 'class="grammar-note"' not in outputs[-2][0]
+    assert html.count('class="grammar-note"') == 2 and 'class="grammar-note"' not in frame(streamed[-1])
     assert len(run.verdicts[0]) == 2 and len(run.result["order"]) == 2 and run.indices == list(range(6))
     written = run.extra["written"]
     assert sorted(set(written)) == sorted(set(range(1, 6)) & set(written))
     assert len(written) == int(words[0].sum()) <= D and curve is not None and plan is not None
-    frame, figure = ardm_app.order_scrub(0, run)
-    assert "step 0 / 5" in frame
+    # the whole run goes to the player once, opening at its last frame; the plan's outline follows it
+    assert value["frames"] == [list(views) for views in run.frames] and value["start"] is None
+    assert "step 0 / 5" in frame(value, 0) and value["linked"] == ["order-plan"]
+    assert len(plan.layout.meta["player"]) == len(run)
 
 
 def test_order_agnostic_confident_order_writes_the_planned_counts(ardm_app):
-    *_, (html, run, plan, curve) = list(ardm_app.order_agnostic(0, 5, 1.0, 1, "shipped", None, "confident"))
-    assert "step 5 / 5" in html and "not yet written" not in html
+    *_, (value, run, plan, curve) = list(ardm_app.order_agnostic(0, 5, 1.0, 1, "shipped", None, "confident"))
+    assert "step 5 / 5" in frame(value) and "not yet written" not in frame(value)
     assert run.settings["order"] == "confident"
     assert sorted(run.result["order"][0]) == list(range(ardm_app.get_checkpoint("ardm").config.seq_len))
 
 
 @pytest.mark.parametrize("direction", ["left-to-right", "right-to-left"])
 def test_order_agnostic_fixed_order_writes_the_sentence_in_that_order(ardm_app, direction):
-    *_, (html, run, plan, curve) = list(ardm_app.order_agnostic(0, 5, 1.0, 1, "shipped", None, direction))
-    assert "step 5 / 5" in html and run.settings["order"] == direction
+    *_, (value, run, plan, curve) = list(ardm_app.order_agnostic(0, 5, 1.0, 1, "shipped", None, direction))
+    assert "step 5 / 5" in frame(value) and run.settings["order"] == direction
     steps = run.extra["written"]  # the step that wrote each of the first sample's positions
     assert steps == sorted(steps, reverse=direction == "right-to-left") and len(set(steps)) > 1
 
@@ -104,9 +125,9 @@ def test_the_planner_runs_on_an_absorbing_sedd_network(sedd_app):
     temperature stays 1; the other network's orders are drawn beside, and the export names the CLI's sampler."""
     from ui import order as order_tab
 
-    html, run, plan, curve = list(sedd_app.order_agnostic(0, 5, 1.0, 2, network="sedd-absorb"))[-1]
+    value, run, plan, curve = list(sedd_app.order_agnostic(0, 5, 1.0, 2, network="sedd-absorb"))[-1]
     written = run.extra["written"]
-    assert "step 5 / 5" in html and sorted(set(written)) == list(range(1, max(written) + 1))
+    assert "step 5 / 5" in frame(value) and sorted(set(written)) == list(range(1, max(written) + 1))
     assert curve is not None and curve.data[0].name == "SEDD read as ARDM, planned"
     settings = run.settings
     assert settings["network"] == "sedd-absorb" and settings["family"] == "sedd"
@@ -150,7 +171,8 @@ def test_order_agnostic_bad_input(ardm_app, args, message):
 
 def _order_flow(module, screenshot: Path, budget: int, order: str | None = None,
                 curve_text: tuple[str, ...] = ()) -> None:
-    """In Chromium: open the tab, set the budget (and the order), run, wait for the plan and the curve, scrub."""
+    """In Chromium: open the tab, set the budget (and the order), run, wait for the plan and the curve, then scrub and
+    step the player."""
     from playwright.sync_api import expect
 
     with open_in_chromium(module) as page:
@@ -162,17 +184,18 @@ def _order_flow(module, screenshot: Path, budget: int, order: str | None = None,
             page.locator("#order-order").get_by_label(order, exact=True).check()
         page.locator("#order-run").click()
         text = page.locator("#order-text")
-        expect(text).to_contain_text(f"step {budget} / {budget}", timeout=120_000)
+        wait_for_run(page, "order-text", budget)
         expect(page.locator("#order-plan .js-plotly-plot")).to_be_visible(timeout=60_000)
         expect(page.locator("#order-curve .js-plotly-plot")).to_be_visible()
         for words in curve_text:
             expect(page.locator("#order-curve")).to_contain_text(words)
-        scrub = page.locator("#order-scrub input[type=range]")
-        expect(scrub).to_have_attribute("max", str(budget), timeout=30_000)
-        scrub.focus()
-        scrub.press("Home")
+        root = text.locator(".tdl-player")
+        expect(root).to_have_attribute("data-frames", str(budget + 1))  # the prior and every step
+        root.locator(".tdl-scrub").fill("0")
         expect(text).to_contain_text(f"step 0 / {budget}")
-        scrub.press("End")
+        root.locator(".tdl-fwd").click()
+        expect(text).to_contain_text(f"step 1 / {budget}")
+        root.locator(".tdl-scrub").fill(str(budget))
         expect(text).to_contain_text(f"step {budget} / {budget}")
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(screenshot), full_page=True)
@@ -200,7 +223,7 @@ def test_shipped_ardm_in_browser(monkeypatch):
             page.get_by_role("tab", name="Order-agnostic").click()
             page.locator("#order-network").get_by_label("SEDD absorbing, read as ARDM").check()
             page.locator("#order-run").click()
-            expect(page.locator("#order-text")).to_contain_text("step 10 / 10", timeout=120_000)
+            wait_for_run(page, "order-text", 10)
             expect(page.locator("#order-curve")).to_contain_text("SEDD read as ARDM, planned")
             expect(page.locator("#order-curve")).to_contain_text("ardm, left to right, exact")
     finally:
@@ -210,14 +233,18 @@ def test_shipped_ardm_in_browser(monkeypatch):
 # ---- Discrete diffusion -------------------------------------------------------------------------------------------
 
 def test_forward_view_hits_more_tokens_as_t_grows(sedd_app):
+    """One frame per t from 0 to 1 by 0.02, the same seed hitting the same tokens at every t; the player opens at the
+    frame nearest the t asked, and the schedule's cursor follows it."""
     sentence = "the mill is a pub near the bakery ."
-    counts = []
-    for t in (0.0, 0.3, 0.7, 1.0):
-        html, fig = sedd_app.forward_view("absorb", sentence, t, 3)
-        counts.append(int(re.search(r"(\d+) of \d+ (?:word )?positions hit", html).group(1)))
-        assert fig is not None
-    assert counts[0] == 0 and counts == sorted(counts) and counts[-1] > counts[1]
-    assert "not yet written" in sedd_app.forward_view("absorb", sentence, 0.9, 3)[0]  # masked tokens shown empty
+    value, fig = sedd_app.forward_view("absorb", sentence, 0.3, 3)
+    assert len(value["frames"]) == len(value["labels"]) == 51 and value["labels"][15] == "t = 0.30"
+    assert value["start"] == 15 and "t = 0.30" in frame(value, value["start"]) and value["live"] is False
+    counts = [int(re.search(r"(\d+) of \d+ (?:word )?positions hit", frame(value, k)).group(1)) for k in range(51)]
+    assert counts[0] == 0 and counts == sorted(counts) and counts[-1] > counts[15]
+    assert value["linked"] == ["sedd-schedule"] and len(fig.layout.meta["player"]) == 51
+    assert sedd_app.forward_view("absorb", sentence, 0.9, 3)[0]["start"] == 45
+    assert sedd_app.forward_view("absorb", sentence, 0.7, 3)[0]["frames"] == value["frames"]  # t only picks a frame
+    assert "not yet written" in frame(value, 45)  # masked tokens shown empty
 
 
 @pytest.mark.skipif(not (app.CHECKPOINTS / "sedd-absorb").is_dir(), reason="no shipped sedd-absorb checkpoint")
@@ -225,28 +252,30 @@ def test_shipped_sedd_draws_the_length_first_and_never_noises_padding(monkeypatc
     monkeypatch.delenv(env_name("sedd-absorb"), raising=False)
     app._load.cache_clear()
     try:
-        html, _ = app.forward_view("absorb", "the mill is a pub near the bakery .", 1.0, 3)
+        value, _ = app.forward_view("absorb", "the mill is a pub near the bakery .", 1.0, 3)
     finally:
         app._load.cache_clear()
-    assert "9 of 9 word positions hit (padding is never noised)" in html
+    assert "9 of 9 word positions hit (padding is never noised)" in frame(value, value["start"])
 
 
-def test_sedd_denoise_streams_then_reveals_scrubber(sedd_app):
+def test_sedd_denoise_streams_then_sends_the_whole_run(sedd_app):
     outputs = list(sedd_app.sedd_denoise("absorb", 0, 6, "euler", 2))
-    html, run, slider, quality = outputs[-1]
+    value, run, quality = outputs[-1]
+    html = frame(value)
+    assert all(out[0]["live"] and len(out[0]["frames"]) == 1 for out in outputs[:-1])  # streamed: one frame each
     assert "step 6 / 6" in html and "not yet written" not in html
     assert html.count('class="grammar-note"') == 2 and len(run.export()["result"]["grammatical"]) == 2
-    assert slider.visible is True and slider.maximum == len(run) - 1
+    assert value["live"] is False and len(value["frames"]) == len(run) >= 2 and value["start"] is None
     assert quality is not None and len(quality.data) >= 1  # the recorded evaluation is drawn
-    assert "step 0 / 6" in sedd_app.sedd_scrub(0, run)
+    assert "step 0 / 6" in frame(value, 0)
 
 
 def test_sedd_denoise_with_remasking_masks_written_words_again(sedd_app):
     """eta = 0.1 on 40 steps: some step turns a written word back into [MASK]; the chain still ends with every word
     written, and the export names the setting and the command that redraws it."""
     outputs = list(sedd_app.sedd_denoise("absorb", 3, 40, "tweedie", 4, remask=0.1))
-    html, run, slider, quality = outputs[-1]
-    assert "step 40 / 40" in html and "not yet written" not in html
+    value, run, quality = outputs[-1]
+    assert "step 40 / 40" in frame(value) and "not yet written" not in frame(value)
     masked = [sum(token == "[MASK]" for row in step["tokens"] for token in row) for step in run.records[0]]
     assert any(later > earlier for earlier, later in zip(masked, masked[1:])) and masked[-1] == 0
     assert run.settings["remask"] == 0.1
@@ -291,8 +320,8 @@ def test_the_any_order_sampler_writes_a_word_a_step_in_the_order_asked(sedd_app)
     length = sedd_app.get_checkpoint("sedd", "sedd-absorb").config.seq_len
     _, steps, order = discrete.sampler_changed("any-order", "absorb")
     assert steps.value == length and order.visible is True  # one word a step, and the order to pick
-    html, run, _, quality = list(sedd_app.sedd_denoise("absorb", 0, length, "any-order", 2, order="confident"))[-1]
-    assert f"step {length} / {length}" in html and "not yet written" not in html
+    value, run, quality = list(sedd_app.sedd_denoise("absorb", 0, length, "any-order", 2, order="confident"))[-1]
+    assert f"step {length} / {length}" in frame(value) and "not yet written" not in frame(value)
     masked = [sum(token == "[MASK]" for row in step["tokens"] for token in row) for step in run.records[0]]
     assert all(0 <= a - b <= 2 for a, b in zip(masked, masked[1:])) and masked[-1] == 0  # at most a word a row
     settings = run.settings
@@ -317,56 +346,64 @@ def test_discrete_tab_says_which_checkpoint_is_missing(sedd_app, monkeypatch, tm
 
 
 def _discrete_flow(module, screenshot: Path, steps: int) -> None:
-    """In Chromium: the forward view on load and at t = 1, then a reverse run, scrubbed."""
+    """In Chromium: the forward view on load, each graph's defaults, the forward player scrubbed to t = 1 and played
+    from there, then paused; then a reverse run, scrubbed, while the paused forward view stays where it was."""
     from playwright.sync_api import expect
 
     with open_in_chromium(module) as page:
         page.get_by_role("tab", name="Discrete diffusion").click()
         forward = page.locator("#sedd-forward")
         expect(forward).to_contain_text("positions hit", timeout=60_000)  # drawn on page load
-        t_box = page.locator("#sedd-t input[type=number]")
-        t_box.fill("1")
-        t_box.press("Enter")
-        expect(forward).to_contain_text("t = 1.00", timeout=30_000)
-        page.locator("#sedd-fwd-play").click()  # from t = 1 play starts again at 0 and t climbs
-        expect(forward).to_contain_text("t = 0.0", timeout=30_000)
-        expect(forward).not_to_contain_text("t = 0.00", timeout=30_000)
-        page.locator("#sedd-fwd-pause").click()
-        page.wait_for_timeout(1_000)  # a tick already in flight may still land: wait until it has
-        expect(forward).not_to_contain_text("processing", timeout=10_000)
-        paused = t_box.input_value()
-        page.wait_for_timeout(1_500)
-        assert t_box.input_value() == paused and 0 < float(paused) < 1
-        t_box.fill("0.5")
-        t_box.press("Enter")
-        expect(forward).to_contain_text("t = 0.50", timeout=30_000)
         box = page.locator("#sedd-steps input[type=number]")
         expect(box).to_have_value("1024")  # the absorbing graph's default
         remask = page.locator("#sedd-remask input[type=number]")
         remask.fill("0.02")
         remask.press("Enter")
+        schedule = page.locator("#sedd-schedule")
         page.locator("#sedd-graph").get_by_label("uniform").check()
         expect(box).to_have_value("64")  # each uniform step is a network call
         expect(remask).to_have_value("0")  # the uniform graph has no remasking
-        expect(forward).to_contain_text("positions hit (", timeout=30_000)  # the uniform model's fixed canvas
+        expect(schedule).to_contain_text("P(token replaced", timeout=30_000)  # the uniform model's view, drawn
+        expect(forward).to_contain_text("positions hit (")  # the uniform model's fixed canvas
         page.locator("#sedd-graph").get_by_label("absorb").check()
         expect(box).to_have_value("1024")
+        expect(schedule).to_contain_text("P(token masked)", timeout=30_000)  # and the absorbing one's again
+        # the forward player: every t from 0 to 1 is on the page, opening at t = 0.5
+        player = forward.locator(".tdl-player")
+        stage = forward.locator(".tdl-stage")
+        expect(player).to_have_attribute("data-frames", "51")
+        expect(player).to_have_attribute("data-frame", "25")
+        expect(stage).to_contain_text("t = 0.50")
+        player.locator(".tdl-scrub").fill("50")
+        expect(stage).to_contain_text("t = 1.00")
+        player.locator(".tdl-play").click()  # from t = 1 play starts again at 0 and t climbs
+        page.wait_for_function(
+            """() => { const r = document.querySelector("#sedd-forward .tdl-player");
+            return r.dataset.playing === "true" && Number(r.dataset.frame) > 0 && Number(r.dataset.frame) < 50; }""",
+            timeout=30_000)
+        player.locator(".tdl-play").click()  # pause
+        expect(player).to_have_attribute("data-playing", "false")
+        expect(player.locator(".tdl-play")).to_have_text("▶ Play")
+        paused = int(player.get_attribute("data-frame"))
+        assert 0 < paused < 50
+        expect(stage).to_contain_text(f"t = {paused / 50:.2f}")
         box.fill(str(steps))
         box.press("Enter")
         page.locator("#sedd-run").click()
         text = page.locator("#sedd-text")
-        expect(text).to_contain_text(f"step {steps} / {steps}", timeout=120_000)
+        wait_for_run(page, "sedd-text", steps)
+        expect(player).to_have_attribute("data-frame", str(paused))  # paused all through the run
         # two samples of at most 40 words: the absorbing chain calls the network at most once a word, whatever the steps
         calls = int(re.search(r"(\d+) network calls?", text.locator(".step-title").inner_text()).group(1))
         assert 0 < calls <= min(steps, 2 * 40)
-        scrub = page.locator("#sedd-scrub input[type=range]")
-        expect(scrub).to_be_visible(timeout=30_000)
-        scrub.focus()
-        scrub.press("Home")
+        root = text.locator(".tdl-player")
+        root.locator(".tdl-scrub").fill("0")
         expect(text).to_contain_text(f"step 0 / {steps}")
-        scrub.press("End")
+        root.locator(".tdl-scrub").fill(str(int(root.get_attribute("data-frames")) - 1))
         expect(text).to_contain_text(f"step {steps} / {steps}")
         expect(page.locator("#sedd-quality .js-plotly-plot")).to_be_visible()
+        player.locator(".tdl-scrub").fill("25")  # the forward view for the screenshot: half the sentence masked
+        expect(stage).to_contain_text("t = 0.50")
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(screenshot), full_page=True)
         # the network read as an autoregressive model: one word a step, the surest first
@@ -375,7 +412,7 @@ def _discrete_flow(module, screenshot: Path, steps: int) -> None:
         expect(box).to_have_value("40")  # the model's length: one word a step
         page.locator("#sedd-order").get_by_label("most probable draws first").check()
         page.locator("#sedd-run").click()
-        expect(text).to_contain_text("step 40 / 40", timeout=120_000)
+        wait_for_run(page, "sedd-text", 40)
     assert screenshot.stat().st_size > 10_000
 
 

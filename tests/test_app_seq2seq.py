@@ -10,6 +10,7 @@ import pytest
 import app
 from conftest import shot
 from test_app import dismiss_error, open_in_chromium
+from test_app_families import frame, wait_for_run
 from ui.common import env_name
 from visualize.plots import bleu_heatmap_figure
 from visualize.tokens import render_tokens
@@ -49,8 +50,9 @@ def test_bleu_heatmap_outlines_the_pick():
 
 def test_run_streams_candidates_beside_the_fixed_source(s2s_app):
     outputs = list(s2s_app.seq2seq_run("food [thai] name [zizzi]", 3, 10, 3))
-    assert "step 0 / 10" in outputs[0][0]
-    html, run, slider, candidates, heatmap = outputs[-1]
+    assert "step 0 / 10" in frame(outputs[0][0]) and outputs[0][0]["live"] is True
+    value, run, candidates, heatmap = outputs[-1]
+    html = frame(value)
     assert "step 10 / 10" in html and html.count("candidate ") >= 3
     # the source is fixed in every recorded step: its words come first in each candidate's row
     for step in run.records[0]:
@@ -59,8 +61,10 @@ def test_run_streams_candidates_beside_the_fixed_source(s2s_app):
     assert run.extra["source"] == "name [zizzi] food [thai]" and len(run.samples[0]) == 3
     assert run.result["candidates"] == run.samples[0] and run.result["output"] == run.samples[0][run.result["mbr_pick"]]
     assert candidates.count("MBR pick") == 1 and "slot values" in candidates
-    assert heatmap.visible is True and slider.visible is True and slider.maximum == len(run) - 1
-    assert "step 0 / 10" in s2s_app.seq2seq_scrub(0, run)
+    assert heatmap.visible is True
+    # the whole run goes to the player once, opening at the last frame; its first frame is the prior
+    assert value["live"] is False and value["frames"] == [list(views) for views in run.frames] and len(run) >= 2
+    assert value["start"] is None and "step 0 / 10" in frame(value, 0)
     again = list(s2s_app.seq2seq_run("name [zizzi] food [thai]", 3, 10, 3))[-1][1]
     assert again.samples == run.samples  # same seed, same candidates
 
@@ -87,7 +91,8 @@ def test_seq2seq_tab_refuses_another_family(s2s_app, monkeypatch):
 
 
 def _seq2seq_flow(module, screenshot: Path, steps: int) -> None:
-    """In Chromium: build an MR with the dropdowns, run, see the candidates, the pick and the heatmap, scrub."""
+    """In Chromium: build an MR with the dropdowns, run, see the candidates, the pick and the heatmap, scrub and step
+    the player."""
     from playwright.sync_api import expect
 
     with open_in_chromium(module) as page:
@@ -104,17 +109,20 @@ def _seq2seq_flow(module, screenshot: Path, steps: int) -> None:
         box.press("Enter")
         page.locator("#s2s-run").click()
         text = page.locator("#s2s-text")
-        expect(text).to_contain_text(f"step {first} / {first}", timeout=120_000)
+        wait_for_run(page, "s2s-text", first)
         expect(page.locator("#s2s-candidates-out .mbr-pick")).to_have_count(1, timeout=30_000)
         expect(page.locator("#s2s-bleu .js-plotly-plot")).to_be_visible(timeout=30_000)
         expect(text.locator(".held").first).to_have_text("name")
-        scrub = page.locator("#s2s-scrub input[type=range]")
-        expect(scrub).to_be_visible(timeout=30_000)
-        scrub.focus()
-        scrub.press("Home")
+        root = text.locator(".tdl-player")
+        scrub = root.locator(".tdl-scrub")
+        scrub.fill("0")
         expect(text).to_contain_text(f"step 0 / {first}")
         expect(text.locator(".held").nth(3)).to_have_text("italian")  # the source is there from the start
-        scrub.press("End")
+        root.locator(".tdl-fwd").click()
+        expect(root).to_have_attribute("data-frame", "1")
+        expect(text).not_to_contain_text(f"step 0 / {first}")
+        expect(text.locator(".held").nth(3)).to_have_text("italian")  # and stays, every step
+        scrub.fill(str(int(root.get_attribute("data-frames")) - 1))
         expect(text).to_contain_text(f"step {first} / {first}")
         # bad input: a typed MR with an unknown value is a one-line error, and the tab keeps working
         source.fill("name [zizzi] food [martian]")
@@ -131,7 +139,7 @@ def _seq2seq_flow(module, screenshot: Path, steps: int) -> None:
         box.fill(str(steps))
         box.press("Enter")
         page.locator("#s2s-run").click()
-        expect(text).to_contain_text(f"step {steps} / {steps}", timeout=120_000)
+        wait_for_run(page, "s2s-text", steps)
         expect(page.locator("#s2s-candidates-out .mbr-pick")).to_have_count(1, timeout=120_000)
         expect(page.locator("#s2s-bleu .js-plotly-plot")).to_be_visible(timeout=30_000)
         screenshot.parent.mkdir(parents=True, exist_ok=True)
