@@ -129,6 +129,12 @@ def test_compare_streams_one_result_per_family(compare_app):
              for c in cards if (m := re.search(r"(\d+) network calls?", c))}
     assert set(calls) == set(ran) and calls["continuous"] == calls["seq2seq"] == 6
     assert 0 < calls["sedd-absorb"] <= 6 and 0 < calls["ardm"] <= 6 and 0 < calls["ar"] <= L
+    # A token family's card colours its words by the step that wrote them: ar one word a step, in order
+    by_family = {re.search(r'data-family="([^"]+)"', c).group(1): c for c in cards}
+    written = {f: [int(s) for s in re.findall(r'class="commit" data-step="(\d+)"', by_family[f])] for f in ran}
+    assert written["continuous"] == written["seq2seq"] == []  # the Gaussian families move every word every step
+    assert written["ar"] == list(range(1, len(written["ar"]) + 1)) and written["ar"]
+    assert written["ardm"] and all(1 <= s <= 6 for s in written["ardm"] + written["sedd-absorb"])
 
 
 def test_compare_is_deterministic_per_seed(compare_app):

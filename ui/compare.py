@@ -20,6 +20,7 @@ from diffusion.limits import MAX_SOURCE_CHARS
 from diffusion.metrics import recorded_settings
 from diffusion.sampling import sample_steps
 from diffusion.seq2seq import candidates_steps, check_source, decode_targets
+from visualize.tokens import MASK, PAD
 from visualize.compare import (cards_html, nll_kind, quality_speed_figure, records_table_html, result_card,
                                 scaling_figure, summary_table_html)
 
@@ -131,18 +132,28 @@ def _sample(label: str, ck, steps: int, seed: int, source: str | None) -> dict[s
     if ck.config.source_len:
         chain = candidates_steps(ck.process, ck.model, ck.tokenizer, source, 1, steps, generator, every=steps)
     else:
-        chain = sample_steps(ck.process, ck.model, 1, steps, generator=generator, every=steps)
-    final = None
-    for final in chain:
-        pass
+        # token families: every step, to see which wrote each word (the continuous ones, only the last)
+        every = 1 if ck.config.family in TOKEN_FAMILIES else steps
+        chain = sample_steps(ck.process, ck.model, 1, steps, generator=generator, every=every)
+    final, written = None, None
+    for final in chain:  # a position's word was written at the last step that changed it
+        written = torch.where(final.changed[0], final.index, written) if written is not None else \
+            torch.zeros(final.tokens.shape[1], dtype=torch.long)
     seconds = time.perf_counter() - start
     if ck.config.source_len:
         text = decode_targets(ck.tokenizer, ck.config, final.tokens)[0]
         held = ck.config.source_len + 1
     else:
         text, held = ck.tokenizer.decode(final.tokens[0]), 0
-    return dict(tokens=ck.tokenizer.tokens(final.tokens[0]), confidence=final.confidence[0].tolist(), held=held,
-                text=text, grammatical=is_grammatical(text), seconds=seconds, steps=steps, calls=final.calls)
+    tokens = ck.tokenizer.tokens(final.tokens[0])
+    commit = None
+    if ck.config.family in TOKEN_FAMILIES:  # the order words were written in, as in the token tabs' last frame
+        commit = [int(w) if w > 0 and tok not in (PAD, MASK) else None for w, tok in zip(written.tolist(), tokens)]
+    return dict(tokens=tokens, confidence=final.confidence[0].tolist(), held=held, text=text,
+                grammatical=is_grammatical(text), seconds=seconds, steps=steps, calls=final.calls, written=commit)
+
+
+TOKEN_FAMILIES = ("sedd", "ardm", "ar")  # words are written once, at a step (the continuous families move them all)
 
 
 def compare_run(seed: float | None, budget: float, families: list[str] | None, source: str | None,

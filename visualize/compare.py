@@ -18,7 +18,7 @@ from typing import Any, Literal
 import plotly.graph_objects as go
 
 from .palette import FONT_SIZE, SMALL_FONT_SIZE, STYLES, TITLE_FONT_SIZE, kind, marker_svg, style
-from .tokens import BLUES, calls_note, render_tokens, verdict_mark
+from .tokens import BLUES, calls_note, commit_legend, render_commit, render_tokens, verdict_mark
 
 Status = Literal["waiting", "running", "done", "skipped"]
 METHODS = ("exact", "ELBO", "bound")
@@ -47,10 +47,10 @@ def _fmt(value: Any, spec: str, missing: str = "—") -> str:
 def result_card(name: str, status: Status, *, tokens: Sequence[str] | None = None, confidence: Any = None,
                 held: int = 0, text: str | None = None, grammatical: bool | None = None,
                 seconds: float | None = None, steps: int | None = None, note: str = "", message: str = "",
-                calls: int | None = None) -> str:
-    """One family's card: its name, the steps it took and why, then (when done) the final tokens shaded by confidence,
-    the grammar's verdict, the network calls the steps made and the wall-clock seconds; otherwise what it is waiting
-    for or why it was skipped."""
+                calls: int | None = None, written: Sequence[int | None] | None = None) -> str:
+    """One family's card: its name, the steps it took and why, then (when done) the final tokens shaded by confidence
+    (or, for a token family, `written`: coloured by the step that wrote each), the grammar's verdict, the network
+    calls the steps made and the wall-clock seconds; otherwise what it is waiting for or why it was skipped."""
     if status not in ("waiting", "running", "done", "skipped"):
         raise ValueError(f"status must be one of waiting, running, done, skipped; got {status!r}")
     head = f'{marker_svg(name)} <b>{html.escape(name)}</b>'
@@ -62,7 +62,10 @@ def result_card(name: str, status: Status, *, tokens: Sequence[str] | None = Non
         if tokens is None or text is None or grammatical is None or seconds is None:
             raise ValueError("a finished card needs tokens, text, grammatical and seconds")
         conf = confidence if confidence is not None else [1.0] * len(tokens)
-        words = render_tokens(list(tokens), conf, pad="hide", held=held)
+        if written is not None and steps:  # a token family's words are sure once written: show when instead
+            words = render_commit(list(tokens), list(written), steps, held=held) + commit_legend(steps)
+        else:
+            words = render_tokens(list(tokens), conf, pad="hide", held=held)
         verdict = verdict_mark(grammatical)
         body = (f'<div style="line-height:1.9;margin:0.3em 0">{words}</div>'
                 f'<div class="card-line" style="font-size:0.9em">{verdict}{calls_note(calls)} · {seconds:.2f} s</div>'
