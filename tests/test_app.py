@@ -301,8 +301,10 @@ def _browser_run(module, steps: int, screenshot: Path, max_steps: int) -> None:
         text = page.locator("#denoise-text")
         root = text.locator(".tdl-player")
         scrub = root.locator(".tdl-scrub")
-        expect(scrub).to_be_visible(timeout=120_000)
-        expect(root).not_to_have_class(re.compile("tdl-live"), timeout=120_000)
+        page.wait_for_function("() => { const r = document.querySelector('#denoise-text .tdl-player'); "
+                               "return Number(r.dataset.frames) > 1 && !r.classList.contains('tdl-live'); }",
+                               timeout=120_000)  # the whole run, not a streamed frame
+        expect(scrub).to_be_visible()
         expect(text.locator(".tdl-stage")).to_contain_text(f"step {steps} / {steps}")
         words = text.locator(".sample-row").first.inner_text()
         assert re.search(r"\b[a-z]{2,}\b", words.replace("sample", "")), words
