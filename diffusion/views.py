@@ -44,6 +44,8 @@ class NoisingFrames:
     confidence: Tensor  # (K, n) the rounding softmax's probability of them
     vocab_xy: np.ndarray  # (V, 2) the embedding table on the plane
     xy: np.ndarray  # (n, K, 2) each position's x_t at each time
+    top_ids: Tensor  # (K, n, k) the rounding softmax's k likeliest words at each position and time
+    top_probs: Tensor  # (K, n, k) their probabilities
 
 
 def with_schedule(process: Any, schedule: str) -> Any:
@@ -54,15 +56,17 @@ def with_schedule(process: Any, schedule: str) -> Any:
 
 
 @torch.no_grad()
-def forward_frames(process: Any, model: Any, ids: Tensor, times: list[float], seed: int) -> NoisingFrames:
+def forward_frames(process: Any, model: Any, ids: Tensor, times: list[float], seed: int,
+                   top_k: int = 5) -> NoisingFrames:
     """The sentence `ids` (n,) embedded (x0 = EMB(w)) and noised to each of `times` with the noise of `seed`, each
-    x_t rounded to its nearest word under the rounding softmax."""
+    x_t rounded to its nearest word under the rounding softmax (with its `top_k` likeliest words)."""
     emb = model.embedding.weight.detach().float()  # (V, d)
     xs = noise_path(process, emb[ids][None], times, seed)  # (K, n, d)
-    confidence, rounded = model.round_logits(xs).softmax(-1).max(-1)  # (K, n) each
+    probs = model.round_logits(xs).softmax(-1)  # (K, n, V)
+    top_probs, top_ids = probs.topk(min(top_k, probs.shape[-1]), dim=-1)  # (K, n, k) each
     basis = pca_basis(emb.numpy())
-    return NoisingFrames(list(times), rounded, confidence, project(emb.numpy(), basis),
-                         project(xs.transpose(0, 1).numpy(), basis))
+    return NoisingFrames(list(times), top_ids[..., 0], top_probs[..., 0], project(emb.numpy(), basis),
+                         project(xs.transpose(0, 1).numpy(), basis), top_ids, top_probs)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
 """The Forward noising and Embeddings tabs: word classes, figure builders, handlers on the tiny model, and Chromium."""
 
+import html
+import json
 import re
 import shutil
 import warnings
@@ -273,6 +275,9 @@ def test_forward_view_is_the_process_add_noise_with_the_seeds_eps(tiny_copy):
     # every schedule's rounding in each frame, the chosen one first; the map follows the chosen one
     assert [line.split()[0] for line in re.findall(r"x_t rounds to\s+(\S+)", _frame_text(value, 10))] == [
         ck.config.schedule, *[n for n in ("linear", "cosine", "sqrt") if n != ck.config.schedule]]
+    tops = [json.loads(html.unescape(m)) for m in re.findall(r"data-top='([^']*)'", value["frames"][10][0])]
+    assert len(tops) == len(ids)  # the chosen schedule's row: the rounding's likeliest words at each position
+    assert all([p for _, p in top] == sorted((p for _, p in top), reverse=True) for top in tops)
     cosine, cosine_fig, curves = forward.forward_view(sentence, t, seed, "shipped", {}, "cosine")
     assert re.findall(r"x_t rounds to\s+(\S+)", _frame_text(cosine, 10))[0] == "cosine"
     assert next(tr for tr in curves.data if tr.name == "cosine").line.width == 4

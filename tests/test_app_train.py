@@ -68,7 +68,7 @@ def test_trained_model_joins_the_session_and_runs_in_the_denoise_tab(session_roo
     assert meta["train_config"]["device"] == ("cuda" if torch.cuda.is_available() else "cpu")  # "auto", resolved
 
     frames = list(app.denoise(0, 10, "ddpm", True, 0, 1, common.TRAINED, models))
-    assert "step 10" in frames[-1][0]
+    assert "step 10 / 10" in frames[-1][0]["frames"][-1][0]
     # Training again replaces the family's model and removes the old folder.
     again = _train(models=models)[-1][3]
     assert again["continuous"] != models["continuous"] and not path.exists()

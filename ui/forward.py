@@ -104,8 +104,10 @@ def _schedule_choice(schedule: Any, model: str) -> str:
     return schedule
 
 
-def _frame_html(words: list[str], rows: dict[str, tuple[list[str], list[float]]], t: float, chosen: str) -> str:
-    """One frame: the sentence, then what x_t rounds to under each schedule at this t (the chosen one first)."""
+def _frame_html(words: list[str], rows: dict[str, tuple[list[str], list[float]]], t: float, chosen: str,
+                top: list[list[tuple[str, float]]] | None = None) -> str:
+    """One frame: the sentence, then what x_t rounds to under each schedule at this t (the chosen one first, with
+    `top`, the rounding softmax's likeliest words at each position, for the player to show on pointing)."""
     kept = rows[chosen][0]
     moved = sum(a != b for a, b in zip(words, kept))
     title = (f'<div style="font-weight:600;margin-bottom:0.4em">t = {t:.2f} · {chosen}: {moved} of {len(words)} '
@@ -114,10 +116,12 @@ def _frame_html(words: list[str], rows: dict[str, tuple[list[str], list[float]]]
              f'{" ".join(html.escape(w) for w in words)}</div></div>']
     for name, (rounded, confidence) in rows.items():
         changed = [a != b for a, b in zip(words, rounded)]
+        chips = render_tokens(rounded, confidence, changed, top=top if name == chosen else None)
         lines.append(f'<div class="sample-line"><span class="line-label">x_t rounds to<br><b>{html.escape(name)}</b>'
-                     f'</span><div class="line-body">{render_tokens(rounded, confidence, changed)}</div></div>')
+                     f'</span><div class="line-body">{chips}</div></div>')
     key = ('<div class="token-legend">shade: rounding confidence p(w | x_t); <span><span class="key-chip chg">word'
-           '</span> no longer the sentence\'s word</span></div>')
+           '</span> no longer the sentence\'s word</span><span>point at a word: the rounding\'s likeliest words there'
+           '</span></div>')
     return f'<div class="forward-tokens">{title}{"".join(lines)}{key}</div>'
 
 
@@ -137,12 +141,14 @@ def forward_view(sentence: str | None, t: float, seed: float | None, choice: str
     frames = {name: forward_frames(with_schedule(ck.process, name), ck.model, ids, TIMES, seed) for name in order}
     words = ck.tokenizer.tokens(ids)
     rounded = {name: [ck.tokenizer.tokens(row) for row in f.rounded] for name, f in frames.items()}
+    main = frames[chosen]
+    tops = [[list(zip(ck.tokenizer.tokens(i), p)) for i, p in zip(ids_k.tolist(), probs_k.tolist())]
+            for ids_k, probs_k in zip(main.top_ids, main.top_probs)]  # per frame and position: (word, p)
     views = [[_frame_html(words, {name: (rounded[name][k], frames[name].confidence[k].tolist()) for name in order},
-                          s_, chosen)] for k, s_ in enumerate(TIMES)]
+                          s_, chosen, tops[k])] for k, s_ in enumerate(TIMES)]
     start = min(range(len(TIMES)), key=lambda k: abs(TIMES[k] - t))
     value = player_value(views, [f"t = {s_:.2f}" for s_ in TIMES], start=start, fps=FPS,
                          linked=("fwd-map", "fwd-schedule"))
-    main = frames[chosen]
     extent = finite_extent(np.concatenate([main.vocab_xy, main.xy.reshape(-1, 2)]))
     figure = noising_frames_figure(main.vocab_xy, ck.tokenizer.tokens(range(len(main.vocab_xy))), main.xy, words,
                                    rounded[chosen], TIMES, start, extent=extent)

@@ -96,7 +96,7 @@ function showTop(chip) {
   detail.textContent = "";
   const title = document.createElement("div");
   title.className = "tdl-top-title";
-  title.textContent = `position ${chip.dataset.k || "?"}: the network's likeliest words, with their probabilities`;
+  title.textContent = `position ${chip.dataset.k || "?"}: the likeliest words here, with their probabilities`;
   detail.appendChild(title);
   for (const [word, p] of top) {
     const row = document.createElement("div");
