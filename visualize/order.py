@@ -11,7 +11,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from .palette import FONT_SIZE, SMALL_FONT_SIZE, TITLE_FONT_SIZE, kind, style
-from .tokens import BLUES, CHANGED
+from .player import NOW
+from .tokens import BLUES
 
 GREY = "#969696"
 
@@ -43,7 +44,7 @@ def plan_figure(step_of_position: Sequence[int], tokens: Sequence[str], num_step
         hovertemplate="step %{y} writes position %{x}: %{text}<br>%{customdata} positions in this step<extra></extra>",
     ))
     if current is not None and 1 <= current <= num_steps:
-        fig.add_hrect(y0=current - 0.5, y1=current + 0.5, line=dict(color=CHANGED, width=3))
+        fig.add_hrect(y0=current - 0.5, y1=current + 0.5, line=dict(color=NOW, width=3))
     rows = min(max(22 * num_steps, 90), 560)  # rows tall enough for their labels; a long plan's labels thin out
     words = max((len(t) for t in tokens), default=1)
     fig.update_layout(
@@ -110,7 +111,7 @@ def nll_budget_figure(budgets: Sequence[int], bits: Sequence[float], references:
     if current is not None and current in budgets:
         y = bits[budgets.index(current)]
         mark = dict(x=[current], y=[y], mode="markers", name=f"{current} steps: {y:.3f}",
-                    marker=dict(color=CHANGED, size=13, symbol="diamond", line=dict(color="#ffffff", width=1)))
+                    marker=dict(color=NOW, size=13, symbol="diamond", line=dict(color="#ffffff", width=1)))
         in_window = window is not None and window[0] <= y <= window[1] and current >= window[2]
         if window:  # every budget's panel shows it too; the legend's is the last trace, where the tests look
             fig.add_trace(go.Scatter(**mark, xaxis="x", yaxis="y", showlegend=not in_window))

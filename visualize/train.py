@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from .tokens import BLUES, CHANGED
+from .player import NOW
+from .tokens import BLUES
 
 
 def loss_curve_figure(steps: Sequence[int], losses: Sequence[float], seconds: float | None = None,
@@ -20,7 +21,7 @@ def loss_curve_figure(steps: Sequence[int], losses: Sequence[float], seconds: fl
     fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="training loss", line=dict(color=BLUES[6], width=2)))
     if xs:
         fig.add_trace(go.Scatter(x=xs[-1:], y=ys[-1:], mode="markers", name=f"step {xs[-1]}: {ys[-1]:.3f}",
-                                 marker=dict(color=CHANGED, size=9, symbol="diamond")))
+                                 marker=dict(color=NOW, size=9, symbol="diamond")))
     else:
         fig.add_annotation(text="the curve appears after the first steps", showarrow=False, xref="paper",
                            yref="paper", x=0.5, y=0.5)
