@@ -81,11 +81,22 @@ CSS_FILE = Path(__file__).with_name("tokens.css")
 Top = Sequence[tuple[str, float]]  # a position's likeliest words with their probabilities
 
 
+SHADES = 10  # confidence is shown in SHADES + 1 steps of the ramp, each a class (c0 ... c10): a frame stays small
+
+
+def shade(confidence: float) -> int:
+    """The class step of a confidence in [0, 1] (NaN as 0)."""
+    c = 0.0 if math.isnan(confidence) else min(max(float(confidence), 0.0), 1.0)
+    return round(c * SHADES)
+
+
 @functools.cache
 def css() -> str:
-    """The token views' classes (chips, masked slots, the held source, padding, the legend): the app's page and an
-    exported page both carry it; only a chip's own shade is written inline."""
-    return CSS_FILE.read_text(encoding="utf-8")
+    """The token views' classes (chips and their shades, masked slots, the held source, padding, the legend): the
+    app's page and an exported page both carry it."""
+    shades = "\n".join(".tok.c{0} {{ background: {1}; color: {2}; }}".format(k, *confidence_colour(k / SHADES))
+                        for k in range(SHADES + 1))
+    return CSS_FILE.read_text(encoding="utf-8") + shades + "\n"
 
 
 def _attr(value: str) -> str:
@@ -93,10 +104,14 @@ def _attr(value: str) -> str:
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("'", "&#x27;")
 
 
+SURE = 0.995  # a position this sure of its word has nothing else worth a bar: its top word alone is kept
+
+
 def _top_attrs(top: Top | None, k: int) -> str:
     """The data the player shows as a bar chart when a position is pointed at: its likeliest words."""
     if not top:
         return ""
+    top = list(top)[:1] if float(top[0][1]) >= SURE else top
     data = json.dumps([[str(w), round(float(p), 2)] for w, p in top], ensure_ascii=False, separators=(",", ":"))
     return f" data-top='{_attr(data)}' data-k='{k + 1}'"
 
@@ -111,12 +126,12 @@ def _pad_run(count: int, pad_token: str) -> str:
 
 def render_tokens(tokens: Sequence[str], confidence: Any, changed: Any | None = None, *, pad: PadMode = "compact",
                   pad_token: str = PAD, held: int = 0, guesses: Sequence[str | None] | None = None,
-                  top: Sequence[Top | None] | None = None) -> str:
+                  top: Sequence[Top | None] | None = None, titles: bool = True) -> str:
     """One sequence as spans: shaded by confidence, changed tokens underlined in orange, each run of padding one
     compact marker with its count (or hidden). The first `held` tokens are a conditioning source the chain never
     changes (seq2seq): grey and hatched. `guesses`: per position the network's current guess, shown grey in the
-    slot of a position not yet written; `top`: per position its likeliest words, shown by the player on pointing.
-    Styled by the classes of `css()`."""
+    slot of a position not yet written; `top`: per position its likeliest words, shown by the player on pointing;
+    `titles`: each word's confidence as its tooltip. Styled by the classes of `css()`."""
     if pad not in ("compact", "hide"):
         raise ValueError(f"pad must be 'compact' or 'hide', got {pad!r}")
     conf = _as_list(confidence)
@@ -139,7 +154,7 @@ def render_tokens(tokens: Sequence[str], confidence: Any, changed: Any | None = 
         text = html.escape(_display(token))
         if k < held:
             if token not in (pad_token, SEP):  # the source's padding is not shown; the arrow stands for [SEP]
-                spans.append(f'<span class="held" title="source: fixed, never noised">{text}</span>')
+                spans.append(f'<span class="held">{text}</span>')  # the legend says what the hatching means
             if k == held - 1:
                 spans.append('<span style="margin:0 0.5em;color:#737373">→</span>')
             continue
@@ -150,10 +165,8 @@ def render_tokens(tokens: Sequence[str], confidence: Any, changed: Any | None = 
             tip = "not yet written" + (f"; the network's guess: {guess}" if shown != "?" else "")
             spans.append(f'<span class="mask" title="{html.escape(tip, quote=True)}"{attrs}>{shown}</span>')
             continue
-        background, colour = confidence_colour(c)
-        tip = "" if attrs else f' title="{html.escape(f"{token} · confidence {float(c):.2f}", quote=True)}"'
-        spans.append(f'<span class="tok{" chg" if moved else ""}"{tip}{attrs} '
-                     f'style="background:{background};color:{colour}">{text}</span>')
+        tip = "" if attrs or not titles else f' title="{html.escape(f"{token} · confidence {float(c):.2f}", quote=True)}"'
+        spans.append(f'<span class="tok c{shade(c)}{" chg" if moved else ""}"{tip}{attrs}>{text}</span>')
     if padding and pad != "hide":
         spans.append(_pad_run(padding, pad_token))
     return "".join(spans)
@@ -236,7 +249,8 @@ def render_step(tokens: Sequence[Sequence[str]], confidence: Any, changed: Any |
     for b, (row, c, f) in enumerate(zip(tokens, conf, flags)):
         label = f"{row_label} {b + 1}"
         main = render_tokens(row, c, f, pad=pad, held=held, guesses=guesses[b] if guesses is not None else None,
-                             top=tops[b] if tops is not None and preds is None else None)
+                             top=tops[b] if tops is not None and preds is None else None,
+                             titles=preds is None)  # under x_t, x̂₀'s row carries what the network says
         lines = [_line(f"{label}<br>x_t rounds to" if preds is not None else label, main, "sample-row")]
         if preds is not None:
             near = f"<br>{distances[b]:.2f} from words" if distances is not None else ""
