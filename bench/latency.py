@@ -1,4 +1,5 @@
-"""The app's own benchmark: start-up, the first frame of a 200-step denoise, every tab's main handler, memory.
+"""The app's own benchmark: start-up, the first frame of a 200-step denoise, every tab's main handler (and the size
+of the run its player receives), memory.
 
 Runs the real app (`python app.py`) in a subprocess and drives it over HTTP with gradio_client, as a browser
 would. Figures are medians over repeats with their min and max; resident memory is the server process's VmRSS
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import statistics
 import subprocess
@@ -66,17 +68,26 @@ def start_app(port: int) -> tuple[subprocess.Popen, float]:
     raise RuntimeError("app.py did not serve within 120 s")
 
 
-def timed(client: Any, api: str, args: tuple) -> tuple[float, float]:
-    """(seconds to the first streamed output, seconds to the last) of one call."""
+def timed(client: Any, api: str, args: tuple) -> tuple[float, float, Any]:
+    """(seconds to the first streamed output, seconds to the last, the last output) of one call."""
     start = time.perf_counter()
     job = client.submit(*args, api_name=api)
     first = None
     for _ in job:  # a generator's outputs arrive one by one
         if first is None:
             first = time.perf_counter() - start
-    job.result()
+    result = job.result()
     total = time.perf_counter() - start
-    return (first if first is not None else total), total
+    return (first if first is not None else total), total, result
+
+
+def player_kb(result: Any) -> float | None:
+    """The size of a tab's player value, the whole recorded run the page receives once, in KiB of JSON; None for a
+    tab without a player."""
+    value = result[0] if isinstance(result, (list, tuple)) and result else result
+    if not isinstance(value, dict) or "frames" not in value:
+        return None
+    return round(len(json.dumps(value, ensure_ascii=False).encode("utf-8")) / 1024, 1)
 
 
 def _compare_args(client: Any) -> tuple:
@@ -106,10 +117,12 @@ def run(repeats: int, log: Callable[[str], None]) -> dict[str, Any]:
             args = _compare_args(client) if args is None else args
             firsts, totals = [], []
             for _ in range(repeats):
-                first, total = timed(client, api, args)
+                first, total, result = timed(client, api, args)
                 firsts.append(first)
                 totals.append(total)
             handlers[tab] = {"api": api, "first_output_seconds": spread(firsts), "total_seconds": spread(totals)}
+            if (size := player_kb(result)) is not None:
+                handlers[tab]["player_kib"] = size
             log(f"{tab}: first {statistics.median(firsts):.3f} s, total {statistics.median(totals):.3f} s")
         rss_after = rss_mb(proc.pid)
     finally:

@@ -178,11 +178,15 @@ def app_tables(path: Path, r: dict[str, Any]) -> str:
             ("resident memory after every tab has run (at start)",
              f"{r['rss_mb_after_every_tab']:.0f} MB ({r['rss_mb_at_start']:.0f} MB)",
              target("rss_mb_after_every_tab", "MB"))]
-    tabs = [(f"{name} (`{h['api']}`)", _s(h["first_output_seconds"], "s", 2), _s(h["total_seconds"], "s", 2))
-            for name, h in r.get("handlers", {}).items()]
+    handlers = r.get("handlers", {})
+    sized = any("player_kib" in h for h in handlers.values())  # recorded since the player runs in the browser
+    tabs = [(f"{name} (`{h['api']}`)", _s(h["first_output_seconds"], "s", 2), _s(h["total_seconds"], "s", 2),
+             *([f"{h['player_kib']:.0f} KiB" if "player_kib" in h else "—"] if sized else []))
+            for name, h in handlers.items()]
+    head = ("tab's handler (its API)", "first output, median (min - max)", "whole run",
+            *(["the run the player receives"] if sized else []))
     return (f"`{_rel(path)}`: {_machine(r['machine'])}; {_recorded(r)}.\n\n"
-            + _table(("measure", "median (min - max)", "target"), rows) + "\n\n"
-            + _table(("tab's handler (its API)", "first output, median (min - max)", "whole run"), tabs))
+            + _table(("measure", "median (min - max)", "target"), rows) + "\n\n" + _table(head, tabs))
 
 
 def load_tables(path: Path, r: dict[str, Any]) -> str:
