@@ -257,7 +257,7 @@ def open_in_chromium(module) -> Iterator[Any]:
     with serve_app(module.build_demo()) as url:
         base = url.rstrip("/")
         # the session's one browser, a fresh context (cookies, storage, Gradio session) for this test
-        context = chromium(CHROMIUM, CHROMIUM_ARGS).new_context(viewport={"width": 1280, "height": 900})
+        context = chromium(CHROMIUM, CHROMIUM_ARGS).new_context(viewport={"width": 1280, "height": 720})
         try:
             page = context.new_page()
             # No network in tests: anything not served by the app (web fonts, CDNs) is refused at once.
