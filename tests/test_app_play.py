@@ -21,17 +21,21 @@ class Player:
     run: str | None = None  # the Run button's elem_id (none: the player is filled on page load)
     plots: tuple[str, ...] = ()  # elem_ids of the figures that follow the player
     done: str | None = None  # what shows once the run's last event (the export files) has ended
+    steps: str | None = None  # the elem_id of the tab's steps box, set to STEPS: the same frames, less to compute
+
+
+STEPS = 50  # every chain still records about fifty frames
 
 
 PLAYERS = [
     Player("Forward noising", "fwd-tokens", plots=("fwd-map", "fwd-schedule")),
-    Player("Denoise", "denoise-text", "run", ("clamp-plot", "latent-map"), "denoise-json"),
-    Player("Clamping trick", "ct-view", "ct-run", ("ct-distance", "ct-disagree")),  # no event after the run
+    Player("Denoise", "denoise-text", "run", ("clamp-plot", "latent-map"), "denoise-json", "steps"),
+    Player("Clamping trick", "ct-view", "ct-run", ("ct-distance", "ct-disagree"), steps="ct-steps"),
     Player("Discrete diffusion", "sedd-forward", plots=("sedd-schedule",)),
-    Player("Discrete diffusion", "sedd-text", "sedd-run", done="sedd-json"),
+    Player("Discrete diffusion", "sedd-text", "sedd-run", done="sedd-json", steps="sedd-steps"),
     Player("Order-agnostic", "order-text", "order-run", ("order-plan",), "order-json"),
-    Player("Seq2seq", "s2s-text", "s2s-run", done="s2s-json"),
-    Player("Control", "control-text", "control-run", ("control-plot",), "control-json"),
+    Player("Seq2seq", "s2s-text", "s2s-run", done="s2s-json", steps="s2s-steps"),
+    Player("Control", "control-text", "control-run", ("control-plot",), "control-json", "control-steps"),
 ]
 
 
@@ -67,6 +71,10 @@ def _recorded(page, player: Player) -> None:
 
     page.get_by_role("tab", name=player.tab, exact=True).click()
     if player.run and page.locator(_root(player)).evaluate("r => Number(r.dataset.frames) === 0"):
+        if player.steps:
+            box = page.locator(f"#{player.steps} input[type=number]")
+            box.fill(str(STEPS))
+            box.press("Enter")
         page.locator(f"#{player.run}").click()  # a run recorded by an earlier test of the file serves again
     page.wait_for_function(
         f"() => {{ const r = document.querySelector('{_root(player)}'); return r && Number(r.dataset.frames) >= 3 "
