@@ -36,18 +36,25 @@ def umap_stand_in(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
     calls: list[int] = []
     if request.node.get_closest_marker("real_umap"):
         return calls
-    import numpy as np
-
     import diffusion.projection
     from ui import embeddings
 
     def umap_2d(emb, seed=0):
         calls.append(len(emb))
-        return (diffusion.projection.pca_2d(emb) * 2 + 1).astype(np.float32)
+        return _umap_stand_in(emb, seed)
 
     monkeypatch.setattr(diffusion.projection, "umap_2d", umap_2d)
     monkeypatch.setattr(embeddings, "umap_2d", umap_2d)
     return calls
+
+
+def _umap_stand_in(emb: Any, seed: int = 0) -> Any:
+    """The suite's UMAP: a scaled PCA, in milliseconds."""
+    import numpy as np
+
+    import diffusion.projection
+
+    return (diffusion.projection.pca_2d(emb) * 2 + 1).astype(np.float32)
 
 
 def shot(name: str) -> Path:
@@ -101,8 +108,14 @@ def cli_subprocess(*args: str) -> subprocess.CompletedProcess:
 
 def train_tiny(factory: pytest.TempPathFactory, family: str, *extra: str) -> Path:
     """A tiny model of `family` trained for 20 steps: seconds on a CPU, and the same every time."""
+    import diffusion.projection
+
     out = factory.mktemp("checkpoints") / family
-    result = cli("train", "--family", family, "--preset", "tiny", "--steps", "20", "--out", str(out), *extra)
+    # A session fixture is set up before the autouse stand-in of the test that first asks for it: the map a
+    # continuous model's training caches would otherwise be the real UMAP, about 20 s of numba compiling a worker.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(diffusion.projection, "umap_2d", _umap_stand_in)
+        result = cli("train", "--family", family, "--preset", "tiny", "--steps", "20", "--out", str(out), *extra)
     assert result.returncode == 0, result.stderr[-2000:]
     return out
 
