@@ -27,8 +27,8 @@ from diffusion.views import noise_path
 from test_app import open_in_chromium
 from ui import embeddings, forward
 from ui.common import env_name
-from visualize.embeddings import (KEPT, MOVED, OKABE_ITO, _fit_labels, class_styles, embedding_map_figure,
-                                  noising_frames_figure, place_labels)
+from visualize.embeddings import OKABE_ITO, _fit_labels, class_styles, embedding_map_figure
+from visualize.paths import KEPT, MOVED, noising_frames_figure, place_labels
 from visualize.plots import schedules_figure
 
 

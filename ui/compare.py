@@ -20,12 +20,12 @@ from diffusion.limits import MAX_SOURCE_CHARS
 from diffusion.metrics import recorded_settings
 from diffusion.sampling import sample_steps
 from diffusion.seq2seq import candidates_steps, check_source, decode_targets
-from visualize.tokens import MASK, PAD
 from visualize.compare import (cards_html, nll_kind, quality_speed_figure, records_table_html, result_card,
                                 scaling_figure, summary_table_html)
 
 from .common import CHECKPOINTS, MAX_SEED, SAMPLING, checkpoint_path, explain, model_radio, pick_checkpoint
 from .inputs import CheckboxGroup, Number, Slider, UserError, check_work, text_input, whole
+from .run import written_at
 
 # shipped checkpoints with a row in the table but no card: the continuous recipe trained to predict the noise
 RECORDED_ONLY = tuple(name for name, entry in shipped.SHIPPED.items() if entry.variant == "eps")
@@ -135,10 +135,9 @@ def _sample(label: str, ck, steps: int, seed: int, source: str | None) -> dict[s
         # token families: every step, to see which wrote each word (the continuous ones, only the last)
         every = 1 if ck.config.family in TOKEN_FAMILIES else steps
         chain = sample_steps(ck.process, ck.model, 1, steps, generator=generator, every=every)
-    final, written = None, None
-    for final in chain:  # a position's word was written at the last step that changed it
-        written = torch.where(final.changed[0], final.index, written) if written is not None else \
-            torch.zeros(final.tokens.shape[1], dtype=torch.long)
+    final, kept = None, []
+    for final in chain:
+        kept.append((final.index, final.tokens[0]))
     seconds = time.perf_counter() - start
     if ck.config.source_len:
         text = decode_targets(ck.tokenizer, ck.config, final.tokens)[0]
@@ -148,7 +147,7 @@ def _sample(label: str, ck, steps: int, seed: int, source: str | None) -> dict[s
     tokens = ck.tokenizer.tokens(final.tokens[0])
     commit = None
     if ck.config.family in TOKEN_FAMILIES:  # the order words were written in, as in the token tabs' last frame
-        commit = [int(w) if w > 0 and tok not in (PAD, MASK) else None for w, tok in zip(written.tolist(), tokens)]
+        commit = written_at([{"index": i, "tokens": [ck.tokenizer.tokens(row)]} for i, row in kept])[0]
     return dict(tokens=tokens, confidence=final.confidence[0].tolist(), held=held, text=text,
                 grammatical=is_grammatical(text), seconds=seconds, steps=steps, calls=final.calls, written=commit)
 

@@ -11,7 +11,7 @@ import torch
 from diffusion.corpus.tokenizer import PAD
 from diffusion.sampling import sample_steps
 from diffusion.views import latent_paths, steps_before_clamping
-from visualize.embeddings import denoising_map_figure, finite_extent
+from visualize.paths import denoising_map_figure, finite_extent
 from visualize.plots import clamp_distance_figure
 
 from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, explain, export_buttons, model_radio,

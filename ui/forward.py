@@ -14,7 +14,7 @@ from diffusion.corpus.tokenizer import SPECIAL_TOKENS
 from diffusion.limits import MAX_SENTENCE_CHARS
 from diffusion.schedules import SCHEDULES
 from diffusion.views import forward_frames, schedule_curve, with_schedule
-from visualize.embeddings import finite_extent, noising_frames_figure
+from visualize.paths import finite_extent, noising_frames_figure
 from visualize.player import player_value
 from visualize.plots import schedules_figure
 from visualize.tokens import render_tokens

@@ -22,7 +22,8 @@ from diffusion.settings import sample_command
 from diffusion.trajectory import Step
 from visualize.export import step_record
 from visualize.player import has_padding, player_value
-from visualize.tokens import grammar_note, render_step
+from visualize.plots import mean_distance
+from visualize.tokens import MASK, PAD, grammar_note, render_step
 
 from .common import CHECKPOINTS
 from .inputs import as_user_error
@@ -89,7 +90,7 @@ class Run:
         preds = [tokenizer.tokens(row) for row in step.pred_tokens] if step.index > 0 else None
         distances = None
         if "clamp_distance" in step.extras:
-            distances = [float(d) for d in step.extras["clamp_distance"].double().mean(-1)]
+            distances = [mean_distance(row) for row in step.extras["clamp_distance"]]
         return render_step(words, step.confidence, step.changed, index=step.index, t=step.t, num_steps=self.num_steps,
                            clamped=step.extras.get("clamped") if "clamped" in self.marks else None,
                            calls=step.calls if "calls" in self.marks else None, notes=notes,
@@ -168,7 +169,7 @@ def written_at(records: Sequence[dict[str, Any]]) -> list[list[int | None]]:
                 if record["tokens"][b][k] != token:
                     break
                 at = record["index"]
-            steps.append(None if token in ("[PAD]", "[MASK]") or not at else at)
+            steps.append(None if token in (PAD, MASK) or not at else at)
         out.append(steps)
     return out
 

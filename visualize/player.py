@@ -138,11 +138,6 @@ def row_band(fig: go.Figure, rows: Sequence[int | None], width: int, *, name: st
     return follow(fig, [{name: box(row)} for row in rows])
 
 
-def line_frames(xs: Sequence[float], name: str = "now") -> list[dict[str, dict[str, Any]]]:
-    """Per frame: the `now_line` named `name` at x = xs[i]."""
-    return [{name: {"x": [float(x), float(x)]}} for x in xs]
-
-
 def _plain(value: Any) -> Any:
     """Lists of plain numbers and strings (numpy arrays and scalars become JSON's own)."""
     if hasattr(value, "tolist"):
