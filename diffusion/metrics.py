@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -16,8 +17,16 @@ from . import settings
 from .continuous import ContinuousProcess
 from .families import ordered
 from .process import OrderedLikelihood, Process
-from .corpus import builtin_split, entropy, is_grammatical, linearise_mr, load_corpus, realised_slots
+from .corpus import builtin_split, entropy, is_grammatical, linearise_mr, load_corpus, realised_slots, validate
+from .corpus.mistakes import KINDS
 from .sampling import sample
+
+
+def mistake_shares(texts: list[str]) -> dict[str, float]:
+    """The share of `texts` whose first broken rule is each kind of mistake (the grammar's reasons, in the order
+    they are checked); the shares and the grammatical rate sum to 1."""
+    counts = Counter(v.mistake.kind for v in map(validate, texts) if v.mistake is not None)
+    return {kind: counts[kind] / max(1, len(texts)) for kind in KINDS if counts[kind]}
 
 
 def grammatical_rate(texts: list[str]) -> float:
@@ -142,6 +151,7 @@ def evaluate(ck: Checkpoint, num_samples: int, steps: int | None = None, seed: i
         "steps": steps,
         "num_samples": num_samples,
         "grammatical_rate": grammatical_rate(texts) if builtin else None,
+        "mistakes": mistake_shares(texts) if builtin else None,
         "distinct_2": distinct_n(texts, 2, ck.config.level),
         "mean_length": mean_length(texts, ck.config.level),
         "corpus_mean_length": mean_length(list(load_corpus("builtin").test), ck.config.level) if builtin else None,
@@ -274,6 +284,7 @@ def evaluate_seq2seq(ck: Checkpoint, num_sources: int, steps: int, seed: int = 0
         "bleu": corpus_bleu(picks, [[ex.text for ex in test]]),
         "slot_accuracy": sum(realised_slots(p, ex.mr) for p, ex in zip(picks, test)) / slots,
         "grammatical_rate": grammatical_rate(picks),
+        "mistakes": mistake_shares(picks),
         "self_bleu": sum(self_bleus) / len(self_bleus),
         "distinct_2": distinct_n(picks, 2, ck.config.level),
         "mean_length": mean_length(picks, ck.config.level),

@@ -111,6 +111,8 @@ def test_grammar_checks_ask_the_grammar_only_for_the_builtin_corpus():
     good, bad = grammar_notes(checks)
     assert checks[0].mr["name"] == example.mr["name"] and f"says {linearise_mr(checks[0].mr)}</span>" in good
     assert "not a sentence" in bad
+    assert checks[1].mistake.kind == "repeated_slot"  # the name said twice, and the note says so
+    assert 'data-mistake="repeated_slot"' in bad and html_lib.escape(checks[1].mistake.message) in bad
     assert samples_result([example.text, broken], checks) == {"samples": [example.text, broken],
                                                               "grammatical": [True, False]}
     assert grammar_checks(SimpleNamespace(meta={"corpus": "mine.txt"}), [example.text]) is None

@@ -11,6 +11,7 @@ import torch
 from diffusion import checkpoint
 from diffusion.__main__ import main
 from diffusion.config import preset
+from diffusion.corpus.mistakes import KINDS
 from diffusion.continuous import ContinuousModel
 from diffusion.families import get_family
 from diffusion.projection import load_projection, save_projection
@@ -99,6 +100,9 @@ def test_evaluate_prints_the_keys_on_its_last_line(trained, capsys):
         assert key in result, key
     assert result["family"] == "continuous" and 0 <= result["grammatical_rate"] <= 1
     assert result["nll_bits_per_token"] > result["entropy_bits_per_token"] > 1
+    # The mistakes the grammar found, by kind: with the grammatical rate they account for every sample.
+    assert set(result["mistakes"]) <= set(KINDS)
+    assert result["grammatical_rate"] + sum(result["mistakes"].values()) == pytest.approx(1)
 
 
 @pytest.mark.real_umap

@@ -64,6 +64,7 @@ def test_evaluate_reports_bleu_slots_and_mbr(tiny_seq2seq, capsys):
         assert isinstance(result[key], float), key
     assert result["corpus_mean_length"] > 5  # the test references' words a sentence
     assert result["mbr_candidates"] == 5 and result["num_samples"] == 3 and 0 <= result["slot_accuracy"] <= 1
+    assert result["grammatical_rate"] + sum(result["mistakes"].values()) == pytest.approx(1)
     recorded = json.loads((tiny_seq2seq / "meta.json").read_text())["evaluation"]
     assert any("mbr_candidates=5" in key for key in recorded)
 

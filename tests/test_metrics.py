@@ -4,7 +4,7 @@ import torch
 from conftest import ROOT
 
 from diffusion.corpus import sample_examples
-from diffusion.metrics import corpus_bleu, distinct_n, grammatical_rate, self_bleu
+from diffusion.metrics import corpus_bleu, distinct_n, grammatical_rate, mistake_shares, self_bleu
 
 
 def test_distinct_n_by_hand():
@@ -16,6 +16,14 @@ def test_distinct_n_by_hand():
 def test_grammatical_rate_counts_validator_accepts():
     good = [e.text for e, _ in zip(sample_examples(1, exact=False), range(3))]
     assert grammatical_rate(good + ["not a sentence ."]) == pytest.approx(0.75)
+
+
+def test_mistake_shares_count_each_sample_by_its_first_broken_rule():
+    good = [e.text for e, _ in zip(sample_examples(1, exact=False), range(2))]
+    bad = ["zizzi is a indian restaurant near the bakers .", "zizzi is a pub [MASK] the bakers .",
+           "zizzi is an pub near the bakers , which serves italian food ."]
+    assert mistake_shares(good + bad) == {"unknown_word": pytest.approx(0.2), "article": pytest.approx(0.4)}
+    assert mistake_shares(good) == {}
 
 
 def test_bleu_and_self_bleu():

@@ -26,7 +26,7 @@ from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, checkpoin
 from .inputs import Number, Slider, UserError, whole
 from .recorded import paragraph, recorded, sentence
 from .player import player
-from .run import TOP_K, Run, padding, stream
+from .run import TOP_K, Run, padding, reason, stream
 
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
 SAMPLERS = ("ddpm", "ddim")  # the radio's choices; the package names what it accepts
@@ -164,7 +164,7 @@ def clamp_compare(seed: float | None, steps: float, sampler: str, clamp_from: fl
     # Where each chain ends: a clamped last step returns x0_hat snapped to words, so its x_0 is exactly embeddings.
     run.extra["final_distance"] = [nearest_distance(step.latent, ck.model.embedding.weight)
                                    for ck, step in zip(cks, run.last)]
-    verdicts = tuple(verdict_html(text, checks[0].grammatical, distance)
+    verdicts = tuple(verdict_html(text, checks[0].grammatical, distance, reason(checks[0]))
                      for text, checks, distance in zip(texts, run.verdicts, run.extra["final_distance"]))
     yield (run.value(), *verdicts, run, *(gr.Plot(value=fig, visible=True) for fig in _figures(run)),
            _accuracy_plot(compare))

@@ -14,7 +14,7 @@ import torch
 from diffusion import settings, shipped
 from diffusion.config import ModelConfig
 from diffusion.corpus import MR_EXAMPLE, entropy
-from diffusion.corpus.validator import is_grammatical
+from diffusion.corpus.validator import validate
 from diffusion.families import FAMILIES
 from diffusion.limits import MAX_SOURCE_CHARS
 from diffusion.metrics import recorded_settings
@@ -25,7 +25,7 @@ from visualize.compare import (cards_html, nll_kind, quality_speed_figure, recor
 
 from .common import CHECKPOINTS, MAX_SEED, SAMPLING, checkpoint_path, explain, model_radio, pick_checkpoint
 from .inputs import CheckboxGroup, Number, Slider, UserError, check_work, text_input, whole
-from .run import written_at
+from .run import reason, written_at
 
 # shipped checkpoints with a row in the table but no card: the continuous recipe trained to predict the noise
 RECORDED_ONLY = tuple(name for name, entry in shipped.SHIPPED.items() if entry.variant == "eps")
@@ -148,8 +148,10 @@ def _sample(label: str, ck, steps: int, seed: int, source: str | None) -> dict[s
     commit = None
     if ck.config.family in TOKEN_FAMILIES:  # the order words were written in, as in the token tabs' last frame
         commit = written_at([{"index": i, "tokens": [ck.tokenizer.tokens(row)]} for i, row in kept])[0]
+    check = validate(text)
     return dict(tokens=tokens, confidence=final.confidence[0].tolist(), held=held, text=text,
-                grammatical=is_grammatical(text), seconds=seconds, steps=steps, calls=final.calls, written=commit)
+                grammatical=check.grammatical, reason=reason(check), seconds=seconds, steps=steps, calls=final.calls,
+                written=commit)
 
 
 TOKEN_FAMILIES = ("sedd", "ardm", "ar")  # words are written once, at a step (the continuous families move them all)

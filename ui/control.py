@@ -13,17 +13,18 @@ import torch
 from diffusion.classifier import load_classifier
 from diffusion.control import BLANK, Control, Guidance, infill_anchor, length_anchor, parse_targets
 from diffusion.corpus import SLOTS, VALUES
-from diffusion.corpus.validator import is_grammatical
+from diffusion.corpus.validator import validate
 from diffusion.limits import MAX_SENTENCE_CHARS
 from diffusion.metrics import realises
 from diffusion.sampling import sample_steps
 from visualize.control import control_probability_figure
+from visualize.tokens import verdict_mark
 
 from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, explain, export_buttons, model_length, model_radio,
                      pick_checkpoint, wire_export)
 from .inputs import Dropdown, Number, Slider, UserError, check_work, text_input, whole
 from .player import player
-from .run import TOP_K, Run, describe, grammar_checks, padding, stream
+from .run import TOP_K, Run, describe, grammar_checks, padding, reason, stream
 
 MODES = ("Infilling", "Length", "Classifier guidance")
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
@@ -161,9 +162,9 @@ def verdicts_html(texts: list[str], targets: dict[str, str] | None, probs: list[
     notes = []
     asked = ", ".join(f"{s}={v}" for s, v in (targets or {}).items())
     for k, text in enumerate(texts):
-        ok = is_grammatical(text)
+        check = validate(text)
         cells = [f"<td>{k + 1}</td><td>{html.escape(text)}</td>",
-                 f"<td>{'✓ grammatical' if ok else '✗ not in the grammar'}</td>"]
+                 f"<td>{verdict_mark(check.grammatical, reason(check))}</td>"]
         if targets:
             hit = realises(text, targets)
             cells.append(f"<td>{'✓' if hit else '✗'} {html.escape(asked)}</td>")

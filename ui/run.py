@@ -224,7 +224,12 @@ def grammar_notes(checks: list[Validation] | None) -> list[str] | None:
     """The line drawn under each final sample: whether the grammar accepts it and, if so, the MR it says."""
     if checks is None:
         return None
-    return [grammar_note(v.grammatical, linearise_mr(v.mr) if v.mr else None) for v in checks]
+    return [grammar_note(v.grammatical, linearise_mr(v.mr) if v.mr else None, reason(v)) for v in checks]
+
+
+def reason(check: Validation) -> tuple[str, str] | None:
+    """(kind, plain words) of the rule a rejected sample breaks, as the views draw it; None for a sentence."""
+    return None if check.mistake is None else (check.mistake.kind, check.mistake.message)
 
 
 def samples_result(texts: Sequence[str], checks: list[Validation] | None) -> dict[str, Any]:

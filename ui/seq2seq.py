@@ -15,13 +15,14 @@ from diffusion.limits import MAX_SOURCE_CHARS
 from diffusion.metrics import bleu_matrix, mbr_pick
 from diffusion.seq2seq import candidates_steps, check_source, decode_targets
 from visualize.plots import bleu_heatmap_figure
+from visualize.tokens import verdict_mark
 
 from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, explain, export_buttons, model_radio,
                      pick_checkpoint, wire_export)
 from .inputs import Dropdown, Number, Slider, check_work, text_input, whole
 from .recorded import paragraph, recorded, sentence
 from .player import player
-from .run import TOP_K, Run, describe, grammar_checks, padding, stream
+from .run import TOP_K, Run, describe, grammar_checks, padding, reason, stream
 
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
 MAX_CANDIDATES, DEFAULT_CANDIDATES = 8, 5
@@ -90,7 +91,7 @@ def _candidates_html(texts: list[str], pick: int, mr: dict[str, str] | None,
         chosen = i == pick
         notes = []
         if mr is not None and checks is not None:
-            notes.append("grammatical ✓" if checks[i].grammatical else "not grammatical ✗")
+            notes.append(verdict_mark(checks[i].grammatical, reason(checks[i])))
             notes.append(f"{realised_slots(text, mr)} of {len(mr)} slot values")
         style = "border:2px solid #252525;background:#f7fbff" if chosen else "border:1px solid #c6dbef"
         badge = ('<b>MBR pick</b> · ' if chosen else "")

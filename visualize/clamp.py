@@ -91,10 +91,11 @@ def disagreement_figure(indices: Sequence[int], with_clamping: Sequence[float], 
                         f"positions (of {length})", y_max=length * 1.04, clamp_start=clamp_start, frames=frames)
 
 
-def verdict_html(text: str, grammatical: bool, final_distance: float | None = None) -> str:
+def verdict_html(text: str, grammatical: bool, final_distance: float | None = None,
+                 reason: tuple[str, str] | None = None) -> str:
     """The final line under a run: the decoded sample, whether the built-in grammar accepts it, and the mean distance
-    from the final latent x_0 to its nearest word embeddings."""
-    mark = verdict_mark(grammatical)
+    from the final latent x_0 to its nearest word embeddings; `reason`: the rule a rejected sample breaks."""
+    mark = verdict_mark(grammatical, reason)
     body = html.escape(text) if text.strip() else "<i>(empty)</i>"
     where = "" if final_distance is None else f" · x₀ lies {final_distance:.3f} from the nearest words"
     return (f'<div class="verdict" style="border-top:1px solid #c6dbef;margin-top:0.4em;padding-top:0.4em">'

@@ -47,10 +47,11 @@ def _fmt(value: Any, spec: str, missing: str = "—") -> str:
 def result_card(name: str, status: Status, *, tokens: Sequence[str] | None = None, confidence: Any = None,
                 held: int = 0, text: str | None = None, grammatical: bool | None = None,
                 seconds: float | None = None, steps: int | None = None, note: str = "", message: str = "",
-                calls: int | None = None, written: Sequence[int | None] | None = None) -> str:
+                calls: int | None = None, written: Sequence[int | None] | None = None,
+                reason: tuple[str, str] | None = None) -> str:
     """One family's card: its name, the steps it took and why, then (when done) the final tokens shaded by confidence
     (or, for a token family, `written`: coloured by the step that wrote each), the grammar's verdict, the network
-    calls the steps made and the wall-clock seconds; otherwise what it is waiting for or why it was skipped."""
+    calls the steps made and the wall-clock seconds (`reason`: the rule a rejected sample breaks); otherwise what it is waiting for or why it was skipped."""
     if status not in ("waiting", "running", "done", "skipped"):
         raise ValueError(f"status must be one of waiting, running, done, skipped; got {status!r}")
     head = f'{marker_svg(name)} <b>{html.escape(name)}</b>'
@@ -66,7 +67,7 @@ def result_card(name: str, status: Status, *, tokens: Sequence[str] | None = Non
             words = render_commit(list(tokens), list(written), steps, held=held) + commit_legend(steps)
         else:
             words = render_tokens(list(tokens), conf, pad="hide", held=held)
-        verdict = verdict_mark(grammatical)
+        verdict = verdict_mark(grammatical, reason)
         body = (f'<div style="line-height:1.9;margin:0.3em 0">{words}</div>'
                 f'<div class="card-line" style="font-size:0.9em">{verdict}{calls_note(calls)} · {seconds:.2f} s</div>'
                 f'<div class="card-text" style="font-size:0.9em;opacity:0.75;margin-top:0.2em">'

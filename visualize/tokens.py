@@ -271,17 +271,34 @@ def render_step(tokens: Sequence[Sequence[str]], confidence: Any, changed: Any |
     return f'<div class="denoise-frame">{title}{"".join(rows)}{key}</div>'
 
 
-def verdict_mark(grammatical: bool) -> str:
-    """The grammar's verdict as a bold mark (the Clamping trick's final lines, the Compare cards)."""
-    return (f'<b style="color:{GRAMMATICAL}">grammatical ✓</b>' if grammatical
-            else f'<b style="color:{UNGRAMMATICAL}">not grammatical ✗</b>')
+# What "the grammar" is, on hover over any verdict: the one place a verdict's reader meets the term.
+GRAMMAR_TITLE = ("The built-in grammar: the rules that wrote every training sentence (sentence patterns that say a "
+                 "restaurant's facts). Because it is known exactly, any sample can be checked: it is a sentence of "
+                 "the grammar or it breaks a rule, and the verdict says which.")
+Reason = tuple[str, str]  # (kind, plain words): why the grammar rejects a sample (diffusion/corpus/mistakes.py)
 
 
-def grammar_note(grammatical: bool, mr: str | None = None) -> str:
-    """One sample's verdict from the built-in grammar: accepted, with the linearised MR it realises, or not. The
-    mark and the words carry the verdict; the colour (blue against orange-brown) only repeats it."""
+def _why(reason: Reason | None) -> str:
+    if reason is None:
+        return ""
+    return f'<span class="verdict-why" data-mistake="{html.escape(reason[0])}">: {html.escape(reason[1])}</span>'
+
+
+def verdict_mark(grammatical: bool, reason: Reason | None = None) -> str:
+    """The grammar's verdict as a bold mark (the Clamping trick's final lines, the Compare cards), with the rule a
+    rejected sample breaks."""
+    if grammatical:
+        return f'<b style="color:{GRAMMATICAL}" title="{GRAMMAR_TITLE}">grammatical ✓</b>'
+    return f'<b style="color:{UNGRAMMATICAL}" title="{GRAMMAR_TITLE}">not grammatical ✗</b>{_why(reason)}'
+
+
+def grammar_note(grammatical: bool, mr: str | None = None, reason: Reason | None = None) -> str:
+    """One sample's verdict from the built-in grammar: accepted, with the linearised MR it realises, or not, with
+    the rule it breaks. The mark and the words carry the verdict; the colour (blue against orange-brown) only
+    repeats it."""
     style = f"color:{GRAMMATICAL if grammatical else UNGRAMMATICAL};font-size:0.85em"
+    term = f'<span title="{GRAMMAR_TITLE}" style="text-decoration:underline dotted">the grammar</span>'
     if grammatical:
         said = f": says {html.escape(mr)}" if mr else ""
-        return f'<span class="grammar-note" style="{style}">✓ a sentence of the grammar{said}</span>'
-    return f'<span class="grammar-note" style="{style}">✗ not a sentence of the grammar</span>'
+        return f'<span class="grammar-note" style="{style}">✓ a sentence of {term}{said}</span>'
+    return f'<span class="grammar-note" style="{style}">✗ not a sentence of {term}{_why(reason)}</span>'

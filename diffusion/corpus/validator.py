@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .grammar import BUILTIN, EAT_ABSENT, Grammar, SlotElement, Template, fix_articles
+from .mistakes import Mistake, explain
 
 _Alt = tuple[str, tuple[str, ...], float]  # (value, words, log p of this phrasing)
 
@@ -121,13 +122,14 @@ class Validation:
     grammatical: bool
     mr: dict[str, str] | None  # the slot values the sentence realises
     log_prob: float  # exact natural-log probability of the sentence (-inf when ungrammatical)
+    mistake: Mistake | None = None  # why it is not a sentence of the grammar, in plain words
 
 
 def validate(text: str, grammar: Grammar = BUILTIN) -> Validation:
-    """Whether `text` is a sentence of the grammar, its MR, and its exact probability."""
+    """Whether `text` is a sentence of the grammar, its MR and its exact probability; or the rule it breaks."""
     parses = parse(text, grammar)
     if not parses:
-        return Validation(False, None, -math.inf)
+        return Validation(False, None, -math.inf, explain(text, grammar))
     log_prob = math.log(sum(math.exp(p.log_prob) for p in parses))
     return Validation(True, parses[0].mr, log_prob)
 
