@@ -9,6 +9,7 @@ that shipped name.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import gradio as gr
 
@@ -19,6 +20,7 @@ from ui import denoise as denoise_tab
 from ui import discrete as discrete_tab
 from ui import embeddings as embeddings_tab
 from ui import forward as forward_tab
+from ui import lesson
 from ui import order as order_tab
 from ui import seq2seq as seq2seq_tab
 from ui import train as train_tab
@@ -36,11 +38,13 @@ __all__ = ["CHECKPOINT_ENV", "CHECKPOINTS", "DEFAULT_CHECKPOINT", "DEFAULT_STEPS
            "denoise", "compose_mr", "forward_view", "get_checkpoint", "order_agnostic", "sedd_denoise", "seq2seq_run"]
 
 
-# The tabs in order: (title, module with tab(models)).
+# The tabs after "Start here", in the lesson's order: (title, module with tab(models)); a tab's id is its module's name.
 TABS = (("Forward noising", forward_tab), ("Denoise", denoise_tab), ("Embeddings", embeddings_tab),
         ("Clamping trick", clamp_tab), ("Discrete diffusion", discrete_tab), ("Order-agnostic", order_tab),
         ("Seq2seq", seq2seq_tab), ("Control", control_tab), ("Compare", compare_tab), ("Train", train_tab))
 
+
+LAYOUT_CSS = Path(__file__).resolve().parent / "ui" / "layout.css"
 
 # Events waiting at once, across every visitor: past it a visitor is told the Space is busy, rather than waiting on an
 # ever longer queue. A class of thirty pressing Run together fits.
@@ -51,15 +55,21 @@ def build_demo() -> gr.Blocks:
     """The whole app, queued: one tab per module; checkpoints load lazily, on a tab's first run. Gradio's uploads and
     downloads expire with the sessions (`delete_cache`), and a thread sweeps the session root."""
     with gr.Blocks(title="Text diffusion lab", delete_cache=(SESSION_TTL_SECONDS // 4, SESSION_TTL_SECONDS)) as demo:
-        gr.HTML(f"<style>{tokens.css()}</style>", elem_id="token-css", padding=False)  # every tab's token views
+        # every tab's token views, and the page's layout at a projector's size
+        gr.HTML(f"<style>{tokens.css()}{LAYOUT_CSS.read_text(encoding='utf-8')}</style>", elem_id="token-css",
+                padding=False)
         gr.Markdown("# Text diffusion lab")
         # This browser session's own models, {family: checkpoint folder}, made in the Train tab; gone with the session.
         models = gr.State({}, time_to_live=SESSION_TTL_SECONDS, delete_callback=forget_models)
         page_loads = []
-        with gr.Tabs():
+        with gr.Tabs(elem_id="tabs") as tabs:
+            with gr.Tab("Start here", id="start", elem_id="tab-start"):
+                steps = lesson.tab(models)
             for name, module in TABS:
-                with gr.Tab(name):
+                slug = module.__name__.rsplit(".", 1)[-1]
+                with gr.Tab(name, id=slug, elem_id=f"tab-{slug}"):
                     page_loads.append(module.tab(models))  # a tab may return an event to run on page load
+        lesson.wire(demo, tabs, steps)  # the lesson's buttons run and open the other tabs' own components
         for load_event in filter(None, page_loads):
             demo.load(**load_event, api_visibility="private", show_progress="hidden")
 

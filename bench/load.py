@@ -1,14 +1,18 @@
 """Load: N visitors pressing Run on the sampling tabs at once, for a bounded time; latency, errors, throughput, memory.
 
 Starts the real app once (`python app.py` on a free port of 127.0.0.1) and, for each N in --clients, runs N threads,
-each its own gradio_client session, each looping over the sampling tabs' default runs (bench/latency.py's CALLS for
-Denoise, Discrete diffusion, Order-agnostic, Seq2seq and Clamping trick; round-robin, offset by the client's index).
-A client stops starting requests after --seconds or --max-requests, whichever comes first; every request is
-cancelled after --timeout. Per N: requests completed, errors (count and distinct messages), median and p95 seconds to
-the first streamed frame and to the end, throughput, and the resident memory of the app's process tree before the
-burst, at its peak and after it settles. Times include the client's own polling of its event stream (tens of ms).
+each its own gradio_client session, each looping over the sampling tabs' runs (bench/latency.py's CALLS for Denoise,
+Discrete diffusion, Order-agnostic, Seq2seq and Clamping trick; round-robin, offset by the client's index). Most of a
+client's runs are the tabs' defaults, which the app computes once and replays (ui/cache.py); every --fresh-every'th
+(offset by the client's index, so that the visitors do not all ask at once) is "fresh": the same run with a seed no
+one has asked for, which the app must compute. After each run a client pauses for a random time of mean --think
+seconds (reading what it got), as a class does. A client stops starting requests after --seconds or --max-requests,
+whichever comes first; every request is cancelled after --timeout. Per N: requests completed, errors (count and
+distinct messages), median and p95 seconds to the first streamed frame and to the end, for all runs and for default
+and fresh runs apart, throughput, and the resident memory of the app's process tree before the burst, at its peak
+and after it settles. Times include the client's own polling of its event stream (tens of ms).
 
-    python -m bench load [--clients 16 32] [--seconds 60] [--json] [--no-write]
+    python -m bench load [--clients 16 32] [--seconds 60] [--fresh-every 4] [--think 2] [--json] [--no-write]
                                                      # writes bench/results/load-<date>-<machine>.json
 """
 
@@ -16,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
+import random
 import shlex
 import sys
 import threading
@@ -34,14 +40,20 @@ from bench.common import free_port, machine, report, rss_mb
 
 SAMPLING_APIS = ("/denoise", "/sedd_denoise", "/order_agnostic", "/seq2seq_run", "/clamp_compare")
 RUNS: list[tuple[str, tuple]] = [(api, args) for _, api, args in CALLS if api in SAMPLING_APIS]
+SEED_AT = {"/denoise": 0, "/sedd_denoise": 1, "/order_agnostic": 0, "/seq2seq_run": 1, "/clamp_compare": 0}
+KINDS = ("default", "fresh")
+# What a class is promised (issue 34): a default run's first frame within 1 s, a fresh one's within 5 s, at p95.
+TARGETS = {"default_first_frame_p95_seconds": 1.0, "fresh_first_frame_p95_seconds": 5.0, "errors": 0}
 POLL_SECONDS = 0.01
 
 
 @dataclass
 class Outcome:
-    """One request: its endpoint, seconds to the first frame and to the end, or the error that ended it."""
+    """One request: its endpoint, default or fresh, seconds to the first frame and to the end, or the error that ended
+    it."""
 
     api: str
+    kind: str = "default"
     first: float | None = None
     total: float | None = None
     error: str | None = None
@@ -55,11 +67,11 @@ def summary(values: list[float]) -> dict[str, float] | None:
     return {"median": round(float(median), 4), "p95": round(float(p95), 4)}
 
 
-def request(client: Any, api: str, args: tuple, timeout: float) -> Outcome:
+def request(client: Any, api: str, args: tuple, timeout: float, kind: str = "default") -> Outcome:
     """Submit one run and watch its stream: seconds to the first output and to the job's end, or its error."""
     start = time.perf_counter()
     job = client.submit(*args, api_name=api)
-    out = Outcome(api)
+    out = Outcome(api, kind)
     while not job.done():
         elapsed = time.perf_counter() - start
         if out.first is None and job.outputs():
@@ -79,17 +91,44 @@ def request(client: Any, api: str, args: tuple, timeout: float) -> Outcome:
     return out
 
 
+class Seeds:
+    """Seeds no run has asked for yet, across every burst (a fresh run must not be a replay of an earlier one)."""
+
+    def __init__(self) -> None:
+        self._count = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def next(self) -> int:
+        with self._lock:
+            return next(self._count)
+
+
+def planned(index: int, k: int, fresh_every: int, seeds: Seeds) -> tuple[str, str, tuple]:
+    """The k-th run of client `index`: (endpoint, kind, arguments): the endpoint's default run, or every
+    `fresh_every`'th (0: never) the same with a new seed."""
+    api, args = RUNS[(index + k) % len(RUNS)]
+    if fresh_every and (index + k) % fresh_every == fresh_every - 1:
+        at = SEED_AT[api]
+        return api, "fresh", (*args[:at], seeds.next(), *args[at + 1:])
+    return api, "default", args
+
+
 def visitor(client: Any, index: int, deadline: float, max_requests: int, timeout: float,
-            outcomes: list[Outcome]) -> None:
-    """One client's loop: the sampling runs round-robin from its own offset until the deadline or the count."""
+            outcomes: list[Outcome], fresh_every: int = 0, think: float = 0.0, seeds: Seeds | None = None) -> None:
+    """One client's loop: the sampling runs round-robin from its own offset, a pause of mean `think` seconds after
+    each, until the deadline or the count."""
+    seeds = seeds or Seeds()
+    pauses = random.Random(index)
     for k in range(max_requests):
         if time.perf_counter() >= deadline:
             return
-        api, args = RUNS[(index + k) % len(RUNS)]
+        api, kind, args = planned(index, k, fresh_every, seeds)
         try:
-            outcomes.append(request(client, api, args, timeout))
+            outcomes.append(request(client, api, args, timeout, kind))
         except Exception as e:  # submit itself failed (connection refused, endpoint gone): still a visitor's error
-            outcomes.append(Outcome(api, error=f"{type(e).__name__}: {e}".strip()[:300]))
+            outcomes.append(Outcome(api, kind, error=f"{type(e).__name__}: {e}".strip()[:300]))
+        if think > 0:
+            time.sleep(min(pauses.uniform(0, 2 * think), max(0.0, deadline - time.perf_counter())))
 
 
 def sample_rss(pid: int, stop: threading.Event, peak: list[float]) -> None:
@@ -106,8 +145,9 @@ def connect(url: str, n: int) -> list[Any]:
 
 
 def burst(url: str, pid: int, n: int, seconds: float, max_requests: int, timeout: float,
-          settle: float) -> dict[str, Any]:
+          settle: float, fresh_every: int = 0, think: float = 0.0, seeds: Seeds | None = None) -> dict[str, Any]:
     """N concurrent visitors for `seconds`; what they saw and what the app's memory did."""
+    seeds = seeds or Seeds()
     clients = connect(url, n)
     outcomes: list[list[Outcome]] = [[] for _ in range(n)]
     rss_before = rss_mb(pid)
@@ -115,8 +155,9 @@ def burst(url: str, pid: int, n: int, seconds: float, max_requests: int, timeout
     sampler = threading.Thread(target=sample_rss, args=(pid, stop, peak), daemon=True)
     sampler.start()
     start = time.perf_counter()
-    threads = [threading.Thread(target=visitor, args=(c, i, start + seconds, max_requests, timeout, outcomes[i]),
-                                daemon=True) for i, c in enumerate(clients)]
+    threads = [threading.Thread(target=visitor, args=(c, i, start + seconds, max_requests, timeout, outcomes[i],
+                                                      fresh_every, think, seeds), daemon=True)
+               for i, c in enumerate(clients)]
     for t in threads:
         t.start()
     for t in threads:
@@ -142,10 +183,26 @@ def tally(outcomes: list[Outcome], wall: float) -> dict[str, Any]:
     per_api = {api: {"completed": len([o for o in ok if o.api == api]),
                      "errors": len([o for o in outcomes if o.api == api and o.error is not None]),
                      "end_seconds": summary([o.total for o in ok if o.api == api])} for api, _ in RUNS}
+    per_kind = {kind: {"requests": len([o for o in outcomes if o.kind == kind]),
+                       "completed": len([o for o in ok if o.kind == kind]),
+                       "errors": len([o for o in outcomes if o.kind == kind and o.error is not None]),
+                       "first_frame_seconds": summary([o.first for o in ok if o.kind == kind]),
+                       "end_seconds": summary([o.total for o in ok if o.kind == kind])} for kind in KINDS}
     return {"requests": len(outcomes), "completed": len(ok), "errors": len(outcomes) - len(ok),
             "error_messages": errors, "first_frame_seconds": summary([o.first for o in ok]),
             "end_seconds": summary([o.total for o in ok]),
-            "throughput_per_second": round(len(ok) / wall, 3) if wall > 0 else 0.0, "per_endpoint": per_api}
+            "throughput_per_second": round(len(ok) / wall, 3) if wall > 0 else 0.0, "per_kind": per_kind,
+            "targets_met": targets_met(per_kind, len(outcomes) - len(ok)), "per_endpoint": per_api}
+
+
+def targets_met(per_kind: dict[str, dict[str, Any]], errors: int) -> bool:
+    """Whether a burst kept TARGETS: no error, and each kind's first-frame p95 within its bound (a kind not run
+    counts as kept)."""
+    for kind in KINDS:
+        first = per_kind[kind]["first_frame_seconds"]
+        if first is not None and first["p95"] > TARGETS[f"{kind}_first_frame_p95_seconds"]:
+            return False
+    return errors <= TARGETS["errors"]
 
 
 def warm_up(url: str, timeout: float) -> dict[str, Any]:
@@ -159,8 +216,10 @@ def warm_up(url: str, timeout: float) -> dict[str, Any]:
 
 
 def run(clients: list[int], seconds: float, log: Callable[[str], None], max_requests: int = 200,
-        timeout: float = 120.0, settle: float = 5.0, warmup: bool = True) -> dict[str, Any]:
+        timeout: float = 120.0, settle: float = 5.0, warmup: bool = True, fresh_every: int = 4,
+        think: float = 2.0) -> dict[str, Any]:
     """Start the app once and run one burst per entry of `clients`; the report."""
+    seeds = Seeds()
     port = free_port()
     proc, start_seconds = start_app(port)
     url = f"http://127.0.0.1:{port}/"
@@ -172,7 +231,7 @@ def run(clients: list[int], seconds: float, log: Callable[[str], None], max_requ
             log(f"warm-up (seconds per run): {warm}")
         bursts = []
         for n in clients:
-            result = burst(url, proc.pid, n, seconds, max_requests, timeout, settle)
+            result = burst(url, proc.pid, n, seconds, max_requests, timeout, settle, fresh_every, think, seeds)
             if proc.poll() is not None:
                 result["app_exit_code"] = proc.returncode
             log(describe(result))
@@ -184,10 +243,12 @@ def run(clients: list[int], seconds: float, log: Callable[[str], None], max_requ
         "benchmark": "load",
         "date": datetime.date.today().isoformat(),
         "machine": machine(),
-        "command": command_line(clients, seconds, max_requests, timeout, settle, warmup),
+        "command": command_line(clients, seconds, max_requests, timeout, settle, warmup, fresh_every, think),
         "endpoints": [api for api, _ in RUNS],
         "limits": {"seconds": seconds, "max_requests_per_client": max_requests, "request_timeout_seconds": timeout,
                    "settle_seconds": settle},
+        "mix": {"fresh_every": fresh_every, "think_seconds": think},
+        "targets": TARGETS,
         "start_to_serving_seconds": round(start_seconds, 2),
         "rss_mb_at_start": rss_start,
         "warm_up": warm,
@@ -197,19 +258,23 @@ def run(clients: list[int], seconds: float, log: Callable[[str], None], max_requ
 
 def describe(b: dict[str, Any]) -> str:
     """One burst as a line for the terminal."""
-    first, end = b["first_frame_seconds"] or {}, b["end_seconds"] or {}
     errors = f" ({'; '.join(f'{k} x{v}' for k, v in b['error_messages'].items())})" if b["errors"] else ""
-    return (f"{b['clients']} clients: {b['completed']} completed, {b['errors']} errors{errors}; "
-            f"first frame median {first.get('median')} p95 {first.get('p95')} s; end median {end.get('median')} "
-            f"p95 {end.get('p95')} s; {b['throughput_per_second']} runs/s; RSS {b['rss_mb_before']} -> peak "
-            f"{b['rss_mb_peak']} -> {b['rss_mb_after_settle']} MB")
+    kinds = []
+    for kind, k in b["per_kind"].items():
+        first, end = k["first_frame_seconds"] or {}, k["end_seconds"] or {}
+        kinds.append(f"{kind} ({k['completed']}): first frame median {first.get('median')} p95 {first.get('p95')} "
+                     f"s, end median {end.get('median')} p95 {end.get('p95')} s")
+    return (f"{b['clients']} clients: {b['completed']} completed, {b['errors']} errors{errors}; {'; '.join(kinds)}; "
+            f"{b['throughput_per_second']} runs/s; RSS {b['rss_mb_before']} -> peak {b['rss_mb_peak']} -> "
+            f"{b['rss_mb_after_settle']} MB; targets {'met' if b['targets_met'] else 'NOT met'}")
 
 
 def command_line(clients: list[int], seconds: float, max_requests: int, timeout: float, settle: float,
-                 warmup: bool) -> str:
+                 warmup: bool, fresh_every: int = 4, think: float = 2.0) -> str:
     """The command that reproduces this run."""
     parts = ["python", "-m", "bench", "load", "--clients", *map(str, clients), "--seconds", f"{seconds:g}",
-             "--max-requests", str(max_requests), "--timeout", f"{timeout:g}", "--settle", f"{settle:g}"]
+             "--max-requests", str(max_requests), "--timeout", f"{timeout:g}", "--settle", f"{settle:g}",
+             "--fresh-every", str(fresh_every), "--think", f"{think:g}"]
     return shlex.join(parts + ([] if warmup else ["--no-warmup"]))
 
 
@@ -220,14 +285,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-requests", type=int, default=200, help="at most this many requests per client")
     parser.add_argument("--timeout", type=float, default=120.0, help="a request still running after this is an error")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds to wait before reading memory after")
+    parser.add_argument("--fresh-every", type=int, default=4,
+                        help="every this many runs of a client is a fresh seed, not the default (0: never)")
+    parser.add_argument("--think", type=float, default=2.0, help="mean seconds a client pauses after each run")
     parser.add_argument("--no-warmup", action="store_true", help="do not run every endpoint once before the bursts")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON line at the end")
     parser.add_argument("--no-write", action="store_true", help="do not write bench/results/")
     args = parser.parse_args(argv)
-    if min(args.clients) < 1 or args.seconds <= 0 or args.max_requests < 1 or args.timeout <= 0 or args.settle < 0:
-        parser.error("--clients, --max-requests must be at least 1; --seconds, --timeout positive; --settle >= 0")
+    if (min(args.clients) < 1 or args.seconds <= 0 or args.max_requests < 1 or args.timeout <= 0 or args.settle < 0
+            or args.fresh_every < 0 or args.think < 0):
+        parser.error("--clients, --max-requests must be at least 1; --seconds, --timeout positive; --settle, "
+                     "--fresh-every, --think >= 0")
     result = run(args.clients, args.seconds, lambda s: print(s, file=sys.stderr), args.max_requests, args.timeout,
-                 args.settle, not args.no_warmup)
+                 args.settle, not args.no_warmup, args.fresh_every, args.think)
     report(result, "load-", not args.no_write, args.json)
     return 0
 

@@ -189,21 +189,45 @@ def app_tables(path: Path, r: dict[str, Any]) -> str:
             + _table(("measure", "median (min - max)", "target"), rows) + "\n\n" + _table(head, tabs))
 
 
+def _p95(x: dict[str, Any] | None) -> str:
+    return "—" if not x else f"{x['median']:.1f} ({x['p95']:.1f})"
+
+
 def load_tables(path: Path, r: dict[str, Any]) -> str:
     lim = r.get("limits", {})
     limits = (f"each visitor starts requests for {lim['seconds']:g} s (at most {lim['max_requests_per_client']}), "
               f"each cancelled after {lim['request_timeout_seconds']:g} s" if lim else "")
-    rows = [(str(b["clients"]), f"{b['completed']} of {b['requests']}", str(b["errors"]),
-             f"{b['first_frame_seconds']['median']:.1f} ({b['first_frame_seconds']['p95']:.1f})",
-             f"{b['end_seconds']['median']:.1f} ({b['end_seconds']['p95']:.1f})", f"{b['throughput_per_second']:.2f}",
-             f"{b['rss_mb_before']:.0f} / {b['rss_mb_peak']:.0f} / {b['rss_mb_after_settle']:.0f}")
-            for b in r["bursts"]]
     endpoints = ", ".join(f"`{e}`" for e in r.get("endpoints", []))
-    return (f"`{_rel(path)}`: {_machine(r['machine'])}; {_recorded(r)}. The app served "
+    head = (f"`{_rel(path)}`: {_machine(r['machine'])}; {_recorded(r)}. The app served "
             f"{r['start_to_serving_seconds']:g} s after its start, at {r['rss_mb_at_start']:.0f} MB; the visitors "
-            f"press Run on {endpoints}" + (f"; {limits}" if limits else "") + ".\n\n"
-            + _table(("visitors", "requests completed", "errors", "to the first frame, s: median (p95)",
-                      "to the end, s: median (p95)", "runs a second", "memory MB: before / peak / settled"), rows))
+            f"press Run on {endpoints}" + (f"; {limits}" if limits else "") + ".")
+    memory = [f"{b['rss_mb_before']:.0f} / {b['rss_mb_peak']:.0f} / {b['rss_mb_after_settle']:.0f}"
+              for b in r["bursts"]]
+    if not all("per_kind" in b for b in r["bursts"]):  # recorded before default and fresh runs were told apart
+        rows = [(str(b["clients"]), f"{b['completed']} of {b['requests']}", str(b["errors"]),
+                 _p95(b["first_frame_seconds"]), _p95(b["end_seconds"]), f"{b['throughput_per_second']:.2f}", mem)
+                for b, mem in zip(r["bursts"], memory)]
+        return head + "\n\n" + _table(("visitors", "requests completed", "errors",
+                                        "to the first frame, s: median (p95)", "to the end, s: median (p95)",
+                                        "runs a second", "memory MB: before / peak / settled"), rows)
+    mix, t = r.get("mix", {}), r.get("targets", {})
+    fresh = (f"Every {mix['fresh_every']}th run of a visitor is fresh (the same tab's run with a seed no one asked "
+             "for: computed, waiting for one of the app's sampling slots); the others are the tabs' defaults "
+             "(computed once, then replayed at the pace they were recorded)" if mix.get("fresh_every") else
+             "Every run is a tab's default (computed once, then replayed at the pace it was recorded)")
+    think = (f"; after each run a visitor pauses {mix['think_seconds']:g} s on average" if mix.get("think_seconds")
+             else "")
+    target = (f" Target: to the first frame, p95 at most {t['default_first_frame_p95_seconds']:g} s for a default "
+              f"run and {t['fresh_first_frame_p95_seconds']:g} s for a fresh one, with no error." if t else "")
+    rows = [(str(b["clients"]), f"{b['completed']} of {b['requests']}", str(b["errors"]),
+             *(f"{_p95(b['per_kind'][kind]['first_frame_seconds'])} / {_p95(b['per_kind'][kind]['end_seconds'])}"
+               for kind in ("default", "fresh")),
+             f"{b['throughput_per_second']:.2f}", mem, *(["met" if b["targets_met"] else "not met"] if t else []))
+            for b, mem in zip(r["bursts"], memory)]
+    return (head + f" {fresh}{think}.{target}\n\n"
+            + _table(("visitors", "requests completed", "errors", "default runs, s: first frame / end, median (p95)",
+                      "fresh runs, s: first frame / end, median (p95)", "runs a second",
+                      "memory MB: before / peak / settled", *(["target"] if t else [])), rows))
 
 
 # ---- quality against training compute: python -m bench scaling ---------------------------------------------------

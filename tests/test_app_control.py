@@ -99,7 +99,8 @@ def test_guidance_without_a_classifier_says_how_to_train_one(tiny_checkpoint: Pa
 
 def test_verdicts_mark_grammar_and_value():
     html = verdicts_html(["zizzi is an italian restaurant .", "zizzi zizzi ."], {"food": "italian"})
-    assert html.count("✓ grammatical") == 1 and html.count("✗ not in the grammar") == 1
+    assert html.count("grammatical ✓") == 1 and html.count("not grammatical ✗") == 1
+    assert html.count('data-mistake="repeated_slot"') == 1  # "zizzi zizzi": the name said twice, and why
     assert html.count("✓ food=italian") == 1 and html.count("✗ food=italian") == 1
     assert "control-disagree" not in html  # no classifier probabilities: nothing to explain
 

@@ -434,11 +434,12 @@ def shipped_app(monkeypatch: pytest.MonkeyPatch):
 
 @needs_shipped
 def test_forward_tab_in_browser(shipped_app):
-    """The first tab: drawn on load at t = 0; the player scrubs and plays t in the browser, the map's points and the
+    """The first tab after the lesson: drawn on load at t = 0; the player scrubs and plays t in the browser, the map's points and the
     schedule's cursor following; a schedule picked redraws; a bad sentence is one line; README screenshot."""
     from playwright.sync_api import expect
 
     with open_in_chromium(shipped_app) as page:
+        page.get_by_role("tab", name="Forward noising", exact=True).click()
         tokens = page.locator("#fwd-tokens")
         root = tokens.locator(".tdl-player")
         expect(tokens.locator(".tdl-stage")).to_contain_text("t = 0.00 · sqrt: 0 of 11 words", timeout=60_000)

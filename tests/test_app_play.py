@@ -130,7 +130,7 @@ def test_play_reaches_the_last_frame_without_a_request(page, player):
     seen = page.evaluate("() => { window.__watch.disconnect(); return window.__frames; }")
     assert seen == list(range(state["frames"])), seen  # every frame shown, in order, from the first to the last
     fps = 4 * float(root.evaluate("r => r.dataset.fps"))
-    assert took < 2 * (state["frames"] - 1) / fps + 5  # the set time (frames / fps), with room for a busy CPU
+    assert took < 3 * (state["frames"] - 1) / fps + 10  # the set time (frames / fps), with room for a loaded CPU
     root.locator(".tdl-speed").select_option("1")
     after = {plot: _cursor(page, plot) for plot in player.plots}
     for plot in player.plots:  # the last frame's cursor differs from the frame before it

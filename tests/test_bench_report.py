@@ -42,6 +42,18 @@ def load() -> dict:
             "start_to_serving_seconds": 5.5, "rss_mb_at_start": 400.0, "bursts": [burst]}
 
 
+def load_by_kind() -> dict:
+    """A load file that tells default runs (replayed) from fresh ones (computed), against the targets."""
+    r = load()
+    kinds = {"default": {"first_frame_seconds": {"median": 0.04, "p95": 0.31}, "end_seconds": {"median": 1.26,
+                                                                                                 "p95": 2.04}},
+             "fresh": {"first_frame_seconds": {"median": 2.11, "p95": 4.44}, "end_seconds": None}}
+    r["bursts"][0].update(per_kind=kinds, targets_met=True)
+    r.update(mix={"fresh_every": 4, "think_seconds": 2.0},
+             targets={"default_first_frame_p95_seconds": 1.0, "fresh_first_frame_p95_seconds": 5.0, "errors": 0})
+    return r
+
+
 def scaling() -> dict:
     job = {"job": "ardm-b128-s100", "recipe": "ardm", "batch_size": 128, "steps_asked": 100, "steps": 80,
            "seconds": 360.0, "sentences": 10240, "machine": "Testium 9 with a GPU", "times_shipped_sentences": 2.5,
@@ -115,6 +127,16 @@ def test_the_pages_show_the_newest_file_of_each_kind_with_the_numbers_it_holds(f
             "| 1.765 (ELBO + length) |") in experiments
     assert "| `tiny` | order=random | 10: 0.31, 40: 0.87 | 0.021 |" in experiments
     assert "1.666 bits per word" in experiments
+
+
+def test_the_load_section_tells_default_runs_from_fresh_ones(folders):
+    (folders["--results"] / "load-2030-01-05-testium-3cores.json").write_text(json.dumps(load_by_kind()))
+    assert report.main(args(folders)) == 0
+    page = (folders["--docs"] / "benchmarks.md").read_text()
+    assert "| 7 | 40 of 41 | 1 | 0.0 (0.3) / 1.3 (2.0) | 2.1 (4.4) / — | 0.66 | 500 / 777 / 766 | met |" in page
+    assert "Every 4th run of a visitor is fresh" in page and "pauses 2 s on average" in page
+    assert "p95 at most 1 s for a default run and 5 s for a fresh one" in page
+    assert "12.3 (23.4)" not in page  # the older load file
 
 
 def test_check_fails_in_one_line_when_a_page_is_stale(folders, capsys):

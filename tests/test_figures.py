@@ -238,3 +238,25 @@ def test_figures_read_at_1280_by_720_in_chromium(monkeypatch):
             page.screenshot(path=str(shot("figures-order-1280x720.png")), full_page=True)
     finally:
         app._load.cache_clear()
+
+
+def test_mistake_profiles_stack_to_one_per_model_with_each_kind_labelled():
+    from diffusion.corpus.mistakes import KINDS
+    from ui.compare import mistake_profiles
+    from visualize.mistakes import mistake_profile_figure
+
+    entries = [dict(name="sedd-absorb", default=dict(grammatical_rate=0.6,
+                                                     mistakes={"repeated_slot": 0.3, "missing_slot": 0.1})),
+               dict(name="ar", default=dict(grammatical_rate=1.0, mistakes={})),
+               dict(name="continuous", default=dict(grammatical_rate=0.5, mistakes=None)),  # recorded before mistakes
+               dict(name="seq2seq", default=None)]
+    profiles = mistake_profiles(entries)
+    assert [p[0] for p in profiles] == ["sedd-absorb", "ar"]
+    fig = mistake_profile_figure(profiles, KINDS)
+    assert [t.name for t in fig.data] == ["grammatical", KINDS["repeated_slot"], KINDS["missing_slot"]]
+    by_model = {}
+    for trace in fig.data:
+        for model, share in zip(trace.y, trace.x):
+            by_model[model] = by_model.get(model, 0) + share
+    assert by_model == {"sedd-absorb": pytest.approx(1.0), "ar": pytest.approx(1.0)}
+    assert list(fig.data[0].y) == ["ar", "sedd-absorb"]  # the first model on top

@@ -21,7 +21,8 @@ from visualize.clamp import (clamp_distances_figure, denoising_accuracy_figure, 
 from visualize.plots import mean_distance
 from visualize.tokens import legend_html
 
-from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, checkpoint_path, explain, get_checkpoint,
+from .cache import RUNS, cached
+from .common import (MAX_SEED, SESSION_TTL_SECONDS, SHIPPED, checkpoint_path, explain, get_checkpoint,
                      model_radio, pick_checkpoint)
 from .inputs import Number, Slider, UserError, whole
 from .recorded import paragraph, recorded, sentence
@@ -235,6 +236,6 @@ def tab(models: gr.State) -> None:
                                elem_id="ct-accuracy")
     record = gr.State(None, time_to_live=SESSION_TTL_SECONDS)
     new_seed.click(_new_seed, None, seed, api_visibility="private", show_progress="hidden")
-    run.click(clamp_compare, [seed, steps, sampler, clamp_from, choice, models, compare],
+    run.click(cached(clamp_compare), [seed, steps, sampler, clamp_from, choice, models, compare],
               [view, verdict_on, verdict_off, record, distance, disagree, accuracy],
-              show_progress="minimal", **SAMPLING)
+              show_progress="minimal", **RUNS)

@@ -33,8 +33,11 @@ SESSION_ROOT = Path(tempfile.gettempdir()) / "text-diffusion-lab"  # models trai
 # folders after they were last written; a closed tab's go at once.
 SESSION_TTL_SECONDS = 30 * 60
 SWEEP_SECONDS = 5 * 60  # how often the session root is swept
-# Two runs at once keep a 2-vCPU Space responsive; every sampling handler shares this id and limit.
-SAMPLING = dict(concurrency_limit=2, concurrency_id="sampling")
+# Two computations at once keep a 2-vCPU Space responsive. The sampling tabs' runs go through ui/cache.py, which holds
+# this limit itself so that a replay of a recorded run (nothing to compute) waits for no slot; a heavy handler that
+# is not cached carries SAMPLING, Gradio's limit of its own.
+COMPUTE_LIMIT = 2
+SAMPLING = dict(concurrency_limit=COMPUTE_LIMIT, concurrency_id="sampling")
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 
 

@@ -14,6 +14,7 @@ import torch
 from diffusion import settings, shipped
 from diffusion.config import ModelConfig
 from diffusion.corpus import MR_EXAMPLE, entropy
+from diffusion.corpus.mistakes import KINDS
 from diffusion.corpus.validator import validate
 from diffusion.families import FAMILIES
 from diffusion.limits import MAX_SOURCE_CHARS
@@ -22,8 +23,10 @@ from diffusion.sampling import sample_steps
 from diffusion.seq2seq import candidates_steps, check_source, decode_targets
 from visualize.compare import (cards_html, nll_kind, quality_speed_figure, records_table_html, result_card,
                                 scaling_figure, summary_table_html)
+from visualize.mistakes import mistake_profile_figure
 
-from .common import CHECKPOINTS, MAX_SEED, SAMPLING, checkpoint_path, explain, model_radio, pick_checkpoint
+from .cache import RUNS, cached
+from .common import CHECKPOINTS, MAX_SEED, checkpoint_path, explain, model_radio, pick_checkpoint
 from .inputs import CheckboxGroup, Number, Slider, UserError, check_work, text_input, whole
 from .run import reason, written_at
 
@@ -34,6 +37,11 @@ ENTRIES: dict[str, tuple[str, str]] = {name: (entry.family, name) for name, entr
                                        if name not in RECORDED_ONLY}
 MIN_BUDGET, MAX_BUDGET, DEFAULT_BUDGET = 1, 1000, 64
 BENCH_RESULTS = CHECKPOINTS.parents[1] / "bench" / "results"
+
+MISTAKES_NOTE = """**What goes wrong.** Each model's samples, split by the first rule of the grammar they break. Models that
+write several words at once (the diffusion families) tend to say a fact twice or leave one out, because positions
+decided in the same step do not see each other's choice; the left-to-right model sees every word before it.
+"""
 
 INTRO = r"""
 **Five families, one seed, one step budget $k$.** Each draws one sentence from the same seed in at most $k$
@@ -219,7 +227,8 @@ def _row(entry: dict[str, Any], name: str, family: str | None, minutes: float | 
     seconds = entry.get("sample_seconds_per_sequence", entry.get("seconds_per_sequence"))
     return dict(name=name, family=family, steps=steps, sampler=settings.label(entry), nll=nll,
                 nll_method=nll_kind(detail) if nll is not None else None, nll_detail=detail,
-                grammatical_rate=entry.get("grammatical_rate"), seconds_per_sequence=seconds,
+                grammatical_rate=entry.get("grammatical_rate"), mistakes=entry.get("mistakes"),
+                seconds_per_sequence=seconds,
                 train_minutes=minutes, source=source)
 
 
@@ -346,6 +355,17 @@ def summary_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def mistake_profiles(entries: list[dict[str, Any]]) -> list[tuple[str, float, dict[str, float]]]:
+    """(checkpoint, grammatical rate, {mistake kind: share}) of each shipped checkpoint's default evaluation that
+    recorded its mistakes (`summary_rows`' entries)."""
+    out = []
+    for e in entries:
+        row = e["default"]
+        if row and row.get("grammatical_rate") is not None and isinstance(row.get("mistakes"), dict):
+            out.append((e["name"], float(row["grammatical_rate"]), row["mistakes"]))
+    return out
+
+
 # ---- the tab ------------------------------------------------------------------------------------------------------
 
 def tab(models: gr.State) -> None:
@@ -367,12 +387,17 @@ def tab(models: gr.State) -> None:
                               elem_id="cmp-results", min_height=160)
     rows, floor, notes = recorded_rows()
     gr.Markdown("### Recorded figures")
-    gr.HTML(summary_table_html(summary_rows(rows), floor), elem_id="cmp-summary")
+    summary = summary_rows(rows)
+    gr.HTML(summary_table_html(summary, floor), elem_id="cmp-summary")
+    profiles = mistake_profiles(summary)
+    if profiles:
+        gr.Markdown(MISTAKES_NOTE)
+        gr.Plot(mistake_profile_figure(profiles, KINDS), label="what goes wrong, by model", elem_id="cmp-mistakes")
     with gr.Accordion(f"All recorded figures ({len(rows)} rows)", open=False, elem_id="cmp-all"):
         gr.HTML(records_table_html(rows, floor, notes), elem_id="cmp-table")
     gr.Plot(quality_speed_figure(rows), label="grammatical rate against speed", elem_id="cmp-chart")
     report, report_name = scaling_report()
     gr.Plot(scaling_figure(report, shipped_rates(rows), report_name), label="grammatical rate against training sentences",
             elem_id="cmp-scaling")
-    run.click(compare_run, [seed, budget, families, source, choice, models], results, show_progress="minimal",
-              **SAMPLING)
+    run.click(cached(compare_run), [seed, budget, families, source, choice, models], results,
+              show_progress="minimal", **RUNS)

@@ -20,7 +20,8 @@ from diffusion.sampling import sample_steps
 from visualize.control import control_probability_figure
 from visualize.tokens import verdict_mark
 
-from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, explain, export_buttons, model_length, model_radio,
+from .cache import RUNS, cached
+from .common import (MAX_SEED, SESSION_TTL_SECONDS, explain, export_buttons, model_length, model_radio,
                      pick_checkpoint, wire_export)
 from .inputs import Dropdown, Number, Slider, UserError, check_work, text_input, whole
 from .player import player
@@ -246,7 +247,7 @@ def tab(models: gr.State) -> None:
     mode.change(_mode_visibility, mode, [infill_box, length_box, guidance_box], api_visibility="private",
                 show_progress="hidden")
     slot.change(_values, slot, value, api_visibility="private", show_progress="hidden")
-    event = run.click(control_run, [mode, template, length, slot, value, weight, step_size, updates, seed, steps,
-                                    num_samples, choice, models], [text, record, plot, verdicts],
-                      show_progress="minimal", **SAMPLING)
+    event = run.click(cached(control_run), [mode, template, length, slot, value, weight, step_size, updates, seed,
+                                            steps, num_samples, choice, models], [text, record, plot, verdicts],
+                      show_progress="minimal", **RUNS)
     wire_export(event, record, buttons)

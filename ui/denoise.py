@@ -14,7 +14,8 @@ from diffusion.views import latent_paths, steps_before_clamping
 from visualize.paths import denoising_map_figure, finite_extent
 from visualize.plots import clamp_distance_figure
 
-from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, explain, export_buttons, model_radio,
+from .cache import RUNS, cached
+from .common import (MAX_SEED, SESSION_TTL_SECONDS, SHIPPED, explain, export_buttons, model_radio,
                      pick_checkpoint, wire_export)
 from .inputs import Checkbox, Dropdown, Number, Slider, UserError, whole
 from .recorded import paragraph, recorded, sentence
@@ -208,7 +209,8 @@ def tab(models: gr.State) -> None:
                                  elem_id="follow-word")
             latent_map = gr.Plot(label="latent paths on the embedding map", visible=False, elem_id="latent-map")
     record = gr.State(None, time_to_live=SESSION_TTL_SECONDS)
-    event = run.click(denoise, [seed, steps, sampler, clamp, clamp_from, num_samples, choice, models, noise_scale],
-                      [text, record, plot, latent_map, follow], show_progress="minimal", **SAMPLING)
+    event = run.click(cached(denoise),
+                      [seed, steps, sampler, clamp, clamp_from, num_samples, choice, models, noise_scale],
+                      [text, record, plot, latent_map, follow], show_progress="minimal", **RUNS)
     wire_export(event, record, buttons)
     follow.input(follow_word, [follow, record], latent_map, show_progress="hidden")

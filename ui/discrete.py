@@ -17,7 +17,8 @@ from visualize.plots import discrete_schedule_figure, quality_vs_steps_figure
 from visualize.player import empty_value, player_value
 from visualize.tokens import render_tokens
 
-from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, explain, export_buttons, model_radio,
+from .cache import RUNS, cached
+from .common import (MAX_SEED, SESSION_TTL_SECONDS, SHIPPED, explain, export_buttons, model_radio,
                      pick_checkpoint, wire_export)
 from .inputs import Number, Slider, UserError, as_user_error, text_input, whole
 from .order import ORDER_CHOICES
@@ -282,7 +283,7 @@ def tab(models: gr.State) -> dict[str, Any]:
     graph.change(graph_steps, graph, [steps, remask], api_visibility="private", show_progress="hidden")
     sampler.change(sampler_changed, [sampler, graph, choice, models], [remask, steps, order], api_visibility="private",
                    show_progress="hidden")
-    event = run.click(sedd_denoise, [graph, seed, steps, sampler, num_samples, choice, models, remask, order],
-                      [text, record, quality], show_progress="minimal", **SAMPLING)
+    event = run.click(cached(sedd_denoise), [graph, seed, steps, sampler, num_samples, choice, models, remask, order],
+                      [text, record, quality], show_progress="minimal", **RUNS)
     wire_export(event, record, buttons)
-    return dict(fn=_first_view, inputs=forward_inputs, outputs=[noised, schedule])
+    return dict(fn=cached(_first_view), inputs=forward_inputs, outputs=[noised, schedule], **RUNS)

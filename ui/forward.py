@@ -19,6 +19,7 @@ from visualize.player import player_value
 from visualize.plots import schedules_figure
 from visualize.tokens import render_tokens
 
+from .cache import RUNS, cached
 from .common import MAX_SEED, explain, model_radio, model_setting, pick_checkpoint
 from .inputs import Dropdown, Number, UserError, text_input, whole
 from .player import player
@@ -182,5 +183,6 @@ def tab(models: gr.State) -> None:
                 with gr.Column(scale=2, min_width=280):
                     curves = gr.Plot(label="schedule", show_label=False, elem_id="fwd-schedule")
     # triggers=None: on page load and whenever an input changes.
-    gr.on(None, forward_view, [sentence, t, seed, choice, models, schedule], [tokens, figure, curves],
-          trigger_mode="always_last", show_progress="hidden")
+    # A class opening the page at once computes the default view once (ui/cache.py).
+    gr.on(None, cached(forward_view), [sentence, t, seed, choice, models, schedule], [tokens, figure, curves],
+          trigger_mode="always_last", show_progress="hidden", **RUNS)

@@ -16,7 +16,8 @@ from diffusion.sampling import sample_steps
 from visualize.order import nll_budget_figure, plan_figure, step_of_position
 from visualize.player import row_band
 
-from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, checkpoint_path, explain, export_buttons, load,
+from .cache import RUNS, cached
+from .common import (MAX_SEED, SESSION_TTL_SECONDS, SHIPPED, checkpoint_path, explain, export_buttons, load,
                      model_length, model_radio, pick_checkpoint, wire_export)
 from .inputs import Number, Slider, UserError, whole
 from .recorded import paragraph, recorded, sentence
@@ -232,7 +233,7 @@ def tab(models: gr.State) -> None:
             plan = gr.Plot(label="planned steps", elem_id="order-plan")
             curve = gr.Plot(label="NLL against budget", elem_id="order-curve")
     record = gr.State(None, time_to_live=SESSION_TTL_SECONDS)
-    event = run.click(order_agnostic, [seed, budget, temperature, num_samples, choice, models, order, network],
-                      [text, record, plan, curve], show_progress="minimal", **SAMPLING)
+    event = run.click(cached(order_agnostic), [seed, budget, temperature, num_samples, choice, models, order, network],
+                      [text, record, plan, curve], show_progress="minimal", **RUNS)
     network.change(network_temperature, network, temperature, api_visibility="private", show_progress="hidden")
     wire_export(event, record, buttons)

@@ -17,7 +17,8 @@ from diffusion.seq2seq import candidates_steps, check_source, decode_targets
 from visualize.plots import bleu_heatmap_figure
 from visualize.tokens import verdict_mark
 
-from .common import (MAX_SEED, SAMPLING, SESSION_TTL_SECONDS, SHIPPED, explain, export_buttons, model_radio,
+from .cache import RUNS, cached
+from .common import (MAX_SEED, SESSION_TTL_SECONDS, SHIPPED, explain, export_buttons, model_radio,
                      pick_checkpoint, wire_export)
 from .inputs import Dropdown, Number, Slider, check_work, text_input, whole
 from .recorded import paragraph, recorded, sentence
@@ -165,6 +166,6 @@ def tab(models: gr.State) -> None:
     record = gr.State(None, time_to_live=SESSION_TTL_SECONDS)
     for dropdown in slots:
         dropdown.input(compose_mr, slots, source, show_progress="hidden", api_visibility="private")
-    event = run.click(seq2seq_run, [source, seed, steps, candidates, choice, models],
-                      [text, record, picked, heatmap], show_progress="minimal", **SAMPLING)
+    event = run.click(cached(seq2seq_run), [source, seed, steps, candidates, choice, models],
+                      [text, record, picked, heatmap], show_progress="minimal", **RUNS)
     wire_export(event, record, buttons)
