@@ -15,7 +15,7 @@ import torch
 from .plan import ORDERS
 from .config import GRAPHS, PARAMETERISATIONS, PRESETS, preset
 from .families import FAMILIES, configure, get_family, sampler_settings
-from .settings import FLAGS
+from .settings import BY_SEED, FLAGS, seeds_key
 from .limits import MAX_BATCH, MAX_DRAWN, MAX_SAMPLE_STEPS, MAX_SEED, MAX_SEQ_LEN
 
 
@@ -41,6 +41,7 @@ def _number(kind: type, low: float, high: float, low_open: bool = False):
 
 
 _seed = _number(int, 0, MAX_SEED)
+MAX_SEEDS = 1000  # evaluate --seeds: one draw per seed
 _fraction = _number(float, 0, 1)
 _minutes = _number(float, 0, 7 * 24 * 60, low_open=True)  # at most a week
 
@@ -120,9 +121,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="sample and score a checkpoint: one JSON object on stdout")
     e.add_argument("--checkpoint", required=True)
-    e.add_argument("--num-samples", type=_number(int, 1, MAX_DRAWN), default=100,
-                   help="samples to score (seq2seq: test sources)")
+    e.add_argument("--num-samples", type=_number(int, 1, MAX_DRAWN),
+                   help="samples to score (default 100; seq2seq: test sources); with --seeds, samples per seed "
+                   "(default 1; seq2seq: candidates)")
     e.add_argument("--seed", type=_seed, default=0)
+    e.add_argument("--seeds", type=_number(int, 1, MAX_SEEDS), metavar="N",
+                   help="instead: draw as the app's tabs do once per seed 0..N-1 (--num-samples together, seq2seq "
+                   "the candidates for the Seq2seq tab's MR) and count per seed the samples the grammar accepts "
+                   "(with --control: and that say the value; seq2seq: whether the MBR pick is grammatical); "
+                   f"--record stores them under meta.json's {BY_SEED!r}")
     e.add_argument("--record", action="store_true", help="also store the figures in the checkpoint's meta.json")
     _add_sampler_options(e)
 
@@ -280,13 +287,33 @@ def _sample_seq2seq(ck, args: argparse.Namespace, steps: int, gen: torch.Generat
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from . import checkpoint
-    from .metrics import evaluate
+    from .metrics import evaluate, evaluate_seeds
 
     ck = _configure(checkpoint.load(args.checkpoint), args)
-    result = evaluate(ck, args.num_samples, args.steps, seed=args.seed)
+    if args.seeds is not None:
+        if args.seed:
+            raise ValueError("--seeds draws with every seed from 0 to N-1; leave out --seed")
+        result = evaluate_seeds(ck, args.seeds, 1 if args.num_samples is None else args.num_samples, args.steps)
+        if args.record:
+            _record_by_seed(args.checkpoint, result)
+        print(json.dumps(result))
+        return
+    result = evaluate(ck, 100 if args.num_samples is None else args.num_samples, args.steps, seed=args.seed)
     if args.record:
         checkpoint.record_evaluation(args.checkpoint, result)
     print(json.dumps(result))
+
+
+def _record_by_seed(path: str, result: dict) -> None:
+    """Merge an evaluation over seeds into meta.json's BY_SEED (atomically), keyed by its settings; the samples
+    themselves are not kept."""
+    from pathlib import Path
+
+    from .files import atomic_write_json, read_json
+
+    meta = read_json(Path(path) / "meta.json")
+    meta.setdefault(BY_SEED, {})[seeds_key(result)] = {k: v for k, v in result.items() if k != "samples"}
+    atomic_write_json(Path(path) / "meta.json", meta)
 
 
 COMMANDS = {"train": cmd_train, "train-classifier": cmd_train_classifier,

@@ -293,3 +293,65 @@ def evaluate_seq2seq(ck: Checkpoint, num_sources: int, steps: int, seed: int = 0
         **recorded_settings(ck.process),
         "examples": [f"{s} -> {p}" for s, p in zip(sources[:5], picks[:5])],
     }
+
+
+def evaluate_seeds(ck: Checkpoint, seeds: int, num_samples: int, steps: int | None = None,
+                   source: str | None = None) -> dict[str, Any]:
+    """The draw a tab makes with each seed s = 0..seeds-1 (a generator seeded with s, `num_samples` sequences drawn
+    together), scored per seed: how many samples the grammar accepts, for a controlled run how many of them also
+    realise the targets, for seq2seq (`num_samples` candidates for `source`, default the tab's MR) whether the MBR
+    pick is a sentence of the grammar. "samples" holds each seed's texts (not recorded)."""
+    from .corpus import MR_EXAMPLE
+    from .seq2seq import candidates_steps, check_source, decode_targets
+
+    steps = ck.process.default_steps if steps is None else steps
+    if not isinstance(seeds, int) or seeds <= 0:
+        raise ValueError(f"seeds must be a positive whole number, got {seeds!r}")
+    if ck.meta.get("corpus", "builtin") != "builtin":
+        raise ValueError(f"--seeds scores samples with the built-in grammar; this checkpoint was trained on "
+                         f"{ck.meta.get('corpus')!r}")
+    paired = bool(ck.config.source_len)
+    if paired:
+        source = check_source(ck.tokenizer, ck.config, MR_EXAMPLE if source is None else source, True)
+    elif source is not None:
+        raise ValueError(f"a source applies to the seq2seq family only; this checkpoint is {ck.config.family}")
+    control = ck.process.control if isinstance(ck.process, ContinuousProcess) else None
+    targets = control.guidance.targets if control is not None and control.guidance is not None else None
+    per_seed: list[dict[str, Any]] = []
+    samples: list[list[str]] = []
+    for s in range(seeds):
+        gen = torch.Generator().manual_seed(s)  # as every tab seeds its run
+        if paired:
+            last = list(candidates_steps(ck.process, ck.model, ck.tokenizer, source, num_samples, steps, gen,
+                                         every=steps))[-1]
+            texts = decode_targets(ck.tokenizer, ck.config, last.tokens)
+        else:
+            traj = sample(ck.process, ck.model, num_samples, steps, generator=gen, every=steps)
+            texts = [ck.tokenizer.decode(row) for row in traj.final.tokens]
+        good = [is_grammatical(t) for t in texts]
+        row: dict[str, Any] = {"seed": s, "grammatical": sum(good)}
+        if targets is not None:
+            row["on_target"] = sum(g and realises(t, targets) for g, t in zip(good, texts))
+        if paired:
+            row["pick_grammatical"] = good[mbr_pick(bleu_matrix(texts))]
+        per_seed.append(row)
+        samples.append(texts)
+    result: dict[str, Any] = {
+        "family": ck.config.family,
+        "steps": steps,
+        "num_samples": num_samples,
+        "seeds": seeds,
+        **recorded_settings(ck.process),
+        "all_grammatical": sum(r["grammatical"] == num_samples for r in per_seed),
+        "grammatical_samples": sum(r["grammatical"] for r in per_seed),
+    }
+    if control is not None:
+        result["control"] = control.describe()
+    if targets is not None:
+        result["all_on_target"] = sum(r["on_target"] == num_samples for r in per_seed)
+        result["any_on_target"] = sum(r["on_target"] > 0 for r in per_seed)
+    if paired:
+        result.update(source=source, mbr_candidates=num_samples,
+                      pick_grammatical=sum(r["pick_grammatical"] for r in per_seed))
+    result.update(per_seed=per_seed, samples=samples)
+    return result

@@ -129,3 +129,13 @@ def label(result: dict[str, Any]) -> str:
 def _text(value: Any) -> str:
     """A value as the command line takes it: numbers as Python writes them (a float's repr reads back the same)."""
     return value if isinstance(value, str) else repr(value)
+
+
+BY_SEED = "by_seed"  # meta.json's key for the evaluations over seeds (`evaluate --seeds`), apart from "evaluation"
+
+
+def seeds_key(result: dict[str, Any]) -> str:
+    """The key an evaluation over seeds is recorded under in meta.json's BY_SEED: its settings as `evaluation_key`
+    says them, then the samples per seed, the number of seeds and, for seq2seq, the source."""
+    key = f"{evaluation_key(result)},num_samples={result['num_samples']},seeds={result['seeds']}"
+    return key + (f",source={result['source']}" if result.get("source") else "")

@@ -283,3 +283,137 @@ def test_a_write_failure_mid_run_is_one_line(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == f"error: cannot read or write {tmp_path / 'out' / 'model.safetensors'}: No space left on device"
     assert "Traceback" not in "\n".join(err)
+
+
+# ---- evaluate --seeds: the draw each tab makes with seed s, counted seed by seed -----------------------------------
+
+def _copy(src: Path, dst: Path) -> Path:
+    dst.mkdir()
+    for p in src.iterdir():
+        if p.is_file():
+            (dst / p.name).write_bytes(p.read_bytes())
+    return dst
+
+
+def _last_json(capsys) -> dict:
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def _use(monkeypatch, name: str, path: Path) -> None:
+    """Point the app's checkpoint `name` at `path` (the tabs load it once: the cache is cleared)."""
+    from ui import common
+
+    monkeypatch.setenv(common.env_name(name), str(path))
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    common.load.cache_clear()
+
+
+def _final(outputs) -> object:
+    """The Run a tab's handler kept: the second output of its last update."""
+    return list(outputs)[-1][1]
+
+
+def test_evaluate_over_seeds_records_counts_apart_and_draws_what_denoise_draws(trained, tmp_path, capsys,
+                                                                                monkeypatch):
+    from diffusion.corpus import is_grammatical
+    from ui import denoise
+
+    run = _copy(trained, tmp_path / "copy")
+    before = json.loads((run / "meta.json").read_text()).get("evaluation")
+    assert main(["evaluate", "--checkpoint", str(run), "--seeds", "3", "--num-samples", "2", "--steps", "10",
+                 "--noise-scale", "0.7", "--record"]) == 0
+    result = _last_json(capsys)
+    assert [r["seed"] for r in result["per_seed"]] == [0, 1, 2] and len(result["samples"]) == 3
+    for row, texts in zip(result["per_seed"], result["samples"]):
+        assert len(texts) == 2 and row["grammatical"] == sum(map(is_grammatical, texts))
+    assert result["all_grammatical"] == sum(r["grammatical"] == 2 for r in result["per_seed"])
+    assert result["grammatical_samples"] == sum(r["grammatical"] for r in result["per_seed"])
+    meta = json.loads((run / "meta.json").read_text())
+    entry = meta["by_seed"]["steps=10,sampler=ddpm,clamp=True,noise_scale=0.7,num_samples=2,seeds=3"]
+    assert entry["per_seed"] == result["per_seed"] and "samples" not in entry and entry["noise_scale"] == 0.7
+    assert meta.get("evaluation") == before  # the plain figures are left as they were
+    _use(monkeypatch, "continuous", run)
+    for seed in range(3):
+        tab = _final(denoise.denoise(seed, 10, "ddpm", True, 1.0, 2, noise_scale=0.7))
+        assert tab.samples[0] == result["samples"][seed], seed
+
+
+def test_evaluate_over_seeds_draws_both_columns_of_the_clamping_tab(trained, capsys, monkeypatch):
+    from ui import clamp
+
+    columns = []
+    for clamp_from in ("1", "0"):  # with clamping, and without: the tab's two columns
+        assert main(["evaluate", "--checkpoint", str(trained), "--seeds", "2", "--steps", "10",
+                     "--clamp-from", clamp_from]) == 0
+        columns.append(_last_json(capsys)["samples"])
+    _use(monkeypatch, "continuous", trained)
+    for seed in range(2):
+        tab = list(clamp.clamp_compare(seed, 10, "ddpm", 1.0, None, None))[-1][3]
+        assert tab.samples == [columns[0][seed], columns[1][seed]], seed
+
+
+def test_evaluate_over_seeds_draws_what_the_token_tabs_draw(tiny_sedd, tiny_ardm, capsys, monkeypatch):
+    from ui import discrete, order
+
+    assert main(["evaluate", "--checkpoint", str(tiny_sedd), "--seeds", "2", "--num-samples", "2", "--steps", "6",
+                 "--sampler", "any-order", "--order", "confident"]) == 0
+    sedd = _last_json(capsys)
+    assert sedd["order"] == "confident" and sedd["sampler"] == "any-order"
+    assert main(["evaluate", "--checkpoint", str(tiny_ardm), "--seeds", "2", "--steps", "5", "--order",
+                 "confident"]) == 0
+    ardm = _last_json(capsys)
+    _use(monkeypatch, "sedd-absorb", tiny_sedd)
+    _use(monkeypatch, "ardm", tiny_ardm)
+    for seed in range(2):
+        tab = _final(discrete.sedd_denoise("absorb", seed, 6, "any-order", 2, order="confident"))
+        assert tab.samples[0] == sedd["samples"][seed]
+        tab = _final(order.order_agnostic(seed, 5, 1.0, 1, order="confident"))
+        assert tab.samples[0] == ardm["samples"][seed]
+
+
+def test_evaluate_over_seeds_scores_the_seq2seq_tabs_mbr_pick(tiny_seq2seq, tmp_path, capsys, monkeypatch):
+    from diffusion.corpus import MR_EXAMPLE, is_grammatical
+    from diffusion.metrics import bleu_matrix, mbr_pick
+    from ui import seq2seq
+
+    run = _copy(tiny_seq2seq, tmp_path / "copy")
+    assert main(["evaluate", "--checkpoint", str(run), "--seeds", "2", "--num-samples", "3", "--steps", "10",
+                 "--record"]) == 0
+    result = _last_json(capsys)
+    assert result["source"] == MR_EXAMPLE and result["mbr_candidates"] == 3  # the tab's own MR
+    for row, texts in zip(result["per_seed"], result["samples"]):
+        assert row["pick_grammatical"] == is_grammatical(texts[mbr_pick(bleu_matrix(texts))])
+    assert result["pick_grammatical"] == sum(r["pick_grammatical"] for r in result["per_seed"])
+    meta = json.loads((run / "meta.json").read_text())
+    assert f"mbr_candidates=3,num_samples=3,seeds=2,source={MR_EXAMPLE}" in next(iter(meta["by_seed"]))
+    _use(monkeypatch, "seq2seq", run)
+    for seed in range(2):
+        tab = _final(seq2seq.seq2seq_run(MR_EXAMPLE, seed, 10, 3))
+        assert tab.result["candidates"] == result["samples"][seed]
+
+
+def test_evaluate_over_seeds_counts_controlled_samples_on_target(tiny_with_classifier, capsys, monkeypatch):
+    from diffusion.metrics import realises
+    from diffusion.corpus import is_grammatical
+    from ui import control
+
+    assert main(["evaluate", "--checkpoint", str(tiny_with_classifier), "--seeds", "2", "--num-samples", "2",
+                 "--steps", "10", "--control", "food=italian"]) == 0
+    result = _last_json(capsys)
+    assert result["control"]["targets"] == {"food": "italian"}
+    for row, texts in zip(result["per_seed"], result["samples"]):
+        assert row["on_target"] == sum(is_grammatical(t) and realises(t, {"food": "italian"}) for t in texts)
+    assert result["all_on_target"] == sum(r["on_target"] == 2 for r in result["per_seed"])
+    _use(monkeypatch, "continuous", tiny_with_classifier)
+    for seed in range(2):
+        tab = _final(control.control_run("Classifier guidance", "", 14, "food", "italian", 0.01, 0.1, 3, seed, 10,
+                                         2))
+        assert tab.samples[0] == result["samples"][seed]
+
+
+def test_evaluate_over_seeds_refuses_what_it_cannot_score(trained, capsys):
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--checkpoint", str(trained), "--seeds", "0"])
+    assert "expected a whole number from 1" in _error(capsys)
+    assert main(["evaluate", "--checkpoint", str(trained), "--seeds", "2", "--seed", "5"]) == 1
+    assert "leave out --seed" in _error(capsys)
