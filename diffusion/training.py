@@ -40,6 +40,10 @@ class TrainLog:
     # "training", or "calibrating": the steps are done and the process measures what sampling needs on held-out
     # data (ARDM's L_t, seconds for a small model), so a progress display can say why it waits
     phase: str = "training"
+    # the process and the averaged weights as they are at this step, for a caller that samples mid-run (the Train
+    # tab's progression); valid until the loop resumes, and on the training device
+    process: Any = field(default=None, repr=False, compare=False)
+    model: torch.nn.Module | None = field(default=None, repr=False, compare=False)
 
 
 def _lr(step: int, progress: float, cfg: TrainConfig) -> float:
@@ -270,7 +274,8 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
             for k, v in loss.parts.items():
                 writer.add_scalar(f"loss/{k}", v, step)
             writer.add_scalar("lr", lr, step)
-            yield TrainLog(step, last_loss, seconds_before + elapsed, lr, loss.parts)
+            yield TrainLog(step, last_loss, seconds_before + elapsed, lr, loss.parts, process=process,
+                           model=ema.module)
         if time.perf_counter() - last_save > cfg.checkpoint_every_seconds:
             save(seconds_before + time.perf_counter() - start)
             last_save = time.perf_counter()

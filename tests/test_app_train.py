@@ -1,9 +1,11 @@
 """The Train tab: a model trained in the browser session, usable in the other tabs, for that session only."""
 
+import json
 import os
 import re
 import time
 import types
+from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
@@ -13,10 +15,11 @@ import torch
 import app
 from conftest import shot
 from diffusion import checkpoint
+from diffusion.corpus.loaders import load_builtin
 from test_app import open_in_chromium
 from ui import common
 from ui import train as train_tab
-from visualize.train import loss_curve_figure
+from visualize.train import Reference, Snapshot, loss_curve_figure, progression_html
 
 SCREENSHOT = shot("screenshot-train.png")
 CONTINUOUS = "continuous (Diffusion-LM)"
@@ -48,18 +51,55 @@ def test_loss_curve_marks_the_newest_point():
     assert fig.layout.annotations == () and loss_curve_figure([], []).layout.annotations[0].text
     with pytest.raises(ValueError, match="same length"):
         loss_curve_figure([1], [])
+    # a recorded curve is drawn behind the live one, dashed, and named in the legend
+    ref = loss_curve_figure([1, 5], [3.0, 2.0], reference=Reference([10, 20, 30], [4.0, 2.0, 1.0], "left to right"))
+    assert ref.data[0].name == "left to right" and ref.data[0].line.dash == "dash" and list(ref.data[1].y) == [3.0, 2.0]
+    assert ref.layout.yaxis.type == "log"
+
+
+def test_the_recorded_left_to_right_curve_is_the_contrast_where_units_match():
+    builtin = load_builtin()
+    ref = train_tab._reference("tiny", "sedd", builtin)
+    assert ref.name.startswith("left to right, recorded") and len(ref.steps) == len(ref.losses) > 10
+    assert ref.losses[-1] < ref.losses[0]
+    assert train_tab._reference("tiny", "continuous", builtin) is None  # its loss is not in nats per word
+    assert train_tab._reference("tiny", "ar", replace(builtin, builtin=False)) is None  # recorded on the grammar only
+    for size in train_tab.SIZES:  # every size has its recording, made by the command it names
+        data = json.loads((train_tab.REFERENCES / f"ar-{size}.json").read_text(encoding="utf-8"))
+        assert data["size"] == size and f"record_reference({size!r}" in data["command"]
+
+
+def test_progression_lists_each_snapshot_with_its_step_and_marks_sentences():
+    page = progression_html([Snapshot(1, ["racecourse . <b>", "the cafe"], [False, False]),
+                             Snapshot(40, ["aromi is a pub .", "x"], [True, False], note="the end")], "intro")
+    assert page.count("class='train-snapshot'") == 2 and "after 1 step</b>:" in page
+    assert "after 40 steps</b> (the end)" in page
+    assert page.count("✓") == 1 and "&lt;b&gt;" in page and "<p>intro</p>" in page  # escaped
+    assert "✓" not in progression_html([Snapshot(3, ["aromi is a pub ."])])  # no grammar to ask: no marks
+    with pytest.raises(ValueError, match="one verdict per text"):
+        progression_html([Snapshot(1, ["a", "b"], [True])])
 
 
 def test_trained_model_joins_the_session_and_runs_in_the_denoise_tab(session_root: Path):
     outputs = _train()
-    status, curve, preview, models = outputs[-1]
+    status, curve, timeline, preview, models = outputs[-1]
     assert status.startswith("**Done** (time cap reached)") and "Denoise" in status
     assert ("on the CPU" in status) != torch.cuda.is_available()  # where the steps ran
     # the curve holds every logged step (1, then every 5th) up to the last: how many depends on the machine's speed
     last_step = int(re.search(r"(\d+) steps in", status).group(1))
-    assert list(curve.data[0].x) == [1, *range(5, last_step + 1, 5)] and len(curve.data[0].y) == len(curve.data[0].x)
+    live = next(trace for trace in curve.data if trace.name == "training loss")
+    assert list(live.x) == [1, *range(5, last_step + 1, 5)] and len(live.y) == len(live.x)
+    assert curve.data[0] is live  # a squared distance: no left-to-right curve in other units beside it
+    # the progression: samples drawn at the first step and at a third and two thirds of the time cap (a point a slow
+    # machine has already passed is skipped), then from the final model; each appears as soon as it is drawn
+    snapshots = [int(s) for s in re.findall(r"data-step='(\d+)'", timeline)]
+    assert 2 <= len(snapshots) <= len(train_tab.TIMELINE_AT) + 1 and snapshots[0] == 1 and snapshots[-1] == last_step
+    assert snapshots == sorted(set(snapshots)) and "(the end)" in timeline
+    assert timeline.count("<li><code>") == train_tab.TIMELINE * len(snapshots)
+    streamed = [o[2] for o in outputs[:-1] if isinstance(o[2], str) and "train-snapshot" in o[2]]
+    assert [s.count("train-snapshot") for s in streamed] == list(range(1, len(snapshots)))
     assert preview.count("<li>") == train_tab.PREVIEW
-    assert preview.count("✓ grammatical") + preview.count("✗ not in the grammar") == train_tab.PREVIEW
+    assert preview.count("grammatical ✓") + preview.count("not grammatical ✗") == train_tab.PREVIEW  # each says why
     path = Path(models["continuous"])
     assert path.is_relative_to(common.session_dir("test-session")) and checkpoint.has_checkpoint(path)
     meta = checkpoint.load(path).meta
@@ -68,13 +108,42 @@ def test_trained_model_joins_the_session_and_runs_in_the_denoise_tab(session_roo
     assert meta["train_config"]["device"] == ("cuda" if torch.cuda.is_available() else "cpu")  # "auto", resolved
 
     frames = list(app.denoise(0, 10, "ddpm", True, 0, 1, common.TRAINED, models))
-    assert "step 10 / 10" in frames[-1][0]["frames"][-1][0]
+    assert re.search(r"step 10 (/|of) 10", frames[-1][0]["frames"][-1][0])
     # Training again replaces the family's model and removes the old folder.
-    again = _train(models=models)[-1][3]
+    again = _train(models=models)[-1][4]
     assert again["continuous"] != models["continuous"] and not path.exists()
     # The session ends: its models go.
     common.forget_models(again)
     assert not Path(again["continuous"]).exists()
+
+
+def test_a_new_training_replaces_the_model_only_when_it_finishes(session_root: Path):
+    models = _train()[-1][4]
+    old = Path(models["continuous"])
+
+    def denoise_runs(models: dict) -> bool:
+        frames = list(app.denoise(0, 10, "ddpm", True, 0, 1, common.TRAINED, models))
+        return bool(re.search(r"step 10 (/|of) 10", frames[-1][0]["frames"][-1][0]))
+
+    # A training cut short (the visitor cancels, the connection drops) leaves the earlier model as it was.
+    run = train_tab.train_model(CONTINUOUS, train_tab.BUILTIN, None, 120, "tiny", 1, models, _request())
+    next(run)
+    next(run)
+    run.close()
+    assert sorted(session_root.glob("*/continuous-*")) == [old] and denoise_runs(models)
+
+    # While the next one trains, the session's model is still the earlier one, and it runs.
+    run = train_tab.train_model(CONTINUOUS, train_tab.BUILTIN, None, 120, "tiny", 1, models, _request())
+    outputs = [next(run), next(run)]
+    assert len(list(session_root.glob("*/continuous-*"))) == 2  # the new one is written beside it
+    assert denoise_runs(models) and old.exists()
+    train_tab.stop_training(_request())
+    outputs += list(run)
+    assert all(o[4] == gr.skip() for o in outputs[:-1])  # the State changes once, at the end
+    new = outputs[-1][4]
+    assert outputs[-1][0].startswith("**Done** (stopped)") and new["continuous"] != str(old)
+    assert sorted(session_root.glob("*/continuous-*")) == [Path(new["continuous"])] and denoise_runs(new)
+    common.forget_models(new)
 
 
 def test_choosing_a_model_not_trained_yet_says_where_to_train():
@@ -88,8 +157,8 @@ def test_stop_ends_training_early_and_keeps_the_model(session_root: Path):
     run = train_tab.train_model(CONTINUOUS, train_tab.BUILTIN, None, 120, "tiny", 0, {}, _request())
     next(run)  # started
     assert train_tab.stop_training(_request()).startswith("Stopping")
-    status, _, _, models = list(run)[-1]
-    assert status.startswith("**Done** (stopped)")
+    status, _, timeline, _, models = list(run)[-1]
+    assert status.startswith("**Done** (stopped)") and "(the end)" in timeline
     meta = checkpoint.load(models["continuous"]).meta
     assert meta["seconds"] < 60
     assert train_tab.stop_training(_request()) == "Nothing is training in this session."
@@ -112,7 +181,8 @@ def test_an_uploaded_txt_trains_on_its_own_vocabulary(session_root: Path, tmp_pa
     upload = tmp_path / "cats.txt"
     upload.write_text("\n".join(lines) + "\n", encoding="utf-8")
     outputs = _train(label="ar (left to right)", corpus=train_tab.UPLOAD, upload=str(upload))
-    status, _, preview, models = outputs[-1]
+    status, curve, _, preview, models = outputs[-1]
+    assert [trace.name for trace in curve.data][0] == "training loss"  # the recorded contrast is the grammar's only
     ck = checkpoint.load(models["ar"])
     assert ck.tokenizer.encode("the grey cat") and "grammar" not in preview  # no grammar for a user corpus
     assert "[UNK]" not in ck.tokenizer.tokens(ck.tokenizer.encode("the grey cat sat on the old mat"))
@@ -156,32 +226,58 @@ def test_bad_settings_are_one_line_errors(session_root: Path, kwargs, message):
         _train(**kwargs)
 
 
-def test_train_then_denoise_in_browser(session_root: Path):
-    """In Chromium: train for 5 s, see the curve and samples, then run the new model in the Denoise tab."""
+def test_train_then_use_in_browser(session_root: Path):
+    """In Chromium: train the default model for 5 s, see the curve, its contrast, the progression and samples, then
+    run it in its tab; train again, and the earlier model still runs until the new one is done."""
     from playwright.sync_api import expect
 
+    from test_app_families import wait_for_run
+
+    family = train_tab.FAMILY_CHOICES[train_tab.DEFAULT_FAMILY][0]
+    assert family == "ardm"  # its tab is Order-agnostic, below
+
+    def order_runs(steps: int) -> None:
+        """The trained model runs in the Order-agnostic tab (a budget of its own per call: the run is a new one)."""
+        page.get_by_role("tab", name="Order-agnostic", exact=True).click()
+        page.locator("#order-model").get_by_text(common.TRAINED, exact=True).click()
+        budget = page.locator("#budget input[type=number]")
+        budget.fill(str(steps))
+        budget.press("Enter")
+        page.locator("#order-run").click()
+        wait_for_run(page, "order-text", steps)
+
     with open_in_chromium(app) as page:
-        page.get_by_role("tab", name="Train").click()
+        page.get_by_role("tab", name="Train", exact=True).click()
         seconds = page.locator("#train-seconds input[type=number]")
         seconds.fill("5")
         seconds.press("Enter")
         page.locator("#train-run").click()
-        expect(page.locator("#train-status")).to_contain_text("Done", timeout=120_000)
+        status = page.locator("#train-status")
+        expect(status).to_contain_text("Done", timeout=120_000)
         expect(page.locator("#train-preview li")).to_have_count(train_tab.PREVIEW)
-        expect(page.locator("#train-curve .js-plotly-plot .scatterlayer .trace").first).to_be_attached()
-        assert page.locator("#train-curve .gtitle").text_content().startswith("continuous training loss")
+        expect(page.locator("#train-progress .train-snapshot").last).to_contain_text("(the end)")
+        expect(page.locator("#train-curve .legendtext").first).to_contain_text("left to right, recorded")
+        assert page.locator("#train-curve .gtitle").text_content().startswith(f"{family} training loss")
         page.screenshot(path=str(SCREENSHOT), full_page=True)
+        order_runs(5)
+        first = list(session_root.glob(f"*/{family}-*"))
+        assert len(first) == 1
 
-        page.get_by_role("tab", name="Denoise", exact=True).click()
-        page.locator("#denoise-model").get_by_text(common.TRAINED, exact=True).click()
-        steps = page.locator("#steps input[type=number]")
-        steps.fill("10")
-        steps.press("Enter")
-        page.locator("#run").click()
-        expect(page.locator("#denoise-text")).to_contain_text("step 10", timeout=60_000)
+        # A longer training: while it runs, the session's model is still the first one, and it runs.
+        page.get_by_role("tab", name="Train", exact=True).click()
+        seconds.fill("120")
+        seconds.press("Enter")
+        page.locator("#train-run").click()
+        expect(status).to_contain_text(re.compile(r"step [1-9]"), timeout=60_000)
+        order_runs(4)
+        assert len(list(session_root.glob(f"*/{family}-*"))) == 2 and first[0].exists()
+        page.get_by_role("tab", name="Train", exact=True).click()
+        page.locator("#train-stop").click()
+        expect(status).to_contain_text("Done (stopped)", timeout=120_000)
+        folders = list(session_root.glob(f"*/{family}-*"))
+        assert len(folders) == 1 and folders != first  # replaced once finished
+        order_runs(3)
         # Closing the tab deletes the model at once (Gradio notices on its next heartbeat), not an hour later.
-        folders = list(session_root.glob("*/continuous-*"))
-        assert len(folders) == 1
         page.close()
         deadline = time.monotonic() + 60
         while folders[0].exists() and time.monotonic() < deadline:

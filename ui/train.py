@@ -8,11 +8,14 @@ error saying how long to wait.
 
 from __future__ import annotations
 
+import copy
+import functools
 import html
+import json
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +23,18 @@ import gradio as gr
 import torch
 
 from diffusion.config import preset
-from diffusion.corpus.validator import is_grammatical
+from diffusion.corpus.validator import is_grammatical, validate
 from diffusion.corpus.loaders import load_builtin, load_corpus
 from diffusion.families import get_family
 from diffusion.sampling import sample
 from diffusion.seq2seq import candidates_steps, check_source, decode_targets
 from diffusion.training import prepare, resolve_device, train
-from visualize.train import loss_curve_figure
+from visualize.tokens import verdict_mark
+from visualize.train import Reference, Snapshot, loss_curve_figure, progression_html
 
 from .common import MAX_SEED, TRAINING, explain, forget_models, session_dir, session_load
+from .run import reason
+from .glossary import TIME
 from .inputs import Dropdown, Number, Slider, UserError, as_user_error, whole
 
 # label -> (family, model overrides)
@@ -48,7 +54,17 @@ MAX_LEN = 64  # tokens per row (source, [SEP] and target for seq2seq): what a sm
 MIN_ROWS = 10
 MAX_ROWS = 20_000  # lines of an upload, counted before it is parsed: bounds what the tokenizer and encoder see
 PREVIEW = 3  # samples drawn from the new model when training ends
+TIMELINE = 2  # samples drawn at each point of the progression, from the same noise each time
+TIMELINE_AT = (0.0, 1 / 3, 2 / 3)  # fractions of the time cap where they are drawn; the finished model adds the last
+REFERENCES = Path(__file__).resolve().parent.parent / "assets" / "train"  # recorded left-to-right curves, by size
 UPDATE_SECONDS = 0.5  # at most two redraws of the curve a second
+# The family and size whose samples turn most visibly from word salad into sentences in a minute on a 2-core CPU,
+# compared at the steps such a minute reaches (the left-to-right model reads sooner: it is the contrast, drawn behind)
+DEFAULT_FAMILY = "ardm (order-agnostic)"
+DEFAULT_SIZE = "tiny"
+REFERENCE_FAMILY = "ar (left to right)"  # the contrast drawn behind the loss curve
+# families whose loss is nats per position, like the left-to-right model's (the continuous ones' is a squared distance)
+NATS_PER_WORD = ("sedd", "ardm", "ar")
 USED_IN = {"continuous": "Denoise, Forward noising, Clamping trick and Embeddings", "seq2seq": "Seq2seq",
            "sedd": "Discrete diffusion", "ardm": "Order-agnostic", "ar": "Compare"}
 
@@ -59,20 +75,25 @@ _stop: dict[str, threading.Event] = {}  # session -> its Stop button's flag
 _discard: set[str] = set()  # sessions whose tab closed during their training: the model is deleted, not kept
 
 INTRO = r"""
-**Train a model here**, on the built-in corpus or your own file, and watch the loss fall: every family minimises
-its own bound on $-\log p_\theta(x_0)$. The model is yours for this browser session: pick *trained here* in the
-other tabs to use it.
+**Train** a small model of any family here, on the built-in corpus or your own file, and watch its loss fall. The
+model is yours for this browser session: pick *trained here* in the other tabs to use it.
 """
 
 DETAILS = r"""
+**The one equation.** Every family minimises its own bound on the {{NLL}} of the training sentences,
+$$\mathcal L(\theta) \;\ge\; -\log p_\theta(x_0),$$
+so a falling loss means the model gives the corpus more probability. Each family's loss:
+- continuous / seq2seq: $\lVert f_\theta(x_t, t) - x_0 \rVert^2$ plus the {{rounding}} term $-\log p(w \mid x_0)$
+  (see *Embeddings*);
+- sedd: the {{score entropy}} of the {{concrete score}}, weighted by $\sigma(t)$ (see *Discrete diffusion*);
+- ardm: $\frac{D}{D - j + 1} \sum_{k \notin \sigma(<j)} -\log p(x_k \mid x_{\sigma(<j)})$ over random orders
+  (see *Order-agnostic*);
+- ar: $-\sum_i \log p(x_i \mid x_{<i})$, the left-to-right model's exact NLL.
+""" + TIME + r"""
 **What runs.** The same training loop as `python -m diffusion train` (the preset's optimiser, warm-up then cosine
-decay, an EMA of the weights), on the *tiny* preset (2 layers, width 64: quick on a CPU) or *small* (the shipped
-checkpoints' size: slower, better). The loss is the family's own:
-
-- continuous / seq2seq: $\lVert f_\theta(x_t, t) - x_0 \rVert^2$ plus the rounding term $-\log p(w \mid x_0)$;
-- sedd: the score entropy of the concrete score, weighted by $\sigma(t)$;
-- ardm: $\frac{D}{D - t + 1} \sum_{k \notin \sigma(<t)} -\log p(x_k \mid x_{\sigma(<t)})$ over random orders;
-- ar: $-\sum_i \log p(x_i \mid x_{<i})$.
+decay, an {{EMA}} of the weights), on the *tiny* preset (2 layers, width 64: quick on a CPU) or *small* (the shipped
+checkpoints' size: slower, better). For the diffusion families each training step noises every sentence of the
+batch at a random time $t$ and asks the network to undo it; the left-to-right model just predicts each next word.
 
 **Your file.** A `.txt` with one sentence per line, or a `.csv` with a `text` column (`source` and `target`
 columns for seq2seq); UTF-8, at most 2 MB, at least 10 rows, rows of at most 64 words. The vocabulary is built
@@ -81,6 +102,13 @@ from your file.
 **Limits.** Training stops at the time cap or when you press Stop; either way the model is saved and usable.
 One training runs at a time on this Space; your model is deleted when you close the page, and half an hour after
 you trained it.
+
+**Reading the view.** The curve is the training loss, step by step (each family's own). For sedd, ardm and ar
+it is in nats per word, so a dashed curve recorded from the left-to-right model on the same corpus and size is drawn
+behind it; the continuous families' squared distance is in other units and has no such contrast. Under the curve, a
+few sentences the model writes as it learns (at the start, a third and two thirds of the time, and the end; the same
+noise each time), then a few more from the finished model. A new training replaces your earlier model of the same
+family only when it finishes: the other tabs keep using the earlier one meanwhile.
 """
 
 
@@ -132,9 +160,9 @@ def _out_dir(session: Path, family: str) -> Path:
 
 
 def _drop_older(session: Path, family: str, keep: Path) -> None:
-    """The session's earlier models of `family`, once a new one has replaced them."""
+    """The session's earlier models of `family`, once a new one has replaced them (not one a training writes now)."""
     for old in session.glob(f"{family}-*"):
-        if old != keep:
+        if old != keep and old not in TRAINING:
             forget_models({family: str(old)})
 
 
@@ -145,24 +173,61 @@ def _status(step: int, seconds: float, cap: float, loss: float, stopping: bool =
     return f"`{bar}` {100 * done:.0f}% · step {step} · {seconds:.0f} s of {cap:.0f} s · loss {loss:.4f}{note}"
 
 
+def _draw(family: str, process, model: torch.nn.Module, tokenizer, corpus, count: int,
+          seed: int) -> tuple[str | None, list[str]]:
+    """`count` samples at the process's default steps, from the seed's noise; for a paired family, targets for the
+    first held-out source, returned with it."""
+    gen = torch.Generator().manual_seed(seed)
+    steps = process.default_steps
+    if get_family(family).paired:
+        source = check_source(tokenizer, model.config, corpus.sources["validation"][0], corpus.builtin)
+        last = list(candidates_steps(process, model, tokenizer, source, count, steps, gen, every=steps))[-1]
+        return source, decode_targets(tokenizer, model.config, last.tokens)
+    traj = sample(process, model, count, steps, generator=gen, every=steps)
+    return None, [tokenizer.decode(row) for row in traj.final.tokens]
+
+
+def _snapshot(family: str, step: int, process, model: torch.nn.Module, tokenizer, corpus, seed: int,
+              note: str = "") -> tuple[Snapshot, str | None]:
+    """One point of the progression: TIMELINE samples of the model as it is after `step` steps."""
+    source, texts = _draw(family, process, model, tokenizer, corpus, TIMELINE, seed)
+    marks = [is_grammatical(t) for t in texts] if corpus.builtin else None
+    return Snapshot(step, texts, marks, note), source
+
+
+def _timeline(snapshots: list[Snapshot], source: str | None, seed: int) -> str:
+    where = f" for the source {source!r}" if source else ""
+    return progression_html(snapshots, f"What the model writes as it learns: {TIMELINE} samples{where}, drawn from "
+                                       f"the same noise (seed {seed}) each time, so only the training differs.")
+
+
+@functools.lru_cache(maxsize=len(SIZES))
+def _recorded(size: str) -> Reference | None:
+    """The left-to-right model's loss curve recorded by `record_reference` at this size, if there is one."""
+    try:
+        data = json.loads((REFERENCES / f"ar-{size}.json").read_text(encoding="utf-8"))
+        return Reference(data["log_steps"], data["losses"], f"left to right, recorded ({data['steps']} steps)")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _reference(size: str, family: str, corpus) -> Reference | None:
+    """The recorded contrast for the loss curve: on the built-in corpus, where it was recorded, and for the
+    families whose loss is in the same units as the left-to-right model's."""
+    return _recorded(size) if corpus.builtin and family in NATS_PER_WORD else None
+
+
 def _preview(family: str, path: Path, corpus, seed: int) -> str:
     """A few samples of the new model at its default steps, rendered as the other tabs render tokens."""
     ck = session_load(str(path), family)
-    gen = torch.Generator().manual_seed(seed)
     steps = ck.process.default_steps
-    if get_family(family).paired:
-        source = check_source(ck.tokenizer, ck.config, corpus.sources["validation"][0], corpus.builtin)
-        last = list(candidates_steps(ck.process, ck.model, ck.tokenizer, source, PREVIEW, steps, gen, every=steps))[-1]
-        texts = decode_targets(ck.tokenizer, ck.config, last.tokens)
-        head = f"<p>Source: <code>{html.escape(source)}</code></p>"
-    else:
-        traj = sample(ck.process, ck.model, PREVIEW, steps, generator=gen, every=steps)
-        texts = [ck.tokenizer.decode(row) for row in traj.final.tokens]
-        head = ""
+    source, texts = _draw(family, ck.process, ck.model, ck.tokenizer, corpus, PREVIEW, seed)
+    head = f"<p>Source: <code>{html.escape(source)}</code></p>" if source is not None else ""
     def verdict(text: str) -> str:
         if not corpus.builtin:
             return ""
-        return " <b>✓ grammatical</b>" if is_grammatical(text) else " <i>✗ not in the grammar</i>"
+        check = validate(text)
+        return " " + verdict_mark(check.grammatical, reason(check))
 
     rows = "".join(f"<li><code>{html.escape(t)}</code>{verdict(t)}</li>" for t in texts)
     intro = f"<p>{len(texts)} samples, seed {seed}, {steps} steps:</p>"
@@ -170,9 +235,10 @@ def _preview(family: str, path: Path, corpus, seed: int) -> str:
 
 
 def train_model(label: str, corpus_choice: str, upload: str | None, seconds: float, size: str, seed: float,
-                models: dict[str, str] | None, request: gr.Request) -> Iterator[tuple[Any, Any, Any, Any]]:
-    """Train for at most `seconds`, streaming the status line and the loss curve; at the end the new model joins
-    the session's `models` and a few of its samples are shown."""
+                models: dict[str, str] | None, request: gr.Request) -> Iterator[tuple[Any, Any, Any, Any, Any]]:
+    """Train for at most `seconds` into a new folder, streaming the status line, the loss curve and samples drawn
+    along the way; only once it ends with a model does that model replace the family's earlier one in the
+    session's `models` (which the other tabs keep using meanwhile), and a few of its samples are shown."""
     family, overrides = _family(label)
     cap = whole(seconds, "time cap (seconds)", MIN_SECONDS, MAX_SECONDS)
     seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
@@ -193,7 +259,7 @@ def train_model(label: str, corpus_choice: str, upload: str | None, seconds: flo
         # the upload is read under the lock: one visitor's file costs at most one training's worth of the machine
         corpus = _corpus(upload_path, family)
         model_config, train_config = preset(size, family=family, **overrides)
-        fitted, _ = prepare(model_config, corpus)
+        fitted, tokenizer = prepare(model_config, corpus)
         if fitted.seq_len > MAX_LEN:
             raise UserError(f"your file has a row of {fitted.seq_len} tokens; the Train tab takes rows of at most "
                             f"{MAX_LEN} (split long lines, or train with `python -m diffusion train`)")
@@ -203,8 +269,13 @@ def train_model(label: str, corpus_choice: str, upload: str | None, seconds: flo
         train_config = replace(train_config, seed=seed, minutes=cap / 60, steps=None, log_every=5,
                                checkpoint_every_seconds=float(MAX_SECONDS), device="auto")
         command = f"app Train tab: {label}, {size}, {corpus.name if corpus.builtin else 'uploaded file'}, {cap} s"
+        reference = _reference(size, family, corpus)
         steps, losses, shown = [], [], 0.0
-        yield _status(0, 0, cap, float("nan")), loss_curve_figure([], [], family=family), "", gr.skip()
+        snapshots: list[Snapshot] = []
+        source, due = None, [cap * f for f in TIMELINE_AT]
+        yield (_status(0, 0, cap, float("nan")),
+               gr.Plot(loss_curve_figure([], [], family=family, reference=reference), visible=True), "", "",
+               gr.skip())
         last = None
         for log in train(fitted, train_config, corpus, out, command=command,
                          seq_len_given=True, should_stop=stop.is_set):
@@ -214,19 +285,30 @@ def train_model(label: str, corpus_choice: str, upload: str | None, seconds: flo
             if log.phase == "calibrating":  # the steps are done; ARDM measures its plan's L_t before saving
                 yield (f"Trained {log.step} steps in {log.seconds:.0f} s; measuring the loss of each generation step "
                        f"on {train_config.calibration_sequences} held-out sentences, which plans parallel decoding…",
-                       gr.skip(), gr.skip(), gr.skip())
+                       gr.skip(), gr.skip(), gr.skip(), gr.skip())
                 continue
             steps.append(log.step)
             losses.append(log.loss)
-            if time.perf_counter() - shown >= UPDATE_SECONDS:
+            timeline = None
+            if due and log.seconds >= due[0] and log.model is not None:
+                while due and log.seconds >= due[0]:
+                    due.pop(0)
+                # a CPU copy: the loop's averaged weights stay where they train, untouched by sampling
+                snap, source = _snapshot(family, log.step, log.process, copy.deepcopy(log.model).cpu(), tokenizer,
+                                         corpus, seed)
+                snapshots.append(snap)
+                timeline = _timeline(snapshots, source, seed)
+            if timeline is not None or time.perf_counter() - shown >= UPDATE_SECONDS:
                 shown = time.perf_counter()
                 yield (_status(log.step, log.seconds, cap, log.loss, stop.is_set()),
-                       loss_curve_figure(steps, losses, log.seconds, cap, family), gr.skip(), gr.skip())
+                       loss_curve_figure(steps, losses, log.seconds, cap, family, reference),
+                       gr.skip() if timeline is None else timeline, gr.skip(), gr.skip())
         finished = last is not None and last.done and session.name not in _discard
     except ValueError as e:
         raise as_user_error(e) from None
     finally:
-        # a run that did not finish (an error, a closed tab, a cancelled event) leaves nothing behind
+        # a run that did not finish (an error, a closed tab, a cancelled event) leaves nothing behind, and the
+        # session's earlier model where it was
         if out is not None:
             TRAINING.discard(out)
             if not finished:
@@ -237,17 +319,56 @@ def train_model(label: str, corpus_choice: str, upload: str | None, seconds: flo
         _lock.release()
     if not finished:
         return
-    _drop_older(session, family, out)
-    models = dict(models or {}, **{family: str(out)})
     why = "stopped" if stop.is_set() else "time cap reached"
     loss = losses[-1] if losses else float("nan")
-    yield (f"Trained {last.step} steps in {last.seconds:.0f} s; drawing {PREVIEW} samples at "
-           f"{session_load(str(out), family).process.default_steps} steps…", gr.skip(), gr.skip(), gr.skip())
+    try:
+        ck = session_load(str(out), family)
+        yield (f"Trained {last.step} steps in {last.seconds:.0f} s; drawing {PREVIEW} samples at "
+               f"{ck.process.default_steps} steps…", gr.skip(), gr.skip(), gr.skip(), gr.skip())
+        snap, source = _snapshot(family, last.step, ck.process, ck.model, ck.tokenizer, corpus, seed, note="the end")
+        snapshots.append(snap)
+        preview = _preview(family, out, corpus, seed)
+    except BaseException:  # cancelled or failed before the session got it: the earlier model stays
+        forget_models({family: str(out)})
+        raise
+    # the new model is whole and sampled: now it replaces the session's earlier one
+    _drop_older(session, family, out)
+    models = dict(models or {}, **{family: str(out)})
     where = "on the CPU" if resolve_device("auto").type == "cpu" else f"on {torch.cuda.get_device_name()}"
     done = (f"**Done** ({why}): {last.step} steps in {last.seconds:.0f} s {where}, last loss {loss:.4f}. "
             f"Pick *trained here* in {USED_IN[family]} to use it.")
-    yield (done, loss_curve_figure(steps, losses, last.seconds, cap, family), _preview(family, out, corpus, seed),
-           models)
+    yield (done, loss_curve_figure(steps, losses, last.seconds, cap, family, reference),
+           _timeline(snapshots, source, seed), preview, models)
+
+
+def record_reference(size: str, steps: int) -> Path:
+    """Record the left-to-right model's loss curve on the built-in corpus with the Train tab's settings for `size`,
+    trained for `steps` steps, as the contrast the tab's loss plot draws (assets/train/ar-<size>.json)."""
+    import tempfile
+
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {', '.join(SIZES)}, got {size!r}")
+    family, overrides = FAMILY_CHOICES[REFERENCE_FAMILY]
+    corpus = load_builtin()
+    model_config, train_config = preset(size, family=family, **overrides)
+    fitted, _ = prepare(model_config, corpus)
+    train_config = replace(train_config, seed=0, steps=steps, minutes=None, log_every=10,
+                           checkpoint_every_seconds=1e9)
+    log_steps, losses = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for log in train(fitted, train_config, corpus, tmp, seq_len_given=True):
+            if not log.done and log.phase == "training":
+                log_steps.append(log.step)
+                losses.append(round(log.loss, 4))
+    path = REFERENCES / f"ar-{size}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    command = f".venv/bin/python -c \"from ui.train import record_reference; record_reference({size!r}, {steps})\""
+    why = f"steps: what the Train tab's {DEFAULT_SECONDS} s reach at this size on a 2-core CPU, the same time"
+    record = dict(command=command, why=why, family=family, size=size, corpus=corpus.name, steps=steps,
+                  train_config=asdict(train_config), log_steps=log_steps, losses=losses)
+    path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    _recorded.cache_clear()
+    return path
 
 
 def cancel_training(request: gr.Request) -> None:
@@ -274,25 +395,27 @@ def tab(models: gr.State) -> None:
     explain(INTRO, DETAILS)
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
-            family = Dropdown(list(FAMILY_CHOICES), value="continuous (Diffusion-LM)", label="family",
+            family = Dropdown(list(FAMILY_CHOICES), value=DEFAULT_FAMILY, label="family",
                                  elem_id="train-family")
             corpus = gr.Radio([BUILTIN, UPLOAD], value=BUILTIN, label="corpus", elem_id="train-corpus")
             upload = gr.File(label=".txt (a sentence per line) or .csv ('text', or 'source' and 'target'), ≤ 2 MB",
                              file_types=[".txt", ".csv"], type="filepath", visible=False, elem_id="train-upload")
             seconds = Slider(MIN_SECONDS, MAX_SECONDS, value=DEFAULT_SECONDS, step=5, label="time cap (seconds)",
                                 elem_id="train-seconds")
-            size = gr.Radio(list(SIZES), value="tiny", label="model size", elem_id="train-size",
+            size = gr.Radio(list(SIZES), value=DEFAULT_SIZE, label="model size", elem_id="train-size",
                             info="tiny: fast, rough; small: the shipped models' size, needs minutes")
             seed = Number(value=0, label="seed", minimum=0, step=1, elem_id="train-seed")
-            with gr.Row():
+            with gr.Row(elem_id="train-buttons"):
                 run = gr.Button("Train", variant="primary", elem_id="train-run")
                 stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
         with gr.Column(scale=3, min_width=300):
             status = gr.Markdown("Press Train: the loss curve appears here as the model learns.", elem_id="train-status")
-            curve = gr.Plot(label="loss", elem_id="train-curve")
+            curve = gr.Plot(label="loss", elem_id="train-curve", visible=False)  # shown when a training starts
+            timeline = gr.HTML("", elem_id="train-progress")
             samples = gr.HTML("", elem_id="train-preview")
     corpus.change(lambda c: gr.File(visible=c == UPLOAD), corpus, upload, api_visibility="private",
                   show_progress="hidden")
-    run.click(train_model, [family, corpus, upload, seconds, size, seed, models], [status, curve, samples, models],
+    run.click(train_model, [family, corpus, upload, seconds, size, seed, models],
+              [status, curve, timeline, samples, models],
               show_progress="minimal", concurrency_limit=2, concurrency_id="training")
     stop.click(stop_training, None, status, show_progress="hidden")
