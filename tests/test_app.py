@@ -80,7 +80,7 @@ def test_commit_order_colours_words_by_the_step_that_wrote_them():
 def test_render_step_has_title_and_one_row_per_sample():
     out = render_step([["a", "pub"], ["an", "inn"]], [[0.1, 0.2], [0.3, 0.4]], index=3, t=0.85, num_steps=20,
                       clamped=True)
-    assert "step 3 / 20 · t = 0.850" in out
+    assert "step 3 of 20 · t = 0.850" in out
     assert out.count('sample-row"') == 2
     with_preds = render_step([["a", "pub"]], [[0.1, 0.2]], index=3, t=0.5, num_steps=20, preds=[["an", "inn"]],
                              distances=[0.25])
@@ -161,12 +161,12 @@ def test_denoise_streams_frames_then_sends_the_whole_run(tiny_app):
     outputs = list(tiny_app.denoise(0, 20, "ddpm", True, 0.75, 2))
     assert len(outputs) >= 3
     first = outputs[0][0]
-    assert first["live"] is True and len(first["frames"]) == 1 and "step 0 / 20" in first["frames"][0][0]
+    assert first["live"] is True and len(first["frames"]) == 1 and "step 0 of 20" in first["frames"][0][0]
     value, run, plot, latent_map, follow = _final(outputs)
     assert value["live"] is False and len(value["frames"]) == len(run) == len(outputs) - 1  # every frame, once
     assert value["start"] is None and set(value["linked"]) == {"clamp-plot", "latent-map"}
     html = value["frames"][-1][0]
-    assert "step 20 / 20" in html and html.count('sample-row"') == html.count('pred-row"') == 2  # x̂0 under x_t
+    assert "step 20 of 20" in html and html.count('sample-row"') == html.count('pred-row"') == 2  # x̂0 under x_t
     # The final frame says what the grammar makes of each sample; the streamed frames do not.
     assert html.count('class="grammar-note"') == 2 and 'class="grammar-note"' not in outputs[-2][0]["frames"][0][0]
     verdicts = [v.grammatical for v in run.verdicts[0]]
@@ -244,7 +244,7 @@ def test_shipped_checkpoint_loads(monkeypatch):
         assert ck.config.family == "continuous"
         assert ck.process.T >= app.DEFAULT_STEPS  # the default step count must be valid for the shipped model
         html = _final(list(app.denoise(0, app.MIN_STEPS, "ddim", True, 1.0, 1)))[0]["frames"][-1][0]
-        assert f"step {app.MIN_STEPS} / {app.MIN_STEPS}" in html
+        assert f"step {app.MIN_STEPS} of {app.MIN_STEPS}" in html
     finally:
         app._load.cache_clear()
 
@@ -307,28 +307,28 @@ def _browser_run(module, steps: int, screenshot: Path, max_steps: int) -> None:
                                "return Number(r.dataset.frames) > 1 && !r.classList.contains('tdl-live'); }",
                                timeout=120_000)  # the whole run, not a streamed frame
         expect(scrub).to_be_visible()
-        expect(text.locator(".tdl-stage")).to_contain_text(f"step {steps} / {steps}")
+        expect(text.locator(".tdl-stage")).to_contain_text(f"step {steps} of {steps}")
         words = text.locator(".sample-row").first.inner_text()
         assert re.search(r"\b[a-z]{2,}\b", words.replace("sample", "")), words
         final = text.locator(".tdl-stage").inner_text()
 
         scrub.focus()
         scrub.press("Home")  # keyboard moves fire the slider's input event, as a drag does
-        expect(text.locator(".tdl-stage")).to_contain_text(f"step 0 / {steps}")
+        expect(text.locator(".tdl-stage")).to_contain_text(f"step 0 of {steps}")
         assert text.locator(".tdl-stage").inner_text() != final
         scrub.press("End")
-        expect(text.locator(".tdl-stage")).to_contain_text(f"step {steps} / {steps}")
+        expect(text.locator(".tdl-stage")).to_contain_text(f"step {steps} of {steps}")
         # Play from the last frame starts again at the prior and steps forward; Pause holds the frame.
         root.locator(".tdl-play").click()
         expect(root.locator(".tdl-play")).to_have_text("❚❚ Pause")
-        expect(text.locator(".tdl-stage")).not_to_contain_text(f"step 0 / {steps}")
+        expect(text.locator(".tdl-stage")).not_to_contain_text(f"step 0 of {steps}")
         root.locator(".tdl-play").click()
         expect(root).to_have_attribute("data-playing", "false")
         held = root.get_attribute("data-frame")
         assert held is not None and int(held) < int(root.locator(".tdl-scrub").get_attribute("max"))  # held short
         scrub.focus()
         scrub.press("End")
-        expect(text.locator(".tdl-stage")).to_contain_text(f"step {steps} / {steps}")
+        expect(text.locator(".tdl-stage")).to_contain_text(f"step {steps} of {steps}")
         expect(page.locator("#clamp-plot")).to_be_visible()
         expect(page.locator("#clamp-plot .js-plotly-plot")).to_be_visible()
         expect(page.locator("#latent-map .js-plotly-plot")).to_be_visible()
@@ -358,6 +358,12 @@ def test_shipped_model_in_browser(monkeypatch):
 
 
 TABS = [name for name, _ in app.TABS]
+RUN_BUTTONS = {"Denoise": "#run", "Clamping trick": "#ct-run", "Discrete diffusion": "#sedd-run",
+               "Order-agnostic": "#order-run", "Seq2seq": "#s2s-run", "Control": "#control-run", "Compare": "#cmp-run",
+               "Train": "#train-run"}
+RESULTS = {"Denoise": "#denoise-text", "Clamping trick": "#ct-view", "Discrete diffusion": "#sedd-text",
+           "Order-agnostic": "#order-text", "Seq2seq": "#s2s-text", "Control": "#control-text",
+           "Compare": "#cmp-results", "Train": "#train-status"}
 
 
 def test_every_tab_fits_a_phone_and_a_projector(tmp_path):
@@ -369,11 +375,12 @@ def test_every_tab_fits_a_phone_and_a_projector(tmp_path):
     app._load.cache_clear()
     with open_in_chromium(app) as page:
         page.set_viewport_size({"width": 390, "height": 844})
-        expect(page.get_by_role("button", name="More tabs")).to_be_visible()  # the tab bar has folded
+        more = page.get_by_role("button", name="More tabs").first  # the app's tab bar (the lesson's has its own)
+        expect(more).to_be_visible()  # the tab bar has folded
         for name in TABS:
             tab = page.get_by_role("tab", name=name, exact=True)
             if not tab.is_visible():
-                page.get_by_role("button", name="More tabs").click()
+                more.click()
                 tab = page.locator(".overflow-dropdown button", has_text=name)
             tab.click()
             panel = page.locator("[role=tabpanel]:visible")
@@ -393,6 +400,10 @@ def test_every_tab_fits_a_phone_and_a_projector(tmp_path):
             for player in panel.locator(".tdl-player:visible").all():
                 box = player.bounding_box()
                 assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= viewport, name
+            if name in RUN_BUTTONS:  # Run is in view without scrolling, as is the view it fills
+                for selector in (RUN_BUTTONS[name], RESULTS[name]):
+                    box = page.locator(selector).bounding_box()
+                    assert box is not None and box["y"] + min(box["height"], 40) <= 720, (name, selector, box)
 
 
 def test_element_ids_are_unique():

@@ -87,11 +87,11 @@ def test_clamp_compare_streams_both_runs_then_sends_the_whole_run_to_the_player(
     outputs = list(clamp_app.clamp_compare(0, 20, "ddpm", 1.0, SHIPPED, {}))
     first = outputs[0][0]  # streamed: the newest frame alone, both columns, still live
     assert first["live"] is True and len(first["frames"]) == 1
-    assert all("step 0 / 20" in view for view in views(first))
+    assert all("step 0 of 20" in view for view in views(first))
     assert first["heads"] == outputs[-1][0]["heads"] == ["With clamping", "Without clamping"]  # the columns' heads
     value, verdict_on, verdict_off, run, distance, disagree, *_ = outputs[-1]
     on, off = views(value)
-    assert "step 20 / 20" in on and "x̂₀ clamped" in on and "not clamped" in off
+    assert "step 20 of 20" in on and "x̂₀ clamped" in on and "not clamped" in off
     assert "grammatical" in verdict_on and "grammatical" in verdict_off
     assert len(run) == len(outputs) - 1 == 21  # one Run of two columns: the prior, 20 steps, then the reveal
     assert run.frames[-1] == (on, off) and run.indices == list(range(21))
@@ -107,7 +107,7 @@ def test_clamp_compare_streams_both_runs_then_sends_the_whole_run_to_the_player(
     assert series(run, "disagree", ON)[-1] == 0.0 and series(run, "disagree", OFF)[-1] == 0.0
     assert series(run, "distance", ON) != series(run, "distance", OFF)
     assert [[v.grammatical for v in checks] for checks in run.verdicts] == [[is_grammatical(t)] for t, in run.samples]
-    assert all("step 0 / 20" in view for view in views(value, 0))  # the player's first frame: both at the prior
+    assert all("step 0 of 20" in view for view in views(value, 0))  # the player's first frame: both at the prior
     fig_d, fig_c = plotted(distance), plotted(disagree)
     assert [t.get("name") for t in fig_d["data"]][:2] == ["with clamping", "without clamping"]
     assert fig_c["data"][0]["y"] is not None and len(fig_c["data"][0]["y"]) == 20
@@ -154,7 +154,7 @@ def test_clamp_compare_runs_the_model_trained_in_this_session(tiny_checkpoint, m
     app._load.cache_clear()
     try:
         out = list(clamp_ui.clamp_compare(0, 10, "ddpm", 1.0, TRAINED, {"continuous": str(tiny_checkpoint)}))[-1]
-        assert all("step 10 / 10" in view for view in views(out[0]))
+        assert all("step 10 of 10" in view for view in views(out[0]))
         with pytest.raises(gr.Error, match=app.CHECKPOINT_ENV):
             list(clamp_ui.clamp_compare(0, 10, "ddpm", 1.0, SHIPPED, {}))
     finally:
@@ -214,7 +214,7 @@ def test_x0_beside_eps_refuses_what_it_cannot_compare(x0_eps_app, tiny_checkpoin
         list(x0_eps_app.clamp_compare(0, 10, "ddpm", 1.0, SHIPPED, {}, "prediction"))
     # the clamping comparison does not need the eps model at all, and hides the x0 / eps accuracy plot
     last = list(x0_eps_app.clamp_compare(0, 10, "ddpm", 0, SHIPPED, {}, "clamping"))[-1]
-    assert all("step 10 / 10" in view for view in views(last[0])) and last[-1].visible is False
+    assert all("step 10 of 10" in view for view in views(last[0])) and last[-1].visible is False
 
 
 @pytest.mark.parametrize("args, message", [
@@ -270,8 +270,8 @@ def test_clamp_tab_in_browser(monkeypatch):
             on, off = chains.nth(0), chains.nth(1)
             expect(on.locator(".tdl-head")).to_have_text("With clamping")
             expect(off.locator(".tdl-head")).to_have_text("Without clamping")
-            expect(on).to_contain_text(f"step {steps} / {steps}")
-            expect(off).to_contain_text(f"step {steps} / {steps}")
+            expect(on).to_contain_text(f"step {steps} of {steps}")
+            expect(off).to_contain_text(f"step {steps} of {steps}")
             expect(page.locator("#ct-verdict-on")).to_contain_text("grammatical")
             expect(page.locator("#ct-verdict-off")).to_contain_text("grammatical")
             for plot in ("#ct-distance", "#ct-disagree"):
@@ -279,30 +279,30 @@ def test_clamp_tab_in_browser(monkeypatch):
                 expect(page.locator(f"{plot} .scatterlayer .trace").first).to_be_attached()
             scrub, back, fwd = (root.locator(f".tdl-{name}") for name in ("scrub", "back", "fwd"))
             scrub.fill("0")  # as a drag to the start does
-            expect(on).to_contain_text(f"step 0 / {steps}")
-            expect(off).to_contain_text(f"step 0 / {steps}")
+            expect(on).to_contain_text(f"step 0 of {steps}")
+            expect(off).to_contain_text(f"step 0 of {steps}")
             scrub.fill(str(steps))
-            expect(on).to_contain_text(f"step {steps} / {steps}")
+            expect(on).to_contain_text(f"step {steps} of {steps}")
             for _ in range(8):
                 back.click()
             expect(root).to_have_attribute("data-frame", str(steps - 8))
-            expect(on).to_contain_text(f"step {steps - 8} / {steps}")
-            expect(off).to_contain_text(f"step {steps - 8} / {steps}")
+            expect(on).to_contain_text(f"step {steps - 8} of {steps}")
+            expect(off).to_contain_text(f"step {steps - 8} of {steps}")
             for plot in ("ct-distance", "ct-disagree"):  # both plots' cursors at the frame's step
                 assert _cursor(page, plot) == [steps - 8] * 2, plot
             expect(page.locator("#ct-distance")).to_contain_text("not clamped yet")  # steps 1..5 shaded
             for _ in range(steps - 8 - 5):
                 back.click()
-            expect(on).to_contain_text("step 5 / 20 · t = 0.750 · not clamped")  # the start: not clamped yet
-            expect(off).to_contain_text("step 5 / 20")
+            expect(on).to_contain_text("step 5 of 20 · t = 0.750 · not clamped")  # the start: not clamped yet
+            expect(off).to_contain_text("step 5 of 20")
             # identical up to the start: same seed, same noise (the columns' views, under their different heads)
             assert on.locator(".denoise-frame").inner_text() == off.locator(".denoise-frame").inner_text()
             fwd.click()
-            expect(on).to_contain_text("step 6 / 20 · t = 0.700 · x̂₀ clamped")
-            expect(off).to_contain_text("step 6 / 20 · t = 0.700 · not clamped")
+            expect(on).to_contain_text("step 6 of 20 · t = 0.700 · x̂₀ clamped")
+            expect(off).to_contain_text("step 6 of 20 · t = 0.700 · not clamped")
             for _ in range(6):
                 fwd.click()
-            expect(on).to_contain_text("step 12 / 20")  # mid-way: the screenshot shows the two runs apart
+            expect(on).to_contain_text("step 12 of 20")  # mid-way: the screenshot shows the two runs apart
             assert _cursor(page, "ct-distance") == [12, 12]
             page.screenshot(path=str(screenshot), full_page=True)
     finally:
@@ -333,13 +333,13 @@ def test_x0_beside_eps_in_browser(monkeypatch):
             wait_for_run(page, "ct-view", 200, timeout=240_000)
             expect(heads.first).to_contain_text("Predicts x₀")
             for side, chain in (("on", root.locator(".tdl-chain").first), ("off", root.locator(".tdl-chain").nth(1))):
-                expect(chain).to_contain_text("step 200 / 200 · t = 0.000 · x̂₀ clamped")
+                expect(chain).to_contain_text("step 200 of 200 · t = 0.000 · x̂₀ clamped")
                 expect(page.locator(f"#ct-verdict-{side}")).to_contain_text("grammatical")
             expect(page.locator("#ct-distance")).to_contain_text("predicts ε")
             expect(page.locator("#ct-accuracy")).to_contain_text("predicts ε: words")
             frames = int(root.get_attribute("data-frames"))
             root.locator(".tdl-scrub").fill(str((frames - 1) // 2))  # half-way: x̂₀ still far from words under ε
-            expect(root.locator(".tdl-chain").first).to_contain_text("step 100 / 200")
+            expect(root.locator(".tdl-chain").first).to_contain_text("step 100 of 200")
             page.screenshot(path=str(screenshot), full_page=True)
     finally:
         app._load.cache_clear()

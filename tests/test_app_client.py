@@ -81,7 +81,7 @@ def test_denoise_then_follow_a_word_in_one_session(server, client):
 
     value, distance, latent_map, follow = client.predict(0, 20, "ddpm", True, 1.0, 2, "shipped", api_name="/denoise")
     frames = _played(value, frames=21)
-    assert "step 20 / 20" in frames[-1][0] and "step 0 / 20" in frames[0][0]
+    assert "step 20 of 20" in frames[-1][0] and "step 0 of 20" in frames[0][0]
     assert value["start"] is None and _plot(distance) and _plot(latent_map)
     words = [c[1] if isinstance(c, (list, tuple)) else c for c in follow["choices"]]
     assert words[0] == "every position" and len(words) > 2 and follow["value"] in words
@@ -94,28 +94,28 @@ def test_denoise_then_follow_a_word_in_one_session(server, client):
 def test_every_family_tab_runs(client):
     value, *_ = client.predict(0, 20, "ddpm", 0.75, "shipped", api_name="/clamp_compare")
     left, right = _played(value, frames=21, chains=2)[-1]
-    assert "step 20 / 20" in left and "step 20 / 20" in right
-    assert "step 0 / 20" in value["frames"][0][0] and "step 0 / 20" in value["frames"][0][1]
+    assert "step 20 of 20" in left and "step 20 of 20" in right
+    assert "step 0 of 20" in value["frames"][0][0] and "step 0 of 20" in value["frames"][0][1]
     value, *_, accuracy = client.predict(0, 20, "ddpm", 1.0, "shipped", "prediction", api_name="/clamp_compare")
     left, right = _played(value, frames=21, chains=2)[-1]
-    assert "step 20 / 20" in left and "step 20 / 20" in right and "ε" in value["heads"][1] and _plot(accuracy)
+    assert "step 20 of 20" in left and "step 20 of 20" in right and "ε" in value["heads"][1] and _plot(accuracy)
 
     value, quality = client.predict("absorb", 0, 16, "tweedie", 2, "shipped", api_name="/sedd_denoise")
     frames = _played(value, frames=17)
-    assert "step 16 / 16" in frames[-1][0] and "step 0 / 16" in frames[0][0] and _plot(quality)
+    assert "step 16 of 16" in frames[-1][0] and "step 0 of 16" in frames[0][0] and _plot(quality)
 
     value, plan, curve = client.predict(0, 10, 1.0, 1, "shipped", api_name="/order_agnostic")
-    assert "step 10 / 10" in _played(value)[-1][0] and _plot(plan) and _plot(curve)
+    assert "step 10 of 10" in _played(value)[-1][0] and _plot(plan) and _plot(curve)
     value, *_ = client.predict(0, 10, 1.0, 1, "shipped", "confident", api_name="/order_agnostic")
-    assert "step 10 / 10" in _played(value)[-1][0]
+    assert "step 10 of 10" in _played(value)[-1][0]
 
     value, candidates, heatmap = client.predict(MR, 0, 20, 3, "shipped", api_name="/seq2seq_run")
-    assert "step 20 / 20" in _played(value, frames=21)[-1][0] and candidates.count("candidate") >= 3
+    assert "step 20 of 20" in _played(value, frames=21)[-1][0] and candidates.count("candidate") >= 3
     assert _plot(heatmap)
 
     value, _, verdicts = client.predict("Length", "", 10, "food", "italian", 0.01, 0.1, 3, 0, 10, 1, "shipped",
                                         api_name="/control_run")
-    assert "step 10 / 10" in _played(value, frames=11)[-1][0] and "final sample" in verdicts
+    assert "step 10 of 10" in _played(value, frames=11)[-1][0] and "final sample" in verdicts
 
     figure, status = client.predict("continuous", "PCA", "shipped", api_name="/embedding_map")
     assert _plot(figure) and "PCA" in status
@@ -156,8 +156,8 @@ def test_a_trained_model_belongs_to_its_session(server, client):
     from gradio_client import Client
     from gradio_client.exceptions import AppError
 
-    status, curve, samples = client.predict("ar (left to right)", train_tab.BUILTIN, None, 5, "tiny", 0,
-                                            api_name="/train_model")
+    status, curve, _timeline, samples = client.predict("ar (left to right)", train_tab.BUILTIN, None, 5, "tiny", 0,
+                                                       api_name="/train_model")
     assert status.startswith("**Done**") and _plot(curve) and samples.count("<li>") == train_tab.PREVIEW
     cards = client.predict(0, 10, ["ar"], MR, "trained here", api_name="/compare_run")
     assert "done" in cards.lower() or "grammatical" in cards.lower()

@@ -46,7 +46,7 @@ def test_guidance_streams_then_plots_the_classifier_probability(control_app):
     assert len(outs) > 2
     assert all(out[0]["live"] and len(out[0]["frames"]) == 1 for out in outs[:-1])  # streamed: the newest frame
     value, run, plot, verdicts = outs[-1]
-    assert "step 10 / 10" in frame(value) and "step 0 / 10" in frame(value, 0)
+    assert "step 10 of 10" in frame(value) and "step 0 of 10" in frame(value, 0)
     assert value["live"] is False and value["frames"] == [list(views) for views in run.frames] and len(run) >= 2
     assert plot.visible is True and value["linked"] == ["control-plot"]
     indices, probs = run.series("prob")
@@ -147,9 +147,9 @@ def _control_flow(module, steps: int, guidance_shot: Path, infill_shot: Path) ->
         root = page.locator("#control-text .tdl-player")
         root.locator(".tdl-back").click()  # the player steps back through the recorded run
         expect(root).to_have_attribute("data-frame", str(int(root.get_attribute("data-frames")) - 2))
-        expect(page.locator("#control-text .tdl-stage")).not_to_contain_text(f"step {steps} / {steps}")
+        expect(page.locator("#control-text .tdl-stage")).not_to_contain_text(f"step {steps} of {steps}")
         root.locator(".tdl-fwd").click()
-        expect(page.locator("#control-text")).to_contain_text(f"step {steps} / {steps}")
+        expect(page.locator("#control-text")).to_contain_text(f"step {steps} of {steps}")
         expect(page.locator("#control-plot .js-plotly-plot")).to_be_visible()
         expect(page.locator("#control-verdicts")).to_contain_text("food=thai")
         guidance_shot.parent.mkdir(parents=True, exist_ok=True)
@@ -160,7 +160,7 @@ def _control_flow(module, steps: int, guidance_shot: Path, infill_shot: Path) ->
         page.locator("#control-template textarea").fill("zizzi is a ___ near the ___ .")
         page.locator("#control-run").click()
         expect(page.locator("#control-plot")).to_be_hidden(timeout=120_000)
-        expect(page.locator("#control-verdicts tr")).to_have_count(3, timeout=120_000)  # a header, two samples
+        expect(page.locator("#control-verdicts tr")).to_have_count(5, timeout=120_000)  # a header, four samples (the default)
         for row in page.locator("#control-verdicts tr").all_inner_texts()[1:]:
             assert "zizzi is a " in row and " near the " in row, row
         page.screenshot(path=str(infill_shot), full_page=True)

@@ -1,5 +1,6 @@
 """The family tabs (Order-agnostic, Discrete diffusion): handlers stream, validate input, and work in Chromium."""
 
+import json
 import re
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def wait_for_run(page, elem_id: str, steps: int, timeout: float = 120_000) -> No
         return r !== null && !r.classList.contains("tdl-live") && Number(r.dataset.frames) >= 2
             && r.dataset.frame === String(Number(r.dataset.frames) - 1)
             && r.querySelector(".tdl-stage").textContent.includes(title); }""",
-        arg=[elem_id, f"step {steps} / {steps}"], timeout=timeout)
+        arg=[elem_id, f"step {steps} of {steps}"], timeout=timeout)
 
 
 def test_the_forward_example_is_in_the_grammar():
@@ -92,8 +93,8 @@ def test_order_agnostic_streams_then_shows_the_plan(ardm_app):
     words = run.last[0].tokens != ck.tokenizer.pad_id  # (2, D): each sample's drawn length, padding after
     streamed = [out[0] for out in outputs[:-1]]  # while it runs: the newest frame alone, live
     assert all(v["live"] and len(v["frames"]) == 1 for v in streamed) and value["live"] is False
-    assert "step 0 / 5" in frame(streamed[0]) and frame(streamed[0]).count("not yet written") == int(words.sum())
-    assert "step 5 / 5" in html and "not yet written" not in html
+    assert "step 0 of 5" in frame(streamed[0]) and frame(streamed[0]).count("not yet written") == int(words.sum())
+    assert "step 5 of 5" in html and "not yet written" not in html
     assert html.count('class="grammar-note"') == 2 and 'class="grammar-note"' not in frame(streamed[-1])
     assert len(run.verdicts[0]) == 2 and len(run.result["order"]) == 2 and run.indices == list(range(6))
     written = run.extra["written"]
@@ -101,13 +102,13 @@ def test_order_agnostic_streams_then_shows_the_plan(ardm_app):
     assert len(written) == int(words[0].sum()) <= D and curve is not None and plan is not None
     # the whole run goes to the player once, opening at its last frame; the plan's outline follows it
     assert value["frames"] == [list(views) for views in run.frames] and value["start"] is None
-    assert "step 0 / 5" in frame(value, 0) and value["linked"] == ["order-plan"]
+    assert "step 0 of 5" in frame(value, 0) and value["linked"] == ["order-plan"]
     assert len(plan.layout.meta["player"]) == len(run)
 
 
 def test_order_agnostic_confident_order_writes_the_planned_counts(ardm_app):
     *_, (value, run, plan, curve) = list(ardm_app.order_agnostic(0, 5, 1.0, 1, "shipped", None, "confident"))
-    assert "step 5 / 5" in frame(value) and "not yet written" not in frame(value)
+    assert "step 5 of 5" in frame(value) and "not yet written" not in frame(value)
     assert run.settings["order"] == "confident"
     assert sorted(run.result["order"][0]) == list(range(ardm_app.get_checkpoint("ardm").config.seq_len))
 
@@ -115,7 +116,7 @@ def test_order_agnostic_confident_order_writes_the_planned_counts(ardm_app):
 @pytest.mark.parametrize("direction", ["left-to-right", "right-to-left"])
 def test_order_agnostic_fixed_order_writes_the_sentence_in_that_order(ardm_app, direction):
     *_, (value, run, plan, curve) = list(ardm_app.order_agnostic(0, 5, 1.0, 1, "shipped", None, direction))
-    assert "step 5 / 5" in frame(value) and run.settings["order"] == direction
+    assert "step 5 of 5" in frame(value) and run.settings["order"] == direction
     steps = run.extra["written"]  # the step that wrote each of the first sample's positions
     assert steps == sorted(steps, reverse=direction == "right-to-left") and len(set(steps)) > 1
 
@@ -127,7 +128,7 @@ def test_the_planner_runs_on_an_absorbing_sedd_network(sedd_app):
 
     value, run, plan, curve = list(sedd_app.order_agnostic(0, 5, 1.0, 2, network="sedd-absorb"))[-1]
     written = run.extra["written"]
-    assert "step 5 / 5" in frame(value) and sorted(set(written)) == list(range(1, max(written) + 1))
+    assert "step 5 of 5" in frame(value) and sorted(set(written)) == list(range(1, max(written) + 1))
     assert curve is not None and curve.data[0].name == "SEDD read as ARDM, planned"
     settings = run.settings
     assert settings["network"] == "sedd-absorb" and settings["family"] == "sedd"
@@ -192,11 +193,11 @@ def _order_flow(module, screenshot: Path, budget: int, order: str | None = None,
         root = text.locator(".tdl-player")
         expect(root).to_have_attribute("data-frames", str(budget + 1))  # the prior and every step
         root.locator(".tdl-scrub").fill("0")
-        expect(text).to_contain_text(f"step 0 / {budget}")
+        expect(text).to_contain_text(f"step 0 of {budget}")
         root.locator(".tdl-fwd").click()
-        expect(text).to_contain_text(f"step 1 / {budget}")
+        expect(text).to_contain_text(f"step 1 of {budget}")
         root.locator(".tdl-scrub").fill(str(budget))
-        expect(text).to_contain_text(f"step {budget} / {budget}")
+        expect(text).to_contain_text(f"step {budget} of {budget}")
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(screenshot), full_page=True)
     assert screenshot.stat().st_size > 10_000
@@ -222,6 +223,8 @@ def test_shipped_ardm_in_browser(monkeypatch):
         with open_in_chromium(app) as page:  # the same planner on SEDD's absorbing network
             page.get_by_role("tab", name="Order-agnostic").click()
             page.locator("#order-network").get_by_label("SEDD absorbing, read as ARDM").check()
+            page.locator("#budget input[type=number]").fill("10")
+            page.locator("#budget input[type=number]").press("Enter")
             page.locator("#order-run").click()
             wait_for_run(page, "order-text", 10)
             # the figure comes with the run's last update; on a loaded machine it draws a little after the player
@@ -264,11 +267,11 @@ def test_sedd_denoise_streams_then_sends_the_whole_run(sedd_app):
     value, run, quality = outputs[-1]
     html = frame(value)
     assert all(out[0]["live"] and len(out[0]["frames"]) == 1 for out in outputs[:-1])  # streamed: one frame each
-    assert "step 6 / 6" in html and "not yet written" not in html
+    assert "step 6 of 6" in html and "not yet written" not in html
     assert html.count('class="grammar-note"') == 2 and len(run.export()["result"]["grammatical"]) == 2
     assert value["live"] is False and len(value["frames"]) == len(run) >= 2 and value["start"] is None
-    assert quality is not None and len(quality.data) >= 1  # the recorded evaluation is drawn
-    assert "step 0 / 6" in frame(value, 0)
+    assert quality.visible and json.loads(quality.value["plot"])["data"]  # the recorded evaluation is drawn
+    assert "step 0 of 6" in frame(value, 0)
 
 
 def test_sedd_denoise_with_remasking_masks_written_words_again(sedd_app):
@@ -276,7 +279,7 @@ def test_sedd_denoise_with_remasking_masks_written_words_again(sedd_app):
     written, and the export names the setting and the command that redraws it."""
     outputs = list(sedd_app.sedd_denoise("absorb", 3, 40, "tweedie", 4, remask=0.1))
     value, run, quality = outputs[-1]
-    assert "step 40 / 40" in frame(value) and "not yet written" not in frame(value)
+    assert "step 40 of 40" in frame(value) and "not yet written" not in frame(value)
     masked = [sum(token == "[MASK]" for row in step["tokens"] for token in row) for step in run.records[0]]
     assert any(later > earlier for earlier, later in zip(masked, masked[1:])) and masked[-1] == 0
     assert run.settings["remask"] == 0.1
@@ -305,9 +308,13 @@ def test_each_graph_starts_at_its_own_default_steps():
 
     for graph in discrete.GRAPHS:
         config = ModelConfig(family="sedd", graph=graph, vocab_size=10)
-        steps, remask = discrete.graph_steps(graph)
-        assert steps.value == discrete.DEFAULT_STEPS[graph] == SEDDProcess(config).default_steps
-        assert (remask.value == 0) if graph == "uniform" else isinstance(remask, dict)  # absorbing: left as it was
+        steps, remask, sampler = discrete.graph_steps(graph)
+        if graph == "absorb":  # its default sampler: the network read as ARDM, one word a step
+            assert sampler.value == "any-order" and steps.value == discrete.DEFAULT_STEPS["any-order"]
+            assert isinstance(remask, dict)  # left as it was
+        else:  # the uniform graph's own chain, at its default steps, without remasking
+            assert sampler.value == "tweedie" and remask.value == 0
+            assert steps.value == discrete.DEFAULT_STEPS[graph] == SEDDProcess(config).default_steps
     remask, steps, order = discrete.sampler_changed("euler", "absorb")
     assert remask.value == 0 and steps.value == 1024 and order.visible is False
     remask, steps, order = discrete.sampler_changed("tweedie", "uniform")
@@ -322,7 +329,7 @@ def test_the_any_order_sampler_writes_a_word_a_step_in_the_order_asked(sedd_app)
     _, steps, order = discrete.sampler_changed("any-order", "absorb")
     assert steps.value == length and order.visible is True  # one word a step, and the order to pick
     value, run, quality = list(sedd_app.sedd_denoise("absorb", 0, length, "any-order", 2, order="confident"))[-1]
-    assert f"step {length} / {length}" in frame(value) and "not yet written" not in frame(value)
+    assert f"step {length} of {length}" in frame(value) and "not yet written" not in frame(value)
     masked = [sum(token == "[MASK]" for row in step["tokens"] for token in row) for step in run.records[0]]
     assert all(0 <= a - b <= 2 for a, b in zip(masked, masked[1:])) and masked[-1] == 0  # at most a word a row
     settings = run.settings
@@ -356,7 +363,11 @@ def _discrete_flow(module, screenshot: Path, steps: int) -> None:
         forward = page.locator("#sedd-forward")
         expect(forward).to_contain_text("positions hit", timeout=60_000)  # drawn on page load
         box = page.locator("#sedd-steps input[type=number]")
-        expect(box).to_have_value("1024")  # the absorbing graph's default
+        # the default: the absorbing network read as an autoregressive model, most probable first, one word a step
+        expect(page.locator("#sedd-order")).to_be_visible()
+        page.locator("#sedd-sampler").get_by_label("tweedie").check()  # the exact chain, one click away
+        expect(box).to_have_value("1024")  # the absorbing graph's default for its chain
+        expect(page.locator("#sedd-order")).to_be_hidden()
         remask = page.locator("#sedd-remask input[type=number]")
         remask.fill("0.02")
         remask.press("Enter")
@@ -366,9 +377,11 @@ def _discrete_flow(module, screenshot: Path, steps: int) -> None:
         expect(remask).to_have_value("0")  # the uniform graph has no remasking
         expect(schedule).to_contain_text("P(token replaced", timeout=30_000)  # the uniform model's view, drawn
         expect(forward).to_contain_text("positions hit (")  # the uniform model's fixed canvas
-        page.locator("#sedd-graph").get_by_label("absorb").check()
-        expect(box).to_have_value("1024")
+        page.locator("#sedd-graph").get_by_label("absorb").check()  # back to the absorbing graph's default sampler
+        expect(page.locator("#sedd-order")).to_be_visible()
         expect(schedule).to_contain_text("P(token masked)", timeout=30_000)  # and the absorbing one's again
+        page.locator("#sedd-sampler").get_by_label("tweedie").check()
+        expect(box).to_have_value("1024")
         # the forward player: every t from 0 to 1 is on the page, opening at t = 0.5
         player = forward.locator(".tdl-player")
         stage = forward.locator(".tdl-stage")
@@ -399,9 +412,9 @@ def _discrete_flow(module, screenshot: Path, steps: int) -> None:
         assert 0 < calls <= min(steps, 2 * 40)
         root = text.locator(".tdl-player")
         root.locator(".tdl-scrub").fill("0")
-        expect(text).to_contain_text(f"step 0 / {steps}")
+        expect(text).to_contain_text(f"step 0 of {steps}")
         root.locator(".tdl-scrub").fill(str(int(root.get_attribute("data-frames")) - 1))
-        expect(text).to_contain_text(f"step {steps} / {steps}")
+        expect(text).to_contain_text(f"step {steps} of {steps}")
         expect(page.locator("#sedd-quality .js-plotly-plot")).to_be_visible()
         player.locator(".tdl-scrub").fill("25")  # the forward view for the screenshot: half the sentence masked
         expect(stage).to_contain_text("t = 0.50")
@@ -411,7 +424,7 @@ def _discrete_flow(module, screenshot: Path, steps: int) -> None:
         expect(page.locator("#sedd-order")).to_be_hidden()
         page.locator("#sedd-sampler").get_by_label("any-order").check()
         expect(box).to_have_value("40")  # the model's length: one word a step
-        page.locator("#sedd-order").get_by_label("most probable draws first").check()
+        page.locator("#sedd-order").get_by_label("most probable first (as MaskGIT, LLaDA)").check()
         page.locator("#sedd-run").click()
         wait_for_run(page, "sedd-text", 40)
     assert screenshot.stat().st_size > 10_000

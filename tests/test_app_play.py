@@ -32,7 +32,7 @@ PLAYERS = [
     Player("Denoise", "denoise-text", "run", ("clamp-plot", "latent-map"), "denoise-json", "steps"),
     Player("Clamping trick", "ct-view", "ct-run", ("ct-distance", "ct-disagree"), steps="ct-steps"),
     Player("Discrete diffusion", "sedd-forward", plots=("sedd-schedule",)),
-    Player("Discrete diffusion", "sedd-text", "sedd-run", done="sedd-json", steps="sedd-steps"),
+    Player("Discrete diffusion", "sedd-text", "sedd-run", done="sedd-json"),  # its default: 40 steps, a word each
     Player("Order-agnostic", "order-text", "order-run", ("order-plan",), "order-json"),
     Player("Seq2seq", "s2s-text", "s2s-run", done="s2s-json", steps="s2s-steps"),
     Player("Control", "control-text", "control-run", ("control-plot",), "control-json", "control-steps"),

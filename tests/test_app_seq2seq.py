@@ -50,10 +50,10 @@ def test_bleu_heatmap_outlines_the_pick():
 
 def test_run_streams_candidates_beside_the_fixed_source(s2s_app):
     outputs = list(s2s_app.seq2seq_run("food [thai] name [zizzi]", 3, 10, 3))
-    assert "step 0 / 10" in frame(outputs[0][0]) and outputs[0][0]["live"] is True
+    assert "step 0 of 10" in frame(outputs[0][0]) and outputs[0][0]["live"] is True
     value, run, candidates, heatmap = outputs[-1]
     html = frame(value)
-    assert "step 10 / 10" in html and html.count("candidate ") >= 3
+    assert "step 10 of 10" in html and html.count("candidate ") >= 3
     # the source is fixed in every recorded step: its words come first in each candidate's row
     for step in run.records[0]:
         assert all(row[:4] == ["name", "zizzi", "food", "thai"] for row in step["tokens"])
@@ -64,7 +64,7 @@ def test_run_streams_candidates_beside_the_fixed_source(s2s_app):
     assert heatmap.visible is True
     # the whole run goes to the player once, opening at the last frame; its first frame is the prior
     assert value["live"] is False and value["frames"] == [list(views) for views in run.frames] and len(run) >= 2
-    assert value["start"] is None and "step 0 / 10" in frame(value, 0)
+    assert value["start"] is None and "step 0 of 10" in frame(value, 0)
     again = list(s2s_app.seq2seq_run("name [zizzi] food [thai]", 3, 10, 3))[-1][1]
     assert again.samples == run.samples  # same seed, same candidates
 
@@ -116,14 +116,14 @@ def _seq2seq_flow(module, screenshot: Path, steps: int) -> None:
         root = text.locator(".tdl-player")
         scrub = root.locator(".tdl-scrub")
         scrub.fill("0")
-        expect(text).to_contain_text(f"step 0 / {first}")
+        expect(text).to_contain_text(f"step 0 of {first}")
         expect(text.locator(".held").nth(3)).to_have_text("italian")  # the source is there from the start
         root.locator(".tdl-fwd").click()
         expect(root).to_have_attribute("data-frame", "1")
-        expect(text).not_to_contain_text(f"step 0 / {first}")
+        expect(text).not_to_contain_text(f"step 0 of {first}")
         expect(text.locator(".held").nth(3)).to_have_text("italian")  # and stays, every step
         scrub.fill(str(int(root.get_attribute("data-frames")) - 1))
-        expect(text).to_contain_text(f"step {first} / {first}")
+        expect(text).to_contain_text(f"step {first} of {first}")
         # bad input: a typed MR with an unknown value is a one-line error, and the tab keeps working
         source.fill("name [zizzi] food [martian]")
         page.locator("#s2s-run").click()

@@ -1,7 +1,6 @@
 """The Start here tab: a lesson a teacher can walk a class through, each step opening the tab it belongs to."""
 
 import gradio as gr
-import pytest
 
 import app
 from conftest import shot

@@ -24,8 +24,10 @@ from visualize.tokens import legend_html
 from .cache import RUNS, cached
 from .common import (MAX_SEED, SESSION_TTL_SECONDS, SHIPPED, checkpoint_path, explain, get_checkpoint,
                      model_radio, pick_checkpoint)
+from .glossary import TIME
 from .inputs import Number, Slider, UserError, whole
 from .recorded import paragraph, recorded, sentence
+from . import rates
 from .player import player
 from .run import TOP_K, Run, padding, reason, stream
 
@@ -40,68 +42,68 @@ HEADINGS = {"clamping": ("With clamping", "Without clamping"),
 LEGENDS = {"clamping": ("with clamping", "without clamping"), "prediction": ("predicts x₀", "predicts ε")}
 
 INTRO = r"""
-**The clamping trick** (Li et al. 2022, Sec. 4.2): before each reverse step, snap the predicted clean sentence to
-its nearest word embeddings, $\hat x_0 \leftarrow \mathrm{EMB}\big(\arg\min_w \lVert \hat x_0 - \mathrm{EMB}(w)
-\rVert\big)$. Same seed, same noise, same model: only the clamping differs between the two columns. Or compare what
-the network predicts: $x_0$ itself (Diffusion-LM's choice) or the noise $\epsilon$, from which
-$\hat x_0 = (x_t - \sqrt{1 - \bar\alpha_t}\,\hat\epsilon) / \sqrt{\bar\alpha_t}$.
+**Clamping trick**: one seed through the same model twice, with and without {{clamping}}: snapping the network's
+guess {{$\hat x_0$|x̂₀}} to the nearest real words before each step. Or compare a model that predicts $x_0$ with
+one that predicts the noise $\varepsilon$.
 """
 
 DETAILS = r"""
-**What runs.** Both columns start from the same Gaussian noise $x_T$ and draw the same noise $z$ at every step
-(the same seed feeds two identical random generators). Each step the network predicts $\hat x_0 = f_\theta(x_t, t)$
-and the sampler moves to $x_s \sim q(x_s \mid x_t, \hat x_0)$ (DDPM) or along the predicted direction (DDIM).
-On the left, from the step chosen below on, $\hat x_0$ is replaced by the embedding of its nearest word before the
-update; on the right it never is. Up to that step the two columns are identical.
+**The one equation.** Before each reverse step, replace the guess by the {{embedding}} of its nearest word (Sec. 4.2
+of Li et al. 2022):
+$$\hat x_0 \;\leftarrow\; \mathrm{EMB}\big(\arg\min_w \lVert \hat x_0 - \mathrm{EMB}(w) \rVert\big).$$
+- {{$\hat x_0$|x̂₀}}: the network's guess of the clean sentence at this step, one vector per position;
+- $\mathrm{EMB}(w)$: the vector of word $w$; $\arg\min_w$ picks the nearest one: the same {{rounding}} as in
+  *Forward noising*, applied to the guess rather than to $x_t$.
 
-**Why it helps.** Without clamping, $\hat x_0$ can sit *between* words, and the update pulls $x_t$ towards a point
-that is no word at all; the chain wavers and can end between words, rounding to repeated or mixed-up words. With
-clamping, every update aims at real words, so the chain commits early and the prediction it sees next is sharper.
+The step then runs as in *Denoise*, aiming at real words instead of at a point between them.
+""" + TIME + r"""
+**From the paper.**
+- *Why it helps.* Without clamping, $\hat x_0$ can sit *between* words, and the update pulls $x_t$ towards a point
+  that is no word at all; the chain wavers and can end between words, rounding to repeated or mixed-up words. With
+  clamping every update aims at real words, so the chain commits early and its next guess is sharper.
+- *What runs.* Both columns start from the same Gaussian noise and draw the same fresh noise at every step (the same
+  {{seed}} feeds two identical random generators). The left column clamps from the step chosen below on; the right
+  one never does. Up to that step the two columns are identical.
+- *Predicting $x_0$ or $\varepsilon$.* {{DDPM}}'s image networks predict the noise ({{ε-prediction}}); Diffusion-LM's
+  predicts $x_0$ ({{x₀-parameterisation}}). From a noise prediction the guess is
+  $\hat x_0 = (x_t - \sqrt{1 - \bar\alpha_t}\,\hat\varepsilon) / \sqrt{\bar\alpha_t}$, which multiplies the
+  network's error by $\sqrt{(1 - \bar\alpha_t) / \bar\alpha_t}$: large wherever the noise is. With "x₀ or ε
+  prediction" the left column runs the shipped model and the right one the same recipe trained with
+  `--parameterisation eps` (`assets/checkpoints/continuous-eps`), with the sampler and clamping chosen here. The
+  $\varepsilon$ model's likelihood {{bound}} can be the better one while its samples are the worse: the bound is
+  dominated by the lowest noise levels, where predicting $\varepsilon$ is easy.
+- *Measure it yourself.* `python -m diffusion evaluate --checkpoint assets/checkpoints/continuous --clamp-from T
+  --record` scores the samples of a chain clamped from time T on (T = 1: every step; T = 0: never) and records the
+  share the grammar accepts (the {{grammatical rate}}) in the checkpoint's `meta.json`; the figures recorded there
+  are listed at the end.
 
-**Measure it.** `python -m diffusion evaluate --checkpoint assets/checkpoints/continuous --clamp-from T --record`
-scores the samples of a chain clamped from time T on (T = 1: every step; T = 0: never), and records the share the
-grammar accepts in the checkpoint's `meta.json`; the figures recorded there are listed at the end.
-
-**Top plot: distance to the nearest word.** For each step, the mean over positions of
-$\min_w \lVert \hat x_0 - \mathrm{EMB}(w) \rVert$ for the network's own prediction, *before* any snapping. (The
-$\hat x_0$ the clamped run then uses is an embedding, at distance 0.) It falls faster with clamping: the latent the
-network sees has stayed near words.
-
-**Bottom plot: words that round differently.** For each step from $x_t$ to $x_s$, the number of positions $i$
-(padding included) where the word $\hat x_0$ rounds to differs from the word the new latent rounds to,
-$$\#\big\{ i : \arg\min_w \lVert \hat x_{0,i} - \mathrm{EMB}(w) \rVert \ne
-\arg\min_w \lVert x_{s,i}/\sqrt{\bar\alpha_s} - \mathrm{EMB}(w) \rVert \big\},$$
-i.e. where the chain (the words shown in each column) still disagrees with what the model predicts. With clamping it
-drops to zero early: the chain follows its own predictions. Without, words keep flipping until the last steps.
-
-**x₀ or ε.** DDPM's network predicts the noise $\epsilon$; Diffusion-LM's predicts $x_0$ (Sec. 4.2 of Li et al.
-2022), because what a text model must get right is the word each position rounds to, and a prediction of $\epsilon$
-reaches $x_0$ only through $\hat x_0 = (x_t - \sqrt{1 - \bar\alpha_t}\,\hat\epsilon) / \sqrt{\bar\alpha_t}$, which
-multiplies the network's error by $\sqrt{(1 - \bar\alpha_t) / \bar\alpha_t}$: large wherever the noise is. With
-"x₀ or ε prediction" the left column runs the shipped model and the right one the same recipe trained with
-`--parameterisation eps` (`assets/checkpoints/continuous-eps`), both with the sampler and clamping chosen here, from
-the same seed. The plot at the bottom noises 256 held-out sentences to each $t$, lets each model predict $\hat x_0$
-once and counts the words it rounds back right. The $\epsilon$ model's likelihood bound can be the better one while
-its samples are the worse: the bound is dominated by the lowest noise levels, where predicting $\epsilon$ is easy.
-Its $\hat x_0$ may lie nearer to *a* word in the distance plot when its embeddings are packed closer together,
-and, as the bottom plot shows, still be the wrong word.
-
-**Reading the columns.** Each token is the word the current latent rounds to, shaded by the model's confidence;
-orange bars mark words that changed since the previous frame. Under each column, once the run is done: the final
-sample, whether the built-in grammar accepts it, and how far the final latent $x_0$ lies from the nearest word
-embeddings: exactly 0 when the last step was clamped.
+**Reading the view.**
+- *The columns*: each token is the word the current latent rounds to, shaded by the model's {{confidence}}; orange
+  bars mark words that changed since the previous frame. Under each column, once the run is done: the final
+  sample, whether the built-in grammar accepts it, and how far its final latent lies from the nearest word
+  embeddings (exactly 0 when the last step was clamped).
+- *Top plot, distance to the nearest word*: at each step, the mean over positions of
+  $\min_w \lVert \hat x_0 - \mathrm{EMB}(w) \rVert$ for the network's own guess, before any snapping. It falls
+  faster with clamping: the latent the network sees has stayed near words. An $\varepsilon$ model's guess may lie
+  nearer to *a* word when its embeddings are packed closer together, and still be the wrong word.
+- *Bottom plot, words that round differently*: at each step, how many positions (padding included) have a guess
+  $\hat x_0$ that rounds to another word than the new latent $x_s / \sqrt{\bar\alpha_s}$ does: where the chain
+  still disagrees with what the model predicts. With clamping it drops to zero early; without, words keep flipping
+  until the last steps.
+- *Accuracy plot* ("x₀ or ε"): held-out sentences noised to each $t$; each model guesses $\hat x_0$ once, and the
+  plot counts the words that round back right.
 """
 
 
 def details() -> str:
-    """The tab's "How it works", with the figures both checkpoints recorded (ui/recorded.py)."""
+    """The tab's "More" text, with the figures both checkpoints recorded (ui/recorded.py)."""
     at_200 = dict(steps=200, sampler="ddpm", clamp=True, noise_scale=1.0)
     figures = {name: (recorded(folder, **at_200), recorded(folder, "nll_bits_per_token", **at_200))
                for name, folder in (("x0", "continuous"), ("eps", EPS_FOLDER))}
     return DETAILS + paragraph(
-        "Recorded for these checkpoints (200 DDPM steps, clamping at every step)",
-        sentence("The x₀ model: {rate:.0%} of its samples are sentences of the grammar; likelihood bound {nll:.1f} "
-                 "bits per word.", rate=figures["x0"][0], nll=figures["x0"][1]),
+        "Measured on the shipped checkpoints (200 DDPM steps, clamping at every step)",
+        sentence("The x₀ model: {rate:.0%} of its samples are sentences of the grammar; its likelihood bound is "
+                 "{nll:.1f} bits per word.", rate=figures["x0"][0], nll=figures["x0"][1]),
         sentence("The ε model: {rate:.0%}; bound {nll:.1f} bits per word.", rate=figures["eps"][0],
                  nll=figures["eps"][1]))
 
@@ -220,6 +222,7 @@ def tab(models: gr.State) -> None:
                                 "x₀ or ε); 1 every step", elem_id="ct-start")
             choice = model_radio("ct-model")
             run = gr.Button("Run both", variant="primary", elem_id="ct-run")
+            rates.rate_line(rates.clamp, [steps, sampler, clamp_from, choice, compare], "ct-rate")
         with gr.Column(scale=3):
             view = player("ct-view", "<i>Press Run both: the chain with clamping and the one without appear here "
                           "side by side, from the same noise.</i>")

@@ -20,6 +20,7 @@ from diffusion import checkpoint, shipped
 from diffusion.limits import MAX_SEED  # noqa: F401 (the tabs import it from here)
 from visualize.export import animated_html, trajectory_json
 
+from .glossary import glossary_markdown, gloss
 from .inputs import UserError
 
 if TYPE_CHECKING:
@@ -59,10 +60,14 @@ def checkpoint_path(name: str = "continuous") -> str:
 
 
 def explain(intro: str, details: str) -> None:
-    """A tab's opening: one line with its key equation, and more in a closed "How it works" accordion."""
-    gr.Markdown(intro, latex_delimiters=LATEX)
-    with gr.Accordion("How it works", open=False):
-        gr.Markdown(details, latex_delimiters=LATEX)
+    """A tab's opening: plain words and at most one equation, then a closed accordion with the equation that matters,
+    the paper's details, how to read the view and the glossary; each text's first use of a term is defined on hover
+    (ui/glossary.py)."""
+    gr.Markdown(gloss(intro), latex_delimiters=LATEX, elem_classes="tab-intro")
+    with gr.Accordion("More: the equations, the paper, a glossary", open=False):
+        gr.Markdown(gloss(details), latex_delimiters=LATEX)
+        with gr.Accordion("Glossary", open=False, elem_classes="glossary"):
+            gr.Markdown(glossary_markdown(), latex_delimiters=LATEX)
 
 
 def get_checkpoint(family: str = "continuous", name: str | None = None, how: str = "") -> checkpoint.Checkpoint:

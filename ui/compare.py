@@ -27,6 +27,7 @@ from visualize.mistakes import mistake_profile_figure
 
 from .cache import RUNS, cached
 from .common import CHECKPOINTS, MAX_SEED, checkpoint_path, explain, model_radio, pick_checkpoint
+from .glossary import TIME
 from .inputs import CheckboxGroup, Number, Slider, UserError, check_work, text_input, whole
 from .run import reason, written_at
 
@@ -44,49 +45,55 @@ decided in the same step do not see each other's choice; the left-to-right model
 """
 
 INTRO = r"""
-**Five families, one seed, one step budget $k$.** Each draws one sentence from the same seed in at most $k$
-steps (the left-to-right model takes one per word, whatever $k$) and says how many network calls they made; the
-cards fill in as each finishes. Below, what was measured offline: NLL in bits per token against
-the corpus's true entropy $H = -\tfrac{1}{\mathbb E|s|}\,\mathbb E \log_2 p(s)$, and quality against speed.
+**Compare**: every family writes one sentence from the same seed in at most $k$ steps and counts its {{network calls|network call}}.
+Below, what was measured offline: {{NLL}} in {{bits per token}} against the corpus's true {{entropy}}, and quality
+against speed.
 """
 
 DETAILS = r"""
+**The one equation.** Every family is scored by how well it predicts held-out sentences, in bits per token:
+$$\mathrm{NLL} = -\frac{1}{\mathbb E|s|}\; \mathbb E_s\, \log_2 p_\theta(s) \;\ge\; H = -\frac{1}{\mathbb E|s|}\;
+\mathbb E_s\, \log_2 p(s).$$
+- $s$: a held-out sentence; $|s|$: its number of tokens;
+- $p_\theta(s)$: the probability the model gives it; $p(s)$: its true probability under the built-in grammar;
+- $H$: the corpus's entropy per token, the floor no model can go below. Lower NLL is better.
+""" + TIME + r"""
 **What the step budget means for each family.**
-
-- **continuous** (Diffusion-LM) and **seq2seq** (DiffuSeq): $k$ reverse steps, spread evenly over the model's
-  training timesteps (at most that many), DDPM with clamping.
-- **sedd-absorb / sedd-uniform** (SEDD): $k$ reverse steps: $k - 1$ Tweedie τ-leaps from $t = 1$ to a small
-  $\varepsilon$, then the denoising step to $t = 0$.
-- **ardm** (order-agnostic ARDM): a budget of $k$ parallel steps; its dynamic programme decides how many positions
-  each step writes (see the Order-agnostic tab). At most one step per position.
-- **ar** (left to right): always **one step per token** (its length), whatever $k$: it cannot write two tokens at
-  once. It is the reference for likelihood and speed.
+- **continuous** ({{Diffusion-LM}}) and **seq2seq** ({{DiffuSeq}}): $k$ reverse steps, spread evenly over the
+  model's {{training grid}} (at most that many), {{DDPM}} with {{clamping}}.
+- **sedd-absorb / sedd-uniform** ({{SEDD}}): $k$ reverse steps: $k - 1$ {{Tweedie}} τ-leaps from $t = 1$ to a small
+  $\epsilon$, then the denoising step to $t = 0$.
+- **ardm** (order-agnostic {{ARDM}}): a budget of $k$ parallel steps; its {{plan}} decides how many positions each
+  step writes (see *Order-agnostic*). At most one step per position.
+- **ar** (left to right): always one step per token, whatever $k$: it cannot write two tokens at once. It is the
+  reference for likelihood and speed.
 
 **seq2seq** is conditional: it writes a sentence for the meaning representation given below (the box), shown hatched
 before the arrow. The others write unconditionally, so their sentences say different things.
 
-**Reading a card.** The final tokens shaded by the model's confidence (dark: sure), whether the built-in grammar
-accepts the sentence, how many times the steps ran the network, and the wall-clock seconds of sampling one sequence
-on this machine (the model's loading excluded). Steps and network calls differ where a step can change nothing:
-an absorbing SEDD step that unmasks no word, an ARDM step whose plan writes none in a short sentence, a left-to-right
-step after the sentence has ended; those skip the network. One sample says little: the table gives rates over 100
-samples.
+**From the papers: exact NLL or a bound.** **Exact** for the left-to-right model (the sum of next-token
+log-probabilities); **{{ELBO}}** for ARDM (Eq. 6 of Hoogeboom et al. 2022; with fewer steps than positions, the
+expected NLL of the planned parallel decoding); **{{bound}}** for the diffusion models (Diffusion-LM's variational
+bound with rounding, SEDD's DWDSE bound). All are upper bounds on the true NLL except the exact one, so none can go
+below the corpus's entropy. seq2seq reports no NLL ({{BLEU}} and slot accuracy instead; see its tab).
 
-**The tables.** Figures recorded with `python -m diffusion evaluate --record` in each shipped checkpoint's
-`meta.json`: the first gives each checkpoint's default sampler (its own settings at its default number of steps, what
-`python -m diffusion sample` runs with no flags) beside its best recorded one (the highest grammatical rate). *All
-recorded figures* lists every recorded setting and, if present, the newest benchmark run in `bench/results/` (older
-runs are named under it; in the chart, hollow markers).
-NLL: **exact** for the left-to-right model (sum of next-token log-probabilities); **ELBO** for ARDM (Eq. 6 of
-Hoogeboom et al. 2022; with fewer steps than positions, the expected NLL of the planned parallel decoding); **bound**
-for the diffusion models (Diffusion-LM's variational bound with rounding, SEDD's DWDSE bound). All are upper bounds on the true NLL except the exact one, so
-none can go below the corpus's entropy. seq2seq reports no NLL (BLEU and slot accuracy instead; see its tab).
-Seconds per sequence were measured in batches of 100 on the training machine, so they are lower than a card's.
-
-**Quality against training sentences.** Each shipped checkpoint was trained for minutes on a 2-core CPU (its
-`meta.json` says how long). The last chart asks what more training buys: `python -m bench scaling` trained the same
-recipes on a GPU on 4, 16 and more times the sentences (in larger batches, about as many steps) and scored them on
-the CPU; the stars are the shipped checkpoints.
+**Reading the view.**
+- *A card*: the final tokens shaded by the model's {{confidence}} (dark: sure), whether the built-in grammar accepts
+  the sentence, how many times the steps ran the network, and the wall-clock seconds of sampling one sequence on
+  this machine (the model's loading excluded). Steps and network calls differ where a step can change nothing: an
+  absorbing SEDD step that unmasks no word, an ARDM step whose plan writes none in a short sentence, a left-to-right
+  step after the sentence has ended; those skip the network. One sample says little: the tables give rates over
+  many samples.
+- *The tables*: figures recorded with `python -m diffusion evaluate --record` in each shipped checkpoint's
+  `meta.json`. The first gives each checkpoint's default sampler (its own settings at its default number of steps,
+  what `python -m diffusion sample` runs with no flags) beside its best recorded one (the highest
+  {{grammatical rate}}). *All recorded figures* lists every recorded setting and, if present, the newest benchmark
+  run in `bench/results/` (older runs are named under it; in the chart, hollow markers). Seconds per sequence there
+  were measured in large batches on the training machine, so they are lower than a card's.
+- *Quality against training sentences*: each shipped checkpoint was trained briefly on a CPU (its `meta.json` says
+  how long). The last chart asks what more training buys: `python -m bench scaling` trained the same recipes on a
+  GPU on several times more sentences (in larger batches, about as many steps) and scored them on the CPU; the stars
+  are the shipped checkpoints.
 """
 
 

@@ -23,7 +23,9 @@ from visualize.tokens import verdict_mark
 from .cache import RUNS, cached
 from .common import (MAX_SEED, SESSION_TTL_SECONDS, explain, export_buttons, model_length, model_radio,
                      pick_checkpoint, wire_export)
+from .glossary import TIME
 from .inputs import Dropdown, Number, Slider, UserError, check_work, text_input, whole
+from . import rates
 from .player import player
 from .run import TOP_K, Run, describe, grammar_checks, padding, reason, stream
 
@@ -37,39 +39,48 @@ TEMPLATES = tuple(t.replace("___", BLANK) for t in (  # test sentences with thei
     "if you want ___ food , ___ is a place near the ___ .",
     "in the ___ area , ___ is a place that is pricey .",
 ))
-WEIGHT_RANGE, DEFAULT_WEIGHT = (0.0, 1.0), 0.01
+WEIGHT_RANGE, DEFAULT_WEIGHT = (0.0, 1.0), 0.001
 STEP_RANGE, DEFAULT_STEP = (0.0, 1.0), 0.1
 
 INTRO = r"""
-**Plug-and-play control** (Li et al. 2022, Sec. 5): the language model is frozen; control acts on the latent at
-every step. Fix known words and generate the blanks, fix the length, or push $x_{t-1}$ up the gradient of a
-classifier, $x_{t-1} \leftarrow x_{t-1} + \eta\, \nabla \big[\log p(c \mid x_{t-1}) + \lambda \log p(x_{t-1} \mid x_t)\big]$.
+**Control**: steer a frozen model while it samples ({{plug-and-play}}). Fix some words and fill the blanks, fix the
+length, or nudge every step towards a wanted attribute with a classifier's gradient, $x_s \leftarrow x_s +
+\eta\, \nabla \log p(c \mid x_s)$.
 """
 
 DETAILS = r"""
-**Infilling.** Write a sentence with a blank (`___`) for each word to generate. At every step the network's
-prediction $\hat x_0$ is overwritten at the known positions by their words' embeddings, so the update
-$x_{t-1} \sim q(x_{t-1} \mid x_t, \hat x_0)$ treats them as certain and the blanks are drawn around them. The known
-words never change; the blanks may not become padding, and the positions after the template are padding, so the
-sentence keeps the template's length. No classifier is involved.
+**The one equation.** {{Classifier guidance|classifier guidance}} (Li et al. 2022, Sec. 5). After each reverse step,
+a few gradient updates move the new latent $x_s$ (at the next, smaller time $s$) to raise
+$$\log p(c \mid x_s) \;+\; \lambda\, \log \mathcal N\big(x_s;\ \mu_\theta(x_t, t),\ \sigma_{t,s}^2 I\big).$$
+- {{$x_s$|latent}}: the latent after the step from $t$ to $s$, the thing being moved; $c$: the wanted attribute (a
+  slot value, such as `food = italian`);
+- $p(c \mid x_s)$: a small classifier's belief in $c$, read from the noisy latent;
+- $\mu_\theta, \sigma_{t,s}$: where the language model's own step put the latent, and its spread: the second term is
+  fluency, how likely the moved latent is under the model;
+- $\lambda$: the fluency weight. Small $\lambda$: strong control, at the cost of fluency; large: the latent stays
+  where the model put it. The updates use {{Adagrad}} with the step size $\eta$.
+""" + TIME + r"""
+**From the paper.**
+- *The model stays frozen.* All three controls act on the latent during sampling; nothing is retrained. The
+  classifier is trained apart, on sentences of the built-in corpus noised by this model's own embeddings and
+  {{schedule}}; it predicts each slot of the meaning representation (or "absent") and reads only the sentence's
+  positions (this model draws the length first, and the padding after it is not the sentence's to change). The
+  paper used Adagrad with 3 updates per step.
+- *{{Infilling|infilling}}.* Write a sentence with a blank (`___`) for each word to generate. At every step the
+  network's guess {{$\hat x_0$|x̂₀}} is overwritten at the known positions by their words' embeddings (the
+  {{anchoring}} Seq2seq uses for its source), so the step treats them as certain and the blanks are drawn around
+  them. The known words never change, the blanks may not become padding, and the positions after the template are
+  padding, so the sentence keeps the template's length. No classifier is involved.
+- *Length.* The same anchoring with the template "n blanks, then padding": exactly $n$ words. A model that draws its
+  length first (the shipped one) takes the template's length, or $n$, as that length: the network sees just those
+  positions, as in training, and plans the full stop at the end.
+- The command line combines guidance with `--length` or `--infill`.
 
-**Length.** The same anchoring with the template "n blanks, then padding": exactly $n$ words. A model that draws
-its length first (the shipped one) takes the template's length, or $n$, as that length: the network then sees just
-those positions, trained as it was on sentences of a known length, and plans the full stop at the end.
-
-**Classifier guidance.** A small transformer $p(c \mid x_t, t)$, trained on sentences of the built-in corpus noised by
-this model's own embeddings and schedule, predicts each slot of the meaning representation (or "absent"); it reads
-only the sentence's positions (this model draws the length first, and the padding after it is not the sentence's to
-change). After each
-reverse step, a few Adagrad updates move $x_{t-1}$ to raise
-$$\log p(c \mid x_{t-1}) + \lambda \log \mathcal N\big(x_{t-1};\ \mu_\theta(x_t, t),\ \sigma_t^2 I\big),$$
-the classifier's belief in the asked value plus $\lambda$ times the fluency term: how likely the moved latent is under
-the language model's own step. Small $\lambda$: strong control, at the cost of fluency; large $\lambda$: the latent
-stays where the LM put it. The plot shows the classifier's probability of the asked value at every step. (The paper
-used Adagrad with 3 updates per step.) The command line combines guidance with `--length` or `--infill`.
-
-**Scoring.** Under each run, every sample is checked by the grammar's validator: is it a sentence of the grammar, and
-does it realise the asked value?
+**Reading the view.**
+- *The frames*: each sample as in *Denoise*, shaded by {{confidence}}, orange where a word changed.
+- *Classifier probability*: the classifier's probability of the asked value at every step.
+- *Under the run*: every sample checked by the grammar's validator: is it a sentence of the grammar, and does it
+  say the asked value?
 """
 
 
@@ -235,9 +246,11 @@ def tab(models: gr.State) -> None:
             seed = Number(value=0, label="seed", minimum=0, step=1, elem_id="control-seed")
             steps = Slider(MIN_STEPS, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="steps",
                               elem_id="control-steps")
-            num_samples = Slider(1, MAX_SAMPLES, value=2, step=1, label="number of samples",
+            num_samples = Slider(1, MAX_SAMPLES, value=MAX_SAMPLES, step=1, label="number of samples",
                                     elem_id="control-samples")
             run = gr.Button("Run", variant="primary", elem_id="control-run")
+            rates.rate_line(rates.control, [mode, slot, value, weight, step_size, updates, steps, num_samples, choice],
+                            "control-rate")
         with gr.Column(scale=3):
             text = player("control-text", "<i>Press Run; the text appears here step by step.</i>", 160)
             verdicts = gr.HTML("", elem_id="control-verdicts")

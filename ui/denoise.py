@@ -17,73 +17,85 @@ from visualize.plots import clamp_distance_figure
 from .cache import RUNS, cached
 from .common import (MAX_SEED, SESSION_TTL_SECONDS, SHIPPED, explain, export_buttons, model_radio,
                      pick_checkpoint, wire_export)
+from .glossary import TIME
 from .inputs import Checkbox, Dropdown, Number, Slider, UserError, whole
-from .recorded import paragraph, recorded, sentence
+from .recorded import configured, paragraph, recorded, sentence
+from . import rates
 from .player import player
 from .run import TOP_K, Run, describe, grammar_checks, padding, stream
 
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 10, 1000, 200
+DEFAULT_NOISE_SCALE = 0.7  # chosen by its rate over seeds 0-19 (recorded in meta.json, shown under Run)
 MAX_SAMPLES = 4
 SAMPLERS = ("ddpm", "ddim")  # the radio's choices; the package names what it accepts
 
 DENOISE_INTRO = r"""
-**Diffusion-LM** starts from Gaussian noise in word-embedding space; every step the network predicts the
-clean sentence $\hat x_0 = f_\theta(x_t, t)$ and the sampler draws $x_{t-1} \sim q(x_{t-1} \mid x_t, \hat x_0)$.
-With **clamping**, $\hat x_0$ is first snapped to its nearest word embedding,
-$\hat x_0 \leftarrow \mathrm{EMB}\big(\arg\min_w \lVert \hat x_0 - \mathrm{EMB}(w) \rVert\big)$.
+**Denoise**: start from pure noise at $t = 1$; at every {{step}} the network guesses the clean sentence,
+{{$\hat x_0$|x̂₀}} $= f_\theta(x_t, t)$, and the chain moves a little towards that guess. {{Clamping|clamping}} first
+snaps the guess to the nearest real words.
 """
 
 DENOISE_DETAILS = r"""
-**Forward process.** Words $w$ are embedded, $x_0 \sim \mathcal N(\mathrm{EMB}(w), \sigma_0^2 I)$, and noised as
-$q(x_t \mid x_0) = \mathcal N(\sqrt{\bar\alpha_t}\, x_0, (1 - \bar\alpha_t) I)$; at $t = 1$ nothing of the sentence is left.
+**The one equation.** One {{DDPM}} step of the {{reverse chain}}, from time $t$ down to the next time $s$, with the
+network's guess standing in for the clean sentence:
+$$x_s = a_{t,s}\, \hat x_0 + b_{t,s}\, x_t + \sigma_{t,s}\, z, \qquad \hat x_0 = f_\theta(x_t, t).$$
+- {{$x_t$|xₜ}}: the current noisy vectors, one per position (the {{latent}});
+- {{$\hat x_0$|x̂₀}}: the network's guess of the clean sentence, made afresh at every step;
+- $z$: fresh Gaussian noise, fixed by the {{seed}};
+- $a, b, \sigma$: weights set by the {{schedule}} $\bar\alpha$ alone: they make $x_s$ a draw from the
+  {{posterior}} $q(x_s \mid x_t, x_0)$, the step you would take if the guess were the truth.
+""" + TIME + r"""
+**Steps and the training grid.** The "steps" control is $T$, the number of sampling steps of a run. The model
+itself learnt to denoise on a fixed {{training grid}} of noise levels{grid}; a run with fewer steps than that skips
+through the grid evenly, so each step is a bigger move. More steps: smaller moves and a slower run.
 
-**Reverse step, $x_0$-parameterised** (Li et al. 2022, on Ho et al. 2020). The network predicts $\hat x_0$ and the
-sampler uses the Gaussian posterior as if $\hat x_0$ were the truth:
+**From the paper.**
+- *Forward process* (Li et al. 2022, on Ho et al. 2020): words are embedded,
+  $x_0 \sim \mathcal N(\mathrm{EMB}(w), \sigma_0^2 I)$, and noised as
+  $q(x_t \mid x_0) = \mathcal N(\sqrt{\bar\alpha_t}\, x_0, (1 - \bar\alpha_t) I)$: the noising you watched in
+  *Forward noising*.
+- *The weights*: with $\alpha_{t\to s} = \bar\alpha_t / \bar\alpha_s$ and $\beta_{t\to s} = 1 - \alpha_{t\to s}$,
+  $a_{t,s} = \sqrt{\bar\alpha_s}\,\beta_{t\to s} / (1 - \bar\alpha_t)$ and
+  $b_{t,s} = \sqrt{\alpha_{t\to s}}\,(1 - \bar\alpha_s) / (1 - \bar\alpha_t)$.
+- *Predicting $x_0$* ({{x₀-parameterisation}}): DDPM's image networks predict the noise $\epsilon$; Diffusion-LM's
+  predicts $\hat x_0$, because what a text model must get right is the word each position rounds to. The
+  *Clamping trick* tab runs both side by side.
+- *{{DDIM}}* (Song et al. 2021) drops the noise $z$ and moves deterministically along the predicted direction, so
+  fewer steps still land on words.
+- *{{Clamping|clamping}}* (Sec. 4.2) replaces $\hat x_0$ by the embedding of its nearest word before the update:
+  the same {{rounding}} as in *Forward noising*. Without it the chain can drift between words and round to
+  nonsense. "Clamp from t" lets the first steps run unclamped while the guess is still vague: a step is clamped
+  once its $t$ is at most that (1: every step; the command line's `--clamp-from`).
+- *{{Noise scale|noise scale}}* multiplies the fresh noise $\sigma z$ of each DDPM step: below 1 the chain runs
+  colder and fewer formed words are knocked off course, the trade {{temperature}} makes for the token families.
+- *{{The length first|length first}}*: the shipped model draws each sentence's length $L$ from the training
+  sentences' lengths before the first step. The network sees only those $L$ positions; the {{padding|[PAD]}} after
+  them is hidden from attention and stays padding in every frame. Diffusion-LM itself writes padding as a word on a
+  fixed canvas, and must learn where each sentence ends as well as what it says. The recipe also trains more at
+  high noise, where the sentence's plan is decided; its full command is in the checkpoint's `meta.json`.
 
-$$x_{s} = \frac{\sqrt{\bar\alpha_s}\,\beta_{t\to s}}{1 - \bar\alpha_t}\,\hat x_0
- + \frac{\sqrt{\alpha_{t\to s}}\,(1 - \bar\alpha_s)}{1 - \bar\alpha_t}\,x_t + \sigma_{t\to s}\, z,
- \qquad \alpha_{t\to s} = \bar\alpha_t / \bar\alpha_s,\ \beta_{t\to s} = 1 - \alpha_{t\to s}.$$
-
-Predicting $x_0$ rather than the noise $\epsilon$ is Diffusion-LM's choice: the Clamping trick tab runs this model
-beside the same recipe trained to predict $\epsilon$, and shows how much more often the $x_0$ model's one-shot
-prediction rounds back to the right words.
-
-**DDIM** (Song et al. 2021) drops the noise $z$ and moves deterministically along the predicted direction, so
-fewer steps still land on words. With fewer steps than the model was trained with, the steps are spread evenly
-over the training grid.
-
-**Clamping** (Sec. 4.2 of Li et al. 2022) replaces $\hat x_0$ by the embedding of its nearest word before the
-update. Without it the chain can drift between words and round to nonsense; with it every step commits to real
-words. "Clamp from t" lets the first steps run unclamped, while the prediction is still vague: a step is clamped
-once its time t is at most that (1: every step; the command line's `--clamp-from`).
-
-**Noise scale** multiplies the fresh noise $\sigma z$ of each DDPM step: below 1 the chain runs colder, and fewer
-words are knocked off course after they have formed: a sampler's trade, as temperature is for the token families.
-
-**The length first.** The shipped model draws each sentence's length $L$ from the training sentences' lengths
-before the first step (every continuous model's default). The network sees only those $L$ positions (the padding is hidden
-from attention), never rounds them to padding, and the padding after them is padding in every frame; its latent
-follows [PAD]'s own noisy path, as an anchored word's does. Diffusion-LM itself writes padding as a word on a
-fixed canvas, and must then learn where each sentence ends as well as what it says. The
-recipe also trains more on high noise levels, where the sentence's plan is decided; its full command is in the
-checkpoint's `meta.json`.
-
-**Reading the view.** Each token is the word the current latent $x_t$ rounds to. Its shade is the model's
-confidence: the probability of its predicted word under the rounding softmax
-$p(w \mid \hat x_0) \propto \exp(-\lVert \hat x_0 - \mathrm{EMB}(w) \rVert^2)$. An orange bar marks a word that
-changed since the previous frame. Under each sample, the words the network's own prediction $\hat x_0$ rounds to:
-vague and changing at first, settling as $t$ falls; point at a word to see the network's likeliest words there. The plot shows the mean distance from $\hat x_0$ to its
-nearest embedding: it falls as the prediction settles on words.
+**Reading the view.**
+- *Each sample's first row*: the word the current latent $x_t$ rounds to at each position, shaded by the model's
+  {{confidence}} (the rounding softmax $p(w \mid \hat x_0) \propto \exp(-\lVert \hat x_0 - \mathrm{EMB}(w)
+  \rVert^2)$); an orange bar marks a word that changed since the previous frame.
+- *Second row*: the words the guess $\hat x_0$ rounds to: vague and changing at first, settling as $t$ falls.
+  Point at a word for the network's {{top-k}} words there.
+- *Clamp distance plot*: the mean distance from $\hat x_0$ to its nearest word embedding; it falls as the guess
+  settles on words.
+- *Map*: the latent paths of sample 1 on the same {{PCA}} plane as *Forward noising*, now run backwards.
 """
 
 
 def details() -> str:
-    """The tab's "How it works", with the figures the checkpoint recorded (ui/recorded.py)."""
+    """The tab's "More" text: the training grid's size and the figures the checkpoint recorded, read from its files
+    (ui/recorded.py)."""
+    grid = configured("continuous", "num_timesteps")
     rate = recorded("continuous", steps=200, sampler="ddpm", clamp=True, noise_scale=1.0)
     colder = recorded("continuous", steps=200, sampler="ddpm", clamp=True, noise_scale=0.7)
-    return DENOISE_DETAILS + paragraph(
-        "Recorded for this checkpoint",
-        sentence("At 200 DDPM steps with clamping, {rate:.0%} of its samples are sentences of the grammar.", rate=rate),
+    return DENOISE_DETAILS.replace("{grid}", sentence(" ({grid} of them for the shipped model)", grid=grid)) + paragraph(
+        "Measured on the shipped checkpoint",
+        sentence("At 200 DDPM steps with clamping, {rate:.0%} of its samples are sentences of the grammar (its "
+                 "grammatical rate).", rate=rate),
         sentence("With noise scale 0.7: {colder:.0%}.", colder=colder))
 
 
@@ -196,11 +208,13 @@ def tab(models: gr.State) -> None:
             clamp_from = Slider(0, 1, value=1.0, step=0.05, label="clamp from t",
                                 info="clamping at every step that starts at t ≤ this: 1 every step, 0 none",
                                 elem_id="clamp-from")
-            noise_scale = Slider(0, 1, value=1.0, step=0.05, label="noise scale (ddpm)",
+            noise_scale = Slider(0, 1, value=DEFAULT_NOISE_SCALE, step=0.05, label="noise scale (ddpm)",
                                     info="each step's fresh noise times this; lower: more fluent, less varied",
                                     elem_id="noise-scale")
             num_samples = Slider(1, MAX_SAMPLES, value=2, step=1, label="number of samples", elem_id="samples")
             run = gr.Button("Run", variant="primary", elem_id="run")
+            rates.rate_line(rates.denoise, [steps, sampler, clamp, clamp_from, num_samples, choice, noise_scale],
+                            "denoise-rate")
         with gr.Column(scale=3):
             text = player("denoise-text", "<i>Press Run to sample; the text appears here step by step.</i>", 160)
             buttons = export_buttons("denoise")
@@ -214,3 +228,6 @@ def tab(models: gr.State) -> None:
                       [text, record, plot, latent_map, follow], show_progress="minimal", **RUNS)
     wire_export(event, record, buttons)
     follow.input(follow_word, [follow, record], latent_map, show_progress="hidden")
+    # DDIM adds no noise to scale: picking it sets the scale to 1 (as the sampler requires), picking DDPM back
+    sampler.input(lambda s: 1.0 if s == "ddim" else DEFAULT_NOISE_SCALE, sampler, noise_scale,
+                  api_visibility="private", show_progress="hidden", queue=False)

@@ -20,9 +20,11 @@ from visualize.tokens import render_tokens
 from .cache import RUNS, cached
 from .common import (MAX_SEED, SESSION_TTL_SECONDS, SHIPPED, explain, export_buttons, model_radio,
                      pick_checkpoint, wire_export)
+from .glossary import TIME
 from .inputs import Number, Slider, UserError, as_user_error, text_input, whole
 from .order import ORDER_CHOICES
 from .recorded import paragraph, recorded, sentence
+from . import rates
 from .player import player
 from .run import TOP_K, Run, describe, grammar_checks, padding, stream
 
@@ -35,72 +37,96 @@ MAX_REMASK = 0.1  # ReMDM's eta on the slider; past it the chain spends its step
 EXAMPLE = "punter is a cafe in the riverside area not far from the lighthouse that is inexpensive and is adults only ."
 
 INTRO = r"""
-**SEDD** noises each token with a continuous-time Markov chain, $p_t(\cdot \mid x_0) = \exp(\bar\sigma(t) Q)[x_0, \cdot]$:
-with the **absorbing** graph a token turns into `[MASK]`, with the **uniform** graph into any token. The network
-learns the *concrete score* $s_\theta(x_t)_y \approx p_t(y)/p_t(x_t)$ and the reverse chain moves tokens at rate
-$Q(y, x)\, s_\theta(x)_y$.
+**Discrete diffusion**: corrupt the tokens instead of the embeddings. Each word becomes {{[MASK]}} with a probability
+that grows with $t$ (about $t$ itself here), or, with {{uniform noise}}, a random word; the network learns to put the
+words back.
 """
 
 DETAILS = r"""
-**Score entropy** (Lou, Meng & Ermon 2024, Eq. 9). For every position and every state $y \ne x_t$ that feeds $x_t$,
-$$\ell = \sum_{y \ne x_t} Q(y, x_t)\Big[s_y - r_y \log s_y + r_y(\log r_y - 1)\Big],\qquad r_y = \frac{p_t(y \mid x_0)}{p_t(x_t \mid x_0)},$$
-which is $\ge 0$ and $0$ exactly at $s = r$. Weighted by $\sigma(t)$ and integrated over $t$ it bounds $-\log p(x_0)$.
+**From images to text.** In {{DDPM}} every pixel gets a little Gaussian noise. A {{token}} has no "slightly noisy"
+version, so discrete diffusion uses a {{categorical corruption}}: at time $t$ each token is kept, or swapped for
+another, with probabilities set by a {{transition matrix}}:
+$$q(x_t^i = y \mid x_0^i) = \big[\exp\big(\bar\sigma(t)\, Q\big)\big]_{x_0^i,\; y}.$$
+- $Q$: how fast each token turns into each other one; $\bar\sigma(t)$: the total noise by time $t$, set by the
+  {{schedule}}, as $\bar\alpha$ is for images.
+- *Absorbing* $Q$ (the shipped *absorb* model): a token can only turn into `[MASK]`, an {{absorbing state}}; it is
+  masked by time $t$ with probability $m(t) = 1 - e^{-\bar\sigma(t)}$, about $t$ with this model's schedule.
+- *Uniform* $Q$: a token can turn into any token, each as likely.
 
-**Euler** moves a token to $y$ with probability $\Delta t\,\sigma(t)\,Q(y, x)\,s_y$. **Tweedie τ-leaping** uses
-the exact denoiser for a step of size $\Delta\bar\sigma$ given the scores:
-$p(x_s = y \mid x_t) = \big[e^{-\Delta\bar\sigma Q^\top} s\big]_y\, e^{\Delta\bar\sigma Q}(y, x_t)$; it needs fewer steps.
-A last denoising step goes to $t = 0$ and forbids `[MASK]`.
+**The one equation (absorbing).** With `[MASK]` as the absorbing state, the likelihood bound becomes a weighted
+{{masked LM}} {{cross-entropy}}: mask each word with probability $m(t)$, ask the network for the hidden words, and
+weight by how fast the masking grows:
+$$\mathcal L = \mathbb E_{t \sim \mathcal U(0, 1)}\Big[\frac{m'(t)}{m(t)} \sum_{i:\ x_t^i = \texttt{[MASK]}}
+-\log p_\theta\big(x_0^i \mid x_t\big)\Big].$$
+- {{$x_0^i$|x₀}}: the clean word at position $i$; {{$x_t$|xₜ}}: the sentence with some words masked;
+- $p_\theta(\cdot \mid x_t)$: the network's softmax over words at a masked position;
+- $m'(t)/m(t)$: the weight, about $1/t$ here: when few words are masked, each counts more.
 
-**Why Euler and Tweedie agree here.** With the absorbing graph and the log-linear schedule,
-$e^{\bar\sigma(t)} - 1 = ct/(1-ct)$ and $\sigma(t) = c/(1-ct)$ ($c = 1 - 10^{-3}$), so both samplers unmask a
-position between $t$ and $s$ with probability $(t - s)/t$ and draw its word from the same distribution: the same
-seed gives the same sentences.
-With the uniform graph they differ.
+This is the loss {{MDLM}} (Sahoo et al. 2024) and {{LLaDA}} (Nie et al. 2025) train. The shipped model is {{SEDD}}:
+it trains the same network by score entropy (below), whose best answer is the same one (Ou et al. 2024).
+""" + TIME + r"""
+**From the paper: SEDD** (Lou, Meng & Ermon 2024).
+- *The concrete score.* In image diffusion the {{score}} is the direction in which the data gets likelier. Text has
+  no directions, so the network predicts the {{concrete score}} instead: for each position and each word $y$, how
+  much likelier the sentence would be with $y$ there, $s_\theta(x_t)_y \approx p_t(y) / p_t(x_t)$. The forward
+  process is a continuous-time {{Markov chain}} with rates $\sigma(t)\,Q$; the reverse chain moves a token to $y$ at
+  rate $\sigma(t)\, Q(y, x)\, s_\theta(x)_y$.
+- *{{Score entropy|score entropy}}* (Eq. 9). For every position and every state $y \ne x_t$ that feeds $x_t$,
+  $$\ell = \sum_{y \ne x_t} Q(y, x_t)\Big[s_y - r_y \log s_y + r_y(\log r_y - 1)\Big],\qquad
+  r_y = \frac{p_t(y \mid x_0)}{p_t(x_t \mid x_0)},$$
+  which is $\ge 0$ and $0$ exactly at $s = r$. Weighted by $\sigma(t)$ and integrated over $t$ it bounds the
+  {{NLL}} $-\log p(x_0)$. With absorbing noise the true ratio at a masked position is
+  $p(x_0^i = y \mid x_t) / (e^{\bar\sigma(t)} - 1)$: the scores are a masked LM's softmax, scaled.
+- *Sampling.* An {{Euler step}} moves a token to $y$ with probability $\Delta t\,\sigma(t)\,Q(y, x)\,s_y$.
+  *{{Tweedie}} τ-leaping* takes the exact reverse of a step of size $\Delta\bar\sigma$ given the scores,
+  $p(x_s = y \mid x_t) = \big[e^{-\Delta\bar\sigma Q^\top} s\big]_y\, e^{\Delta\bar\sigma Q}(y, x_t)$, and needs
+  fewer steps. A run of $T$ steps takes $T - 1$ of them from $t = 1$ down to a small $\epsilon$, then a last
+  denoising step to $t = 0$ that forbids `[MASK]`.
+- *Why Euler and Tweedie agree here.* With the absorbing graph and the log-linear schedule,
+  $e^{\bar\sigma(t)} - 1 = ct/(1-ct)$ and $\sigma(t) = c/(1-ct)$ ($c = 1 - 10^{-3}$), so both samplers unmask a
+  position between $t$ and $s$ with probability $(t - s)/t$ and draw its word from the same distribution: the same
+  {{seed}} gives the same sentences. With the uniform graph they differ.
+- *Steps that write nothing are free.* On the absorbing graph, whether a masked position is unmasked between $t$
+  and $s$ does not depend on the network (the chance is $(t - s)/t$ here); only which word it becomes does. So the
+  sampler draws the unmasking first and makes a {{network call}} only for the sentences that unmask something. With
+  many more steps than words (the default), most steps unmask nothing: a run costs about one call per word, and two
+  words seldom share a step, which the grammatical rate rewards. The uniform graph moves every token at every step,
+  so each step is a call: any token may be wrong at any time, and every step must find the wrong ones as well as
+  what replaces them.
+- *{{The length first|length first}}.* The shipped absorbing model draws a sentence's length from the training
+  sentences' lengths, and runs the chain on those positions only: padding is never noised and is hidden from
+  attention, and $-\log p(L)$ joins the bound. On a fixed canvas with {{`[PAD]`|[PAD]}} a word like any other (as
+  the uniform model is trained) half of every batch is padding.
+- *{{Remasking|remasking}}* (ReMDM, Wang et al. 2025). An absorbing chain never takes a word back: one written early,
+  from a nearly all-masked sentence, stays even when the words around it later disagree. With remasking
+  $\eta > 0$ each step may mask a written word again, with probability $\min(\eta, (1 - \alpha_s)/\alpha_t)$
+  ($\alpha$ the share of written tokens), and unmasks a little more to keep that share on schedule; the network
+  writes it again with the context it has now. Words are now written several times over, so a remasking chain makes
+  more network calls.
+- *Any order* (Ou et al. 2024). Since the network's softmax at a masked position is the clean word's distribution
+  given the words shown, which is what an {{order-agnostic}} model predicts, the same network can write one word a
+  step in any order, as the *Order-agnostic* tab does, asked at the time whose masking probability is the share still
+  masked. In a random order that is the chain with infinitely many steps. With *{{most probable first}}* (MaskGIT's
+  rule) it writes one word a step where the network is surest, a little less varied. With fewer steps than words it
+  writes a planned number of words a step (ARDM's {{plan}} on this network).
 
-**The length.** The shipped absorbing model draws a sentence's length first, from the lengths of the training
-sentences, and runs the chain on those positions only: padding is never noised and hidden from attention, and
-$-\log p(L)$ joins the bound. On a fixed canvas with `[PAD]` a word like any other (as the uniform model is
-trained) half of every batch is padding, training the network on positions that carry no sentence.
-
-**Steps that write nothing are free.** On the absorbing graph a step factorises: whether a masked position is
-unmasked between $t$ and $s$ does not depend on the network, only which word it becomes does (the chance is
-$(e^{\bar\sigma(t) - \bar\sigma(s)} - 1)/(e^{\bar\sigma(t)} - 1)$, here $(t - s)/t$). So the sampler draws the
-unmasking first and calls the network only for the sentences that unmask something. With many more steps than
-words most steps unmask nothing: 1024 steps (the default) cost about one network call per word, and two words
-seldom share a step, which the grammatical rate rewards (the plot on the right). The uniform graph moves every token
-at every step, so each step is a network call (default 64): any token may be wrong at any time, so every step must
-find the wrong ones as well as what replaces them.
-
-**Remasking** (ReMDM, Wang et al. 2025). An absorbing chain never takes a word back: one written early, from a
-nearly all-masked sentence, stays even when the words around it later disagree. With remasking $\eta > 0$ each
-step may mask a written word again, with probability $\sigma_t = \min(\eta, (1 - \alpha_s)/\alpha_t)$
-($\alpha$ the share of written tokens), and unmasks a little more to keep that share on schedule; the network
-writes it again with the context it has now. A step that only remasks needs no network call, but words are now
-written several times over, so a remasking chain makes more calls.
-
-**Any order** (Ou et al. 2024). At a masked position the absorbing score is $p_\theta(x_0^i = y \mid x_t) /
-(e^{\bar\sigma(t)} - 1)$: the network's softmax is the clean word's distribution given the words shown, which is
-what an order-agnostic ARDM predicts. So the same network can write one word a step, in any order, as the
-Order-agnostic tab does, asked at the time whose masking probability is the fraction still masked. In a random
-order that is the limit of the chain with infinitely many steps, and in a fixed order its likelihood is exact. With
-*most probable draws first* (MaskGIT's rule) it writes one word a step where the network is surest, a little less
-varied: how the chain commits matters as much as what the network knows. With fewer steps than words it writes a
-planned number of words a step (ARDM's dynamic programme on this network's $L_t$, measured after training), where
-the chain's steps unmask a random number, and words that fall in one step are drawn without seeing each other.
-
-**Reading the view.** Dotted boxes are masked tokens; words are shaded by the probability the scores give them;
-orange marks the tokens the last step changed. The right-hand plot shows recorded evaluations of the shipped
-model: the share of grammatical samples against the number of steps, for each sampler.
+**Reading the view.**
+- *Forward*: the sentence noised at each $t$ (Play moves $t$ from 0 to 1); the same seed hits the same positions at
+  every $t$. The plot beside it is the chance that a token has been hit by time $t$.
+- *Reverse*: dotted boxes are masked tokens; a word's shade is the probability the scores give it (its
+  {{confidence}}); orange marks the tokens the last step changed; the frame title counts the network calls so far.
+- *Right-hand plot*: recorded evaluations of the shipped model: the {{grammatical rate}} against the number of
+  steps, one line per sampler.
 """
 
 
 def details() -> str:
-    """The tab's "How it works", with the figures the shipped checkpoints recorded (ui/recorded.py)."""
+    """The tab's "More" text, with the figures the shipped checkpoints recorded (ui/recorded.py)."""
     absorb, uniform = GRAPHS["absorb"], GRAPHS["uniform"]
     nll = "nll_bits_per_token"
     exact = recorded(absorb, "nll_by_order") or {}
     return DETAILS + paragraph(
-        "Recorded for these checkpoints",
+        "Measured on the shipped checkpoints",
         sentence("Absorbing, Tweedie at 1024 steps: {plain:.0%} of the samples are sentences of the grammar; with "
                  "remasking η = 0.02, {remask:.0%}.",
                  plain=recorded(absorb, steps=1024, sampler="tweedie", remask=0),
@@ -205,7 +231,7 @@ def sedd_denoise(graph: str, seed: float | None, steps: float, sampler: str,
     texts = [ck.tokenizer.decode(row) for row in run.last[0].tokens]
     checks = grammar_checks(ck, texts)
     run.finish([texts], None if checks is None else [checks], note=True)
-    yield run.value(), run, _quality(ck)
+    yield run.value(), run, gr.Plot(value=_quality(ck), visible=True)
 
 
 def sampler_changed(sampler: str, graph: str, choice: str = SHIPPED,
@@ -223,10 +249,12 @@ def sampler_changed(sampler: str, graph: str, choice: str = SHIPPED,
     return remask, Slider(value=DEFAULT_STEPS.get(graph, DEFAULT_STEPS["uniform"])), gr.Radio(visible=False)
 
 
-def graph_steps(graph: str) -> tuple[Any, Any]:
-    """The steps slider at the picked graph's default; remasking back to 0 where the graph has none."""
-    return (Slider(value=DEFAULT_STEPS.get(graph, DEFAULT_STEPS["uniform"])),
-            gr.skip() if graph == "absorb" else Slider(value=0))
+def graph_steps(graph: str) -> tuple[Any, Any, Any]:
+    """The steps slider at the picked graph's default, remasking back to 0 where the graph has none, and the sampler
+    back to one the graph runs (the any-order reading is the absorbing graph's alone)."""
+    if graph == "absorb":
+        return Slider(value=DEFAULT_STEPS["any-order"]), gr.skip(), gr.Radio(value="any-order")
+    return Slider(value=DEFAULT_STEPS.get(graph, DEFAULT_STEPS["uniform"])), Slider(value=0), gr.Radio(value="tweedie")
 
 
 def _first_view(graph: str, sentence: str, t: float, seed: float | None, choice: str = SHIPPED,
@@ -246,7 +274,30 @@ def tab(models: gr.State) -> dict[str, Any]:
                          info="absorbing: tokens become [MASK]; uniform: tokens become any token "
                               "(a model trained here keeps its own graph)")
         choice = model_radio("sedd-model")
-    gr.Markdown("### Forward: noising a sentence")
+    gr.Markdown("### Reverse: writing a sentence, starting from every word masked")
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            seed = Number(value=0, label="seed", minimum=0, step=1, elem_id="sedd-seed")
+            steps = Slider(1, MAX_STEPS, value=DEFAULT_STEPS["any-order"], step=1, label="steps", elem_id="sedd-steps",
+                              info="absorbing: steps that unmask nothing cost nothing")
+            sampler = gr.Radio(list(SAMPLERS), value="any-order", label="sampler", elem_id="sedd-sampler",
+                               info="any-order (absorbing): the network read as an autoregressive model, one word a "
+                                    "step, as ARDM writes")
+            order = gr.Radio(list(ORDER_CHOICES), value="confident", label="order (any-order sampler)", visible=True,
+                             elem_id="sedd-order", info="most probable first writes where the network is surest, "
+                             "as MaskGIT and LLaDA decode: more grammatical, less varied; random is the exact "
+                             "ancestral sampler: it draws from the model itself")
+            remask = Slider(0, MAX_REMASK, value=0, step=0.005, label="remasking η (absorbing, tweedie)",
+                               info="ReMDM: the most a step may mask a written word again; 0.02 rewrites the "
+                                    "words written early (more network calls)", elem_id="sedd-remask")
+            num_samples = Slider(1, MAX_SAMPLES, value=2, step=1, label="number of samples", elem_id="sedd-samples")
+            run = gr.Button("Run", variant="primary", elem_id="sedd-run")
+            rates.rate_line(rates.discrete, [graph, steps, sampler, num_samples, choice, remask, order], "sedd-rate")
+        with gr.Column(scale=3):
+            text = player("sedd-text", "<i>Press Run to watch the tokens being written.</i>")
+            buttons = export_buttons("sedd")
+            quality = gr.Plot(label="grammatical rate against steps", elem_id="sedd-quality", visible=False)
+    gr.Markdown("### Forward: corrupting a sentence, as training does")
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             sentence = gr.Textbox(EXAMPLE, label="sentence", lines=2, elem_id="sedd-sentence",
@@ -256,31 +307,11 @@ def tab(models: gr.State) -> dict[str, Any]:
         with gr.Column(scale=3):
             noised = player("sedd-forward", "<i>Loading the sentence…</i>", 90)
             schedule = gr.Plot(label="schedule", elem_id="sedd-schedule")
-    gr.Markdown("### Reverse: denoising from the prior")
-    with gr.Row():
-        with gr.Column(scale=1, min_width=280):
-            seed = Number(value=0, label="seed", minimum=0, step=1, elem_id="sedd-seed")
-            steps = Slider(1, MAX_STEPS, value=DEFAULT_STEPS["absorb"], step=1, label="steps", elem_id="sedd-steps",
-                              info="absorbing: steps that unmask nothing cost nothing")
-            sampler = gr.Radio(list(SAMPLERS), value="tweedie", label="sampler", elem_id="sedd-sampler",
-                               info="any-order (absorbing): the network read as an autoregressive model, one word a "
-                                    "step, as ARDM writes")
-            order = gr.Radio(list(ORDER_CHOICES), value="random", label="order (any-order sampler)", visible=False,
-                             elem_id="sedd-order")
-            remask = Slider(0, MAX_REMASK, value=0, step=0.005, label="remasking η (absorbing, tweedie)",
-                               info="ReMDM: the most a step may mask a written word again; 0.02 rewrites the "
-                                    "words written early (more network calls)", elem_id="sedd-remask")
-            num_samples = Slider(1, MAX_SAMPLES, value=2, step=1, label="number of samples", elem_id="sedd-samples")
-            run = gr.Button("Run", variant="primary", elem_id="sedd-run")
-        with gr.Column(scale=3):
-            text = player("sedd-text", "<i>Press Run to watch the tokens being written.</i>")
-            buttons = export_buttons("sedd")
-            quality = gr.Plot(label="grammatical rate against steps", elem_id="sedd-quality")
     record = gr.State(None, time_to_live=SESSION_TTL_SECONDS)
     forward_inputs = [graph, sentence, t, noise_seed, choice, models]
     gr.on([sentence.submit, noise_seed.submit, graph.change, choice.change], forward_view, forward_inputs,
           [noised, schedule], trigger_mode="always_last", show_progress="hidden", api_name="sedd_forward")
-    graph.change(graph_steps, graph, [steps, remask], api_visibility="private", show_progress="hidden")
+    graph.change(graph_steps, graph, [steps, remask, sampler], api_visibility="private", show_progress="hidden")
     sampler.change(sampler_changed, [sampler, graph, choice, models], [remask, steps, order], api_visibility="private",
                    show_progress="hidden")
     event = run.click(cached(sedd_denoise), [graph, seed, steps, sampler, num_samples, choice, models, remask, order],

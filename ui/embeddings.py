@@ -20,6 +20,7 @@ from diffusion.projection import (PROJECTION_FILE, load_projection, neighbours_a
 from visualize.embeddings import embedding_map_figure
 
 from .common import SAMPLING, explain, model_radio, pick_checkpoint
+from .glossary import TIME
 from .inputs import Dropdown, UserError, text_input
 
 FAMILIES = ("continuous", "seq2seq")  # the families with a table of word embeddings
@@ -29,32 +30,39 @@ MAX_LISTED = 24  # matches offered to pick from; the map isolates them all
 _UMAP_LOCK = threading.Lock()  # one UMAP at a time: it is CPU-bound, and a second request then finds the cache
 
 INTRO = r"""
-The **learned word embeddings** $\mathrm{EMB}(w) \in \mathbb R^d$ that Diffusion-LM noises and rounds back to
-(trained jointly with the denoiser: $\mathcal L = \mathcal L_{\text{simple}} - \log p_\theta(w \mid x_0)$),
-drawn in 2-D and coloured by the slot of the built-in grammar each word realises. Search a word (or its first
-letters) to find it and list its nearest words; hover a point for the word nearest the cursor.
+**Embeddings**: the vector Diffusion-LM learns for each word (its {{embedding}}), drawn in 2-D and coloured by the
+part of a sentence the word fills. Words that can stand in the same place end up close. Search a word to list its
+nearest words.
 """
 
 DETAILS = r"""
-**Why the embeddings organise.** Rounding is a softmax over $-\lVert x_0 - \mathrm{EMB}(w)\rVert^2$, and the
-denoiser must predict $x_0$ from a noisy $x_t$. Words that can stand in the same place of a sentence (two cuisines,
-two landmarks) are hard to tell apart from context, so the end-to-end objective pulls them together and pushes apart
-words the denoiser must not confuse (Sec. 4.1 of Li et al. 2022). Clusters by slot are the result.
+**The one equation.** The embeddings are learnt together with the denoiser, from one loss (Li et al. 2022):
+$$\mathcal L = \underbrace{\lVert f_\theta(x_t, t) - x_0 \rVert^2}_{\text{denoise}}
+\;\underbrace{-\,\log p_\theta(w \mid x_0)}_{\text{round back to } w}, \qquad x_0 \approx \mathrm{EMB}(w).$$
+- $w$: the sentence's words; $\mathrm{EMB}(w)$: their {{embeddings|embedding}}, one vector of $d$ numbers per word;
+- {{$x_0$|x₀}}: the clean vectors, {{$x_t$|xₜ}}: the same after noise at time $t$ (as in *Forward noising*);
+- $f_\theta$: the denoiser, whose guess {{$\hat x_0$|x̂₀}} must land back on $x_0$;
+- $p_\theta(w \mid x_0)$: the {{rounding}} softmax, $\propto \exp(-\lVert x_0 - \mathrm{EMB}(w)\rVert^2)$, which must
+  pick the right word back.
+""" + TIME + r"""
+**From the paper.** Words that can stand in the same place of a sentence (two cuisines, two landmarks) are hard to
+tell apart from the context, so the loss pulls their vectors together, and pushes apart the words the denoiser must
+not confuse (Sec. 4.1 of Li et al. 2022). Clusters by slot are the result.
 
-**Two maps.** *UMAP* (McInnes et al. 2018) keeps neighbourhoods: close points were close in $\mathbb R^d$, but
-distances between clusters and the axes mean little. *PCA* is the linear projection on the two directions of most
-variance: distances are honest shadows of the real ones, and it is the plane the Forward noising tab draws on.
-A model trained here has no cached UMAP: PCA is shown at once while UMAP is computed (once; saved in the
-checkpoint as `projection.npz`).
-
-**Nearest neighbours** are computed in the full $d$-dimensional space by Euclidean distance
-$\lVert \mathrm{EMB}(w) - \mathrm{EMB}(v)\rVert$, the distance rounding uses, not on the map: they show what the
-2-D picture hides. Special tokens (`[PAD]`, `[MASK]`, ...) are never listed as neighbours: no sentence puts them in
-a word's place. **Labels** are drawn wherever one fits without covering another; a search labels its matches and
-fades the rest. **Colours** (Okabe-Ito, safe for colour-blind readers): each slot of the grammar (a word of a slot's
-values or of phrasings only that slot uses), then in greys by marker shape: function words (shared by several
-slots or by the sentence frames), the MR slot names a seq2seq source uses, punctuation, words the grammar does not
-have (a corpus of your own), and special tokens, a dark cross apart from every word class.
+**Reading the view.**
+- *Two maps.* {{UMAP}} (McInnes et al. 2018) keeps neighbourhoods: points close on the map were close in the full
+  space, but the distances between clusters and the axes mean little. {{PCA}} is a flat projection on the two
+  directions of most variance: distances are honest shadows of the real ones, and it is the plane *Forward
+  noising* and *Denoise* draw on. A model trained here has no cached UMAP: PCA is shown at once while UMAP is
+  computed (once; saved in the checkpoint as `projection.npz`).
+- *Nearest neighbours* are measured in the full $d$-dimensional space, by the distance rounding uses,
+  $\lVert \mathrm{EMB}(w) - \mathrm{EMB}(v)\rVert$, not on the map: they show what the 2-D picture hides. Special
+  tokens ({{`[PAD]`|[PAD]}}, {{`[MASK]`|[MASK]}}, ...) are never listed: no sentence puts them in a word's place.
+- *Labels* are drawn wherever one fits without covering another; a search labels its matches and fades the rest.
+- *Colours* (Okabe-Ito, safe for colour-blind readers): each slot of the grammar (a word of a slot's values or of
+  phrasings only that slot uses); then greys, told apart by marker shape: function words (shared by several slots
+  or by the sentence frames), the slot names a seq2seq {{source}} uses, punctuation, words the grammar does not have
+  (a corpus of your own), and special tokens, a dark cross apart from every word class.
 """
 
 

@@ -21,6 +21,7 @@ from visualize.tokens import render_tokens
 
 from .cache import RUNS, cached
 from .common import MAX_SEED, explain, model_radio, model_setting, pick_checkpoint
+from .glossary import TIME
 from .inputs import Dropdown, Number, UserError, text_input, whole
 from .player import player
 
@@ -35,39 +36,38 @@ FPS = 4.0  # t from 0 to 1 in about 12 s at 1x
 HOW = " --corpus builtin"
 
 INTRO = r"""
-**Forward noising** in Diffusion-LM: each word's embedding $x_0 = \mathrm{EMB}(w)$ is mixed with Gaussian noise,
-$x_t = \sqrt{\bar\alpha(t)}\, x_0 + \sqrt{1 - \bar\alpha(t)}\, \varepsilon$, $\varepsilon \sim \mathcal N(0, I)$.
-Press Play (or drag the slider) to watch the sentence dissolve as $t$ goes from 0 to 1; each point is labelled
-with the word it would round to. The rows compare noise schedules $\bar\alpha(t)$ on the same sentence and noise.
-Discrete families mask or replace tokens instead: see the *Discrete diffusion* tab.
+**Forward noising**: each word is a learned vector (its {{embedding}}), and noise is mixed in as $t$ goes from 0 to
+1, $x_t = \sqrt{\bar\alpha(t)}\,x_0 + \sqrt{1 - \bar\alpha(t)}\,\varepsilon$. Press Play to watch the sentence
+dissolve; each point shows the word it {{rounds to|rounding}}.
 """
 
 DETAILS = r"""
-**One noise draw, every t.** The seed fixes $\varepsilon$, and the same $\varepsilon$ is used at every $t$, so as
-$t$ moves each token follows one continuous path from its word's embedding ($t = 0$) towards the pure-noise point
-$\varepsilon$ ($t = 1$, where $\bar\alpha \approx 0$). Because $\sqrt{\bar\alpha}^2 + \sqrt{1-\bar\alpha}^2 = 1$,
-the path is a quarter ellipse in the plane of $x_0$ and $\varepsilon$, not a straight line. The noising is the
-model's own `add_noise` with its own schedule ($\bar\alpha$ on its grid of $T$ training steps); here $x_0$ is the
-embedding itself (training adds a little more noise, $\sigma_0$, on top).
+**The one equation.** {{DDPM}}'s {{forward process}}, run on word embeddings instead of pixels
+({{Diffusion-LM}}, Li et al. 2022):
+$$x_t = \sqrt{\bar\alpha(t)}\, x_0 + \sqrt{1 - \bar\alpha(t)}\, \varepsilon, \qquad \varepsilon \sim \mathcal N(0, I).$$
+- {{$x_0$|x₀}}: the sentence, one vector per word, $x_0 = \mathrm{EMB}(w)$ (the {{embeddings|embedding}});
+- {{$\varepsilon$|ε}}: Gaussian noise of the same shape, fixed by the {{seed}};
+- {{$\bar\alpha(t)$|ᾱ}}: the share of signal left at time $t$, from 1 at $t = 0$ to about 0 at $t = 1$; the curve
+  is the {{schedule}};
+- {{$x_t$|xₜ}}: the noisy sentence, what the denoiser is shown during training.
+""" + TIME + r"""
+**From the paper.** Sec. 4.2 of Li et al. 2022 picks the *sqrt* schedule, $\bar\alpha(t) = 1 - \sqrt{t + s}$,
+because its noise rises fast at the start: with a linear or cosine schedule many training steps sit at noise so low
+that {{rounding}} alone recovers every word, and teach the denoiser nothing. Here $x_0$ is the embedding itself;
+training adds a little more noise, $\sigma_0$, on top. Discrete families corrupt the tokens instead of the
+vectors: see the *Discrete diffusion* tab. The *Denoise* tab runs this process backwards.
 
-**The map is exact.** The plane is spanned by the first two principal components of the embedding table. A PCA
-projection $P(x) = V^\top (x - \mu)$ is affine, so $P(x_t) = \sqrt{\bar\alpha}\, P(x_0) + \sqrt{1-\bar\alpha}\,
-P(\varepsilon) + (\sqrt{\bar\alpha} + \sqrt{1 - \bar\alpha} - 1)\, V^\top \mu$ holds exactly: what you see is the
-true $x_t$ seen from one angle (a UMAP map, being non-linear, could not show it). The rounding, though, happens in
-the full space: two points can look close here and be far apart there.
-
-**Rounding.** A point is labelled with its nearest word embedding, $\arg\min_w \lVert x_t - \mathrm{EMB}(w)
-\rVert$, the rule the model uses to read latents (special tokens other than `[PAD]` are never a target). Blue:
-still the sentence's word; vermillion: it now rounds to another word. In the token row the shade is the rounding
-softmax $p(w \mid x_t) \propto \exp(-\lVert x_t - \mathrm{EMB}(w)\rVert^2)$ of that word.
-
-**The schedule.** $\bar\alpha(t)$ is the share of signal variance left; the signal-to-noise ratio
-$\mathrm{SNR}(t) = \bar\alpha / (1 - \bar\alpha)$ (log scale) falls from $\infty$ at $t = 0$. The shipped
-model uses Diffusion-LM's *sqrt* schedule, $\bar\alpha(t) = 1 - \sqrt{t + s}$ (Sec. 4.2 of Li et al. 2022), whose
-noise rises fast at the start: with a linear or cosine schedule many steps would sit at noise so low that rounding
-alone recovers every word, and teach the denoiser nothing. The token rows show it on one sentence: with the same
-noise, at the same t, count the words each schedule has already lost; pick a schedule to watch it on the map (the
-paths are the same quarter ellipses under every schedule: only how fast x_t moves along them differs).
+**Reading the view.**
+- *Token rows*: what $x_t$ rounds to (the nearest word embedding) at this $t$, one row per schedule, on the same
+  sentence and the same noise. Blue: still the sentence's word; vermillion: it now rounds to another word. The shade
+  is the {{confidence}}: that word's probability under the rounding softmax
+  $p(w \mid x_t) \propto \exp(-\lVert x_t - \mathrm{EMB}(w)\rVert^2)$. Point at a word for its {{top-k}} words.
+- *Map*: the first two {{PCA}} directions of the embedding table. PCA is a linear projection, so each dot is the
+  true $x_t$ seen from one angle; rounding happens in the full space, though, so two dots can look close here and
+  be far apart there. One noise draw serves every $t$, so each dot follows one path from its word ($t = 0$) to pure
+  noise ($t = 1$): a quarter ellipse, since $\sqrt{\bar\alpha}^2 + \sqrt{1 - \bar\alpha}^2 = 1$.
+- *Schedule plot*: $\bar\alpha(t)$ and the {{SNR}}, $\bar\alpha / (1 - \bar\alpha)$ on a log scale, for each
+  schedule; the cursor follows the player.
 """
 
 

@@ -20,6 +20,7 @@ import gradio as gr
 from visualize.tokens import MASK, render_tokens
 
 from .common import LATEX
+from .glossary import glossary_markdown, gloss
 from .cache import RUNS
 from .player import player
 
@@ -43,10 +44,10 @@ STEPS = (
 **Why text is hard for diffusion.** Image diffusion adds a little Gaussian noise to every pixel, step after step,
 and trains a network to undo one step at a time. But *a word plus a little noise* is not a word. Two roads round it:
 
-- **Noise the embeddings**: turn each word into a vector (its *embedding*), diffuse the vectors as pixels, and at the
-  end *round* each to the nearest word (Diffusion-LM).
-- **Corrupt the tokens**: replace words by a **[MASK]** token, more of them as time goes on, and train the network
-  to fill them in (masked diffusion: D3PM, SEDD, MDLM, LLaDA).
+- **Noise the embeddings**: turn each word into a vector (its {{embedding}}), diffuse the vectors as pixels, and at the
+  end {{round|rounding}} each to the nearest word ({{Diffusion-LM}}).
+- **Corrupt the tokens**: replace words by a {{[MASK]}} token, more of them as time goes on, and train the network
+  to fill them in (masked diffusion: D3PM, {{SEDD}}, {{MDLM}}, {{LLaDA}}).
 
 **Time** runs from $t = 0$ (the sentence) to $t = 1$ (all noise); generating runs back in $T$ steps, "step $i$ of
 $T$" counting up from $t = 1$. **The data**: sentences written by a small built-in grammar about restaurants, so
@@ -57,25 +58,25 @@ every sample can be checked exactly, and a mistake named.
 
 $$x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon$$
 
-$\bar\alpha_t$ (the *schedule*) falls from 1 at $t = 0$ to about 0 at $t = 1$. To read a noisy $x_t$ as words, each
+$\bar\alpha_t$ (the {{schedule}}) falls from 1 at $t = 0$ to about 0 at $t = 1$. To read a noisy $x_t$ as words, each
 vector is *rounded* to its nearest word: early on every word survives, later the words turn to others, then to
 noise. Press *Show me* and play it; the schedule decides how fast the words go.
 """, "forward", "Forward noising", shows="fwd-tokens"),
     Step("denoise", "Denoise", r"""
 **Generating: run time backwards.** Start from pure noise at $t = 1$. At each step the network looks at $x_t$ and
-predicts the clean sentence, $\hat x_0$; the sampler moves $x_t$ a little towards that prediction, adding a little
+predicts the clean sentence, {{$\hat x_0$|x̂₀}}; the sampler moves $x_t$ a little towards that prediction, adding a little
 fresh noise, and $t$ falls. Under each sample you see the words $x_t$ rounds to and, below, the words the network's
 prediction $\hat x_0$ rounds to: vague at first, settling as $t$ falls.
 """, "denoise", "Denoise", shows="denoise-text", more=(("embeddings", "Embeddings"),)),
     Step("clamp", "Clamp", r"""
 **The clamping trick.** The prediction $\hat x_0$ is a vector that need not be any word's embedding. Diffusion-LM
-*clamps* it: before each step, $\hat x_0$ is snapped to its nearest word's embedding, so every step commits to real
+{{clamps|clamping}} it: before each step, $\hat x_0$ is snapped to its nearest word's embedding, so every step commits to real
 words. The same seed run with and without clamping shows what it buys: the same rounding you saw in *Add noise*,
 applied inside the loop.
 """, "clamp", "Clamping trick", shows="ct-view"),
     Step("mask", "Mask", r"""
 **The other road: masking as noise.** Corrupt tokens instead of vectors: at time $t$, each word has been replaced by
-[MASK] with a probability that grows with $t$ (a categorical corruption; [MASK] is the *absorbing* state: once masked,
+[MASK] with a probability that grows with $t$ (a categorical corruption; [MASK] is the {{absorbing state}}: once masked,
 a word stays masked). The network learns to guess the masked words, and its loss is a masked-language-model
 cross-entropy, weighted by time (as in MDLM and LLaDA):
 
@@ -85,16 +86,16 @@ Generating unmasks: each step writes some of the masked positions. Grey words ar
 slots it has not written yet.
 """, "discrete", "Discrete diffusion", shows="sedd-text"),
     Step("order", "Order", r"""
-**Which word first?** A masked model can write the positions in any order. An *order-agnostic* model (ARDM) is trained
+**Which word first?** A masked model can write the positions in any order. An {{order-agnostic}} model ({{ARDM}}) is trained
 for every order, so it can also write several positions in one step: fewer network calls, but words written in the
 same step do not see each other. That is where parallel decoding goes wrong: a fact said twice, a fact left out.
 The last frame colours each word by the step that wrote it.
 """, "order", "Order-agnostic", shows="order-text", settings={"budget": 8}),
     Step("condition", "Condition", r"""
-**Asking for something.** DiffuSeq writes a description *of a given meaning*: the source (the facts, such as
-`name [zizzi] food [french]`) is kept fixed at every step, *anchored*, while only the target is noised and denoised.
-It draws several candidates and keeps the one that agrees most with the others (*MBR*, minimum Bayes risk). The
-Control tab steers an unconditional model instead, with a classifier's gradient at every step.
+**Asking for something.** {{DiffuSeq}} writes a description *of a given meaning*: the source (the facts, such as
+`name [zizzi] food [french]`) is kept fixed at every step ({{anchoring}}), while only the target is noised and denoised.
+It draws several candidates and keeps the one that agrees most with the others ({{MBR}}, minimum Bayes risk). The
+Control tab steers an unconditional model instead, with a classifier's gradient at every step ({{classifier guidance}}).
 """, "seq2seq", "Seq2seq", shows="s2s-text", more=(("control", "Control"),)),
     Step("race", "Race", r"""
 **Against the left-to-right model.** An ordinary language model writes one word per network call, left to right.
@@ -143,7 +144,7 @@ def tab(models: gr.State) -> Built:
             with gr.Tab(f"{number} · {step.title}", id=step.slug, elem_id=f"lesson-{step.slug}"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=2, min_width=320):
-                        gr.Markdown(step.text, latex_delimiters=LATEX, elem_classes=["lesson-text"])
+                        gr.Markdown(gloss(step.text), latex_delimiters=LATEX, elem_classes=["lesson-text"])
                         with gr.Row():
                             if step.shows:
                                 show = gr.Button("▶ Show me", variant="primary", size="sm",
@@ -167,6 +168,8 @@ def tab(models: gr.State) -> Built:
                         elif step.shows:
                             out = player(f"lesson-out-{step.slug}", "<i>Press Show me for a live run.</i>", 120)
                             built.show[step.slug] = (show, out)
+    with gr.Accordion("Glossary: every term the lab uses, in plain words", open=False, elem_id="lesson-glossary"):
+        gr.Markdown(glossary_markdown(), latex_delimiters=LATEX)
     return built
 
 

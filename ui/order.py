@@ -19,71 +19,78 @@ from visualize.player import row_band
 from .cache import RUNS, cached
 from .common import (MAX_SEED, SESSION_TTL_SECONDS, SHIPPED, checkpoint_path, explain, export_buttons, load,
                      model_length, model_radio, pick_checkpoint, wire_export)
+from .glossary import TIME
 from .inputs import Number, Slider, UserError, whole
 from .recorded import paragraph, recorded, sentence
+from . import rates
 from .player import player
 from .run import TOP_K, Run, describe, grammar_checks, padding, stream
 
 ORDER_INTRO = r"""
-**Order-agnostic ARDM** writes the positions in a random order $\sigma$, each from
-$p(x_{\sigma(t)} \mid x_{\sigma(<t)})$; with a budget of $k < D$ steps, a dynamic programme chooses which
-consecutive runs of the order to write **together**, minimising the expected NLL $\sum_{\text{groups}} (t - s)\, L_s$.
+**Order-agnostic**: write the sentence one position at a time, in a random order, each word drawn given the words
+already written ({{ARDM}}). With fewer steps than words, a {{plan}} decides how many words each step writes together.
 """
 
 ORDER_DETAILS = r"""
-**Training** (Hoogeboom et al. 2022, Eq. 6). Draw $t \sim \mathcal U\{1..D\}$ and an order $\sigma$; show the
-network the first $t - 1$ positions of $\sigma$, mask the rest, and score them all at once:
-$$\log p(x) \ge D\; \mathbb E_{t}\Big[\tfrac{1}{D - t + 1} \sum_{k \notin \sigma(<t)} \log p(x_k \mid x_{\sigma(<t)})\Big].$$
+**The one equation.** An {{order-agnostic}} model is trained to fill any position given any set of written ones
+(Hoogeboom et al. 2022, Eq. 6): pick a random order $\sigma$ and a point $j$ in it, show the first $j - 1$ positions
+of $\sigma$, and score every hidden one at once,
+$$\log p(x) \;\ge\; D\; \mathbb E_{j}\Big[\tfrac{1}{D - j + 1} \sum_{k \notin \sigma(<j)} \log p\big(x_k \mid
+x_{\sigma(<j)}\big)\Big].$$
+- $D$: the number of positions; $\sigma$: a random order of them; $\sigma(<j)$: the first $j - 1$ positions of the
+  order, already written;
+- $p(x_k \mid x_{\sigma(<j)})$: the network's softmax at a hidden position $k$, given the written words;
+- the right side is an {{ELBO}}: it is never above $\log p(x)$. It is the masked-LM loss of the *Discrete
+  diffusion* tab, with one position's worth of masking per step.
+""" + TIME + r"""
+Here $t$ is the share of positions not yet written, $t = 1 - (j - 1)/D$, so a step that writes many words jumps
+further.
 
-**The plan.** $L_t$ is the expected NLL of one position written when $t - 1$ are known, measured on held-out
-text after training. Writing steps $s, \dots, t-1$ of the order in one network call costs $(t - s) L_s$ (they are
-all predicted from what was known at $s$). Among all ways to split the $D$ steps into $k$ groups, the dynamic
-programme finds the cheapest in $O(k D^2)$. The curve shows that cost, in bits per token, for every budget;
-flat lines are the left-to-right model's exact NLL and the corpus's true entropy.
+**From the paper.**
+- *The plan.* $L_j$ is the expected {{NLL}} of one position written when $j - 1$ are known, measured on held-out
+  text after training. Writing positions $i, \dots, j - 1$ of the order in one network call costs $(j - i)\, L_i$
+  (all are predicted from what was known at $i$). Among all ways to split the $D$ positions into $k$ groups, a dynamic
+  programme finds the cheapest, in $O(k D^2)$.
+- *{{The length first|length first}}.* The shipped model draws a sentence's length $L$ first, from the training
+  sentences' lengths, then writes only those $L$ positions; padding is hidden from attention and never predicted,
+  so $-\log p(L)$ joins the bound. The plan works on the share of the sentence written, so a budget of $k$ steps
+  writes each sentence in $k$ steps whatever its length; with more steps than words, some steps write nothing (and,
+  after the first, make no {{network call}}).
+- *The order.* The paper writes positions in a uniformly random order, which draws exactly from the model. With
+  *{{most probable first}}* (MaskGIT's rule, Chang et al. 2022), every hidden position gets a draw and a step keeps
+  those the network gave the highest probability: unlikely words wait for more context. One position a step, that
+  raises the {{grammatical rate}}; it is a different sampler, not a better model, and a little less varied. With
+  several positions a step it can do worse than the random order: neighbours are each sure of the same word, and
+  drawn together they repeat it.
+- *A fixed order.* An order-agnostic model is an {{autoregressive}} model in every order at once, so it can write
+  *left to right* or *right to left* and then draws exactly from the model in that order. In one order the
+  likelihood is exact, one network call per position (the points on the curve, where recorded), beside the ELBO
+  averaged over random orders, and the `ar` model's NLL in the one order it learnt.
+- *Another network.* *SEDD absorbing, read as ARDM* runs the same planner and orders on the shipped SEDD network:
+  at a masked position its softmax is the clean word's distribution given the words shown (Ou et al. 2024), so it
+  too is an autoregressive model in every order. The hollow points on the curve are that network.
 
-**The length.** The shipped model draws a sentence's length $L$ first, from the lengths of the training
-sentences, then writes only those $L$ positions; padding is hidden from attention and never predicted, so
-$-\log p(x) \le -\log p(L) + $ the bound above over $L$ positions. The paper's fixed canvas of $D$ positions, with
-[PAD] a word like any other, spends half of every batch on padding here. The plan is made on
-the fraction of the sentence written, so a budget of $k$ steps writes each sentence in $k$ steps whatever its
-length; with more steps than words, some steps write nothing (and, after the first, make no network call).
-
-**The order.** The paper writes positions in a uniformly random order, which draws exactly from the model. With
-*most probable draws first* (MaskGIT's rule, Chang et al. 2022), every masked position gets a draw and a step keeps
-those the network gave the highest probability: unlikely words wait for more context. One position per step, that
-raises the grammatical rate, with sentences as long as the corpus's, since the length is drawn first. It is a
-different sampler, not a better model, and a little less varied. With several positions per step it can do worse
-than the random order: neighbouring positions are each sure of the same word, and drawn together they repeat it.
-
-**A fixed order.** An order-agnostic model is an autoregressive model in every order at once, so it can also
-write *left to right* or *right to left*, and then it draws exactly from the model in that order; the order alone
-does not make its sentences better. In one order the likelihood is exact, one network call per position (the
-points on the curve, where recorded), beside the ELBO averaged over random orders, which this model was trained on,
-and the `ar` model's NLL in the one order it learnt. The hollow points are the shipped absorbing SEDD read the same
-way: at a masked position its network gives the clean word's distribution given the words shown (Ou et al. 2024), so
-it too is an autoregressive model in every order: two losses, one kind of model.
-
-**Another network.** With *SEDD absorbing, read as ARDM* the tab runs the same planner and orders on the shipped
-SEDD network, asked at the time whose masking probability is the fraction still masked, with the $L_t$ measured the
-same way (training measures them for every absorbing model).
-
-**Reading the view.** Dotted boxes are positions not yet written; words are shaded by the model's
-probability of them; orange marks what the last step wrote. The grid shows which positions each step wrote.
+**Reading the view.**
+- *The frames*: dotted boxes are positions not yet written; words are shaded by the model's probability of them
+  (their {{confidence}}); orange marks what the last step wrote.
+- *Planned steps*: which positions each step wrote.
+- *NLL against budget*: the plan's cost in {{bits per token}} for every step budget; flat lines are the
+  left-to-right model's exact NLL and the corpus's true {{entropy}}.
 """
 MAX_ORDER_SAMPLES = 4
 # (label, value) of the networks the tab runs: ARDM's, or an absorbing SEDD's read as one (diffusion/anyorder.py)
 NETWORKS = (("ARDM (trained for any order)", "ardm"), ("SEDD absorbing, read as ARDM", "sedd-absorb"))
 # (label, value) of each order, for the radios that pick one (here and the Discrete diffusion tab's any-order sampler)
 ORDER_CHOICES = (("random (the model's own distribution)", "random"), ("left to right", "left-to-right"),
-                 ("right to left", "right-to-left"), ("most probable draws first", "confident"))
+                 ("right to left", "right-to-left"), ("most probable first (as MaskGIT, LLaDA)", "confident"))
 
 
 def details() -> str:
-    """The tab's "How it works", with the figures the shipped checkpoints recorded (ui/recorded.py)."""
+    """The tab's "More" text, with the figures the shipped checkpoints recorded (ui/recorded.py)."""
     nll = "nll_bits_per_token"
     at_40 = {order: recorded("ardm", steps=40, temperature=1.0, order=order) for order in ORDERS}
     return ORDER_DETAILS + paragraph(
-        "Recorded for these checkpoints",
+        "Measured on the shipped checkpoints",
         sentence("ARDM's bound: {ardm:.3f} bits per word, against the left-to-right model's exact {ar:.3f}.",
                  ardm=recorded("ardm", nll), ar=recorded("ar", nll)),
         sentence("Grammatical samples at 40 steps: {random:.0%} in a random order, {confident:.0%} most probable "
@@ -217,16 +224,17 @@ def tab(models: gr.State) -> None:
                                info="the same planner on SEDD's absorbing network (its softmax at a masked position "
                                     "is the clean word's conditional, as ARDM's)")
             seed = Number(value=0, label="seed", minimum=0, step=1, elem_id="order-seed")
-            budget = Slider(1, D, value=max(1, D // 4), step=1, label="steps (budget)",
+            budget = Slider(1, D, value=D, step=1, label="steps (budget)",
                                info="1 = everything at once; the length = one position per step", elem_id="budget")
             temperature = Slider(0, 2, value=1.0, step=0.05, label="temperature", elem_id="order-temperature")
-            order = gr.Radio(list(ORDER_CHOICES), value="random", label="order",
+            order = gr.Radio(list(ORDER_CHOICES), value="confident", label="order",
                              info="a fixed order draws from the model too; most probable first is adaptive: one "
                                   "position per step, more grammatical and a little less varied; several, repeats",
                              elem_id="order-order")
             num_samples = Slider(1, MAX_ORDER_SAMPLES, value=1, step=1, label="number of samples",
                                     elem_id="order-samples")
             run = gr.Button("Run", variant="primary", elem_id="order-run")
+            rates.rate_line(rates.order, [budget, temperature, num_samples, choice, order, network], "order-rate")
         with gr.Column(scale=3):
             text = player("order-text", "<i>Press Run to watch the positions being written.</i>")
             buttons = export_buttons("order")

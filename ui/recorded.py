@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .common import checkpoint_path
+from .common import checkpoint_path, model_setting
 
 
 def evaluations(name: str) -> list[dict[str, Any]]:
@@ -33,6 +33,11 @@ def recorded(name: str, key: str = "grammatical_rate", **settings: Any) -> Any:
             if entry.get(key) is not None:
                 return entry[key]
     return None
+
+
+def configured(name: str, key: str) -> Any:
+    """`key` of the checkpoint `name`'s recipe (its config.json: the training grid's size, say), or None."""
+    return model_setting(name, key, None)
 
 
 def sentence(template: str, **figures: Any) -> str:

@@ -20,8 +20,10 @@ from visualize.tokens import verdict_mark
 from .cache import RUNS, cached
 from .common import (MAX_SEED, SESSION_TTL_SECONDS, SHIPPED, explain, export_buttons, model_radio,
                      pick_checkpoint, wire_export)
+from .glossary import TIME
 from .inputs import Dropdown, Number, Slider, check_work, text_input, whole
 from .recorded import paragraph, recorded, sentence
+from . import rates
 from .player import player
 from .run import TOP_K, Run, describe, grammar_checks, padding, reason, stream
 
@@ -31,43 +33,51 @@ ABSENT = "(none)"
 HOW = " --corpus builtin"
 
 INTRO = r"""
-**DiffuSeq** learns $p(y \mid x)$ with no classifier: it diffuses the concatenation $z = [x ; y]$ of source and
-target embeddings but noises **only the target**, $z_t = [x ; y_t]$ with $y_t \sim \mathcal N(\sqrt{\bar\alpha_t}\,y_0,
-(1 - \bar\alpha_t) I)$, and puts the clean source back after every reverse step.
+**Seq2seq** ({{DiffuSeq}}): the denoising of *Denoise*, on a {{source}} and a {{target}} side by side, $z_t = [x ; y_t]$:
+only the target is noised, and the clean source is put back after every step. Several candidates are drawn and
+{{MBR}} picks one.
 """
 
 DETAILS = r"""
-**Partial noising** (Gong et al. 2023). Training draws $t$, noises the target part of $z_0 = [\mathrm{EMB}(x) ;
-\mathrm{EMB}(y)]$ and leaves the source clean; the loss is Diffusion-LM's
-$\lVert f_\theta(z_t, t) - y_0 \rVert^2$ plus the rounding term, **on the target positions only**. The transformer
-attends across both halves, so the source steers every prediction: no separate encoder, no classifier.
+**The one equation.** Partial noising (Gong et al. 2023): embed the source $x$ and the target $y$ together, and noise
+only the target,
+$$z_t = \big[\,\mathrm{EMB}(x)\ ;\ y_t\,\big], \qquad y_t = \sqrt{\bar\alpha_t}\, y_0 + \sqrt{1 - \bar\alpha_t}\,
+\varepsilon.$$
+- $x$: the source, a {{meaning representation}} such as `name [mill] food [italian]`; it is never noised;
+- $y_0$: the target sentence's {{embeddings|embedding}}; $y_t$: the same at time $t$, noised as in *Forward noising*;
+- $[\,\cdot\ ;\ \cdot\,]$: the two written one after the other in a single sequence, which one transformer reads.
 
-**Anchoring.** Sampling starts from $y_T \sim \mathcal N(0, I)$ beside the clean source and, after every step, puts
-$\mathrm{EMB}(x)$ back into the source positions (drawn hatched: they never change). Clamping works as in the Denoise
-tab, on the target.
+No separate encoder and no classifier: the transformer attends across both halves, so the source steers every
+guess of the target.
+""" + TIME + r"""
+**From the paper.**
+- *Training.* Draw $t$, noise the target half of $z_0$, leave the source clean; the loss is Diffusion-LM's
+  $\lVert f_\theta(z_t, t) - y_0 \rVert^2$ plus the {{rounding}} term, on the target positions only.
+- *{{Anchoring|anchoring}}.* Sampling starts from pure noise beside the clean source, and after every step puts
+  $\mathrm{EMB}(x)$ back into the source positions. {{Clamping|clamping}} works on the target as in *Denoise*.
+- *MBR decoding.* Each run is random, so DiffuSeq draws $k$ candidates with different noise and returns the one with
+  the highest summed {{BLEU}} against the others, $\hat y = \arg\max_i \sum_{j \ne i} \mathrm{BLEU}(y_i, y_j)$: the
+  candidate the others agree with most.
+- *{{The length first|length first}}.* The shipped model draws each candidate's length $L$ before the first step,
+  from the training pairs whose source has the same number of words (more slots, longer sentences). Only those $L$
+  target positions are denoised; the padding after them, and the source's own, is hidden from attention and stays
+  padding in every frame, so candidates of one source can differ in length. DiffuSeq itself writes padding as a
+  word on a fixed canvas.
 
-**MBR decoding.** Each run is random, so DiffuSeq draws $k$ candidates with different noise and returns the one with
-the highest summed BLEU against the others,
-$\hat y = \arg\max_i \sum_{j \ne i} \mathrm{BLEU}(y_i, y_j)$: the medoid, the candidate the others agree with most.
-The heatmap shows every pair; the pick's row is outlined.
-
-**The length first.** The shipped model draws each candidate's length before the first step
-(every seq2seq model's default): $L \sim p(L \mid n)$, counted on the training pairs whose source has the same number of
-words $n$ (more slots, longer sentences). Only those $L$ target positions are denoised; the padding after them, and
-the source's own, is hidden from attention and stays padding in every frame, so candidates of one MR can differ in
-length. DiffuSeq itself writes padding as a word on a fixed canvas.
-
-**The task.** The source is a meaning representation of the built-in restaurant corpus (`slot [value]` pairs; the
-model reads them without brackets), the target a sentence that realises it. Under each candidate: whether the
-grammar accepts it, and how many of the MR's slot values it says.
+**Reading the view.**
+- *The frames*: the source, drawn hatched (it never changes), then each candidate as in *Denoise*: shaded by
+  {{confidence}}, orange where a word changed since the previous frame.
+- *Under each candidate*: whether the built-in grammar accepts it, and how many of the source's slot values it
+  says; the pick is marked.
+- *Pairwise BLEU*: every pair of candidates; the pick's row is outlined.
 """
 
 
 def details() -> str:
-    """The tab's "How it works", with the figures the checkpoint recorded (ui/recorded.py)."""
+    """The tab's "More" text, with the figures the checkpoint recorded (ui/recorded.py)."""
     at_200 = dict(steps=200, sampler="ddpm", clamp=True, mbr_candidates=DEFAULT_CANDIDATES, noise_scale=1.0)
     return DETAILS + paragraph(
-        "Recorded for this checkpoint",
+        "Measured on the shipped checkpoint",
         sentence("At 200 steps with MBR over {k} candidates, the pick is a sentence of the grammar for {rate:.0%} of "
                  "test MRs, with a BLEU of {bleu:.1f} against their reference "
                  "sentences.", k=DEFAULT_CANDIDATES,
@@ -154,9 +164,10 @@ def tab(models: gr.State) -> None:
             choice = model_radio("s2s-model")
             seed = Number(value=0, label="seed", minimum=0, step=1, elem_id="s2s-seed")
             steps = Slider(MIN_STEPS, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="steps", elem_id="s2s-steps")
-            candidates = Slider(1, MAX_CANDIDATES, value=DEFAULT_CANDIDATES, step=1,
+            candidates = Slider(1, MAX_CANDIDATES, value=MAX_CANDIDATES, step=1,
                                    label="candidates (k, for MBR)", elem_id="s2s-candidates")
             run = gr.Button("Run", variant="primary", elem_id="s2s-run")
+            rates.rate_line(rates.seq2seq, [source, steps, candidates, choice], "s2s-rate")
         with gr.Column(scale=3):
             text = player("s2s-text", "<i>Press Run: the source stays fixed while the candidates denoise beside "
                                       "it.</i>", 160)

@@ -240,7 +240,7 @@ def render_step(tokens: Sequence[Sequence[str]], confidence: Any, changed: Any |
                         ("tops", tops), ("commit", commit)):
         if extra is not None and len(extra) != len(tokens):
             raise ValueError(f"{name} must have one entry per sample; got {len(extra)} for {len(tokens)} rows")
-    of = f" / {num_steps}" if num_steps is not None else ""
+    of = f" of {num_steps}" if num_steps is not None else ""
     note = "" if clamped is None else (" · x̂₀ clamped" if clamped else " · not clamped")
     note += calls_note(calls)
     title = (f'<div class="step-title" style="font-weight:600;margin-bottom:0.4em">step {index}{of} · '
