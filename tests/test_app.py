@@ -2,6 +2,7 @@
 
 import contextlib
 import html as html_lib
+import os
 import json
 import re
 from collections.abc import Iterator
@@ -261,6 +262,9 @@ def open_in_chromium(module) -> Iterator[Any]:
         # the session's one browser, a fresh context (cookies, storage, Gradio session) for this test
         context = chromium(CHROMIUM, CHROMIUM_ARGS).new_context(viewport={"width": 1280, "height": 720})
         try:
+            if os.environ.get("SCREENSHOTS") == "1":  # the README's full-page pictures: no button sticks to the window
+                context.add_init_script("addEventListener('DOMContentLoaded', () => "
+                                        "document.documentElement.classList.add('tdl-capture'))")
             page = context.new_page()
             # No network in tests: anything not served by the app (web fonts, CDNs) is refused at once.
             page.route(lambda url: not url.startswith(base), lambda route: route.abort())
@@ -374,6 +378,8 @@ def test_every_tab_fits_a_phone_and_a_projector(tmp_path):
 
     app._load.cache_clear()
     with open_in_chromium(app) as page:
+        page.wait_for_selector("#tabs")
+        page.evaluate("document.documentElement.classList.remove('tdl-capture')")  # the page as a visitor has it
         page.set_viewport_size({"width": 390, "height": 844})
         more = page.get_by_role("button", name="More tabs").first  # the app's tab bar (the lesson's has its own)
         expect(more).to_be_visible()  # the tab bar has folded

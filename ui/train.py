@@ -406,8 +406,8 @@ def tab(models: gr.State) -> None:
                             info="tiny: fast, rough; small: the shipped models' size, needs minutes")
             seed = Number(value=0, label="seed", minimum=0, step=1, elem_id="train-seed")
             with gr.Row(elem_id="train-buttons"):
-                run = gr.Button("Train", variant="primary", elem_id="train-run")
-                stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
+                run = gr.Button("Train", variant="primary", elem_id="train-run", min_width=100)
+                stop = gr.Button("Stop", variant="stop", elem_id="train-stop", min_width=100)
         with gr.Column(scale=3, min_width=300):
             status = gr.Markdown("Press Train: the loss curve appears here as the model learns.", elem_id="train-status")
             curve = gr.Plot(label="loss", elem_id="train-curve", visible=False)  # shown when a training starts

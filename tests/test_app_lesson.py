@@ -46,7 +46,6 @@ def test_walk_the_lesson_and_try_every_step():
                     """() => { const r = document.querySelector('#lesson-out-order .tdl-player');
                     return r && !r.classList.contains('tdl-live') && Number(r.dataset.frames) >= 2; }""",
                     timeout=120_000)
-                page.screenshot(path=str(shot("screenshot-lesson-order.png")))
             page.locator(f"#lesson-try-{step.slug}").click()
             _tab_selected(page, step.label)
             if step.slug == "order":  # the step's own setting reached the tab's control
