@@ -50,3 +50,31 @@ def test_walk_the_lesson_and_try_every_step():
             _tab_selected(page, step.label)
             if step.slug == "order":  # the step's own setting reached the tab's control
                 expect(page.locator("#budget input[type=number]")).to_have_value(str(step.settings["budget"]))
+
+
+def test_every_show_me_ends_with_the_tabs_whole_run():
+    """Each step's Show me, as its button calls it: the tab's own run (a generator, or one plain view), ending with
+    the whole run for the step's player, its figures not followed (they are on the tab's page, not the lesson's)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    demo = app.build_demo()
+    by_id = lesson._by_id(demo)
+
+    async def last(show):
+        value = None
+        async for value in show():
+            pass
+        return value
+
+    for step in (s for s in lesson.STEPS if s.shows):
+        run = lesson._run_of(demo, by_id[step.shows])
+        show = lesson._show(run.fn, list(run.inputs), step.settings)
+        with ThreadPoolExecutor(1) as pool:  # a loop of its own: Playwright may hold this thread's
+            value = pool.submit(asyncio.run, last(show)).result()
+        if step.shows == "cmp-results":
+            assert "grammatical" in value, step.slug  # the families' cards, each with its verdict
+        else:
+            assert not value["live"] and len(value["frames"]) >= 2 and value["linked"] == [], step.slug
+        if "budget" in step.settings:  # the step's own setting reached the run: the prior and each planned step
+            assert len(value["frames"]) == step.settings["budget"] + 1

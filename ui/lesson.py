@@ -208,8 +208,14 @@ def _show(fn: Any, inputs: list[Any], settings: dict[str, Any]) -> Any:
     args = [{} if isinstance(c, gr.State) else v for c, v in zip(inputs, _settings(inputs, settings))]
 
     async def show() -> AsyncIterator[Any]:
-        # the tabs' runs are async generators (ui/cache.py); a plain handler runs in a worker thread
-        result = fn(*args) if inspect.isasyncgenfunction(fn) else await anyio.to_thread.run_sync(lambda: fn(*args))
+        # the tabs' runs are async (ui/cache.py: a generator, or a coroutine for a plain handler); any other handler
+        # runs in a worker thread
+        if inspect.isasyncgenfunction(fn):
+            result = fn(*args)
+        elif inspect.iscoroutinefunction(fn):
+            result = await fn(*args)
+        else:
+            result = await anyio.to_thread.run_sync(lambda: fn(*args))
         if inspect.isasyncgen(result):
             async for value in result:
                 yield _shown(value)
