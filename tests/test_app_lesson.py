@@ -10,7 +10,7 @@ from ui import lesson
 
 def test_every_step_is_wired_to_the_tab_it_belongs_to():
     demo = app.build_demo()
-    by_id = {b.elem_id: b for b in demo.blocks.values() if getattr(b, "elem_id", None)}
+    by_id = lesson._by_id(demo)
     tab_ids = {b.id for b in demo.blocks.values() if isinstance(b, gr.Tab)}
     triggers = {(t[0], t[1]) for fn in demo.fns.values() for t in fn.targets}
     for step in lesson.STEPS:

@@ -4,10 +4,8 @@ changes, never typed into UI text; settings nobody measured say so."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -16,7 +14,8 @@ from diffusion import shipped
 from diffusion.corpus import linearise_mr, parse_mr
 from diffusion.settings import BY_SEED
 
-from .common import SHIPPED, checkpoint_path
+from .common import SHIPPED
+from .recorded import meta
 
 # the shipped eps model (the Clamping trick's right column), and the shipped SEDD model of each graph
 EPS_FOLDER = next(name for name in shipped.names("continuous") if shipped.SHIPPED[name].variant == "eps")
@@ -27,11 +26,7 @@ NOT_MEASURED = "<span style='opacity:0.6'>Not measured for these settings.</span
 def by_seed(name: str) -> list[dict[str, Any]]:
     """The evaluations over seeds recorded for the checkpoint `name` (shipped, or the one its environment variable
     names); none where it has no readable meta.json."""
-    try:
-        meta = json.loads((Path(checkpoint_path(name)) / "meta.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    entries = meta.get(BY_SEED) if isinstance(meta, dict) else None
+    entries = meta(name).get(BY_SEED)
     return [e for e in entries.values() if isinstance(e, dict)] if isinstance(entries, dict) else []
 
 

@@ -11,16 +11,20 @@ from typing import Any
 from .common import checkpoint_path, model_setting
 
 
-def evaluations(name: str) -> list[dict[str, Any]]:
-    """The recorded evaluations of the checkpoint `name` (shipped, or the one its environment variable names);
-    none where it has no readable meta.json."""
+def meta(name: str) -> dict[str, Any]:
+    """The meta.json of the checkpoint `name` (shipped, or the one its environment variable names); empty where it
+    has none readable."""
     try:
-        meta = json.loads((Path(checkpoint_path(name)) / "meta.json").read_text(encoding="utf-8"))
+        data = json.loads((Path(checkpoint_path(name)) / "meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return []
-    if not isinstance(meta, dict):
-        return []
-    entries = meta.get("evaluation") or meta.get("evaluations") or {}
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def evaluations(name: str) -> list[dict[str, Any]]:
+    """The recorded evaluations of the checkpoint `name`; none where it has no readable meta.json."""
+    recorded_meta = meta(name)
+    entries = recorded_meta.get("evaluation") or recorded_meta.get("evaluations") or {}
     entries = entries.values() if isinstance(entries, dict) else entries
     return [entry for entry in entries if isinstance(entry, dict)]
 
