@@ -9,11 +9,13 @@ import math
 import shlex
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
 from .plan import ORDERS
 from .config import GRAPHS, PARAMETERISATIONS, PRESETS, preset
+from .corpus.tokenizer import BPE_VOCAB, KINDS, NORMALISE
 from .families import FAMILIES, configure, get_family, sampler_settings
 from .settings import BY_SEED, FLAGS, seeds_key
 from .limits import MAX_BATCH, MAX_DRAWN, MAX_SAMPLE_STEPS, MAX_SEED, MAX_SEQ_LEN
@@ -90,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model and optimiser size: tiny (seconds, tests), small (the shipped checkpoints), base (a GPU)")
     t.add_argument("--seed", type=_seed, default=0)
     t.add_argument("--seq-len", type=_number(int, 2, MAX_SEQ_LEN),
-                   help="model length (default: the longest training sequence)")
+                   help="model length (default: from the data, the length that holds 99%% of the training rows; "
+                   "longer rows are skipped and counted)")
     t.add_argument("--columns", metavar="TEXT | SOURCE,TARGET",
                    help="CSV or dataset columns to read: the text's (default text), or for seq2seq the source's "
                    "and the target's (default source,target)")
@@ -102,6 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continuous families: the network predicts x0 (default) or the noise eps")
     t.add_argument("--graph", choices=GRAPHS, help="sedd: the forward chain, absorb (default; to [MASK]) or uniform "
                    "(to any word; with SEDD's geometric noise)")
+    k_ = t.add_argument_group("tokenizer (trained on the corpus, saved in the checkpoint)")
+    k_.add_argument("--tokenizer", choices=KINDS, help="word: words, numbers and punctuation apart, words seen once "
+                    "read as [UNK] (default for a file); bpe: byte-level BPE, an unseen name spelled in pieces; char; "
+                    "whitespace: split at spaces only (default for builtin)")
+    k_.add_argument("--normalise", choices=NORMALISE, default="nfkc",
+                    help="word and bpe: Unicode NFKC (default), NFKC and lower case, or none")
+    k_.add_argument("--vocab-size", type=_number(int, 300, 1_000_000), default=BPE_VOCAB,
+                    help=f"bpe: the vocabulary's size (default {BPE_VOCAB})")
 
     k = sub.add_parser("train-classifier", help="train the slot classifier on noisy latents that --control uses, "
                        "saved into the checkpoint folder")
@@ -116,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--source", help="seq2seq: the source to condition on, e.g. \"name [zizzi] food [french]\"; "
                    "the samples are then candidate targets for it, and MBR picks one")
+    s.add_argument("--source-file", help="seq2seq: a text file of sources, one a line; prints (or writes) one "
+                   "output a line, the MBR pick of --num-samples candidates for each")
+    s.add_argument("--output", help="write the samples (or outputs) to this file, one a line, instead of stdout")
     s.add_argument("--json", action="store_true", help="print one JSON object instead of lines of text")
     _add_sampler_options(s)
 
@@ -131,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "(with --control: and that say the value; seq2seq: whether the MBR pick is grammatical); "
                    f"--record stores them under meta.json's {BY_SEED!r}")
     e.add_argument("--record", action="store_true", help="also store the figures in the checkpoint's meta.json")
+    e.add_argument("--corpus", help="the file the checkpoint trained on, when the path meta.json records is not "
+                   "found from here (its bytes are checked against the recorded SHA-256)")
+    e.add_argument("--split", choices=("test", "validation", "train"), default="test",
+                   help="the corpus's split to score: the held-out NLL and the seq2seq sources (default test; train "
+                   "measures what the model memorised)")
     _add_sampler_options(e)
 
     return parser
@@ -200,17 +219,29 @@ def cmd_train_classifier(args: argparse.Namespace) -> None:
           f"held-out sentences by noise level: {accuracy}; saved in {ck.path / CONFIG}")
 
 
-def cmd_train(args: argparse.Namespace) -> None:
+def _progress(args: argparse.Namespace, start: float = 0.0):
+    """The training bar on stderr: over steps when --steps is the budget, else over the --minutes in seconds, so it
+    has a total and an ETA either way."""
     from tqdm import tqdm
 
+    if args.steps is not None:
+        return tqdm(total=args.steps, unit="step", dynamic_ncols=True, file=sys.stderr), False
+    total = round(args.minutes * 60)
+    return tqdm(total=total, initial=min(round(start), total), unit="s", dynamic_ncols=True, file=sys.stderr,
+                bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}{postfix}]"), True
+
+
+def cmd_train(args: argparse.Namespace) -> None:
     from .corpus.loaders import load_corpus
-    from .training import train
+    from .training import TokenizerChoice, skipped_note, train
 
     if args.minutes is None and args.steps is None:
         raise ValueError("give a budget: --minutes, --steps, or both")
     overrides = {k: v for k, v in dict(family=args.family, seq_len=args.seq_len,
                                        parameterisation=args.parameterisation, graph=args.graph).items()
                  if v is not None}
+    if args.tokenizer == "char":
+        overrides["level"] = "char"
     model_config, train_config = preset(args.preset, **overrides)
     train_config = replace(train_config, seed=args.seed, minutes=args.minutes, steps=args.steps, device=args.device,
                            **({} if args.batch_size is None else {"batch_size": args.batch_size}))
@@ -224,70 +255,146 @@ def cmd_train(args: argparse.Namespace) -> None:
         columns = [None, *names] if paired else [names[0], None, None]
     corpus = load_corpus(args.corpus, *columns, paired=paired)
     command = "python -m diffusion " + " ".join(shlex.quote(a) for a in args.argv)
-    logs = train(model_config, train_config, corpus, args.out, command, seq_len_given=args.seq_len is not None)
+    choice = TokenizerChoice(args.tokenizer, args.normalise, args.vocab_size)
+    logs = train(model_config, train_config, corpus, args.out, command, seq_len_given=args.seq_len is not None,
+                 tokenizer_choice=choice)
     last = next(logs)  # bad input surfaces here, before a progress bar is drawn
-    with tqdm(total=args.steps, unit="step", dynamic_ncols=True, file=sys.stderr) as bar:
+    from . import checkpoint
+
+    if checkpoint.has_checkpoint(args.out) and last.step > 1:
+        print(f"resuming {args.out} at step {last.step}", file=sys.stderr)
+    bar, by_time = _progress(args, last.seconds)
+    with bar:
         for log in itertools.chain([last], logs):
             if log.phase == "calibrating":
                 bar.set_description("calibrating on held-out sentences")
-            bar.update(log.step - bar.n)
-            bar.set_postfix(loss=f"{log.loss:.3f}", min=f"{log.seconds / 60:.1f}")
+            bar.update(min(bar.total, round(log.seconds) if by_time else log.step) - bar.n)
+            bar.set_postfix(step=log.step, loss=f"{log.loss:.3f}")
             last = log
     if args.family in ("continuous", "seq2seq"):  # the Embeddings tab's map, cached
-        from . import checkpoint
         from .projection import save_projection
 
         ck = checkpoint.load(args.out)
         save_projection(args.out, ck.model.embedding.weight.detach(), seed=args.seed)
-    print(f"trained {last.step} steps in {last.seconds / 60:.1f} min; checkpoint in {args.out}")
+    meta = checkpoint.load(args.out).meta
+    lengths, tok = meta.get("lengths", {}), meta.get("tokenizer", {})
+    print(f"trained {last.step} steps in {last.seconds / 60:.1f} min")
+    if tok:
+        print(f"tokenizer: {tok['kind']} ({tok['normalise']}), {tok['vocab_size']:,} tokens")
+    if lengths:
+        fit = (f"source {lengths['source_len']} + [SEP] + target {lengths['seq_len'] - lengths['source_len'] - 1}"
+               if "source_len" in lengths else str(lengths["seq_len"]))
+        print(f"model length: {fit} tokens (holds {lengths['quantile']:.0%} of the training rows; the longest has "
+              f"{lengths['longest']})")
+        if skipped_note(lengths):
+            print(skipped_note(lengths))
+    print(f"wrote the checkpoint to {args.out} (config.json, model.safetensors, tokenizer.json, meta.json) and "
+          f"TensorBoard logs to {Path(args.out) / 'logs'}")
+
+
+def _write_lines(path: str | None, lines: list[str]) -> None:
+    """Lines to stdout, or to a file written whole (atomically); the CLI says where."""
+    if path is None:
+        print("\n".join(lines))
+        return
+    from .files import atomic_write_bytes
+
+    atomic_write_bytes(Path(path), "".join(line + "\n" for line in lines).encode())
+    print(f"wrote {len(lines)} line{'s' if len(lines) != 1 else ''} to {path}", file=sys.stderr)
+
+
+def _steps_bar(steps: int, what: str):
+    from tqdm import tqdm
+
+    return tqdm(total=steps, desc=what, unit="step", file=sys.stderr, dynamic_ncols=True, leave=False)
+
+
+def _last_step(chain, steps: int, what: str):
+    """The last Step of a reverse chain, with a progress bar on stderr as it runs."""
+    last = None
+    with _steps_bar(steps, what) as bar:
+        for step in chain:
+            bar.update(step.index - bar.n)
+            last = step
+    return last
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
     from . import checkpoint
-    from .sampling import sample
+    from .sampling import default_every, sample_steps
 
     ck = _configure(checkpoint.load(args.checkpoint), args)
     gen = torch.Generator().manual_seed(args.seed)
     steps = ck.process.default_steps if args.steps is None else args.steps
     if get_family(ck.config.family).paired:
         return _sample_seq2seq(ck, args, steps, gen)
-    traj = sample(ck.process, ck.model, args.num_samples, steps, generator=gen, every=steps)
-    texts = [ck.tokenizer.decode(row) for row in traj.final.tokens]
+    if args.source_file is not None:
+        raise ValueError(f"--source-file applies to the seq2seq family only; this checkpoint is {ck.config.family}")
+    chain = sample_steps(ck.process, ck.model, args.num_samples, steps, generator=gen, every=default_every(steps))
+    last = _last_step(chain, steps, f"sampling {args.num_samples}")
+    texts = [ck.tokenizer.decode(row) for row in last.tokens]
     if args.json:
         out = {"family": ck.config.family, "steps": steps, "seed": args.seed, "samples": texts}
         control = getattr(ck.process, "control", None)
         if control is not None:
             out["control"] = control.describe()
-        print(json.dumps(out))
+        _write_lines(args.output, [json.dumps(out)])
     else:
-        print("\n".join(texts))
+        _write_lines(args.output, texts)
 
 
 def _sample_seq2seq(ck, args: argparse.Namespace, steps: int, gen: torch.Generator) -> None:
-    """Candidate targets for one source (--num-samples of them), each on a line, and the one MBR picks."""
+    """Candidate targets for one source (--num-samples of them), each on a line, and the one MBR picks; or, for a
+    file of sources, the MBR pick of each, one a line."""
     from .metrics import bleu_matrix, mbr_pick
-    from .seq2seq import candidates_steps, check_source, decode_targets
+    from .sampling import default_every
+    from .seq2seq import candidates_steps, check_source, decode_targets, source_notes
 
-    if args.source is None:
-        raise ValueError("the seq2seq family needs --source, e.g. --source \"name [zizzi] food [french]\"")
-    source = check_source(ck.tokenizer, ck.config, args.source, ck.meta.get("corpus") == "builtin")
-    k = args.num_samples
-    last = list(candidates_steps(ck.process, ck.model, ck.tokenizer, source, k, steps, gen, every=steps))[-1]
-    texts = decode_targets(ck.tokenizer, ck.config, last.tokens)
-    pick = mbr_pick(bleu_matrix(texts))
-    if args.json:
-        print(json.dumps({"family": ck.config.family, "steps": steps, "seed": args.seed, "source": source,
-                          "candidates": texts, "mbr_pick": pick, "output": texts[pick]}))
-    elif k == 1:
-        print(texts[0])
+    if (args.source is None) == (args.source_file is None):
+        raise ValueError("the seq2seq family needs one of --source (e.g. --source \"name [zizzi] food [french]\") "
+                         "or --source-file (one source a line)")
+    builtin = ck.meta.get("corpus") == "builtin"
+    if args.source_file is not None:
+        from .limits import MAX_DRAWN
+
+        sources = [check_source(ck.tokenizer, ck.config, s, builtin)
+                   for s in _source_lines(args.source_file, MAX_DRAWN)]
     else:
-        print("\n".join(f"{'*' if i == pick else ' '} {i + 1}. {t}" for i, t in enumerate(texts)))
-        print(f"MBR pick: {texts[pick]}")
+        sources = [check_source(ck.tokenizer, ck.config, args.source, builtin)]
+    k = args.num_samples
+    results = []
+    for n, source in enumerate(sources, 1):
+        for note in source_notes(ck.tokenizer, ck.config, source):
+            print(f"note: source {n}: {note}", file=sys.stderr)
+        chain = candidates_steps(ck.process, ck.model, ck.tokenizer, source, k, steps, gen, every=default_every(steps))
+        last = _last_step(chain, steps, f"source {n} of {len(sources)}")
+        texts = decode_targets(ck.tokenizer, ck.config, last.tokens)
+        results.append((source, texts, mbr_pick(bleu_matrix(texts))))
+    if args.json:
+        _write_lines(args.output, [json.dumps({"family": ck.config.family, "steps": steps, "seed": args.seed,
+                                               "source": s, "candidates": t, "mbr_pick": p, "output": t[p]})
+                                   for s, t, p in results])
+    elif args.source_file is not None or k == 1:
+        _write_lines(args.output, [t[p] for _, t, p in results])
+    else:
+        _, texts, pick = results[0]
+        _write_lines(args.output, [f"{'*' if i == pick else ' '} {i + 1}. {t}" for i, t in enumerate(texts)]
+                     + [f"MBR pick: {texts[pick]}"])
+
+
+def _source_lines(path: str, limit: int) -> list[str]:
+    """The non-blank lines of a UTF-8 file of sources (at most `limit`, counted before it is parsed)."""
+    from .corpus.loaders import read_lines
+
+    lines = read_lines(Path(path), limit)
+    if not lines:
+        raise ValueError(f"{path} holds no source; give one a line")
+    return lines
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from . import checkpoint
-    from .metrics import evaluate, evaluate_seeds
+    from .metrics import corpus_of, evaluate, evaluate_seeds
 
     ck = _configure(checkpoint.load(args.checkpoint), args)
     if args.seeds is not None:
@@ -298,9 +405,12 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             _record_by_seed(args.checkpoint, result)
         print(json.dumps(result))
         return
-    result = evaluate(ck, 100 if args.num_samples is None else args.num_samples, args.steps, seed=args.seed)
+    corpus = corpus_of(ck, args.corpus)
+    result = evaluate(ck, 100 if args.num_samples is None else args.num_samples, args.steps, seed=args.seed,
+                      nll_split=args.split, corpus=corpus, progress=True)
     if args.record:
         checkpoint.record_evaluation(args.checkpoint, result)
+        print(f"recorded the figures in {Path(args.checkpoint) / 'meta.json'}", file=sys.stderr)
     print(json.dumps(result))
 
 

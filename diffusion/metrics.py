@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
+import re
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
-from sacrebleu.metrics import BLEU
+from sacrebleu.metrics import BLEU, CHRF
+from tqdm import tqdm
 
 from .plan import FIXED_ORDERS
 from .checkpoint import Checkpoint
@@ -17,9 +21,11 @@ from . import settings
 from .continuous import ContinuousProcess
 from .families import ordered
 from .process import OrderedLikelihood, Process
-from .corpus import builtin_split, entropy, is_grammatical, linearise_mr, load_corpus, realised_slots, validate
+from .corpus import builtin_split, entropy, is_grammatical, load_corpus, parse_mr, realised_slots, validate
+from .corpus.loaders import Corpus
 from .corpus.mistakes import KINDS
 from .sampling import sample
+from .training import fitting_rows
 
 
 def mistake_shares(texts: list[str]) -> dict[str, float]:
@@ -78,14 +84,23 @@ def mbr_pick(matrix: list[list[float]]) -> int:
     return max(range(len(gains)), key=lambda i: (gains[i], -i))
 
 
-def _bits_per_token(ck: Checkpoint, texts: list[str], nats: Callable[[torch.Tensor], torch.Tensor],
-                    batch_size: int = 64) -> float:
-    """Sum of `nats(ids)` (B,) over `texts` in batches, in bits per (non-padding) token."""
+def _nats(ck: Checkpoint, texts: list[str], nats: Callable[[torch.Tensor], torch.Tensor], batch_size: int = 64,
+          progress: Any = None) -> tuple[float, int]:
+    """Sum of `nats(ids)` (B,) over `texts` in batches, and the number of (non-padding) tokens."""
     total, tokens = 0.0, 0
     for start in range(0, len(texts), batch_size):
         ids = ck.tokenizer.batch(texts[start:start + batch_size], ck.config.seq_len)
         total += float(nats(ids).sum())
         tokens += int((ids != ck.tokenizer.pad_id).sum())
+        if progress is not None:
+            progress.update(ids.shape[0])
+    return total, tokens
+
+
+def _bits_per_token(ck: Checkpoint, texts: list[str], nats: Callable[[torch.Tensor], torch.Tensor],
+                    batch_size: int = 64) -> float:
+    """Sum of `nats(ids)` (B,) over `texts` in batches, in bits per (non-padding) token."""
+    total, tokens = _nats(ck, texts, nats, batch_size)
     return total / tokens / math.log(2)
 
 
@@ -93,6 +108,53 @@ def nll_bits_per_token(ck: Checkpoint, texts: list[str], batch_size: int = 64, s
     """Upper bound on the NLL in bits per (non-padding) token, averaged over `texts`."""
     gen = torch.Generator().manual_seed(seed)
     return _bits_per_token(ck, texts, lambda ids: ck.process.nll_bound(ck.model, ids, gen), batch_size)
+
+
+NLL_UNITS = ("per token: the model's tokens (its tokenizer's, padding left out); per word: the held-out texts' words "
+             "(runs of characters between spaces); per character: their characters, spaces included")
+
+
+def nll_figures(ck: Checkpoint, texts: list[str], seed: int = 0, progress: Any = None) -> dict[str, Any]:
+    """The held-out NLL (an upper bound, or exact for `ar`) in bits per token, per word and per character of `texts`;
+    where the family reports none, None with `nll_note` saying why."""
+    if not texts:
+        return {"nll_bits_per_token": None, "nll_note": "no held-out text fits the model's length"}
+    if ck.process.nll_method is None:
+        return {"nll_bits_per_token": None,
+                "nll_note": f"the {ck.config.family} family reports no likelihood (its figures: BLEU and chrF)"}
+    gen = torch.Generator().manual_seed(seed)
+    nats, tokens = _nats(ck, texts, lambda ids: ck.process.nll_bound(ck.model, ids, gen), progress=progress)
+    bits = nats / math.log(2)
+    return {"nll_bits_per_token": bits / tokens,
+            "nll_bits_per_word": bits / sum(len(t.split()) for t in texts),
+            "nll_bits_per_char": bits / sum(len(t) for t in texts),
+            "nll_tokens": tokens, "nll_units": NLL_UNITS}
+
+
+WELL_FORMED_RULE = ("a sentence is well formed when it starts with a capital letter or a digit, ends with '.', '!' "
+                    "or '?', holds no special token ([UNK], [MASK], ...), repeats no word twice in a row, and closes "
+                    "every bracket it opens")
+_SPECIAL = re.compile(r"\[(PAD|UNK|MASK|SEP|BOS|EOS)\]")
+
+
+def well_formed(text: str) -> bool:
+    """Free-form text's stand-in for the grammar's verdict (WELL_FORMED_RULE)."""
+    text = text.strip()
+    words = text.lower().split()
+    if not text or not (text[0].isupper() or text[0].isdigit()) or text[-1] not in ".!?" or _SPECIAL.search(text):
+        return False
+    if any(a == b for a, b in zip(words, words[1:])):
+        return False
+    depth = 0
+    for ch in text:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def well_formed_rate(texts: list[str]) -> float:
+    return sum(map(well_formed, texts)) / max(1, len(texts))
 
 
 @torch.no_grad()
@@ -121,42 +183,88 @@ def denoising_accuracy(ck: Checkpoint, texts: list[str], ts: list[float], seed: 
     return out
 
 
+def corpus_of(ck: Checkpoint, path: str | None = None) -> Corpus:
+    """The corpus a checkpoint trained on, read again with the same columns and split: from `path` when given (the
+    same file moved), else from the name meta.json records. A file whose bytes differ from the one trained on is
+    refused, since its held-out rows would not be held out."""
+    name = ck.meta.get("corpus", "builtin")
+    paired = bool(ck.config.source_len)
+    if name == "builtin" and path is None:
+        return load_corpus("builtin", paired=paired)
+    columns = ck.meta.get("columns") or []
+    text, source, target = (None, *columns) if paired and len(columns) == 2 else (
+        (columns[0] if columns else None), None, None)
+    spec = path or name
+    if not spec.startswith("hf:") and not Path(spec).is_file():
+        raise ValueError(f"this checkpoint was trained on {name!r}, which is not a file from here; give --corpus "
+                         "with the path of that file")
+    corpus = load_corpus(spec, text, source, target, paired=paired)
+    recorded = ck.meta.get("corpus_sha256")
+    if recorded and corpus.sha256 != recorded:
+        raise ValueError(f"{spec!r} is not the file this checkpoint trained on (its SHA-256 differs from the one in "
+                         "meta.json), so its held-out rows would not be held out; give the file it trained on")
+    return corpus
+
+
+def held_out(ck: Checkpoint, corpus: Corpus, split: str, limit: int) -> tuple[list[str], int]:
+    """Up to `limit` texts of a split that fit the model's length, and how many of those considered did not."""
+    if corpus.builtin:
+        return list(corpus.split(split)[:limit]), 0
+    keep, over = fitting_rows(ck.config, ck.tokenizer, corpus, split)
+    texts = [corpus.split(split)[i] for i in keep]
+    return texts[:limit], len(over)
+
+
+def _bar(total: int, what: str, progress: bool):
+    """A progress bar on stderr (none when `progress` is off)."""
+    return tqdm(total=total, desc=what, unit="seq", file=sys.stderr, disable=not progress, dynamic_ncols=True,
+                leave=False)
+
+
 def evaluate(ck: Checkpoint, num_samples: int, steps: int | None = None, seed: int = 0, nll_sequences: int = 256,
-             batch_size: int = 100, candidates: int = 5, nll_split: str = "test") -> dict[str, Any]:
-    """Sample, score, and bound the held-out NLL; one flat dict of figures (steps: the family's default).
-    `nll_split` "train" bounds the NLL on training sentences instead: the gap to "test" is what the model
-    memorised. A seq2seq checkpoint is scored on held-out sources instead (`evaluate_seq2seq`)."""
+             batch_size: int = 100, candidates: int = 5, nll_split: str = "test", corpus: Corpus | None = None,
+             progress: bool = False) -> dict[str, Any]:
+    """Sample, score, and bound the held-out NLL on the corpus's own `nll_split` (default test); one flat dict of
+    figures (steps: the family's default). "train" instead bounds the NLL on training rows: the gap to "test" is what
+    the model memorised. A seq2seq checkpoint is scored on held-out sources instead (`evaluate_seq2seq`)."""
     steps = ck.process.default_steps if steps is None else steps
     if num_samples <= 0:
         raise ValueError(f"number of samples must be a positive integer, got {num_samples}")
+    corpus = corpus_of(ck) if corpus is None else corpus
     if ck.config.source_len:
-        return evaluate_seq2seq(ck, num_samples, steps, seed, candidates, batch_size)
+        return evaluate_seq2seq(ck, num_samples, steps, seed, candidates, batch_size, corpus, nll_split, progress)
     gen = torch.Generator().manual_seed(seed)
     texts: list[str] = []
     rows: list[torch.Tensor] = []
     start = time.perf_counter()
-    for b in range(0, num_samples, batch_size):
-        traj = sample(ck.process, ck.model, min(batch_size, num_samples - b), steps, generator=gen, every=steps)
-        texts += [ck.tokenizer.decode(row) for row in traj.final.tokens]
-        rows.append(traj.final.tokens)
+    with _bar(num_samples, f"sampling ({steps} steps)", progress) as bar:
+        for b in range(0, num_samples, batch_size):
+            traj = sample(ck.process, ck.model, min(batch_size, num_samples - b), steps, generator=gen, every=steps)
+            texts += [ck.tokenizer.decode(row) for row in traj.final.tokens]
+            rows.append(traj.final.tokens)
+            bar.update(traj.final.tokens.shape[0])
     seconds = time.perf_counter() - start
-    corpus_name = ck.meta.get("corpus", "builtin")
-    builtin = corpus_name == "builtin"
-    held_out: list[str] = []
-    if builtin:
-        held_out = list(load_corpus("builtin").split(nll_split)[:nll_sequences])
+    builtin = corpus.builtin
+    texts_held, skipped = held_out(ck, corpus, nll_split, nll_sequences)
     ent = entropy() if builtin and ck.config.level == "word" else None
+    with _bar(len(texts_held), "held-out NLL", progress) as bar:
+        nll = nll_figures(ck, texts_held, seed, bar)
     result = {
         "family": ck.config.family,
         "steps": steps,
         "num_samples": num_samples,
+        "corpus": corpus.name,
+        "tokenizer": ck.tokenizer.kind,
         "grammatical_rate": grammatical_rate(texts) if builtin else None,
         "mistakes": mistake_shares(texts) if builtin else None,
+        "well_formed_rate": None if builtin else well_formed_rate(texts),
+        "well_formed_rule": None if builtin else WELL_FORMED_RULE,
         "distinct_2": distinct_n(texts, 2, ck.config.level),
         "mean_length": mean_length(texts, ck.config.level),
-        "corpus_mean_length": mean_length(list(load_corpus("builtin").test), ck.config.level) if builtin else None,
-        "nll_bits_per_token": nll_bits_per_token(ck, held_out) if held_out else None,
-        "nll_num_sequences": len(held_out),
+        "corpus_mean_length": mean_length(list(corpus.test), ck.config.level),
+        **nll,
+        "nll_num_sequences": len(texts_held),
+        "nll_skipped_too_long": skipped,
         "nll_split": nll_split,
         "nll_method": ck.process.nll_method,
         "entropy_bits_per_token": ent.bits_per_token if ent else None,
@@ -164,9 +272,9 @@ def evaluate(ck: Checkpoint, num_samples: int, steps: int | None = None, seed: i
         **recorded_settings(ck.process),
         "examples": texts[:5],
     }
-    if ordered(ck.process) is not None and held_out:  # ARDM, and absorbing SEDD read as one
-        result["nll_by_budget"] = nll_by_budget(ck, held_out, seed)
-        result["nll_by_order"] = nll_by_order(ck, held_out)
+    if ordered(ck.process) is not None and texts_held:  # ARDM, and absorbing SEDD read as one
+        result["nll_by_budget"] = nll_by_budget(ck, texts_held, seed)
+        result["nll_by_order"] = nll_by_order(ck, texts_held)
     control = ck.process.control if isinstance(ck.process, ContinuousProcess) else None
     if control is not None:
         result.update(control_figures(control, texts, torch.cat(rows), ck.tokenizer.pad_id))
@@ -245,54 +353,111 @@ def _ordered(ck: Checkpoint) -> OrderedLikelihood:
     return reading
 
 
+def reference_streams(references: list[list[str]]) -> list[list[str | None]]:
+    """sacrebleu's reference streams for sources with different numbers of references (None where one has fewer)."""
+    width = max(map(len, references), default=0)
+    return [[refs[j] if j < len(refs) else None for refs in references] for j in range(width)]
+
+
+def corpus_chrf(hypotheses: list[str], references: list[list[str]]) -> float:
+    """sacrebleu corpus chrF; `references` as for `corpus_bleu`."""
+    return CHRF().corpus_score(hypotheses, references).score
+
+
+def mr_slots(source: str) -> dict[str, str]:
+    """The `slot[value]` items of a meaning representation (empty for a source in another form); a linear scan."""
+    out = {}
+    for piece in source.split("]"):
+        if "[" in piece:
+            key, value = piece.split("[", 1)
+            out[key.strip(" ,;").lower()] = value.strip()
+    return out
+
+
+def nearest_source_outputs(train_sources: list[str], train_targets: list[str], sources: list[str]) -> list[str]:
+    """The copy-the-nearest-source baseline: for each source, a target of the training source sharing the most words
+    with it (Jaccard on lower-case words), with the values of their shared MR slots swapped in where both are MRs."""
+    vocab = [set(s.lower().split()) for s in train_sources]
+    out = []
+    for source in sources:
+        words = set(source.lower().split())
+        j = max(range(len(vocab)), key=lambda i: (len(words & vocab[i]) / max(1, len(words | vocab[i])), -i))
+        text, theirs, ours = train_targets[j], mr_slots(train_sources[j]), mr_slots(source)
+        for slot, value in theirs.items():
+            if slot in ours and ours[slot] != value and value:
+                text = text.replace(value, ours[slot])
+        out.append(text)
+    return out
+
+
 def evaluate_seq2seq(ck: Checkpoint, num_sources: int, steps: int, seed: int = 0, candidates: int = 5,
-                     batch_size: int = 100) -> dict[str, Any]:
-    """DiffuSeq's evaluation: for each of `num_sources` test sources draw `candidates` targets, keep the MBR pick,
-    and score the picks against the references (BLEU), the MR (slot accuracy) and the grammar."""
-    from .seq2seq import decode_targets, encode_sources
+                     batch_size: int = 100, corpus: Corpus | None = None, split: str = "test",
+                     progress: bool = False) -> dict[str, Any]:
+    """DiffuSeq's evaluation: for each of `num_sources` held-out sources (every distinct source of the split, with
+    all its references) draw `candidates` targets, keep the MBR pick, and score the picks against the references
+    (BLEU and chrF, sacrebleu), beside the copy-the-nearest-source baseline on the same sources; on the built-in
+    corpus also against the MR (slot accuracy) and the grammar."""
+    from .seq2seq import decode_targets, encode_sources, too_long
 
     if candidates <= 0:
         raise ValueError(f"candidates must be a positive integer, got {candidates}")
-    corpus_name = ck.meta.get("corpus", "builtin")
-    builtin = corpus_name == "builtin"
-    if not builtin:
-        raise ValueError(f"evaluate needs the held-out pairs of the training corpus; this checkpoint was trained "
-                         f"on {corpus_name!r}, and only 'builtin' is known here")
-    test = builtin_split("test")[:num_sources]
-    sources = [linearise_mr(ex.mr) for ex in test]
+    corpus = corpus_of(ck) if corpus is None else corpus
+    groups = corpus.references(split)[:num_sources]
+    sources, references = [s for s, _ in groups], [r for _, r in groups]
     gen = torch.Generator().manual_seed(seed)
     per_batch = max(1, batch_size // candidates)  # sources per sampling batch
     picks: list[str] = []
     self_bleus: list[float] = []
     start = time.perf_counter()
-    for b in range(0, len(sources), per_batch):
-        chunk = sources[b:b + per_batch]
-        rows = encode_sources(ck.tokenizer, ck.config, chunk).repeat_interleave(candidates, 0)  # (n k, L)
-        traj = sample(ck.process.configure(source=rows), ck.model, rows.shape[0], steps, generator=gen, every=steps)
-        texts = decode_targets(ck.tokenizer, ck.config, traj.final.tokens)
-        for j in range(len(chunk)):
-            cands = texts[j * candidates:(j + 1) * candidates]
-            picks.append(cands[mbr_pick(bleu_matrix(cands))])
-            self_bleus.append(self_bleu(cands))
+    with _bar(len(sources), f"sampling {candidates} candidates a source ({steps} steps)", progress) as bar:
+        for b in range(0, len(sources), per_batch):
+            chunk = sources[b:b + per_batch]
+            rows = encode_sources(ck.tokenizer, ck.config, chunk, truncate=True).repeat_interleave(candidates, 0)
+            traj = sample(ck.process.configure(source=rows), ck.model, rows.shape[0], steps, generator=gen,
+                          every=steps)
+            texts = decode_targets(ck.tokenizer, ck.config, traj.final.tokens)
+            for j in range(len(chunk)):
+                cands = texts[j * candidates:(j + 1) * candidates]
+                picks.append(cands[mbr_pick(bleu_matrix(cands))])
+                self_bleus.append(self_bleu(cands))
+            bar.update(len(chunk))
     seconds = time.perf_counter() - start
-    slots = sum(len(ex.mr) for ex in test)
-    return {
+    streams = reference_streams(references)
+    baseline = nearest_source_outputs(list(corpus.sources["train"]), list(corpus.train), sources)
+    result: dict[str, Any] = {
         "family": ck.config.family,
         "steps": steps,
-        "num_samples": len(test),
+        "num_samples": len(sources),
+        "corpus": corpus.name,
+        "tokenizer": ck.tokenizer.kind,
+        "split": split,
+        "references_per_source": sum(map(len, references)) / max(1, len(references)),
+        "sources_truncated": too_long(ck.tokenizer, ck.config, sources),
         "mbr_candidates": candidates,
-        "bleu": corpus_bleu(picks, [[ex.text for ex in test]]),
-        "slot_accuracy": sum(realised_slots(p, ex.mr) for p, ex in zip(picks, test)) / slots,
-        "grammatical_rate": grammatical_rate(picks),
-        "mistakes": mistake_shares(picks),
+        "bleu": corpus_bleu(picks, streams),
+        "chrf": corpus_chrf(picks, streams),
+        "baseline": "copy the target of the training source sharing the most words, its MR values swapped in",
+        "baseline_bleu": corpus_bleu(baseline, streams),
+        "baseline_chrf": corpus_chrf(baseline, streams),
+    }
+    if corpus.builtin:
+        mrs = [parse_mr(s) for s in sources]
+        result.update(slot_accuracy=sum(realised_slots(p, mr) for p, mr in zip(picks, mrs)) / sum(map(len, mrs)),
+                      grammatical_rate=grammatical_rate(picks), mistakes=mistake_shares(picks))
+    else:
+        result.update(well_formed_rate=well_formed_rate(picks), well_formed_rule=WELL_FORMED_RULE)
+    result.update({
         "self_bleu": sum(self_bleus) / len(self_bleus),
         "distinct_2": distinct_n(picks, 2, ck.config.level),
         "mean_length": mean_length(picks, ck.config.level),
-        "corpus_mean_length": mean_length([ex.text for ex in test], ck.config.level),  # the references'
-        "sample_seconds_per_sequence": seconds / (len(test) * candidates),
+        "corpus_mean_length": mean_length([r for refs in references for r in refs], ck.config.level),
+        "nll_bits_per_token": None,
+        "nll_note": f"the {ck.config.family} family reports no likelihood (its figures: BLEU and chrF)",
+        "sample_seconds_per_sequence": seconds / (len(sources) * candidates),
         **recorded_settings(ck.process),
         "examples": [f"{s} -> {p}" for s, p in zip(sources[:5], picks[:5])],
-    }
+    })
+    return result
 
 
 def evaluate_seeds(ck: Checkpoint, seeds: int, num_samples: int, steps: int | None = None,

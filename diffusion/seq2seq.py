@@ -38,36 +38,63 @@ def held_mask(config: ModelConfig) -> Tensor:
     return torch.arange(config.seq_len) <= config.source_len
 
 
-def encode_sources(tokenizer: TextTokenizer, config: ModelConfig, sources: list[str]) -> Tensor:
-    """(N, L) rows holding each source and [SEP], the target part [PAD]; a ValueError for a source too long."""
+def encode_sources(tokenizer: TextTokenizer, config: ModelConfig, sources: list[str], truncate: bool = False) -> Tensor:
+    """(N, L) rows holding each source and [SEP], the target part [PAD]; a source too long is a ValueError, or with
+    `truncate` cut to the model's source length (`too_long` counts them)."""
     S = config.source_len
     texts = [source_words(s) for s in sources]
-    for s, text in zip(sources, texts):
-        n = len(tokenizer.encode(text))
-        if n > S:
-            raise ValueError(f"the source has {n} words but this model takes at most {S}: {s[:60]!r}")
+    ids = [tokenizer.encode(text) for text in texts]
+    for s, row in zip(sources, ids):
+        if len(row) > S and not truncate:
+            raise ValueError(f"the source has {len(row)} tokens but this model takes at most {S}: {s[:60]!r}")
     rows = torch.full((len(sources), config.seq_len), PAD_ID, dtype=torch.long)
-    rows[:, :S] = tokenizer.batch(texts, S)
+    for i, row in enumerate(ids):
+        rows[i, :min(S, len(row))] = torch.tensor(row[:S], dtype=torch.long)
     rows[:, S] = SEP_ID
     return rows
 
 
+def too_long(tokenizer: TextTokenizer, config: ModelConfig, sources: list[str]) -> int:
+    """How many of `sources` are longer than the model's source length (what `truncate` cuts)."""
+    return sum(n > config.source_len for n in tokenizer.lengths([source_words(s) for s in sources]))
+
+
 def check_source(tokenizer: TextTokenizer, config: ModelConfig, text: str, builtin: bool) -> str:
     """A source as a person typed it, checked: on the built-in corpus an MR of the grammar's slots and values (returned
-    in the canonical slot order); otherwise words the model knows. A one-line ValueError says what is accepted."""
+    in the canonical slot order) in at most the model's source length. Any other corpus takes any text: words the
+    model never saw are read as [UNK], as in training, and a source too long is cut (`source_notes` says so). A
+    one-line ValueError says what is accepted."""
     check_length(text or "", "source", MAX_SOURCE_CHARS)
     if not text or not text.strip():
         example = f", e.g. {MR_EXAMPLE!r}" if builtin else ""
         raise ValueError(f"the source is empty; give the text to condition on{example}")
-    if builtin:
-        text = linearise_mr(parse_mr(text))
-    words = source_words(text).split() if config.level == "word" else list(source_words(text))
-    unknown = sorted({w for w in words if tokenizer.encode(w) == [UNK_ID]})
+    if not builtin:
+        return " ".join(text.split())
+    text = linearise_mr(parse_mr(text))
+    unknown = unknown_words(tokenizer, config, text)
     if unknown:
         raise ValueError(f"the source has words this model never saw: {', '.join(unknown[:8])}; use words of its "
                          "training corpus")
     encode_sources(tokenizer, config, [text])  # raises when it is too long
     return text
+
+
+def unknown_words(tokenizer: TextTokenizer, config: ModelConfig, text: str) -> list[str]:
+    """The words of a source that the tokenizer reads as [UNK], sorted."""
+    words = source_words(text).split() if config.level == "word" else list(source_words(text))
+    return sorted({w for w in words if UNK_ID in tokenizer.encode(w)})
+
+
+def source_notes(tokenizer: TextTokenizer, config: ModelConfig, text: str) -> list[str]:
+    """What a user should know of how the model reads a source: words it reads as [UNK], and a cut."""
+    notes = []
+    unknown = unknown_words(tokenizer, config, text)
+    if unknown:
+        notes.append(f"read as [UNK] (not in the training vocabulary): {', '.join(unknown[:8])}")
+    n = len(tokenizer.encode(source_words(text)))
+    if n > config.source_len:
+        notes.append(f"the source has {n} tokens; the model reads its first {config.source_len}")
+    return notes
 
 
 def encode_pairs(tokenizer: TextTokenizer, config: ModelConfig, sources: list[str], targets: list[str]) -> Tensor:
@@ -203,6 +230,6 @@ def candidates_steps(process: Seq2SeqProcess, model: ContinuousModel, tokenizer:
     """The reverse chain of `candidates` targets for one source, drawn together (each from its own noise)."""
     from .sampling import sample_steps  # the generic loop; imported here as it is only needed to sample
 
-    row = encode_sources(tokenizer, model.config, [source])
+    row = encode_sources(tokenizer, model.config, [source], truncate=True)
     yield from sample_steps(process.configure(source=row), model, candidates, num_steps, generator=generator,
                             every=every, top_k=top_k)

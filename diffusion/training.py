@@ -19,7 +19,7 @@ from . import checkpoint
 from .config import ModelConfig, TrainConfig
 from .corpus.grammar import MAX_MR_WORDS, MAX_WORDS
 from .corpus.loaders import Corpus
-from .corpus.tokenizer import TextTokenizer
+from .corpus.tokenizer import BPE_VOCAB, TextTokenizer
 from .discrete import spans
 from .families import get_family, ordered
 from .process import Calibrated, ReadsTrainingRows
@@ -150,42 +150,114 @@ def _backbone(model: torch.nn.Module) -> torch.nn.Module:
     return backbone
 
 
-def prepare(model_config: ModelConfig, corpus: Corpus, seq_len_given: bool = False) -> tuple[ModelConfig, TextTokenizer]:
-    """Train the tokenizer on the corpus and fit the config to it (vocabulary; length unless given; for paired
-    families the source length, and a length that holds source, [SEP] and target)."""
+LENGTH_QUANTILE = 0.99  # the model length covers this share of the training rows; longer rows are skipped, counted
+
+
+def fit_length(lengths: list[int], quantile: float = LENGTH_QUANTILE) -> int:
+    """The smallest length that holds `quantile` of `lengths` (one outlier does not set every step's cost)."""
+    ordered_ = sorted(lengths)
+    return ordered_[max(0, math.ceil(quantile * len(ordered_)) - 1)]
+
+
+@dataclass(frozen=True)
+class TokenizerChoice:
+    """Which tokenizer a run trains on its corpus: kind None is whitespace for the built-in grammar, else word."""
+
+    kind: str | None = None
+    normalise: str = "nfkc"
+    vocab_size: int = BPE_VOCAB
+
+
+def prepare(model_config: ModelConfig, corpus: Corpus, seq_len_given: bool = False,
+            choice: TokenizerChoice = TokenizerChoice()) -> tuple[ModelConfig, TextTokenizer]:
+    """Train the tokenizer on the corpus and fit the config to it: the vocabulary, and unless given the length from
+    the data (LENGTH_QUANTILE of the training rows; for paired families the source's and the target's apart, then
+    source, [SEP], target). Rows longer than the fit are skipped when the rows are encoded (`fitting_rows`)."""
     paired = get_family(model_config.family).paired
     if paired and corpus.sources is None:
         raise ValueError(f"the {model_config.family} family trains on source/target pairs, and {corpus.name!r} has "
-                         "none: use --corpus builtin, or a .csv with --source-column and --target-column")
+                         "none: use --corpus builtin, or a .csv with --columns SOURCE,TARGET")
     sources = [source_words(s) for s in corpus.sources["train"]] if paired else []
-    tokenizer = TextTokenizer.train([*corpus.train, *sources], model_config.level)
-    longest = max(tokenizer.lengths(list(corpus.train)))
+    kind = choice.kind or ("char" if model_config.level == "char" else "whitespace" if corpus.builtin else "word")
+    tokenizer = TextTokenizer.train([*corpus.train, *sources], kind=kind, normalise=choice.normalise,
+                                    vocab_size=choice.vocab_size)
+    model_config = replace(model_config, level=tokenizer.level)
+    longest = fit_length(tokenizer.lengths(list(corpus.train)))
     if corpus.builtin and model_config.level == "word":
-        longest = max(longest, MAX_WORDS)  # room for any sentence of the grammar, not just the sampled ones
+        longest = max(tokenizer.lengths(list(corpus.train)) + [MAX_WORDS])  # any sentence of the grammar
     source_len = 0
     if paired:
-        source_len = max(tokenizer.lengths(sources))
+        source_len = fit_length(tokenizer.lengths(sources))
         if corpus.builtin and model_config.level == "word":
-            source_len = max(source_len, MAX_MR_WORDS)  # room for any MR of the grammar
+            source_len = max(tokenizer.lengths(sources) + [MAX_MR_WORDS])  # room for any MR of the grammar
         longest += source_len + 1  # source, [SEP], target
-    if seq_len_given and longest > model_config.seq_len:
-        raise ValueError(f"the corpus has a sequence of {longest} tokens{' (source, [SEP] and target)' if paired else ''}, "
-                         f"longer than the model's length {model_config.seq_len}; raise --seq-len to at least {longest}")
-    seq_len = model_config.seq_len if seq_len_given else max(longest, 2)  # one-word rows: the word, then [PAD]
+    if seq_len_given:
+        if paired and model_config.seq_len < source_len + 2:
+            raise ValueError(f"the model length {model_config.seq_len} leaves no room for a target after sources of "
+                             f"{source_len} tokens; raise --seq-len above {source_len + 1}")
+        seq_len = model_config.seq_len
+    else:
+        seq_len = max(longest, 2)  # one-word rows: the word, then [PAD]
     return replace(model_config, vocab_size=tokenizer.vocab_size, seq_len=seq_len, source_len=source_len), tokenizer
 
 
-def encode_split(config: ModelConfig, tokenizer: TextTokenizer, corpus: Corpus, split: str) -> torch.Tensor:
-    """(N, L) training rows of a split: the texts, or source + [SEP] + target for paired families."""
+def fitting_rows(config: ModelConfig, tokenizer: TextTokenizer, corpus: Corpus, split: str
+                 ) -> tuple[list[int], list[tuple[int, int]]]:
+    """The rows of a split that fit the model's length, and (line or row number, tokens) of each row that does not
+    (for paired rows the tokens of the part that overflows: its source or its target)."""
     texts = list(corpus.split(split))
+    where = corpus.lines[split] if corpus.lines is not None else range(1, len(texts) + 1)
     if config.source_len:
-        return encode_pairs(tokenizer, config, list(corpus.sources[split]), texts)
+        S, D = config.source_len, config.seq_len - config.source_len - 1
+        src = tokenizer.lengths([source_words(s) for s in corpus.sources[split]])
+        tgt = tokenizer.lengths(texts)
+        over = [(n, a if a > S else b) for n, a, b in zip(where, src, tgt) if a > S or b > D]
+        keep = [i for i, (a, b) in enumerate(zip(src, tgt)) if a <= S and b <= D]
+    else:
+        lengths = tokenizer.lengths(texts)
+        over = [(n, k) for n, k in zip(where, lengths) if k > config.seq_len]
+        keep = [i for i, k in enumerate(lengths) if k <= config.seq_len]
+    return keep, over
+
+
+def length_report(config: ModelConfig, tokenizer: TextTokenizer, corpus: Corpus) -> dict[str, Any]:
+    """What meta.json records of the lengths: the fit, the longest training row, and the rows skipped as too long."""
+    keep, over = fitting_rows(config, tokenizer, corpus, "train")
+    report: dict[str, Any] = {"seq_len": config.seq_len, "quantile": LENGTH_QUANTILE,
+                              "longest": max(tokenizer.lengths(list(corpus.train))),
+                              "train_rows": len(keep), "skipped_rows": len(over)}
+    if config.source_len:
+        report["source_len"] = config.source_len
+        report["longest_source"] = max(tokenizer.lengths([source_words(s) for s in corpus.sources["train"]]))
+    if over:
+        line, tokens = max(over, key=lambda x: x[1])
+        report["longest_skipped"] = {"line": line, "tokens": tokens}
+    return report
+
+
+def skipped_note(report: dict[str, Any]) -> str:
+    """One line on the rows a run skipped as too long, or "" when it skipped none."""
+    n = report.get("skipped_rows", 0)
+    if not n:
+        return ""
+    worst = report["longest_skipped"]
+    return (f"skipped {n} training row{'s' if n > 1 else ''} longer than the model's length (the longest: line "
+            f"{worst['line']}, {worst['tokens']} tokens)")
+
+
+def encode_split(config: ModelConfig, tokenizer: TextTokenizer, corpus: Corpus, split: str) -> torch.Tensor:
+    """(N, L) rows of a split that fit the model: the texts, or source + [SEP] + target for paired families."""
+    keep, _ = fitting_rows(config, tokenizer, corpus, split)
+    texts = [corpus.split(split)[i] for i in keep]
+    if config.source_len:
+        return encode_pairs(tokenizer, config, [corpus.sources[split][i] for i in keep], texts)
     return tokenizer.batch(texts, config.seq_len)
 
 
 def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, out_dir: str | Path,
           command: str = "", seq_len_given: bool = False,
-          should_stop: Callable[[], bool] | None = None) -> Iterator[TrainLog]:
+          should_stop: Callable[[], bool] | None = None,
+          tokenizer_choice: TokenizerChoice = TokenizerChoice()) -> Iterator[TrainLog]:
     """Train (or resume, when out_dir holds a checkpoint) until `steps` or `minutes` runs out, or until
     `should_stop()` says so (a Stop button): every ending saves the checkpoint the same way."""
     cfg = train_config
@@ -208,17 +280,24 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
             raise ValueError(f"{out_dir} holds a {ck.config.family!r} checkpoint; cannot resume it as "
                              f"{model_config.family!r} (use another --out)")
         model_config, tokenizer, model, process = ck.config, ck.tokenizer, ck.model, ck.process
-        meta = ck.meta
+        meta, resumed = ck.meta, True
     else:
-        model_config, tokenizer = prepare(model_config, corpus, seq_len_given)
+        resumed = False
+        model_config, tokenizer = prepare(model_config, corpus, seq_len_given, tokenizer_choice)
         model, process = get_family(model_config.family).build(model_config)
-        meta = {}
+        meta = {"tokenizer": tokenizer.describe(), "lengths": length_report(model_config, tokenizer, corpus),
+                # what `evaluate` checks before it reads the corpus's held-out rows again
+                **({"corpus_sha256": corpus.sha256} if corpus.sha256 else {}),
+                **({"columns": list(corpus.columns)} if corpus.columns else {})}
+        if not meta["lengths"]["train_rows"]:
+            raise ValueError(f"no training row of {corpus.name!r} fits the model's length {model_config.seq_len}: "
+                             f"{skipped_note(meta['lengths'])}")
     # the raw and averaged weights, AdamW's two moments, and the same again while a save replaces them, plus slack
     checkpoint.check_writable(out_dir, 32 * sum(p.numel() for p in model.parameters()) + 2**24)
     model.to(device)
     ema = AveragedModel(model, multi_avg_fn=_ema(cfg.ema_decay))  # a copy: the checkpoint's EMA weights on resume
     opt = Optimizers(model, cfg)
-    if meta:
+    if resumed:
         tensors, js = checkpoint.load_training_state(out_dir)
         model.load_state_dict({k[len("raw."):]: v for k, v in tensors.items() if k.startswith("raw.")})
         opt.load(tensors, js)
@@ -227,7 +306,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
         ema.n_averaged.fill_(js.get("ema_updates", step))
         gen.manual_seed(cfg.seed + step)  # a resumed run draws fresh batches
     data = encode_split(model_config, tokenizer, corpus, "train")  # (N, L)
-    if isinstance(process, ReadsTrainingRows) and not meta:
+    if isinstance(process, ReadsTrainingRows) and not resumed:
         # Settings some processes read off the training rows before the first step (the length distribution
         # when it is drawn first): in meta.json from the first save, so every checkpoint of the run can sample.
         settings = process.data_settings(data, tokenizer.pad_id)

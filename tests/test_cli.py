@@ -1,6 +1,7 @@
 """The CLI and checkpoints, end to end on a tiny model: train, resume, sample, evaluate, and bad input."""
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -179,7 +180,9 @@ def test_bad_corpora_fail_cleanly(tmp_path, capsys):
     long = tmp_path / "long.txt"
     long.write_text("one two three four five six\n" * 5, encoding="utf-8")
     assert main(["train", *TINY, "--corpus", str(long), "--out", str(out), "--steps", "1", "--seq-len", "4"]) == 1
-    assert "longer than the model's length 4" in _error(capsys)
+    error = _error(capsys)  # every row skipped as too long: the message names a real row and its length
+    assert "no training row" in error and "skipped 3 training rows longer than the model's length" in error
+    assert re.search(r"line [1-5], 6 tokens", error)
     assert main(["train", *TINY, "--out", str(out)]) == 1
     assert "give a budget" in _error(capsys)
     assert not out.exists(), "a failed run must leave nothing half-written"

@@ -10,7 +10,7 @@ from diffusion.discrete import spans
 from diffusion.metrics import bleu_matrix, mbr_pick
 from diffusion.sampling import sample, sample_steps
 from diffusion.seq2seq import (Seq2SeqModel, Seq2SeqProcess, check_source, decode_targets, encode_pairs,
-                               encode_sources, held_mask, source_words, target_length_table)
+                               encode_sources, held_mask, source_notes, source_words, target_length_table)
 
 SOURCES = ["name [zizzi] food [french]", "name [aromi] area [city centre]"]
 TARGETS = ["zizzi serves french food .", "aromi is in the city centre ."]
@@ -149,10 +149,16 @@ def test_check_source_for_builtin_and_user_corpora(tokenizer):
     assert check_source(tokenizer, mc, "food [french] name [zizzi]", builtin=True) == SOURCES[0]
     with pytest.raises(ValueError, match="unknown slot"):
         check_source(tokenizer, mc, "name [zizzi] colour [red]", builtin=True)
-    with pytest.raises(ValueError, match="never saw: martian"):
-        check_source(tokenizer, mc, "name zizzi food martian", builtin=False)
+    # any other corpus: read as the model reads it, [UNK] for unseen words and a long source cut, each with a note
+    assert check_source(tokenizer, mc, "name zizzi  food martian", builtin=False) == "name zizzi food martian"
+    assert source_notes(tokenizer, mc, "name zizzi food martian") == [
+        "read as [UNK] (not in the training vocabulary): martian"]
+    long = "name zizzi food french name aromi area city"
+    assert source_notes(tokenizer, mc, long) == ["the source has 8 tokens; the model reads its first 6"]
+    row = encode_sources(tokenizer, mc, [long], truncate=True)[0]
+    assert row[:6].tolist() == tokenizer.encode(long)[:6] and row[6] == SEP_ID
     with pytest.raises(ValueError, match="at most 6"):
-        check_source(tokenizer, mc, "name zizzi food french name aromi area city", builtin=False)
+        encode_sources(tokenizer, mc, [long])
     with pytest.raises(ValueError, match="empty"):
         check_source(tokenizer, mc, "   ", builtin=False)
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import csv
+import io
 import random
 from dataclasses import dataclass
+import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 from .builtin import builtin_split
@@ -25,57 +28,107 @@ class Corpus:
     builtin: bool = False
     sources: dict[str, tuple[str, ...]] | None = None
     rows: int = 0  # the usable rows given, before the split held some out
-
+    sha256: str | None = None  # of the file read, so an evaluation can check it reads the file the model trained on
+    columns: tuple[str, ...] | None = None  # the columns read: (text,) or (source, target); None for .txt, builtin
+    lines: dict[str, tuple[int, ...]] | None = None  # each row's line in the file (1 = the first), for messages
 
     def split(self, name: str) -> tuple[str, ...]:
         if name not in SPLITS:
             raise ValueError(f"unknown split {name!r}; choose one of {', '.join(SPLITS)}")
         return getattr(self, name)
 
+    def references(self, split: str) -> list[tuple[str, list[str]]]:
+        """Paired corpora: each distinct source of the split with all its targets, in first-seen order."""
+        if self.sources is None:
+            raise ValueError(f"corpus {self.name!r} has no sources; references group the targets of paired data")
+        grouped: dict[str, list[str]] = {}
+        for source, target in zip(self.sources[split], self.split(split)):
+            grouped.setdefault(source, []).append(target)
+        return list(grouped.items())
 
-def _split_rows(name: str, texts: list[str], sources: list[str] | None, seed: int = 0) -> Corpus:
-    """Shuffle once with a fixed seed, then 90 / 5 / 5 (validation and test at least one row each)."""
+
+def _split_rows(name: str, texts: list[str], sources: list[str] | None, lines: list[int] | None = None,
+                seed: int = 0) -> Corpus:
+    """Shuffle once with a fixed seed, then 90 / 5 / 5 (validation and test at least one row each). Paired rows are
+    split by source: every row of one source lands in the same split, so no test source is seen in training (data-to-
+    text corpora have several references per source)."""
     if not texts:
         raise ValueError(f"corpus {name!r} is empty: give at least one non-empty line or row")
-    order = list(range(len(texts)))
+    keys = sources if sources is not None else list(range(len(texts)))
+    groups: dict[object, list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
+    order = list(groups.values())
     random.Random(seed).shuffle(order)
-    n_held = max(1, len(texts) // 20) if len(texts) >= 3 else 0
+    n_held = max(1, len(order) // 20) if len(order) >= 3 else 0
     parts = {"validation": order[:n_held], "test": order[n_held:2 * n_held], "train": order[2 * n_held:]}
     if not parts["validation"]:  # tiny corpora: every split is the whole corpus
         parts = {s: order for s in SPLITS}
-    pick = {s: tuple(texts[i] for i in idx) for s, idx in parts.items()}
-    src = {s: tuple(sources[i] for i in idx) for s, idx in parts.items()} if sources is not None else None
-    return Corpus(name, pick["train"], pick["validation"], pick["test"], sources=src, rows=len(texts))
+    index = {s: [i for group in groups_ for i in group] for s, groups_ in parts.items()}
+    pick = {s: tuple(texts[i] for i in idx) for s, idx in index.items()}
+    src = {s: tuple(sources[i] for i in idx) for s, idx in index.items()} if sources is not None else None
+    at = {s: tuple(lines[i] for i in idx) for s, idx in index.items()} if lines is not None else None
+    return Corpus(name, pick["train"], pick["validation"], pick["test"], sources=src, rows=len(texts), lines=at)
 
 
-def _read_text(path: Path, max_rows: int | None = None) -> str:
+def _one_line(text: str) -> str:
+    """A field with its runs of white space (line breaks in a quoted CSV field included) as single spaces."""
+    return " ".join(text.split())
+
+
+def read_columns(path: str | Path, max_bytes: int = 1 << 16) -> list[str]:
+    """The column names of a CSV file's header line (read from at most its first `max_bytes`), for a picker."""
+    with open(path, "rb") as f:
+        head = f.read(max_bytes)
+    line = head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").rstrip("\r")
+    names = next(csv.reader([line]), [])
+    return [n.strip() for n in names if n.strip()]
+
+
+def _read_text(path: Path, max_rows: int | None = None) -> tuple[str, str]:
     """The file as text (UTF-8, a leading byte-order mark dropped, as spreadsheet programs save it); with `max_rows`,
-    its lines are counted on the raw bytes first, so a file of too many rows is refused before it is parsed."""
+    its lines are counted on the raw bytes first, so a file of too many rows is refused before it is parsed. Returns
+    the text and the bytes' SHA-256."""
     data = path.read_bytes()
     if max_rows is not None:
         lines = data.count(b"\n") + (not data.endswith(b"\n"))
         if lines > max_rows:
             raise ValueError(f"{path} has {lines:,} lines; at most {max_rows:,} rows are accepted here")
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8-sig"), hashlib.sha256(data).hexdigest()
     except UnicodeDecodeError as e:
         raise ValueError(f"{path} is not UTF-8 text (byte {e.start}); save it as UTF-8") from None
+
+
+def read_lines(path: Path, max_rows: int) -> list[str]:
+    """The non-blank lines of a UTF-8 text file, each with its white space collapsed; at most `max_rows` lines."""
+    if not path.is_file():
+        raise ValueError(f"{path} is not a file; give a text file, one entry a line")
+    text, _ = _read_text(path, max_rows)
+    return [_one_line(ln) for ln in text.splitlines() if ln.strip()]
 
 
 def load_txt(path: str | Path, max_rows: int | None = None) -> Corpus:
     """One sequence per line; blank lines are skipped."""
     path = Path(path)
-    lines = [ln.strip() for ln in _read_text(path, max_rows).splitlines()]
-    return _split_rows(str(path), [ln for ln in lines if ln], None)
+    text, sha = _read_text(path, max_rows)
+    rows = [(n, ln.strip()) for n, ln in enumerate(text.splitlines(), 1) if ln.strip()]
+    return replace(_split_rows(str(path), [r for _, r in rows], None, [n for n, _ in rows]), sha256=sha)
 
 
 def load_csv(path: str | Path, text_column: str | None = None, source_column: str | None = None,
              target_column: str | None = None, paired: bool = False, max_rows: int | None = None) -> Corpus:
     """A CSV with a header: a `text` column, or `source` and `target` columns (names configurable)."""
     path = Path(path)
-    reader = csv.DictReader(_read_text(path, max_rows).splitlines())
+    text, sha = _read_text(path, max_rows)
+    reader = csv.DictReader(io.StringIO(text, newline=""))  # a quoted field may hold a line break
+    rows, starts = [], []  # each row, and the line of the file it starts on
     try:
-        rows = list(reader)
+        before = 1  # the header's
+        for row in reader:
+            rows.append(row)
+            starts.append(before + 1)
+            before = reader.line_num
     except csv.Error as e:  # a field past csv's limit (128 kB), a NUL byte
         raise ValueError(f"{path} cannot be read as CSV at line {reader.line_num + 1} ({e}); each field must be text "
                          f"of at most {csv.field_size_limit() // 1024} kB") from None
@@ -93,10 +146,10 @@ def load_csv(path: str | Path, text_column: str | None = None, source_column: st
     if missing:
         raise ValueError(f"{path} has no column {', '.join(map(repr, missing))}; its columns are "
                          f"{', '.join(map(repr, columns)) or 'none'}")
-    rows = [r for r in rows if all(isinstance(r[c], str) and r[c].strip() for c in wanted)]
-    texts = [r[wanted[-1]].strip() for r in rows]
-    sources = [r[wanted[0]].strip() for r in rows] if paired else None
-    return _split_rows(str(path), texts, sources)
+    kept = [(n, r) for n, r in zip(starts, rows) if all(isinstance(r[c], str) and r[c].strip() for c in wanted)]
+    texts = [_one_line(r[wanted[-1]]) for _, r in kept]
+    sources = [_one_line(r[wanted[0]]) for _, r in kept] if paired else None
+    return replace(_split_rows(str(path), texts, sources, [n for n, _ in kept]), sha256=sha, columns=tuple(wanted))
 
 
 def load_hf_dataset(name: str, text_column: str = "text", split: str = "train", source_column: str | None = None,
@@ -113,9 +166,9 @@ def load_hf_dataset(name: str, text_column: str = "text", split: str = "train", 
         raise ValueError(f"dataset {name!r} has no column {', '.join(map(repr, missing))}; its columns are "
                          f"{', '.join(map(repr, ds.column_names))}")
     rows = [r for r in zip(*(ds[c] for c in wanted)) if all(isinstance(v, str) and v.strip() for v in r)]
-    texts = [r[-1].strip() for r in rows]
-    sources = [r[0].strip() for r in rows] if paired else None
-    return _split_rows(f"{HF_PREFIX}{name}", texts, sources)
+    texts = [_one_line(r[-1]) for r in rows]
+    sources = [_one_line(r[0]) for r in rows] if paired else None
+    return replace(_split_rows(f"{HF_PREFIX}{name}", texts, sources), columns=tuple(wanted))
 
 
 def load_builtin(paired: bool = False) -> Corpus:
