@@ -72,14 +72,14 @@ class TextTokenizer:
             # GPT-2's split: words, numbers, punctuation apart, each word carrying the space before it
             tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
             tok.decoder = decoders.ByteLevel()
-            trainer = (trainers.WordLevelTrainer(special_tokens=specials, min_frequency=2) if kind == "word" else
-                       trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
+            trainer = (trainers.WordLevelTrainer(special_tokens=specials, min_frequency=2, show_progress=False) if kind == "word" else
+                       trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False,
                                            initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
         else:
             tok = Tokenizer(models.WordLevel(unk_token=UNK))
             tok.pre_tokenizer = (pre_tokenizers.WhitespaceSplit() if kind == "whitespace"
                                  else pre_tokenizers.Split(Regex("."), behavior="isolated"))
-            trainer = trainers.WordLevelTrainer(special_tokens=specials)
+            trainer = trainers.WordLevelTrainer(special_tokens=specials, show_progress=False)
         tok.train_from_iterator(texts, trainer)
         return cls(tok, level)
 
