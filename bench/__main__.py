@@ -1,9 +1,10 @@
-"""python -m bench [suite|latency|load|scaling|report] [options]: the benchmarks, run from the repository root.
+"""python -m bench [suite|latency|load|scaling|realtext|report] [options]: the benchmarks, run from the repository root.
 
     suite     (the default) speed, memory and quality of the shipped checkpoints side by side
     latency   the app's own figures: start-up, first frame, every tab's handler, memory
     load      many visitors at once against one app process
     scaling   quality against model size and training time (bench/scaling.py)
+    realtext  the checkpoints trained on the shipped free-form English corpus, each through `evaluate`
     report    rewrite docs/benchmarks.md from bench/results/ (--check: fail if it is stale)
 """
 
@@ -13,7 +14,7 @@ import importlib
 import sys
 
 COMMANDS = {"suite": "bench.suite", "latency": "bench.latency", "load": "bench.load", "scaling": "bench.scaling",
-            "report": "bench.report"}
+            "realtext": "bench.realtext", "report": "bench.report"}
 
 
 def main(argv: list[str] | None = None) -> int:

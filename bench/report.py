@@ -254,9 +254,32 @@ def scaling_tables(path: Path, r: dict[str, Any]) -> str:
                       "NLL bits per word"), rows))
 
 
+def _num(value: float | None, digits: int = 2) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def realtext_tables(path: Path, r: dict[str, Any]) -> str:
+    rows = []
+    for c in r["checkpoints"]:
+        nll = (f"{c['nll_bits_per_token']:.2f} / {c['nll_bits_per_word']:.2f} / {c['nll_bits_per_char']:.3f}"
+               if c.get("nll_bits_per_token") is not None else f"none: {c.get('nll_note', '')}")
+        bleu = (f"{c['bleu']:.1f} / {c['chrf']:.1f} (baseline {c['baseline_bleu']:.1f} / {c['baseline_chrf']:.1f})"
+                if "bleu" in c else "")
+        rows.append((f"`{c['name']}`", c["tokenizer"], f"{c['train_minutes']:.1f} min, {c['train_steps']} steps",
+                     nll, f"{c['well_formed_rate']:.0%}", _num(c["distinct_2"]), bleu))
+    first = r["checkpoints"][0] if r["checkpoints"] else {}
+    commands = "\n".join(f"- `{c['name']}`: `{c['command']}`" for c in r["checkpoints"])
+    return (f"`{_rel(path)}`: {_machine(r['machine'])}; {_recorded(r)}, {r['seconds'] / 60:.1f} min. Corpus "
+            f"`{r['corpus']}`. Well formed: {first.get('well_formed_rule', '')}. Units of the NLL: "
+            f"{first.get('nll_units', '')}.\n\n"
+            + _table(("checkpoint", "tokenizer", "trained", "held-out NLL, bits per token / word / character",
+                      "well formed", "distinct-2", "BLEU / chrF, all references"), rows)
+            + "\n\nEach checkpoint's training command:\n\n" + commands)
+
+
 # ---- the page -----------------------------------------------------------------------------------------------------
 
-KINDS = ("suite", "app", "load", "scaling")
+KINDS = ("suite", "app", "load", "scaling", "realtext")
 
 INTRO = """\
 # Benchmarks
@@ -336,14 +359,25 @@ A small model's step is bound by kernel launches and Python, not by the GPU's ar
 almost nothing. The NLL is each family's own: `ardm`'s ELBO, SEDD's DWDSE bound, `continuous`'s variational bound
 with rounding, each with the length's -log p(L)."""
 
+REALTEXT = """\
+## Free-form English: `python -m bench realtext`
+
+The lab on a researcher's kind of data: `assets/corpora/stays.csv`, a paired corpus written for the project
+(meaning representations of places to stay and their descriptions, several per MR, split by MR so that no held-out
+MR is seen in training). One checkpoint per family is trained by the CLI on it (`assets/realtext/`); the benchmark
+runs `evaluate` on each and writes `bench/results/realtext-<date>-<machine>.json`. NLLs compare across families per
+word and per character (the tokenizers differ); the baseline copies the description of the training MR that shares
+the most words with the held-out one, its slot values swapped in."""
+
 SECTIONS = {"suite": (SUITE, suite_section), "app": (APP, app_tables), "load": (LOAD, load_tables),
-            "scaling": (SCALING, scaling_tables)}
+            "scaling": (SCALING, scaling_tables), "realtext": (REALTEXT, realtext_tables)}
 MISSING = "No results file of this kind in `bench/results/` yet."
 
 
 def kind_of(path: Path) -> tuple[str, str] | None:
-    """('app' | 'load' | 'scaling' | 'suite', the date and machine) from a results file's name; None for others."""
-    m = re.fullmatch(r"(?:(app|load|scaling)-)?(\d{4}-\d\d-\d\d-.+)\.json", path.name)
+    """('app' | 'load' | 'scaling' | 'realtext' | 'suite', the date and machine) from a results file's name; None for
+    others."""
+    m = re.fullmatch(r"(?:(app|load|scaling|realtext)-)?(\d{4}-\d\d-\d\d-.+)\.json", path.name)
     return (m.group(1) or "suite", m.group(2)) if m else None
 
 

@@ -35,6 +35,19 @@ SHIPPED: dict[str, Shipped] = {
 }
 
 
+# The lab on free-form English: checkpoints trained by the CLI on the shipped paired corpus (assets/corpora), kept
+# apart from the tabs' built-in ones; `python -m bench realtext` scores them.
+REAL_TEXT_ROOT = ROOT.parent / "realtext"
+REAL_TEXT_CORPUS = ROOT.parent / "corpora" / "stays.csv"
+REAL_TEXT: dict[str, Shipped] = {
+    "ar": Shipped(REAL_TEXT_ROOT / "ar", "ar", "left to right, on the descriptions"),
+    "ardm": Shipped(REAL_TEXT_ROOT / "ardm", "ardm", "order-agnostic ARDM, on the descriptions"),
+    "sedd": Shipped(REAL_TEXT_ROOT / "sedd", "sedd", "SEDD on the absorbing graph, on the descriptions", "absorb"),
+    "continuous": Shipped(REAL_TEXT_ROOT / "continuous", "continuous", "Diffusion-LM, on the descriptions", "x0"),
+    "seq2seq": Shipped(REAL_TEXT_ROOT / "seq2seq", "seq2seq", "DiffuSeq: a description for an MR, byte-level BPE"),
+}
+
+
 def folder(name: str) -> Path:
     """The folder of the shipped checkpoint `name`; a ValueError naming the shipped ones for any other name."""
     if name not in SHIPPED:
