@@ -21,7 +21,8 @@ OPTIMIZERS = ("adamw", "muon")
 # checkpoint records only what its family uses. In memory the three read as one flat ModelConfig.
 COMMON = ("family", "vocab_size", "seq_len", "level")
 BACKBONE = ("backbone", "d_model", "n_layers", "n_heads", "d_ff", "dropout", "positions")
-_LATENT = ("embed_dim", "num_timesteps", "schedule", "parameterisation", "time_sampling", "length_model")
+_LATENT = ("embed_dim", "num_timesteps", "schedule", "parameterisation", "time_sampling", "length_model",
+           "round_unknown")
 FAMILY_FIELDS: dict[str, tuple[str, ...]] = {
     "continuous": _LATENT,
     "seq2seq": (*_LATENT, "source_len"),
@@ -57,6 +58,9 @@ class ModelConfig:
     schedule: Literal["linear", "cosine", "sqrt"] = "sqrt"
     parameterisation: Literal["x0", "eps"] = "x0"  # what the denoiser outputs: x0 directly, or the noise eps
     source_len: int = 0  # seq2seq: positions 0..source_len-1 hold the source, then [SEP], then the target
+    # continuous families: [UNK] is a rounding target (a user corpus: its rare words are [UNK] in training, and a
+    # held-out sentence's unseen words are [UNK] too); the built-in grammar has none, so it never rounds to one
+    round_unknown: bool = False
     # how training draws t: uniformly, or 1 - (1 - u)^2, more of the noisiest levels (ardm: of the first steps);
     # default: high_noise for the continuous families, uniform for ardm
     time_sampling: Literal["uniform", "high_noise"] | None = None

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from . import schedules
 from .backbone import TimeEmbedding, build_backbone
 from .config import ModelConfig
-from .corpus.tokenizer import PAD_ID, SPECIAL_TOKENS
+from .corpus.tokenizer import PAD_ID, SPECIAL_TOKENS, UNK_ID
 from .discrete import LengthDrawnFirst, check_length_probs, draw_lengths, length_embedding, length_nll, spans
 from .gaussian import (ban_pad, ddim_update, nearest, per_row, posterior, q_sample, rounding_logits,
                        sample_levels)
@@ -30,7 +30,13 @@ if TYPE_CHECKING:
     from .control import Control
 
 SAMPLERS = ("ddpm", "ddim")
-NON_ROUNDING_IDS = tuple(range(1, len(SPECIAL_TOKENS)))  # unk, mask, sep, bos, eos: never a rounding target
+NON_ROUNDING_IDS = tuple(range(1, len(SPECIAL_TOKENS)))  # unk, mask, sep, bos, eos: never a rounding target ...
+# ... except [UNK] where config.round_unknown says so (a user corpus: the model learns to round to it, and a held-out
+# sentence with an unseen word has a finite bound)
+# the likelihood bound's levels: every level up to BOUND_EXACT_LEVELS, BOUND_STRATA strata above, BOUND_REPEATS draws
+BOUND_EXACT_LEVELS, BOUND_STRATA, BOUND_REPEATS = 16, 16, 2
+_BOUND_LEVELS = (f"self-conditioned: levels 1-{BOUND_EXACT_LEVELS} summed, {BOUND_STRATA} strata equal in log(level) "
+                 f"above, one x_t each; the mean of {BOUND_REPEATS} independent draws per sequence")
 
 
 # ---- the network ----------------------------------------------------------------------------------------------
@@ -53,7 +59,8 @@ class ContinuousModel(nn.Module, PyTorchModelHubMixin, library_name="text-diffus
         # length joins the conditioning vector (as in TokenModel), so a batch can be cut to its longest row
         self.length = length_embedding(config)
         mask = torch.zeros(config.vocab_size, dtype=torch.bool)
-        mask[[i for i in NON_ROUNDING_IDS if i < config.vocab_size]] = True
+        banned = [i for i in NON_ROUNDING_IDS if i < config.vocab_size and not (config.round_unknown and i == UNK_ID)]
+        mask[banned] = True
         self.register_buffer("non_rounding", mask, persistent=False)
 
     def forward(self, xt: Tensor, t: Tensor, x0_prev: Tensor | None = None, content: Tensor | None = None) -> Tensor:
@@ -103,9 +110,9 @@ class ContinuousProcess(LengthDrawnFirst):
     control: Control | None = None  # plug-and-play control (control.py): anchored words, classifier guidance
     length_probs: tuple[float, ...] | None = None  # length_model "prior": p(L) for L = 1..D, from the training set
     name: str = "continuous"
-    NLL_METHOD: ClassVar[str] = "variational bound with rounding: 64 stratified levels per sequence, one x_t each"
-    NLL_METHOD_BY_LENGTH: ClassVar[str] = ("variational bound with rounding over the L words: 64 stratified levels "
-                                           "per sequence, one x_t each, plus -log p(L) from the training lengths")
+    NLL_METHOD: ClassVar[str] = f"variational bound with rounding, {_BOUND_LEVELS}"
+    NLL_METHOD_BY_LENGTH: ClassVar[str] = (f"variational bound with rounding over the L words, {_BOUND_LEVELS}, plus "
+                                           "-log p(L) from the training lengths")
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -361,41 +368,126 @@ class ContinuousProcess(LengthDrawnFirst):
     # likelihood
     @torch.no_grad()
     def nll_bound(self, model: ContinuousModel, ids: Tensor, generator: torch.Generator | None = None,
-                  num_levels: int = 64) -> Tensor:
-        """(B,) upper bound on -log p(w) in nats: the variational bound with rounding (Li et al. 2022, Eq. 2).
+                  num_levels: int = BOUND_STRATA, exact_levels: int = BOUND_EXACT_LEVELS) -> Tensor:
+        """(B,) upper bound on -log p(w) in nats (Li et al. 2022, Eq. 2): `nll_terms`' estimate."""
+        return self.nll_terms(model, ids, generator, num_levels, exact_levels).total
 
-        L_T (closed form) + sum_{i>=2} KL(q(x_{i-1}|x_i,x0) || p(x_{i-1}|x_i)) estimated on `num_levels`
-        stratified levels + the x_1 -> x_0 decoder N(x0_hat, sigma0^2) against q(x0|w) + rounding -log p(w|x0).
-        By length every term runs over the L words only, plus -log p(L).
+    @torch.no_grad()
+    def nll_terms(self, model: ContinuousModel, ids: Tensor, generator: torch.Generator | None = None,
+                  num_levels: int = BOUND_STRATA, exact_levels: int = BOUND_EXACT_LEVELS,
+                  repeats: int = BOUND_REPEATS, self_condition: bool = True) -> BoundTerms:
+        """The bound with rounding (Li et al. 2022, Eq. 2) per sequence: its parts and the variance of their sum.
+
+        Each of `repeats` independent draws (its own x0 ~ q(x0|w), x_t and levels) sums L_T, the x_1 -> x_0 decoder
+        against q(x0|w), rounding -log p(w|x0) and KL(q(x_{i-1}|x_i,x0) || p(x_{i-1}|x_i)) at every level
+        i = 2..`exact_levels` (most of the bound sits at the lowest levels), and estimates the KLs above on
+        `num_levels` strata equal in log(level), one level each. The draws' mean is the estimate, their spread its
+        variance: every term is random through x0 and x_t, the levels summed exactly too. With `self_condition`
+        x0_hat is made as training makes it, a first estimate fed back as x0_prev from the same x_t, so
+        p(x_{i-1}|x_i) stays a function of x_i. By length every term runs over the L words only, plus -log p(L).
         """
+        if self.NLL_METHOD is None:
+            raise ValueError(f"the {self.name} family reports no NLL bound")
+        for name, value, low in (("num_levels", num_levels, 1), ("exact_levels", exact_levels, 1),
+                                 ("repeats", repeats, 2)):
+            if not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer of at least {low}, got {value!r}")
+        B = ids.shape[0]
+        # the repeats as rows of one batch: each row draws its own x0, x_t and levels
+        exact, sampled = self._bound_draw(model, ids.repeat(repeats, 1), generator, num_levels, exact_levels,
+                                          self_condition)
+        exact, sampled = exact.view(repeats, B), sampled.view(repeats, B)  # (R, B)
+        return BoundTerms(exact.mean(0), sampled.mean(0), (exact + sampled).var(0) / repeats)
+
+    def _bound_draw(self, model: ContinuousModel, ids: Tensor, generator: torch.Generator | None, num_levels: int,
+                    exact_levels: int, self_condition: bool) -> tuple[Tensor, Tensor]:
+        """One draw of the bound per row of ids (B, L): the terms summed over their levels, and the stratified
+        estimate of the levels above, each (B,)."""
         B = ids.shape[0]
         content = self.content(ids)
+        if content is not None:  # the network sees only the words: cut the batch after its longest sentence
+            n = max(int(spans(content).max()), 1)
+            ids, content = ids[:, :n], content[:, :n]
         m = torch.ones(ids.shape, dtype=torch.float64) if content is None else content.double()  # (B, L)
         ab = self.alpha_bar.double()
-        x0_mean = self.embed(model, ids, noisy=False).double()
+        s2 = self.sigma0**2
+        x0_mean = self.embed(model, ids, noisy=False).double()  # (B, L, d)
         x0 = x0_mean + self.sigma0 * torch.randn(x0_mean.shape, generator=generator, dtype=torch.float64)
-        # prior: KL(N(sqrt(ab_T) x0, 1 - ab_T) || N(0, 1)) per dimension
+        d = x0.shape[-1]
+        # prior KL(N(sqrt(ab_T) x0, 1 - ab_T) || N(0, 1)) per dimension, its mean over x0 ~ q(x0|w) in closed form
         abT = ab[-1]
-        total = (0.5 * (abT * x0**2 + (1 - abT) - 1 - torch.log(1 - abT)).sum(2) * m).sum(1)
-        # reverse KLs on stratified levels i in 2..T
-        K = min(num_levels, self.T - 1)
-        for k in range(K):
-            u = torch.rand(B, generator=generator, dtype=torch.float64)
-            i = (2 + ((k + u) * (self.T - 1) / K).floor().long()).clamp(max=self.T)
-            xt = q_sample(x0, ab[i], torch.randn(x0.shape, generator=generator, dtype=torch.float64))
-            x0_hat = self.predict_x0(model, xt.float(), i, content=content).double()
-            mean_q, var = posterior(x0, xt, ab[i], ab[i - 1])
-            mean_p, _ = posterior(x0_hat, xt, ab[i], ab[i - 1])
-            total = total + (self.T - 1) / K * (((mean_q - mean_p) ** 2 / (2 * var)).sum(2) * m).sum(1)
-        # decoder x_1 -> x_0 against q(x_0 | w), both Gaussians with variance sigma0^2
+        exact = (0.5 * (abT * (x0_mean**2 + s2) + (1 - abT) - 1 - torch.log(1 - abT)).sum(2) * m).sum(1)  # (B,)
+        # decoder -log N(x0; x0_hat, sigma0^2) less the entropy of q(x0|w), which is d/2 + the same log-normaliser
         one = torch.ones(B, dtype=torch.long)
         x1 = q_sample(x0, ab[one], torch.randn(x0.shape, generator=generator, dtype=torch.float64))
-        x0_hat = self.predict_x0(model, x1.float(), one, content=content).double()
-        s2 = self.sigma0**2
-        total = total + ((((x0 - x0_hat) ** 2).sum(2) - ((x0 - x0_mean) ** 2).sum(2)) * m).sum(1) / (2 * s2)
-        # rounding
-        logp = ban_pad(model.round_logits(x0.float()), content).log_softmax(-1).double()
-        total = total - logp.gather(-1, ids[..., None])[..., 0].where(m > 0, 0.0).sum(1)  # where: -inf at padding
+        x0_hat = self._bound_x0(model, x1, one, content, self_condition)
+        exact = exact + (((x0 - x0_hat) ** 2).sum(2) / (2 * s2) - d / 2).mul(m).sum(1)
+        # rounding ([UNK] a word like any other: a sentence with an unknown word has a finite bound)
+        logp = ban_pad(model.round_logits(x0.float()), content).log_softmax(-1).double()  # (B, L, V)
+        exact = exact - logp.gather(-1, ids[..., None])[..., 0].where(m > 0, 0.0).sum(1)  # where: -inf at padding
         if content is not None:
-            total = total + length_nll(self.length_probs, content.sum(1))
-        return total
+            exact = exact + length_nll(self.length_probs, content.sum(1))
+        for level in range(2, min(exact_levels, self.T) + 1):
+            exact = exact + self._reverse_kl(model, x0, torch.full((B,), level), m, content, self_condition, generator)
+        # the levels above: one per stratum, uniform in it, weighted by its number of levels
+        sampled = torch.zeros(B, dtype=torch.float64)
+        edges = log_strata(exact_levels + 1, self.T, num_levels).tolist()  # (K + 1,)
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            i = lo + (torch.rand(B, generator=generator, dtype=torch.float64) * (hi - lo)).long()  # (B,) lo..hi-1
+            sampled = sampled + (hi - lo) * self._reverse_kl(model, x0, i, m, content, self_condition, generator)
+        return exact, sampled
+
+    def _bound_x0(self, model: ContinuousModel, xt: Tensor, i: Tensor, content: Tensor | None,
+                  self_condition: bool) -> Tensor:
+        """(B, L, d) float64 x0_hat at levels i (B,) as training makes it: first without x0_prev, then fed it back."""
+        x0_hat = self.predict_x0(model, xt.float(), i, content=content)
+        if self_condition:
+            x0_hat = self.predict_x0(model, xt.float(), i, x0_hat, content=content)
+        return x0_hat.double()
+
+    def _reverse_kl(self, model: ContinuousModel, x0: Tensor, i: Tensor, m: Tensor, content: Tensor | None,
+                    self_condition: bool, generator: torch.Generator | None) -> Tensor:
+        """(B,) KL(q(x_{i-1}|x_i,x0) || p(x_{i-1}|x_i)) at levels i (B,) on one x_i ~ q(x_i|x0), over the positions
+        m (B, L) (Eq. 5 of Ho et al. 2020)."""
+        ab = self.alpha_bar.double()
+        xt = q_sample(x0, ab[i], torch.randn(x0.shape, generator=generator, dtype=torch.float64))  # (B, L, d)
+        x0_hat = self._bound_x0(model, xt, i, content, self_condition)
+        mean_q, var = posterior(x0, xt, ab[i], ab[i - 1])
+        mean_p, _ = posterior(x0_hat, xt, ab[i], ab[i - 1])
+        return (((mean_q - mean_p) ** 2 / (2 * var)).sum(2) * m).sum(1)
+
+
+@dataclass(frozen=True)
+class BoundTerms:
+    """The continuous bound per sequence in nats: the terms summed over their levels (`exact`), the stratified
+    estimate of the levels above (`sampled`), each a mean over independent draws, and `variance`, the estimated
+    variance of their sum `total`."""
+
+    exact: Tensor  # (B,)
+    sampled: Tensor  # (B,)
+    variance: Tensor  # (B,)
+
+    @property
+    def total(self) -> Tensor:
+        """(B,) the bound's estimate per sequence."""
+        return self.exact + self.sampled
+
+    @property
+    def standard_error(self) -> float:
+        """Standard error of the batch's mean bound, `total.mean()` (the sequences draw independently)."""
+        return float(self.variance.sum().sqrt()) / len(self.variance)
+
+
+def log_strata(first: int, last: int, k: int) -> Tensor:
+    """(K + 1,) edges of K <= k strata [edges[j], edges[j + 1]) covering the levels first..last, about equal in
+    log(level) and one level wide at least: the reverse KLs fall steeply with the level."""
+    if last < first:
+        return torch.tensor([first])
+    k = min(k, last - first + 1)
+    edges = torch.linspace(math.log(first), math.log(last + 1), k + 1).exp().round().long()  # (k + 1,)
+    edges[0], edges[-1] = first, last + 1
+    for j in range(1, k):  # one level wide at least: pushed up from below, then down from the top
+        edges[j] = max(int(edges[j]), int(edges[j - 1]) + 1)
+    for j in range(k - 1, 0, -1):
+        edges[j] = min(int(edges[j]), int(edges[j + 1]) - 1)
+    return edges

@@ -123,12 +123,31 @@ def nll_figures(ck: Checkpoint, texts: list[str], seed: int = 0, progress: Any =
         return {"nll_bits_per_token": None,
                 "nll_note": f"the {ck.config.family} family reports no likelihood (its figures: BLEU and chrF)"}
     gen = torch.Generator().manual_seed(seed)
-    nats, tokens = _nats(ck, texts, lambda ids: ck.process.nll_bound(ck.model, ids, gen), progress=progress)
+    variance = 0.0  # of the summed estimate, in nats^2, where the family's estimator reports it
+
+    def nats_of(ids: torch.Tensor) -> torch.Tensor:
+        nonlocal variance
+        if isinstance(ck.process, ContinuousProcess):  # a sampled bound with its own variance (BoundTerms)
+            terms = ck.process.nll_terms(ck.model, ids, gen)
+            variance += float(terms.variance.sum())
+            return terms.total
+        return ck.process.nll_bound(ck.model, ids, gen)
+
+    nats, tokens = _nats(ck, texts, nats_of, progress=progress)
     bits = nats / math.log(2)
-    return {"nll_bits_per_token": bits / tokens,
-            "nll_bits_per_word": bits / sum(len(t.split()) for t in texts),
-            "nll_bits_per_char": bits / sum(len(t) for t in texts),
-            "nll_tokens": tokens, "nll_units": NLL_UNITS}
+    out = {"nll_bits_per_token": bits / tokens,
+           "nll_bits_per_word": bits / sum(len(t.split()) for t in texts),
+           "nll_bits_per_char": bits / sum(len(t) for t in texts),
+           "nll_tokens": tokens, "nll_units": NLL_UNITS}
+    if isinstance(ck.process, ContinuousProcess):
+        out["nll_standard_error_bits_per_token"] = math.sqrt(variance) / tokens / math.log(2)
+    return out
+
+
+def unknown_rate(tokenizer: Any, texts: list[str]) -> float | None:
+    """The share of the texts' tokens that the tokenizer reads as [UNK] (words it never saw, or saw once)."""
+    ids = [i for text in texts for i in tokenizer.encode(text)]
+    return sum(i == tokenizer.unk_id for i in ids) / len(ids) if ids else None
 
 
 WELL_FORMED_RULE = ("a sentence is well formed when it starts with a capital letter or a digit, ends with '.', '!' "
@@ -264,6 +283,7 @@ def evaluate(ck: Checkpoint, num_samples: int, steps: int | None = None, seed: i
         "corpus_mean_length": mean_length(list(corpus.test), ck.config.level),
         **nll,
         "nll_num_sequences": len(texts_held),
+        "unknown_token_rate": unknown_rate(ck.tokenizer, texts_held),
         "nll_skipped_too_long": skipped,
         "nll_split": nll_split,
         "nll_method": ck.process.nll_method,

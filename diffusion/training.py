@@ -16,7 +16,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 from . import checkpoint
-from .config import ModelConfig, TrainConfig
+from .config import FAMILY_FIELDS, ModelConfig, TrainConfig
 from .corpus.grammar import MAX_MR_WORDS, MAX_WORDS
 from .corpus.loaders import Corpus
 from .corpus.tokenizer import BPE_VOCAB, TextTokenizer
@@ -182,6 +182,8 @@ def prepare(model_config: ModelConfig, corpus: Corpus, seq_len_given: bool = Fal
     tokenizer = TextTokenizer.train([*corpus.train, *sources], kind=kind, normalise=choice.normalise,
                                     vocab_size=choice.vocab_size)
     model_config = replace(model_config, level=tokenizer.level)
+    if "round_unknown" in FAMILY_FIELDS[model_config.family] and not corpus.builtin:
+        model_config = replace(model_config, round_unknown=True)  # a user corpus's [UNK] is a word to round to
     longest = fit_length(tokenizer.lengths(list(corpus.train)))
     if corpus.builtin and model_config.level == "word":
         longest = max(tokenizer.lengths(list(corpus.train)) + [MAX_WORDS])  # any sentence of the grammar

@@ -346,3 +346,133 @@ def test_by_length_is_a_setting_of_the_config():
         ModelConfig(family="ar", length_model="prior")
     with pytest.raises(ValueError, match="no length distribution"):
         ContinuousProcess(by_length_config()).prior(2, 6)
+
+
+# ---- the likelihood bound's estimator ------------------------------------------------------------------------
+
+def bound_setup(T: int = 40, **kw):
+    torch.manual_seed(0)
+    mc, _ = preset("tiny", vocab_size=12, seq_len=6, num_timesteps=T, **{"length_model": "pad", **kw})
+    return ContinuousModel(mc).eval(), ContinuousProcess(mc), torch.randint(6, 12, (3, 6))
+
+
+def test_log_strata_cover_every_level_once():
+    from diffusion.continuous import log_strata
+
+    for first, last, k in [(17, 2000, 16), (2, 40, 4), (5, 9, 8), (3, 3, 2)]:
+        edges = log_strata(first, last, k)
+        widths = edges[1:] - edges[:-1]
+        assert edges[0] == first and edges[-1] == last + 1 and (widths >= 1).all()
+        assert len(widths) == min(k, last - first + 1)
+    assert len(log_strata(41, 40, 4)) == 1  # no level left above the summed ones: no stratum
+
+
+def test_summed_and_sampled_levels_add_up_to_the_sum_over_every_level(monkeypatch):
+    """With a known KL per level, the levels summed exactly plus the strata's weighted draws give the sum over all
+    levels: exactly when every level is summed or is a stratum of its own, in expectation when strata are drawn."""
+    model, p, ids = bound_setup()
+    levels = torch.arange(2, 41, dtype=torch.float64)
+    kl = lambda i: 100 * i.double() ** -1.5  # noqa: E731  (B,) a falling KL per level, as a trained model's
+    monkeypatch.setattr(ContinuousProcess, "_reverse_kl", lambda self, model, x0, i, *rest: kl(i))
+    every = float(kl(levels).sum())
+
+    def terms(seed: int, **kw):
+        return p.nll_terms(model, ids, torch.Generator().manual_seed(seed), **kw)
+
+    base = terms(0, exact_levels=1, num_levels=1, repeats=2)  # the other terms, from the same x0 and x1 draws
+    summed = terms(0, exact_levels=40, num_levels=8)
+    assert torch.equal(summed.sampled, torch.zeros(3))
+    assert torch.allclose(summed.exact - base.exact, torch.full((3,), every, dtype=torch.float64))
+    own = terms(0, exact_levels=1, num_levels=39)  # one stratum per level: no sampling left
+    assert torch.allclose(own.sampled, torch.full((3,), every, dtype=torch.float64))
+    assert torch.equal(terms(3, exact_levels=4, num_levels=5).total, terms(3, exact_levels=4, num_levels=5).total)
+    drawn = torch.stack([terms(s, exact_levels=4, num_levels=5, repeats=2).sampled for s in range(400)])  # (S, B)
+    exact_part = float(kl(levels[:3]).sum())  # levels 2..4 go to `exact`
+    se = float(drawn.std()) / math.sqrt(drawn.numel())
+    assert drawn.std() > 0 and abs(float(drawn.mean()) - (every - exact_part)) < 4 * se
+
+
+def test_nll_bound_is_the_sum_over_every_level_in_expectation():
+    """The real network: summing every level and sampling most of them estimate the same bound, within the
+    standard errors the estimator reports."""
+    model, p, ids = bound_setup()
+    g = torch.Generator().manual_seed(0)
+    summed = p.nll_terms(model, ids, g, exact_levels=40, repeats=64)
+    sampled = p.nll_terms(model, ids, g, exact_levels=2, num_levels=4, repeats=256)
+    assert torch.equal(summed.sampled, torch.zeros(3)) and (sampled.sampled > 0).all()
+    gap = abs(float(summed.total.mean() - sampled.total.mean()))
+    assert gap < 4 * math.hypot(summed.standard_error, sampled.standard_error)
+
+
+def test_the_reported_standard_error_matches_the_spread_over_seeds():
+    model, p, ids = bound_setup()
+    runs = [p.nll_terms(model, ids, torch.Generator().manual_seed(s), exact_levels=2, num_levels=4) for s in range(60)]
+    spread = float(torch.stack([r.total.mean() for r in runs]).std())
+    reported = math.sqrt(sum(r.standard_error**2 for r in runs) / len(runs))
+    assert 0.6 < spread / reported < 1.6
+
+
+def test_the_standard_error_shrinks_with_more_strata():
+    model, p, ids = bound_setup()
+
+    def se(num_levels: int) -> float:
+        return p.nll_terms(model, ids, torch.Generator().manual_seed(0), exact_levels=1, num_levels=num_levels,
+                           repeats=64).standard_error
+
+    assert se(16) < 0.7 * se(2)
+
+
+def test_nll_terms_fit_nll_bound_and_say_what_is_accepted():
+    model, p, ids = bound_setup()
+    terms = p.nll_terms(model, ids, torch.Generator().manual_seed(1))
+    assert torch.allclose(terms.total, p.nll_bound(model, ids, torch.Generator().manual_seed(1)))
+    assert terms.variance.shape == (3,) and (terms.variance > 0).all()
+    assert math.isclose(terms.standard_error, float(terms.variance.sum().sqrt()) / 3)
+    with pytest.raises(ValueError, match="repeats must be an integer of at least 2"):
+        p.nll_terms(model, ids, repeats=1)
+    with pytest.raises(ValueError, match="num_levels"):
+        p.nll_terms(model, ids, num_levels=0)
+
+
+@pytest.mark.parametrize("length_model", ["pad", "prior"])
+def test_a_sentence_with_an_unknown_word_has_a_finite_bound(length_model):
+    """A model of a user corpus (round_unknown) rounds to [UNK] as to any word, so a held-out sentence with an
+    unseen word has a finite bound; the built-in grammar's models never round to it."""
+    from diffusion.corpus.tokenizer import UNK_ID
+
+    builtin, _, _ = bound_setup(length_model=length_model)
+    assert builtin.round_logits(torch.zeros(1, 1, builtin.config.embed_dim))[0, 0, UNK_ID] == -math.inf
+    model, _, _ = bound_setup(length_model=length_model, round_unknown=True)
+    p = ContinuousProcess(model.config, length_probs=[1 / 6] * 6 if length_model == "prior" else None)
+    ids = torch.tensor([[6, UNK_ID, 8, 9, PAD, PAD], [UNK_ID, UNK_ID, 7, 8, 9, 10]])
+    nll = p.nll_bound(model, ids, torch.Generator().manual_seed(0), num_levels=4, exact_levels=4)
+    assert torch.isfinite(nll).all() and (nll > 0).all()
+
+
+@pytest.mark.parametrize("self_condition", [True, False])
+def test_the_bound_runs_the_network_self_conditioned_as_training_does(self_condition):
+    """Each level's x0_hat: a first estimate without x0_prev, then the network again on the same x_t fed it."""
+    model, p, ids = bound_setup(parameterisation="eps")  # eps: the network sees x_t itself and x0_hat is explicit
+    calls = []
+    model.register_forward_hook(lambda mod, args, out: calls.append((args[0], args[1], args[2], out)))
+    p.nll_terms(model, ids, torch.Generator().manual_seed(0), exact_levels=3, num_levels=2,
+                self_condition=self_condition)
+    if not self_condition:
+        assert len(calls) == 5 and all(c[2] is None for c in calls)  # levels 1, 2, 3 and two strata
+        return
+    assert len(calls) == 10
+    for (xt, t, prev, out), (xt2, t2, prev2, _) in zip(calls[::2], calls[1::2]):
+        assert prev is None and torch.equal(xt, xt2) and torch.equal(t, t2)
+        ab = p.alpha_bar[(t * p.T).round().long()].view(-1, 1, 1)
+        assert torch.allclose(prev2, (xt - (1 - ab).sqrt() * out) / ab.sqrt(), atol=1e-5)
+
+
+def test_the_seq2seq_family_reports_no_bound():
+    from diffusion.seq2seq import Seq2SeqProcess
+
+    mc, _ = preset("tiny", family="seq2seq", vocab_size=12, seq_len=6, num_timesteps=50, source_len=2,
+                   length_model="pad")
+    p = Seq2SeqProcess(mc)
+    for bound in (p.nll_bound, p.nll_terms):
+        with pytest.raises(ValueError, match="seq2seq"):
+            bound(ContinuousModel(p.config), torch.randint(6, 12, (2, 6)))

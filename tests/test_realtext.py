@@ -6,9 +6,11 @@ shipped example corpus."""
 import csv
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
 from diffusion import checkpoint
 from diffusion.__main__ import main
@@ -178,6 +180,7 @@ def test_every_family_gives_a_finite_held_out_nll_on_a_user_corpus(runs, family,
         assert math.isfinite(result[key]) and result[key] > 0, key
     assert result["nll_bits_per_word"] > result["nll_bits_per_token"] > result["nll_bits_per_char"]
     assert "per word" in result["nll_units"] and result["well_formed_rule"]
+    assert 0 <= result["unknown_token_rate"] < 0.5  # the share of held-out tokens read as [UNK]
     assert 0 <= result["well_formed_rate"] <= 1 and result["grammatical_rate"] is None
     assert "held-out NLL" in captured.err  # progress on stderr
 
@@ -256,3 +259,19 @@ def test_the_shipped_example_corpus_is_paired_free_form_english():
     assert all(ch in text for ch in ",.'£()")  # punctuation, prices
     test_names = {mr_slots(s)["name"] for s in corpus.sources["test"]}
     assert not any(name in s for name in test_names for s in corpus.sources["train"])  # unseen names
+
+
+def test_the_continuous_family_trains_on_unknown_words_with_a_finite_loss(tmp_path):
+    from diffusion.config import preset
+    from diffusion.training import train
+
+    path = tmp_path / "lines.txt"  # every line has a word of its own, seen once: [UNK] in training
+    path.write_text("".join(f"The inn near {'ab' * (i % 4 + 1)}{chr(97 + i % 26)}z is quiet.\n" for i in range(40)),
+                    encoding="utf-8")
+    corpus = load_corpus(str(path))
+    model_config, train_config = preset("tiny", family="continuous")
+    logs = list(train(model_config, replace(train_config, steps=3, log_every=1), corpus, tmp_path / "run"))
+    ck = checkpoint.load(tmp_path / "run")
+    assert ck.config.round_unknown and (ck.tokenizer.batch(list(corpus.train), ck.config.seq_len) == UNK_ID).any()
+    assert all(math.isfinite(log.loss) for log in logs)  # the model rounds to [UNK] like any word
+    assert ck.model.round_logits(torch.zeros(1, 1, ck.config.embed_dim))[0, 0, UNK_ID] > -math.inf
