@@ -22,7 +22,8 @@ from diffusion.metrics import evaluate
 from .common import machine, report
 
 KEPT = ("family", "tokenizer", "steps", "num_samples", "nll_bits_per_token", "nll_bits_per_word", "nll_bits_per_char",
-        "nll_note", "nll_num_sequences", "nll_skipped_too_long", "nll_method", "unknown_token_rate", "well_formed_rate", "distinct_2",
+        "nll_note", "nll_standard_error_bits_per_token", "nll_num_sequences", "nll_skipped_too_long", "nll_method",
+        "unknown_token_rate", "well_formed_rate", "distinct_2",
         "mean_length", "corpus_mean_length", "bleu", "chrf", "baseline_bleu", "baseline_chrf",
         "references_per_source", "sources_truncated", "mbr_candidates", "sample_seconds_per_sequence", "examples")
 

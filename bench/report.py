@@ -263,6 +263,8 @@ def realtext_tables(path: Path, r: dict[str, Any]) -> str:
     for c in r["checkpoints"]:
         nll = (f"{c['nll_bits_per_token']:.2f} / {c['nll_bits_per_word']:.2f} / {c['nll_bits_per_char']:.3f}"
                if c.get("nll_bits_per_token") is not None else f"none: {c.get('nll_note', '')}")
+        if c.get("nll_standard_error_bits_per_token") is not None:
+            nll += f" (± {c['nll_standard_error_bits_per_token']:.2f} per token)"
         bleu = (f"{c['bleu']:.1f} / {c['chrf']:.1f} (baseline {c['baseline_bleu']:.1f} / {c['baseline_chrf']:.1f})"
                 if "bleu" in c else "")
         rows.append((f"`{c['name']}`", c["tokenizer"], f"{c['train_minutes']:.1f} min, {c['train_steps']} steps",

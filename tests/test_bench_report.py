@@ -63,6 +63,19 @@ def scaling() -> dict:
                                            "steps_asked": 9, "error": "train exited 1"}]}
 
 
+def realtext() -> dict:
+    common = {"nll_units": "per token: ...", "well_formed_rule": "starts with a capital letter ...",
+              "train_minutes": 10.0, "command": "python -m diffusion train --family ar --corpus c.csv"}
+    ar = {**common, "name": "ar", "tokenizer": "word", "train_steps": 1234, "nll_bits_per_token": 3.456,
+          "nll_bits_per_word": 4.321, "nll_bits_per_char": 0.9876, "well_formed_rate": 0.93, "distinct_2": 0.61}
+    s2s = {**common, "name": "seq2seq", "tokenizer": "bpe", "train_steps": 567, "nll_bits_per_token": None,
+           "nll_note": "the seq2seq family reports no likelihood", "well_formed_rate": 0.2, "distinct_2": 0.4,
+           "bleu": 12.34, "chrf": 34.56, "baseline_bleu": 45.67, "baseline_chrf": 67.89}
+    continuous = {**ar, "name": "continuous", "nll_standard_error_bits_per_token": 0.0712}
+    return {"date": "2030-01-05", "machine": MACHINE, "command": "python -m bench realtext", "seconds": 600.0,
+            "corpus": "assets/corpora/stays.csv", "checkpoints": [ar, continuous, s2s]}
+
+
 def meta() -> dict:
     entry = {"grammatical_rate": 0.87, "steps": 40, "nll_bits_per_token": 1.7654, "sample_seconds_per_sequence": 0.021,
              "num_samples": 100, "entropy_bits_per_token": 1.6662, "nll_method": "ELBO over the words plus -log p(L)"}
@@ -80,7 +93,8 @@ def folders(tmp_path: Path) -> dict[str, Path]:
     files = {"2029-12-31-testium-3cores.json": suite("2029-12-31", 0.888, 0.05),  # older: not shown
              "2030-01-01-testium-3cores.json": suite("2030-01-01", 0.321, 0.77),
              "app-2030-01-02-testium-3cores.json": app(), "load-2030-01-03-testium-3cores.json": load(),
-             "scaling-2030-01-04-gpu.json": scaling(), "notes.json": {"not": "a results file"}}
+             "scaling-2030-01-04-gpu.json": scaling(), "realtext-2030-01-05-testium-3cores.json": realtext(),
+             "notes.json": {"not": "a results file"}}
     for name, data in files.items():
         (results / name).write_text(json.dumps(data))
     (checkpoints / "meta.json").write_text(json.dumps(meta()))
@@ -117,8 +131,12 @@ def test_the_pages_show_the_newest_file_of_each_kind_with_the_numbers_it_holds(f
     assert "Testium 9 with a GPU; 1 jobs side by side" in page and "10 samples from each of 2 seeds" in page
     assert "| `ardm` | 128 | 80 of 100 (stopped at 360 s) | 0.01 M (2.5x) | 0.555 / 0.444 | 1.877 |" in page
     assert "| `sedd-absorb` | 64 | failed: train exited 1 |" in page
+    assert "| `ar` | word | 10.0 min, 1234 steps | 3.46 / 4.32 / 0.988 | 93% | 0.61 |  |" in page
+    assert "3.46 / 4.32 / 0.988 (± 0.07 per token)" in page  # the continuous bound with its standard error
+    assert ("| `seq2seq` | bpe | 10.0 min, 567 steps | none: the seq2seq family reports no likelihood | 20% | 0.40 | "
+            "12.3 / 34.6 (baseline 45.7 / 67.9) |") in page
     for command in re.findall(r"`python -m bench ?([a-z]*)", page):  # every command the page names exists
-        assert command in ("", "latency", "load", "scaling", "report")
+        assert command in ("", "latency", "load", "scaling", "realtext", "report")
 
     experiments = (folders["--docs"] / "experiments.md").read_text()
     assert experiments.startswith("# Experiments\n") and experiments.endswith(f"{report.RECIPES_END}\n\n## Tried\n")

@@ -181,6 +181,8 @@ def test_every_family_gives_a_finite_held_out_nll_on_a_user_corpus(runs, family,
     assert result["nll_bits_per_word"] > result["nll_bits_per_token"] > result["nll_bits_per_char"]
     assert "per word" in result["nll_units"] and result["well_formed_rule"]
     assert 0 <= result["unknown_token_rate"] < 0.5  # the share of held-out tokens read as [UNK]
+    if family == "continuous":  # a sampled bound, reported with its standard error
+        assert 0 < result["nll_standard_error_bits_per_token"] < result["nll_bits_per_token"]
     assert 0 <= result["well_formed_rate"] <= 1 and result["grammatical_rate"] is None
     assert "held-out NLL" in captured.err  # progress on stderr
 
