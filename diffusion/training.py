@@ -367,6 +367,8 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
         yield TrainLog(step, last_loss, total, lr, phase="calibrating")
         ema.module.eval()
         held_out = encode_split(model_config, tokenizer, corpus, "validation")[:cfg.calibration_sequences]
+        if not held_out.shape[0]:  # no validation row fits the model: measure on training rows rather than none
+            held_out = data[:cfg.calibration_sequences]
         measured, meta["calibration"] = reading.calibrate(ema.module.cpu(), held_out,  # where it will sample
                                                           torch.Generator().manual_seed(cfg.seed))
         meta["process"] = {**meta.get("process", {}), **measured}

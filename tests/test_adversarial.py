@@ -228,7 +228,7 @@ def emb(family: Any = "continuous", projection: Any = "PCA", choice: Any = "ship
 
 def train(label: Any = AR, corpus: Any = BUILTIN, upload: Any = None, seconds: Any = 5, size: Any = "tiny",
           seed: Any = 0):
-    return "/train_model", (label, corpus, upload, seconds, size, seed)
+    return "/train_model", (label, corpus, upload, seconds, size, seed, None, None, None, "word")
 
 
 class Upload:

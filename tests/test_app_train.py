@@ -23,6 +23,8 @@ from visualize.train import Reference, Snapshot, loss_curve_figure, progression_
 
 SCREENSHOT = shot("screenshot-train.png")
 CONTINUOUS = "continuous (Diffusion-LM)"
+SEQ2SEQ = "seq2seq (DiffuSeq)"
+ARDM = "ardm (order-agnostic)"
 
 
 def _request(session: str = "test-session") -> types.SimpleNamespace:
@@ -30,8 +32,10 @@ def _request(session: str = "test-session") -> types.SimpleNamespace:
 
 
 def _train(label: str = CONTINUOUS, corpus: str = train_tab.BUILTIN, upload: str | None = None, seconds: float = 5,
-           models: dict | None = None, session: str = "test-session") -> list[tuple]:
-    return list(train_tab.train_model(label, corpus, upload, seconds, "tiny", 0, models or {}, _request(session)))
+           models: dict | None = None, session: str = "test-session", **choices) -> list[tuple]:
+    """A training as the Train button runs it; `choices`: the column pickers' and the tokenizer's values."""
+    return list(train_tab.train_model(label, corpus, upload, seconds, "tiny", 0, models or {}, **choices,
+                                      request=_request(session)))
 
 
 @pytest.fixture
@@ -126,14 +130,14 @@ def test_a_new_training_replaces_the_model_only_when_it_finishes(session_root: P
         return bool(re.search(r"step 10 (/|of) 10", frames[-1][0]["frames"][-1][0]))
 
     # A training cut short (the visitor cancels, the connection drops) leaves the earlier model as it was.
-    run = train_tab.train_model(CONTINUOUS, train_tab.BUILTIN, None, 120, "tiny", 1, models, _request())
+    run = train_tab.train_model(CONTINUOUS, train_tab.BUILTIN, None, 120, "tiny", 1, models, request=_request())
     next(run)
     next(run)
     run.close()
     assert sorted(session_root.glob("*/continuous-*")) == [old] and denoise_runs(models)
 
     # While the next one trains, the session's model is still the earlier one, and it runs.
-    run = train_tab.train_model(CONTINUOUS, train_tab.BUILTIN, None, 120, "tiny", 1, models, _request())
+    run = train_tab.train_model(CONTINUOUS, train_tab.BUILTIN, None, 120, "tiny", 1, models, request=_request())
     outputs = [next(run), next(run)]
     assert len(list(session_root.glob("*/continuous-*"))) == 2  # the new one is written beside it
     assert denoise_runs(models) and old.exists()
@@ -149,12 +153,12 @@ def test_a_new_training_replaces_the_model_only_when_it_finishes(session_root: P
 def test_choosing_a_model_not_trained_yet_says_where_to_train():
     with pytest.raises(gr.Error, match="not trained a continuous model in this session yet"):
         list(app.denoise(0, 10, "ddpm", True, 0, 1, common.TRAINED, {}))
-    with pytest.raises(gr.Error, match="model must be one of 'shipped', 'trained here'"):
+    with pytest.raises(gr.Error, match="model must be one of 'shipped', (.*, )?'trained here'"):
         common.pick_checkpoint("ardm", "mine", {})
 
 
 def test_stop_ends_training_early_and_keeps_the_model(session_root: Path):
-    run = train_tab.train_model(CONTINUOUS, train_tab.BUILTIN, None, 120, "tiny", 0, {}, _request())
+    run = train_tab.train_model(CONTINUOUS, train_tab.BUILTIN, None, 120, "tiny", 0, {}, request=_request())
     next(run)  # started
     assert train_tab.stop_training(_request()).startswith("Stopping")
     status, _, timeline, _, models = list(run)[-1]
@@ -195,6 +199,81 @@ def test_an_uploaded_txt_trains_on_its_own_vocabulary(session_root: Path, tmp_pa
     assert len(calibrating) == 1 and "drawing" in statuses[calibrating[0] + 1] and statuses[-1].startswith("**Done**")
 
 
+def _descriptions(path: Path) -> tuple[str, int, str]:
+    """A CSV as a spreadsheet saves one (a byte-order mark; columns named `mr` and `description`, quoted fields with
+    commas, punctuation, three rows per source) with one row far longer than the rest; returns the path, that row's
+    line and its description."""
+    rows = ["mr,description"]
+    for i, (name, food) in enumerate(zip(["Aromi", "Bibimbap", "Cotto", "Fitzbillies", "Zizzi", "Wildwood",
+                                          "Alimentum", "Strada", "Giraffe", "Loch Fyne", "Midsummer", "Clowns"],
+                                         ["Italian", "Chinese", "English", "French", "Indian", "Japanese"] * 2)):
+        mr = f'"name[{name}], food[{food}]"'
+        rows += [f'{mr},"{name} serves {food} food, and it\'s cheap."', f'{mr},"If you like {food} food, try {name}!"',
+                 f"{mr},{name}: {food} food; near the river."]
+        if i == 4:
+            long_text = " ".join(f"{name} has {food} food in room {k}." for k in range(15))
+            rows.append(f'{mr},"{long_text}"')
+            long_line = len(rows)
+    path.write_bytes(b"\xef\xbb\xbf" + ("\n".join(rows) + "\n").encode())
+    return str(path), long_line, long_text
+
+
+def test_a_csv_trains_on_the_columns_picked_from_its_header(session_root: Path, tmp_path: Path):
+    upload, long_line, long_text = _descriptions(tmp_path / "restaurants.csv")
+    # the pickers list the header's names (the mark before the first one dropped), one for the unpaired families and
+    # two for seq2seq, starting on the first columns; a name picked is kept when the family changes
+    text, source, target = train_tab.column_pickers(ARDM, train_tab.UPLOAD, upload, None, None, None)
+    assert [c for c, _ in text.choices] == ["mr", "description"] and text.value == "mr"
+    assert text.visible and not source.visible and not target.visible
+    text, source, target = train_tab.column_pickers(SEQ2SEQ, train_tab.UPLOAD, upload, "description", None, None)
+    assert not text.visible and text.value == "description" and source.visible and target.visible
+    assert (source.value, target.value) == ("mr", "description")
+    for corpus, path in ((train_tab.BUILTIN, upload), (train_tab.UPLOAD, None)):  # no file's header to pick from
+        assert not any(d.visible for d in train_tab.column_pickers(ARDM, corpus, path, None, None, None))
+    txt = tmp_path / "lines.txt"
+    txt.write_text("a line\n" * 20, encoding="utf-8")
+    assert not any(d.visible for d in train_tab.column_pickers(ARDM, train_tab.UPLOAD, str(txt), "mr", None, None))
+
+    # a name the header does not have (a client may send any): one line naming the columns there are
+    with pytest.raises(gr.Error, match="restaurants.csv has no column 'summary' for the text; its columns are 'mr', "
+                                       "'description'") as e:
+        _train(label=ARDM, corpus=train_tab.UPLOAD, upload=upload, text_column="summary")
+    assert e.value.message.endswith("'description'") and str(tmp_path) not in e.value.message
+    assert not train_tab._lock.locked()
+
+    # the long row is skipped and counted, by its line and its length, for the unpaired families and for seq2seq
+    for label, family, columns in ((ARDM, "ardm", dict(text_column="description")),
+                                   (SEQ2SEQ, "seq2seq", dict(source_column="mr", target_column="description"))):
+        outputs = _train(label=label, corpus=train_tab.UPLOAD, upload=upload, **columns)
+        status, models = outputs[-1][0], outputs[-1][4]
+        ck = checkpoint.load(models[family])
+        lengths = ck.meta["lengths"]
+        assert ck.meta["columns"] == list(columns.values()) and lengths["skipped_rows"] == 1
+        tokens = ck.tokenizer.lengths([long_text])[0]
+        assert tokens > train_tab.MAX_LEN and lengths["longest_skipped"] == {"line": long_line, "tokens": tokens}
+        note = f"skipped 1 training row longer than the model's length (the longest: line {long_line}, {tokens} tokens)"
+        assert status.startswith("**Done**") and note in status
+        assert ck.config.seq_len == train_tab.MAX_LEN and note in outputs[0][0]  # said from the first status on
+        if family == "seq2seq":  # the sources keep their own fitted length; the targets have the rest
+            assert 0 < ck.config.source_len <= train_tab.MAX_LEN - 1 - train_tab.MIN_TARGET
+
+
+def test_an_upload_trains_with_the_tokenizer_picked(session_root: Path, tmp_path: Path):
+    lines = [f"the {c} cat sat on the {m} mat." for c in ("red", "blue", "green", "grey")
+             for m in ("big", "old", "new")]
+    upload = tmp_path / "cats.txt"
+    upload.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    models = _train(label="ar (left to right)", corpus=train_tab.UPLOAD, upload=str(upload),
+                    tokenizer_kind="bpe")[-1][4]
+    ck = checkpoint.load(models["ar"])
+    assert ck.tokenizer.kind == "bpe" and ck.meta["tokenizer"]["kind"] == "bpe"
+    assert ck.tokenizer.decode(ck.tokenizer.encode("the grey cat")) == "the grey cat"
+    # the built-in corpus keeps its own vocabulary whatever the radio says; a kind not offered is one line
+    assert train_tab._tokenizer(train_tab.BUILTIN, "bpe") == train_tab._tokenizer(train_tab.BUILTIN, None)
+    with pytest.raises(gr.Error, match="tokenizer must be one of 'word', 'bpe', got 'sentencepiece'"):
+        _train(corpus=train_tab.UPLOAD, upload=str(upload), tokenizer_kind="sentencepiece")
+
+
 def _write(path: Path, data: bytes) -> str:
     path.write_bytes(data)
     return str(path)
@@ -205,9 +284,16 @@ def _write(path: Path, data: bytes) -> str:
     ("big.txt", b"a b c\n" * (train_tab.MAX_UPLOAD_BYTES // 6 + 1), CONTINUOUS, "the Train tab takes files up to 2 MB"),
     ("notes.pdf", b"%PDF-1.4\n", CONTINUOUS, "is not a .txt or .csv file"),
     ("few.txt", b"one line\ntwo lines\n", CONTINUOUS, "needs at least 10"),
-    ("long.txt", (" ".join(["word"] * 80) + "\n").encode() * 20, CONTINUOUS, "rows of at most 64"),
-    ("plain.txt", b"a sentence here\n" * 20, "seq2seq (DiffuSeq)", "which has no sources"),
-    ("cols.csv", b"sentence,label\nhello there,1\n" * 20, CONTINUOUS, "has no column 'text'; its columns are"),
+    # every row longer than the longest the tab trains: the error names one, by its line and length
+    ("long.txt", (" ".join(["word"] * 80) + "\n").encode() * 20, CONTINUOUS,
+     r"no training row of long.txt fits the model's length of 64 tokens.*\(the longest: line ([1-9]|1[0-9]|20), 80 "
+     r"tokens\)"),
+    # seq2seq sources that leave a target no room: the longest named by its line and length
+    ("sources.csv", b"source,target\n" + b"".join(b" ".join([word] * 62) + b",a short target\n"
+                                                   for word in (b"alpha", b"beta", b"gamma") * 7), SEQ2SEQ,
+     r"the sources of sources.csv need 62 tokens .*the longest, line \d+, has 62\)"),
+    ("plain.txt", b"a sentence here\n" * 20, SEQ2SEQ, "which has no sources"),
+    ("empty.csv", b"", CONTINUOUS, "empty.csv is empty; a CSV needs a header line"),
 ])
 def test_bad_uploads_are_one_line_errors(session_root: Path, tmp_path: Path, name, data, label, message):
     with pytest.raises(gr.Error, match=message) as e:
@@ -285,6 +371,55 @@ def test_train_then_use_in_browser(session_root: Path):
         assert not folders[0].exists()
 
 
+def test_a_csv_upload_in_browser(session_root: Path, tmp_path: Path):
+    """In Chromium at 1280x720: upload a CSV, pick its column from its header and a tokenizer, see seq2seq's two
+    pickers, then train and read the skipped row in the status; Train and the status stay in view throughout."""
+    from playwright.sync_api import expect
+
+    upload, long_line, _ = _descriptions(tmp_path / "restaurants.csv")
+
+    def in_view(selector: str) -> None:
+        box = page.locator(selector).bounding_box()
+        assert box is not None and box["y"] + min(box["height"], 40) <= 720, (selector, box)
+
+    with open_in_chromium(app) as page:
+        page.get_by_role("tab", name="Train", exact=True).click()
+        text_column = page.locator("#train-text-column")
+        expect(text_column).to_be_hidden()
+        page.locator("#train-corpus").get_by_text(train_tab.UPLOAD, exact=True).click()
+        page.locator("#train-upload input[type=file]").set_input_files(upload)
+        expect(text_column.locator("input")).to_have_value("mr")  # the header's first column
+        expect(page.locator("#train-tokenizer")).to_be_visible()
+        text_column.locator("input").click()
+        page.get_by_role("option", name="description", exact=True).click()
+        page.locator("#train-tokenizer").get_by_text("subword (BPE)", exact=True).click()
+        for selector in ("#train-run", "#train-status"):
+            in_view(selector)
+
+        page.locator("#train-family input").click()
+        page.get_by_role("option", name=SEQ2SEQ, exact=True).click()
+        expect(page.locator("#train-source-column input")).to_have_value("mr")
+        expect(page.locator("#train-target-column input")).to_have_value("description")
+        expect(text_column).to_be_hidden()
+        page.locator("#train-family input").click()
+        page.get_by_role("option", name=ARDM, exact=True).click()
+        expect(text_column.locator("input")).to_have_value("description")  # the pick survives the family's change
+
+        seconds = page.locator("#train-seconds input[type=number]")
+        seconds.fill("5")
+        seconds.press("Enter")
+        page.locator("#train-run").click()
+        status = page.locator("#train-status")
+        expect(status).to_contain_text("Done", timeout=120_000)
+        expect(status).to_contain_text(f"skipped 1 training row longer than the model's length (the longest: line "
+                                       f"{long_line}, ")
+        for selector in ("#train-run", "#train-status"):
+            in_view(selector)
+        page.screenshot(path=str(shot("screenshot-train-upload.png")))
+        ck = checkpoint.load(next(session_root.glob("*/ardm-*")))  # while the page is open: closing it deletes it
+        assert ck.tokenizer.kind == "bpe" and ck.meta["columns"] == ["description"]
+
+
 def test_a_session_hash_never_names_a_path(session_root: Path):
     root = session_root.resolve()
     for hostile in ("../../../tmp/evil", "/etc", "a/../../b", "\x00", "\udcff", "x" * 10_000, "", None):
@@ -294,7 +429,7 @@ def test_a_session_hash_never_names_a_path(session_root: Path):
 
 
 def test_a_training_cut_short_leaves_nothing_behind(session_root: Path):
-    run = train_tab.train_model(CONTINUOUS, train_tab.BUILTIN, None, 120, "tiny", 0, {}, _request())
+    run = train_tab.train_model(CONTINUOUS, train_tab.BUILTIN, None, 120, "tiny", 0, {}, request=_request())
     next(run)
     next(run)  # training
     assert list(session_root.glob("*/continuous-*"))
@@ -304,7 +439,7 @@ def test_a_training_cut_short_leaves_nothing_behind(session_root: Path):
 
 
 def test_a_closed_tab_stops_its_training_and_deletes_the_model(session_root: Path):
-    run = train_tab.train_model(CONTINUOUS, train_tab.BUILTIN, None, 120, "tiny", 0, {}, _request())
+    run = train_tab.train_model(CONTINUOUS, train_tab.BUILTIN, None, 120, "tiny", 0, {}, request=_request())
     next(run)
     train_tab.cancel_training(_request())  # the unload of the tab that trains
     outputs = list(run)

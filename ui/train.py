@@ -24,11 +24,12 @@ import torch
 
 from diffusion.config import preset
 from diffusion.corpus.validator import is_grammatical, validate
-from diffusion.corpus.loaders import load_builtin, load_corpus
+from diffusion.corpus.loaders import load_builtin, load_corpus, read_columns
 from diffusion.families import get_family
 from diffusion.sampling import sample
-from diffusion.seq2seq import candidates_steps, check_source, decode_targets
-from diffusion.training import prepare, resolve_device, train
+from diffusion.seq2seq import candidates_steps, check_source, decode_targets, source_words
+from diffusion.training import LENGTH_QUANTILE, TokenizerChoice, length_report, prepare, resolve_device, \
+    skipped_note, train
 from visualize.tokens import verdict_mark
 from visualize.train import Reference, Snapshot, loss_curve_figure, progression_html
 
@@ -51,8 +52,13 @@ BUILTIN, UPLOAD = "built-in restaurant grammar", "my file (.txt or .csv)"
 MIN_SECONDS, MAX_SECONDS, DEFAULT_SECONDS = 5, 300, 60
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 MAX_LEN = 64  # tokens per row (source, [SEP] and target for seq2seq): what a small model trains on in minutes
+MIN_TARGET = 8  # seq2seq: the target positions a capped length must still leave after the sources
 MIN_ROWS = 10
 MAX_ROWS = 20_000  # lines of an upload, counted before it is parsed: bounds what the tokenizer and encoder see
+LISTED = 20  # column names an error lists before "..."
+# an upload's tokenizer: label -> kind (the built-in corpus keeps its own word vocabulary)
+TOKENIZERS = {"word": "word", "subword (BPE)": "bpe"}
+DEFAULT_TOKENIZER = "word"
 PREVIEW = 3  # samples drawn from the new model when training ends
 TIMELINE = 2  # samples drawn at each point of the progression, from the same noise each time
 TIMELINE_AT = (0.0, 1 / 3, 2 / 3)  # fractions of the time cap where they are drawn; the finished model adds the last
@@ -95,9 +101,12 @@ decay, an {{EMA}} of the weights), on the *tiny* preset (2 layers, width 64: qui
 checkpoints' size: slower, better). For the diffusion families each training step noises every sentence of the
 batch at a random time $t$ and asks the network to undo it; the left-to-right model just predicts each next word.
 
-**Your file.** A `.txt` with one sentence per line, or a `.csv` with a `text` column (`source` and `target`
-columns for seq2seq); UTF-8, at most 2 MB, at least 10 rows, rows of at most 64 words. The vocabulary is built
-from your file.
+**Your file.** A `.txt` with one sentence per line, or a `.csv` with a header line: pick the column to train on
+(for seq2seq, the source column and the target column) from the names in its header. UTF-8, at most 2 MB, at least
+10 rows. The vocabulary is built from your file, as *word*s (punctuation apart; a word seen only once reads as
+`[UNK]`) or as *subword (BPE)* pieces, which spell out any word. The model's length is fitted to most of your rows
+and is at most 64 tokens (source, separator and target for seq2seq); rows longer than it are skipped, and the
+status line says how many and which was the longest.
 
 **Limits.** Training stops at the time cap or when you press Stop; either way the model is saved and usable.
 One training runs at a time on this Space; your model is deleted when you close the page, and half an hour after
@@ -125,7 +134,7 @@ def _upload(choice: str, upload: str | None) -> Path | None:
     if choice != UPLOAD:
         raise UserError(f"corpus must be {BUILTIN!r} or {UPLOAD!r}, got {choice!r}")
     if not upload or not isinstance(upload, str):
-        raise UserError("no file uploaded: add a .txt (one sentence per line) or a .csv with a 'text' column, "
+        raise UserError("no file uploaded: add a .txt (one sentence per line) or a .csv with a header line, "
                         "or pick the built-in grammar")
     path = Path(upload)
     if path.suffix.lower() not in (".txt", ".csv"):
@@ -139,19 +148,118 @@ def _upload(choice: str, upload: str | None) -> Path | None:
     return path
 
 
-def _corpus(path: Path | None, family: str):
+def _header(upload: Any) -> list[str]:
+    """A .csv upload's column names (from its first line, read bounded); none for anything else, or for a file that
+    cannot be read (training then says why)."""
+    if not upload or not isinstance(upload, str) or Path(upload).suffix.lower() != ".csv":
+        return []
+    try:
+        return read_columns(upload)
+    except OSError:
+        return []
+
+
+def _preselect(header: list[str]) -> tuple[str | None, str | None, str | None]:
+    """The text, source and target columns a picker starts on: those names when the header has them, else the first
+    column (text, source) and the next (target)."""
+    first = header[0] if header else None
+    source = "source" if "source" in header else first
+    target = "target" if "target" in header else next((c for c in header if c != source), None)
+    return ("text" if "text" in header else first), source, target
+
+
+def _paired(label: Any) -> bool:
+    return isinstance(label, str) and label in FAMILY_CHOICES and get_family(FAMILY_CHOICES[label][0]).paired
+
+
+def column_pickers(label: str, corpus_choice: str, upload: str | None, text: str | None, source: str | None,
+                   target: str | None) -> tuple[gr.Dropdown, gr.Dropdown, gr.Dropdown]:
+    """The column pickers for the chosen family and file: a .csv upload's header names in each (a name picked before
+    is kept while the header has it), the text column shown for the unpaired families, source and target for
+    seq2seq; all hidden for a .txt or the built-in corpus."""
+    header = _header(upload) if corpus_choice == UPLOAD else []
+    paired = _paired(label)
+    text, source, target = (v if v in header else d for v, d in zip((text, source, target), _preselect(header)))
+    return (gr.Dropdown(choices=header, value=text, visible=bool(header) and not paired),
+            gr.Dropdown(choices=header, value=source, visible=bool(header) and paired),
+            gr.Dropdown(choices=header, value=target, visible=bool(header) and paired))
+
+
+def _shown_name(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:60]}… ({len(text)} characters)"
+
+
+def _columns(path: Path | None, family: str, text: Any, source: Any, target: Any) -> dict[str, str]:
+    """The columns to read of a .csv upload, checked against its header (a client may send any name); an unsent one
+    is the picker's preselection."""
+    header = _header(str(path)) if path is not None else []
+    if not header:  # a .txt, the built-in corpus, or a file whose header the loader will name the trouble with
+        return {}
+    default_text, default_source, default_target = _preselect(header)
+    if get_family(family).paired:
+        chosen = {"source": source or default_source, "target": target or default_target}
+    else:
+        chosen = {"text": text or default_text}
+    listed = ", ".join(map(repr, header[:LISTED])) + (", ..." if len(header) > LISTED else "")
+    for what, name in chosen.items():
+        if not isinstance(name, str) or name not in header:
+            raise UserError(f"{path.name} has no column {_shown_name(name)} for the {what}; its columns are {listed}")
+    return {f"{what}_column": name for what, name in chosen.items()}
+
+
+def _tokenizer(corpus_choice: str, kind: Any) -> TokenizerChoice:
+    """The tokenizer for a fresh run: an upload's chosen kind, or the built-in corpus's own."""
+    kind = DEFAULT_TOKENIZER if kind is None else kind
+    if kind not in TOKENIZERS.values():
+        raise UserError(f"tokenizer must be one of {', '.join(map(repr, TOKENIZERS.values()))}, "
+                        f"got {_shown_name(kind)}")
+    return TokenizerChoice(kind) if corpus_choice == UPLOAD else TokenizerChoice()
+
+
+def _corpus(path: Path | None, family: str, columns: dict[str, str] | None = None):
     """The training corpus (rows counted before parsing), or a UserError naming what is wrong with the upload."""
     paired = get_family(family).paired
     if path is None:
         return load_builtin(paired=paired)
     try:
-        corpus = load_corpus(str(path), paired=paired, max_rows=MAX_ROWS)
+        corpus = load_corpus(str(path), paired=paired, max_rows=MAX_ROWS, **(columns or {}))
     except ValueError as e:  # not UTF-8, missing columns, a .txt for seq2seq: the loader's own words
         raise UserError(str(e).replace(str(path), path.name)) from None
     if corpus.rows < MIN_ROWS:
         raise UserError(f"{path.name} has {corpus.rows} usable row{'s' * (corpus.rows != 1)}; the Train tab needs at "
                         f"least {MIN_ROWS}")
     return corpus
+
+
+def _fit_to_tab(fitted, tokenizer, corpus, name: str):
+    """The model config the tab trains: the length fitted to the data, capped at MAX_LEN; rows longer than it are
+    skipped by `train` and counted. A seq2seq model keeps its fitted source length (`train` fits it again from the
+    data) as long as MIN_TARGET target positions remain; sources longer than that are a UserError naming the
+    longest."""
+    if fitted.seq_len <= MAX_LEN:
+        return fitted
+    if fitted.source_len and MAX_LEN - 1 - fitted.source_len < MIN_TARGET:
+        lengths = tokenizer.lengths([source_words(s) for s in corpus.sources["train"]])
+        tokens, line = max(zip(lengths, corpus.lines["train"]))
+        raise UserError(f"the sources of {name} need {fitted.source_len} tokens ({LENGTH_QUANTILE:.0%} of them fit; "
+                        f"the longest, line {line}, has {tokens}), which leaves a target fewer than {MIN_TARGET} of "
+                        f"the {MAX_LEN} tokens the Train tab trains on: shorten the sources, or train with "
+                        f"`python -m diffusion train`")
+    return replace(fitted, seq_len=MAX_LEN)
+
+
+def _lengths_note(config, tokenizer, corpus, name: str) -> str:
+    """The status line's note on the training rows skipped as too long ("" when none); a UserError naming the longest
+    row when none is left."""
+    report = length_report(config, tokenizer, corpus)
+    if not report["train_rows"]:
+        worst = report["longest_skipped"]
+        raise UserError(f"no training row of {name} fits the model's length of {config.seq_len} tokens, the most the "
+                        f"Train tab trains on: all {report['skipped_rows']} are longer (the longest: line "
+                        f"{worst['line']}, {worst['tokens']} tokens); split long lines, or train with "
+                        f"`python -m diffusion train`")
+    return skipped_note(report)
 
 
 def _out_dir(session: Path, family: str) -> Path:
@@ -166,10 +274,10 @@ def _drop_older(session: Path, family: str, keep: Path) -> None:
             forget_models({family: str(old)})
 
 
-def _status(step: int, seconds: float, cap: float, loss: float, stopping: bool = False) -> str:
+def _status(step: int, seconds: float, cap: float, loss: float, stopping: bool = False, skipped: str = "") -> str:
     done = min(1.0, seconds / cap) if cap else 0.0
     bar = "█" * round(20 * done) + "░" * (20 - round(20 * done))
-    note = " · stopping…" if stopping else ""
+    note = (f" · {skipped}" if skipped else "") + (" · stopping…" if stopping else "")
     return f"`{bar}` {100 * done:.0f}% · step {step} · {seconds:.0f} s of {cap:.0f} s · loss {loss:.4f}{note}"
 
 
@@ -235,16 +343,21 @@ def _preview(family: str, path: Path, corpus, seed: int) -> str:
 
 
 def train_model(label: str, corpus_choice: str, upload: str | None, seconds: float, size: str, seed: float,
-                models: dict[str, str] | None, request: gr.Request) -> Iterator[tuple[Any, Any, Any, Any, Any]]:
+                models: dict[str, str] | None, text_column: str | None = None, source_column: str | None = None,
+                target_column: str | None = None, tokenizer_kind: str | None = DEFAULT_TOKENIZER,
+                request: gr.Request | None = None) -> Iterator[tuple[Any, Any, Any, Any, Any]]:
     """Train for at most `seconds` into a new folder, streaming the status line, the loss curve and samples drawn
     along the way; only once it ends with a model does that model replace the family's earlier one in the
-    session's `models` (which the other tabs keep using meanwhile), and a few of its samples are shown."""
+    session's `models` (which the other tabs keep using meanwhile), and a few of its samples are shown. A .csv
+    upload is read from the chosen columns; an upload is tokenized as `tokenizer_kind` says ("word" or "bpe")."""
     family, overrides = _family(label)
     cap = whole(seconds, "time cap (seconds)", MIN_SECONDS, MAX_SECONDS)
     seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
     if size not in SIZES:
         raise UserError(f"model size must be one of {', '.join(SIZES)}, got {size!r}")
     upload_path = _upload(corpus_choice, upload)
+    columns = _columns(upload_path, family, text_column, source_column, target_column)
+    choice = _tokenizer(corpus_choice, tokenizer_kind)
     session = session_dir(request.session_hash if request is not None else None)
     if not _lock.acquire(blocking=False):
         wait = max(0.0, max(_running.values(), default=time.time()) - time.time())
@@ -257,12 +370,13 @@ def train_model(label: str, corpus_choice: str, upload: str | None, seconds: flo
     try:
         _running[session.name] = time.time() + cap
         # the upload is read under the lock: one visitor's file costs at most one training's worth of the machine
-        corpus = _corpus(upload_path, family)
+        corpus = _corpus(upload_path, family, columns)
+        name = corpus.name if upload_path is None else upload_path.name
         model_config, train_config = preset(size, family=family, **overrides)
-        fitted, tokenizer = prepare(model_config, corpus)
-        if fitted.seq_len > MAX_LEN:
-            raise UserError(f"your file has a row of {fitted.seq_len} tokens; the Train tab takes rows of at most "
-                            f"{MAX_LEN} (split long lines, or train with `python -m diffusion train`)")
+        fitted, tokenizer = prepare(model_config, corpus, choice=choice)
+        fitted = _fit_to_tab(fitted, tokenizer, corpus, name)
+        # the built-in grammar's length holds its longest sentence: nothing to skip, and nothing to count
+        skipped = "" if corpus.builtin else _lengths_note(fitted, tokenizer, corpus, name)
         out = _out_dir(session, family)
         TRAINING.add(out)
         # a GPU when the Space has one (the free tier's CPU otherwise); the model samples on the CPU either way
@@ -273,12 +387,12 @@ def train_model(label: str, corpus_choice: str, upload: str | None, seconds: flo
         steps, losses, shown = [], [], 0.0
         snapshots: list[Snapshot] = []
         source, due = None, [cap * f for f in TIMELINE_AT]
-        yield (_status(0, 0, cap, float("nan")),
+        yield (_status(0, 0, cap, float("nan"), skipped=skipped),
                gr.Plot(loss_curve_figure([], [], family=family, reference=reference), visible=True), "", "",
                gr.skip())
         last = None
         for log in train(fitted, train_config, corpus, out, command=command,
-                         seq_len_given=True, should_stop=stop.is_set):
+                         seq_len_given=True, should_stop=stop.is_set, tokenizer_choice=choice):
             last = log
             if log.done:
                 break
@@ -300,11 +414,13 @@ def train_model(label: str, corpus_choice: str, upload: str | None, seconds: flo
                 timeline = _timeline(snapshots, source, seed)
             if timeline is not None or time.perf_counter() - shown >= UPDATE_SECONDS:
                 shown = time.perf_counter()
-                yield (_status(log.step, log.seconds, cap, log.loss, stop.is_set()),
+                yield (_status(log.step, log.seconds, cap, log.loss, stop.is_set(), skipped),
                        loss_curve_figure(steps, losses, log.seconds, cap, family, reference),
                        gr.skip() if timeline is None else timeline, gr.skip(), gr.skip())
         finished = last is not None and last.done and session.name not in _discard
-    except ValueError as e:
+    except ValueError as e:  # the package's own words, about the file by its name (never the server's path to it)
+        if upload_path is not None and not isinstance(e, gr.Error):
+            e = ValueError(str(e).replace(str(upload_path), upload_path.name))
         raise as_user_error(e) from None
     finally:
         # a run that did not finish (an error, a closed tab, a cancelled event) leaves nothing behind, and the
@@ -323,6 +439,7 @@ def train_model(label: str, corpus_choice: str, upload: str | None, seconds: flo
     loss = losses[-1] if losses else float("nan")
     try:
         ck = session_load(str(out), family)
+        skipped = skipped_note(ck.meta.get("lengths", {}))
         yield (f"Trained {last.step} steps in {last.seconds:.0f} s; drawing {PREVIEW} samples at "
                f"{ck.process.default_steps} steps…", gr.skip(), gr.skip(), gr.skip(), gr.skip())
         snap, source = _snapshot(family, last.step, ck.process, ck.model, ck.tokenizer, corpus, seed, note="the end")
@@ -335,7 +452,8 @@ def train_model(label: str, corpus_choice: str, upload: str | None, seconds: flo
     _drop_older(session, family, out)
     models = dict(models or {}, **{family: str(out)})
     where = "on the CPU" if resolve_device("auto").type == "cpu" else f"on {torch.cuda.get_device_name()}"
-    done = (f"**Done** ({why}): {last.step} steps in {last.seconds:.0f} s {where}, last loss {loss:.4f}. "
+    note = f" · {skipped}" if skipped else ""
+    done = (f"**Done** ({why}): {last.step} steps in {last.seconds:.0f} s {where}, last loss {loss:.4f}{note}. "
             f"Pick *trained here* in {USED_IN[family]} to use it.")
     yield (done, loss_curve_figure(steps, losses, last.seconds, cap, family, reference),
            _timeline(snapshots, source, seed), preview, models)
@@ -398,8 +516,17 @@ def tab(models: gr.State) -> None:
             family = Dropdown(list(FAMILY_CHOICES), value=DEFAULT_FAMILY, label="family",
                                  elem_id="train-family")
             corpus = gr.Radio([BUILTIN, UPLOAD], value=BUILTIN, label="corpus", elem_id="train-corpus")
-            upload = gr.File(label=".txt (a sentence per line) or .csv ('text', or 'source' and 'target'), ≤ 2 MB",
+            upload = gr.File(label=".txt (a sentence per line) or .csv with a header line, ≤ 2 MB",
                              file_types=[".txt", ".csv"], type="filepath", visible=False, elem_id="train-upload")
+            # a .csv upload's columns, from its header (shown once one is uploaded), and how an upload is tokenized;
+            # not in a Row: a hidden one takes no room here
+            text_column = Dropdown([], value=None, label="text column", visible=False, elem_id="train-text-column")
+            source_column = Dropdown([], value=None, label="source column", visible=False,
+                                     elem_id="train-source-column")
+            target_column = Dropdown([], value=None, label="target column", visible=False,
+                                     elem_id="train-target-column")
+            tokenizer = gr.Radio(list(TOKENIZERS.items()), value=DEFAULT_TOKENIZER, label="tokenizer", visible=False,
+                                 elem_id="train-tokenizer")
             seconds = Slider(MIN_SECONDS, MAX_SECONDS, value=DEFAULT_SECONDS, step=5, label="time cap (seconds)",
                                 elem_id="train-seconds")
             size = gr.Radio(list(SIZES), value=DEFAULT_SIZE, label="model size", elem_id="train-size",
@@ -413,9 +540,12 @@ def tab(models: gr.State) -> None:
             curve = gr.Plot(label="loss", elem_id="train-curve", visible=False)  # shown when a training starts
             timeline = gr.HTML("", elem_id="train-progress")
             samples = gr.HTML("", elem_id="train-preview")
-    corpus.change(lambda c: gr.File(visible=c == UPLOAD), corpus, upload, api_visibility="private",
-                  show_progress="hidden")
-    run.click(train_model, [family, corpus, upload, seconds, size, seed, models],
+    corpus.change(lambda c: (gr.File(visible=c == UPLOAD), gr.Radio(visible=c == UPLOAD)), corpus,
+                  [upload, tokenizer], api_visibility="private", show_progress="hidden")
+    pickers = [text_column, source_column, target_column]
+    gr.on([family.change, corpus.change, upload.change], column_pickers, [family, corpus, upload, *pickers], pickers,
+          api_visibility="private", show_progress="hidden")
+    run.click(train_model, [family, corpus, upload, seconds, size, seed, models, *pickers, tokenizer],
               [status, curve, timeline, samples, models],
               show_progress="minimal", concurrency_limit=2, concurrency_id="training")
     stop.click(stop_training, None, status, show_progress="hidden")

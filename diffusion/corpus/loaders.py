@@ -122,6 +122,8 @@ def load_csv(path: str | Path, text_column: str | None = None, source_column: st
     path = Path(path)
     text, sha = _read_text(path, max_rows)
     reader = csv.DictReader(io.StringIO(text, newline=""))  # a quoted field may hold a line break
+    if reader.fieldnames:  # header names as a person reads them: "text , label" names `text` and `label`
+        reader.fieldnames = [c.strip() if isinstance(c, str) else c for c in reader.fieldnames]
     rows, starts = [], []  # each row, and the line of the file it starts on
     try:
         before = 1  # the header's
