@@ -19,6 +19,7 @@ from diffusion.corpus.loaders import load_builtin
 from test_app import open_in_chromium
 from ui import common
 from ui import train as train_tab
+from ui import upload as upload_tab
 from visualize.train import Reference, Snapshot, loss_curve_figure, progression_html
 
 SCREENSHOT = shot("screenshot-train.png")
@@ -250,12 +251,12 @@ def test_a_csv_trains_on_the_columns_picked_from_its_header(session_root: Path, 
         lengths = ck.meta["lengths"]
         assert ck.meta["columns"] == list(columns.values()) and lengths["skipped_rows"] == 1
         tokens = ck.tokenizer.lengths([long_text])[0]
-        assert tokens > train_tab.MAX_LEN and lengths["longest_skipped"] == {"line": long_line, "tokens": tokens}
+        assert tokens > upload_tab.MAX_LEN and lengths["longest_skipped"] == {"line": long_line, "tokens": tokens}
         note = f"skipped 1 training row longer than the model's length (the longest: line {long_line}, {tokens} tokens)"
         assert status.startswith("**Done**") and note in status
-        assert ck.config.seq_len == train_tab.MAX_LEN and note in outputs[0][0]  # said from the first status on
+        assert ck.config.seq_len == upload_tab.MAX_LEN and note in outputs[0][0]  # said from the first status on
         if family == "seq2seq":  # the sources keep their own fitted length; the targets have the rest
-            assert 0 < ck.config.source_len <= train_tab.MAX_LEN - 1 - train_tab.MIN_TARGET
+            assert 0 < ck.config.source_len <= upload_tab.MAX_LEN - 1 - upload_tab.MIN_TARGET
 
 
 def test_an_upload_trains_with_the_tokenizer_picked(session_root: Path, tmp_path: Path):
@@ -269,7 +270,7 @@ def test_an_upload_trains_with_the_tokenizer_picked(session_root: Path, tmp_path
     assert ck.tokenizer.kind == "bpe" and ck.meta["tokenizer"]["kind"] == "bpe"
     assert ck.tokenizer.decode(ck.tokenizer.encode("the grey cat")) == "the grey cat"
     # the built-in corpus keeps its own vocabulary whatever the radio says; a kind not offered is one line
-    assert train_tab._tokenizer(train_tab.BUILTIN, "bpe") == train_tab._tokenizer(train_tab.BUILTIN, None)
+    assert upload_tab.tokenizer_choice(train_tab.BUILTIN, "bpe") == upload_tab.tokenizer_choice(train_tab.BUILTIN, None)
     with pytest.raises(gr.Error, match="tokenizer must be one of 'word', 'bpe', got 'sentencepiece'"):
         _train(corpus=train_tab.UPLOAD, upload=str(upload), tokenizer_kind="sentencepiece")
 
@@ -281,7 +282,7 @@ def _write(path: Path, data: bytes) -> str:
 
 @pytest.mark.parametrize("name, data, label, message", [
     ("latin1.txt", "café au lait\n".encode("latin-1") * 20, CONTINUOUS, "is not UTF-8 text"),
-    ("big.txt", b"a b c\n" * (train_tab.MAX_UPLOAD_BYTES // 6 + 1), CONTINUOUS, "the Train tab takes files up to 2 MB"),
+    ("big.txt", b"a b c\n" * (upload_tab.MAX_UPLOAD_BYTES // 6 + 1), CONTINUOUS, "the Train tab takes files up to 2 MB"),
     ("notes.pdf", b"%PDF-1.4\n", CONTINUOUS, "is not a .txt or .csv file"),
     ("few.txt", b"one line\ntwo lines\n", CONTINUOUS, "needs at least 10"),
     # every row longer than the longest the tab trains: the error names one, by its line and length

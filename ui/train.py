@@ -24,12 +24,11 @@ import torch
 
 from diffusion.config import preset
 from diffusion.corpus.validator import is_grammatical, validate
-from diffusion.corpus.loaders import load_builtin, load_corpus, read_columns
+from diffusion.corpus.loaders import load_builtin
 from diffusion.families import get_family
 from diffusion.sampling import sample
-from diffusion.seq2seq import candidates_steps, check_source, decode_targets, source_words
-from diffusion.training import LENGTH_QUANTILE, TokenizerChoice, length_report, prepare, resolve_device, \
-    skipped_note, train
+from diffusion.seq2seq import candidates_steps, check_source, decode_targets
+from diffusion.training import prepare, resolve_device, skipped_note, train
 from visualize.tokens import verdict_mark
 from visualize.train import Reference, Snapshot, loss_curve_figure, progression_html
 
@@ -37,6 +36,9 @@ from .common import MAX_SEED, TRAINING, explain, forget_models, session_dir, ses
 from .run import reason
 from .glossary import TIME
 from .inputs import Dropdown, Number, Slider, UserError, as_user_error, whole
+from .upload import (BUILTIN, DEFAULT_TOKENIZER, TOKENIZERS, UPLOAD,
+                     chosen_columns, fit_to_tab, lengths_note, preselect, read_corpus, read_header,
+                     tokenizer_choice, uploaded)
 
 # label -> (family, model overrides)
 FAMILY_CHOICES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -48,17 +50,7 @@ FAMILY_CHOICES: dict[str, tuple[str, dict[str, Any]]] = {
     "ar (left to right)": ("ar", {}),
 }
 SIZES = ("tiny", "small")
-BUILTIN, UPLOAD = "built-in restaurant grammar", "my file (.txt or .csv)"
 MIN_SECONDS, MAX_SECONDS, DEFAULT_SECONDS = 5, 300, 60
-MAX_UPLOAD_BYTES = 2 * 1024 * 1024
-MAX_LEN = 64  # tokens per row (source, [SEP] and target for seq2seq): what a small model trains on in minutes
-MIN_TARGET = 8  # seq2seq: the target positions a capped length must still leave after the sources
-MIN_ROWS = 10
-MAX_ROWS = 20_000  # lines of an upload, counted before it is parsed: bounds what the tokenizer and encoder see
-LISTED = 20  # column names an error lists before "..."
-# an upload's tokenizer: label -> kind (the built-in corpus keeps its own word vocabulary)
-TOKENIZERS = {"word": "word", "subword (BPE)": "bpe"}
-DEFAULT_TOKENIZER = "word"
 PREVIEW = 3  # samples drawn from the new model when training ends
 TIMELINE = 2  # samples drawn at each point of the progression, from the same noise each time
 TIMELINE_AT = (0.0, 1 / 3, 2 / 3)  # fractions of the time cap where they are drawn; the finished model adds the last
@@ -127,47 +119,6 @@ def _family(label: str) -> tuple[str, dict[str, Any]]:
     return FAMILY_CHOICES[label]
 
 
-def _upload(choice: str, upload: str | None) -> Path | None:
-    """The uploaded file to read (None for the built-in corpus), after the checks that read nothing of it."""
-    if choice == BUILTIN:
-        return None
-    if choice != UPLOAD:
-        raise UserError(f"corpus must be {BUILTIN!r} or {UPLOAD!r}, got {choice!r}")
-    if not upload or not isinstance(upload, str):
-        raise UserError("no file uploaded: add a .txt (one sentence per line) or a .csv with a header line, "
-                        "or pick the built-in grammar")
-    path = Path(upload)
-    if path.suffix.lower() not in (".txt", ".csv"):
-        raise UserError(f"{path.name} is not a .txt or .csv file; upload one of those")
-    try:
-        size = path.stat().st_size
-    except OSError:
-        raise UserError(f"{path.name} is not an uploaded file; upload the file again") from None
-    if size > MAX_UPLOAD_BYTES:
-        raise UserError(f"{path.name} is {size / 2**20:.1f} MB; the Train tab takes files up to 2 MB")
-    return path
-
-
-def _header(upload: Any) -> list[str]:
-    """A .csv upload's column names (from its first line, read bounded); none for anything else, or for a file that
-    cannot be read (training then says why)."""
-    if not upload or not isinstance(upload, str) or Path(upload).suffix.lower() != ".csv":
-        return []
-    try:
-        return read_columns(upload)
-    except OSError:
-        return []
-
-
-def _preselect(header: list[str]) -> tuple[str | None, str | None, str | None]:
-    """The text, source and target columns a picker starts on: those names when the header has them, else the first
-    column (text, source) and the next (target)."""
-    first = header[0] if header else None
-    source = "source" if "source" in header else first
-    target = "target" if "target" in header else next((c for c in header if c != source), None)
-    return ("text" if "text" in header else first), source, target
-
-
 def _paired(label: Any) -> bool:
     return isinstance(label, str) and label in FAMILY_CHOICES and get_family(FAMILY_CHOICES[label][0]).paired
 
@@ -177,89 +128,12 @@ def column_pickers(label: str, corpus_choice: str, upload: str | None, text: str
     """The column pickers for the chosen family and file: a .csv upload's header names in each (a name picked before
     is kept while the header has it), the text column shown for the unpaired families, source and target for
     seq2seq; all hidden for a .txt or the built-in corpus."""
-    header = _header(upload) if corpus_choice == UPLOAD else []
+    header = read_header(upload) if corpus_choice == UPLOAD else []
     paired = _paired(label)
-    text, source, target = (v if v in header else d for v, d in zip((text, source, target), _preselect(header)))
+    text, source, target = (v if v in header else d for v, d in zip((text, source, target), preselect(header)))
     return (gr.Dropdown(choices=header, value=text, visible=bool(header) and not paired),
             gr.Dropdown(choices=header, value=source, visible=bool(header) and paired),
             gr.Dropdown(choices=header, value=target, visible=bool(header) and paired))
-
-
-def _shown_name(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else f"{text[:60]}… ({len(text)} characters)"
-
-
-def _columns(path: Path | None, family: str, text: Any, source: Any, target: Any) -> dict[str, str]:
-    """The columns to read of a .csv upload, checked against its header (a client may send any name); an unsent one
-    is the picker's preselection."""
-    header = _header(str(path)) if path is not None else []
-    if not header:  # a .txt, the built-in corpus, or a file whose header the loader will name the trouble with
-        return {}
-    default_text, default_source, default_target = _preselect(header)
-    if get_family(family).paired:
-        chosen = {"source": source or default_source, "target": target or default_target}
-    else:
-        chosen = {"text": text or default_text}
-    listed = ", ".join(map(repr, header[:LISTED])) + (", ..." if len(header) > LISTED else "")
-    for what, name in chosen.items():
-        if not isinstance(name, str) or name not in header:
-            raise UserError(f"{path.name} has no column {_shown_name(name)} for the {what}; its columns are {listed}")
-    return {f"{what}_column": name for what, name in chosen.items()}
-
-
-def _tokenizer(corpus_choice: str, kind: Any) -> TokenizerChoice:
-    """The tokenizer for a fresh run: an upload's chosen kind, or the built-in corpus's own."""
-    kind = DEFAULT_TOKENIZER if kind is None else kind
-    if kind not in TOKENIZERS.values():
-        raise UserError(f"tokenizer must be one of {', '.join(map(repr, TOKENIZERS.values()))}, "
-                        f"got {_shown_name(kind)}")
-    return TokenizerChoice(kind) if corpus_choice == UPLOAD else TokenizerChoice()
-
-
-def _corpus(path: Path | None, family: str, columns: dict[str, str] | None = None):
-    """The training corpus (rows counted before parsing), or a UserError naming what is wrong with the upload."""
-    paired = get_family(family).paired
-    if path is None:
-        return load_builtin(paired=paired)
-    try:
-        corpus = load_corpus(str(path), paired=paired, max_rows=MAX_ROWS, **(columns or {}))
-    except ValueError as e:  # not UTF-8, missing columns, a .txt for seq2seq: the loader's own words
-        raise UserError(str(e).replace(str(path), path.name)) from None
-    if corpus.rows < MIN_ROWS:
-        raise UserError(f"{path.name} has {corpus.rows} usable row{'s' * (corpus.rows != 1)}; the Train tab needs at "
-                        f"least {MIN_ROWS}")
-    return corpus
-
-
-def _fit_to_tab(fitted, tokenizer, corpus, name: str):
-    """The model config the tab trains: the length fitted to the data, capped at MAX_LEN; rows longer than it are
-    skipped by `train` and counted. A seq2seq model keeps its fitted source length (`train` fits it again from the
-    data) as long as MIN_TARGET target positions remain; sources longer than that are a UserError naming the
-    longest."""
-    if fitted.seq_len <= MAX_LEN:
-        return fitted
-    if fitted.source_len and MAX_LEN - 1 - fitted.source_len < MIN_TARGET:
-        lengths = tokenizer.lengths([source_words(s) for s in corpus.sources["train"]])
-        tokens, line = max(zip(lengths, corpus.lines["train"]))
-        raise UserError(f"the sources of {name} need {fitted.source_len} tokens ({LENGTH_QUANTILE:.0%} of them fit; "
-                        f"the longest, line {line}, has {tokens}), which leaves a target fewer than {MIN_TARGET} of "
-                        f"the {MAX_LEN} tokens the Train tab trains on: shorten the sources, or train with "
-                        f"`python -m diffusion train`")
-    return replace(fitted, seq_len=MAX_LEN)
-
-
-def _lengths_note(config, tokenizer, corpus, name: str) -> str:
-    """The status line's note on the training rows skipped as too long ("" when none); a UserError naming the longest
-    row when none is left."""
-    report = length_report(config, tokenizer, corpus)
-    if not report["train_rows"]:
-        worst = report["longest_skipped"]
-        raise UserError(f"no training row of {name} fits the model's length of {config.seq_len} tokens, the most the "
-                        f"Train tab trains on: all {report['skipped_rows']} are longer (the longest: line "
-                        f"{worst['line']}, {worst['tokens']} tokens); split long lines, or train with "
-                        f"`python -m diffusion train`")
-    return skipped_note(report)
 
 
 def _out_dir(session: Path, family: str) -> Path:
@@ -355,9 +229,9 @@ def train_model(label: str, corpus_choice: str, upload: str | None, seconds: flo
     seed = whole(seed, "seed", 0, MAX_SEED, "2^63 - 1")
     if size not in SIZES:
         raise UserError(f"model size must be one of {', '.join(SIZES)}, got {size!r}")
-    upload_path = _upload(corpus_choice, upload)
-    columns = _columns(upload_path, family, text_column, source_column, target_column)
-    choice = _tokenizer(corpus_choice, tokenizer_kind)
+    upload_path = uploaded(corpus_choice, upload)
+    columns = chosen_columns(upload_path, family, text_column, source_column, target_column)
+    choice = tokenizer_choice(corpus_choice, tokenizer_kind)
     session = session_dir(request.session_hash if request is not None else None)
     if not _lock.acquire(blocking=False):
         wait = max(0.0, max(_running.values(), default=time.time()) - time.time())
@@ -370,13 +244,13 @@ def train_model(label: str, corpus_choice: str, upload: str | None, seconds: flo
     try:
         _running[session.name] = time.time() + cap
         # the upload is read under the lock: one visitor's file costs at most one training's worth of the machine
-        corpus = _corpus(upload_path, family, columns)
+        corpus = read_corpus(upload_path, family, columns)
         name = corpus.name if upload_path is None else upload_path.name
         model_config, train_config = preset(size, family=family, **overrides)
         fitted, tokenizer = prepare(model_config, corpus, choice=choice)
-        fitted = _fit_to_tab(fitted, tokenizer, corpus, name)
+        fitted = fit_to_tab(fitted, tokenizer, corpus, name)
         # the built-in grammar's length holds its longest sentence: nothing to skip, and nothing to count
-        skipped = "" if corpus.builtin else _lengths_note(fitted, tokenizer, corpus, name)
+        skipped = "" if corpus.builtin else lengths_note(fitted, tokenizer, corpus, name)
         out = _out_dir(session, family)
         TRAINING.add(out)
         # a GPU when the Space has one (the free tier's CPU otherwise); the model samples on the CPU either way
