@@ -277,3 +277,17 @@ def test_the_continuous_family_trains_on_unknown_words_with_a_finite_loss(tmp_pa
     assert ck.config.round_unknown and (ck.tokenizer.batch(list(corpus.train), ck.config.seq_len) == UNK_ID).any()
     assert all(math.isfinite(log.loss) for log in logs)  # the model rounds to [UNK] like any word
     assert ck.model.round_logits(torch.zeros(1, 1, ck.config.embed_dim))[0, 0, UNK_ID] > -math.inf
+
+
+def test_header_names_are_read_as_a_person_reads_them(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("text , label\nOne row.,a\nTwo rows.,b\nThree rows.,c\n", encoding="utf-8")
+    assert read_columns(path) == ["text", "label"]
+    corpus = load_corpus(str(path), "text")
+    assert sorted(corpus.train + corpus.validation + corpus.test) == ["One row.", "Three rows.", "Two rows."]
+
+
+def test_evaluate_scores_another_split_when_asked(runs, capsys):
+    assert main(["evaluate", "--checkpoint", str(runs["ar"]), "--num-samples", "1", "--split", "train"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["nll_split"] == "train" and result["nll_num_sequences"] > 100
