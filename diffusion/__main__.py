@@ -198,8 +198,6 @@ def _configure_control(ck, args) -> None:
 
 
 def cmd_train_classifier(args: argparse.Namespace) -> None:
-    from tqdm import tqdm
-
     from . import checkpoint
     from .classifier import CONFIG
     from .classifier_training import train_classifier
@@ -208,11 +206,12 @@ def cmd_train_classifier(args: argparse.Namespace) -> None:
     minutes = 3.0 if args.minutes is None and args.steps is None else args.minutes
     command = "python -m diffusion " + " ".join(shlex.quote(a) for a in args.argv)
     logs = train_classifier(ck, minutes=minutes, steps=args.steps, command=command)
-    with tqdm(total=args.steps, unit="step", dynamic_ncols=True, file=sys.stderr) as bar:
+    bar, by_time = _progress(argparse.Namespace(steps=args.steps, minutes=minutes))
+    with bar:
         for log in logs:
-            bar.update(log.step - bar.n)
+            bar.update(min(bar.total, round(log.seconds) if by_time else log.step) - bar.n)
             if log.loss == log.loss:  # the last log carries no loss (NaN)
-                bar.set_postfix(loss=f"{log.loss:.3f}", min=f"{log.seconds / 60:.1f}")
+                bar.set_postfix(step=log.step, loss=f"{log.loss:.3f}")
     meta = json.loads((ck.path / CONFIG).read_text())["meta"]
     accuracy = ", ".join(f"t={t}: {a:.2f}" for t, a in meta["accuracy_by_t"].items())
     print(f"trained the classifier {meta['steps']} steps in {meta['seconds'] / 60:.1f} min; slot accuracy on "
