@@ -107,12 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "(to any word; with SEDD's geometric noise)")
     k_ = t.add_argument_group("tokenizer (trained on the corpus, saved in the checkpoint)")
     k_.add_argument("--tokenizer", choices=KINDS, help="word: words, numbers and punctuation apart, words seen once "
-                    "read as [UNK] (default for a file); bpe: byte-level BPE, an unseen name spelled in pieces; char; "
+                    f"read as [UNK] (default for a file); bpe: byte-level BPE of {BPE_VOCAB} tokens, an unseen name "
+                    "spelled in pieces; char; "
                     "whitespace: split at spaces only (default for builtin)")
     k_.add_argument("--normalise", choices=NORMALISE, default="nfkc",
                     help="word and bpe: Unicode NFKC (default), NFKC and lower case, or none")
-    k_.add_argument("--vocab-size", type=_number(int, 300, 1_000_000), default=BPE_VOCAB,
-                    help=f"bpe: the vocabulary's size (default {BPE_VOCAB})")
 
     k = sub.add_parser("train-classifier", help="train the slot classifier on noisy latents that --control uses, "
                        "saved into the checkpoint folder")
@@ -206,7 +205,7 @@ def cmd_train_classifier(args: argparse.Namespace) -> None:
     minutes = 3.0 if args.minutes is None and args.steps is None else args.minutes
     command = "python -m diffusion " + " ".join(shlex.quote(a) for a in args.argv)
     logs = train_classifier(ck, minutes=minutes, steps=args.steps, command=command)
-    bar, by_time = _progress(argparse.Namespace(steps=args.steps, minutes=minutes))
+    bar, by_time = _progress(argparse.Namespace(steps=args.steps, minutes=minutes))  # the classifier's own clock
     with bar:
         for log in logs:
             bar.update(min(bar.total, round(log.seconds) if by_time else log.step) - bar.n)
@@ -218,15 +217,14 @@ def cmd_train_classifier(args: argparse.Namespace) -> None:
           f"held-out sentences by noise level: {accuracy}; saved in {ck.path / CONFIG}")
 
 
-def _progress(args: argparse.Namespace, start: float = 0.0):
-    """The training bar on stderr: over steps when --steps is the budget, else over the --minutes in seconds, so it
-    has a total and an ETA either way."""
+def _progress(args: argparse.Namespace):
+    """The training bar on stderr: over steps when --steps is the budget (a total across resumes), else over this
+    run's --minutes in seconds, so it has a total and an ETA either way."""
     from tqdm import tqdm
 
     if args.steps is not None:
         return tqdm(total=args.steps, unit="step", dynamic_ncols=True, file=sys.stderr), False
-    total = round(args.minutes * 60)
-    return tqdm(total=total, initial=min(round(start), total), unit="s", dynamic_ncols=True, file=sys.stderr,
+    return tqdm(total=round(args.minutes * 60), unit="s", dynamic_ncols=True, file=sys.stderr,
                 bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}{postfix}]"), True
 
 
@@ -254,20 +252,22 @@ def cmd_train(args: argparse.Namespace) -> None:
         columns = [None, *names] if paired else [names[0], None, None]
     corpus = load_corpus(args.corpus, *columns, paired=paired)
     command = "python -m diffusion " + " ".join(shlex.quote(a) for a in args.argv)
-    choice = TokenizerChoice(args.tokenizer, args.normalise, args.vocab_size)
+    choice = TokenizerChoice(args.tokenizer, args.normalise)
+    from . import checkpoint
+    from .files import read_json
+
+    before = read_json(Path(args.out) / "meta.json")["seconds"] if checkpoint.has_checkpoint(args.out) else 0.0
     logs = train(model_config, train_config, corpus, args.out, command, seq_len_given=args.seq_len is not None,
                  tokenizer_choice=choice)
     last = next(logs)  # bad input surfaces here, before a progress bar is drawn
-    from . import checkpoint
-
-    if checkpoint.has_checkpoint(args.out) and last.step > 1:
-        print(f"resuming {args.out} at step {last.step}", file=sys.stderr)
-    bar, by_time = _progress(args, last.seconds)
+    if before:
+        print(f"resuming {args.out}, trained {before / 60:.1f} min so far", file=sys.stderr)
+    bar, by_time = _progress(args)
     with bar:
         for log in itertools.chain([last], logs):
             if log.phase == "calibrating":
                 bar.set_description("calibrating on held-out sentences")
-            bar.update(min(bar.total, round(log.seconds) if by_time else log.step) - bar.n)
+            bar.update(min(bar.total, round(log.seconds - before) if by_time else log.step) - bar.n)
             bar.set_postfix(step=log.step, loss=f"{log.loss:.3f}")
             last = log
     if args.family in ("continuous", "seq2seq"):  # the Embeddings tab's map, cached
