@@ -85,21 +85,34 @@ def get_checkpoint(family: str = "continuous", name: str | None = None, how: str
 # `models` is one gr.State per browser session, built in app.py and handed to every tab: {family: checkpoint folder}.
 # A tab offers "shipped" or "trained here"; nothing a visitor trains is ever shown to another visitor.
 SHIPPED, TRAINED = "shipped", "trained here"
-MODEL_CHOICES = (SHIPPED, TRAINED)
+FREE_FORM = "free-form English"  # the family's checkpoint trained on the shipped paired corpus (shipped.REAL_TEXT)
+MODEL_CHOICES = (SHIPPED, FREE_FORM, TRAINED)
 
 
-def model_radio(elem_id: str) -> gr.Radio:
-    """The per-tab choice between the shipped checkpoint and the one trained in this session."""
-    return gr.Radio(list(MODEL_CHOICES), value=SHIPPED, label="model", elem_id=elem_id,
-                    info="'trained here': the model you trained in the Train tab (this browser session only)")
+def model_radio(elem_id: str, family: str | None = None) -> gr.Radio:
+    """The per-tab choice between the shipped checkpoint and the one trained in this session; with `family`, also
+    the family's checkpoint trained on free-form English when one ships."""
+    free = family in shipped.REAL_TEXT and shipped.REAL_TEXT[family].folder.is_dir()
+    info = "'trained here': the model you trained in the Train tab (this browser session only)"
+    if free:
+        info = ("'free-form English': trained on descriptions of places to stay (assets/corpora); " + info)
+    return gr.Radio([SHIPPED, FREE_FORM, TRAINED] if free else [SHIPPED, TRAINED], value=SHIPPED, label="model",
+                    elem_id=elem_id, info=info)
 
 
 def pick_checkpoint(family: str, choice: str | None = SHIPPED, models: dict[str, str] | None = None,
                     name: str | None = None, how: str = "") -> checkpoint.Checkpoint:
-    """The checkpoint a tab runs: the session's own model of `family` when `choice` is "trained here", else the
-    shipped one (`name`: the shipped folder, default the family's). A gr.Error when the choice cannot be met."""
+    """The checkpoint a tab runs: the session's own model of `family` when `choice` is "trained here", the one
+    trained on free-form English for FREE_FORM, else the shipped one (`name`: the shipped folder, default the
+    family's). A gr.Error when the choice cannot be met."""
     if choice in (None, SHIPPED):
         return get_checkpoint(family, name, how)
+    if choice == FREE_FORM:
+        entry = shipped.REAL_TEXT.get(family)
+        if entry is None or not entry.folder.is_dir() or (name is not None and entry.variant
+                                                          and not name.endswith(entry.variant)):
+            raise UserError(f"no {name or family} model trained on free-form English ships; pick the shipped model")
+        return load(str(entry.folder), family)
     if choice != TRAINED:
         raise UserError(f"model must be one of {', '.join(map(repr, MODEL_CHOICES))}, got {choice!r}")
     path = (models or {}).get(family)

@@ -199,7 +199,7 @@ def tab(models: gr.State) -> None:
     explain(DENOISE_INTRO, details())
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
-            choice = model_radio("denoise-model")
+            choice = model_radio("denoise-model", "continuous")
             seed = Number(value=0, label="seed", minimum=0, step=1, elem_id="seed")
             steps = Slider(MIN_STEPS, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="steps",
                               info="at most the model's training timesteps", elem_id="steps")

@@ -273,7 +273,7 @@ def tab(models: gr.State) -> dict[str, Any]:
         graph = gr.Radio(list(GRAPHS), value="absorb", label="graph", elem_id="sedd-graph",
                          info="absorbing: tokens become [MASK]; uniform: tokens become any token "
                               "(a model trained here keeps its own graph)")
-        choice = model_radio("sedd-model")
+        choice = model_radio("sedd-model", "sedd")
     gr.Markdown("### Reverse: writing a sentence, starting from every word masked")
     with gr.Row():
         with gr.Column(scale=1, min_width=280):

@@ -256,7 +256,7 @@ def tab(models: gr.State) -> None:
                                   info="UMAP keeps neighbourhoods; PCA is linear")
             family = Dropdown(list(FAMILIES), value=FAMILIES[0], label="family", elem_id="emb-family",
                                  info="seq2seq shares Diffusion-LM's embedding table")
-            choice = model_radio("emb-model")
+            choice = model_radio("emb-model", "continuous")
             status = gr.Markdown(elem_id="emb-status")
         with gr.Column(scale=3, min_width=300):
             figure = gr.Plot(label="embedding map", show_label=False, elem_id="emb-map")

@@ -132,6 +132,8 @@ GROUPS: dict[str, dict[str, str]] = {
                      "of a template), so the chain treats them as given.",
         "MBR": "Minimum Bayes risk decoding: draw several candidates and return the one the others agree with most.",
         "BLEU": "A score from 0 to 100 of how many word sequences two sentences share.",
+        "BPE": "Byte-pair encoding: a vocabulary of word pieces learned from the corpus, so any word, even one never "
+               "seen, is written as a few pieces.",
         "plug-and-play": "Steering a frozen language model while it samples, without retraining it.",
         "infilling": "Writing the blanks of a template while its known words stay fixed.",
         "classifier guidance": "At every step, nudge the latent along the gradient of a classifier's log probability "

@@ -219,7 +219,7 @@ def tab(models: gr.State) -> None:
     explain(ORDER_INTRO, details())
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
-            choice = model_radio("order-model")
+            choice = model_radio("order-model", "ardm")
             network = gr.Radio(list(NETWORKS), value="ardm", label="network", elem_id="order-network",
                                info="the same planner on SEDD's absorbing network (its softmax at a masked position "
                                     "is the clean word's conditional, as ARDM's)")

@@ -3,6 +3,7 @@ see which one MBR picks from the pairwise BLEU between them."""
 
 from __future__ import annotations
 
+import functools
 import html
 from collections.abc import Iterator
 from typing import Any
@@ -10,7 +11,9 @@ from typing import Any
 import gradio as gr
 import torch
 
+from diffusion import shipped
 from diffusion.corpus import MR_EXAMPLE, SLOTS, VALUES, Validation, linearise_mr, parse_mr, realised_slots
+from diffusion.corpus.loaders import load_corpus
 from diffusion.limits import MAX_SOURCE_CHARS
 from diffusion.metrics import bleu_matrix, mbr_pick
 from diffusion.seq2seq import candidates_steps, check_source, decode_targets
@@ -18,7 +21,7 @@ from visualize.plots import bleu_heatmap_figure
 from visualize.tokens import verdict_mark
 
 from .cache import RUNS, cached
-from .common import (MAX_SEED, SESSION_TTL_SECONDS, SHIPPED, explain, export_buttons, model_radio,
+from .common import (FREE_FORM, MAX_SEED, SESSION_TTL_SECONDS, SHIPPED, explain, export_buttons, model_radio,
                      pick_checkpoint, wire_export)
 from .glossary import TIME
 from .inputs import Dropdown, Number, Slider, check_work, text_input, whole
@@ -70,6 +73,12 @@ guess of the target.
 - *Under each candidate*: whether the built-in grammar accepts it, and how many of the source's slot values it
   says; the pick is marked.
 - *Pairwise BLEU*: every pair of candidates; the pick's row is outlined.
+
+**Free-form English.** The model choice *free-form English* runs the same family trained by the command line on
+`assets/corpora/stays.csv`: descriptions of places to stay, written in plain English with punctuation and prices, a
+few per MR. Its words are {{BPE}} pieces, so a name it never saw is spelled in pieces (a piece that continues a word
+shows a leading `·`); the example MR is one it was never trained on. There is no grammar to check its candidates;
+`python -m diffusion evaluate` scores it with BLEU and chrF against every description of the held-out MRs.
 """
 
 
@@ -88,6 +97,18 @@ def compose_mr(*values: str | None) -> str:
     """The linearised MR of the slot dropdowns (one value per slot in SLOTS order; ABSENT leaves a slot out)."""
     mr = {slot: v for slot, v in zip(SLOTS, values) if v and v != ABSENT}
     return linearise_mr(mr)
+
+
+@functools.cache
+def free_form_example() -> str:
+    """An MR of the free-form corpus's held-out split: a place the free-form model never saw."""
+    corpus = load_corpus(str(shipped.REAL_TEXT_CORPUS), source_column="mr", target_column="description")
+    return corpus.sources["test"][0]
+
+
+def example_source(choice: str) -> str:
+    """The source box's example for a model choice: an MR of the model's own corpus."""
+    return free_form_example() if choice == FREE_FORM else MR_EXAMPLE
 
 
 def _checkpoint(choice: str = SHIPPED, models: dict[str, str] | None = None):
@@ -161,7 +182,7 @@ def tab(models: gr.State) -> None:
                                          elem_id=f"mr-{slot}", min_width=120))
             source = gr.Textbox(MR_EXAMPLE, label="source (slot [value] ...)", lines=2, elem_id="s2s-source",
                                 max_length=MAX_SOURCE_CHARS)
-            choice = model_radio("s2s-model")
+            choice = model_radio("s2s-model", "seq2seq")
             seed = Number(value=0, label="seed", minimum=0, step=1, elem_id="s2s-seed")
             steps = Slider(MIN_STEPS, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="steps", elem_id="s2s-steps")
             candidates = Slider(1, MAX_CANDIDATES, value=MAX_CANDIDATES, step=1,
@@ -175,6 +196,7 @@ def tab(models: gr.State) -> None:
             buttons = export_buttons("s2s")
             heatmap = gr.Plot(label="pairwise BLEU", visible=False, elem_id="s2s-bleu")
     record = gr.State(None, time_to_live=SESSION_TTL_SECONDS)
+    choice.input(example_source, choice, source, show_progress="hidden", api_visibility="private")
     for dropdown in slots:
         dropdown.input(compose_mr, slots, source, show_progress="hidden", api_visibility="private")
     event = run.click(cached(seq2seq_run), [source, seed, steps, candidates, choice, models],
