@@ -302,7 +302,7 @@ CASES = [
     case("denoise-clamp-from-past-one", denoise(clamp_from=25), "clamp from t must be a number from 0 to 1, got 25"),
     case("denoise-samples-99", denoise(num=99), "number of samples must be a number from 1 to 4, got 99"),
     case("denoise-samples-zero", denoise(num=0), "number of samples must be a number from 1 to 4, got 0"),
-    case("denoise-model-list", denoise(choice=["shipped"]), "not in the list of choices: ['shipped', 'trained here']"),
+    case("denoise-model-list", denoise(choice=["shipped"]), "not in the list of choices: ['shipped', 'free-form English', 'trained here']"),
     case("denoise-noise-scale-ddim", denoise(sampler="ddim", noise_scale=0.5),
          ("applies to the ddpm sampler only", "set it to 1 or pick ddpm")),
     case("denoise-noise-scale-huge", denoise(noise_scale=1e30),
@@ -368,7 +368,7 @@ CASES = [
     # Embeddings: (family, map, model)
     case("embeddings-family-unknown", emb(family="evil"), "family must be one of 'continuous', 'seq2seq', got 'evil'"),
     case("embeddings-projection-unknown", emb(projection="evil"), "not in the list of choices: ['UMAP', 'PCA']"),
-    case("embeddings-model-unknown", emb(choice="evil"), "not in the list of choices: ['shipped', 'trained here']"),
+    case("embeddings-model-unknown", emb(choice="evil"), "not in the list of choices: ['shipped', 'free-form English', 'trained here']"),
     # Train (refused before any training): (family, corpus, upload, seconds, size, seed)
     case("train-family-unknown", train(label="evil"), "family must be one of 'continuous (Diffusion-LM)'"),
     case("train-corpus-unknown", train(corpus="evil"), "not in the list of choices: ['built-in restaurant grammar'"),

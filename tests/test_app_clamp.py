@@ -224,7 +224,7 @@ def test_x0_beside_eps_refuses_what_it_cannot_compare(x0_eps_app, tiny_checkpoin
     ((0, 20, "ddpm", 21, SHIPPED, {}), "clamp_from must be a time in [0, 1], got 21"),
     ((0, 20, "euler", 0, SHIPPED, {}), "unknown sampler 'euler'; choose one of ddpm, ddim"),  # the package's
     ((0, 20, "ddpm", 0, TRAINED, {}), "you have not trained a continuous model"),
-    ((0, 20, "ddpm", 0, "mine", {}), "model must be one of 'shipped', 'trained here'"),
+    ((0, 20, "ddpm", 0, "mine", {}), "model must be one of 'shipped', 'free-form English', 'trained here'"),
 ])
 def test_clamp_bad_input_raises_gr_error(clamp_app, args, message):
     with pytest.raises(gr.Error, match=re.escape(message)):

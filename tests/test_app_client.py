@@ -134,7 +134,7 @@ def _serves(url_or_client) -> bool:
 @pytest.mark.parametrize("endpoint, args, message", [
     # Past a slider's range the slider refuses, naming the input and its range; inside it, the handler's checks.
     ("/denoise", (0, 5000, "ddpm", True, 1.0, 1, "shipped"), "steps must be a number from 10 to 1000, got 5000"),
-    ("/denoise", (0, 20, "ddpm", True, 1.0, 1, "mine"), "not in the list of choices: \\['shipped', 'trained here'\\]"),
+    ("/denoise", (0, 20, "ddpm", True, 1.0, 1, "mine"), "not in the list of choices: \\['shipped', 'free-form English', 'trained here'\\]"),
     ("/seq2seq_run", ("name [zizzi] food [pizza]", 0, 20, 3, "shipped"), "pizza"),
     ("/forward_view", ("", 0.5, 0, "shipped", None), "sentence"),
     ("/forward_view", (SENTENCE, 0.5, 0, "shipped", "quadratic"),

@@ -185,9 +185,11 @@ def _axis(title: str, **more: Any) -> dict[str, Any]:
     return dict(title=dict(text=title, font=dict(size=FONT_SIZE)), tickfont=dict(size=SMALL_FONT_SIZE), **more)
 
 
-# Step labels are placed for a plot area at least this many pixels wide and tall (the Compare tab's chart at
-# 1280 x 720, the legend beside it); a wider chart only spreads the points further apart.
-PLOT_WIDTH, PLOT_HEIGHT = 760, 330
+# Step labels are placed for a plot area at most this many pixels wide and tall (the Compare tab's chart at
+# 1280 x 720 is wider, and its height is FIGURE_HEIGHT less the margins and the legend's row); a larger chart only
+# spreads the points further apart.
+PLOT_WIDTH, PLOT_HEIGHT = 760, 290
+FIGURE_HEIGHT = 460
 
 
 def quality_speed_figure(rows: Sequence[dict[str, Any]]) -> go.Figure:
@@ -251,7 +253,7 @@ def quality_speed_figure(rows: Sequence[dict[str, Any]]) -> go.Figure:
         font=dict(size=FONT_SIZE),
         xaxis=_axis("seconds per sequence (log)", type="log", tickvals=_ticks(seconds) or None, range=x_range),
         yaxis=_axis("grammatical rate", range=y_range or [-0.06, 1.1]),
-        height=PLOT_HEIGHT + 130, margin=dict(l=70, r=20, t=60, b=70), legend=_legend(),
+        height=FIGURE_HEIGHT, margin=dict(l=70, r=20, t=60, b=70), legend=_legend(),
     )
     return fig
 
@@ -276,8 +278,11 @@ def _step_labels(fig: go.Figure, x_range: list[float], y_range: list[float]) -> 
         segments += [(*a, *b) for a, b in zip(points, points[1:])]
     wanted.sort(key=lambda w: w[0])
     notes = []
+    labelled: list[tuple[float, float, str]] = []
     for _, x, y, text, k in wanted:
         w, h = 0.62 * SMALL_FONT_SIZE * len(text) + 4, SMALL_FONT_SIZE + 4
+        if any(t == text and abs(x - a) < w + 2 * half and abs(y - b) < 2 * (h + half) for a, b, t in labelled):
+            continue  # a point close to one already labelled the same: one label says it for both (hover has each)
         gap_x, gap_y = half + 1 + w / 2, half + 1 + h / 2
         for dx, dy in ((0, -gap_y), (gap_x, 0), (-gap_x, 0), (0, gap_y), (gap_x, -gap_y), (-gap_x, -gap_y),
                        (gap_x, gap_y), (-gap_x, gap_y)):
@@ -285,6 +290,7 @@ def _step_labels(fig: go.Figure, x_range: list[float], y_range: list[float]) -> 
             inside = box[0] >= 0 and box[1] >= 0 and box[2] <= PLOT_WIDTH and box[3] <= PLOT_HEIGHT
             if inside and not any(_overlap(box, t) for t in taken) and not any(_crosses(box, s) for s in segments):
                 taken.append(box)
+                labelled.append((x, y, text))
                 notes.append(dict(
                     x=x_range[0] + x / PLOT_WIDTH * (x_range[1] - x_range[0]),  # a log axis places by log10
                     y=y_range[1] - y / PLOT_HEIGHT * (y_range[1] - y_range[0]), xshift=dx, yshift=-dy, text=text,
