@@ -23,7 +23,7 @@ from .corpus.tokenizer import BPE_VOCAB, TextTokenizer
 from .discrete import spans
 from .families import get_family, ordered
 from .process import Calibrated, ReadsTrainingRows
-from .seq2seq import encode_pairs, source_words
+from .seq2seq import source_words
 
 
 BUCKET_BATCHES = 8  # batches drawn at once and sorted by length, when a process lets a batch be cut to its longest row
@@ -184,14 +184,16 @@ def prepare(model_config: ModelConfig, corpus: Corpus, seq_len_given: bool = Fal
     model_config = replace(model_config, level=tokenizer.level)
     if "round_unknown" in FAMILY_FIELDS[model_config.family] and not corpus.builtin:
         model_config = replace(model_config, round_unknown=True)  # a user corpus's [UNK] is a word to round to
-    longest = fit_length(tokenizer.lengths(list(corpus.train)))
+    lengths = tokenizer.lengths(list(corpus.train))
+    longest = fit_length(lengths)
     if corpus.builtin and model_config.level == "word":
-        longest = max(tokenizer.lengths(list(corpus.train)) + [MAX_WORDS])  # any sentence of the grammar
+        longest = max(lengths + [MAX_WORDS])  # any sentence of the grammar
     source_len = 0
     if paired:
-        source_len = fit_length(tokenizer.lengths(sources))
+        source_lengths = tokenizer.lengths(sources)
+        source_len = fit_length(source_lengths)
         if corpus.builtin and model_config.level == "word":
-            source_len = max(tokenizer.lengths(sources) + [MAX_MR_WORDS])  # room for any MR of the grammar
+            source_len = max(source_lengths + [MAX_MR_WORDS])  # room for any MR of the grammar
         longest += source_len + 1  # source, [SEP], target
     if seq_len_given:
         if paired and model_config.seq_len < source_len + 2:
@@ -203,34 +205,47 @@ def prepare(model_config: ModelConfig, corpus: Corpus, seq_len_given: bool = Fal
     return replace(model_config, vocab_size=tokenizer.vocab_size, seq_len=seq_len, source_len=source_len), tokenizer
 
 
+def _split_ids(tokenizer: TextTokenizer, corpus: Corpus, split: str, paired: bool
+               ) -> tuple[list[list[int]], list[list[int]] | None]:
+    """Each row's token ids (one batched encode), and for paired rows its source's."""
+    texts = [enc.ids for enc in tokenizer.tok.encode_batch(list(corpus.split(split)))]
+    if not paired:
+        return texts, None
+    return texts, [enc.ids for enc in tokenizer.tok.encode_batch([source_words(s) for s in corpus.sources[split]])]
+
+
+def _fits(config: ModelConfig, corpus: Corpus, split: str, texts: list[list[int]], sources: list[list[int]] | None
+          ) -> tuple[list[int], list[tuple[int, int]]]:
+    where = corpus.lines[split] if corpus.lines is not None else range(1, len(texts) + 1)
+    if sources is not None:
+        S, D = config.source_len, config.seq_len - config.source_len - 1
+        over = [(n, len(a) if len(a) > S else len(b)) for n, a, b in zip(where, sources, texts)
+                if len(a) > S or len(b) > D]
+        keep = [i for i, (a, b) in enumerate(zip(sources, texts)) if len(a) <= S and len(b) <= D]
+    else:
+        over = [(n, len(k)) for n, k in zip(where, texts) if len(k) > config.seq_len]
+        keep = [i for i, k in enumerate(texts) if len(k) <= config.seq_len]
+    return keep, over
+
+
 def fitting_rows(config: ModelConfig, tokenizer: TextTokenizer, corpus: Corpus, split: str
                  ) -> tuple[list[int], list[tuple[int, int]]]:
     """The rows of a split that fit the model's length, and (line or row number, tokens) of each row that does not
     (for paired rows the tokens of the part that overflows: its source or its target)."""
-    texts = list(corpus.split(split))
-    where = corpus.lines[split] if corpus.lines is not None else range(1, len(texts) + 1)
-    if config.source_len:
-        S, D = config.source_len, config.seq_len - config.source_len - 1
-        src = tokenizer.lengths([source_words(s) for s in corpus.sources[split]])
-        tgt = tokenizer.lengths(texts)
-        over = [(n, a if a > S else b) for n, a, b in zip(where, src, tgt) if a > S or b > D]
-        keep = [i for i, (a, b) in enumerate(zip(src, tgt)) if a <= S and b <= D]
-    else:
-        lengths = tokenizer.lengths(texts)
-        over = [(n, k) for n, k in zip(where, lengths) if k > config.seq_len]
-        keep = [i for i, k in enumerate(lengths) if k <= config.seq_len]
-    return keep, over
+    return _fits(config, corpus, split, *_split_ids(tokenizer, corpus, split, bool(config.source_len)))
 
 
-def length_report(config: ModelConfig, tokenizer: TextTokenizer, corpus: Corpus) -> dict[str, Any]:
-    """What meta.json records of the lengths: the fit, the longest training row, and the rows skipped as too long."""
-    keep, over = fitting_rows(config, tokenizer, corpus, "train")
+def length_report(config: ModelConfig, tokenizer: TextTokenizer, corpus: Corpus,
+                  ids: tuple[list[list[int]], list[list[int]] | None] | None = None) -> dict[str, Any]:
+    """What meta.json records of the lengths: the fit, the longest training row, and the rows skipped as too long
+    (`ids`: the training rows' ids from `_split_ids`, when the caller has them)."""
+    texts, sources = ids or _split_ids(tokenizer, corpus, "train", bool(config.source_len))
+    keep, over = _fits(config, corpus, "train", texts, sources)
     report: dict[str, Any] = {"seq_len": config.seq_len, "quantile": LENGTH_QUANTILE,
-                              "longest": max(tokenizer.lengths(list(corpus.train))),
-                              "train_rows": len(keep), "skipped_rows": len(over)}
-    if config.source_len:
+                              "longest": max(map(len, texts)), "train_rows": len(keep), "skipped_rows": len(over)}
+    if sources is not None:
         report["source_len"] = config.source_len
-        report["longest_source"] = max(tokenizer.lengths([source_words(s) for s in corpus.sources["train"]]))
+        report["longest_source"] = max(map(len, sources))
     if over:
         line, tokens = max(over, key=lambda x: x[1])
         report["longest_skipped"] = {"line": line, "tokens": tokens}
@@ -247,13 +262,18 @@ def skipped_note(report: dict[str, Any]) -> str:
             f"{worst['line']}, {worst['tokens']} tokens)")
 
 
-def encode_split(config: ModelConfig, tokenizer: TextTokenizer, corpus: Corpus, split: str) -> torch.Tensor:
+def encode_split(config: ModelConfig, tokenizer: TextTokenizer, corpus: Corpus, split: str,
+                 ids: tuple[list[list[int]], list[list[int]] | None] | None = None) -> torch.Tensor:
     """(N, L) rows of a split that fit the model: the texts, or source + [SEP] + target for paired families."""
-    keep, _ = fitting_rows(config, tokenizer, corpus, split)
-    texts = [corpus.split(split)[i] for i in keep]
-    if config.source_len:
-        return encode_pairs(tokenizer, config, [corpus.sources[split][i] for i in keep], texts)
-    return tokenizer.batch(texts, config.seq_len)
+    texts, sources = ids or _split_ids(tokenizer, corpus, split, bool(config.source_len))
+    keep, _ = _fits(config, corpus, split, texts, sources)
+    pad, S, L = tokenizer.pad_id, config.source_len, config.seq_len
+    if sources is None:
+        rows = [texts[i] + [pad] * (L - len(texts[i])) for i in keep]
+    else:  # source, padded to S, then [SEP], then the target padded to the end
+        rows = [sources[i] + [pad] * (S - len(sources[i])) + [tokenizer.sep_id] + texts[i]
+                + [pad] * (L - S - 1 - len(texts[i])) for i in keep]
+    return torch.tensor(rows, dtype=torch.long).reshape(len(rows), L)
 
 
 def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, out_dir: str | Path,
@@ -283,11 +303,13 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
                              f"{model_config.family!r} (use another --out)")
         model_config, tokenizer, model, process = ck.config, ck.tokenizer, ck.model, ck.process
         meta, resumed = ck.meta, True
+        ids = _split_ids(tokenizer, corpus, "train", bool(model_config.source_len))
     else:
         resumed = False
         model_config, tokenizer = prepare(model_config, corpus, seq_len_given, tokenizer_choice)
         model, process = get_family(model_config.family).build(model_config)
-        meta = {"tokenizer": tokenizer.describe(), "lengths": length_report(model_config, tokenizer, corpus),
+        ids = _split_ids(tokenizer, corpus, "train", bool(model_config.source_len))  # encoded once, used twice
+        meta = {"tokenizer": tokenizer.describe(), "lengths": length_report(model_config, tokenizer, corpus, ids),
                 # what `evaluate` checks before it reads the corpus's held-out rows again
                 **({"corpus_sha256": corpus.sha256} if corpus.sha256 else {}),
                 **({"columns": list(corpus.columns)} if corpus.columns else {})}
@@ -307,7 +329,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
         # the EMA goes on where it stopped (its warm-up reads the update count), not from the raw weights
         ema.n_averaged.fill_(js.get("ema_updates", step))
         gen.manual_seed(cfg.seed + step)  # a resumed run draws fresh batches
-    data = encode_split(model_config, tokenizer, corpus, "train")  # (N, L)
+    data = encode_split(model_config, tokenizer, corpus, "train", ids)  # (N, L)
     if isinstance(process, ReadsTrainingRows) and not resumed:
         # Settings some processes read off the training rows before the first step (the length distribution
         # when it is drawn first): in meta.json from the first save, so every checkpoint of the run can sample.
