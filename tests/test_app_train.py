@@ -384,6 +384,7 @@ def test_a_csv_upload_in_browser(session_root: Path, tmp_path: Path):
         assert box is not None and box["y"] + min(box["height"], 40) <= 720, (selector, box)
 
     with open_in_chromium(app) as page:
+        page.evaluate("document.documentElement.classList.remove('tdl-capture')")  # the page as a visitor has it
         page.get_by_role("tab", name="Train", exact=True).click()
         text_column = page.locator("#train-text-column")
         expect(text_column).to_be_hidden()

@@ -291,3 +291,10 @@ def test_evaluate_scores_another_split_when_asked(runs, capsys):
     assert main(["evaluate", "--checkpoint", str(runs["ar"]), "--num-samples", "1", "--split", "train"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["nll_split"] == "train" and result["nll_num_sequences"] > 100
+
+
+def test_bpe_text_leaves_out_a_character_cut_in_the_middle():
+    tok = TextTokenizer.train(["A café."] * 3, kind="bpe", vocab_size=300)
+    first_byte = tok.tok.token_to_id("Ã")  # é is two bytes, C3 A9; byte-level BPE writes C3 as Ã
+    assert tok.decode([tok.encode("A")[0], first_byte]) == "A"
+    assert "\ufffd" not in tok.decode([first_byte, *tok.encode(" café.")])

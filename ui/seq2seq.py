@@ -126,10 +126,10 @@ def _candidates_html(texts: list[str], pick: int, mr: dict[str, str] | None,
             notes.append(verdict_mark(checks[i].grammatical, reason(checks[i])))
             notes.append(f"{realised_slots(text, mr)} of {len(mr)} slot values")
         style = "border:2px solid #252525;background:#f7fbff" if chosen else "border:1px solid #c6dbef"
-        badge = ('<b>MBR pick</b> · ' if chosen else "")
+        head = ['<span style="opacity:0.7">candidate ' + str(i + 1) + '</span>', *(["<b>MBR pick</b>"] if chosen else []),
+                *([f'<span style="font-size:0.85em;opacity:0.8">{" · ".join(notes)}</span>'] if notes else [])]
         rows.append(f'<div class="candidate{" mbr-pick" if chosen else ""}" style="{style};border-radius:6px;'
-                    f'padding:0.35em 0.6em;margin:0.3em 0"><span style="opacity:0.7">candidate {i + 1}</span> · '
-                    f'{badge}<span style="font-size:0.85em;opacity:0.8">{" · ".join(notes)}</span>'
+                    f'padding:0.35em 0.6em;margin:0.3em 0">{" · ".join(head)}'
                     f'<div style="margin-top:0.2em">{html.escape(text) or "<i>(empty)</i>"}</div></div>')
     return "".join(rows)
 

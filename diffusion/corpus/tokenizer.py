@@ -155,8 +155,8 @@ class TextTokenizer:
                 if i is not None and i >= self.num_special:
                     run.append(i)
                     continue
-                if run:
-                    parts.append(self.tok.decode(run))
+                if run:  # byte-level BPE may end a run inside a character: the incomplete bytes are left out
+                    parts.append(self.tok.decode(run).replace("\ufffd", ""))
                     run = []
                 if i is not None:
                     parts.append(" " + SPECIAL_TOKENS[i])
