@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from diffusion import checkpoint, shipped
-from diffusion.metrics import evaluate
+from diffusion.evaluate import evaluate
 
 from .common import machine, report
 

@@ -48,7 +48,7 @@ TARGETS = {"continuous_200_steps_seconds": 0.4, "lean_vs_bert_speedup": 3.0, "tr
 def quality_vs_steps(num_samples: int, nll_sequences: int, log: Callable[[str], None]) -> list[dict[str, Any]]:
     """Grammatical rate (and the NLL bound, once per family) at several step counts: entries the Compare tab reads."""
     from diffusion.families import configure
-    from diffusion.metrics import evaluate
+    from diffusion.evaluate import evaluate
 
     entries = []
     for key, step_counts in QUALITY_STEPS.items():
@@ -74,7 +74,7 @@ def time_to_quality(minutes: float, num_samples: int, log: Callable[[str], None]
     training time of the first snapshot at or above `target`, or None with the best rate seen."""
     from diffusion.config import preset
     from diffusion.corpus import load_corpus
-    from diffusion.metrics import evaluate
+    from diffusion.evaluate import evaluate
     from diffusion.training import train
 
     corpus = load_corpus("builtin")

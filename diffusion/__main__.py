@@ -393,7 +393,7 @@ def _source_lines(path: str, limit: int) -> list[str]:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from . import checkpoint
-    from .metrics import corpus_of, evaluate, evaluate_seeds
+    from .evaluate import corpus_of, evaluate, evaluate_seeds
 
     ck = _configure(checkpoint.load(args.checkpoint), args)
     if args.seeds is not None:

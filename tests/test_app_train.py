@@ -335,12 +335,7 @@ def test_train_then_use_in_browser(session_root: Path):
 
     with open_in_chromium(app) as page:
         page.get_by_role("tab", name="Train", exact=True).click()
-        seconds = page.locator("#train-seconds input[type=number]")
-        seconds.fill("5")
-        seconds.press("Enter")
-        page.locator("#train-run").click()
-        status = page.locator("#train-status")
-        expect(status).to_contain_text("Done", timeout=120_000)
+        status = _train_in_browser(page)
         expect(page.locator("#train-preview li")).to_have_count(train_tab.PREVIEW)
         expect(page.locator("#train-progress .train-snapshot").last).to_contain_text("(the end)")
         expect(page.locator("#train-curve .legendtext").first).to_contain_text("left to right, recorded")
@@ -352,6 +347,7 @@ def test_train_then_use_in_browser(session_root: Path):
 
         # A longer training: while it runs, the session's model is still the first one, and it runs.
         page.get_by_role("tab", name="Train", exact=True).click()
+        seconds = page.locator("#train-seconds input[type=number]")
         seconds.fill("120")
         seconds.press("Enter")
         page.locator("#train-run").click()
@@ -370,6 +366,19 @@ def test_train_then_use_in_browser(session_root: Path):
         while folders[0].exists() and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not folders[0].exists()
+
+
+def _train_in_browser(page, seconds: int = 5):
+    """Set the time cap, press Train and wait for the end; the status line."""
+    from playwright.sync_api import expect
+
+    cap = page.locator("#train-seconds input[type=number]")
+    cap.fill(str(seconds))
+    cap.press("Enter")
+    page.locator("#train-run").click()
+    status = page.locator("#train-status")
+    expect(status).to_contain_text("Done", timeout=120_000)
+    return status
 
 
 def test_a_csv_upload_in_browser(session_root: Path, tmp_path: Path):
@@ -407,12 +416,7 @@ def test_a_csv_upload_in_browser(session_root: Path, tmp_path: Path):
         page.get_by_role("option", name=ARDM, exact=True).click()
         expect(text_column.locator("input")).to_have_value("description")  # the pick survives the family's change
 
-        seconds = page.locator("#train-seconds input[type=number]")
-        seconds.fill("5")
-        seconds.press("Enter")
-        page.locator("#train-run").click()
-        status = page.locator("#train-status")
-        expect(status).to_contain_text("Done", timeout=120_000)
+        status = _train_in_browser(page)
         expect(status).to_contain_text(f"skipped 1 training row longer than the model's length (the longest: line "
                                        f"{long_line}, ")
         for selector in ("#train-run", "#train-status"):

@@ -84,7 +84,8 @@ def test_evaluate_measures_the_nll_on_the_split_asked(runs):
     """metrics.evaluate(nll_split="train") bounds the NLL on training sentences (the gap to test is what the model
     memorised); the command line always measures on the test split."""
     from diffusion.corpus import load_corpus
-    from diffusion.metrics import evaluate, nll_bits_per_token
+    from diffusion.evaluate import evaluate
+    from diffusion.metrics import nll_bits_per_token
 
     ck = checkpoint.load(runs["ar"])
     seen = {}
