@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from .plan import ORDERS
-from .config import GRAPHS, PARAMETERISATIONS, PRESETS, preset
+from .config import GRAPHS, PARAMETERISATIONS, PRECISIONS, PRESETS, preset
 from .corpus.tokenizer import BPE_VOCAB, KINDS, NORMALISE
 from .families import FAMILIES, configure, get_family, sampler_settings
 from .settings import BY_SEED, FLAGS, seeds_key
@@ -100,7 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=_number(int, 1, MAX_BATCH),
                    help="sequences per optimiser step (default: the preset's)")
     t.add_argument("--device", default="auto", help="where the training steps run: auto (default: a CUDA GPU when "
-                   "torch sees one, else the CPU), cpu, cuda or cuda:N; the checkpoint samples on the CPU either way")
+                   "torch sees one, else the CPU), cpu, cuda or cuda:N; the checkpoint samples on the CPU either way. "
+                   "Under torchrun each process takes its local rank's GPU")
+    t.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="bf16: the loss under bfloat16 autocast, on CUDA GPUs that have it (weights stay fp32); the "
+                   "CPU trains in fp32")
     t.add_argument("--parameterisation", choices=PARAMETERISATIONS,
                    help="continuous families: the network predicts x0 (default) or the noise eps")
     t.add_argument("--graph", choices=GRAPHS, help="sedd: the forward chain, absorb (default; to [MASK]) or uniform "
@@ -229,6 +233,19 @@ def _progress(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    """One process, or one of a torchrun job's (each runs this same command): joins the job's process group first."""
+    from . import distributed
+    from .training import resolve_device
+
+    ranks = distributed.from_environment()
+    if ranks.world == 1:
+        return _train(args, ranks)
+    distributed.start(ranks, resolve_device(args.device, ranks))
+    _train(args, ranks)
+    distributed.end()  # after a failure the process exits instead: a group with a rank gone may not end cleanly
+
+
+def _train(args: argparse.Namespace, ranks) -> None:
     from .corpus.loaders import load_corpus
     from .training import TokenizerChoice, skipped_note, train
 
@@ -241,6 +258,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         overrides["level"] = "char"
     model_config, train_config = preset(args.preset, **overrides)
     train_config = replace(train_config, seed=args.seed, minutes=args.minutes, steps=args.steps, device=args.device,
+                           precision=args.precision,
                            **({} if args.batch_size is None else {"batch_size": args.batch_size}))
     paired = get_family(args.family).paired
     columns = [None, None, None]  # text, source, target
@@ -260,6 +278,10 @@ def cmd_train(args: argparse.Namespace) -> None:
     logs = train(model_config, train_config, corpus, args.out, command, seq_len_given=args.seq_len is not None,
                  tokenizer_choice=choice)
     last = next(logs)  # bad input surfaces here, before a progress bar is drawn
+    if not ranks.main:  # rank 0 reports and draws the bar; the others train
+        for _ in logs:
+            pass
+        return
     if before:
         print(f"resuming {args.out}, trained {before / 60:.1f} min so far", file=sys.stderr)
     bar, by_time = _progress(args)
@@ -277,7 +299,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         save_projection(args.out, ck.model.embedding.weight.detach(), seed=args.seed)
     meta = checkpoint.load(args.out).meta
     lengths, tok = meta.get("lengths", {}), meta.get("tokenizer", {})
-    print(f"trained {last.step} steps in {last.seconds / 60:.1f} min")
+    print(f"trained {last.step} steps in {last.seconds / 60:.1f} min"
+          + (f", {ranks.world} processes data-parallel" if ranks.world > 1 else ""))
     if tok:
         print(f"tokenizer: {tok['kind']} ({tok['normalise']}), {tok['vocab_size']:,} tokens")
     if lengths:
@@ -433,10 +456,25 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     args.argv = argv  # recorded in meta.json as the command that made a checkpoint
+    if args.command == "train":
+        return _in_job(args)
+    return _run(args)
+
+
+def _run(args: argparse.Namespace, ranks=None) -> int:
+    """Run a command; its errors as one line on stderr and exit status 1. In a job of several processes a rank's own
+    problem is reported by that rank, the run's (the same on every rank) by rank 0 alone."""
+    from .distributed import RankError
+
+    speaks = ranks is None or ranks.main
     try:
         COMMANDS[args.command](args)
+    except RankError as e:
+        print(f"error: {ranks.describe() + ': ' if ranks is not None else ''}{e}", file=sys.stderr)
+        return 1
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
+        if speaks:
+            print(f"error: {e}", file=sys.stderr)
         return 1
     except OSError as e:  # a disk that fills or turns read-only mid-run, a folder removed under it
         where = f" {e.filename}" if e.filename else ""
@@ -446,6 +484,61 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: the last checkpoint written is complete", file=sys.stderr)
         return 130
     return 0
+
+
+class _Stopped(Exception):
+    """The launcher stopped this process (SIGTERM): another process of the job has ended."""
+
+
+def _peer_failure(e: BaseException) -> bool:
+    """Whether an error says that a collective lost another process of the job (gloo and NCCL raise RuntimeError)."""
+    import torch.distributed as dist
+
+    return isinstance(e, (_Stopped, dist.DistError)) or any(
+        word in str(e)[:2000] for word in ("gloo", "NCCL", "Connection reset by peer", "Connection closed by peer"))
+
+
+def _in_job(args: argparse.Namespace) -> int:
+    """`train`, alone or as one process of a torchrun job. When another process of the job ends (killed, out of
+    memory), the collectives fail or torchrun stops the others: rank 0 says so in one line, naming the checkpoint
+    that is left, and every process exits at once (a group that lost a rank cannot be ended cleanly)."""
+    import os
+    import signal
+
+    from . import checkpoint, distributed
+    from .files import read_json
+
+    try:
+        ranks = distributed.from_environment()
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if ranks.world == 1:
+        return _run(args)
+
+    def stopped(signum, frame):
+        raise _Stopped()
+
+    signal.signal(signal.SIGTERM, stopped)
+    try:
+        return _run(args, ranks)
+    except torch.cuda.OutOfMemoryError:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print(f"error: {ranks.describe()}: the GPU ran out of memory; give a smaller --batch-size (each process "
+              "takes its share of it) or --precision bf16", file=sys.stderr)
+    except (_Stopped, RuntimeError) as e:
+        if not _peer_failure(e):
+            raise
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if ranks.main:
+            kept = (f"the last complete checkpoint in {args.out} is kept (step "
+                    f"{read_json(Path(args.out) / 'meta.json')['steps']})" if checkpoint.has_checkpoint(args.out)
+                    else f"no checkpoint was written to {args.out}")
+            print(f"error: another process of this {ranks.world}-process job ended, so the job stopped; {kept}",
+                  file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ GRAPHS = ("absorb", "uniform")
 NOISES = ("loglinear", "geometric")
 LENGTH_MODELS = ("pad", "prior")
 OPTIMIZERS = ("adamw", "muon")
+PRECISIONS = ("fp32", "bf16")
 
 # config.json is split in three: what every model has, the backbone's part, and the family's own part, so a
 # checkpoint records only what its family uses. In memory the three read as one flat ModelConfig.
@@ -171,9 +172,12 @@ class TrainConfig:
     # where the training steps run: "cpu", "cuda" (or "cuda:N"), or "auto" (a CUDA GPU when torch sees one).
     # Checkpoints are written from the CPU and sample there, whatever trained them.
     device: str = "cpu"
+    # "bf16": the loss runs under bfloat16 autocast (CUDA GPUs that have it); the weights and the optimiser stay fp32
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         _check("optimizer", self.optimizer, OPTIMIZERS)
+        _check("precision", self.precision, PRECISIONS)
         check_number(self.batch_size, "batch_size", 1, MAX_BATCH, integer=True)
         check_number(self.calibration_sequences, "calibration_sequences", 1, MAX_SAMPLES, integer=True)
         if self.steps is not None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import hashlib
 import math
 import os
 import platform
@@ -12,14 +14,17 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel
 
-from . import checkpoint
+from . import checkpoint, distributed
 from .config import FAMILY_FIELDS, ModelConfig, TrainConfig
 from .corpus.grammar import MAX_MR_WORDS, MAX_WORDS
 from .corpus.loaders import Corpus
 from .corpus.tokenizer import BPE_VOCAB, TextTokenizer
+from .distributed import Ranks, RankError
 from .discrete import spans
 from .families import get_family, ordered
 from .process import Calibrated, ReadsTrainingRows
@@ -127,20 +132,59 @@ class Optimizers:
             opt.load_state_dict({"state": state, "param_groups": saved[name]["param_groups"]})
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, ranks: Ranks = Ranks()) -> torch.device:
     """The device training runs on: "auto" is a CUDA GPU when torch sees one, else the CPU; asking for a GPU that
-    is not there is a clear error."""
+    is not there is a clear error. In a job of several processes each takes the GPU of its local rank."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(name)
+    if device.type == "cuda" and ranks.world > 1:
+        if device.index is not None:
+            raise RankError(f"device {name!r}: in a job of {ranks.world} processes each takes the GPU of its "
+                            "local rank; give --device cuda (or auto)")
+        device = torch.device("cuda", ranks.local_rank)
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"device {name!r}: torch {torch.__version__} sees no CUDA GPU on this machine; "
-                             "use --device cpu (or auto)")
+            raise RankError(f"device {name!r}: torch {torch.__version__} sees no CUDA GPU on this machine; "
+                            "use --device cpu (or auto)")
         if (device.index or 0) >= torch.cuda.device_count():
-            raise ValueError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
-                             f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+            raise RankError(f"device {str(device)!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                            f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
     return device
+
+
+def autocast(device: torch.device, precision: str):
+    """The context the loss runs in: bf16 autocast on a GPU that has it (matrix products in bfloat16, reductions
+    and the weights in float32), else nothing."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if device.type != "cuda":
+        raise ValueError(f"--precision {precision} is for CUDA GPUs; on the {device.type} training runs in fp32")
+    if not torch.cuda.is_bf16_supported():
+        raise RankError(f"--precision bf16: {torch.cuda.get_device_name(device)} has no bfloat16; use fp32")
+    return torch.autocast("cuda", dtype=torch.bfloat16)
+
+
+class Objective(torch.nn.Module):
+    """A process's training loss as one module's forward, so that DistributedDataParallel sees every use of every
+    weight (some losses read the embedding table outside the network's own forward)."""
+
+    def __init__(self, process: Any, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.process, self.model = process, model
+        self.parts: dict[str, float] = {}
+
+    def forward(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        loss = self.process.loss(self.model, batch, generator)
+        self.parts = loss.parts
+        return loss.total
+
+
+def noise_generator(seed: int, step: int, rank: int) -> torch.Generator:
+    """The generator of one process's noise draws: independent for each rank, the same for a given seed, step
+    (where a run resumes) and rank."""
+    state = np.random.SeedSequence([seed, step], spawn_key=(rank + 1,)).generate_state(2, np.uint64)
+    return torch.Generator().manual_seed(int(state[0]) >> 1)
 
 
 def _backbone(model: torch.nn.Module) -> torch.nn.Module:
@@ -281,16 +325,25 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
           should_stop: Callable[[], bool] | None = None,
           tokenizer_choice: TokenizerChoice = TokenizerChoice()) -> Iterator[TrainLog]:
     """Train (or resume, when out_dir holds a checkpoint) until `steps` or `minutes` runs out, or until
-    `should_stop()` says so (a Stop button): every ending saves the checkpoint the same way."""
+    `should_stop()` says so (a Stop button): every ending saves the checkpoint the same way. In a torchrun job (a
+    process group already joined) every process runs this with the same arguments: each takes its share of every
+    batch, DistributedDataParallel averages the gradients, and rank 0 alone writes the logs and the checkpoint."""
     cfg = train_config
     if cfg.steps is None and cfg.minutes is None:
         raise ValueError("give a budget: steps, minutes, or both")
+    ranks = distributed.current()
+    if cfg.batch_size % ranks.world:
+        raise ValueError(f"a batch of {cfg.batch_size} sequences does not split evenly over {ranks.world} processes; "
+                         f"give a --batch-size that is a multiple of {ranks.world}")
     out_dir = Path(out_dir)
-    device = resolve_device(cfg.device)
-    cfg = replace(cfg, device=str(device))  # meta.json records where the steps ran
+    device = resolve_device(cfg.device, ranks)
+    cfg = replace(cfg, device="cuda" if device.type == "cuda" and ranks.world > 1 else str(device))
+    amp = autocast(device, cfg.precision)
     torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)  # on the CPU whatever the device: one seed, the same draws
-    step, seconds_before = 0, 0.0
+    # on the CPU whatever the device: one seed, the same draws. Every rank draws the same rows for the whole batch
+    # and takes its share of them; the noise each rank's loss draws is its own.
+    gen = torch.Generator().manual_seed(cfg.seed)
+    step, seconds_before, tokens_before = 0, 0.0, 0
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"{str(out_dir)!r} is a file; give a folder (a new one, or a run folder to resume)")
     if checkpoint.has_checkpoint(out_dir):
@@ -316,8 +369,9 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
         if not meta["lengths"]["train_rows"]:
             raise ValueError(f"no training row of {corpus.name!r} fits the model's length {model_config.seq_len}: "
                              f"{skipped_note(meta['lengths'])}")
-    # the raw and averaged weights, AdamW's two moments, and the same again while a save replaces them, plus slack
-    checkpoint.check_writable(out_dir, 32 * sum(p.numel() for p in model.parameters()) + 2**24)
+    if ranks.main:
+        # the raw and averaged weights, AdamW's two moments, and the same again while a save replaces them, slack
+        checkpoint.check_writable(out_dir, 32 * sum(p.numel() for p in model.parameters()) + 2**24)
     model.to(device)
     ema = AveragedModel(model, multi_avg_fn=_ema(cfg.ema_decay))  # a copy: the checkpoint's EMA weights on resume
     opt = Optimizers(model, cfg)
@@ -325,10 +379,12 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
         tensors, js = checkpoint.load_training_state(out_dir)
         model.load_state_dict({k[len("raw."):]: v for k, v in tensors.items() if k.startswith("raw.")})
         opt.load(tensors, js)
-        step, seconds_before = js["step"], js["seconds"]
+        step, seconds_before, tokens_before = js["step"], js["seconds"], js.get("tokens")
         # the EMA goes on where it stopped (its warm-up reads the update count), not from the raw weights
         ema.n_averaged.fill_(js.get("ema_updates", step))
         gen.manual_seed(cfg.seed + step)  # a resumed run draws fresh batches
+    _check_same_run(ranks, device, step, tokenizer, out_dir)
+    noise = noise_generator(cfg.seed, step, ranks.rank) if ranks.world > 1 else gen
     data = encode_split(model_config, tokenizer, corpus, "train", ids)  # (N, L)
     if isinstance(process, ReadsTrainingRows) and not resumed:
         # Settings some processes read off the training rows before the first step (the length distribution
@@ -337,18 +393,30 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
         process = process.configure(**settings)
         meta["process"] = settings
     batches = _batches(data, tokenizer.pad_id, cfg.batch_size, gen,
-                       isinstance(process, ReadsTrainingRows) and process.hides_padding)
-    writer = _summary_writer(out_dir / "logs")
+                       isinstance(process, ReadsTrainingRows) and process.hides_padding, ranks)
+    objective = Objective(process, model)
+    # DDP averages the gradients over the processes as backward makes them (and starts them from rank 0's weights)
+    forward = objective if ranks.world == 1 else DistributedDataParallel(
+        objective, device_ids=[device.index] if device.type == "cuda" else None)
+    writer = _summary_writer(out_dir / "logs") if ranks.main else None
+    tokens = 0  # this process's non-padding tokens trained on in this run
 
     def save(seconds: float) -> None:
+        """Every rank takes part (the token count is a sum over the ranks); rank 0 writes."""
+        seen = round(distributed.mean([float(tokens)], device)[0] * ranks.world)
+        if not ranks.main:
+            return
         ema_model = ema.module if device.type == "cpu" else copy.deepcopy(ema.module).cpu()
         tensors, js = opt.flatten()
         tensors.update({f"raw.{k}": v for k, v in model.state_dict().items()})
         tensors = {k: v.cpu() for k, v in tensors.items()}
-        js.update(step=step, seconds=seconds, ema_updates=int(ema.n_averaged))
+        total_tokens = None if tokens_before is None else tokens_before + seen  # None: resumed from before counts
+        js.update(step=step, seconds=seconds, ema_updates=int(ema.n_averaged),
+                  **({} if total_tokens is None else {"tokens": total_tokens}))
         info = dict(meta, family=model_config.family, command=command or meta.get("command", ""),
                     steps=step, seconds=round(seconds, 1), corpus=corpus.name,
-                    train_config=asdict(cfg), torch=torch.__version__, machine=_machine(device))
+                    train_config=asdict(cfg), processes=ranks.world, torch=torch.__version__,
+                    machine=_machine(device, ranks.world), **({} if total_tokens is None else {"tokens": total_tokens}))
         checkpoint.save(out_dir, ema_model, tokenizer, info, tensors, js)
         meta.update(info)
 
@@ -360,33 +428,47 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
     budget_steps = cfg.steps if cfg.steps is not None else float("inf")
     while True:
         elapsed = time.perf_counter() - start
-        if step >= budget_steps or elapsed >= budget_s or (should_stop is not None and should_stop()):
+        stop = step >= budget_steps or elapsed >= budget_s or (should_stop is not None and should_stop())
+        due = time.perf_counter() - last_save > cfg.checkpoint_every_seconds
+        if ranks.world > 1:  # rank 0's clock decides for every rank, so all take the same steps
+            stop, due, elapsed = distributed.from_main([stop, due, elapsed], device)
+        if stop:
             break
+        if due:
+            save(seconds_before + elapsed)
+            last_save = time.perf_counter()
         lr = _lr(step, max(step / budget_steps, elapsed / budget_s), cfg)
         for g in opt.param_groups:
             g["lr"] = lr
-        loss = process.loss(model, next(batches).to(device, non_blocking=True), gen)
+        batch = next(batches)
+        tokens += int((batch != tokenizer.pad_id).sum())
+        with amp:
+            total = forward(batch.to(device, non_blocking=True), noise)
         opt.zero_grad(set_to_none=True)
-        loss.total.backward()
+        total.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         ema.update_parameters(model)
         step += 1
-        last_loss = loss.parts.get("total", loss.total.item())
+        parts = objective.parts
+        last_loss = parts.get("total", float(total.detach()))
         if step % cfg.log_every == 0 or step == 1:
-            for k, v in loss.parts.items():
-                writer.add_scalar(f"loss/{k}", v, step)
-            writer.add_scalar("lr", lr, step)
-            yield TrainLog(step, last_loss, seconds_before + elapsed, lr, loss.parts, process=process,
+            if ranks.world > 1:  # the combined batch's loss: the mean of the ranks' shares
+                parts = dict(zip(parts, distributed.mean(list(parts.values()), device)))
+                last_loss = parts.get("total", last_loss)
+            if writer is not None:
+                for k, v in parts.items():
+                    writer.add_scalar(f"loss/{k}", v, step)
+                writer.add_scalar("lr", lr, step)
+            yield TrainLog(step, last_loss, seconds_before + elapsed, lr, parts, process=process,
                            model=ema.module)
-        if time.perf_counter() - last_save > cfg.checkpoint_every_seconds:
-            save(seconds_before + time.perf_counter() - start)
-            last_save = time.perf_counter()
-    total = seconds_before + time.perf_counter() - start
+    total_s = seconds_before + time.perf_counter() - start
+    if ranks.world > 1:
+        total_s = distributed.from_main([total_s], device)[0]
     reading = ordered(process)
-    if isinstance(reading, Calibrated) and corpus.validation:
+    if isinstance(reading, Calibrated) and corpus.validation and ranks.main:
         # Some processes measure what sampling needs on held-out data once trained (ARDM's L_t for its plan).
-        yield TrainLog(step, last_loss, total, lr, phase="calibrating")
+        yield TrainLog(step, last_loss, total_s, lr, phase="calibrating")
         ema.module.eval()
         held_out = encode_split(model_config, tokenizer, corpus, "validation")[:cfg.calibration_sequences]
         if not held_out.shape[0]:  # no validation row fits the model: measure on training rows rather than none
@@ -394,25 +476,44 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
         measured, meta["calibration"] = reading.calibrate(ema.module.cpu(), held_out,  # where it will sample
                                                           torch.Generator().manual_seed(cfg.seed))
         meta["process"] = {**meta.get("process", {}), **measured}
-    save(total)
-    writer.close()
-    yield TrainLog(step, last_loss, total, lr, done=True)
+    save(total_s)
+    if writer is not None:
+        writer.close()
+    yield TrainLog(step, last_loss, total_s, lr, done=True)
+
+
+def _check_same_run(ranks: Ranks, device: torch.device, step: int, tokenizer: TextTokenizer, out_dir: Path) -> None:
+    """Every rank must start from the same step with the same tokenizer: on several machines the run folder must be
+    one shared folder, and the corpus the same file."""
+    if ranks.world == 1:
+        return
+    mine = [float(step), float(int(hashlib.sha256(tokenizer.tok.to_str().encode()).hexdigest()[:12], 16))]
+    main = distributed.from_main(mine, device)
+    if main[0] != mine[0]:
+        raise RankError(f"{ranks.describe()} sees {out_dir} at step {step}, process 0 at step {int(main[0])}: on "
+                        "several machines --out must be one folder they all share")
+    if main[1] != mine[1]:
+        raise RankError(f"{ranks.describe()} trained another tokenizer than process 0: every process must read the "
+                        "same corpus")
 
 
 def _batches(data: torch.Tensor, pad_id: int, batch_size: int, gen: torch.Generator,
-             by_length: bool) -> Iterator[torch.Tensor]:
-    """Endless training batches of random rows. When the process hides padding from attention, BUCKET_BATCHES
-    batches are drawn at once, sorted by length and cut after the last word of their longest row: about half the
-    positions of the built-in corpus are padding, so each step then costs about half as much."""
+             by_length: bool, ranks: Ranks = Ranks()) -> Iterator[torch.Tensor]:
+    """Endless training batches of random rows, this rank's share of each (every rank draws the same rows from the
+    same generator). When the process hides padding from attention, BUCKET_BATCHES batches are drawn at once,
+    sorted by length and cut after the last word of their longest row: about half the positions of the built-in
+    corpus are padding, so each step then costs about half as much."""
+    share = slice(ranks.rank * batch_size // ranks.world, (ranks.rank + 1) * batch_size // ranks.world)
     if not by_length:
         while True:
-            yield data[torch.randint(0, data.shape[0], (batch_size,), generator=gen)]
+            yield data[torch.randint(0, data.shape[0], (batch_size,), generator=gen)[share]]
     lengths = spans(data != pad_id)  # (N,) the positions each row needs
     while True:
         idx = torch.randint(0, data.shape[0], (batch_size * BUCKET_BATCHES,), generator=gen)
         chunks = idx[lengths[idx].argsort(stable=True)].split(batch_size)
         for j in torch.randperm(len(chunks), generator=gen).tolist():
-            yield data[chunks[j]][:, : int(lengths[chunks[j]].max())]
+            rows = chunks[j][share]
+            yield data[rows][:, : int(lengths[rows].max())]
 
 
 def _summary_writer(path: Path):
@@ -432,8 +533,11 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def _machine(device: torch.device | None = None) -> str:
+def _machine(device: torch.device | None = None, processes: int = 1) -> str:
     where = f"{cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
     if device is not None and device.type == "cuda":
         where += f"; trained on {torch.cuda.get_device_name(device)}"
+        where += f" ({processes} processes, one GPU each)" if processes > 1 else ""
+    elif processes > 1:
+        where += f" per process; {processes} processes"
     return where

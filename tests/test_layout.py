@@ -9,8 +9,8 @@ from conftest import ROOT
 from diffusion.__main__ import build_parser
 
 PACKAGE = ROOT / "diffusion"
-MAX_OPTIONS = 52  # --seeds: the rates over seeds each tab shows under Run; a user corpus's --tokenizer and
-# --normalise, sample --source-file and --output, evaluate --corpus and --split
+MAX_OPTIONS = 53  # --seeds: the rates over seeds each tab shows under Run; a user corpus's --tokenizer and
+# --normalise, sample --source-file and --output, evaluate --corpus and --split; train --precision (bf16 on GPUs)
 
 
 def import_graph() -> dict[str, set[str]]:
