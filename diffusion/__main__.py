@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model (resumes when --out already holds a checkpoint)")
     t.add_argument("--family", required=True, choices=sorted(FAMILIES))
-    t.add_argument("--corpus", default="builtin", help="builtin, a .txt (one sequence per line) or .csv file, or hf:NAME")
+    t.add_argument("--corpus", default="builtin", help="builtin, a .txt (one sequence per line) or .csv file (read "
+                   "whole), or streamed as it trains: a .jsonl or .parquet file, or hf:NAME (a Hugging Face dataset)")
     t.add_argument("--out", required=True, help="run folder: the checkpoint and TensorBoard logs go here")
     t.add_argument("--minutes", type=_minutes, help="wall-clock budget")
     t.add_argument("--steps", type=_number(int, 1, 10**9), help="optimiser-step budget (total, across resumes)")

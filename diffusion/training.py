@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
+import itertools
 import math
 import os
 import platform
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from . import checkpoint, distributed
 from .config import FAMILY_FIELDS, ModelConfig, TrainConfig
 from .corpus.grammar import MAX_MR_WORDS, MAX_WORDS
 from .corpus.loaders import Corpus
+from .corpus.stream import HELD_OUT, SHUFFLE_BUFFER, Stream
 from .corpus.tokenizer import BPE_VOCAB, TextTokenizer
 from .distributed import Ranks, RankError
 from .discrete import spans
@@ -258,9 +260,9 @@ def _split_ids(tokenizer: TextTokenizer, corpus: Corpus, split: str, paired: boo
     return texts, [enc.ids for enc in tokenizer.tok.encode_batch([source_words(s) for s in corpus.sources[split]])]
 
 
-def _fits(config: ModelConfig, corpus: Corpus, split: str, texts: list[list[int]], sources: list[list[int]] | None
-          ) -> tuple[list[int], list[tuple[int, int]]]:
-    where = corpus.lines[split] if corpus.lines is not None else range(1, len(texts) + 1)
+def _fits(config: ModelConfig, texts: list[list[int]], sources: list[list[int]] | None,
+          where: Iterable[int] | None = None) -> tuple[list[int], list[tuple[int, int]]]:
+    where = range(1, len(texts) + 1) if where is None else where
     if sources is not None:
         S, D = config.source_len, config.seq_len - config.source_len - 1
         over = [(n, len(a) if len(a) > S else len(b)) for n, a, b in zip(where, sources, texts)
@@ -272,11 +274,15 @@ def _fits(config: ModelConfig, corpus: Corpus, split: str, texts: list[list[int]
     return keep, over
 
 
+def _lines(corpus: Corpus, split: str) -> tuple[int, ...] | None:
+    return corpus.lines[split] if corpus.lines is not None else None
+
+
 def fitting_rows(config: ModelConfig, tokenizer: TextTokenizer, corpus: Corpus, split: str
                  ) -> tuple[list[int], list[tuple[int, int]]]:
     """The rows of a split that fit the model's length, and (line or row number, tokens) of each row that does not
     (for paired rows the tokens of the part that overflows: its source or its target)."""
-    return _fits(config, corpus, split, *_split_ids(tokenizer, corpus, split, bool(config.source_len)))
+    return _fits(config, *_split_ids(tokenizer, corpus, split, bool(config.source_len)), _lines(corpus, split))
 
 
 def length_report(config: ModelConfig, tokenizer: TextTokenizer, corpus: Corpus,
@@ -284,7 +290,7 @@ def length_report(config: ModelConfig, tokenizer: TextTokenizer, corpus: Corpus,
     """What meta.json records of the lengths: the fit, the longest training row, and the rows skipped as too long
     (`ids`: the training rows' ids from `_split_ids`, when the caller has them)."""
     texts, sources = ids or _split_ids(tokenizer, corpus, "train", bool(config.source_len))
-    keep, over = _fits(config, corpus, "train", texts, sources)
+    keep, over = _fits(config, texts, sources, _lines(corpus, "train"))
     report: dict[str, Any] = {"seq_len": config.seq_len, "quantile": LENGTH_QUANTILE,
                               "longest": max(map(len, texts)), "train_rows": len(keep), "skipped_rows": len(over)}
     if sources is not None:
@@ -310,7 +316,13 @@ def encode_split(config: ModelConfig, tokenizer: TextTokenizer, corpus: Corpus, 
                  ids: tuple[list[list[int]], list[list[int]] | None] | None = None) -> torch.Tensor:
     """(N, L) rows of a split that fit the model: the texts, or source + [SEP] + target for paired families."""
     texts, sources = ids or _split_ids(tokenizer, corpus, split, bool(config.source_len))
-    keep, _ = _fits(config, corpus, split, texts, sources)
+    keep, _ = _fits(config, texts, sources)
+    return _pad(config, tokenizer, texts, sources, keep)
+
+
+def _pad(config: ModelConfig, tokenizer: TextTokenizer, texts: list[list[int]], sources: list[list[int]] | None,
+         keep: list[int]) -> torch.Tensor:
+    """(len(keep), L) the kept rows padded to the model's length (paired: source, [SEP], target)."""
     pad, S, L = tokenizer.pad_id, config.source_len, config.seq_len
     if sources is None:
         rows = [texts[i] + [pad] * (L - len(texts[i])) for i in keep]
@@ -366,6 +378,11 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
                 # what `evaluate` checks before it reads the corpus's held-out rows again
                 **({"corpus_sha256": corpus.sha256} if corpus.sha256 else {}),
                 **({"columns": list(corpus.columns)} if corpus.columns else {})}
+        if corpus.stream is not None:  # what of the stream the tokenizer and the length fit saw
+            meta["stream"] = {"sample_rows": corpus.rows, "tokenizer_rows": len(corpus.train),
+                              "held_out": f"1 row in {HELD_OUT} to validation and 1 to test, by a hash of its "
+                                          f"{'source' if model_config.source_len else 'text'}",
+                              "shuffle_buffer": SHUFFLE_BUFFER}
         if not meta["lengths"]["train_rows"]:
             raise ValueError(f"no training row of {corpus.name!r} fits the model's length {model_config.seq_len}: "
                              f"{skipped_note(meta['lengths'])}")
@@ -392,8 +409,12 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
         settings = process.data_settings(data, tokenizer.pad_id)
         process = process.configure(**settings)
         meta["process"] = settings
-    batches = _batches(data, tokenizer.pad_id, cfg.batch_size, gen,
-                       isinstance(process, ReadsTrainingRows) and process.hides_padding, ranks)
+    by_length = isinstance(process, ReadsTrainingRows) and process.hides_padding
+    if corpus.stream is not None:  # read as it trains, each rank its shard; reshuffled where a run resumes
+        batches = _stream_batches(corpus.stream, model_config, tokenizer, cfg.batch_size, cfg.seed + step,
+                                  by_length, ranks)
+    else:
+        batches = _batches(data, tokenizer.pad_id, cfg.batch_size, gen, by_length, ranks)
     objective = Objective(process, model)
     # DDP averages the gradients over the processes as backward makes them (and starts them from rank 0's weights)
     forward = objective if ranks.world == 1 else DistributedDataParallel(
@@ -514,6 +535,36 @@ def _batches(data: torch.Tensor, pad_id: int, batch_size: int, gen: torch.Genera
         for j in torch.randperm(len(chunks), generator=gen).tolist():
             rows = chunks[j][share]
             yield data[rows][:, : int(lengths[rows].max())]
+
+
+def _stream_batches(stream: Stream, config: ModelConfig, tokenizer: TextTokenizer, batch_size: int, seed: int,
+                    by_length: bool, ranks: Ranks = Ranks()) -> Iterator[torch.Tensor]:
+    """Endless batches of a streamed corpus's training rows, this rank's shard of them, epoch after epoch: rows
+    tokenised as read, those that fit the model kept, BUCKET_BATCHES batches at a time shuffled (sorted by length and
+    cut after their longest row, as `_batches` does, when the process hides padding)."""
+    share = batch_size // ranks.world
+    gen = torch.Generator().manual_seed(seed)
+    paired = bool(config.source_len)
+    for epoch in itertools.count():
+        rows, found = stream.rows("train", ranks, seed, epoch), False
+        while chunk := list(itertools.islice(rows, share * BUCKET_BATCHES)):
+            texts = [e.ids for e in tokenizer.tok.encode_batch([r[-1] for r in chunk])]
+            sources = [e.ids for e in tokenizer.tok.encode_batch([source_words(r[0]) for r in chunk])] \
+                if paired else None
+            data = _pad(config, tokenizer, texts, sources, _fits(config, texts, sources)[0])  # (n, L)
+            n = data.shape[0] // share * share  # whole batches; the rest of an epoch's last chunk is left
+            if not n:
+                continue
+            found = True
+            data = data[torch.randperm(data.shape[0], generator=gen)[:n]]
+            if by_length:
+                data = data[spans(data != tokenizer.pad_id).argsort(stable=True)]
+            chunks = data.split(share)
+            for j in torch.randperm(len(chunks), generator=gen).tolist():
+                yield chunks[j][:, : int(spans(chunks[j] != tokenizer.pad_id).max())] if by_length else chunks[j]
+        if not found:
+            raise RankError(f"{ranks.describe()} read no {share} training rows of {stream.spec} that fit the model's "
+                            f"length {config.seq_len}")
 
 
 def _summary_writer(path: Path):

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# nothing downloads in a test: the `datasets` and `huggingface_hub` code paths run on local files only
+os.environ["HF_HUB_OFFLINE"] = os.environ["HF_DATASETS_OFFLINE"] = "1"
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # Two workers share two cores: one thread each (and in the commands they start), or their thread pools fight.

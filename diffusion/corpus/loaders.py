@@ -1,4 +1,5 @@
-"""Corpora: the built-in grammar, a user's .txt or .csv file, or a Hugging Face dataset by name."""
+"""Corpora: the built-in grammar, a user's .txt or .csv file read whole, or a corpus streamed (stream.py): a .jsonl or
+.parquet file, or a Hugging Face dataset by name."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from pathlib import Path
 
 from .builtin import builtin_split
 from .grammar import linearise_mr
+from .stream import FORMATS, HF_PREFIX, Stream
 
 SPLITS = ("train", "validation", "test")
-HF_PREFIX = "hf:"
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class Corpus:
     sha256: str | None = None  # of the file read, so an evaluation can check it reads the file the model trained on
     columns: tuple[str, ...] | None = None  # the columns read: (text,) or (source, target); None for .txt, builtin
     lines: dict[str, tuple[int, ...]] | None = None  # each row's line in the file (1 = the first), for messages
+    # a corpus larger than memory: the splits above are a sample of its start; training reads the rows from here
+    stream: Stream | None = None
 
     def split(self, name: str) -> tuple[str, ...]:
         if name not in SPLITS:
@@ -154,23 +157,20 @@ def load_csv(path: str | Path, text_column: str | None = None, source_column: st
     return replace(_split_rows(str(path), texts, sources, [n for n, _ in kept]), sha256=sha, columns=tuple(wanted))
 
 
-def load_hf_dataset(name: str, text_column: str = "text", split: str = "train", source_column: str | None = None,
-                    target_column: str | None = None, paired: bool = False) -> Corpus:
-    """A Hugging Face dataset by name (or a local dataset folder), through `datasets.load_dataset`: a text column,
-    or source and target columns."""
-    import datasets  # imported here: it is heavy and only this loader needs it
-
-    ds = datasets.load_dataset(name, split=split)
-    paired = paired or source_column is not None or target_column is not None
-    wanted = [source_column or "source", target_column or "target"] if paired else [text_column]
-    missing = [c for c in wanted if c not in ds.column_names]
-    if missing:
-        raise ValueError(f"dataset {name!r} has no column {', '.join(map(repr, missing))}; its columns are "
-                         f"{', '.join(map(repr, ds.column_names))}")
-    rows = [r for r in zip(*(ds[c] for c in wanted)) if all(isinstance(v, str) and v.strip() for v in r)]
-    texts = [_one_line(r[-1]) for r in rows]
-    sources = [_one_line(r[0]) for r in rows] if paired else None
-    return replace(_split_rows(f"{HF_PREFIX}{name}", texts, sources), columns=tuple(wanted))
+def load_stream(spec: str, text_column: str | None = None, source_column: str | None = None,
+                target_column: str | None = None, paired: bool = False) -> Corpus:
+    """A corpus read as a stream (`hf:NAME`, a .jsonl or .parquet file): in memory only the first SAMPLE_ROWS rows,
+    in their splits (the tokenizer's sample, the length fit, the held-out rows); training reads `stream`."""
+    columns = (source_column or "source", target_column or "target") if paired else (text_column or "text",)
+    stream = Stream(spec, columns)
+    rows = stream.sample()
+    texts = {s: tuple(r[-1] for _, r in rows[s]) for s in SPLITS}
+    sources = {s: tuple(r[0] for _, r in rows[s]) for s in SPLITS} if paired else None
+    if not texts["train"]:
+        raise ValueError(f"{spec}: none of the first {sum(map(len, texts.values())):,} rows is a training row")
+    return Corpus(spec, texts["train"], texts["validation"], texts["test"], sources=sources,
+                  rows=sum(map(len, texts.values())), columns=columns, stream=stream,
+                  lines={s: tuple(n for n, _ in rows[s]) for s in SPLITS})
 
 
 def load_builtin(paired: bool = False) -> Corpus:
@@ -184,18 +184,23 @@ def load_builtin(paired: bool = False) -> Corpus:
 
 def load_corpus(spec: str, text_column: str | None = None, source_column: str | None = None,
                 target_column: str | None = None, paired: bool = False, max_rows: int | None = None) -> Corpus:
-    """`builtin`, a path to a .txt or .csv file, or `hf:NAME` for a Hugging Face dataset. `paired` (or naming a
-    source or target column) asks for source/target pairs, as seq2seq trains on; `max_rows` bounds a file's lines
-    before it is parsed (the app's uploads)."""
+    """`builtin`, a path to a .txt or .csv file (read whole), a .jsonl or .parquet file or `hf:NAME` for a Hugging Face
+    dataset (streamed). `paired` (or naming a source or target column) asks for source/target pairs, as seq2seq
+    trains on; `max_rows` bounds a file's lines before it is parsed (the app's uploads)."""
     paired = paired or source_column is not None or target_column is not None
     if spec == "builtin":
         return load_builtin(paired=paired)
     if spec.startswith(HF_PREFIX):
-        return load_hf_dataset(spec[len(HF_PREFIX):], text_column or "text", source_column=source_column,
-                               target_column=target_column, paired=paired)
+        return load_stream(spec, text_column, source_column, target_column, paired)
     path = Path(spec)
     if not path.is_file():
-        raise ValueError(f"corpus {spec!r} is neither 'builtin', 'hf:NAME', nor an existing .txt or .csv file")
+        raise ValueError(f"corpus {spec!r} is neither 'builtin', 'hf:NAME', nor an existing .txt, .csv, .jsonl or "
+                         ".parquet file")
+    if path.suffix.lower() in FORMATS:
+        if max_rows is not None:
+            raise ValueError(f"corpus file {spec!r}: a {path.suffix} file is streamed for training from the command "
+                             "line; here give a .txt or .csv")
+        return load_stream(spec, text_column, source_column, target_column, paired)
     if path.suffix.lower() == ".csv":
         return load_csv(path, text_column, source_column, target_column, paired, max_rows)
     if path.suffix.lower() == ".txt":
@@ -203,4 +208,5 @@ def load_corpus(spec: str, text_column: str | None = None, source_column: str | 
             raise ValueError(f"corpus file {spec!r} is a .txt file, which has no sources; source/target pairs come "
                              "from 'builtin' or a .csv with source and target columns")
         return load_txt(path, max_rows)
-    raise ValueError(f"corpus file {spec!r} has suffix {path.suffix!r}; accepted: .txt (one sequence per line), .csv")
+    raise ValueError(f"corpus file {spec!r} has suffix {path.suffix!r}; accepted: .txt (one sequence per line), .csv, "
+                     ".jsonl (one JSON object per line), .parquet")
