@@ -65,9 +65,10 @@ def machine() -> dict[str, Any]:
 
 
 def results_path(prefix: str, info: dict[str, Any], date: str | None = None) -> Path:
-    """bench/results/<prefix><date>-<cpu>-<cores>cores.json"""
-    slug = re.sub(r"[^a-z0-9]+", "-", info["cpu"].lower()).strip("-")[:40]
-    return RESULTS / f"{prefix}{date or datetime.date.today().isoformat()}-{slug}-{info['cores']}cores.json"
+    """bench/results/<prefix><date>-<cpu>-<cores>cores.json, or -<gpu>-<count>gpus.json for a GPU run"""
+    slug = re.sub(r"[^a-z0-9]+", "-", info.get("gpu", info["cpu"]).lower()).strip("-")[:40]
+    count = f"{info['gpus']}gpus" if "gpu" in info else f"{info['cores']}cores"
+    return RESULTS / f"{prefix}{date or datetime.date.today().isoformat()}-{slug}-{count}.json"
 
 
 def report(result: dict[str, Any], prefix: str, write: bool, as_json: bool) -> None:
@@ -77,7 +78,7 @@ def report(result: dict[str, Any], prefix: str, write: bool, as_json: bool) -> N
         RESULTS.mkdir(parents=True, exist_ok=True)
         path = results_path(prefix, result["machine"], result["date"])
         path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-        print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
+        print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}", file=sys.stderr)
     print(json.dumps(result) if as_json else json.dumps(result, indent=1))
 
 

@@ -279,9 +279,32 @@ def realtext_tables(path: Path, r: dict[str, Any]) -> str:
             + "\n\nEach checkpoint's training command:\n\n" + commands)
 
 
+# ---- what a step costs, on one device and data-parallel: python -m bench scaling --throughput -------------------
+
+def throughput_tables(path: Path, r: dict[str, Any]) -> str:
+    m = r["machine"]
+    where = (f"{m['gpus']} x {m['gpu']}" if "gpu" in m else
+             f"{_machine(m)}; presets with {r['preset_threads']} threads, data-parallel runs one thread a process")
+    presets = [(f"`{p['preset']}`", f"`{p['family']}`", p.get("precision", ""),
+                f"{p['weights'] / 1e6:.1f} M" if "weights" in p else "", str(p.get("batch_size", "")),
+                str(p.get("steps", "")),
+                f"{p['seconds_per_step']:.3f}" if "seconds_per_step" in p else f"failed: {p['error']}",
+                f"{p['tokens_per_second']:,.0f}" if "tokens_per_second" in p else "")
+               for p in r["presets"]]
+    scaling = [(str(s["processes"]), s.get("precision", ""),
+                f"{s['tokens_per_second']:,.0f}" if "tokens_per_second" in s else f"failed: {s['error']}",
+                f"{s['tokens_per_second_per_device']:,.0f}" if "tokens_per_second_per_device" in s else "",
+                f"{s['efficiency']:.2f}" if "efficiency" in s else "") for s in r["scaling"]]
+    return (f"`{_rel(path)}`: {where}; {_recorded(r)}, {r['seconds'] / 60:.1f} min.\n\n"
+            + _table(("preset", "family", "precision", "weights", "batch", "steps timed", "seconds per step",
+                      "tokens per second"), presets)
+            + f"\n\n`{r['scaling_recipe']}` data-parallel, the same batch split over the processes:\n\n"
+            + _table(("processes", "precision", "tokens per second", "per device", "scaling efficiency"), scaling))
+
+
 # ---- the page -----------------------------------------------------------------------------------------------------
 
-KINDS = ("suite", "app", "load", "scaling", "realtext")
+KINDS = ("suite", "app", "load", "scaling", "throughput", "throughput_gpu", "realtext")
 
 INTRO = """\
 # Benchmarks
@@ -361,6 +384,25 @@ A small model's step is bound by kernel launches and Python, not by the GPU's ar
 almost nothing. The NLL is each family's own: `ardm`'s ELBO, SEDD's DWDSE bound, `continuous`'s variational bound
 with rounding, each with the length's -log p(L)."""
 
+THROUGHPUT = """\
+## What a step costs, on one device and on several: `python -m bench scaling --throughput`
+
+Each preset trains a few steps on the built-in corpus (`python -m diffusion train --steps N`) and its seconds per
+step and tokens (non-padding positions) per second are read from `meta.json`; `ar` stands for the token families
+(`sedd` and `ardm` run the same backbone). Then the small `sedd` recipe trains on 1, 2, 4 ... N processes through
+`torchrun`, the same batch split over them, and the scaling efficiency is the tokens per second at N over N times
+one process's. On a CPU one step of `base` takes about a minute, so only one step of `ar` is timed there; and a
+device is one core (one thread a process), so two processes on a 2-core machine measure the cost of averaging the
+gradients more than a speed-up. Writes `bench/results/throughput-<date>-<machine>.json`."""
+
+THROUGHPUT_GPU = """\
+### On GPUs: `python -m bench scaling --throughput --device cuda`
+
+The same measurements on every GPU torch sees, in fp32 and in bf16 (`--precision bf16`)."""
+
+NO_GPU = ("No GPU results yet: no GPU was available to the sessions that built this. Run the command above on a "
+          "GPU machine and commit its file.")
+
 REALTEXT = """\
 ## Free-form English: `python -m bench realtext`
 
@@ -372,15 +414,19 @@ word and per character (the tokenizers differ); the baseline copies the descript
 the most words with the held-out one, its slot values swapped in."""
 
 SECTIONS = {"suite": (SUITE, suite_section), "app": (APP, app_tables), "load": (LOAD, load_tables),
-            "scaling": (SCALING, scaling_tables), "realtext": (REALTEXT, realtext_tables)}
+            "scaling": (SCALING, scaling_tables), "throughput": (THROUGHPUT, throughput_tables),
+            "throughput_gpu": (THROUGHPUT_GPU, throughput_tables), "realtext": (REALTEXT, realtext_tables)}
 MISSING = "No results file of this kind in `bench/results/` yet."
 
 
 def kind_of(path: Path) -> tuple[str, str] | None:
-    """('app' | 'load' | 'scaling' | 'realtext' | 'suite', the date and machine) from a results file's name; None for
-    others."""
-    m = re.fullmatch(r"(?:(app|load|scaling|realtext)-)?(\d{4}-\d\d-\d\d-.+)\.json", path.name)
-    return (m.group(1) or "suite", m.group(2)) if m else None
+    """('app' | 'load' | 'scaling' | 'throughput' | 'throughput_gpu' | 'realtext' | 'suite', the date and machine)
+    from a results file's name; None for others."""
+    m = re.fullmatch(r"(?:(app|load|scaling|throughput|realtext)-)?(\d{4}-\d\d-\d\d-.+)\.json", path.name)
+    if not m:
+        return None
+    kind = m.group(1) or "suite"
+    return ("throughput_gpu" if kind == "throughput" and path.name.endswith("gpus.json") else kind), m.group(2)
 
 
 def newest(results: Path) -> dict[str, Path]:
@@ -399,7 +445,7 @@ def render_benchmarks(results: Path = RESULTS) -> str:
     for kind in KINDS:
         text, tables = SECTIONS[kind]
         path = files.get(kind)
-        parts += [text, tables(path, _read(path)) if path else MISSING]
+        parts += [text, tables(path, _read(path)) if path else NO_GPU if kind == "throughput_gpu" else MISSING]
     return "\n\n".join(parts) + "\n"
 
 

@@ -90,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--minutes", type=_minutes, help="wall-clock budget")
     t.add_argument("--steps", type=_number(int, 1, 10**9), help="optimiser-step budget (total, across resumes)")
     t.add_argument("--preset", default="small", choices=sorted(PRESETS),
-                   help="model and optimiser size: tiny (seconds, tests), small (the shipped checkpoints), base (a GPU)")
+                   help="model and optimiser size: tiny (seconds, tests), small (the shipped checkpoints), base (BERT-base's "
+                   "size, the papers' scale: for GPUs)")
     t.add_argument("--seed", type=_seed, default=0)
     t.add_argument("--seq-len", type=_number(int, 2, MAX_SEQ_LEN),
                    help="model length (default: from the data, the length that holds 99%% of the training rows; "

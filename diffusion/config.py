@@ -204,9 +204,11 @@ PRESETS: dict[str, Preset] = {
     # (Muon: better checkpoints in the same training time, though each step costs more; see docs/experiments.md)
     "small": Preset(model=dict(d_model=128, n_layers=4, n_heads=4, d_ff=256),
                     train=dict(lr=3e-3, optimizer="muon")),
-    # the size Diffusion-LM's ablations call small; wants a GPU
-    "base": Preset(model=dict(d_model=256, n_layers=8, n_heads=8, d_ff=1024),
-                   train=dict(batch_size=128)),
+    # the papers' scale, for GPUs: BERT-base's transformer, as Diffusion-LM and DiffuSeq train (SEDD's GPT-2 small
+    # is the same size), word vectors of 128 for the continuous families (DiffuSeq's), SEDD's optimiser settings
+    "base": Preset(model=dict(d_model=768, n_layers=12, n_heads=12, d_ff=3072, dropout=0.1, embed_dim=128),
+                   train=dict(batch_size=256, lr=3e-4, warmup_steps=2500, ema_decay=0.9999, log_every=100,
+                              checkpoint_every_seconds=600.0)),
 }
 
 
