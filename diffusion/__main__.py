@@ -6,8 +6,11 @@ import argparse
 import itertools
 import json
 import math
+import os
 import shlex
+import signal
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -488,27 +491,57 @@ def _run(args: argparse.Namespace, ranks=None) -> int:
     return 0
 
 
-class _Stopped(Exception):
-    """The launcher stopped this process (SIGTERM): another process of the job has ended."""
-
-
 def _peer_failure(e: BaseException) -> bool:
     """Whether an error says that a collective lost another process of the job (gloo and NCCL raise RuntimeError)."""
     import torch.distributed as dist
 
-    return isinstance(e, (_Stopped, dist.DistError)) or any(
+    return isinstance(e, dist.DistError) or any(
         word in str(e)[:2000] for word in ("gloo", "NCCL", "Connection reset by peer", "Connection closed by peer"))
+
+
+_ENDING = threading.Lock()
+
+
+def _end_job(ranks, out: str) -> None:
+    """Another process of the job has ended: rank 0 says so in one line, naming the checkpoint left, and the process
+    exits at once (a group that lost a rank cannot be ended cleanly). Called from whichever thread learns it first."""
+    from . import checkpoint
+    from .files import read_json
+
+    if not _ENDING.acquire(blocking=False):
+        threading.Event().wait()  # another thread is ending the process
+    if ranks.main:
+        kept = (f"the last complete checkpoint in {out} is kept (step {read_json(Path(out) / 'meta.json')['steps']})"
+                if checkpoint.has_checkpoint(out) else f"no checkpoint was written to {out}")
+        # on a line of its own: the progress bar may be mid-line
+        print(f"\nerror: another process of this {ranks.world}-process job ended, so the job stopped; {kept}",
+              file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
+
+
+def _watch_for_stop(ranks, out: str) -> None:
+    """When a process of the job ends, torchrun stops the others with SIGTERM; a process blocked in a collective
+    never returns to Python to run a handler, so the signal also wakes a thread (through the interpreter's wake-up
+    file descriptor, written at C level by whichever thread receives it) that ends the job."""
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    signal.signal(signal.SIGTERM, lambda signum, frame: _end_job(ranks, out))
+    signal.set_wakeup_fd(write)
+
+    def watch() -> None:
+        while os.read(read, 1)[0] != signal.SIGTERM:
+            pass  # another signal Python handles (Ctrl-C): the main thread's to act on
+        _end_job(ranks, out)
+
+    threading.Thread(target=watch, name="stop-watch", daemon=True).start()
 
 
 def _in_job(args: argparse.Namespace) -> int:
     """`train`, alone or as one process of a torchrun job. When another process of the job ends (killed, out of
-    memory), the collectives fail or torchrun stops the others: rank 0 says so in one line, naming the checkpoint
-    that is left, and every process exits at once (a group that lost a rank cannot be ended cleanly)."""
-    import os
-    import signal
-
-    from . import checkpoint, distributed
-    from .files import read_json
+    memory), the collectives fail or torchrun stops the others: rank 0 says so in one line (`_end_job`)."""
+    from . import distributed
 
     try:
         ranks = distributed.from_environment()
@@ -517,30 +550,19 @@ def _in_job(args: argparse.Namespace) -> int:
         return 1
     if ranks.world == 1:
         return _run(args)
-
-    def stopped(signum, frame):
-        raise _Stopped()
-
-    signal.signal(signal.SIGTERM, stopped)
+    _watch_for_stop(ranks, args.out)
     try:
         return _run(args, ranks)
     except torch.cuda.OutOfMemoryError:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print(f"error: {ranks.describe()}: the GPU ran out of memory; give a smaller --batch-size (each process "
               "takes its share of it) or --precision bf16", file=sys.stderr)
-    except (_Stopped, RuntimeError) as e:
+        sys.stderr.flush()
+        os._exit(1)
+    except RuntimeError as e:
         if not _peer_failure(e):
             raise
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        if ranks.main:
-            kept = (f"the last complete checkpoint in {args.out} is kept (step "
-                    f"{read_json(Path(args.out) / 'meta.json')['steps']})" if checkpoint.has_checkpoint(args.out)
-                    else f"no checkpoint was written to {args.out}")
-            print(f"error: another process of this {ranks.world}-process job ended, so the job stopped; {kept}",
-                  file=sys.stderr)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(1)
+        _end_job(ranks, args.out)
+    return 1
 
 
 if __name__ == "__main__":

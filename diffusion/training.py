@@ -422,9 +422,12 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
     writer = _summary_writer(out_dir / "logs") if ranks.main else None
     tokens = 0  # this process's non-padding tokens trained on in this run
 
-    def save(seconds: float) -> None:
-        """Every rank takes part (the token count is a sum over the ranks); rank 0 writes."""
-        seen = round(distributed.mean([float(tokens)], device)[0] * ranks.world)
+    def tokens_seen() -> int:
+        """This run's tokens over every rank (a collective: every rank calls it)."""
+        return round(distributed.mean([float(tokens)], device)[0] * ranks.world)
+
+    def save(seconds: float, seen: int) -> None:
+        """Rank 0 writes; the others have taken part in counting `seen`."""
         if not ranks.main:
             return
         ema_model = ema.module if device.type == "cpu" else copy.deepcopy(ema.module).cpu()
@@ -456,7 +459,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
         if stop:
             break
         if due:
-            save(seconds_before + elapsed)
+            save(seconds_before + elapsed, tokens_seen())
             last_save = time.perf_counter()
         lr = _lr(step, max(step / budget_steps, elapsed / budget_s), cfg)
         for g in opt.param_groups:
@@ -486,6 +489,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
     total_s = seconds_before + time.perf_counter() - start
     if ranks.world > 1:
         total_s = distributed.from_main([total_s], device)[0]
+    seen = tokens_seen()  # the last collective: the other ranks do not wait on rank 0's calibration below
     reading = ordered(process)
     if isinstance(reading, Calibrated) and corpus.validation and ranks.main:
         # Some processes measure what sampling needs on held-out data once trained (ARDM's L_t for its plan).
@@ -497,7 +501,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
         measured, meta["calibration"] = reading.calibrate(ema.module.cpu(), held_out,  # where it will sample
                                                           torch.Generator().manual_seed(cfg.seed))
         meta["process"] = {**meta.get("process", {}), **measured}
-    save(total_s)
+    save(total_s, seen)
     if writer is not None:
         writer.close()
     yield TrainLog(step, last_loss, total_s, lr, done=True)

@@ -138,6 +138,41 @@ def test_a_killed_process_ends_the_job_in_one_line_and_leaves_the_checkpoint(eve
     assert ck.meta["steps"] >= 5 and f"(step {ck.meta['steps']})" in ours[0]
 
 
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the worker processes through Linux /proc")
+def test_a_process_waiting_on_a_silent_peer_still_ends_in_one_line(even, tmp_path):
+    """Rank 1 stopped (alive, silent): rank 0 waits inside a collective, where no Python signal handler runs, when the
+    launcher's SIGTERM comes; it still ends at once with the line."""
+    run = tmp_path / "run"
+    args = ["--family", "ar", "--preset", "tiny", "--corpus", str(even), "--batch-size", "16", "--device", "cpu",
+            "--out", str(run)]
+    assert main(["train", *args, "--steps", "5"]) == 0
+    err = tmp_path / "err.txt"
+    with err.open("w") as f:
+        job = subprocess.Popen([*TORCHRUN, *args, "--steps", "1000000", "--minutes", "5"], cwd=ROOT, env=ENV,
+                               stdout=subprocess.DEVNULL, stderr=f, text=True)
+    workers = {}
+    try:
+        deadline = time.monotonic() + 120
+        while "step=" not in err.read_text():
+            assert job.poll() is None and time.monotonic() < deadline, err.read_text()[-3000:]
+            time.sleep(0.2)
+        workers = _workers(job.pid)
+        os.kill(workers[1], signal.SIGSTOP)
+        time.sleep(1)  # rank 0 reaches its next collective and waits there (nothing to wait for as a condition)
+        os.kill(workers[0], signal.SIGTERM)
+        deadline = time.monotonic() + 10  # torchrun itself would wait 30 s, then kill
+        while Path(f"/proc/{workers[0]}").exists() and _rank_of(workers[0]) == 0:
+            assert time.monotonic() < deadline, "rank 0 did not end on SIGTERM"
+            time.sleep(0.1)
+    finally:
+        if 1 in workers:
+            os.kill(workers[1], signal.SIGCONT)
+        job.wait(timeout=120) if job.poll() is None else None
+    ours = [line for line in err.read_text().replace("\r", "\n").splitlines() if line.startswith("error:")]
+    assert len(ours) == 1 and "another process of this 2-process job ended" in ours[0], err.read_text()[-3000:]
+    assert checkpoint.load(run).meta["steps"] >= 5
+
+
 def test_ranks_come_from_the_launcher_environment():
     assert from_environment({}) == Ranks()
     assert from_environment({"RANK": "1", "WORLD_SIZE": "4", "LOCAL_RANK": "1"}) == Ranks(1, 4, 1)
