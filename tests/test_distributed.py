@@ -1,6 +1,7 @@
 """Data-parallel training, launched as users launch it (torchrun, two processes on the CPU, gloo): it trains as one
-process does on the combined batch, writes one checkpoint, resumes at another world size, and a killed process ends
-the job in one line with the last complete checkpoint left whole."""
+process does on the combined batch, writes one checkpoint, resumes at another world size (2 -> 1 here, 1 -> 2 in the
+kill tests and test_stream.py), and a killed process ends the job in one line with the last complete checkpoint
+left whole."""
 
 import os
 import random
@@ -72,22 +73,11 @@ def test_two_processes_train_as_one_on_the_combined_batch(even, tmp_path):
     meta = checkpoint.load(run).meta
     assert meta["processes"] == 2 and meta["steps"] == 30 and js["step"] == 30
     assert meta["tokens"] == checkpoint.load(tmp_path / "one").meta["tokens"] == 30 * 16 * 6  # six words a row
-
-
-def test_a_run_resumes_at_another_world_size(tmp_path):
-    """Two processes, then one, then two again (sedd: batches cut to their longest row, each rank to its own)."""
-    run = tmp_path / "run"
-    args = ["--family", "sedd", "--preset", "tiny", "--batch-size", "8", "--device", "cpu", "--out", str(run)]
-    done = torchrun(*args, "--steps", "3")
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert main(["train", *args, "--steps", "5"]) == 0
-    assert checkpoint.load(run).meta["processes"] == 1
-    done = torchrun(*args, "--steps", "7")
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "resuming" in done.stderr
-    ck = checkpoint.load(run)
-    assert ck.meta["steps"] == 7 and ck.meta["processes"] == 2
-    assert main(["sample", "--checkpoint", str(run), "--num-samples", "2", "--steps", "4"]) == 0
+    # the checkpoint is one like any other: it resumes in one process, and samples
+    assert main(["train", *args, "--out", str(run), "--steps", "35"]) == 0
+    meta = checkpoint.load(run).meta
+    assert meta["processes"] == 1 and meta["steps"] == 35 and meta["tokens"] == 35 * 16 * 6
+    assert main(["sample", "--checkpoint", str(run), "--num-samples", "2"]) == 0
 
 
 def _rank_of(pid: int) -> int | None:
@@ -136,6 +126,7 @@ def test_a_killed_process_ends_the_job_in_one_line_and_leaves_the_checkpoint(eve
     assert "[rank0]: Traceback" not in err.read_text()
     ck = checkpoint.load(run)  # whole: the step-5 checkpoint, or a later one a save completed
     assert ck.meta["steps"] >= 5 and f"(step {ck.meta['steps']})" in ours[0]
+    assert main(["train", *args, "--steps", str(ck.meta["steps"] + 2)]) == 0  # and the run goes on from it
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the worker processes through Linux /proc")

@@ -98,7 +98,7 @@ def test_batches_come_from_the_stream_epoch_after_epoch(files):
     assert len(texts) > 250
 
 
-def test_train_and_evaluate_on_a_stream_and_two_processes_share_it(files, tmp_path):
+def test_train_and_evaluate_on_a_stream_and_two_processes_share_it(files, tmp_path, capsys):
     run = tmp_path / "run"
     args = ["train", "--family", "sedd", "--preset", "tiny", "--corpus", str(files["jsonl"]), "--batch-size", "16",
             "--device", "cpu", "--out", str(run)]
@@ -113,10 +113,8 @@ def test_train_and_evaluate_on_a_stream_and_two_processes_share_it(files, tmp_pa
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert checkpoint.load(run).meta["steps"] == 12 and checkpoint.load(run).meta["processes"] == 2
-    result = subprocess.run([sys.executable, "-m", "diffusion", "evaluate", "--checkpoint", str(run),
-                             "--num-samples", "4", "--steps", "8"], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    figures = json.loads(result.stdout)
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(run), "--num-samples", "4", "--steps", "8"]) == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert figures["corpus"] == str(files["jsonl"]) and figures["nll_bits_per_token"] > 0
     assert torch.isfinite(torch.tensor(figures["nll_bits_per_token"]))
