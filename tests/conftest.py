@@ -108,15 +108,22 @@ def cli_subprocess(*args: str) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
-def train_tiny(factory: pytest.TempPathFactory, family: str, *extra: str) -> Path:
-    """A tiny model of `family` trained for 20 steps: seconds on a CPU, and the same every time."""
+@contextlib.contextmanager
+def fixture_umap_stand_in() -> Iterator[None]:
+    """The UMAP stand-in for a module or session fixture that trains a continuous family: such a fixture is set up
+    before the autouse stand-in of the test that first asks for it, and the map the training caches would otherwise be
+    the real UMAP, about 20 s of numba compiling a worker."""
     import diffusion.projection
 
-    out = factory.mktemp("checkpoints") / family
-    # A session fixture is set up before the autouse stand-in of the test that first asks for it: the map a
-    # continuous model's training caches would otherwise be the real UMAP, about 20 s of numba compiling a worker.
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(diffusion.projection, "umap_2d", _umap_stand_in)
+        yield
+
+
+def train_tiny(factory: pytest.TempPathFactory, family: str, *extra: str) -> Path:
+    """A tiny model of `family` trained for 20 steps: seconds on a CPU, and the same every time."""
+    out = factory.mktemp("checkpoints") / family
+    with fixture_umap_stand_in():
         result = cli("train", "--family", family, "--preset", "tiny", "--steps", "20", "--out", str(out), *extra)
     assert result.returncode == 0, result.stderr[-2000:]
     return out

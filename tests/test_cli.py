@@ -18,13 +18,16 @@ from diffusion.families import get_family
 from diffusion.projection import load_projection, save_projection
 from diffusion.training import Optimizers
 
+from conftest import fixture_umap_stand_in
+
 TINY = ["--family", "continuous", "--preset", "tiny"]
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("run") / "continuous"
-    assert main(["train", *TINY, "--steps", "15", "--out", str(out)]) == 0
+    with fixture_umap_stand_in():
+        assert main(["train", *TINY, "--steps", "15", "--out", str(out)]) == 0
     return out
 
 

@@ -20,6 +20,8 @@ from diffusion.metrics import (corpus_bleu, mr_slots, nearest_source_outputs, re
                                well_formed_rate)
 from diffusion.training import fit_length
 
+from conftest import fixture_umap_stand_in
+
 ROOT = Path(__file__).resolve().parents[1]
 STAYS = ROOT / "assets" / "corpora" / "stays.csv"
 
@@ -72,8 +74,9 @@ def runs(tmp_path_factory, pairs_csv) -> dict[str, Path]:
                           ("sedd", ["--columns", "description"]), ("continuous", ["--columns", "description"]),
                           ("seq2seq", ["--columns", "mr,description", "--tokenizer", "bpe"])]:
         out[family] = root / family
-        assert main(["train", "--family", family, "--preset", "tiny", "--corpus", str(pairs_csv), "--steps", "4",
-                     "--out", str(out[family]), *extra]) == 0
+        with fixture_umap_stand_in():
+            assert main(["train", "--family", family, "--preset", "tiny", "--corpus", str(pairs_csv), "--steps", "4",
+                         "--out", str(out[family]), *extra]) == 0
     return out
 
 
