@@ -3,7 +3,7 @@
     suite     (the default) speed, memory and quality of the shipped checkpoints side by side
     latency   the app's own figures: start-up, first frame, every tab's handler, memory
     load      many visitors at once against one app process
-    scaling   quality against model size and training time (bench/scaling.py)
+    scaling   quality against training compute; --throughput: cost per step and data-parallel scaling
     realtext  the checkpoints trained on the shipped free-form English corpus, each through `evaluate`
     report    rewrite docs/benchmarks.md from bench/results/ (--check: fail if it is stale)
 """
