@@ -189,10 +189,11 @@ def _run(out: Path, args: list[str], steps: int, processes: int, device: str, th
     if done.returncode:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
     meta = json.loads((out / "meta.json").read_text())
+    seconds = checkpoint.load_training_state(out)[1]["seconds"]  # unrounded: meta.json keeps tenths
     ck = checkpoint.load(out)
-    row = {"steps": meta["steps"], "seconds": meta["seconds"], "tokens": meta["tokens"],
-           "seconds_per_step": round(meta["seconds"] / meta["steps"], 4),
-           "tokens_per_second": round(meta["tokens"] / meta["seconds"], 1),
+    row = {"steps": meta["steps"], "seconds": round(seconds, 3), "tokens": meta["tokens"],
+           "seconds_per_step": round(seconds / meta["steps"], 4),
+           "tokens_per_second": round(meta["tokens"] / seconds, 1),
            "batch_size": meta["train_config"]["batch_size"], "precision": meta["train_config"]["precision"],
            "weights": sum(p.numel() for p in ck.model.parameters()), "machine": meta["machine"]}
     return row
