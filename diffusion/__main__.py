@@ -6,11 +6,8 @@ import argparse
 import itertools
 import json
 import math
-import os
 import shlex
-import signal
 import sys
-import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -252,7 +249,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def _train(args: argparse.Namespace, ranks) -> None:
     from .corpus.loaders import load_corpus
-    from .training import TokenizerChoice, skipped_note, train
+    from .rows import TokenizerChoice, skipped_note
+    from .training import train
 
     if args.minutes is None and args.steps is None:
         raise ValueError("give a budget: --minutes, --steps, or both")
@@ -491,56 +489,23 @@ def _run(args: argparse.Namespace, ranks=None) -> int:
     return 0
 
 
-def _peer_failure(e: BaseException) -> bool:
-    """Whether an error says that a collective lost another process of the job (gloo and NCCL raise RuntimeError)."""
-    import torch.distributed as dist
-
-    return isinstance(e, dist.DistError) or any(
-        word in str(e)[:2000] for word in ("gloo", "NCCL", "Connection reset by peer", "Connection closed by peer"))
-
-
-_ENDING = threading.Lock()
-
-
-def _end_job(ranks, out: str) -> None:
-    """Another process of the job has ended: rank 0 says so in one line, naming the checkpoint left, and the process
-    exits at once (a group that lost a rank cannot be ended cleanly). Called from whichever thread learns it first."""
-    from . import checkpoint
+def _stop_job(ranks, out: str) -> None:
+    """Another process of the job has ended: rank 0 says so in one line, naming the checkpoint left."""
+    from . import checkpoint, distributed
     from .files import read_json
 
-    if not _ENDING.acquire(blocking=False):
-        threading.Event().wait()  # another thread is ending the process
+    message = None
     if ranks.main:
         kept = (f"the last complete checkpoint in {out} is kept (step {read_json(Path(out) / 'meta.json')['steps']})"
                 if checkpoint.has_checkpoint(out) else f"no checkpoint was written to {out}")
         # on a line of its own: the progress bar may be mid-line
-        print(f"\nerror: another process of this {ranks.world}-process job ended, so the job stopped; {kept}",
-              file=sys.stderr)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(1)
-
-
-def _watch_for_stop(ranks, out: str) -> None:
-    """When a process of the job ends, torchrun stops the others with SIGTERM; a process blocked in a collective
-    never returns to Python to run a handler, so the signal also wakes a thread (through the interpreter's wake-up
-    file descriptor, written at C level by whichever thread receives it) that ends the job."""
-    read, write = os.pipe()
-    os.set_blocking(write, False)
-    signal.signal(signal.SIGTERM, lambda signum, frame: _end_job(ranks, out))
-    signal.set_wakeup_fd(write)
-
-    def watch() -> None:
-        while os.read(read, 1)[0] != signal.SIGTERM:
-            pass  # another signal Python handles (Ctrl-C): the main thread's to act on
-        _end_job(ranks, out)
-
-    threading.Thread(target=watch, name="stop-watch", daemon=True).start()
+        message = f"\nerror: another process of this {ranks.world}-process job ended, so the job stopped; {kept}"
+    distributed.end_process(message)
 
 
 def _in_job(args: argparse.Namespace) -> int:
     """`train`, alone or as one process of a torchrun job. When another process of the job ends (killed, out of
-    memory), the collectives fail or torchrun stops the others: rank 0 says so in one line (`_end_job`)."""
+    memory), the collectives fail or torchrun stops the others: rank 0 says so in one line (`_stop_job`)."""
     from . import distributed
 
     try:
@@ -550,18 +515,16 @@ def _in_job(args: argparse.Namespace) -> int:
         return 1
     if ranks.world == 1:
         return _run(args)
-    _watch_for_stop(ranks, args.out)
+    distributed.watch_for_stop(lambda: _stop_job(ranks, args.out))
     try:
         return _run(args, ranks)
     except torch.cuda.OutOfMemoryError:
-        print(f"error: {ranks.describe()}: the GPU ran out of memory; give a smaller --batch-size (each process "
-              "takes its share of it) or --precision bf16", file=sys.stderr)
-        sys.stderr.flush()
-        os._exit(1)
+        distributed.end_process(f"error: {ranks.describe()}: the GPU ran out of memory; give a smaller --batch-size "
+                                "(each process takes its share of it) or --precision bf16")
     except RuntimeError as e:
-        if not _peer_failure(e):
+        if not distributed.peer_failure(e):
             raise
-        _end_job(ranks, args.out)
+        _stop_job(ranks, args.out)
     return 1
 
 

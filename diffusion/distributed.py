@@ -1,9 +1,14 @@
 """Data-parallel training on torch.distributed: which process of a torchrun job this is, the group's start and end,
-and the two collectives the training loop needs. DistributedDataParallel itself averages the gradients."""
+the two collectives the training loop needs, and how a process ends when the job has lost another.
+DistributedDataParallel itself averages the gradients."""
 
 from __future__ import annotations
 
 import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -91,3 +96,41 @@ def mean(values: list[float], device: torch.device) -> list[float]:
     t = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return (t / dist.get_world_size()).tolist()
+
+
+def peer_failure(e: BaseException) -> bool:
+    """Whether an error says that a collective lost another process of the job (gloo and NCCL raise RuntimeError)."""
+    return isinstance(e, dist.DistError) or any(
+        word in str(e)[:2000] for word in ("gloo", "NCCL", "Connection reset by peer", "Connection closed by peer"))
+
+
+_ENDING = threading.Lock()
+
+
+def end_process(message: str | None) -> None:
+    """Print `message` (if any) on stderr and exit at once, status 1: a group that lost a rank cannot be ended
+    cleanly. Called from whichever thread learns first that the job is over; a second caller waits for the exit."""
+    if not _ENDING.acquire(blocking=False):
+        threading.Event().wait()  # another thread is ending the process
+    if message is not None:
+        print(message, file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
+
+
+def watch_for_stop(on_stop: Callable[[], None]) -> None:
+    """When a process of the job ends, torchrun stops the others with SIGTERM; a process blocked in a collective
+    never returns to Python to run a handler, so the signal also wakes a thread (through the interpreter's wake-up
+    file descriptor, written at C level by whichever thread receives it) that calls `on_stop`."""
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    signal.signal(signal.SIGTERM, lambda signum, frame: on_stop())
+    signal.set_wakeup_fd(write)
+
+    def watch() -> None:
+        while os.read(read, 1)[0] != signal.SIGTERM:
+            pass  # another signal Python handles (Ctrl-C): the main thread's to act on
+        on_stop()
+
+    threading.Thread(target=watch, name="stop-watch", daemon=True).start()

@@ -21,7 +21,7 @@ from .metrics import (WELL_FORMED_RULE, bleu_matrix, control_figures, corpus_ble
                       nll_by_order, nll_figures, realises, recorded_settings, reference_streams, self_bleu,
                       unknown_rate, well_formed_rate)
 from .sampling import sample
-from .training import fitting_rows
+from .rows import fitting_rows
 
 
 def corpus_of(ck: Checkpoint, path: str | None = None) -> Corpus:

@@ -89,7 +89,7 @@ def test_every_loss_runs_under_bf16_autocast(family, overrides):
     from diffusion.config import preset
     from diffusion.corpus.loaders import load_builtin
     from diffusion.families import get_family
-    from diffusion.training import encode_split, prepare
+    from diffusion.rows import encode_split, prepare
 
     config, _ = preset("tiny", family=family, **overrides)
     corpus = load_builtin(paired=get_family(family).paired)

@@ -17,7 +17,7 @@ import torch
 from diffusion import checkpoint
 from diffusion.__main__ import main
 from diffusion.distributed import Ranks, from_environment
-from diffusion.training import _batches
+from diffusion.rows import draw_batches
 
 ROOT = Path(__file__).resolve().parents[1]
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
@@ -100,8 +100,9 @@ def _workers(launcher: int) -> dict[int, int]:
     return found
 
 
-@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the worker processes through Linux /proc")
-def test_a_killed_process_ends_the_job_in_one_line_and_leaves_the_checkpoint(even, tmp_path):
+def _training_job(even: Path, tmp_path: Path) -> tuple[Path, list[str], Path, subprocess.Popen]:
+    """A run of 5 steps in one process, resumed by two for a long budget; returns once they are training (rank 0's
+    bar shows a step): the run folder, its arguments, the job's stderr file and the job."""
     run = tmp_path / "run"
     args = ["--family", "ar", "--preset", "tiny", "--corpus", str(even), "--batch-size", "16", "--device", "cpu",
             "--out", str(run)]
@@ -110,11 +111,19 @@ def test_a_killed_process_ends_the_job_in_one_line_and_leaves_the_checkpoint(eve
     with err.open("w") as f:
         job = subprocess.Popen([*TORCHRUN, *args, "--steps", "1000000", "--minutes", "5"], cwd=ROOT, env=ENV,
                                stdout=subprocess.DEVNULL, stderr=f, text=True)
+    deadline = time.monotonic() + 120
+    while "step=" not in err.read_text():
+        if job.poll() is not None or time.monotonic() > deadline:
+            job.kill()
+            pytest.fail(f"the two processes did not start training: {err.read_text()[-3000:]}")
+        time.sleep(0.2)
+    return run, args, err, job
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the worker processes through Linux /proc")
+def test_a_killed_process_ends_the_job_in_one_line_and_leaves_the_checkpoint(even, tmp_path):
+    run, args, err, job = _training_job(even, tmp_path)
     try:
-        deadline = time.monotonic() + 120
-        while "step=" not in err.read_text():  # rank 0's bar: the two are training
-            assert job.poll() is None and time.monotonic() < deadline, err.read_text()[-3000:]
-            time.sleep(0.2)
         os.kill(_workers(job.pid)[1], signal.SIGKILL)
         assert job.wait(timeout=120) != 0
     finally:
@@ -133,20 +142,9 @@ def test_a_killed_process_ends_the_job_in_one_line_and_leaves_the_checkpoint(eve
 def test_a_process_waiting_on_a_silent_peer_still_ends_in_one_line(even, tmp_path):
     """Rank 1 stopped (alive, silent): rank 0 waits inside a collective, where no Python signal handler runs, when the
     launcher's SIGTERM comes; it still ends at once with the line."""
-    run = tmp_path / "run"
-    args = ["--family", "ar", "--preset", "tiny", "--corpus", str(even), "--batch-size", "16", "--device", "cpu",
-            "--out", str(run)]
-    assert main(["train", *args, "--steps", "5"]) == 0
-    err = tmp_path / "err.txt"
-    with err.open("w") as f:
-        job = subprocess.Popen([*TORCHRUN, *args, "--steps", "1000000", "--minutes", "5"], cwd=ROOT, env=ENV,
-                               stdout=subprocess.DEVNULL, stderr=f, text=True)
+    run, _, err, job = _training_job(even, tmp_path)
     workers = {}
     try:
-        deadline = time.monotonic() + 120
-        while "step=" not in err.read_text():
-            assert job.poll() is None and time.monotonic() < deadline, err.read_text()[-3000:]
-            time.sleep(0.2)
         workers = _workers(job.pid)
         os.kill(workers[1], signal.SIGSTOP)
         time.sleep(1)  # rank 0 reaches its next collective and waits there (nothing to wait for as a condition)
@@ -158,7 +156,8 @@ def test_a_process_waiting_on_a_silent_peer_still_ends_in_one_line(even, tmp_pat
     finally:
         if 1 in workers:
             os.kill(workers[1], signal.SIGCONT)
-        job.wait(timeout=120) if job.poll() is None else None
+        if job.poll() is None:
+            job.wait(timeout=120)
     ours = [line for line in err.read_text().replace("\r", "\n").splitlines() if line.startswith("error:")]
     assert len(ours) == 1 and "another process of this 2-process job ended" in ours[0], err.read_text()[-3000:]
     assert checkpoint.load(run).meta["steps"] >= 5
@@ -176,8 +175,8 @@ def test_each_rank_takes_its_share_of_the_same_batches():
     data = torch.arange(100).repeat_interleave(3).reshape(100, 3) % 97 + 3  # no padding
     data[:, 2][::2] = 0  # every other row one token shorter
     for by_length in (False, True):
-        whole = _batches(data, 0, 8, torch.Generator().manual_seed(5), by_length)
-        shares = [_batches(data, 0, 8, torch.Generator().manual_seed(5), by_length, Ranks(r, 2)) for r in (0, 1)]
+        whole = draw_batches(data, 0, 8, torch.Generator().manual_seed(5), by_length)
+        shares = [draw_batches(data, 0, 8, torch.Generator().manual_seed(5), by_length, Ranks(r, 2)) for r in (0, 1)]
         for _ in range(6):
             batch, a, b = next(whole), next(shares[0]), next(shares[1])
             assert len(a) == len(b) == 4

@@ -18,7 +18,7 @@ from diffusion.corpus.loaders import load_corpus, read_columns
 from diffusion.corpus.tokenizer import CONTINUES, SPACE, UNK_ID, TextTokenizer
 from diffusion.metrics import (corpus_bleu, mr_slots, nearest_source_outputs, reference_streams, well_formed,
                                well_formed_rate)
-from diffusion.training import fit_length
+from diffusion.rows import fit_length
 
 from conftest import fixture_umap_stand_in
 

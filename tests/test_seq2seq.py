@@ -229,11 +229,11 @@ def test_by_length_a_target_reads_the_same_whatever_padding_surrounds_it(tokeniz
 def test_training_batches_cut_after_the_last_word_not_the_word_count(tokenizer):
     """A by-length batch is cut after its last word; seq2seq rows hold the source's padding before the target, so
     cutting at the word count (10 and 13 here) would drop the ends of the targets."""
-    from diffusion.training import _batches
+    from diffusion.rows import draw_batches
 
     mc = tiny(tokenizer, length_model="prior")
     rows = encode_pairs(tokenizer, mc, SOURCES, TARGETS)
-    batches = _batches(rows, PAD_ID, 2, torch.Generator().manual_seed(0), True)
+    batches = draw_batches(rows, PAD_ID, 2, torch.Generator().manual_seed(0), True)
     widths = set()
     for _ in range(8):
         batch = next(batches)

@@ -18,7 +18,7 @@ from diffusion.config import preset
 from diffusion.corpus import builtin_split, load_corpus
 from diffusion.corpus.stream import HELD_OUT, Stream, split_of
 from diffusion.distributed import Ranks
-from diffusion.training import _stream_batches, prepare
+from diffusion.rows import prepare, stream_batches
 
 ROOT = Path(__file__).resolve().parents[1]
 ROWS = [{"text": ex.text, "mr": " ".join(f"{k} [{v}]" for k, v in sorted(ex.mr.items())), "n": i}
@@ -89,7 +89,7 @@ def test_each_rank_reads_its_own_shard(files):
 def test_batches_come_from_the_stream_epoch_after_epoch(files):
     corpus = load_corpus(str(files["jsonl"]))
     config, tokenizer = prepare(preset("tiny", family="sedd")[0], corpus)
-    batches = _stream_batches(corpus.stream, config, tokenizer, 64, seed=0, by_length=True, ranks=Ranks(1, 2))
+    batches = stream_batches(corpus.stream, config, tokenizer, 64, seed=0, by_length=True, ranks=Ranks(1, 2))
     seen = [next(batches) for _ in range(30)]  # 30 x 32 rows: more than one epoch of this rank's ~290
     assert all(b.shape[0] == 32 and b.shape[1] <= config.seq_len for b in seen)
     assert all((b[:, -1] != tokenizer.pad_id).any() for b in seen)  # each cut after its longest row

@@ -28,7 +28,8 @@ from diffusion.corpus.loaders import load_builtin
 from diffusion.families import get_family
 from diffusion.sampling import sample
 from diffusion.seq2seq import candidates_steps, check_source, decode_targets
-from diffusion.training import prepare, resolve_device, skipped_note, train
+from diffusion.rows import prepare, skipped_note
+from diffusion.training import resolve_device, train
 from visualize.tokens import verdict_mark
 from visualize.train import Reference, Snapshot, loss_curve_figure, progression_html
 

@@ -12,7 +12,7 @@ from typing import Any
 from diffusion.corpus.loaders import load_builtin, load_corpus, read_columns
 from diffusion.families import get_family
 from diffusion.seq2seq import source_words
-from diffusion.training import LENGTH_QUANTILE, TokenizerChoice, length_report, skipped_note
+from diffusion.rows import LENGTH_QUANTILE, TokenizerChoice, length_report, skipped_note
 
 from .inputs import UserError
 
